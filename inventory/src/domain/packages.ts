@@ -1,0 +1,36 @@
+import { conflict, notFound } from '@welcome/common';
+import type { PackageStore, WelcomePackage } from '../store/package-store.js';
+
+export interface PackageDeps {
+  store: PackageStore;
+  now: () => Date;
+}
+
+/**
+ * One welcome package per customer. Asking again with the same name is a safe retry and returns
+ * the package already made; asking with another name is a conflict, never a second package.
+ */
+export function requestWelcomePackage(
+  deps: PackageDeps,
+  request: { customerId: number; customerName: string },
+): { created: boolean; pkg: WelcomePackage } {
+  const result = deps.store.findOrInsert({ ...request, createdAt: deps.now().toISOString() });
+  if (!result.created && result.pkg.customerName !== request.customerName) {
+    throw conflict(
+      'customer-has-package',
+      `Customer ${request.customerId} already has welcome package ${result.pkg.id} under the name ` +
+        `${JSON.stringify(result.pkg.customerName)}, not ${JSON.stringify(request.customerName)}.`,
+    );
+  }
+  return result;
+}
+
+export function getPackage(deps: PackageDeps, id: number): WelcomePackage {
+  const pkg = deps.store.findById(id);
+  if (!pkg) throw notFound(`There is no package ${id}.`);
+  return pkg;
+}
+
+export function listPackages(deps: PackageDeps, after: number, limit: number, customerId?: number): WelcomePackage[] {
+  return deps.store.listAfter(after, limit, customerId);
+}

@@ -1,0 +1,36 @@
+import Router from '@koa/router';
+import { parseBody, parseIdParam, parsePageRequest, personName, sendPage } from '@welcome/common';
+import { z } from 'zod';
+import { getPackage, listPackages, requestWelcomePackage, type PackageDeps } from '../domain/packages.js';
+
+const packageRequestBody = z.strictObject({
+  customerId: z
+    .number({ error: 'must be a number' })
+    .int('must be a whole number')
+    .positive('must be positive')
+    .max(Number.MAX_SAFE_INTEGER, 'is too large'),
+  customerName: personName,
+});
+
+export function createPackageRouter(deps: PackageDeps): Router {
+  const router = new Router();
+
+  router.post('/packages', (ctx) => {
+    const request = parseBody(packageRequestBody, ctx.request.body);
+    const { created, pkg } = requestWelcomePackage(deps, request);
+    ctx.status = created ? 201 : 200;
+    if (created) ctx.set('Location', `/packages/${pkg.id}`);
+    ctx.body = pkg;
+  });
+
+  router.get('/packages', (ctx) => {
+    const page = parsePageRequest(ctx, ['customerId']);
+    sendPage(ctx, listPackages(deps, page.after, page.limit + 1, page.filters.customerId), page);
+  });
+
+  router.get('/packages/:id', (ctx) => {
+    ctx.body = getPackage(deps, parseIdParam(ctx.params.id));
+  });
+
+  return router;
+}

@@ -1,0 +1,84 @@
+import type { Db } from '@welcome/common';
+
+export type PackageStatus = 'Pending';
+
+export interface WelcomePackage {
+  id: number;
+  customerId: number;
+  customerName: string;
+  status: PackageStatus;
+  createdAt: string;
+}
+
+export interface NewPackage {
+  customerId: number;
+  customerName: string;
+  createdAt: string;
+}
+
+export interface PackageStore {
+  /**
+   * Returns the customer's package, creating it first when there is none, in one transaction:
+   * `created` tells which.
+   */
+  findOrInsert(pkg: NewPackage): { created: boolean; pkg: WelcomePackage };
+  findById(id: number): WelcomePackage | undefined;
+  /** Up to `limit` packages with an id above `after`, by id ascending, of one customer if given. */
+  listAfter(after: number, limit: number, customerId?: number): WelcomePackage[];
+}
+
+interface PackageRow {
+  id: number;
+  customer_id: number;
+  customer_name: string;
+  status: PackageStatus;
+  created_at: string;
+}
+
+const toPackage = (row: PackageRow): WelcomePackage => ({
+  id: row.id,
+  customerId: row.customer_id,
+  customerName: row.customer_name,
+  status: row.status,
+  createdAt: row.created_at,
+});
+
+export function createPackageStore(db: Db): PackageStore {
+  // UNIQUE(customer_id) is the one-package-per-customer rule, enforced where no bug can skip it.
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS packages (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      customer_id INTEGER NOT NULL UNIQUE,
+      customer_name TEXT NOT NULL,
+      status TEXT NOT NULL DEFAULT 'Pending',
+      created_at TEXT NOT NULL
+    ) STRICT;
+  `);
+  const byCustomer = db.prepare<[number], PackageRow>('SELECT * FROM packages WHERE customer_id = ?');
+  const insert = db.prepare<[number, string, string], PackageRow>(
+    'INSERT INTO packages (customer_id, customer_name, created_at) VALUES (?, ?, ?) RETURNING *',
+  );
+  const byId = db.prepare<[number], PackageRow>('SELECT * FROM packages WHERE id = ?');
+  const after = db.prepare<[number, number], PackageRow>('SELECT * FROM packages WHERE id > ? ORDER BY id LIMIT ?');
+  const afterOfCustomer = db.prepare<[number, number, number], PackageRow>(
+    'SELECT * FROM packages WHERE id > ? AND customer_id = ? ORDER BY id LIMIT ?',
+  );
+
+  const findOrInsert = db.transaction((pkg: NewPackage) => {
+    const existing = byCustomer.get(pkg.customerId);
+    if (existing) return { created: false, pkg: toPackage(existing) };
+    return { created: true, pkg: toPackage(insert.get(pkg.customerId, pkg.customerName, pkg.createdAt)!) };
+  });
+
+  return {
+    findOrInsert: (pkg) => findOrInsert.immediate(pkg),
+    findById(id) {
+      const row = byId.get(id);
+      return row && toPackage(row);
+    },
+    listAfter(afterId, limit, customerId) {
+      const rows = customerId === undefined ? after.all(afterId, limit) : afterOfCustomer.all(afterId, customerId, limit);
+      return rows.map(toPackage);
+    },
+  };
+}

@@ -1,0 +1,111 @@
+import { logLevels, type LogFormat } from './logger.js';
+
+export type Env = Record<string, string | undefined>;
+
+/** Every problem found in the environment at start, reported together. */
+export class ConfigError extends Error {
+  readonly problems: string[];
+
+  constructor(problems: string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+type Parser<T> = (raw: string) => T;
+
+/**
+ * Reads variables one by one, collecting every problem instead of stopping at the first, so a
+ * user fixes their environment in one go.
+ */
+export class EnvReader {
+  private readonly problems: string[] = [];
+  private readonly names = new Set<string>();
+
+  constructor(private readonly env: Env) {}
+
+  read<T>(name: string, fallback: T, parse: Parser<T>): T {
+    this.names.add(name);
+    const raw = this.env[name];
+    if (raw === undefined || raw === '') return fallback;
+    try {
+      return parse(raw.trim());
+    } catch (error) {
+      this.problems.push(`${name}=${JSON.stringify(raw)} is not valid: ${(error as Error).message}`);
+      return fallback;
+    }
+  }
+
+  /** The variables this reader was asked for: the service's whole configuration surface. */
+  variables(): string[] {
+    return [...this.names];
+  }
+
+  /** Throws every problem found so far; otherwise returns the config frozen. */
+  done<T extends object>(config: T): Readonly<T> {
+    if (this.problems.length > 0) throw new ConfigError(this.problems);
+    return Object.freeze(config);
+  }
+}
+
+export function parsePort(raw: string): number {
+  if (!/^\d+$/.test(raw)) throw new Error('expected a whole number from 0 to 65535');
+  const port = Number(raw);
+  if (port > 65535) throw new Error('expected a whole number from 0 to 65535');
+  return port;
+}
+
+export function parsePositiveInteger(raw: string): number {
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || !Number.isSafeInteger(Number(raw))) {
+    throw new Error('expected a whole number of 1 or more');
+  }
+  return Number(raw);
+}
+
+export function parseHttpUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error('expected an absolute http:// or https:// URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new Error('expected an absolute http:// or https:// URL');
+  }
+  return url.toString().replace(/\/+$/, '');
+}
+
+export function parseHost(raw: string): string {
+  if (/\s/.test(raw)) throw new Error('expected a host name or address without spaces');
+  return raw;
+}
+
+export function parseLogLevel(raw: string): string {
+  if (!logLevels.includes(raw)) throw new Error(`expected one of ${logLevels.join(', ')}`);
+  return raw;
+}
+
+export function parseLogFormat(raw: string): LogFormat {
+  if (raw !== 'json' && raw !== 'pretty') throw new Error('expected json or pretty');
+  return raw;
+}
+
+export interface CommonConfig {
+  port: number;
+  host: string;
+  dbPath: string;
+  logLevel: string;
+  logFormat: LogFormat;
+}
+
+/** The variables every service reads; `service` names the default database file. */
+export function readCommonConfig(reader: EnvReader, service: string, defaultPort: number, isTty: boolean): CommonConfig {
+  return {
+    port: reader.read('PORT', defaultPort, parsePort),
+    host: reader.read('HOST', '0.0.0.0', parseHost),
+    dbPath: reader.read('DB_PATH', `data/${service}.db`, (raw) => raw),
+    logLevel: reader.read('LOG_LEVEL', 'info', parseLogLevel),
+    logFormat: reader.read<LogFormat>('LOG_FORMAT', isTty ? 'pretty' : 'json', parseLogFormat),
+  };
+}

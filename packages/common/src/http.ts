@@ -1,0 +1,178 @@
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import Koa, { type Context, type Middleware } from 'koa';
+import bodyParser from 'koa-bodyparser';
+import Router from '@koa/router';
+import { AppError, problemType, titleFor, type ProblemDocument } from './errors.js';
+import type { Logger } from './logger.js';
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+export const MAX_BODY = '64kb';
+
+/**
+ * Outermost middleware: gives every request an id (the caller's, when it is sane), echoes it,
+ * and logs the request once when the answer is known.
+ */
+export function requestLogging(logger: Logger): Middleware {
+  return async (ctx, next) => {
+    const started = process.hrtime.bigint();
+    const given = ctx.get('X-Request-Id');
+    const requestId = REQUEST_ID.test(given) ? given : randomUUID();
+    ctx.state.requestId = requestId;
+    ctx.set('X-Request-Id', requestId);
+    try {
+      await next();
+    } finally {
+      const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e4) / 100;
+      const fields = { method: ctx.method, path: ctx.path, status: ctx.status, ms, requestId };
+      logger.log(ctx.status >= 500 ? 'error' : 'info', `${ctx.method} ${ctx.path} answered ${ctx.status} in ${ms} ms`, fields);
+    }
+  };
+}
+
+function renderProblem(ctx: Context, problem: ProblemDocument): void {
+  ctx.status = problem.status;
+  ctx.body = problem;
+  ctx.type = 'application/problem+json';
+}
+
+interface HttpLikeError {
+  status?: number;
+  statusCode?: number;
+  expose?: boolean;
+  type?: string;
+  message?: string;
+}
+
+/** Codes for the client errors raised by the body parser (raw-body and co-body). */
+function codeOfClientError(error: HttpLikeError, status: number): { code: string; detail: string } {
+  if (status === 413) return { code: 'body-too-large', detail: `The request body is larger than ${MAX_BODY}.` };
+  if (status === 415) return { code: 'unsupported-media-type', detail: error.message ?? 'Unsupported encoding.' };
+  if (error instanceof SyntaxError) {
+    return { code: 'malformed-json', detail: `The request body is not valid JSON: ${error.message ?? 'parse error'}.` };
+  }
+  return { code: 'bad-request', detail: error.message ?? 'The request could not be read.' };
+}
+
+/**
+ * Renders every failure as RFC 9457 problem+json: our own AppErrors, the client errors of the
+ * libraries below (body parser, router), the empty 404/405 Koa leaves behind, and, for anything
+ * unexpected, a plain 500 whose stack goes to the log and never to the client.
+ */
+export function problemDetails(logger: Logger): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+    } catch (caught) {
+      if (caught instanceof AppError) {
+        ctx.set(caught.headers);
+        renderProblem(ctx, caught.toProblem());
+        return;
+      }
+      const error = caught as HttpLikeError;
+      const status = error.status ?? error.statusCode;
+      if (typeof status === 'number' && status >= 400 && status < 500) {
+        const { code, detail } = codeOfClientError(error, status);
+        renderProblem(ctx, { type: problemType(code), title: titleFor(status), status, detail });
+        return;
+      }
+      logger.error('Unexpected error while answering a request', {
+        requestId: ctx.state.requestId,
+        method: ctx.method,
+        path: ctx.path,
+        error: caught instanceof Error ? caught.stack : String(caught),
+      });
+      renderProblem(ctx, {
+        type: problemType('internal-error'),
+        title: titleFor(500),
+        status: 500,
+        detail: 'The server failed to answer this request; the error is in its log.',
+      });
+      return;
+    }
+    if (ctx.body !== undefined && ctx.body !== null) return;
+    if (ctx.status === 404) {
+      renderProblem(ctx, {
+        type: problemType('not-found'),
+        title: titleFor(404),
+        status: 404,
+        detail: `There is no ${ctx.path} here.`,
+      });
+    } else if (ctx.status === 405 || ctx.status === 501) {
+      renderProblem(ctx, {
+        type: problemType('method-not-allowed'),
+        title: titleFor(405),
+        status: 405,
+        detail: `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('Allow')}.`,
+      });
+    }
+  };
+}
+
+/**
+ * JSON bodies only, at most 64 KiB. koa-bodyparser quietly ignores other content types, so the
+ * 415 is ours; a request without a body reads as `{}` and fails validation instead.
+ */
+export function jsonBody(): Middleware {
+  const parse = bodyParser({ enableTypes: ['json'], jsonLimit: MAX_BODY, strict: true, extendTypes: { json: ['application/json'] } });
+  return async (ctx, next) => {
+    if (!['POST', 'PUT', 'PATCH'].includes(ctx.method)) return next();
+    if (ctx.is('application/json') === false) {
+      throw new AppError(
+        415,
+        'unsupported-media-type',
+        `Request bodies must be application/json, not ${ctx.get('Content-Type') || 'an unnamed type'}.`,
+      );
+    }
+    return parse(ctx, next);
+  };
+}
+
+/** Adds the routes every service has: `GET /health`. */
+export function addHealthRoute(router: Router): void {
+  router.get('/health', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+}
+
+/** The Koa app every service builds: logging, problems, JSON bodies, then its own routes. */
+export function createServiceApp(logger: Logger, router: Router): Koa {
+  const app = new Koa();
+  // Koa would print client errors to stderr itself; ours are logged once by requestLogging.
+  app.silent = true;
+  addHealthRoute(router);
+  app.use(requestLogging(logger));
+  app.use(problemDetails(logger));
+  app.use(jsonBody());
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}
+
+/** Listens and resolves once the port is bound (port 0 picks a free one). */
+export function listen(app: Koa, port: number, host: string): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host);
+    server.once('listening', () => resolve(server));
+    server.once('error', reject);
+  });
+}
+
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.close((error) => (error ? reject(error) : resolve()));
+    server.closeIdleConnections();
+  });
+}
+
+export function boundPort(server: Server): number {
+  const address = server.address();
+  return typeof address === 'object' && address !== null ? address.port : 0;
+}
+
+declare module 'koa' {
+  interface Request {
+    /** The parsed JSON body, set by jsonBody(); `{}` when the request had none. */
+    body?: unknown;
+  }
+}
