@@ -1,0 +1,132 @@
+import { HTTPError, ParseError, type Got } from 'got';
+import type { Logger } from '@welcome/common';
+import { z } from 'zod';
+import { createUpstream, describeFailure, UpstreamUnavailableError } from './upstream.js';
+
+/** The middleware's own view of a CRM customer: only what it needs, checked on arrival. */
+export interface CrmCustomer {
+  id: number;
+  name: string;
+}
+
+/**
+ * One record of a CRM page: a customer fit to deliver, or one with a usable id but something
+ * wrong with it (`problem`), which is dead-lettered in its turn instead of blocking the rest.
+ */
+export type CustomerRecord = { id: number; customer: CrmCustomer; problem?: undefined } | { id: number; problem: string; raw: unknown };
+
+export interface CustomerPage {
+  records: CustomerRecord[];
+  /** Entries without a usable id: they cannot be placed on the cursor, so they are only reported. */
+  unidentified: Array<{ raw: unknown; problem: string }>;
+}
+
+export interface CrmClient {
+  /** The customers after `cursor`, page by page, following `Link: rel="next"` until the end. */
+  customersAfter(cursor: number, pageSize?: number): AsyncGenerator<CustomerPage>;
+  /** One customer as the CRM has it now; undefined when the CRM says 404. */
+  getCustomer(id: number): Promise<CustomerRecord | undefined>;
+}
+
+const customerId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+const customerName = z.string().refine((name) => name.trim().length > 0);
+
+export function readCustomerRecord(raw: unknown): CustomerRecord | { raw: unknown; problem: string } {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { raw, problem: 'the record is not a JSON object' };
+  }
+  const record = raw as Record<string, unknown>;
+  const id = customerId.safeParse(record.id);
+  if (!id.success) return { raw, problem: `its id ${JSON.stringify(record.id) ?? 'is missing'}: not a positive whole number` };
+  const name = customerName.safeParse(record.name);
+  if (!name.success) {
+    return { id: id.data, raw, problem: `its name ${JSON.stringify(record.name) ?? 'is missing'}: not a non-empty string` };
+  }
+  return { id: id.data, customer: { id: id.data, name: name.data } };
+}
+
+export function readCustomerPage(body: unknown): CustomerPage {
+  if (!Array.isArray(body)) throw new UpstreamUnavailableError('CRM', 'the customer list is not a JSON array');
+  const page: CustomerPage = { records: [], unidentified: [] };
+  for (const raw of body) {
+    const record = readCustomerRecord(raw);
+    if ('id' in record) page.records.push(record);
+    else page.unidentified.push(record);
+  }
+  return page;
+}
+
+/** The `rel="next"` target of a Link header (RFC 8288), resolved against the page it came with. */
+export function nextLink(header: string | undefined, pageUrl: string): URL | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(/,(?=\s*<)/)) {
+    const match = /^\s*<([^>]*)>(.*)$/.exec(part);
+    if (match && /;\s*rel\s*=\s*"?(?:[^";]*\s)?next(?:\s[^";]*)?"?\s*(?:;|$)/i.test(match[2] ?? '')) {
+      try {
+        return new URL(match[1] ?? '', pageUrl);
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return undefined;
+}
+
+function unavailable(error: unknown): UpstreamUnavailableError {
+  if (error instanceof UpstreamUnavailableError) return error;
+  if (error instanceof ParseError) {
+    return new UpstreamUnavailableError('CRM', 'it answered with something that is not JSON', { cause: error });
+  }
+  return new UpstreamUnavailableError('CRM', describeFailure(error), { cause: error });
+}
+
+export function createCrmClient(options: { baseUrl: string; timeoutMs: number; retryDelayMs: number; logger: Logger }): CrmClient {
+  const http: Got = createUpstream({ name: 'CRM', ...options });
+  const origin = new URL(options.baseUrl).origin;
+
+  return {
+    async *customersAfter(cursor, pageSize = 100) {
+      let url = new URL(`${options.baseUrl}/customers`);
+      url.searchParams.set('after', String(cursor));
+      url.searchParams.set('limit', String(pageSize));
+      const visited = new Set<string>();
+      for (;;) {
+        visited.add(url.href);
+        let body: unknown;
+        let link: string | undefined;
+        try {
+          const response = await http.get(url, { prefixUrl: '' });
+          body = response.body;
+          const header = response.headers.link;
+          link = Array.isArray(header) ? header.join(', ') : header;
+        } catch (error) {
+          throw unavailable(error);
+        }
+        yield readCustomerPage(body);
+        const next = nextLink(link, url.href);
+        if (!next) return;
+        if (next.origin !== origin) {
+          options.logger.warn('The CRM linked to a page on another origin; not following it', { link: next.href });
+          return;
+        }
+        if (visited.has(next.href)) {
+          options.logger.warn('The CRM linked back to a page already read; stopping this walk', { link: next.href });
+          return;
+        }
+        url = next;
+      }
+    },
+
+    async getCustomer(id) {
+      try {
+        const response = await http.get(`customers/${id}`);
+        const record = readCustomerRecord(response.body);
+        if (!('id' in record)) return { id, problem: record.problem, raw: record.raw };
+        return record;
+      } catch (error) {
+        if (error instanceof HTTPError && error.response.statusCode === 404) return undefined;
+        throw unavailable(error);
+      }
+    },
+  };
+}

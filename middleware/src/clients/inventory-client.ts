@@ -1,0 +1,53 @@
+import { HTTPError, type Got } from 'got';
+import type { Logger } from '@welcome/common';
+import { createUpstream, describeFailure, TRANSIENT_STATUSES, UpstreamUnavailableError } from './upstream.js';
+
+export interface PackageRequest {
+  customerId: number;
+  customerName: string;
+}
+
+/** What the Inventory answered, as far as delivery is concerned. */
+export type PackageOutcome =
+  | { kind: 'created'; packageId: number }
+  | { kind: 'alreadyThere'; packageId: number }
+  /** A permanent refusal (4xx other than 408/429): sending it again would not help. */
+  | { kind: 'refused'; status: number; answer: unknown };
+
+export interface InventoryClient {
+  /** Throws UpstreamUnavailableError when the Inventory gives no usable answer after the retry. */
+  requestPackage(request: PackageRequest): Promise<PackageOutcome>;
+}
+
+function packageIdOf(body: unknown): number | undefined {
+  const id = (body as { id?: unknown } | null)?.id;
+  return typeof id === 'number' && Number.isSafeInteger(id) && id > 0 ? id : undefined;
+}
+
+export function createInventoryClient(options: {
+  baseUrl: string;
+  timeoutMs: number;
+  retryDelayMs: number;
+  logger: Logger;
+}): InventoryClient {
+  const http: Got = createUpstream({ name: 'Inventory', ...options });
+
+  return {
+    async requestPackage(request) {
+      try {
+        const response = await http.post('packages', { json: request });
+        const packageId = packageIdOf(response.body);
+        if ((response.statusCode !== 200 && response.statusCode !== 201) || packageId === undefined) {
+          throw new UpstreamUnavailableError('Inventory', `unexpected answer ${response.statusCode} without a package id`);
+        }
+        return { kind: response.statusCode === 201 ? 'created' : 'alreadyThere', packageId };
+      } catch (error) {
+        if (error instanceof UpstreamUnavailableError) throw error;
+        if (error instanceof HTTPError && !TRANSIENT_STATUSES.includes(error.response.statusCode)) {
+          return { kind: 'refused', status: error.response.statusCode, answer: error.response.body };
+        }
+        throw new UpstreamUnavailableError('Inventory', describeFailure(error), { cause: error });
+      }
+    },
+  };
+}

@@ -1,0 +1,69 @@
+import got, { HTTPError, RequestError, type Got } from 'got';
+import type { Logger } from '@welcome/common';
+
+export type UpstreamName = 'CRM' | 'Inventory';
+
+/**
+ * The upstream could not give an answer we can act on (down, timed out, 5xx, 429, or nonsense),
+ * even after got's retry. The cycle stops and the next one tries again; nothing moves on.
+ */
+export class UpstreamUnavailableError extends Error {
+  readonly code = 'UPSTREAM_UNAVAILABLE';
+  readonly upstream: UpstreamName;
+
+  constructor(upstream: UpstreamName, detail: string, options: { cause?: unknown } = {}) {
+    super(`${upstream} unavailable: ${detail}`, options);
+    this.name = 'UpstreamUnavailableError';
+    this.upstream = upstream;
+  }
+}
+
+/** Statuses that say "not now" rather than "never": retried by got, then the cycle waits. */
+export const TRANSIENT_STATUSES = [408, 429, ...Array.from({ length: 100 }, (_, i) => 500 + i)];
+
+export interface UpstreamOptions {
+  name: UpstreamName;
+  baseUrl: string;
+  timeoutMs: number;
+  /** How long got waits before its one retry; one second in production. */
+  retryDelayMs: number;
+  logger: Logger;
+}
+
+/**
+ * One got instance per upstream: JSON, a timeout on every call, and exactly one retry after a
+ * fixed delay on network errors, timeouts, 5xx, 408 and 429. POST is in the retried methods on
+ * purpose: got leaves it out by default, and the Inventory answers a repeated POST with 200.
+ */
+export function createUpstream(options: UpstreamOptions): Got {
+  return got.extend({
+    prefixUrl: options.baseUrl,
+    responseType: 'json',
+    timeout: { request: options.timeoutMs },
+    retry: {
+      limit: 1,
+      methods: ['GET', 'POST'],
+      statusCodes: TRANSIENT_STATUSES,
+      calculateDelay: ({ computedValue }) => (computedValue === 0 ? 0 : options.retryDelayMs),
+    },
+    hooks: {
+      beforeRetry: [
+        (error, retryCount) => {
+          options.logger.warn(`${options.name} call failed; retrying once in ${options.retryDelayMs} ms`, {
+            upstream: options.name,
+            url: error.options.url?.toString(),
+            attempt: retryCount,
+            error: describeFailure(error),
+          });
+        },
+      ],
+    },
+  });
+}
+
+/** A short, log-friendly account of why a call failed. */
+export function describeFailure(error: unknown): string {
+  if (error instanceof HTTPError) return `answered ${error.response.statusCode}`;
+  if (error instanceof RequestError) return `${error.code}: ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
+}

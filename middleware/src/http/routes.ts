@@ -1,0 +1,24 @@
+import Router from '@koa/router';
+import { parseIdParam, parsePageRequest, sendPage } from '@welcome/common';
+import { replayDeadLetter } from '../domain/dead-letters.js';
+import type { SyncDeps } from '../domain/sync.js';
+
+export function createMiddlewareRouter(deps: SyncDeps): Router {
+  const router = new Router();
+
+  router.get('/status', (ctx) => {
+    ctx.body = deps.store.status();
+  });
+
+  router.get('/dead-letters', (ctx) => {
+    const page = parsePageRequest(ctx);
+    const rows = deps.store.listDeadLetters(page.after, page.limit + 1).map((letter) => ({ id: letter.customerId, ...letter }));
+    sendPage(ctx, rows, page);
+  });
+
+  router.post('/dead-letters/:id/replay', async (ctx) => {
+    ctx.body = await replayDeadLetter(deps, parseIdParam(ctx.params.id));
+  });
+
+  return router;
+}
