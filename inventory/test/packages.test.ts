@@ -1,0 +1,128 @@
+import { describe, expect, test } from '@jest/globals';
+import request from 'supertest';
+import { createSilentLogger, openDatabase } from '@welcome/common';
+import { createApp } from '../src/app.js';
+import { createPackageStore } from '../src/store/package-store.js';
+
+function inventory() {
+  const app = createApp({ store: createPackageStore(openDatabase(':memory:')), logger: createSilentLogger() });
+  return request(app.callback());
+}
+
+type Http = ReturnType<typeof inventory>;
+const post = (http: Http, body: unknown) => http.post('/packages').set('Content-Type', 'application/json').send(JSON.stringify(body));
+const ids = (body: Array<{ id: number }>) => body.map((p) => p.id);
+
+describe('POST /packages', () => {
+  test('creates the welcome package of a customer who has none: 201, Pending', async () => {
+    const http = inventory();
+    const response = await post(http, { customerId: 7, customerName: 'Alice' });
+    expect(response.status).toBe(201);
+    expect(response.body).toEqual({ id: 1, customerId: 7, customerName: 'Alice', status: 'Pending', createdAt: expect.any(String) });
+    expect(response.headers.location).toBe('/packages/1');
+  });
+
+  test('answers a repeat for the same customer and name with 200 and the same package, storing nothing new', async () => {
+    const http = inventory();
+    const first = await post(http, { customerId: 7, customerName: 'Alice' });
+    const again = await post(http, { customerId: 7, customerName: '  Alice ' });
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(first.body);
+    expect((await http.get('/packages')).body).toHaveLength(1);
+  });
+
+  test('refuses the same customer under another name with 409, keeping the first package', async () => {
+    const http = inventory();
+    const first = await post(http, { customerId: 7, customerName: 'Alice' });
+    const other = await post(http, { customerId: 7, customerName: 'Mallory' });
+    expect(other.status).toBe(409);
+    expect(other.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(other.body).toMatchObject({ type: '/problems/customer-has-package', status: 409 });
+    expect((await http.get('/packages')).body).toEqual([first.body]);
+  });
+
+  test('gives each customer their own package', async () => {
+    const http = inventory();
+    await post(http, { customerId: 1, customerName: 'Alice' });
+    const bob = await post(http, { customerId: 2, customerName: 'Alice' });
+    expect(bob.status).toBe(201);
+    expect(bob.body.id).toBe(2);
+  });
+
+  test.each([
+    ['missing', {}, 'is required'],
+    ['zero', { customerId: 0 }, 'must be positive'],
+    ['negative', { customerId: -3 }, 'must be positive'],
+    ['a fraction', { customerId: 1.5 }, 'must be a whole number'],
+    ['a string', { customerId: '1' }, 'must be a number'],
+    ['beyond the safe integers', { customerId: 2 ** 53 }, 'must be a whole number'],
+  ])('refuses a customerId that is %s', async (_, body, message) => {
+    const http = inventory();
+    const response = await post(http, { customerName: 'Alice', ...body });
+    expect(response.status).toBe(400);
+    expect(response.body.errors).toEqual([{ field: 'customerId', message }]);
+    expect((await http.get('/packages')).body).toEqual([]);
+  });
+
+  test.each([
+    ['missing', undefined, 'is required'],
+    ['empty after trimming', '  ', 'must not be empty'],
+    ['too long', 'x'.repeat(201), 'must be at most 200 characters'],
+    ['not a string', ['Alice'], 'must be a string'],
+  ])('refuses a customerName that is %s', async (_, customerName, message) => {
+    const http = inventory();
+    const response = await post(http, { customerId: 1, customerName });
+    expect(response.status).toBe(400);
+    expect(response.body.errors).toEqual([{ field: 'customerName', message }]);
+  });
+
+  test('refuses the fields a client never chooses, naming each', async () => {
+    const http = inventory();
+    const response = await post(http, { customerId: 1, customerName: 'A', id: 9, status: 'Shipped' });
+    expect(response.status).toBe(400);
+    expect(response.body.errors).toEqual([
+      { field: 'id', message: 'is not an accepted field' },
+      { field: 'status', message: 'is not an accepted field' },
+    ]);
+    expect((await http.get('/packages')).body).toEqual([]);
+  });
+});
+
+describe('GET /packages', () => {
+  async function withPackages(http: Http, customerIds: number[]) {
+    for (const customerId of customerIds) await post(http, { customerId, customerName: `C${customerId}` });
+  }
+
+  test('filters by customerId', async () => {
+    const http = inventory();
+    await withPackages(http, [5, 6, 7]);
+    const response = await http.get('/packages?customerId=6');
+    expect(response.body).toEqual([expect.objectContaining({ id: 2, customerId: 6 })]);
+    expect((await http.get('/packages?customerId=99')).body).toEqual([]);
+  });
+
+  test('pages by id, keeping the filter in the next Link', async () => {
+    const http = inventory();
+    await withPackages(http, [1, 2, 3]);
+    const first = await http.get('/packages?limit=2');
+    expect(ids(first.body)).toEqual([1, 2]);
+    expect(first.headers.link).toBe('</packages?after=2&limit=2>; rel="next"');
+    expect(ids((await http.get('/packages?after=2&limit=2')).body)).toEqual([3]);
+    const filtered = await http.get('/packages?customerId=1&limit=1');
+    expect(filtered.headers.link).toBeUndefined();
+  });
+
+  test.each(['customerId=abc', 'customerId=0', 'limit=0', 'after=x'])('answers 400 for %s', async (query) => {
+    const response = await inventory().get(`/packages?${query}`);
+    expect(response.status).toBe(400);
+    expect(response.body.type).toBe('/problems/validation-failed');
+  });
+
+  test('GET /packages/:id answers the package, 404 for none, 400 for a bad id', async () => {
+    const http = inventory();
+    await withPackages(http, [4]);
+    expect((await http.get('/packages/1')).body).toMatchObject({ id: 1, customerId: 4 });
+    expect((await http.get('/packages/2')).status).toBe(404);
+    expect((await http.get('/packages/x')).status).toBe(400);
+  });
+});

@@ -1,0 +1,121 @@
+import { describe, expect, test } from '@jest/globals';
+import request from 'supertest';
+import { createSilentLogger, openDatabase } from '@welcome/common';
+import { createApp as createCrm } from '../crm/src/app.js';
+import { createCustomerStore } from '../crm/src/store/customer-store.js';
+import { createApp as createInventory } from '../inventory/src/app.js';
+import { createPackageStore } from '../inventory/src/store/package-store.js';
+import { createApp as createMiddleware } from '../middleware/src/app.js';
+import { createCrmClient } from '../middleware/src/clients/crm-client.js';
+import { createInventoryClient } from '../middleware/src/clients/inventory-client.js';
+import { createSyncStore } from '../middleware/src/store/sync-store.js';
+import { captureLogs } from './support/logs.js';
+
+const unreachable = { baseUrl: 'http://127.0.0.1:9', timeoutMs: 1000, retryDelayMs: 0, logger: createSilentLogger() };
+
+const services = [
+  {
+    name: 'CRM',
+    build: (logger = createSilentLogger()) => createCrm({ store: createCustomerStore(openDatabase(':memory:')), logger }),
+    list: '/customers',
+    post: '/customers',
+  },
+  {
+    name: 'Inventory',
+    build: (logger = createSilentLogger()) => createInventory({ store: createPackageStore(openDatabase(':memory:')), logger }),
+    list: '/packages',
+    post: '/packages',
+  },
+  {
+    name: 'middleware',
+    build: (logger = createSilentLogger()) =>
+      createMiddleware({
+        crm: createCrmClient(unreachable),
+        inventory: createInventoryClient(unreachable),
+        store: createSyncStore(openDatabase(':memory:')),
+        logger,
+        now: () => new Date(),
+      }),
+    list: '/dead-letters',
+    post: '/dead-letters/1/replay',
+  },
+];
+
+describe.each(services)('$name: the HTTP behaviour common to all services', ({ build, list, post }) => {
+  test('GET /health answers 200 {status: ok}', async () => {
+    const response = await request(build().callback()).get('/health');
+    expect(response.status).toBe(200);
+    expect(response.body).toEqual({ status: 'ok' });
+  });
+
+  test('an unknown route is a 404 problem, not an HTML page', async () => {
+    const response = await request(build().callback()).get('/no/such/thing');
+    expect(response.status).toBe(404);
+    expect(response.headers['content-type']).toBe('application/problem+json');
+    expect(response.body).toEqual({ type: '/problems/not-found', title: 'Not Found', status: 404, detail: expect.any(String) });
+  });
+
+  test('a known route with the wrong method is a 405 with an Allow header', async () => {
+    const response = await request(build().callback()).delete(list);
+    expect(response.status).toBe(405);
+    expect(response.headers.allow).toContain('GET');
+    expect(response.body).toMatchObject({ type: '/problems/method-not-allowed', status: 405 });
+  });
+
+  test('a method nobody implements is a 405 too, never a 5xx', async () => {
+    const response = await request(build().callback()).options(list).set('Access-Control-Request-Method', 'GET');
+    expect(response.status).toBeLessThan(500);
+    const unknown = await request(build().callback()).propfind(list);
+    expect(unknown.status).toBe(405);
+  });
+
+  test('a body that is not JSON is a 415', async () => {
+    const response = await request(build().callback()).post(post).set('Content-Type', 'text/plain').send('name=Alice');
+    expect(response.status).toBe(415);
+    expect(response.body).toMatchObject({ type: '/problems/unsupported-media-type', status: 415 });
+  });
+
+  test('a form body is a 415', async () => {
+    const response = await request(build().callback()).post(post).type('form').send({ name: 'Alice' });
+    expect(response.status).toBe(415);
+  });
+
+  test('malformed JSON is a 400 problem', async () => {
+    const response = await request(build().callback()).post(post).set('Content-Type', 'application/json').send('{"name": ');
+    expect(response.status).toBe(400);
+    expect(response.body).toMatchObject({ type: '/problems/malformed-json', status: 400 });
+  });
+
+  test('a body over 64 KiB is a 413 problem', async () => {
+    const response = await request(build().callback())
+      .post(post)
+      .set('Content-Type', 'application/json')
+      .send(JSON.stringify({ name: 'x'.repeat(65 * 1024) }));
+    expect(response.status).toBe(413);
+    expect(response.body).toMatchObject({ type: '/problems/body-too-large', status: 413 });
+  });
+
+  test('a list with a bad limit is a 400', async () => {
+    const response = await request(build().callback()).get(`${list}?limit=5000`);
+    expect(response.status).toBe(400);
+  });
+
+  test('echoes the caller X-Request-Id, makes one when there is none, and logs the request once', async () => {
+    const { logger, lines } = captureLogs();
+    const app = build(logger).callback();
+    const given = await request(app).get('/health').set('X-Request-Id', 'abc-123');
+    expect(given.headers['x-request-id']).toBe('abc-123');
+    const made = await request(app).get('/health');
+    expect(made.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    const logged = lines.filter((line) => line.path === '/health');
+    expect(logged).toEqual([
+      expect.objectContaining({ method: 'GET', path: '/health', status: 200, ms: expect.any(Number), requestId: 'abc-123' }),
+      expect.objectContaining({ requestId: made.headers['x-request-id'] }),
+    ]);
+  });
+
+  test('refuses an X-Request-Id that could forge log lines, making its own', async () => {
+    const response = await request(build().callback()).get('/health').set('X-Request-Id', 'a b\tc');
+    expect(response.headers['x-request-id']).not.toBe('a b\tc');
+  });
+});
