@@ -19,12 +19,14 @@ const services = [
     build: (logger = createSilentLogger()) => createCrm({ store: createCustomerStore(openDatabase(':memory:')), logger }),
     list: '/customers',
     post: '/customers',
+    emptyPost: 400,
   },
   {
     name: 'Inventory',
     build: (logger = createSilentLogger()) => createInventory({ store: createPackageStore(openDatabase(':memory:')), logger }),
     list: '/packages',
     post: '/packages',
+    emptyPost: 400,
   },
   {
     name: 'middleware',
@@ -38,10 +40,11 @@ const services = [
       }),
     list: '/dead-letters',
     post: '/dead-letters/1/replay',
+    emptyPost: 404,
   },
 ];
 
-describe.each(services)('$name: the HTTP behaviour common to all services', ({ build, list, post }) => {
+describe.each(services)('$name: the HTTP behaviour common to all services', ({ build, list, post, emptyPost }) => {
   test('GET /health answers 200 {status: ok}', async () => {
     const response = await request(build().callback()).get('/health');
     expect(response.status).toBe(200);
@@ -78,6 +81,11 @@ describe.each(services)('$name: the HTTP behaviour common to all services', ({ b
   test('a form body is a 415', async () => {
     const response = await request(build().callback()).post(post).type('form').send({ name: 'Alice' });
     expect(response.status).toBe(415);
+  });
+
+  test('an empty POST without a Content-Type is read as an empty body, not refused as a 415', async () => {
+    const response = await request(build().callback()).post(post).set('Content-Length', '0');
+    expect(response.status).toBe(emptyPost);
   });
 
   test('malformed JSON is a 400 problem', async () => {

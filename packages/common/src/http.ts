@@ -117,7 +117,9 @@ export function jsonBody(): Middleware {
   const parse = bodyParser({ enableTypes: ['json'], jsonLimit: MAX_BODY, strict: true, extendTypes: { json: ['application/json'] } });
   return async (ctx, next) => {
     if (!['POST', 'PUT', 'PATCH'].includes(ctx.method)) return next();
-    if (ctx.is('application/json') === false) {
+    // An empty POST (Content-Length: 0, as Postman sends for a bodiless replay) has nothing to refuse.
+    const hasBody = ctx.get('Transfer-Encoding') !== '' || (ctx.request.length ?? 0) > 0;
+    if (hasBody && !ctx.is('application/json')) {
       throw new AppError(
         415,
         'unsupported-media-type',

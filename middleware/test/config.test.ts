@@ -1,0 +1,72 @@
+import { describe, expect, test } from '@jest/globals';
+import { ConfigError } from '@welcome/common';
+import { loadConfig } from '../src/config.js';
+
+describe('the middleware configuration', () => {
+  test('has the documented defaults', () => {
+    expect(loadConfig({}, false)).toEqual({
+      port: 3003,
+      host: '0.0.0.0',
+      dbPath: 'data/middleware.db',
+      logLevel: 'info',
+      logFormat: 'json',
+      crmUrl: 'http://localhost:3001',
+      inventoryUrl: 'http://localhost:3002',
+      pollIntervalMs: 5000,
+      httpTimeoutMs: 5000,
+    });
+    expect(loadConfig({}, true).logFormat).toBe('pretty');
+  });
+
+  test('is frozen', () => {
+    expect(Object.isFrozen(loadConfig({}, false))).toBe(true);
+  });
+
+  test('reads every variable', () => {
+    expect(
+      loadConfig(
+        {
+          PORT: '4000',
+          HOST: '127.0.0.1',
+          DB_PATH: '/tmp/x.db',
+          LOG_LEVEL: 'debug',
+          LOG_FORMAT: 'pretty',
+          CRM_URL: 'http://crm:3001/',
+          INVENTORY_URL: 'https://inventory.example',
+          POLL_INTERVAL_MS: '250',
+          HTTP_TIMEOUT_MS: '900',
+        },
+        false,
+      ),
+    ).toEqual({
+      port: 4000,
+      host: '127.0.0.1',
+      dbPath: '/tmp/x.db',
+      logLevel: 'debug',
+      logFormat: 'pretty',
+      crmUrl: 'http://crm:3001',
+      inventoryUrl: 'https://inventory.example',
+      pollIntervalMs: 250,
+      httpTimeoutMs: 900,
+    });
+  });
+
+  test('reports every bad value at once, each naming its variable', () => {
+    let error: unknown;
+    try {
+      loadConfig({ PORT: 'abc', CRM_URL: 'not a url', INVENTORY_URL: 'ftp://x', POLL_INTERVAL_MS: '0', LOG_LEVEL: 'loud' }, false);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(problems).toHaveLength(5);
+    for (const [name, index] of [['PORT', 0], ['LOG_LEVEL', 1], ['CRM_URL', 2], ['INVENTORY_URL', 3], ['POLL_INTERVAL_MS', 4]] as const) {
+      expect(problems[index]).toMatch(new RegExp(`^${name}=`));
+    }
+  });
+
+  test.each([['70000'], ['-1'], ['3.5'], ['80 80']])('refuses the port %s', (port) => {
+    expect(() => loadConfig({ PORT: port }, false)).toThrow(/^PORT=/);
+  });
+});

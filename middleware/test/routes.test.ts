@@ -1,0 +1,131 @@
+import { afterEach, describe, expect, test } from '@jest/globals';
+import request from 'supertest';
+import { createApp } from '../src/app.js';
+import { syncNewCustomers } from '../src/domain/sync.js';
+import { sendJson, serveHandler, type RunningServer } from '../../test/support/servers.js';
+import { createCustomer, listPackages, middlewareDeps, realUpstreams } from './support.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
+});
+
+async function upstreams() {
+  const both = await realUpstreams();
+  cleanups.push(both.close);
+  return both;
+}
+
+async function postPackage(inventoryUrl: string, customerId: number, customerName: string) {
+  await fetch(`${inventoryUrl}/packages`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ customerId, customerName }),
+  });
+}
+
+describe('GET /status', () => {
+  test('tells the cursor, the times and the counters', async () => {
+    const { crm, inventory } = await upstreams();
+    await createCustomer(crm.url, 'Alice');
+    await createCustomer(crm.url, 'Bob');
+    await postPackage(inventory.url, 2, 'Bob');
+    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
+    await syncNewCustomers(deps);
+
+    const response = await request(createApp(deps).callback()).get('/status');
+
+    expect(response.status).toBe(200);
+    expect(response.body).toEqual({
+      cursor: 2,
+      lastPollAt: expect.any(String),
+      lastSuccessAt: expect.any(String),
+      synced: 1,
+      alreadyThere: 1,
+      failedCycles: 0,
+      lastError: null,
+      deadLetters: 0,
+    });
+  });
+});
+
+describe('dead letters', () => {
+  async function withDeadLetter() {
+    const { crm, inventory } = await upstreams();
+    await createCustomer(crm.url, 'Alice');
+    await postPackage(inventory.url, 1, 'Mallory');
+    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
+    await syncNewCustomers(deps);
+    return { crm, inventory, deps, http: request(createApp(deps).callback()) };
+  }
+
+  test('GET /dead-letters lists each with the refusal, attempts and times', async () => {
+    const { http } = await withDeadLetter();
+    const response = await http.get('/dead-letters');
+    expect(response.status).toBe(200);
+    expect(response.body).toEqual([
+      {
+        id: 1,
+        customerId: 1,
+        customer: { id: 1, name: 'Alice' },
+        status: 409,
+        reason: expect.objectContaining({ type: '/problems/customer-has-package' }),
+        attempts: 1,
+        firstFailedAt: expect.any(String),
+        lastFailedAt: expect.any(String),
+      },
+    ]);
+  });
+
+  test('a replay still refused answers 200 with the outcome and counts the attempt', async () => {
+    const { http } = await withDeadLetter();
+    const response = await http.post('/dead-letters/1/replay');
+    expect(response.status).toBe(200);
+    expect(response.body).toMatchObject({ customerId: 1, outcome: 'stillRefused', deadLetter: { attempts: 2, status: 409 } });
+    expect((await http.get('/status')).body.deadLetters).toBe(1);
+  });
+
+  test('a replay that goes through answers 200 created, and the customer leaves the list', async () => {
+    const crmCustomers = [{ id: 1, name: 'Alice' }];
+    let refuse = true;
+    const crm = await serveHandler((req, res) =>
+      sendJson(res, 200, req.url?.startsWith('/customers/1') ? crmCustomers[0] : crmCustomers),
+    );
+    cleanups.push(crm.close);
+    const { inventory } = await upstreams();
+    const gate: RunningServer = await serveHandler(async (_req, res, body) => {
+      if (refuse) return sendJson(res, 422, { title: 'not today' });
+      const answer = await fetch(`${inventory.url}/packages`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
+      sendJson(res, answer.status, await answer.json());
+    });
+    cleanups.push(gate.close);
+    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: gate.url });
+    await syncNewCustomers(deps);
+    const http = request(createApp(deps).callback());
+    expect((await http.get('/dead-letters')).body).toHaveLength(1);
+
+    refuse = false;
+    const response = await http.post('/dead-letters/1/replay');
+
+    expect(response.status).toBe(200);
+    expect(response.body).toEqual({ customerId: 1, outcome: 'created', packageId: 1 });
+    expect((await http.get('/dead-letters')).body).toEqual([]);
+    expect((await http.get('/status')).body).toMatchObject({ synced: 1, deadLetters: 0, cursor: 1 });
+    expect(await listPackages(inventory.url)).toEqual([expect.objectContaining({ customerId: 1, customerName: 'Alice' })]);
+  });
+
+  test('a replay while the Inventory is down is a 502 problem and changes nothing', async () => {
+    const { http, inventory } = await withDeadLetter();
+    await inventory.close();
+    const response = await http.post('/dead-letters/1/replay');
+    expect(response.status).toBe(502);
+    expect(response.body).toMatchObject({ type: '/problems/upstream-unavailable', status: 502 });
+    expect((await http.get('/dead-letters')).body[0].attempts).toBe(1);
+  });
+
+  test('a replay of a customer not in the list is a 404; of a bad id, a 400', async () => {
+    const { http } = await withDeadLetter();
+    expect((await http.post('/dead-letters/7/replay')).status).toBe(404);
+    expect((await http.post('/dead-letters/abc/replay')).status).toBe(400);
+  });
+});

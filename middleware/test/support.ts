@@ -1,0 +1,54 @@
+import { createSilentLogger, openDatabase, type Logger } from '@welcome/common';
+import { createApp as createCrm } from '../../crm/src/app.js';
+import { createCustomerStore } from '../../crm/src/store/customer-store.js';
+import { createApp as createInventory } from '../../inventory/src/app.js';
+import { createPackageStore } from '../../inventory/src/store/package-store.js';
+import { createCrmClient } from '../src/clients/crm-client.js';
+import { createInventoryClient } from '../src/clients/inventory-client.js';
+import type { SyncDeps } from '../src/domain/sync.js';
+import { createSyncStore } from '../src/store/sync-store.js';
+import { serveApp, type RunningServer } from '../../test/support/servers.js';
+
+/** The middleware's dependencies, wired to real clients, with a short retry delay for tests. */
+export function middlewareDeps(options: {
+  crmUrl: string;
+  inventoryUrl: string;
+  logger?: Logger;
+  dbPath?: string;
+  timeoutMs?: number;
+  retryDelayMs?: number;
+}): SyncDeps {
+  const logger = options.logger ?? createSilentLogger();
+  const upstream = { timeoutMs: options.timeoutMs ?? 2000, retryDelayMs: options.retryDelayMs ?? 10, logger };
+  return {
+    crm: createCrmClient({ baseUrl: options.crmUrl, ...upstream }),
+    inventory: createInventoryClient({ baseUrl: options.inventoryUrl, ...upstream }),
+    store: createSyncStore(openDatabase(options.dbPath ?? ':memory:')),
+    logger,
+    now: () => new Date(),
+  };
+}
+
+/** The real CRM and Inventory apps on free ports, with in-memory databases. */
+export async function realUpstreams(): Promise<{ crm: RunningServer; inventory: RunningServer; close: () => Promise<void> }> {
+  const crm = await serveApp(createCrm({ store: createCustomerStore(openDatabase(':memory:')), logger: createSilentLogger() }));
+  const inventory = await serveApp(
+    createInventory({ store: createPackageStore(openDatabase(':memory:')), logger: createSilentLogger() }),
+  );
+  return { crm, inventory, close: async () => void (await Promise.all([crm.close(), inventory.close()])) };
+}
+
+export async function createCustomer(crmUrl: string, name: string, email = `${name.toLowerCase().replace(/\W/g, '')}-${Math.random().toString(36).slice(2)}@example.com`) {
+  const response = await fetch(`${crmUrl}/customers`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name, email }),
+  });
+  if (response.status !== 201) throw new Error(`CRM answered ${response.status}: ${await response.text()}`);
+  return (await response.json()) as { id: number; name: string };
+}
+
+export async function listPackages(inventoryUrl: string): Promise<Array<{ id: number; customerId: number; customerName: string }>> {
+  const response = await fetch(`${inventoryUrl}/packages?limit=1000`);
+  return (await response.json()) as Array<{ id: number; customerId: number; customerName: string }>;
+}

@@ -1,0 +1,76 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from '@jest/globals';
+import { openDatabase } from '@welcome/common';
+import { createSyncStore } from '../src/store/sync-store.js';
+
+const freshFile = () => join(mkdtempSync(join(tmpdir(), 'sync-store-')), 'middleware.db');
+const at = new Date('2026-01-02T03:04:05.000Z');
+
+describe('the sync store', () => {
+  test('starts at cursor 0 with nothing counted', () => {
+    expect(createSyncStore(openDatabase(':memory:')).status()).toEqual({
+      cursor: 0,
+      lastPollAt: null,
+      lastSuccessAt: null,
+      synced: 0,
+      alreadyThere: 0,
+      failedCycles: 0,
+      lastError: null,
+      deadLetters: 0,
+    });
+  });
+
+  test('keeps the cursor and the counters in the file across a reopen', () => {
+    const path = freshFile();
+    const db = openDatabase(path);
+    const store = createSyncStore(db);
+    store.recordDelivered(3, 'created');
+    store.recordDelivered(4, 'alreadyThere');
+    store.markCycleFailed('Inventory unavailable: answered 503');
+    db.close();
+    const reopened = createSyncStore(openDatabase(path));
+    expect(reopened.status()).toMatchObject({ cursor: 4, synced: 1, alreadyThere: 1, failedCycles: 1, lastError: 'Inventory unavailable: answered 503' });
+  });
+
+  test('never moves the cursor back', () => {
+    const store = createSyncStore(openDatabase(':memory:'));
+    store.recordDelivered(10, 'created');
+    store.recordDelivered(7, 'created');
+    expect(store.cursor()).toBe(10);
+  });
+
+  test('a dead letter moves the cursor, keeps the reason, and counts attempts', () => {
+    const store = createSyncStore(openDatabase(':memory:'));
+    const letter = { customerId: 5, customer: { id: 5, name: 'Eve' }, status: 409, reason: { detail: 'taken' } };
+    store.recordDeadLetter(letter, at);
+    store.recordDeadLetter({ ...letter, reason: { detail: 'still taken' } }, new Date('2026-01-03T00:00:00.000Z'));
+    expect(store.cursor()).toBe(5);
+    expect(store.findDeadLetter(5)).toEqual({
+      customerId: 5,
+      customer: { id: 5, name: 'Eve' },
+      status: 409,
+      reason: { detail: 'still taken' },
+      attempts: 2,
+      firstFailedAt: at.toISOString(),
+      lastFailedAt: '2026-01-03T00:00:00.000Z',
+    });
+    expect(store.status().deadLetters).toBe(1);
+  });
+
+  test('a resolved dead letter leaves the list and counts as delivered', () => {
+    const store = createSyncStore(openDatabase(':memory:'));
+    store.recordDeadLetter({ customerId: 5, customer: {}, status: 400, reason: 'bad' }, at);
+    store.resolveDeadLetter(5, 'created');
+    expect(store.findDeadLetter(5)).toBeUndefined();
+    expect(store.status()).toMatchObject({ deadLetters: 0, synced: 1, cursor: 5 });
+  });
+
+  test('lists dead letters by customer id, after a cursor', () => {
+    const store = createSyncStore(openDatabase(':memory:'));
+    for (const id of [9, 2, 5]) store.recordDeadLetter({ customerId: id, customer: {}, status: 400, reason: 'bad' }, at);
+    expect(store.listDeadLetters(0, 10).map((l) => l.customerId)).toEqual([2, 5, 9]);
+    expect(store.listDeadLetters(2, 1).map((l) => l.customerId)).toEqual([5]);
+  });
+});

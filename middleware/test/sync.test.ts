@@ -1,0 +1,179 @@
+import { afterEach, describe, expect, test } from '@jest/globals';
+import { createApp as createInventory } from '../../inventory/src/app.js';
+import { createPackageStore } from '../../inventory/src/store/package-store.js';
+import { createSilentLogger, openDatabase } from '@welcome/common';
+import { syncNewCustomers } from '../src/domain/sync.js';
+import { captureLogs } from '../../test/support/logs.js';
+import { sendJson, serveApp, serveHandler, type RunningServer } from '../../test/support/servers.js';
+import { createCustomer, listPackages, middlewareDeps, realUpstreams } from './support.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
+});
+
+async function upstreams() {
+  const both = await realUpstreams();
+  cleanups.push(both.close);
+  return both;
+}
+
+async function track(server: Promise<RunningServer>): Promise<RunningServer> {
+  const running = await server;
+  cleanups.push(running.close);
+  return running;
+}
+
+describe('syncNewCustomers', () => {
+  test('gives every new customer one package, in id order, and moves the cursor past them', async () => {
+    const { crm, inventory } = await upstreams();
+    for (const name of ['Alice', 'Bob', 'Carol']) await createCustomer(crm.url, name);
+    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
+
+    const report = await syncNewCustomers(deps);
+
+    expect(report).toEqual({ found: 3, created: 3, alreadyThere: 0, deadLettered: 0 });
+    expect((await listPackages(inventory.url)).map((p) => [p.customerId, p.customerName])).toEqual([
+      [1, 'Alice'],
+      [2, 'Bob'],
+      [3, 'Carol'],
+    ]);
+    expect(deps.store.status()).toMatchObject({ cursor: 3, synced: 3, failedCycles: 0, lastSuccessAt: expect.any(String) });
+  });
+
+  test('asks only for customers after the cursor, following every page', async () => {
+    const { crm, inventory } = await upstreams();
+    for (let i = 1; i <= 250; i++) await createCustomer(crm.url, `Customer ${i}`);
+    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
+    deps.store.recordDelivered(20, 'created');
+
+    const report = await syncNewCustomers(deps);
+
+    expect(report.created).toBe(230);
+    const packages = await listPackages(inventory.url);
+    expect(packages.map((p) => p.customerId)).toEqual(Array.from({ length: 230 }, (_, i) => i + 21));
+    expect(deps.store.cursor()).toBe(250);
+  });
+
+  test('a second cycle with nothing new sends nothing', async () => {
+    const { crm, inventory } = await upstreams();
+    await createCustomer(crm.url, 'Alice');
+    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
+    await syncNewCustomers(deps);
+    expect(await syncNewCustomers(deps)).toEqual({ found: 0, created: 0, alreadyThere: 0, deadLettered: 0 });
+    expect(await listPackages(inventory.url)).toHaveLength(1);
+  });
+
+  test('with a plain CRM that ignores after and limit, it filters by id itself', async () => {
+    const everyone = [3, 1, 2, 4].map((id) => ({ id, name: `C${id}`, email: `c${id}@example.com` }));
+    const asked: string[] = [];
+    const crm = await track(serveHandler((req, res) => {
+      asked.push(req.url ?? '');
+      sendJson(res, 200, everyone);
+    }));
+    const { inventory } = await upstreams();
+    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
+    deps.store.recordDelivered(1, 'created');
+
+    expect(await syncNewCustomers(deps)).toMatchObject({ found: 3, created: 3 });
+    expect(await syncNewCustomers(deps)).toMatchObject({ found: 0, created: 0 });
+    expect((await listPackages(inventory.url)).map((p) => p.customerId)).toEqual([2, 3, 4]);
+    expect(asked[0]).toBe('/customers?after=1&limit=100');
+    expect(deps.store.cursor()).toBe(4);
+  });
+
+  test('when the Inventory is down, the cycle stops, the cursor stays, and the log says so once', async () => {
+    const { crm, inventory } = await upstreams();
+    for (const name of ['Alice', 'Bob', 'Carol']) await createCustomer(crm.url, name);
+    await inventory.close();
+    const { logger, lines } = captureLogs();
+    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url, logger });
+
+    const report = await syncNewCustomers(deps);
+
+    expect(report.failure).toMatch(/^Inventory unavailable: ECONNREFUSED/);
+    expect(deps.store.status()).toMatchObject({ cursor: 0, failedCycles: 1, lastSuccessAt: null });
+    expect(lines.filter((line) => line.level === 'error')).toHaveLength(1);
+    expect(lines.filter((line) => line.level === 'error')[0]).toMatchObject({ upstream: 'Inventory', cursor: 0 });
+  });
+
+  test('when the Inventory is down, the customer is retried next cycle and nothing is lost', async () => {
+    const { crm } = await upstreams();
+    for (const name of ['Alice', 'Bob']) await createCustomer(crm.url, name);
+    let down = true;
+    const inventoryApp = createInventory({ store: createPackageStore(openDatabase(':memory:')), logger: createSilentLogger() });
+    const realInventory = await track(serveApp(inventoryApp));
+    const gate = await track(serveHandler(async (req, res, body) => {
+      if (down) return sendJson(res, 503, { title: 'down' });
+      const answer = await fetch(`${realInventory.url}${req.url}`, { method: req.method, headers: { 'Content-Type': 'application/json' }, body });
+      sendJson(res, answer.status, await answer.json());
+    }));
+    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: gate.url });
+
+    expect((await syncNewCustomers(deps)).failure).toBe('Inventory unavailable: answered 503');
+    down = false;
+    expect(await syncNewCustomers(deps)).toMatchObject({ created: 2 });
+    expect((await listPackages(realInventory.url)).map((p) => p.customerName)).toEqual(['Alice', 'Bob']);
+    expect(deps.store.status()).toMatchObject({ cursor: 2, failedCycles: 1, lastError: null });
+  });
+
+  test('when the CRM is down, the cycle fails without moving anything', async () => {
+    const { crm, inventory } = await upstreams();
+    await crm.close();
+    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
+    expect((await syncNewCustomers(deps)).failure).toMatch(/^CRM unavailable/);
+    expect(deps.store.status()).toMatchObject({ cursor: 0, failedCycles: 1 });
+  });
+
+  test('a package the Inventory already has counts as there, not as new, and moves the cursor', async () => {
+    const { crm, inventory } = await upstreams();
+    await createCustomer(crm.url, 'Alice');
+    await fetch(`${inventory.url}/packages`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ customerId: 1, customerName: 'Alice' }),
+    });
+    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
+    expect(await syncNewCustomers(deps)).toMatchObject({ created: 0, alreadyThere: 1 });
+    expect(deps.store.status()).toMatchObject({ cursor: 1, alreadyThere: 1 });
+  });
+
+  test('a permanent refusal dead-letters that customer with the answer, and the others still get theirs', async () => {
+    const { crm, inventory } = await upstreams();
+    for (const name of ['Alice', 'Bob', 'Carol']) await createCustomer(crm.url, name);
+    await fetch(`${inventory.url}/packages`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ customerId: 2, customerName: 'Mallory' }),
+    });
+    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
+
+    expect(await syncNewCustomers(deps)).toMatchObject({ created: 2, deadLettered: 1 });
+    expect(deps.store.cursor()).toBe(3);
+    expect(deps.store.findDeadLetter(2)).toMatchObject({
+      customer: { id: 2, name: 'Bob' },
+      status: 409,
+      reason: { type: '/problems/customer-has-package', status: 409 },
+      attempts: 1,
+    });
+  });
+
+  test('a customer whose record is unusable is dead-lettered with the reason, without blocking the rest', async () => {
+    const crm = await track(serveHandler((_req, res) => sendJson(res, 200, [{ id: 1, name: 'Alice' }, { id: 2 }, { id: 3, name: 'Carol' }])));
+    const { inventory } = await upstreams();
+    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
+
+    expect(await syncNewCustomers(deps)).toMatchObject({ created: 2, deadLettered: 1 });
+    expect(deps.store.findDeadLetter(2)).toMatchObject({ status: null, reason: expect.stringMatching(/name/) });
+    expect(deps.store.cursor()).toBe(3);
+  });
+
+  test('asked to stop, it ends after the customer in flight with the cursor saved', async () => {
+    const { crm, inventory } = await upstreams();
+    for (const name of ['Alice', 'Bob', 'Carol']) await createCustomer(crm.url, name);
+    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
+    const report = await syncNewCustomers(deps, () => deps.store.status().synced >= 1);
+    expect(report).toMatchObject({ created: 1, interrupted: true });
+    expect(deps.store.cursor()).toBe(1);
+  });
+});
