@@ -1,0 +1,132 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { waitFor } from '../support/servers.js';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export type ServiceName = 'crm' | 'inventory' | 'middleware';
+
+export interface LogRecord {
+  level: string;
+  message: string;
+  [field: string]: unknown;
+}
+
+/** One built service running as its own process, exactly as the Dockerfile starts it. */
+export class ServiceProcess {
+  readonly logs: LogRecord[] = [];
+  readonly stderr: string[] = [];
+  port = 0;
+  private child: ChildProcess | undefined;
+  private exited: Promise<number | null> = Promise.resolve(null);
+
+  constructor(
+    readonly name: ServiceName,
+    readonly env: Record<string, string>,
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts the process (on its old port after a restart) and resolves once it listens. */
+  async start(): Promise<this> {
+    const env: Record<string, string | undefined> = { ...process.env, ...this.env, PORT: String(this.port), HOST: '127.0.0.1', LOG_FORMAT: 'json' };
+    delete env.NODE_OPTIONS;
+    const child = spawn(process.execPath, [join(ROOT, this.name, 'dist/index.js')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    this.exited = new Promise((done) => child.once('exit', (code) => done(code)));
+    let buffered = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) if (line.trim()) this.logs.push(JSON.parse(line) as LogRecord);
+    });
+    child.stderr!.on('data', (chunk: Buffer) => this.stderr.push(chunk.toString()));
+    const seen = this.logs.length;
+    const listening = await Promise.race([
+      waitFor(`${this.name} to listen`, () => this.logs.slice(seen).find((line) => line.message.startsWith('Listening on'))),
+      this.exited.then((code) => {
+        throw new Error(`${this.name} exited with ${code} before listening: ${this.stderr.join('')}`);
+      }),
+    ]);
+    this.port = listening.port as number;
+    return this;
+  }
+
+  /** SIGKILL: no chance to finish anything. */
+  async kill(): Promise<void> {
+    this.child?.kill('SIGKILL');
+    await this.exited;
+  }
+
+  /** SIGTERM, and the exit code it ended with. */
+  async stop(): Promise<number | null> {
+    this.child?.kill('SIGTERM');
+    return this.exited;
+  }
+
+  async restart(): Promise<this> {
+    await this.kill();
+    return this.start();
+  }
+}
+
+/** The three built services on free ports, each with its own database in a fresh folder. */
+export class Platform {
+  readonly dir = mkdtempSync(join(tmpdir(), 'platform-'));
+  readonly crm: ServiceProcess;
+  readonly inventory: ServiceProcess;
+  readonly middleware: ServiceProcess;
+
+  constructor(options: { pollIntervalMs?: number } = {}) {
+    this.crm = new ServiceProcess('crm', { DB_PATH: join(this.dir, 'crm.db') });
+    this.inventory = new ServiceProcess('inventory', { DB_PATH: join(this.dir, 'inventory.db') });
+    this.middleware = new ServiceProcess('middleware', {
+      DB_PATH: join(this.dir, 'middleware.db'),
+      POLL_INTERVAL_MS: String(options.pollIntervalMs ?? 100),
+      HTTP_TIMEOUT_MS: '2000',
+    });
+  }
+
+  async start(which: { middleware?: boolean } = {}): Promise<this> {
+    await Promise.all([this.crm.start(), this.inventory.start()]);
+    // Only now are the upstream ports known.
+    this.middleware.env.CRM_URL = this.crm.url;
+    this.middleware.env.INVENTORY_URL = this.inventory.url;
+    if (which.middleware !== false) await this.middleware.start();
+    return this;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.crm.kill(), this.inventory.kill(), this.middleware.kill()]);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export async function postJson(url: string, body: unknown): Promise<{ status: number; body: any }> {
+  const response = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  return { status: response.status, body: await response.json() };
+}
+
+export async function getJson(url: string): Promise<any> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`GET ${url} answered ${response.status}`);
+  return response.json();
+}
+
+/** Every item of a paged list, following `Link: rel="next"`. */
+export async function getAll<T>(url: string): Promise<T[]> {
+  const items: T[] = [];
+  let next: string | undefined = `${url}?limit=1000`;
+  while (next) {
+    const response: Response = await fetch(next);
+    items.push(...((await response.json()) as T[]));
+    const link = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get('link') ?? '')?.[1];
+    next = link ? new URL(link, next).href : undefined;
+  }
+  return items;
+}
