@@ -1,0 +1,175 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, test } from '@jest/globals';
+import request from 'supertest';
+import { parse } from 'yaml';
+import { createSilentLogger, openDatabase, type Env } from '@welcome/common';
+import { createApp as createCrm } from '../crm/src/app.js';
+import { loadConfig as loadCrmConfig } from '../crm/src/config.js';
+import { createCustomerStore } from '../crm/src/store/customer-store.js';
+import { createApp as createInventory } from '../inventory/src/app.js';
+import { loadConfig as loadInventoryConfig } from '../inventory/src/config.js';
+import { createPackageStore } from '../inventory/src/store/package-store.js';
+import { createApp as createMiddleware } from '../middleware/src/app.js';
+import { createCrmClient } from '../middleware/src/clients/crm-client.js';
+import { createInventoryClient } from '../middleware/src/clients/inventory-client.js';
+import { loadConfig as loadMiddlewareConfig } from '../middleware/src/config.js';
+import { createSyncStore } from '../middleware/src/store/sync-store.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as {
+  services: Record<string, any>;
+  volumes: Record<string, unknown>;
+};
+
+/** The variables a config module reads, found by handing it an environment that records each look-up. */
+function variablesRead(load: (env: Env, isTty: boolean) => unknown): string[] {
+  const read = new Set<string>();
+  load(new Proxy({}, { get: (_, name) => (read.add(String(name)), undefined) }), false);
+  return [...read].sort();
+}
+
+const client = { baseUrl: 'http://127.0.0.1:9', timeoutMs: 100, retryDelayMs: 0, logger: createSilentLogger() };
+const services = {
+  crm: {
+    load: loadCrmConfig,
+    app: () => createCrm({ store: createCustomerStore(openDatabase(':memory:')), logger: createSilentLogger() }),
+  },
+  inventory: {
+    load: loadInventoryConfig,
+    app: () => createInventory({ store: createPackageStore(openDatabase(':memory:')), logger: createSilentLogger() }),
+  },
+  middleware: {
+    load: loadMiddlewareConfig,
+    app: () =>
+      createMiddleware({
+        crm: createCrmClient(client),
+        inventory: createInventoryClient(client),
+        store: createSyncStore(openDatabase(':memory:')),
+        logger: createSilentLogger(),
+        now: () => new Date(),
+      }),
+  },
+};
+type Name = keyof typeof services;
+const names = Object.keys(services) as Name[];
+const defaultPort = (name: Name) => services[name].load({}, false).port;
+
+/** The instructions of a Dockerfile, continuation lines joined, comments dropped. */
+function dockerfile(name: Name): Array<{ instruction: string; args: string }> {
+  return readFileSync(join(ROOT, name, 'Dockerfile'), 'utf8')
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .filter((line) => line.trim() && !line.trim().startsWith('#'))
+    .map((line) => {
+      const [instruction = '', ...rest] = line.trim().split(/\s+/);
+      return { instruction: instruction.toUpperCase(), args: rest.join(' ') };
+    });
+}
+
+/** The path a healthcheck command fetches: from a whole URL, or a quoted path joined to a port. */
+const healthPathOf = (command: string) => /(?:https?:\/\/[^/'"]+|')(\/[\w/-]+)/.exec(command)?.[1];
+
+describe('docker-compose.yml agrees with the code', () => {
+  test('declares exactly the three services', () => {
+    expect(Object.keys(compose.services).sort()).toEqual([...names].sort());
+  });
+
+  test.each(names)('%s: built from its own Dockerfile with the repository root as context', (name) => {
+    expect(compose.services[name].build).toEqual({ context: '.', dockerfile: `${name}/Dockerfile` });
+    expect(existsSync(join(ROOT, name, 'Dockerfile'))).toBe(true);
+  });
+
+  test.each(names)('%s: publishes the port its config listens on', (name) => {
+    const port = defaultPort(name);
+    expect(compose.services[name].ports).toEqual([`${port}:${port}`]);
+    expect(compose.services[name].environment.PORT).toBe(String(port));
+  });
+
+  test.each(names)('%s: sets only variables its config reads, each to a value it accepts', (name) => {
+    const environment = compose.services[name].environment as Record<string, string>;
+    const read = variablesRead(services[name].load);
+    expect(Object.keys(environment).filter((variable) => !read.includes(variable))).toEqual([]);
+    expect(() => services[name].load(environment, false)).not.toThrow();
+  });
+
+  test.each(names)('%s: keeps its database in a named volume', (name) => {
+    const dbPath = services[name].load(compose.services[name].environment, false).dbPath;
+    const [volume, mountedAt] = String(compose.services[name].volumes[0]).split(':');
+    expect(mountedAt).toBe(dirname(dbPath));
+    expect(Object.keys(compose.volumes)).toContain(volume);
+  });
+
+  test.each(names)('%s: has a healthcheck on a route that answers 200', async (name) => {
+    const command = (compose.services[name].healthcheck.test as string[]).join(' ');
+    expect(command).toContain(`:${defaultPort(name)}/`);
+    const path = healthPathOf(command);
+    expect(path).toBe('/health');
+    expect((await request(services[name].app().callback()).get(path!)).status).toBe(200);
+  });
+
+  test('the middleware reaches the upstreams by their service names and waits for them to be healthy', () => {
+    const middleware = compose.services.middleware;
+    const config = loadMiddlewareConfig(middleware.environment, false);
+    expect(config.crmUrl).toBe(`http://crm:${defaultPort('crm')}`);
+    expect(config.inventoryUrl).toBe(`http://inventory:${defaultPort('inventory')}`);
+    expect(middleware.depends_on).toEqual({
+      crm: { condition: 'service_healthy' },
+      inventory: { condition: 'service_healthy' },
+    });
+  });
+
+  const hasCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status === 0;
+  if (!hasCompose && process.env.CI) {
+    test('docker-compose is installed in CI to validate the file', () => {
+      throw new Error('docker-compose is missing: .ci/run must install it (apt-get install docker-compose)');
+    });
+  }
+  (hasCompose ? test : test.skip)('is a valid compose file (docker-compose config -q; skipped where docker-compose is not installed)', () => {
+    expect(() => execFileSync('docker-compose', ['-f', join(ROOT, 'docker-compose.yml'), 'config', '-q'], { stdio: 'pipe' })).not.toThrow();
+  });
+});
+
+describe.each(names)('%s/Dockerfile agrees with the code', (name) => {
+  const steps = dockerfile(name);
+  const all = (instruction: string) => steps.filter((step) => step.instruction === instruction).map((step) => step.args);
+
+  test('is multi-stage: builds with npm ci and the workspace build, runs without dev dependencies as node', () => {
+    expect(all('FROM').length).toBeGreaterThanOrEqual(2);
+    expect(all('RUN')).toEqual(expect.arrayContaining(['npm ci', `npm run build -w ${name}`, 'npm ci --omit=dev']));
+    expect(all('USER').at(-1)).toBe('node');
+  });
+
+  test('CMD runs, in exec form, the file the build produces', () => {
+    const cmd = JSON.parse(all('CMD').at(-1)!) as string[];
+    expect(cmd).toEqual(['node', `${name}/dist/index.js`]);
+    expect(existsSync(join(ROOT, cmd[1]!))).toBe(true);
+  });
+
+  test('exposes its port and keeps its database under the volume', () => {
+    const port = defaultPort(name);
+    expect(all('EXPOSE')).toEqual([String(port)]);
+    const env = all('ENV').at(-1)!;
+    expect(env).toContain(`PORT=${port}`);
+    expect(env).toContain(`DB_PATH=/data/${name}.db`);
+    expect(all('VOLUME')).toEqual(['["/data"]']);
+  });
+
+  test('has a HEALTHCHECK on the health route', () => {
+    expect(healthPathOf(all('HEALTHCHECK')[0] ?? '')).toBe('/health');
+  });
+
+  test('copies only files that exist in the repository', () => {
+    const sources = all('COPY')
+      .filter((args) => !args.startsWith('--from'))
+      .flatMap((args) => args.split(/\s+/).slice(0, -1));
+    for (const source of sources) expect([source, existsSync(join(ROOT, source))]).toEqual([source, true]);
+  });
+});
+
+test('.dockerignore keeps local installs, builds and databases out of the build context', () => {
+  const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n');
+  expect(ignored).toEqual(expect.arrayContaining(['**/node_modules', '**/dist', 'data', '**/*.db']));
+});
