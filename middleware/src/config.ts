@@ -13,6 +13,8 @@ export interface MiddlewareConfig extends CommonConfig {
   pollIntervalMs: number;
   /** The whole-request timeout of every call to the CRM or the Inventory. */
   httpTimeoutMs: number;
+  /** The longest pause between cycles while an upstream is failing. */
+  backoffMaxMs: number;
 }
 
 export function loadConfig(env: Env, isTty: boolean): Readonly<MiddlewareConfig> {
@@ -23,5 +25,6 @@ export function loadConfig(env: Env, isTty: boolean): Readonly<MiddlewareConfig>
     inventoryUrl: reader.read('INVENTORY_URL', 'http://localhost:3002', parseHttpUrl),
     pollIntervalMs: reader.read('POLL_INTERVAL_MS', 5000, parsePositiveInteger),
     httpTimeoutMs: reader.read('HTTP_TIMEOUT_MS', 5000, parsePositiveInteger),
+    backoffMaxMs: reader.read('BACKOFF_MAX_MS', 60_000, parsePositiveInteger),
   });
 }

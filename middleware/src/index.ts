@@ -1,11 +1,9 @@
 import { runService, startService } from '@welcome/common';
 import { createApp } from './app.js';
-import { createCrmClient } from './clients/crm-client.js';
-import { createInventoryClient } from './clients/inventory-client.js';
 import { loadConfig } from './config.js';
 import { startPoller, type Poller } from './domain/poller.js';
-import { syncNewCustomers, type SyncDeps } from './domain/sync.js';
-import { createSyncStore } from './store/sync-store.js';
+import { syncNewCustomers } from './domain/sync.js';
+import { createSyncDeps } from './sync-deps.js';
 
 const RETRY_DELAY_MS = 1000;
 
@@ -14,14 +12,14 @@ await runService(
   () => loadConfig(process.env, Boolean(process.stdout.isTTY)),
   (config) =>
     startService('middleware', config, (db, logger) => {
-      const upstream = { timeoutMs: config.httpTimeoutMs, retryDelayMs: RETRY_DELAY_MS, logger };
-      const deps: SyncDeps = {
-        crm: createCrmClient({ baseUrl: config.crmUrl, ...upstream }),
-        inventory: createInventoryClient({ baseUrl: config.inventoryUrl, ...upstream }),
-        store: createSyncStore(db),
+      const deps = createSyncDeps({
+        db,
         logger,
-        now: () => new Date(),
-      };
+        crmUrl: config.crmUrl,
+        inventoryUrl: config.inventoryUrl,
+        timeoutMs: config.httpTimeoutMs,
+        retryDelayMs: RETRY_DELAY_MS,
+      });
       let poller: Poller | undefined;
       return {
         app: createApp(deps),
@@ -32,7 +30,12 @@ await runService(
             pollIntervalMs: config.pollIntervalMs,
             cursor: deps.store.cursor(),
           });
-          poller = startPoller({ intervalMs: config.pollIntervalMs, cycle: (shouldStop) => syncNewCustomers(deps, shouldStop), logger });
+          poller = startPoller({
+            intervalMs: config.pollIntervalMs,
+            maxBackoffMs: config.backoffMaxMs,
+            cycle: (shouldStop) => syncNewCustomers(deps, shouldStop),
+            logger,
+          });
         },
         stop: async () => {
           await poller?.stop();

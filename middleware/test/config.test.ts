@@ -14,6 +14,7 @@ describe('the middleware configuration', () => {
       inventoryUrl: 'http://localhost:3002',
       pollIntervalMs: 5000,
       httpTimeoutMs: 5000,
+      backoffMaxMs: 60_000,
     });
     expect(loadConfig({}, true).logFormat).toBe('pretty');
   });
@@ -35,6 +36,7 @@ describe('the middleware configuration', () => {
           INVENTORY_URL: 'https://inventory.example',
           POLL_INTERVAL_MS: '250',
           HTTP_TIMEOUT_MS: '900',
+          BACKOFF_MAX_MS: '30000',
         },
         false,
       ),
@@ -48,6 +50,7 @@ describe('the middleware configuration', () => {
       inventoryUrl: 'https://inventory.example',
       pollIntervalMs: 250,
       httpTimeoutMs: 900,
+      backoffMaxMs: 30_000,
     });
   });
 

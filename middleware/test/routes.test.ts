@@ -44,6 +44,7 @@ describe('GET /status', () => {
       alreadyThere: 1,
       failedCycles: 0,
       lastError: null,
+      outage: null,
       deadLetters: 0,
     });
   });
@@ -108,7 +109,7 @@ describe('dead letters', () => {
     const response = await http.post('/dead-letters/1/replay');
 
     expect(response.status).toBe(200);
-    expect(response.body).toEqual({ customerId: 1, outcome: 'created', packageId: 1 });
+    expect(response.body).toEqual({ id: 1, customerId: 1, outcome: 'created', packageId: 1 });
     expect((await http.get('/dead-letters')).body).toEqual([]);
     expect((await http.get('/status')).body).toMatchObject({ synced: 1, deadLetters: 0, cursor: 1 });
     expect(await listPackages(inventory.url)).toEqual([expect.objectContaining({ customerId: 1, customerName: 'Alice' })]);
@@ -120,6 +121,48 @@ describe('dead letters', () => {
     const response = await http.post('/dead-letters/1/replay');
     expect(response.status).toBe(502);
     expect(response.body).toMatchObject({ type: '/problems/upstream-unavailable', status: 502 });
+    expect((await http.get('/dead-letters')).body[0].attempts).toBe(1);
+  });
+
+  test('POST /dead-letters/replay replays them all, saying what happened to each', async () => {
+    const { crm, inventory } = await upstreams();
+    for (const name of ['Alice', 'Bob', 'Carol']) await createCustomer(crm.url, name);
+    let refused = new Set([1, 2, 3]);
+    const gate = await serveHandler(async (_req, res, body) => {
+      if (refused.has((JSON.parse(body) as { customerId: number }).customerId)) return sendJson(res, 422, { title: 'not today' });
+      const answer = await fetch(`${inventory.url}/packages`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
+      sendJson(res, answer.status, await answer.json());
+    });
+    cleanups.push(gate.close);
+    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: gate.url });
+    await syncNewCustomers(deps);
+    const http = request(createApp(deps).callback());
+    expect((await http.get('/status')).body.deadLetters).toBe(3);
+
+    refused = new Set([2]);
+    const response = await http.post('/dead-letters/replay');
+
+    expect(response.status).toBe(200);
+    expect(response.body).toEqual({
+      delivered: 2,
+      stillRefused: 1,
+      notTried: 0,
+      results: [
+        { id: 1, customerId: 1, outcome: 'created', packageId: 1 },
+        expect.objectContaining({ id: 2, customerId: 2, outcome: 'stillRefused', deadLetter: expect.objectContaining({ attempts: 2, status: 422 }) }),
+        { id: 3, customerId: 3, outcome: 'created', packageId: 2 },
+      ],
+    });
+    expect((await http.get('/dead-letters')).body).toEqual([expect.objectContaining({ id: 2, attempts: 2 })]);
+    expect((await http.get('/status')).body).toMatchObject({ synced: 2, deadLetters: 1 });
+  });
+
+  test('a replay of all stops at an unavailable upstream and leaves the rest untouched', async () => {
+    const { http, inventory } = await withDeadLetter();
+    await inventory.close();
+    const response = await http.post('/dead-letters/replay');
+    expect(response.status).toBe(200);
+    expect(response.body).toEqual({ delivered: 0, stillRefused: 0, notTried: 1, stoppedBy: expect.stringMatching(/^Inventory unavailable/), results: [] });
     expect((await http.get('/dead-letters')).body[0].attempts).toBe(1);
   });
 

@@ -3,13 +3,11 @@ import { createApp as createCrm } from '../../crm/src/app.js';
 import { createCustomerStore } from '../../crm/src/store/customer-store.js';
 import { createApp as createInventory } from '../../inventory/src/app.js';
 import { createPackageStore } from '../../inventory/src/store/package-store.js';
-import { createCrmClient } from '../src/clients/crm-client.js';
-import { createInventoryClient } from '../src/clients/inventory-client.js';
 import type { SyncDeps } from '../src/domain/sync.js';
-import { createSyncStore } from '../src/store/sync-store.js';
+import { createSyncDeps } from '../src/sync-deps.js';
 import { serveApp, type RunningServer } from '../../test/support/servers.js';
 
-/** The middleware's dependencies, wired to real clients, with a short retry delay for tests. */
+/** The middleware's dependencies, wired as in production, with a short retry delay for tests. */
 export function middlewareDeps(options: {
   crmUrl: string;
   inventoryUrl: string;
@@ -18,15 +16,14 @@ export function middlewareDeps(options: {
   timeoutMs?: number;
   retryDelayMs?: number;
 }): SyncDeps {
-  const logger = options.logger ?? createSilentLogger();
-  const upstream = { timeoutMs: options.timeoutMs ?? 2000, retryDelayMs: options.retryDelayMs ?? 10, logger };
-  return {
-    crm: createCrmClient({ baseUrl: options.crmUrl, ...upstream }),
-    inventory: createInventoryClient({ baseUrl: options.inventoryUrl, ...upstream }),
-    store: createSyncStore(openDatabase(options.dbPath ?? ':memory:')),
-    logger,
-    now: () => new Date(),
-  };
+  return createSyncDeps({
+    db: openDatabase(options.dbPath ?? ':memory:'),
+    logger: options.logger ?? createSilentLogger(),
+    crmUrl: options.crmUrl,
+    inventoryUrl: options.inventoryUrl,
+    timeoutMs: options.timeoutMs ?? 2000,
+    retryDelayMs: options.retryDelayMs ?? 10,
+  });
 }
 
 /** The real CRM and Inventory apps on free ports, with in-memory databases. */

@@ -18,6 +18,7 @@ describe('the sync store', () => {
       alreadyThere: 0,
       failedCycles: 0,
       lastError: null,
+      outage: null,
       deadLetters: 0,
     });
   });
@@ -28,10 +29,17 @@ describe('the sync store', () => {
     const store = createSyncStore(db);
     store.recordDelivered(3, 'created');
     store.recordDelivered(4, 'alreadyThere');
-    store.markCycleFailed('Inventory unavailable: answered 503');
+    store.markCycleFailed('Inventory', 'Inventory unavailable: answered 503', at);
     db.close();
     const reopened = createSyncStore(openDatabase(path));
-    expect(reopened.status()).toMatchObject({ cursor: 4, synced: 1, alreadyThere: 1, failedCycles: 1, lastError: 'Inventory unavailable: answered 503' });
+    expect(reopened.status()).toMatchObject({
+      cursor: 4,
+      synced: 1,
+      alreadyThere: 1,
+      failedCycles: 1,
+      lastError: 'Inventory unavailable: answered 503',
+      outage: { upstream: 'Inventory', since: at.toISOString(), lastError: 'Inventory unavailable: answered 503' },
+    });
   });
 
   test('never moves the cursor back', () => {
@@ -44,10 +52,11 @@ describe('the sync store', () => {
   test('a dead letter moves the cursor, keeps the reason, and counts attempts', () => {
     const store = createSyncStore(openDatabase(':memory:'));
     const letter = { customerId: 5, customer: { id: 5, name: 'Eve' }, status: 409, reason: { detail: 'taken' } };
-    store.recordDeadLetter(letter, at);
+    const first = store.recordDeadLetter(letter, at);
     store.recordDeadLetter({ ...letter, reason: { detail: 'still taken' } }, new Date('2026-01-03T00:00:00.000Z'));
     expect(store.cursor()).toBe(5);
-    expect(store.findDeadLetter(5)).toEqual({
+    expect(store.findDeadLetter(first.id)).toEqual({
+      id: first.id,
       customerId: 5,
       customer: { id: 5, name: 'Eve' },
       status: 409,
@@ -61,16 +70,42 @@ describe('the sync store', () => {
 
   test('a resolved dead letter leaves the list and counts as delivered', () => {
     const store = createSyncStore(openDatabase(':memory:'));
-    store.recordDeadLetter({ customerId: 5, customer: {}, status: 400, reason: 'bad' }, at);
-    store.resolveDeadLetter(5, 'created');
-    expect(store.findDeadLetter(5)).toBeUndefined();
+    const letter = store.recordDeadLetter({ customerId: 5, customer: {}, status: 400, reason: 'bad' }, at);
+    store.resolveDeadLetter(letter.id, 'created');
+    expect(store.findDeadLetter(letter.id)).toBeUndefined();
     expect(store.status()).toMatchObject({ deadLetters: 0, synced: 1, cursor: 5 });
   });
 
-  test('lists dead letters by customer id, after a cursor', () => {
+  test('lists dead letters by their own id, after a cursor', () => {
     const store = createSyncStore(openDatabase(':memory:'));
     for (const id of [9, 2, 5]) store.recordDeadLetter({ customerId: id, customer: {}, status: 400, reason: 'bad' }, at);
-    expect(store.listDeadLetters(0, 10).map((l) => l.customerId)).toEqual([2, 5, 9]);
-    expect(store.listDeadLetters(2, 1).map((l) => l.customerId)).toEqual([5]);
+    expect(store.listDeadLetters(0, 10).map((l) => [l.id, l.customerId])).toEqual([[1, 9], [2, 2], [3, 5]]);
+    expect(store.listDeadLetters(1, 1).map((l) => l.customerId)).toEqual([2]);
+  });
+
+  test('a record without a customer id is kept once, by its content, and does not move the cursor', () => {
+    const store = createSyncStore(openDatabase(':memory:'));
+    store.recordDelivered(3, 'created');
+    const garbage = { customerId: null, customer: { id: 'x', name: 'Eve' }, status: null, reason: 'no id' };
+    const first = store.recordDeadLetter(garbage, at);
+    const again = store.recordDeadLetter(garbage, at);
+    const other = store.recordDeadLetter({ ...garbage, customer: { id: 'y' } }, at);
+    expect(again).toMatchObject({ id: first.id, customerId: null, attempts: 2 });
+    expect(other.id).not.toBe(first.id);
+    expect(store.cursor()).toBe(3);
+  });
+
+  test('an outage starts with the first failed cycle and ends with the next success, which says when it began', () => {
+    const store = createSyncStore(openDatabase(':memory:'));
+    expect(store.markCycleFailed('CRM', 'CRM unavailable: ECONNREFUSED', at)).toBe(true);
+    expect(store.markCycleFailed('Inventory', 'Inventory unavailable: answered 503', new Date('2026-01-02T03:05:00.000Z'))).toBe(false);
+    expect(store.status().outage).toEqual({ upstream: 'Inventory', since: at.toISOString(), lastError: 'Inventory unavailable: answered 503' });
+    expect(store.markCycleSucceeded(new Date('2026-01-02T03:06:00.000Z'))).toEqual({
+      upstream: 'Inventory',
+      since: at.toISOString(),
+      lastError: 'Inventory unavailable: answered 503',
+    });
+    expect(store.status()).toMatchObject({ outage: null, lastError: null, failedCycles: 2 });
+    expect(store.markCycleSucceeded(at)).toBeUndefined();
   });
 });

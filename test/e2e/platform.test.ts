@@ -93,15 +93,19 @@ describe('the platform, run as a user runs it', () => {
     await platform.inventory.kill();
     await createCustomers(platform.crm.url, 5, 'During');
     await waitFor('a failed cycle', async () => (await getJson(`${platform!.middleware.url}/status`)).failedCycles >= 2);
-    expect((await getJson(`${platform.middleware.url}/status`)).cursor).toBe(3);
+    expect(await getJson(`${platform.middleware.url}/status`)).toMatchObject({
+      cursor: 3,
+      outage: { upstream: 'Inventory', since: expect.any(String), lastError: expect.stringMatching(/^Inventory unavailable/) },
+    });
 
     await platform.inventory.start();
     await waitFor('the backlog to drain', () => allDelivered(platform!, 8));
 
     await expectExactlyOnePackageEach(platform);
-    const failures = platform.middleware.logs.filter((line) => line.level === 'error' && /Inventory unavailable/.test(line.message));
-    const cycles = (await getJson(`${platform.middleware.url}/status`)).failedCycles;
-    expect(failures.length).toBe(cycles);
+    const said = (pattern: RegExp) => platform!.middleware.logs.filter((line) => pattern.test(line.message));
+    expect(said(/Outage began/)).toEqual([expect.objectContaining({ level: 'error', upstream: 'Inventory', cursor: 3 })]);
+    expect(said(/outage over/)).toEqual([expect.objectContaining({ level: 'info', upstream: 'Inventory' })]);
+    expect((await getJson(`${platform.middleware.url}/status`)).outage).toBeNull();
   });
 
   test('customers the CRM acknowledged survive a SIGKILL of the CRM', async () => {

@@ -89,6 +89,7 @@ export class Platform {
       DB_PATH: join(this.dir, 'middleware.db'),
       POLL_INTERVAL_MS: String(options.pollIntervalMs ?? 100),
       HTTP_TIMEOUT_MS: '2000',
+      BACKOFF_MAX_MS: '1000',
     });
   }
 

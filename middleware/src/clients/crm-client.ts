@@ -1,7 +1,6 @@
 import { HTTPError, ParseError, type Got } from 'got';
-import type { Logger } from '@welcome/common';
 import { z } from 'zod';
-import { createUpstream, describeFailure, UpstreamUnavailableError } from './upstream.js';
+import { createUpstream, describeFailure, UpstreamUnavailableError, type ClientOptions } from './upstream.js';
 
 /** The middleware's own view of a CRM customer: only what it needs, checked on arrival. */
 export interface CrmCustomer {
@@ -13,12 +12,19 @@ export interface CrmCustomer {
  * One record of a CRM page: a customer fit to deliver, or one with a usable id but something
  * wrong with it (`problem`), which is dead-lettered in its turn instead of blocking the rest.
  */
-export type CustomerRecord = { id: number; customer: CrmCustomer; problem?: undefined } | { id: number; problem: string; raw: unknown };
+export type CustomerRecord = { id: number; customer: CrmCustomer; problem?: undefined } | (UnusableRecord & { id: number });
+
+/** A record the middleware cannot deliver, as received, with what is wrong with it. */
+export interface UnusableRecord {
+  id?: number;
+  problem: string;
+  raw: unknown;
+}
 
 export interface CustomerPage {
   records: CustomerRecord[];
-  /** Entries without a usable id: they cannot be placed on the cursor, so they are only reported. */
-  unidentified: Array<{ raw: unknown; problem: string }>;
+  /** Entries without a usable id: they cannot be placed on the cursor. */
+  unidentified: UnusableRecord[];
 }
 
 export interface CrmClient {
@@ -31,7 +37,7 @@ export interface CrmClient {
 const customerId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 const customerName = z.string().refine((name) => name.trim().length > 0);
 
-export function readCustomerRecord(raw: unknown): CustomerRecord | { raw: unknown; problem: string } {
+export function readCustomerRecord(raw: unknown): CustomerRecord | UnusableRecord {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return { raw, problem: 'the record is not a JSON object' };
   }
@@ -50,8 +56,8 @@ export function readCustomerPage(body: unknown): CustomerPage {
   const page: CustomerPage = { records: [], unidentified: [] };
   for (const raw of body) {
     const record = readCustomerRecord(raw);
-    if ('id' in record) page.records.push(record);
-    else page.unidentified.push(record);
+    if (record.id === undefined) page.unidentified.push(record as UnusableRecord);
+    else page.records.push(record as CustomerRecord);
   }
   return page;
 }
@@ -80,7 +86,7 @@ function unavailable(error: unknown): UpstreamUnavailableError {
   return new UpstreamUnavailableError('CRM', describeFailure(error), { cause: error });
 }
 
-export function createCrmClient(options: { baseUrl: string; timeoutMs: number; retryDelayMs: number; logger: Logger }): CrmClient {
+export function createCrmClient(options: ClientOptions): CrmClient {
   const http: Got = createUpstream({ name: 'CRM', ...options });
   const origin = new URL(options.baseUrl).origin;
 
@@ -121,8 +127,9 @@ export function createCrmClient(options: { baseUrl: string; timeoutMs: number; r
       try {
         const response = await http.get(`customers/${id}`);
         const record = readCustomerRecord(response.body);
-        if (!('id' in record)) return { id, problem: record.problem, raw: record.raw };
-        return record;
+        if (record.id === id) return record as CustomerRecord;
+        const problem = record.problem ?? `the CRM answered with customer ${String(record.id)}`;
+        return { id, problem, raw: response.body };
       } catch (error) {
         if (error instanceof HTTPError && error.response.statusCode === 404) return undefined;
         throw unavailable(error);

@@ -1,6 +1,5 @@
 import { HTTPError, type Got } from 'got';
-import type { Logger } from '@welcome/common';
-import { createUpstream, describeFailure, TRANSIENT_STATUSES, UpstreamUnavailableError } from './upstream.js';
+import { createUpstream, describeFailure, TRANSIENT_STATUSES, UpstreamUnavailableError, type ClientOptions } from './upstream.js';
 
 export interface PackageRequest {
   customerId: number;
@@ -24,12 +23,7 @@ function packageIdOf(body: unknown): number | undefined {
   return typeof id === 'number' && Number.isSafeInteger(id) && id > 0 ? id : undefined;
 }
 
-export function createInventoryClient(options: {
-  baseUrl: string;
-  timeoutMs: number;
-  retryDelayMs: number;
-  logger: Logger;
-}): InventoryClient {
+export function createInventoryClient(options: ClientOptions): InventoryClient {
   const http: Got = createUpstream({ name: 'Inventory', ...options });
 
   return {

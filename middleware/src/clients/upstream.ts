@@ -28,7 +28,12 @@ export interface UpstreamOptions {
   /** How long got waits before its one retry; one second in production. */
   retryDelayMs: number;
   logger: Logger;
+  /** True while an outage is known: retries are then logged at debug, not once a cycle. */
+  quiet?: () => boolean;
 }
+
+/** What a typed client of one upstream is built from. */
+export type ClientOptions = Omit<UpstreamOptions, 'name'>;
 
 /**
  * One got instance per upstream: JSON, a timeout on every call, and exactly one retry after a
@@ -49,7 +54,8 @@ export function createUpstream(options: UpstreamOptions): Got {
     hooks: {
       beforeRetry: [
         (error, retryCount) => {
-          options.logger.warn(`${options.name} call failed; retrying once in ${options.retryDelayMs} ms`, {
+          const level = options.quiet?.() ? 'debug' : 'warn';
+          options.logger.log(level, `${options.name} call failed; retrying once in ${options.retryDelayMs} ms`, {
             upstream: options.name,
             url: error.options.url?.toString(),
             attempt: retryCount,

@@ -4,42 +4,85 @@ import type { DeadLetter } from '../store/sync-store.js';
 import type { SyncDeps } from './sync.js';
 
 export type ReplayResult =
-  | { customerId: number; outcome: 'created' | 'alreadyThere'; packageId: number }
-  | { customerId: number; outcome: 'stillRefused'; deadLetter: DeadLetter };
+  | { id: number; customerId: number; outcome: 'created' | 'alreadyThere'; packageId: number }
+  | { id: number; customerId: number | null; outcome: 'stillRefused'; deadLetter: DeadLetter };
 
 /**
- * Tries one dead-lettered customer again, as the CRM has it now (it may have been fixed there).
- * Delivered: it leaves the list. Refused again: the attempt and the new reason are kept.
+ * Tries one dead letter again, with the customer as the CRM has it now (it may have been fixed
+ * there). Delivered: it leaves the list. Refused again: the attempt and the new reason are kept.
+ * Throws UpstreamUnavailableError, changing nothing, when either upstream gives no answer.
  */
-export async function replayDeadLetter(deps: SyncDeps, customerId: number): Promise<ReplayResult> {
-  if (!deps.store.findDeadLetter(customerId)) throw notFound(`Customer ${customerId} is not in the dead letters.`);
-  try {
-    const record = await deps.crm.getCustomer(customerId);
-    if (record === undefined || record.problem !== undefined) {
-      const reason = record === undefined ? 'The CRM no longer has this customer' : `The CRM record is unusable: ${record.problem}`;
-      deps.store.recordDeadLetter({ customerId, customer: record?.raw ?? null, status: null, reason }, deps.now());
-      return { customerId, outcome: 'stillRefused', deadLetter: deps.store.findDeadLetter(customerId)! };
-    }
-    const outcome = await deps.inventory.requestPackage({ customerId, customerName: record.customer.name });
-    if (outcome.kind === 'refused') {
-      deps.store.recordDeadLetter(
-        { customerId, customer: record.customer, status: outcome.status, reason: outcome.answer },
-        deps.now(),
-      );
-      deps.logger.warn(`Replay of customer ${customerId} refused again with ${outcome.status}`, { customerId, status: outcome.status });
-      return { customerId, outcome: 'stillRefused', deadLetter: deps.store.findDeadLetter(customerId)! };
-    }
-    deps.store.resolveDeadLetter(customerId, outcome.kind);
-    deps.logger.info(`Replay delivered customer ${customerId}: package ${outcome.packageId}`, {
-      customerId,
-      packageId: outcome.packageId,
-      outcome: outcome.kind,
-    });
-    return { customerId, outcome: outcome.kind, packageId: outcome.packageId };
-  } catch (error) {
-    if (error instanceof UpstreamUnavailableError) {
-      throw new AppError(502, 'upstream-unavailable', `${error.message}; the dead letter is unchanged, try again later.`);
-    }
-    throw error;
+async function replay(deps: SyncDeps, letter: DeadLetter): Promise<ReplayResult> {
+  const stillRefused = (customer: unknown, status: number | null, reason: unknown): ReplayResult => {
+    const updated = deps.store.recordDeadLetter({ customerId: letter.customerId, customer, status, reason }, deps.now());
+    deps.logger.warn(`Replay of dead letter ${letter.id} refused again`, { deadLetterId: letter.id, customerId: letter.customerId, status, reason });
+    return { id: letter.id, customerId: letter.customerId, outcome: 'stillRefused', deadLetter: updated };
+  };
+
+  if (letter.customerId === null) return stillRefused(letter.customer, letter.status, letter.reason);
+  const record = await deps.crm.getCustomer(letter.customerId);
+  if (record === undefined) return stillRefused(letter.customer, null, 'The CRM no longer has this customer');
+  if (record.problem !== undefined) return stillRefused(record.raw, null, `The CRM record is unusable: ${record.problem}`);
+
+  const outcome = await deps.inventory.requestPackage({ customerId: record.id, customerName: record.customer.name });
+  if (outcome.kind === 'refused') return stillRefused(record.customer, outcome.status, outcome.answer);
+  deps.store.resolveDeadLetter(letter.id, outcome.kind);
+  deps.logger.info(`Replay delivered customer ${record.id}: package ${outcome.packageId}`, {
+    deadLetterId: letter.id,
+    customerId: record.id,
+    packageId: outcome.packageId,
+    outcome: outcome.kind,
+  });
+  return { id: letter.id, customerId: record.id, outcome: outcome.kind, packageId: outcome.packageId };
+}
+
+function unavailable(error: unknown): never {
+  if (error instanceof UpstreamUnavailableError) {
+    throw new AppError(502, 'upstream-unavailable', `${error.message}; nothing was changed, try again later.`, { cause: error });
   }
+  throw error;
+}
+
+export async function replayDeadLetter(deps: SyncDeps, id: number): Promise<ReplayResult> {
+  const letter = deps.store.findDeadLetter(id);
+  if (!letter) throw notFound(`There is no dead letter ${id}.`);
+  return replay(deps, letter).catch(unavailable);
+}
+
+export interface ReplayAllReport {
+  delivered: number;
+  stillRefused: number;
+  /** Letters not tried because an upstream stopped answering; they stay as they were. */
+  notTried: number;
+  /** The upstream failure that ended the replay early, if one did. */
+  stoppedBy?: string;
+  results: ReplayResult[];
+}
+
+/** Replays every dead letter in turn; an unavailable upstream stops the run and leaves the rest untouched. */
+export async function replayAllDeadLetters(deps: SyncDeps): Promise<ReplayAllReport> {
+  const report: ReplayAllReport = { delivered: 0, stillRefused: 0, notTried: 0, results: [] };
+  const letters: DeadLetter[] = [];
+  for (let page = deps.store.listDeadLetters(0, 500); page.length > 0; page = deps.store.listDeadLetters(page.at(-1)!.id, 500)) {
+    letters.push(...page);
+  }
+  for (const [index, letter] of letters.entries()) {
+    try {
+      const result = await replay(deps, letter);
+      report.results.push(result);
+      if (result.outcome === 'stillRefused') report.stillRefused += 1;
+      else report.delivered += 1;
+    } catch (error) {
+      if (!(error instanceof UpstreamUnavailableError)) throw error;
+      report.stoppedBy = error.message;
+      report.notTried = letters.length - index;
+      break;
+    }
+  }
+  deps.logger.info(`Replayed the dead letters: ${report.delivered} delivered, ${report.stillRefused} still refused, ${report.notTried} not tried`, {
+    delivered: report.delivered,
+    stillRefused: report.stillRefused,
+    notTried: report.notTried,
+  });
+  return report;
 }

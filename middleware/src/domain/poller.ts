@@ -1,4 +1,5 @@
 import type { Logger } from '@welcome/common';
+import type { CycleReport } from './sync.js';
 
 export interface Poller {
   /** Asks the cycle in flight to stop after its current customer, waits for it, and arms no more. */
@@ -6,33 +7,57 @@ export interface Poller {
 }
 
 /**
- * Runs `cycle` now and then again `intervalMs` after each one ends. A timer re-armed at the end,
- * not setInterval, so a slow cycle is never overlapped by the next.
+ * The pause after the n-th failed cycle in a row: exponential from the poll interval, capped,
+ * with "equal jitter" (half fixed, half random) so that restarted middlewares do not all knock
+ * on a recovering upstream at the same instant.
+ */
+export function backoffDelay(failures: number, intervalMs: number, maxMs: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(maxMs, intervalMs * 2 ** Math.min(failures, 30));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/**
+ * Runs `cycle` now and then again after each one ends: `intervalMs` later after a normal cycle,
+ * at once when the CRM had more than one cycle reads, and backing off after failures. A timer
+ * re-armed at the end, not setInterval, so a slow cycle is never overlapped by the next.
  */
 export function startPoller(options: {
   intervalMs: number;
-  cycle: (shouldStop: () => boolean) => Promise<unknown>;
+  maxBackoffMs: number;
+  cycle: (shouldStop: () => boolean) => Promise<CycleReport>;
   logger: Logger;
+  random?: () => number;
 }): Poller {
   let stopped = false;
+  let failures = 0;
   let timer: NodeJS.Timeout | undefined;
   let inFlight: Promise<void> | undefined;
+
+  const nextDelay = (report: CycleReport | undefined): number => {
+    if (report === undefined || report.failure !== undefined) {
+      failures += 1;
+      return backoffDelay(failures, options.intervalMs, options.maxBackoffMs, options.random);
+    }
+    failures = 0;
+    return report.more ? 0 : options.intervalMs;
+  };
 
   const run = () => {
     timer = undefined;
     inFlight = options
       .cycle(() => stopped)
-      .then(
-        () => undefined,
-        (error: unknown) => {
-          options.logger.error('Sync cycle failed unexpectedly; the next cycle tries again', {
-            error: error instanceof Error ? error.stack : String(error),
-          });
-        },
-      )
-      .finally(() => {
+      .catch((error: unknown) => {
+        options.logger.error('Sync cycle failed unexpectedly; the next cycle tries again', {
+          error: error instanceof Error ? error.stack : String(error),
+        });
+        return undefined;
+      })
+      .then((report) => {
         inFlight = undefined;
-        if (!stopped) timer = setTimeout(run, options.intervalMs);
+        if (stopped) return;
+        const delay = nextDelay(report);
+        if (failures > 0) options.logger.debug(`Next cycle in ${delay} ms after ${failures} failed cycle(s) in a row`, { delay, failures });
+        timer = setTimeout(run, delay);
       });
   };
 

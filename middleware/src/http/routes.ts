@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import { parseIdParam, parsePageRequest, sendPage } from '@welcome/common';
-import { replayDeadLetter } from '../domain/dead-letters.js';
+import { replayAllDeadLetters, replayDeadLetter } from '../domain/dead-letters.js';
 import type { SyncDeps } from '../domain/sync.js';
 
 export function createMiddlewareRouter(deps: SyncDeps): Router {
@@ -12,8 +12,11 @@ export function createMiddlewareRouter(deps: SyncDeps): Router {
 
   router.get('/dead-letters', (ctx) => {
     const page = parsePageRequest(ctx);
-    const rows = deps.store.listDeadLetters(page.after, page.limit + 1).map((letter) => ({ id: letter.customerId, ...letter }));
-    sendPage(ctx, rows, page);
+    sendPage(ctx, deps.store.listDeadLetters(page.after, page.limit + 1), page);
+  });
+
+  router.post('/dead-letters/replay', async (ctx) => {
+    ctx.body = await replayAllDeadLetters(deps);
   });
 
   router.post('/dead-letters/:id/replay', async (ctx) => {

@@ -1,4 +1,12 @@
+import { createHash } from 'node:crypto';
 import type { Db } from '@welcome/common';
+import type { UpstreamName } from '../clients/upstream.js';
+
+export interface Outage {
+  upstream: UpstreamName;
+  since: string;
+  lastError: string;
+}
 
 export interface SyncStatus {
   /** The id of the last customer handled (delivered or dead-lettered); 0 before the first. */
@@ -10,12 +18,17 @@ export interface SyncStatus {
   /** Customers whose package the Inventory already had (a resend after a crash, say). */
   alreadyThere: number;
   failedCycles: number;
+  /** The error of the last failed cycle; cleared by a successful one. */
   lastError: string | null;
+  /** Set while cycles fail: which upstream, since when, and its latest error. */
+  outage: Outage | null;
   deadLetters: number;
 }
 
 export interface DeadLetter {
-  customerId: number;
+  id: number;
+  /** Null for a CRM record without a usable id. */
+  customerId: number | null;
   /** The customer as the CRM sent it. */
   customer: unknown;
   /** The Inventory's status code, or null when the CRM record itself was unusable. */
@@ -27,20 +40,35 @@ export interface DeadLetter {
   lastFailedAt: string;
 }
 
+export interface NewDeadLetter {
+  customerId: number | null;
+  customer: unknown;
+  status: number | null;
+  reason: unknown;
+}
+
+export type Delivered = 'created' | 'alreadyThere';
+
 export interface SyncStore {
   cursor(): number;
   status(): SyncStatus;
   markPollStarted(at: Date): void;
-  markCycleSucceeded(at: Date): void;
-  markCycleFailed(error: string): void;
+  /** Returns the outage this success ended, if one was going on. */
+  markCycleSucceeded(at: Date): Outage | undefined;
+  /** Returns true when this failure starts an outage (the previous cycle succeeded). */
+  markCycleFailed(upstream: UpstreamName, error: string, at: Date): boolean;
   /** The customer's package is confirmed: count it and move the cursor past it, in one commit. */
-  recordDelivered(customerId: number, outcome: 'created' | 'alreadyThere'): void;
-  /** The customer cannot be delivered: keep it with the reason and move the cursor past it, in one commit. */
-  recordDeadLetter(letter: { customerId: number; customer: unknown; status: number | null; reason: unknown }, at: Date): void;
-  findDeadLetter(customerId: number): DeadLetter | undefined;
+  recordDelivered(customerId: number, outcome: Delivered): void;
+  /**
+   * Keeps a record that cannot be delivered, with the reason, and moves the cursor past its
+   * customer in the same commit. The same customer or the same unidentified record again adds
+   * an attempt to its letter instead of a second letter.
+   */
+  recordDeadLetter(letter: NewDeadLetter, at: Date): DeadLetter;
+  findDeadLetter(id: number): DeadLetter | undefined;
   listDeadLetters(after: number, limit: number): DeadLetter[];
   /** A replay delivered it: it leaves the list and counts as delivered. */
-  resolveDeadLetter(customerId: number, outcome: 'created' | 'alreadyThere'): void;
+  resolveDeadLetter(id: number, outcome: Delivered): void;
 }
 
 interface StateRow {
@@ -51,10 +79,13 @@ interface StateRow {
   already_there: number;
   failed_cycles: number;
   last_error: string | null;
+  outage_upstream: UpstreamName | null;
+  outage_since: string | null;
 }
 
 interface DeadLetterRow {
-  customer_id: number;
+  id: number;
+  customer_id: number | null;
   customer: string;
   status: number | null;
   reason: string;
@@ -64,6 +95,7 @@ interface DeadLetterRow {
 }
 
 const toDeadLetter = (row: DeadLetterRow): DeadLetter => ({
+  id: row.id,
   customerId: row.customer_id,
   customer: JSON.parse(row.customer) as unknown,
   status: row.status,
@@ -72,6 +104,17 @@ const toDeadLetter = (row: DeadLetterRow): DeadLetter => ({
   firstFailedAt: row.first_failed_at,
   lastFailedAt: row.last_failed_at,
 });
+
+const toOutage = (row: StateRow): Outage | null =>
+  row.outage_upstream && row.outage_since
+    ? { upstream: row.outage_upstream, since: row.outage_since, lastError: row.last_error ?? '' }
+    : null;
+
+/** What makes two letters the same: the customer id, or for a record without one, its content. */
+function letterKey(letter: NewDeadLetter): string {
+  if (letter.customerId !== null) return `customer:${letter.customerId}`;
+  return `record:${createHash('sha256').update(JSON.stringify(letter.customer) ?? 'undefined').digest('hex')}`;
+}
 
 export function createSyncStore(db: Db): SyncStore {
   db.exec(`
@@ -83,11 +126,15 @@ export function createSyncStore(db: Db): SyncStore {
       synced INTEGER NOT NULL DEFAULT 0,
       already_there INTEGER NOT NULL DEFAULT 0,
       failed_cycles INTEGER NOT NULL DEFAULT 0,
-      last_error TEXT
+      last_error TEXT,
+      outage_upstream TEXT,
+      outage_since TEXT
     ) STRICT;
     INSERT OR IGNORE INTO sync_state (id) VALUES (1);
     CREATE TABLE IF NOT EXISTS dead_letters (
-      customer_id INTEGER PRIMARY KEY,
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      letter_key TEXT NOT NULL UNIQUE,
+      customer_id INTEGER UNIQUE,
       customer TEXT NOT NULL,
       status INTEGER,
       reason TEXT NOT NULL,
@@ -100,50 +147,62 @@ export function createSyncStore(db: Db): SyncStore {
   const state = db.prepare<[], StateRow>('SELECT * FROM sync_state WHERE id = 1');
   const deadLetterCount = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM dead_letters');
   const pollStarted = db.prepare<[string]>('UPDATE sync_state SET last_poll_at = ? WHERE id = 1');
-  const cycleSucceeded = db.prepare<[string]>('UPDATE sync_state SET last_success_at = ?, last_error = NULL WHERE id = 1');
-  const cycleFailed = db.prepare<[string]>(
-    'UPDATE sync_state SET failed_cycles = failed_cycles + 1, last_error = ? WHERE id = 1',
+  const cycleSucceeded = db.prepare<[string]>(
+    'UPDATE sync_state SET last_success_at = ?, last_error = NULL, outage_upstream = NULL, outage_since = NULL WHERE id = 1',
   );
+  const cycleFailed = db.prepare<[string, string, string]>(`
+    UPDATE sync_state SET failed_cycles = failed_cycles + 1, last_error = ?, outage_upstream = ?,
+      outage_since = COALESCE(outage_since, ?)
+    WHERE id = 1
+  `);
   // MAX(): the cursor never moves back, whatever order replays and cycles finish in.
   const advance = db.prepare<[number]>('UPDATE sync_state SET cursor = MAX(cursor, ?) WHERE id = 1');
   const countCreated = db.prepare('UPDATE sync_state SET synced = synced + 1 WHERE id = 1');
   const countAlreadyThere = db.prepare('UPDATE sync_state SET already_there = already_there + 1 WHERE id = 1');
-  const upsertDeadLetter = db.prepare<[number, string, number | null, string, string, string]>(`
-    INSERT INTO dead_letters (customer_id, customer, status, reason, first_failed_at, last_failed_at)
-    VALUES (?, ?, ?, ?, ?, ?)
-    ON CONFLICT (customer_id) DO UPDATE SET
+  const upsertDeadLetter = db.prepare<[string, number | null, string, number | null, string, string, string], DeadLetterRow>(`
+    INSERT INTO dead_letters (letter_key, customer_id, customer, status, reason, first_failed_at, last_failed_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (letter_key) DO UPDATE SET
       customer = excluded.customer, status = excluded.status, reason = excluded.reason,
       attempts = attempts + 1, last_failed_at = excluded.last_failed_at
+    RETURNING *
   `);
-  const deadLetterById = db.prepare<[number], DeadLetterRow>('SELECT * FROM dead_letters WHERE customer_id = ?');
-  const deadLettersAfter = db.prepare<[number, number], DeadLetterRow>(
-    'SELECT * FROM dead_letters WHERE customer_id > ? ORDER BY customer_id LIMIT ?',
-  );
-  const deleteDeadLetter = db.prepare<[number]>('DELETE FROM dead_letters WHERE customer_id = ?');
+  const deadLetterById = db.prepare<[number], DeadLetterRow>('SELECT * FROM dead_letters WHERE id = ?');
+  const deadLettersAfter = db.prepare<[number, number], DeadLetterRow>('SELECT * FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?');
+  const deleteDeadLetter = db.prepare<[number]>('DELETE FROM dead_letters WHERE id = ?');
 
-  const count = (outcome: 'created' | 'alreadyThere') =>
-    (outcome === 'created' ? countCreated : countAlreadyThere).run();
+  const count = (outcome: Delivered) => (outcome === 'created' ? countCreated : countAlreadyThere).run();
 
-  const recordDelivered = db.transaction((customerId: number, outcome: 'created' | 'alreadyThere') => {
+  const recordDelivered = db.transaction((customerId: number, outcome: Delivered) => {
     count(outcome);
     advance.run(customerId);
   });
-  const recordDeadLetter = db.transaction(
-    (letter: { customerId: number; customer: unknown; status: number | null; reason: unknown }, at: string) => {
-      upsertDeadLetter.run(
-        letter.customerId,
-        JSON.stringify(letter.customer) ?? 'null',
-        letter.status,
-        JSON.stringify(letter.reason) ?? 'null',
-        at,
-        at,
-      );
-      advance.run(letter.customerId);
-    },
-  );
-  const resolveDeadLetter = db.transaction((customerId: number, outcome: 'created' | 'alreadyThere') => {
-    deleteDeadLetter.run(customerId);
+  const recordDeadLetter = db.transaction((letter: NewDeadLetter, at: string) => {
+    const row = upsertDeadLetter.get(
+      letterKey(letter),
+      letter.customerId,
+      JSON.stringify(letter.customer) ?? 'null',
+      letter.status,
+      JSON.stringify(letter.reason) ?? 'null',
+      at,
+      at,
+    )!;
+    if (letter.customerId !== null) advance.run(letter.customerId);
+    return toDeadLetter(row);
+  });
+  const resolveDeadLetter = db.transaction((id: number, outcome: Delivered) => {
+    deleteDeadLetter.run(id);
     count(outcome);
+  });
+  const markCycleSucceeded = db.transaction((at: string) => {
+    const ended = toOutage(state.get()!);
+    cycleSucceeded.run(at);
+    return ended ?? undefined;
+  });
+  const markCycleFailed = db.transaction((upstream: UpstreamName, error: string, at: string) => {
+    const started = toOutage(state.get()!) === null;
+    cycleFailed.run(error, upstream, at);
+    return started;
   });
 
   return {
@@ -158,19 +217,20 @@ export function createSyncStore(db: Db): SyncStore {
         alreadyThere: row.already_there,
         failedCycles: row.failed_cycles,
         lastError: row.last_error,
+        outage: toOutage(row),
         deadLetters: deadLetterCount.get()!.n,
       };
     },
     markPollStarted: (at) => void pollStarted.run(at.toISOString()),
-    markCycleSucceeded: (at) => void cycleSucceeded.run(at.toISOString()),
-    markCycleFailed: (error) => void cycleFailed.run(error),
+    markCycleSucceeded: (at) => markCycleSucceeded.immediate(at.toISOString()),
+    markCycleFailed: (upstream, error, at) => markCycleFailed.immediate(upstream, error, at.toISOString()),
     recordDelivered: (customerId, outcome) => recordDelivered.immediate(customerId, outcome),
     recordDeadLetter: (letter, at) => recordDeadLetter.immediate(letter, at.toISOString()),
-    findDeadLetter(customerId) {
-      const row = deadLetterById.get(customerId);
+    findDeadLetter(id) {
+      const row = deadLetterById.get(id);
       return row && toDeadLetter(row);
     },
     listDeadLetters: (after, limit) => deadLettersAfter.all(after, limit).map(toDeadLetter),
-    resolveDeadLetter: (customerId, outcome) => resolveDeadLetter.immediate(customerId, outcome),
+    resolveDeadLetter: (id, outcome) => resolveDeadLetter.immediate(id, outcome),
   };
 }
