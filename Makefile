@@ -1,5 +1,5 @@
 # Thin wrappers over the npm scripts; every target installs what it needs first.
-.PHONY: install build run test lint up down clean
+.PHONY: install build run test chaos lint up down clean
 
 INSTALLED := node_modules/.installed
 MANIFESTS := package.json package-lock.json packages/common/package.json crm/package.json inventory/package.json middleware/package.json
@@ -20,6 +20,10 @@ run: build
 ## make test: builds first, because the end-to-end tests start the built services.
 test: build
 	npm test -- $(JEST_ARGS)
+
+## make chaos: the fault-injection suite, long schedules on three fresh seeds (CHAOS_SEED=a,b,c replays).
+chaos: build
+	CHAOS_ROUNDS=$${CHAOS_ROUNDS:-30} CHAOS_RUNS=$${CHAOS_RUNS:-3} npm test -- test/chaos
 
 lint: $(INSTALLED)
 	npm run lint

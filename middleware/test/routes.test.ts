@@ -2,8 +2,8 @@ import { afterEach, describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { createApp } from '../src/app.js';
 import { syncNewCustomers } from '../src/domain/sync.js';
-import { sendJson, serveHandler, type RunningServer } from '../../test/support/servers.js';
-import { createCustomer, listPackages, middlewareDeps, realUpstreams } from './support.js';
+import { sendJson, serveHandler } from '../../test/support/servers.js';
+import { createCustomer, gatedInventory, listPackages, middlewareDeps, realUpstreams } from './support.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -94,11 +94,7 @@ describe('dead letters', () => {
     );
     cleanups.push(crm.close);
     const { inventory } = await upstreams();
-    const gate: RunningServer = await serveHandler(async (_req, res, body) => {
-      if (refuse) return sendJson(res, 422, { title: 'not today' });
-      const answer = await fetch(`${inventory.url}/packages`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
-      sendJson(res, answer.status, await answer.json());
-    });
+    const gate = await gatedInventory(inventory.url, () => (refuse ? 422 : undefined));
     cleanups.push(gate.close);
     const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: gate.url });
     await syncNewCustomers(deps);
@@ -128,11 +124,7 @@ describe('dead letters', () => {
     const { crm, inventory } = await upstreams();
     for (const name of ['Alice', 'Bob', 'Carol']) await createCustomer(crm.url, name);
     let refused = new Set([1, 2, 3]);
-    const gate = await serveHandler(async (_req, res, body) => {
-      if (refused.has((JSON.parse(body) as { customerId: number }).customerId)) return sendJson(res, 422, { title: 'not today' });
-      const answer = await fetch(`${inventory.url}/packages`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
-      sendJson(res, answer.status, await answer.json());
-    });
+    const gate = await gatedInventory(inventory.url, ({ customerId }) => (refused.has(customerId) ? 422 : undefined));
     cleanups.push(gate.close);
     const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: gate.url });
     await syncNewCustomers(deps);

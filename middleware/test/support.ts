@@ -5,7 +5,7 @@ import { createApp as createInventory } from '../../inventory/src/app.js';
 import { createPackageStore } from '../../inventory/src/store/package-store.js';
 import type { SyncDeps } from '../src/domain/sync.js';
 import { createSyncDeps } from '../src/sync-deps.js';
-import { serveApp, type RunningServer } from '../../test/support/servers.js';
+import { sendJson, serveApp, serveHandler, type RunningServer } from '../../test/support/servers.js';
 
 /** The middleware's dependencies, wired as in production, with a short retry delay for tests. */
 export function middlewareDeps(options: {
@@ -48,4 +48,17 @@ export async function createCustomer(crmUrl: string, name: string, email = `${na
 export async function listPackages(inventoryUrl: string): Promise<Array<{ id: number; customerId: number; customerName: string }>> {
   const response = await fetch(`${inventoryUrl}/packages?limit=1000`);
   return (await response.json()) as Array<{ id: number; customerId: number; customerName: string }>;
+}
+
+/**
+ * An Inventory in front of a real one: for each package request, `intercept` may name a status to
+ * answer instead (a refusal, an outage); otherwise the request goes through.
+ */
+export function gatedInventory(inventoryUrl: string, intercept: (request: { customerId: number }) => number | undefined): Promise<RunningServer> {
+  return serveHandler(async (_req, res, body) => {
+    const status = intercept(JSON.parse(body) as { customerId: number });
+    if (status !== undefined) return sendJson(res, status, { title: 'Refused by the test', status });
+    const answer = await fetch(`${inventoryUrl}/packages`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
+    sendJson(res, answer.status, await answer.json());
+  });
 }

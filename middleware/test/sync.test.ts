@@ -5,7 +5,7 @@ import { createSilentLogger, openDatabase } from '@welcome/common';
 import { syncNewCustomers } from '../src/domain/sync.js';
 import { captureLogs } from '../../test/support/logs.js';
 import { sendJson, serveApp, serveHandler, type RunningServer } from '../../test/support/servers.js';
-import { createCustomer, listPackages, middlewareDeps, realUpstreams } from './support.js';
+import { createCustomer, gatedInventory, listPackages, middlewareDeps, realUpstreams } from './support.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -111,11 +111,7 @@ describe('syncNewCustomers', () => {
     let down = true;
     const inventoryApp = createInventory({ store: createPackageStore(openDatabase(':memory:')), logger: createSilentLogger() });
     const realInventory = await track(serveApp(inventoryApp));
-    const gate = await track(serveHandler(async (req, res, body) => {
-      if (down) return sendJson(res, 503, { title: 'down' });
-      const answer = await fetch(`${realInventory.url}${req.url}`, { method: req.method, headers: { 'Content-Type': 'application/json' }, body });
-      sendJson(res, answer.status, await answer.json());
-    }));
+    const gate = await track(gatedInventory(realInventory.url, () => (down ? 503 : undefined)));
     const { logger, lines } = captureLogs();
     const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: gate.url, logger });
 

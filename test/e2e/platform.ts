@@ -82,14 +82,14 @@ export class Platform {
   readonly inventory: ServiceProcess;
   readonly middleware: ServiceProcess;
 
-  constructor(options: { pollIntervalMs?: number } = {}) {
+  constructor(options: { pollIntervalMs?: number; httpTimeoutMs?: number; backoffMaxMs?: number } = {}) {
     this.crm = new ServiceProcess('crm', { DB_PATH: join(this.dir, 'crm.db') });
     this.inventory = new ServiceProcess('inventory', { DB_PATH: join(this.dir, 'inventory.db') });
     this.middleware = new ServiceProcess('middleware', {
       DB_PATH: join(this.dir, 'middleware.db'),
       POLL_INTERVAL_MS: String(options.pollIntervalMs ?? 100),
-      HTTP_TIMEOUT_MS: '2000',
-      BACKOFF_MAX_MS: '1000',
+      HTTP_TIMEOUT_MS: String(options.httpTimeoutMs ?? 2000),
+      BACKOFF_MAX_MS: String(options.backoffMaxMs ?? 1000),
     });
   }
 
