@@ -2,13 +2,9 @@ import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { createSilentLogger, openDatabase } from '@welcome/common';
 import { createApp as createCrm } from '../crm/src/app.js';
-import { createCustomerStore } from '../crm/src/store/customer-store.js';
 import { createApp as createInventory } from '../inventory/src/app.js';
-import { createPackageStore } from '../inventory/src/store/package-store.js';
 import { createApp as createMiddleware } from '../middleware/src/app.js';
-import { createCrmClient } from '../middleware/src/clients/crm-client.js';
-import { createInventoryClient } from '../middleware/src/clients/inventory-client.js';
-import { createSyncStore } from '../middleware/src/store/sync-store.js';
+import { createSyncDeps } from '../middleware/src/sync-deps.js';
 import { captureLogs } from './support/logs.js';
 
 const unreachable = { baseUrl: 'http://127.0.0.1:9', timeoutMs: 1000, retryDelayMs: 0, logger: createSilentLogger() };
@@ -16,14 +12,14 @@ const unreachable = { baseUrl: 'http://127.0.0.1:9', timeoutMs: 1000, retryDelay
 const services = [
   {
     name: 'CRM',
-    build: (logger = createSilentLogger()) => createCrm({ store: createCustomerStore(openDatabase(':memory:')), logger }),
+    build: (logger = createSilentLogger()) => createCrm({ db: openDatabase(':memory:'), logger }),
     list: '/customers',
     post: '/customers',
     emptyPost: 400,
   },
   {
     name: 'Inventory',
-    build: (logger = createSilentLogger()) => createInventory({ store: createPackageStore(openDatabase(':memory:')), logger }),
+    build: (logger = createSilentLogger()) => createInventory({ db: openDatabase(':memory:'), logger }),
     list: '/packages',
     post: '/packages',
     emptyPost: 400,
@@ -31,13 +27,7 @@ const services = [
   {
     name: 'middleware',
     build: (logger = createSilentLogger()) =>
-      createMiddleware({
-        crm: createCrmClient(unreachable),
-        inventory: createInventoryClient(unreachable),
-        store: createSyncStore(openDatabase(':memory:')),
-        logger,
-        now: () => new Date(),
-      }),
+      createMiddleware(createSyncDeps({ db: openDatabase(':memory:'), logger, crmUrl: unreachable.baseUrl, inventoryUrl: unreachable.baseUrl, timeoutMs: unreachable.timeoutMs, retryDelayMs: 0 })),
     list: '/dead-letters',
     post: '/dead-letters/1/replay',
     emptyPost: 404,

@@ -8,15 +8,11 @@ import { parse } from 'yaml';
 import { createSilentLogger, openDatabase, type Env } from '@welcome/common';
 import { createApp as createCrm } from '../crm/src/app.js';
 import { loadConfig as loadCrmConfig } from '../crm/src/config.js';
-import { createCustomerStore } from '../crm/src/store/customer-store.js';
 import { createApp as createInventory } from '../inventory/src/app.js';
 import { loadConfig as loadInventoryConfig } from '../inventory/src/config.js';
-import { createPackageStore } from '../inventory/src/store/package-store.js';
 import { createApp as createMiddleware } from '../middleware/src/app.js';
-import { createCrmClient } from '../middleware/src/clients/crm-client.js';
-import { createInventoryClient } from '../middleware/src/clients/inventory-client.js';
 import { loadConfig as loadMiddlewareConfig } from '../middleware/src/config.js';
-import { createSyncStore } from '../middleware/src/store/sync-store.js';
+import { createSyncDeps } from '../middleware/src/sync-deps.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as {
@@ -35,22 +31,16 @@ const client = { baseUrl: 'http://127.0.0.1:9', timeoutMs: 100, retryDelayMs: 0,
 const services = {
   crm: {
     load: loadCrmConfig,
-    app: () => createCrm({ store: createCustomerStore(openDatabase(':memory:')), logger: createSilentLogger() }),
+    app: () => createCrm({ db: openDatabase(':memory:'), logger: createSilentLogger() }),
   },
   inventory: {
     load: loadInventoryConfig,
-    app: () => createInventory({ store: createPackageStore(openDatabase(':memory:')), logger: createSilentLogger() }),
+    app: () => createInventory({ db: openDatabase(':memory:'), logger: createSilentLogger() }),
   },
   middleware: {
     load: loadMiddlewareConfig,
     app: () =>
-      createMiddleware({
-        crm: createCrmClient(client),
-        inventory: createInventoryClient(client),
-        store: createSyncStore(openDatabase(':memory:')),
-        logger: createSilentLogger(),
-        now: () => new Date(),
-      }),
+      createMiddleware(createSyncDeps({ db: openDatabase(':memory:'), logger: createSilentLogger(), crmUrl: client.baseUrl, inventoryUrl: client.baseUrl, timeoutMs: client.timeoutMs, retryDelayMs: 0 })),
   },
 };
 type Name = keyof typeof services;
@@ -102,12 +92,13 @@ describe('docker-compose.yml agrees with the code', () => {
     expect(Object.keys(compose.volumes)).toContain(volume);
   });
 
-  test.each(names)('%s: has a healthcheck on a route that answers 200', async (name) => {
+  test.each(names)('%s: has a healthcheck on its readiness route', async (name) => {
     const command = (compose.services[name].healthcheck.test as string[]).join(' ');
     expect(command).toContain(`:${defaultPort(name)}/`);
     const path = healthPathOf(command);
-    expect(path).toBe('/health');
-    expect((await request(services[name].app().callback()).get(path!)).status).toBe(200);
+    expect(path).toBe('/ready');
+    // In this test the middleware's upstreams are unreachable, so it is rightly not ready.
+    expect((await request(services[name].app().callback()).get(path!)).status).toBe(name === 'middleware' ? 503 : 200);
   });
 
   test('the middleware reaches the upstreams by their service names and waits for them to be healthy', () => {
@@ -157,8 +148,8 @@ describe.each(names)('%s/Dockerfile agrees with the code', (name) => {
     expect(all('VOLUME')).toEqual(['["/data"]']);
   });
 
-  test('has a HEALTHCHECK on the health route', () => {
-    expect(healthPathOf(all('HEALTHCHECK')[0] ?? '')).toBe('/health');
+  test('has a HEALTHCHECK on the readiness route', () => {
+    expect(healthPathOf(all('HEALTHCHECK')[0] ?? '')).toBe('/ready');
   });
 
   test('copies only files that exist in the repository', () => {

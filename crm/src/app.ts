@@ -1,15 +1,23 @@
 import type Koa from 'koa';
-import { createServiceApp, type Logger } from '@welcome/common';
-import type { CustomerStore } from './store/customer-store.js';
+import { Counter } from 'prom-client';
+import { createRegistry, createServiceApp, databaseCheck, type Db, type Logger } from '@welcome/common';
 import { createCustomerRouter } from './http/routes.js';
+import { crmOpenApi } from './http/openapi.js';
+import { createCustomerStore } from './store/customer-store.js';
 
 export interface CrmDeps {
-  store: CustomerStore;
+  db: Db;
   logger: Logger;
   now?: () => Date;
 }
 
 export function createApp(deps: CrmDeps): Koa {
-  const router = createCustomerRouter({ store: deps.store, now: deps.now ?? (() => new Date()) });
-  return createServiceApp(deps.logger, router);
+  const registry = createRegistry('crm');
+  const customersCreated = new Counter({ name: 'crm_customers_created_total', help: 'Customers registered', registers: [registry] });
+  const router = createCustomerRouter({
+    store: createCustomerStore(deps.db),
+    now: deps.now ?? (() => new Date()),
+    onRegistered: () => customersCreated.inc(),
+  });
+  return createServiceApp({ logger: deps.logger, router, registry, readiness: [databaseCheck(deps.db)], openapi: crmOpenApi });
 }

@@ -5,11 +5,10 @@ import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { createSilentLogger, openDatabase } from '@welcome/common';
 import { createApp } from '../src/app.js';
-import { createCustomerStore } from '../src/store/customer-store.js';
 
 function crm(dbPath = ':memory:') {
   const db = openDatabase(dbPath);
-  const app = createApp({ store: createCustomerStore(db), logger: createSilentLogger() });
+  const app = createApp({ db, logger: createSilentLogger() });
   return { http: request(app.callback()), db };
 }
 

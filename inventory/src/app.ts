@@ -1,15 +1,28 @@
 import type Koa from 'koa';
-import { createServiceApp, type Logger } from '@welcome/common';
-import type { PackageStore } from './store/package-store.js';
+import { Counter } from 'prom-client';
+import { createRegistry, createServiceApp, databaseCheck, type Db, type Logger } from '@welcome/common';
+import { inventoryOpenApi } from './http/openapi.js';
 import { createPackageRouter } from './http/routes.js';
+import { createPackageStore } from './store/package-store.js';
 
 export interface InventoryDeps {
-  store: PackageStore;
+  db: Db;
   logger: Logger;
   now?: () => Date;
 }
 
 export function createApp(deps: InventoryDeps): Koa {
-  const router = createPackageRouter({ store: deps.store, now: deps.now ?? (() => new Date()) });
-  return createServiceApp(deps.logger, router);
+  const registry = createRegistry('inventory');
+  const requests = new Counter({
+    name: 'inventory_package_requests_total',
+    help: 'Package requests answered, by outcome: created (201) or replayed (200, the package was already there)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const router = createPackageRouter({
+    store: createPackageStore(deps.db),
+    now: deps.now ?? (() => new Date()),
+    onAnswered: (created) => requests.inc({ outcome: created ? 'created' : 'replayed' }),
+  });
+  return createServiceApp({ logger: deps.logger, router, registry, readiness: [databaseCheck(deps.db)], openapi: inventoryOpenApi });
 }

@@ -1,13 +1,12 @@
 import { runService, startService } from '@welcome/common';
 import { createApp } from './app.js';
 import { loadConfig } from './config.js';
-import { createPackageStore } from './store/package-store.js';
 
 await runService(
   'inventory',
   () => loadConfig(process.env, Boolean(process.stdout.isTTY)),
   (config) =>
     startService('inventory', config, (db, logger) => ({
-      app: createApp({ store: createPackageStore(db), logger }),
+      app: createApp({ db, logger }),
     })),
 );

@@ -2,10 +2,9 @@ import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { createSilentLogger, openDatabase } from '@welcome/common';
 import { createApp } from '../src/app.js';
-import { createPackageStore } from '../src/store/package-store.js';
 
 function inventory() {
-  const app = createApp({ store: createPackageStore(openDatabase(':memory:')), logger: createSilentLogger() });
+  const app = createApp({ db: openDatabase(':memory:'), logger: createSilentLogger() });
   return request(app.callback());
 }
 

@@ -1,8 +1,51 @@
 import type Koa from 'koa';
-import { createServiceApp } from '@welcome/common';
+import { Gauge, type Registry } from 'prom-client';
+import { createRegistry, createServiceApp, databaseCheck, type Db } from '@welcome/common';
 import type { SyncDeps } from './domain/sync.js';
+import { middlewareOpenApi } from './http/openapi.js';
 import { createMiddlewareRouter } from './http/routes.js';
+import type { SyncStatus } from './store/sync-store.js';
 
-export function createApp(deps: SyncDeps): Koa {
-  return createServiceApp(deps.logger, createMiddlewareRouter(deps));
+/** Gauges read from the store at each scrape: its counters survive restarts, so they are its to tell. */
+function addSyncMetrics(registry: Registry, status: () => SyncStatus): void {
+  const gauges: Array<[string, string, (s: SyncStatus) => number]> = [
+    ['middleware_packages_created', 'Packages this middleware created', (s) => s.synced],
+    ['middleware_packages_already_there', 'Customers whose package the Inventory already had', (s) => s.alreadyThere],
+    ['middleware_failed_cycles', 'Sync cycles that stopped on an unavailable upstream', (s) => s.failedCycles],
+    ['middleware_dead_letters', 'Dead letters waiting', (s) => s.deadLetters],
+    ['middleware_cursor', 'The id of the last customer handled', (s) => s.cursor],
+    ['middleware_lag', 'How many ids the cursor is behind the highest the CRM has shown', (s) => s.lag],
+    ['middleware_outage', '1 while an upstream is failing, else 0', (s) => (s.outage ? 1 : 0)],
+    [
+      'middleware_last_success_timestamp_seconds',
+      'When the last sync cycle succeeded (Unix time; 0 before the first): alert when it stops moving',
+      (s) => (s.lastSuccessAt ? Date.parse(s.lastSuccessAt) / 1000 : 0),
+    ],
+  ];
+  for (const [name, help, read] of gauges) {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read(status()));
+      },
+    });
+  }
+}
+
+export function createApp(deps: SyncDeps & { db: Db }): Koa {
+  const registry = createRegistry('middleware');
+  addSyncMetrics(registry, () => deps.store.status());
+  const upstreamCheck = (name: 'crm' | 'inventory', ping: () => Promise<string | undefined>) => async () => {
+    const problem = await ping();
+    return problem === undefined ? undefined : { field: name, message: problem };
+  };
+  return createServiceApp({
+    logger: deps.logger,
+    router: createMiddlewareRouter(deps),
+    registry,
+    readiness: [databaseCheck(deps.db), upstreamCheck('crm', () => deps.crm.ping()), upstreamCheck('inventory', () => deps.inventory.ping())],
+    openapi: middlewareOpenApi,
+  });
 }

@@ -12,7 +12,7 @@ export function createSyncDeps(options: {
   inventoryUrl: string;
   timeoutMs: number;
   retryDelayMs: number;
-}): SyncDeps {
+}): SyncDeps & { db: Db } {
   const store = createSyncStore(options.db);
   const upstream = {
     timeoutMs: options.timeoutMs,
@@ -24,6 +24,7 @@ export function createSyncDeps(options: {
     crm: createCrmClient({ baseUrl: options.crmUrl, ...upstream }),
     inventory: createInventoryClient({ baseUrl: options.inventoryUrl, ...upstream }),
     store,
+    db: options.db,
     logger: options.logger,
     now: () => new Date(),
   };

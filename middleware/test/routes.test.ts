@@ -46,6 +46,12 @@ describe('GET /status', () => {
       lastError: null,
       outage: null,
       deadLetters: 0,
+      crmHighestId: 2,
+      lag: 0,
+      recentDeliveries: [
+        { customerId: 2, customerName: 'Bob', packageId: 1, outcome: 'alreadyThere', at: expect.any(String) },
+        { customerId: 1, customerName: 'Alice', packageId: 2, outcome: 'created', at: expect.any(String) },
+      ],
     });
   });
 });

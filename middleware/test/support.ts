@@ -1,9 +1,6 @@
 import { createSilentLogger, openDatabase, type Logger } from '@welcome/common';
 import { createApp as createCrm } from '../../crm/src/app.js';
-import { createCustomerStore } from '../../crm/src/store/customer-store.js';
 import { createApp as createInventory } from '../../inventory/src/app.js';
-import { createPackageStore } from '../../inventory/src/store/package-store.js';
-import type { SyncDeps } from '../src/domain/sync.js';
 import { createSyncDeps } from '../src/sync-deps.js';
 import { sendJson, serveApp, serveHandler, type RunningServer } from '../../test/support/servers.js';
 
@@ -15,7 +12,7 @@ export function middlewareDeps(options: {
   dbPath?: string;
   timeoutMs?: number;
   retryDelayMs?: number;
-}): SyncDeps {
+}): ReturnType<typeof createSyncDeps> {
   return createSyncDeps({
     db: openDatabase(options.dbPath ?? ':memory:'),
     logger: options.logger ?? createSilentLogger(),
@@ -28,9 +25,9 @@ export function middlewareDeps(options: {
 
 /** The real CRM and Inventory apps on free ports, with in-memory databases. */
 export async function realUpstreams(): Promise<{ crm: RunningServer; inventory: RunningServer; close: () => Promise<void> }> {
-  const crm = await serveApp(createCrm({ store: createCustomerStore(openDatabase(':memory:')), logger: createSilentLogger() }));
+  const crm = await serveApp(createCrm({ db: openDatabase(':memory:'), logger: createSilentLogger() }));
   const inventory = await serveApp(
-    createInventory({ store: createPackageStore(openDatabase(':memory:')), logger: createSilentLogger() }),
+    createInventory({ db: openDatabase(':memory:'), logger: createSilentLogger() }),
   );
   return { crm, inventory, close: async () => void (await Promise.all([crm.close(), inventory.close()])) };
 }

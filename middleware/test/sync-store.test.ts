@@ -20,15 +20,32 @@ describe('the sync store', () => {
       lastError: null,
       outage: null,
       deadLetters: 0,
+      crmHighestId: 0,
+      lag: 0,
+      recentDeliveries: [],
     });
+  });
+
+  test('keeps the latest deliveries, newest first, and the lag behind the highest CRM id seen', () => {
+    const store = createSyncStore(openDatabase(':memory:'));
+    for (let id = 1; id <= 25; id++) {
+      store.recordDelivered({ customerId: id, customerName: `C${id}`, packageId: 100 + id, outcome: 'created' }, at);
+    }
+    store.recordCrmHighest(30);
+    store.recordCrmHighest(12);
+    const status = store.status();
+    expect(status.recentDeliveries).toHaveLength(20);
+    expect(status.recentDeliveries[0]).toEqual({ customerId: 25, customerName: 'C25', packageId: 125, outcome: 'created', at: at.toISOString() });
+    expect(status.recentDeliveries.at(-1)?.customerId).toBe(6);
+    expect(status).toMatchObject({ crmHighestId: 30, lag: 5 });
   });
 
   test('keeps the cursor and the counters in the file across a reopen', () => {
     const path = freshFile();
     const db = openDatabase(path);
     const store = createSyncStore(db);
-    store.recordDelivered(3, 'created');
-    store.recordDelivered(4, 'alreadyThere');
+    store.recordDelivered({ customerId: 3, customerName: 'C3', packageId: 3, outcome: 'created' }, new Date());
+    store.recordDelivered({ customerId: 4, customerName: 'C4', packageId: 4, outcome: 'alreadyThere' }, new Date());
     store.markCycleFailed('Inventory', 'Inventory unavailable: answered 503', at);
     db.close();
     const reopened = createSyncStore(openDatabase(path));
@@ -44,8 +61,8 @@ describe('the sync store', () => {
 
   test('never moves the cursor back', () => {
     const store = createSyncStore(openDatabase(':memory:'));
-    store.recordDelivered(10, 'created');
-    store.recordDelivered(7, 'created');
+    store.recordDelivered({ customerId: 10, customerName: 'C10', packageId: 10, outcome: 'created' }, new Date());
+    store.recordDelivered({ customerId: 7, customerName: 'C7', packageId: 7, outcome: 'created' }, new Date());
     expect(store.cursor()).toBe(10);
   });
 
@@ -71,7 +88,7 @@ describe('the sync store', () => {
   test('a resolved dead letter leaves the list and counts as delivered', () => {
     const store = createSyncStore(openDatabase(':memory:'));
     const letter = store.recordDeadLetter({ customerId: 5, customer: {}, status: 400, reason: 'bad' }, at);
-    store.resolveDeadLetter(letter.id, 'created');
+    store.resolveDeadLetter(letter.id, { customerId: 5, customerName: 'C5', packageId: 8, outcome: 'created' }, at);
     expect(store.findDeadLetter(letter.id)).toBeUndefined();
     expect(store.status()).toMatchObject({ deadLetters: 0, synced: 1, cursor: 5 });
   });
@@ -85,7 +102,7 @@ describe('the sync store', () => {
 
   test('a record without a customer id is kept once, by its content, and does not move the cursor', () => {
     const store = createSyncStore(openDatabase(':memory:'));
-    store.recordDelivered(3, 'created');
+    store.recordDelivered({ customerId: 3, customerName: 'C3', packageId: 3, outcome: 'created' }, new Date());
     const garbage = { customerId: null, customer: { id: 'x', name: 'Eve' }, status: null, reason: 'no id' };
     const first = store.recordDeadLetter(garbage, at);
     const again = store.recordDeadLetter(garbage, at);

@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { createApp as createInventory } from '../../inventory/src/app.js';
-import { createPackageStore } from '../../inventory/src/store/package-store.js';
 import { createSilentLogger, openDatabase } from '@welcome/common';
 import { syncNewCustomers } from '../src/domain/sync.js';
 import { captureLogs } from '../../test/support/logs.js';
@@ -45,7 +44,7 @@ describe('syncNewCustomers', () => {
     const { crm, inventory } = await upstreams();
     for (let i = 1; i <= 250; i++) await createCustomer(crm.url, `Customer ${i}`);
     const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
-    deps.store.recordDelivered(20, 'created');
+    deps.store.recordDelivered({ customerId: 20, customerName: 'C20', packageId: 20, outcome: 'created' }, new Date());
 
     const report = await syncNewCustomers(deps);
 
@@ -73,7 +72,7 @@ describe('syncNewCustomers', () => {
     }));
     const { inventory } = await upstreams();
     const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
-    deps.store.recordDelivered(1, 'created');
+    deps.store.recordDelivered({ customerId: 1, customerName: 'C1', packageId: 1, outcome: 'created' }, new Date());
 
     expect(await syncNewCustomers(deps)).toMatchObject({ found: 3, created: 3 });
     expect(await syncNewCustomers(deps)).toMatchObject({ found: 0, created: 0 });
@@ -109,7 +108,7 @@ describe('syncNewCustomers', () => {
     const { crm } = await upstreams();
     for (const name of ['Alice', 'Bob']) await createCustomer(crm.url, name);
     let down = true;
-    const inventoryApp = createInventory({ store: createPackageStore(openDatabase(':memory:')), logger: createSilentLogger() });
+    const inventoryApp = createInventory({ db: openDatabase(':memory:'), logger: createSilentLogger() });
     const realInventory = await track(serveApp(inventoryApp));
     const gate = await track(gatedInventory(realInventory.url, () => (down ? 503 : undefined)));
     const { logger, lines } = captureLogs();

@@ -4,11 +4,15 @@ import { EmailTakenError, type Customer, type CustomerStore } from '../store/cus
 export interface CustomerDeps {
   store: CustomerStore;
   now: () => Date;
+  /** Told of each customer committed (for metrics). */
+  onRegistered?: (customer: Customer) => void;
 }
 
 export function registerCustomer(deps: CustomerDeps, input: { name: string; email: string }): Customer {
   try {
-    return deps.store.insert({ ...input, createdAt: deps.now().toISOString() });
+    const customer = deps.store.insert({ ...input, createdAt: deps.now().toISOString() });
+    deps.onRegistered?.(customer);
+    return customer;
   } catch (error) {
     if (error instanceof EmailTakenError) {
       throw conflict('email-taken', `A customer with the email ${input.email} already exists.`);

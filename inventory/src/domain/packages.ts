@@ -4,6 +4,8 @@ import type { PackageStore, WelcomePackage } from '../store/package-store.js';
 export interface PackageDeps {
   store: PackageStore;
   now: () => Date;
+  /** Told of each request answered with a package: created, or already there (for metrics). */
+  onAnswered?: (created: boolean) => void;
 }
 
 /**
@@ -22,6 +24,7 @@ export function requestWelcomePackage(
         `${JSON.stringify(result.pkg.customerName)}, not ${JSON.stringify(request.customerName)}.`,
     );
   }
+  deps.onAnswered?.(result.created);
   return result;
 }
 

@@ -1,6 +1,6 @@
 import { HTTPError, ParseError, type Got } from 'got';
 import { z } from 'zod';
-import { createUpstream, describeFailure, UpstreamUnavailableError, type ClientOptions } from './upstream.js';
+import { createUpstream, describeFailure, UpstreamUnavailableError, ping, type ClientOptions } from './upstream.js';
 
 /** The middleware's own view of a CRM customer: only what it needs, checked on arrival. */
 export interface CrmCustomer {
@@ -28,6 +28,8 @@ export interface CustomerPage {
 }
 
 export interface CrmClient {
+  /** Why /health does not answer, or undefined when it does. */
+  ping(): Promise<string | undefined>;
   /** The customers after `cursor`, page by page, following `Link: rel="next"` until the end. */
   customersAfter(cursor: number, pageSize?: number): AsyncGenerator<CustomerPage>;
   /** One customer as the CRM has it now; undefined when the CRM says 404. */
@@ -91,6 +93,8 @@ export function createCrmClient(options: ClientOptions): CrmClient {
   const origin = new URL(options.baseUrl).origin;
 
   return {
+    ping: () => ping(http),
+
     async *customersAfter(cursor, pageSize = 100) {
       let url = new URL(`${options.baseUrl}/customers`);
       url.searchParams.set('after', String(cursor));

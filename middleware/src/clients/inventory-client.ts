@@ -1,5 +1,5 @@
 import { HTTPError, type Got } from 'got';
-import { createUpstream, describeFailure, TRANSIENT_STATUSES, UpstreamUnavailableError, type ClientOptions } from './upstream.js';
+import { createUpstream, describeFailure, TRANSIENT_STATUSES, UpstreamUnavailableError, ping, type ClientOptions } from './upstream.js';
 
 export interface PackageRequest {
   customerId: number;
@@ -14,6 +14,8 @@ export type PackageOutcome =
   | { kind: 'refused'; status: number; answer: unknown };
 
 export interface InventoryClient {
+  /** Why /health does not answer, or undefined when it does. */
+  ping(): Promise<string | undefined>;
   /** Throws UpstreamUnavailableError when the Inventory gives no usable answer after the retry. */
   requestPackage(request: PackageRequest): Promise<PackageOutcome>;
 }
@@ -27,6 +29,8 @@ export function createInventoryClient(options: ClientOptions): InventoryClient {
   const http: Got = createUpstream({ name: 'Inventory', ...options });
 
   return {
+    ping: () => ping(http),
+
     async requestPackage(request) {
       try {
         const response = await http.post('packages', { json: request });

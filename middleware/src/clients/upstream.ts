@@ -73,3 +73,13 @@ export function describeFailure(error: unknown): string {
   if (error instanceof RequestError) return `${error.code}: ${error.message}`;
   return error instanceof Error ? error.message : String(error);
 }
+
+/** Asks the upstream's /health once, quickly, without retrying: for readiness, not for work. */
+export async function ping(http: Got): Promise<string | undefined> {
+  try {
+    await http.get('health', { retry: { limit: 0 }, timeout: { request: 1000 } });
+    return undefined;
+  } catch (error) {
+    return describeFailure(error);
+  }
+}

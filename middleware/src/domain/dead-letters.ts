@@ -26,7 +26,11 @@ async function replay(deps: SyncDeps, letter: DeadLetter): Promise<ReplayResult>
 
   const outcome = await deps.inventory.requestPackage({ customerId: record.id, customerName: record.customer.name });
   if (outcome.kind === 'refused') return stillRefused(record.customer, outcome.status, outcome.answer);
-  deps.store.resolveDeadLetter(letter.id, outcome.kind);
+  deps.store.resolveDeadLetter(
+    letter.id,
+    { customerId: record.id, customerName: record.customer.name, packageId: outcome.packageId, outcome: outcome.kind },
+    deps.now(),
+  );
   deps.logger.info(`Replay delivered customer ${record.id}: package ${outcome.packageId}`, {
     deadLetterId: letter.id,
     customerId: record.id,

@@ -55,7 +55,10 @@ export async function deliverWelcomePackage(deps: SyncDeps, customer: CrmCustome
       { ...fields, status: outcome.status, answer: outcome.answer },
     );
   }
-  deps.store.recordDelivered(customer.id, outcome.kind);
+  deps.store.recordDelivered(
+    { customerId: customer.id, customerName: customer.name, packageId: outcome.packageId, outcome: outcome.kind },
+    deps.now(),
+  );
   deps.logger.info(
     outcome.kind === 'created'
       ? `Welcome package ${outcome.packageId} created for customer ${customer.id}`
@@ -113,6 +116,7 @@ async function readNewCustomers(deps: SyncDeps, cursor: number): Promise<Walk> {
     }
   }
   if (outOfOrder) deps.logger.warn('The CRM sent customers out of id order; delivering them in id order', { cursor });
+  deps.store.recordCrmHighest(highest);
   return { records: [...byId.values()].sort((a, b) => a.id - b.id), unidentified, more };
 }
 

@@ -2,9 +2,15 @@ import Router from '@koa/router';
 import { parseIdParam, parsePageRequest, sendPage } from '@welcome/common';
 import { replayAllDeadLetters, replayDeadLetter } from '../domain/dead-letters.js';
 import type { SyncDeps } from '../domain/sync.js';
+import { statusPage } from './status-page.js';
 
 export function createMiddlewareRouter(deps: SyncDeps): Router {
   const router = new Router();
+
+  router.get('/', (ctx) => {
+    ctx.type = 'text/html';
+    ctx.body = statusPage;
+  });
 
   router.get('/status', (ctx) => {
     ctx.body = deps.store.status();

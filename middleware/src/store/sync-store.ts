@@ -23,6 +23,20 @@ export interface SyncStatus {
   /** Set while cycles fail: which upstream, since when, and its latest error. */
   outage: Outage | null;
   deadLetters: number;
+  /** The highest customer id the CRM has shown. */
+  crmHighestId: number;
+  /** How far the cursor is behind it, in ids. */
+  lag: number;
+  /** The latest packages confirmed, newest first. */
+  recentDeliveries: Delivery[];
+}
+
+export interface Delivery {
+  customerId: number;
+  customerName: string;
+  packageId: number;
+  outcome: Delivered;
+  at: string;
 }
 
 export interface DeadLetter {
@@ -58,7 +72,9 @@ export interface SyncStore {
   /** Returns true when this failure starts an outage (the previous cycle succeeded). */
   markCycleFailed(upstream: UpstreamName, error: string, at: Date): boolean;
   /** The customer's package is confirmed: count it and move the cursor past it, in one commit. */
-  recordDelivered(customerId: number, outcome: Delivered): void;
+  recordDelivered(delivery: Omit<Delivery, 'at'>, at: Date): void;
+  /** The highest customer id a walk of the CRM has shown; it only grows. */
+  recordCrmHighest(id: number): void;
   /**
    * Keeps a record that cannot be delivered, with the reason, and moves the cursor past its
    * customer in the same commit. The same customer or the same unidentified record again adds
@@ -68,8 +84,11 @@ export interface SyncStore {
   findDeadLetter(id: number): DeadLetter | undefined;
   listDeadLetters(after: number, limit: number): DeadLetter[];
   /** A replay delivered it: it leaves the list and counts as delivered. */
-  resolveDeadLetter(id: number, outcome: Delivered): void;
+  resolveDeadLetter(id: number, delivery: Omit<Delivery, 'at'>, at: Date): void;
 }
+
+/** How many of the latest deliveries are kept for /status and the status page. */
+export const RECENT_DELIVERIES = 20;
 
 interface StateRow {
   cursor: number;
@@ -81,6 +100,15 @@ interface StateRow {
   last_error: string | null;
   outage_upstream: UpstreamName | null;
   outage_since: string | null;
+  crm_highest_id: number;
+}
+
+interface DeliveryRow {
+  customer_id: number;
+  customer_name: string;
+  package_id: number;
+  outcome: Delivered;
+  at: string;
 }
 
 interface DeadLetterRow {
@@ -128,7 +156,8 @@ export function createSyncStore(db: Db): SyncStore {
       failed_cycles INTEGER NOT NULL DEFAULT 0,
       last_error TEXT,
       outage_upstream TEXT,
-      outage_since TEXT
+      outage_since TEXT,
+      crm_highest_id INTEGER NOT NULL DEFAULT 0
     ) STRICT;
     INSERT OR IGNORE INTO sync_state (id) VALUES (1);
     CREATE TABLE IF NOT EXISTS dead_letters (
@@ -141,6 +170,14 @@ export function createSyncStore(db: Db): SyncStore {
       attempts INTEGER NOT NULL DEFAULT 1,
       first_failed_at TEXT NOT NULL,
       last_failed_at TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE IF NOT EXISTS deliveries (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      customer_id INTEGER NOT NULL,
+      customer_name TEXT NOT NULL,
+      package_id INTEGER NOT NULL,
+      outcome TEXT NOT NULL,
+      at TEXT NOT NULL
     ) STRICT;
   `);
 
@@ -171,11 +208,23 @@ export function createSyncStore(db: Db): SyncStore {
   const deadLettersAfter = db.prepare<[number, number], DeadLetterRow>('SELECT * FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?');
   const deleteDeadLetter = db.prepare<[number]>('DELETE FROM dead_letters WHERE id = ?');
 
-  const count = (outcome: Delivered) => (outcome === 'created' ? countCreated : countAlreadyThere).run();
+  const crmHighest = db.prepare<[number]>('UPDATE sync_state SET crm_highest_id = MAX(crm_highest_id, ?) WHERE id = 1');
+  const insertDelivery = db.prepare<[number, string, number, string, string]>(
+    'INSERT INTO deliveries (customer_id, customer_name, package_id, outcome, at) VALUES (?, ?, ?, ?, ?)',
+  );
+  const pruneDeliveries = db.prepare<[number]>('DELETE FROM deliveries WHERE id <= (SELECT MAX(id) FROM deliveries) - ?');
+  const recentDeliveries = db.prepare<[number], DeliveryRow>('SELECT * FROM deliveries ORDER BY id DESC LIMIT ?');
 
-  const recordDelivered = db.transaction((customerId: number, outcome: Delivered) => {
-    count(outcome);
-    advance.run(customerId);
+  /** Counts a confirmed package and keeps it among the recent ones. */
+  const count = (delivery: Omit<Delivery, 'at'>, at: string) => {
+    (delivery.outcome === 'created' ? countCreated : countAlreadyThere).run();
+    insertDelivery.run(delivery.customerId, delivery.customerName, delivery.packageId, delivery.outcome, at);
+    pruneDeliveries.run(RECENT_DELIVERIES);
+  };
+
+  const recordDelivered = db.transaction((delivery: Omit<Delivery, 'at'>, at: string) => {
+    count(delivery, at);
+    advance.run(delivery.customerId);
   });
   const recordDeadLetter = db.transaction((letter: NewDeadLetter, at: string) => {
     const row = upsertDeadLetter.get(
@@ -190,9 +239,9 @@ export function createSyncStore(db: Db): SyncStore {
     if (letter.customerId !== null) advance.run(letter.customerId);
     return toDeadLetter(row);
   });
-  const resolveDeadLetter = db.transaction((id: number, outcome: Delivered) => {
+  const resolveDeadLetter = db.transaction((id: number, delivery: Omit<Delivery, 'at'>, at: string) => {
     deleteDeadLetter.run(id);
-    count(outcome);
+    count(delivery, at);
   });
   const markCycleSucceeded = db.transaction((at: string) => {
     const ended = toOutage(state.get()!);
@@ -219,18 +268,28 @@ export function createSyncStore(db: Db): SyncStore {
         lastError: row.last_error,
         outage: toOutage(row),
         deadLetters: deadLetterCount.get()!.n,
+        crmHighestId: row.crm_highest_id,
+        lag: Math.max(0, row.crm_highest_id - row.cursor),
+        recentDeliveries: recentDeliveries.all(RECENT_DELIVERIES).map((d) => ({
+          customerId: d.customer_id,
+          customerName: d.customer_name,
+          packageId: d.package_id,
+          outcome: d.outcome,
+          at: d.at,
+        })),
       };
     },
     markPollStarted: (at) => void pollStarted.run(at.toISOString()),
     markCycleSucceeded: (at) => markCycleSucceeded.immediate(at.toISOString()),
     markCycleFailed: (upstream, error, at) => markCycleFailed.immediate(upstream, error, at.toISOString()),
-    recordDelivered: (customerId, outcome) => recordDelivered.immediate(customerId, outcome),
+    recordDelivered: (delivery, at) => recordDelivered.immediate(delivery, at.toISOString()),
+    recordCrmHighest: (id) => void crmHighest.run(id),
     recordDeadLetter: (letter, at) => recordDeadLetter.immediate(letter, at.toISOString()),
     findDeadLetter(id) {
       const row = deadLetterById.get(id);
       return row && toDeadLetter(row);
     },
     listDeadLetters: (after, limit) => deadLettersAfter.all(after, limit).map(toDeadLetter),
-    resolveDeadLetter: (id, outcome) => resolveDeadLetter.immediate(id, outcome),
+    resolveDeadLetter: (id, delivery, at) => resolveDeadLetter.immediate(id, delivery, at.toISOString()),
   };
 }

@@ -1,10 +1,17 @@
 import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import Koa, { type Context, type Middleware } from 'koa';
 import bodyParser from 'koa-bodyparser';
 import Router from '@koa/router';
-import { AppError, problemType, titleFor, type ProblemDocument } from './errors.js';
+import type { Registry } from 'prom-client';
+import type { Db } from './database.js';
+import { AppError, notFound, problemType, titleFor, type FieldError, type ProblemDocument } from './errors.js';
 import type { Logger } from './logger.js';
+import { requestMetrics } from './metrics.js';
+import type { OpenApiDocument } from './openapi.js';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 export const MAX_BODY = '64kb';
@@ -130,24 +137,102 @@ export function jsonBody(): Middleware {
   };
 }
 
-/** Adds the routes every service has: `GET /health`. */
-export function addHealthRoute(router: Router): void {
+const swaggerUiDir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+const docsAssets: Record<string, string> = { 'swagger-ui.css': 'text/css', 'swagger-ui-bundle.js': 'application/javascript' };
+
+function docsPage(title: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>${title}: API documentation</title>
+  <link rel="stylesheet" href="/docs/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/docs/swagger-ui-bundle.js"></script>
+  <script src="/docs/init.js"></script>
+</body>
+</html>
+`;
+}
+
+/** A check of something the service needs; it names what is wrong, or returns nothing. */
+export type ReadinessCheck = () => Promise<FieldError | undefined> | FieldError | undefined;
+
+/** Readiness of a SQLite database: it answers a trivial query. */
+export function databaseCheck(db: Db): ReadinessCheck {
+  return () => {
+    try {
+      db.prepare('SELECT 1').get();
+      return undefined;
+    } catch (error) {
+      return { field: 'database', message: (error as Error).message };
+    }
+  };
+}
+
+/**
+ * The routes every service has: liveness, readiness, Prometheus metrics, its OpenAPI document
+ * and a Swagger UI served from the swagger-ui-dist package (no CDN).
+ */
+export function addOperationalRoutes(router: Router, options: ServiceAppOptions): void {
   router.get('/health', (ctx) => {
     ctx.body = { status: 'ok' };
   });
+  router.get('/ready', async (ctx) => {
+    const errors = (await Promise.all(options.readiness.map((check) => check()))).filter((e): e is FieldError => e !== undefined);
+    if (errors.length > 0) {
+      throw new AppError(503, 'not-ready', `Not ready: ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`, { errors });
+    }
+    ctx.body = { status: 'ready' };
+  });
+  router.get('/metrics', async (ctx) => {
+    ctx.type = options.registry.contentType;
+    ctx.body = await options.registry.metrics();
+  });
+  router.get('/openapi.json', (ctx) => {
+    ctx.body = options.openapi;
+  });
+  router.get('/docs', (ctx) => {
+    ctx.type = 'text/html';
+    ctx.body = docsPage(String((options.openapi.info as { title?: string } | undefined)?.title ?? 'API'));
+  });
+  router.get('/docs/init.js', (ctx) => {
+    ctx.type = 'application/javascript';
+    ctx.body = "window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui' });\n";
+  });
+  router.get('/docs/:asset', (ctx) => {
+    const type = docsAssets[ctx.params.asset ?? ''];
+    if (!type) throw notFound(`There is no ${ctx.path} here.`);
+    ctx.type = type;
+    ctx.set('Cache-Control', 'public, max-age=86400');
+    ctx.body = createReadStream(join(swaggerUiDir, ctx.params.asset!));
+  });
 }
 
-/** The Koa app every service builds: logging, problems, JSON bodies, then its own routes. */
-export function createServiceApp(logger: Logger, router: Router): Koa {
+export interface ServiceAppOptions {
+  logger: Logger;
+  router: Router;
+  /** The app's own Prometheus registry: request timings are added to it, /metrics serves it. */
+  registry: Registry;
+  /** What must answer for the service to be ready; /ready runs them all. */
+  readiness: ReadinessCheck[];
+  openapi: OpenApiDocument;
+}
+
+/** The Koa app every service builds: logging, problems, metrics, JSON bodies, then its routes. */
+export function createServiceApp(options: ServiceAppOptions): Koa {
   const app = new Koa();
   // Koa would print client errors to stderr itself; ours are logged once by requestLogging.
   app.silent = true;
-  addHealthRoute(router);
-  app.use(requestLogging(logger));
-  app.use(problemDetails(logger));
+  addOperationalRoutes(options.router, options);
+  app.use(requestLogging(options.logger));
+  app.use(requestMetrics(options.registry));
+  app.use(problemDetails(options.logger));
   app.use(jsonBody());
-  app.use(router.routes());
-  app.use(router.allowedMethods());
+  app.use(options.router.routes());
+  app.use(options.router.allowedMethods());
   return app;
 }
 

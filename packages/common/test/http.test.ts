@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import Router from '@koa/router';
 import request from 'supertest';
-import { AppError, createServiceApp } from '../src/index.js';
+import { AppError, createRegistry, createServiceApp } from '../src/index.js';
 import { captureLogs } from '../../../test/support/logs.js';
 
 function appThatThrows(error: unknown) {
@@ -10,7 +10,8 @@ function appThatThrows(error: unknown) {
     throw error;
   });
   const { logger, lines } = captureLogs();
-  return { http: request(createServiceApp(logger, router).callback()), lines };
+  const app = createServiceApp({ logger, router, registry: createRegistry('test'), readiness: [], openapi: { paths: {} } });
+  return { http: request(app.callback()), lines };
 }
 
 describe('the problem middleware', () => {

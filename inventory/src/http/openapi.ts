@@ -1,0 +1,79 @@
+import { bodyProblems, idParameter, json, linkHeader, openApiDocument, pageParameters, problem } from '@welcome/common';
+
+export const inventoryOpenApi = openApiDocument({
+  title: 'Inventory',
+  description: 'Welcome packages: one per customer. Asking again for the same customer and name is a safe retry.',
+  port: 3002,
+  schemas: {
+    Package: {
+      type: 'object',
+      required: ['id', 'customerId', 'customerName', 'status', 'createdAt'],
+      properties: {
+        id: { type: 'integer', minimum: 1 },
+        customerId: { type: 'integer', minimum: 1 },
+        customerName: { type: 'string' },
+        status: { type: 'string', enum: ['Pending'] },
+        createdAt: { type: 'string', format: 'date-time' },
+      },
+      additionalProperties: false,
+    },
+    PackageRequest: {
+      type: 'object',
+      required: ['customerId', 'customerName'],
+      properties: {
+        customerId: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER, examples: [1] },
+        customerName: {
+          type: 'string',
+          minLength: 1,
+          description: '1 to 200 characters (Unicode code points) after trimming; stored trimmed.',
+          examples: ['Alice'],
+        },
+      },
+      additionalProperties: false,
+    },
+  },
+  paths: {
+    '/packages': {
+      post: {
+        tags: ['packages'],
+        summary: "Request a customer's welcome package (idempotent)",
+        operationId: 'requestPackage',
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/PackageRequest' } } } },
+        responses: {
+          '201': json('Created, and committed', { $ref: '#/components/schemas/Package' }, {
+            Location: { description: 'The package: /packages/{id}', schema: { type: 'string' } },
+          }),
+          '200': json('The customer already had this package (same name): nothing new stored', { $ref: '#/components/schemas/Package' }),
+          ...bodyProblems,
+          '409': problem('The customer already has a package under another name.'),
+        },
+      },
+      get: {
+        tags: ['packages'],
+        summary: 'List packages by id, keyset-paged',
+        operationId: 'listPackages',
+        parameters: [
+          ...pageParameters,
+          { name: 'customerId', in: 'query', description: "Only this customer's package.", schema: { type: 'integer', minimum: 1 } },
+        ],
+        responses: {
+          '200': json('A page of packages', { type: 'array', items: { $ref: '#/components/schemas/Package' } }, linkHeader),
+          '400': problem('A bad after, limit or customerId.'),
+        },
+      },
+    },
+    '/packages/{id}': {
+      get: {
+        tags: ['packages'],
+        summary: 'One package',
+        operationId: 'getPackage',
+        parameters: [idParameter('The package id')],
+        responses: {
+          '200': json('The package', { $ref: '#/components/schemas/Package' }),
+          '400': problem('The id is not a positive whole number.'),
+          '404': problem('No such package.'),
+        },
+      },
+    },
+  },
+});

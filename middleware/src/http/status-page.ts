@@ -1,0 +1,151 @@
+/**
+ * The middleware's status page: plain HTML and a small script, no build step. It reads /status
+ * and /dead-letters every two seconds. Every value from the CRM is set as text, never as HTML.
+ */
+export const statusPage = `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Welcome packages: middleware status</title>
+  <style>
+    :root { font-family: system-ui, sans-serif; color: #1d2733; background: #f5f7fa; }
+    body { margin: 0 auto; max-width: 1100px; padding: 24px; }
+    h1 { font-size: 22px; margin: 0 0 4px; }
+    h2 { font-size: 16px; margin: 28px 0 8px; }
+    .muted { color: #66758a; font-size: 13px; }
+    #banner { display: none; margin: 16px 0; padding: 12px 16px; border-radius: 8px; background: #fde8e8; color: #8a1c1c; border: 1px solid #f3b4b4; font-weight: 600; }
+    #banner.on { display: block; }
+    .cards { display: grid; grid-template-columns: repeat(4, 1fr); gap: 12px; margin-top: 16px; }
+    .card { background: #fff; border-radius: 8px; padding: 12px 14px; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
+    .card .label { font-size: 12px; color: #66758a; text-transform: uppercase; letter-spacing: .04em; }
+    .card .value { font-size: 22px; font-weight: 600; margin-top: 4px; overflow-wrap: anywhere; }
+    .card .value.small { font-size: 14px; font-weight: 500; }
+    table { width: 100%; border-collapse: collapse; background: #fff; border-radius: 8px; overflow: hidden; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
+    th, td { text-align: left; padding: 8px 12px; border-bottom: 1px solid #eef1f5; font-size: 14px; vertical-align: top; }
+    th { background: #eef1f5; font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: #4a5768; }
+    td.empty { color: #66758a; font-style: italic; }
+    button { font: inherit; padding: 4px 12px; border-radius: 6px; border: 1px solid #2f6fde; background: #2f6fde; color: #fff; cursor: pointer; }
+    button.secondary { background: #fff; color: #2f6fde; }
+    #replay-result { margin-top: 8px; min-height: 1.2em; font-size: 14px; }
+    footer { margin-top: 28px; font-size: 13px; }
+    footer a { color: #2f6fde; }
+  </style>
+</head>
+<body>
+  <h1>Welcome packages: middleware</h1>
+  <div class="muted">Every customer the CRM acknowledges gets exactly one welcome package. <span id="updated">Loading…</span></div>
+  <div id="banner" role="alert"></div>
+
+  <div class="cards">
+    <div class="card"><div class="label">Cursor</div><div class="value" id="cursor">–</div></div>
+    <div class="card"><div class="label">Lag (ids behind the CRM)</div><div class="value" id="lag">–</div></div>
+    <div class="card"><div class="label">Last poll</div><div class="value small" id="lastPollAt">–</div></div>
+    <div class="card"><div class="label">Last success</div><div class="value small" id="lastSuccessAt">–</div></div>
+    <div class="card"><div class="label">Packages created</div><div class="value" id="synced">–</div></div>
+    <div class="card"><div class="label">Already there</div><div class="value" id="alreadyThere">–</div></div>
+    <div class="card"><div class="label">Failed cycles</div><div class="value" id="failedCycles">–</div></div>
+    <div class="card"><div class="label">Dead letters</div><div class="value" id="deadLetters">–</div></div>
+  </div>
+
+  <h2>Latest packages</h2>
+  <table id="deliveries">
+    <thead><tr><th>Customer</th><th>Name</th><th>Package</th><th>Outcome</th><th>When</th></tr></thead>
+    <tbody></tbody>
+  </table>
+
+  <h2>Dead letters <button class="secondary" id="replay-all" type="button">Replay all</button></h2>
+  <div id="replay-result" aria-live="polite"></div>
+  <table id="dead-letters">
+    <thead><tr><th>#</th><th>Customer</th><th>Refusal</th><th>Attempts</th><th>Last failed</th><th></th></tr></thead>
+    <tbody></tbody>
+  </table>
+
+  <footer class="muted">JSON: <a href="/status">/status</a> · <a href="/dead-letters">/dead-letters</a> · <a href="/metrics">/metrics</a> · API docs: <a href="/docs">/docs</a></footer>
+
+  <script>
+    const $ = (id) => document.getElementById(id);
+    const when = (iso) => (iso ? new Date(iso).toLocaleString() : 'never');
+    const text = (value) => (value === null || value === undefined ? '' : String(value));
+    const reasonOf = (letter) => {
+      const reason = letter.reason;
+      const detail = reason && typeof reason === 'object' ? reason.detail || reason.title || JSON.stringify(reason) : reason;
+      return (letter.status ? letter.status + ': ' : '') + text(detail);
+    };
+
+    function row(cells) {
+      const tr = document.createElement('tr');
+      for (const cell of cells) {
+        const td = document.createElement('td');
+        if (cell instanceof Node) td.append(cell); else td.textContent = text(cell);
+        tr.append(td);
+      }
+      return tr;
+    }
+
+    function fill(tableId, rows, empty, columns) {
+      const body = $(tableId).querySelector('tbody');
+      body.replaceChildren(...rows);
+      if (rows.length === 0) {
+        const td = document.createElement('td');
+        td.colSpan = columns;
+        td.className = 'empty';
+        td.textContent = empty;
+        const tr = document.createElement('tr');
+        tr.append(td);
+        body.append(tr);
+      }
+    }
+
+    function showBanner(message) {
+      $('banner').textContent = message;
+      $('banner').classList.toggle('on', Boolean(message));
+    }
+
+    async function replay(path) {
+      $('replay-result').textContent = 'Replaying…';
+      try {
+        const response = await fetch(path, { method: 'POST' });
+        const body = await response.json();
+        if (!response.ok) $('replay-result').textContent = 'Replay failed: ' + text(body.detail);
+        else if (body.results) $('replay-result').textContent = 'Replayed: ' + body.delivered + ' delivered, ' + body.stillRefused + ' still refused, ' + body.notTried + ' not tried.';
+        else if (body.outcome === 'stillRefused') $('replay-result').textContent = 'Customer ' + text(body.customerId) + ' was refused again.';
+        else $('replay-result').textContent = 'Customer ' + text(body.customerId) + ' delivered: package ' + body.packageId + '.';
+      } catch (error) {
+        $('replay-result').textContent = 'Replay failed: ' + error.message;
+      }
+      await refresh();
+    }
+
+    async function refresh() {
+      try {
+        const [status, letters] = await Promise.all([
+          fetch('/status').then((r) => r.json()),
+          fetch('/dead-letters?limit=100').then((r) => r.json()),
+        ]);
+        for (const key of ['cursor', 'lag', 'synced', 'alreadyThere', 'failedCycles', 'deadLetters']) $(key).textContent = text(status[key]);
+        $('lastPollAt').textContent = when(status.lastPollAt);
+        $('lastSuccessAt').textContent = when(status.lastSuccessAt);
+        showBanner(status.outage ? status.outage.upstream + ' unreachable since ' + when(status.outage.since) + ': ' + status.outage.lastError : '');
+        fill('deliveries', status.recentDeliveries.map((d) => row([d.customerId, d.customerName, d.packageId, d.outcome === 'created' ? 'created' : 'already there', when(d.at)])), 'No packages yet.', 5);
+        fill('dead-letters', letters.map((letter) => {
+          const button = document.createElement('button');
+          button.type = 'button';
+          button.textContent = 'Replay';
+          button.dataset.replay = letter.id;
+          button.addEventListener('click', () => replay('/dead-letters/' + letter.id + '/replay'));
+          return row([letter.id, letter.customerId === null ? 'no usable id' : letter.customerId, reasonOf(letter), letter.attempts, when(letter.lastFailedAt), button]);
+        }), 'No dead letters.', 6);
+        $('updated').textContent = 'Updated ' + new Date().toLocaleTimeString() + '.';
+      } catch (error) {
+        showBanner('The middleware does not answer: ' + error.message);
+      }
+    }
+
+    $('replay-all').addEventListener('click', () => replay('/dead-letters/replay'));
+    refresh();
+    setInterval(refresh, 2000);
+  </script>
+</body>
+</html>
+`;

@@ -1,0 +1,136 @@
+/**
+ * The parts of the OpenAPI 3.1 documents that every service shares: the problem document, paging,
+ * and the operational routes (health, readiness, metrics, the documents themselves).
+ */
+export type OpenApiDocument = Record<string, unknown> & { paths: Record<string, Record<string, unknown>> };
+
+export const problemSchema = {
+  type: 'object',
+  description: 'RFC 9457 Problem Details.',
+  required: ['type', 'title', 'status', 'detail'],
+  properties: {
+    type: { type: 'string', description: 'A URI reference naming the kind of problem, e.g. /problems/validation-failed.' },
+    title: { type: 'string' },
+    status: { type: 'integer', minimum: 400, maximum: 599 },
+    detail: { type: 'string' },
+    errors: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['field', 'message'],
+        properties: { field: { type: 'string' }, message: { type: 'string' } },
+        additionalProperties: false,
+      },
+    },
+  },
+  additionalProperties: false,
+};
+
+/** A response whose body is a problem document. */
+export function problem(description: string) {
+  return { description, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
+}
+
+/** A JSON response. */
+export function json(description: string, schema: unknown, headers?: Record<string, unknown>) {
+  return { description, ...(headers ? { headers } : {}), content: { 'application/json': { schema } } };
+}
+
+export const pageParameters = [
+  {
+    name: 'after',
+    in: 'query',
+    description: 'Only items with an id greater than this (keyset paging).',
+    schema: { type: 'integer', minimum: 0, default: 0 },
+  },
+  { name: 'limit', in: 'query', description: 'Items per page.', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+];
+
+export const linkHeader = {
+  Link: { description: 'RFC 8288 link to the next page, when more may follow: `</path?after=N&limit=n>; rel="next"`.', schema: { type: 'string' } },
+};
+
+export const idParameter = (description: string) => ({
+  name: 'id',
+  in: 'path',
+  required: true,
+  description,
+  schema: { type: 'integer', minimum: 1 },
+});
+
+/** The standard client errors of a route that takes a JSON body. */
+export const bodyProblems = {
+  '400': problem('The body is malformed JSON, or a field is missing, wrong or not accepted.'),
+  '413': problem('The body is larger than 64 KiB.'),
+  '415': problem('The body is not application/json.'),
+};
+
+const operational = {
+  '/health': {
+    get: {
+      tags: ['operations'],
+      summary: 'Liveness: 200 while the process serves',
+      operationId: 'health',
+      responses: {
+        '200': json('Alive', { type: 'object', required: ['status'], properties: { status: { const: 'ok' } }, additionalProperties: false }),
+      },
+    },
+  },
+  '/ready': {
+    get: {
+      tags: ['operations'],
+      summary: 'Readiness: 200 when the database (and, for the middleware, both upstreams) can be reached',
+      operationId: 'ready',
+      responses: {
+        '200': json('Ready', { type: 'object', required: ['status'], properties: { status: { const: 'ready' } }, additionalProperties: false }),
+        '503': problem('Not ready: `errors` names what cannot be reached.'),
+      },
+    },
+  },
+  '/metrics': {
+    get: {
+      tags: ['operations'],
+      summary: 'Prometheus metrics (text exposition format)',
+      operationId: 'metrics',
+      responses: { '200': { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } } },
+    },
+  },
+  '/openapi.json': {
+    get: {
+      tags: ['operations'],
+      summary: 'This document',
+      operationId: 'openapi',
+      responses: { '200': json('The OpenAPI 3.1 document', { type: 'object' }) },
+    },
+  },
+  '/docs': {
+    get: {
+      tags: ['operations'],
+      summary: 'Swagger UI for this document',
+      operationId: 'docs',
+      responses: { '200': { description: 'An HTML page', content: { 'text/html': { schema: { type: 'string' } } } } },
+    },
+  },
+};
+
+export function openApiDocument(options: {
+  title: string;
+  description: string;
+  port: number;
+  paths: Record<string, Record<string, unknown>>;
+  schemas: Record<string, unknown>;
+}): OpenApiDocument {
+  return {
+    openapi: '3.1.0',
+    info: { title: options.title, version: '1.0.0', description: options.description },
+    servers: [{ url: `http://localhost:${options.port}` }],
+    paths: { ...options.paths, ...operational },
+    components: {
+      schemas: { ...options.schemas, Problem: problemSchema },
+      responses: {
+        NotFound: problem('No such route or item.'),
+        MethodNotAllowed: problem('The route exists, not with this method; the Allow header lists those it has.'),
+      },
+    },
+  };
+}
