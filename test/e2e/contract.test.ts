@@ -1,0 +1,140 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { waitFor } from '../support/servers.js';
+import { call, ContractChecker, type Observed } from './contract.js';
+import { getJson, Platform } from './platform.js';
+
+let platform: Platform;
+beforeAll(async () => {
+  platform = await new Platform().start();
+});
+afterAll(async () => {
+  await platform.close();
+});
+
+const big = { name: 'x'.repeat(70 * 1024), email: 'big@example.com' };
+const form = { type: 'text/plain', data: 'name=Alice' };
+
+async function holdsTo(base: string, calls: Array<() => Promise<Observed>>): Promise<ContractChecker> {
+  const checker = new ContractChecker(await getJson(`${base}/openapi.json`));
+  const problems: string[] = [];
+  for (const send of calls) problems.push(...checker.check(await send()));
+  expect(problems).toEqual([]);
+  return checker;
+}
+
+const operational = (base: string) => [
+  () => call(base, 'GET', '/health'),
+  () => call(base, 'GET', '/ready'),
+  () => call(base, 'GET', '/metrics'),
+  () => call(base, 'GET', '/openapi.json'),
+  () => call(base, 'GET', '/docs'),
+];
+
+describe('real responses match the OpenAPI documents, and every documented route is exercised', () => {
+  test('CRM', async () => {
+    const crm = platform.crm.url;
+    const checker = await holdsTo(crm, [
+      () => call(crm, 'POST', '/customers', { name: 'Alice', email: 'alice@example.com' }),
+      () => call(crm, 'POST', '/customers', { name: 'Bob', email: 'bob@example.com' }),
+      () => call(crm, 'POST', '/customers', { name: 'Alice again', email: 'ALICE@example.com' }),
+      () => call(crm, 'POST', '/customers', { name: '', email: 'nope', id: 3 }),
+      () => call(crm, 'POST', '/customers', big),
+      () => call(crm, 'POST', '/customers', undefined, form),
+      () => call(crm, 'GET', '/customers?limit=1'),
+      () => call(crm, 'GET', '/customers?limit=0'),
+      () => call(crm, 'GET', '/customers/1'),
+      () => call(crm, 'GET', '/customers/999'),
+      () => call(crm, 'GET', '/customers/abc'),
+      ...operational(crm),
+    ]);
+    expect(checker.uncovered()).toEqual([]);
+  });
+
+  test('Inventory', async () => {
+    const inventory = platform.inventory.url;
+    const checker = await holdsTo(inventory, [
+      () => call(inventory, 'POST', '/packages', { customerId: 500, customerName: 'Zed' }),
+      () => call(inventory, 'POST', '/packages', { customerId: 500, customerName: 'Zed' }),
+      () => call(inventory, 'POST', '/packages', { customerId: 500, customerName: 'Other' }),
+      () => call(inventory, 'POST', '/packages', { customerId: 'x' }),
+      () => call(inventory, 'POST', '/packages', undefined, form),
+      () => call(inventory, 'GET', '/packages?limit=1'),
+      () => call(inventory, 'GET', '/packages?customerId=500'),
+      () => call(inventory, 'GET', '/packages?customerId=0'),
+      () => call(inventory, 'GET', '/packages/1'),
+      () => call(inventory, 'GET', '/packages/99999'),
+      () => call(inventory, 'GET', '/packages/x'),
+      ...operational(inventory),
+    ]);
+    expect(checker.uncovered()).toEqual([]);
+  });
+
+  test('middleware', async () => {
+    const { crm, inventory, middleware } = platform;
+    // A customer whose package already exists under another name becomes a dead letter.
+    const next = ((await getJson(`${crm.url}/customers?limit=1000`)) as Array<{ id: number }>).length + 1;
+    await call(inventory.url, 'POST', '/packages', { customerId: next, customerName: 'Mallory' });
+    await call(crm.url, 'POST', '/customers', { name: 'Carol', email: 'carol@example.com' });
+    await waitFor('a dead letter', async () => (await getJson(`${middleware.url}/status`)).deadLetters > 0);
+
+    const base = middleware.url;
+    const checker = await holdsTo(base, [
+      () => call(base, 'GET', '/'),
+      () => call(base, 'GET', '/status'),
+      () => call(base, 'GET', '/dead-letters'),
+      () => call(base, 'GET', '/dead-letters?limit=0'),
+      () => call(base, 'POST', '/dead-letters/1/replay'),
+      () => call(base, 'POST', '/dead-letters/999/replay'),
+      () => call(base, 'POST', '/dead-letters/x/replay'),
+      () => call(base, 'POST', '/dead-letters/replay'),
+      ...operational(base),
+    ]);
+    expect(checker.uncovered()).toEqual([]);
+
+    await inventory.kill();
+    try {
+      const problems = [
+        ...checker.check(await call(base, 'POST', '/dead-letters/1/replay')),
+        ...checker.check(await call(base, 'GET', '/ready')),
+      ];
+      expect(problems).toEqual([]);
+      // An outage shows once the Inventory is needed: a new customer needs it.
+      await call(crm.url, 'POST', '/customers', { name: 'Dave', email: 'dave@example.com' });
+      await waitFor('the outage to show', async () => (await getJson(`${base}/status`)).outage !== null);
+      expect(checker.check(await call(base, 'GET', '/status'))).toEqual([]);
+    } finally {
+      await inventory.start();
+    }
+  });
+});
+
+describe('the contract checker itself', () => {
+  const document = {
+    paths: {
+      '/things/{id}': {
+        get: { responses: { '200': { content: { 'application/json': { schema: { $ref: '#/components/schemas/Thing' } } } } } },
+      },
+      '/other': { get: { responses: { '200': { content: { 'text/plain': {} } } } } },
+    },
+    components: {
+      schemas: { Thing: { type: 'object', required: ['id'], properties: { id: { type: 'integer' } }, additionalProperties: false } },
+    },
+  };
+  const ok = { method: 'GET', path: '/things/1', status: 200, contentType: 'application/json; charset=utf-8', body: { id: 1 } };
+
+  test('accepts a documented response and counts its route as exercised', () => {
+    const checker = new ContractChecker(document);
+    expect(checker.check(ok)).toEqual([]);
+    expect(checker.uncovered()).toEqual(['GET /other']);
+  });
+
+  test.each([
+    ['a body off the schema', { ...ok, body: { id: 'one', extra: true } }, /must be integer|must NOT have additional properties/],
+    ['an undocumented status', { ...ok, status: 500 }, /status not documented/],
+    ['an undocumented content type', { ...ok, contentType: 'text/html' }, /content type text\/html not documented/],
+    ['an undocumented route', { ...ok, path: '/nowhere' }, /no documented route/],
+    ['an undocumented method', { ...ok, method: 'DELETE' }, /method not documented/],
+  ])('reports %s', (_, observed, problem) => {
+    expect(new ContractChecker(document).check(observed)).toEqual([expect.stringMatching(problem)]);
+  });
+});
