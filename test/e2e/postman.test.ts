@@ -1,0 +1,56 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import newman, { type NewmanRunSummary } from 'newman';
+import { Platform, ROOT } from './platform.js';
+
+let platform: Platform;
+beforeAll(async () => {
+  platform = await new Platform({ pollIntervalMs: 200 }).start();
+});
+afterAll(async () => {
+  await platform.close();
+});
+
+const collectionFile = join(ROOT, 'postman/welcome-integration.postman_collection.json');
+const environmentFile = join(ROOT, 'postman/local.postman_environment.json');
+
+function runCollection(): Promise<NewmanRunSummary> {
+  return new Promise((resolve, reject) => {
+    newman.run(
+      {
+        collection: JSON.parse(readFileSync(collectionFile, 'utf8')),
+        environment: JSON.parse(readFileSync(environmentFile, 'utf8')),
+        // The environment's localhost:3001/3002/3003, pointed at this test's free ports.
+        envVar: [
+          { key: 'crm', value: platform.crm.url },
+          { key: 'inventory', value: platform.inventory.url },
+          { key: 'middleware', value: platform.middleware.url },
+        ],
+        reporters: [],
+        timeoutRequest: 10_000,
+      },
+      (error, summary) => (error ? reject(error) : resolve(summary)),
+    );
+  });
+}
+
+test('the Postman collection passes every one of its checks against the running services', async () => {
+  const summary = await runCollection();
+  const failures = summary.run.failures.map((f) => `${f.source?.name ?? '?'}: ${f.error.message}`);
+  expect(failures).toEqual([]);
+  const requests = JSON.parse(readFileSync(collectionFile, 'utf8')).item.flatMap((folder: { item: unknown[] }) => folder.item).length;
+  // Every request ran (the wait may have run more than once) and each made at least one assertion.
+  expect(summary.run.stats.requests.total).toBeGreaterThanOrEqual(requests);
+  expect(summary.run.stats.assertions.total).toBeGreaterThanOrEqual(requests);
+  expect(summary.run.stats.assertions.failed).toBe(0);
+}, 60_000);
+
+test('the environment names the three base URLs of a local run', () => {
+  const environment = JSON.parse(readFileSync(environmentFile, 'utf8')) as { values: Array<{ key: string; value: string }> };
+  expect(Object.fromEntries(environment.values.map((v) => [v.key, v.value]))).toEqual({
+    crm: 'http://localhost:3001',
+    inventory: 'http://localhost:3002',
+    middleware: 'http://localhost:3003',
+  });
+});
