@@ -1,7 +1,7 @@
 import seedrandom from 'seedrandom';
 import { waitFor } from '../support/servers.js';
 import { getAll, getJson, Platform, type ServiceProcess } from '../e2e/platform.js';
-import { describeFault, FaultProxy, type Fault } from './fault-proxy.js';
+import { describeFault, FaultProxy, type Fault } from '../support/fault-proxy.js';
 
 export interface ChaosOptions {
   seed: number;

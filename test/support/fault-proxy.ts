@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 
 /** What the proxy does to the next requests, until told otherwise. */
 export type Fault =
-  | { kind: 'status'; status: 429 | 500 | 503 }
+  | { kind: 'status'; status: number }
   /** Never answers: the client's timeout has to end it. */
   | { kind: 'hang' }
   /** Drops the connection before answering. */

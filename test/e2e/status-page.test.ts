@@ -1,0 +1,109 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { FaultProxy } from '../support/fault-proxy.js';
+import { Platform, postJson, ROOT } from './platform.js';
+
+// Debian's Chromium; playwright-core never downloads a browser of its own.
+const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const hasBrowser = existsSync(executablePath);
+const screenshots = join(ROOT, 'test-results');
+
+if (!hasBrowser) {
+  if (process.env.CI) {
+    test('Chromium is installed for the status page test', () => {
+      throw new Error(`No Chromium at ${executablePath}: .ci/run must install it (apt-get install chromium)`);
+    });
+  } else {
+    process.stdout.write(`status page browser test skipped: no Chromium at ${executablePath} (apt-get install chromium, or set CHROMIUM_PATH)\n`);
+  }
+}
+
+(hasBrowser ? describe : describe.skip)('the status page, in a real headless Chromium', () => {
+  let platform: Platform;
+  let inventoryProxy: FaultProxy;
+  let browser: Browser;
+  let page: Page;
+
+  beforeAll(async () => {
+    platform = await new Platform({ pollIntervalMs: 200 }).start({ middleware: false });
+    inventoryProxy = await new FaultProxy(platform.inventory.url).listen();
+    platform.middleware.env.INVENTORY_URL = inventoryProxy.url;
+    await platform.middleware.start();
+    browser = await chromium.launch({
+      executablePath,
+      headless: true,
+      // As root on a closed network: no sandbox, and no background calls home.
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    mkdirSync(screenshots, { recursive: true });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await inventoryProxy?.close();
+    await platform?.close();
+  });
+
+  let made = 0;
+  const createCustomer = async (name: string) => {
+    made += 1;
+    const response = await postJson(`${platform.crm.url}/customers`, { name, email: `customer-${made}@example.com` });
+    expect(response.status).toBe(201);
+    return response.body as { id: number };
+  };
+
+  test('a new customer appears among the latest packages, and the counters move', async () => {
+    await page.goto(platform.middleware.url);
+    await page.locator('#deliveries td.empty').waitFor();
+    const alice = await createCustomer('Alice');
+    await page.locator('#deliveries tbody tr', { hasText: 'Alice' }).waitFor({ timeout: 10_000 });
+    await page.locator('#cursor', { hasText: String(alice.id) }).waitFor();
+    expect(await page.locator('#synced').textContent()).toBe('1');
+    expect(await page.locator('#banner').isVisible()).toBe(false);
+  });
+
+  test('when the Inventory breaks, the outage banner says so', async () => {
+    inventoryProxy.set({ kind: 'status', status: 503 });
+    await createCustomer('Bob');
+    await page.locator('#banner.on', { hasText: 'Inventory unreachable since' }).waitFor({ timeout: 15_000 });
+    expect(await page.locator('#banner').textContent()).toContain('answered 503');
+    await page.screenshot({ path: join(screenshots, 'status-page-outage.png'), fullPage: true });
+  });
+
+  test('a dead letter can be replayed with its button once the cause is gone', async () => {
+    // The Inventory now refuses Bob for good: he is dead-lettered, and the outage is over.
+    inventoryProxy.set({ kind: 'status', status: 422 });
+    const replay = page.locator('#dead-letters button[data-replay]');
+    await replay.waitFor({ timeout: 15_000 });
+    await page.locator('#banner').waitFor({ state: 'hidden' });
+    expect(await page.locator('#dead-letters tbody tr').first().textContent()).toContain('422');
+    await page.screenshot({ path: join(screenshots, 'status-page-dead-letter.png'), fullPage: true });
+
+    inventoryProxy.set(null);
+    await replay.click();
+    await page.locator('#replay-result', { hasText: 'delivered' }).waitFor();
+    await page.locator('#dead-letters td.empty', { hasText: 'No dead letters.' }).waitFor();
+    await page.locator('#deliveries tbody tr', { hasText: 'Bob' }).waitFor();
+    expect(await page.locator('#deadLetters').textContent()).toBe('0');
+    await page.screenshot({ path: join(screenshots, 'status-page.png'), fullPage: true });
+  });
+
+  test('names from the CRM are shown as text, never run as HTML', async () => {
+    await createCustomer('<img src=x onerror="document.body.dataset.pwned=1">');
+    await page.locator('#deliveries tbody tr', { hasText: '<img src=x' }).waitFor({ timeout: 10_000 });
+    expect(await page.evaluate(() => document.body.dataset.pwned)).toBeUndefined();
+  });
+
+  test('the API docs render in Swagger UI from local files, one operation block per documented operation', async () => {
+    const requested: string[] = [];
+    page.on('request', (request) => requested.push(request.url()));
+    await page.goto(`${platform.crm.url}/docs`);
+    await page.locator('.opblock-summary-path', { hasText: '/customers/{id}' }).first().waitFor({ timeout: 15_000 });
+    expect(await page.locator('.opblock').count()).toBe(8);
+    expect(requested.filter((url) => !url.startsWith(platform.crm.url) && !url.startsWith('data:'))).toEqual([]);
+    await page.screenshot({ path: join(screenshots, 'crm-docs.png') });
+  });
+});
