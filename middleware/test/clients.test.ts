@@ -138,5 +138,6 @@ describe('the CRM client', () => {
     expect(nextLink('</a>; rel="prev", </b>; title="x"; rel=next', base)?.href).toBe('http://crm:3001/b');
     expect(nextLink('</a>; rel="prev"', base)).toBeUndefined();
     expect(nextLink(undefined, base)).toBeUndefined();
+    expect(nextLink('garbage <<', base)).toBeUndefined();
   });
 });

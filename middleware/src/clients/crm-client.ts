@@ -1,4 +1,5 @@
 import { HTTPError, ParseError, type Got } from 'got';
+import LinkHeader from 'http-link-header';
 import { z } from 'zod';
 import { createUpstream, describeFailure, UpstreamUnavailableError, ping, type ClientOptions } from './upstream.js';
 
@@ -67,17 +68,13 @@ export function readCustomerPage(body: unknown): CustomerPage {
 /** The `rel="next"` target of a Link header (RFC 8288), resolved against the page it came with. */
 export function nextLink(header: string | undefined, pageUrl: string): URL | undefined {
   if (!header) return undefined;
-  for (const part of header.split(/,(?=\s*<)/)) {
-    const match = /^\s*<([^>]*)>(.*)$/.exec(part);
-    if (match && /;\s*rel\s*=\s*"?(?:[^";]*\s)?next(?:\s[^";]*)?"?\s*(?:;|$)/i.test(match[2] ?? '')) {
-      try {
-        return new URL(match[1] ?? '', pageUrl);
-      } catch {
-        return undefined;
-      }
-    }
+  try {
+    const target = LinkHeader.parse(header).rel('next')[0]?.uri;
+    return target === undefined ? undefined : new URL(target, pageUrl);
+  } catch {
+    // A Link header we cannot read ends the walk here, as if there were no next page.
+    return undefined;
   }
-  return undefined;
 }
 
 function unavailable(error: unknown): UpstreamUnavailableError {
