@@ -45,7 +45,7 @@ export const crmOpenApi = openApiDocument({
             Location: { description: 'The customer: /customers/{id}', schema: { type: 'string' } },
           }),
           ...bodyProblems,
-          '409': problem('The email is taken (case does not matter).'),
+          '409': problem('The email is taken (case does not matter).', 'email-taken'),
         },
       },
       get: {
@@ -55,7 +55,7 @@ export const crmOpenApi = openApiDocument({
         parameters: pageParameters,
         responses: {
           '200': json('A page of customers', { type: 'array', items: { $ref: '#/components/schemas/Customer' } }, linkHeader),
-          '400': problem('A bad after or limit.'),
+          '400': problem('A bad after or limit.', 'validation-failed'),
         },
       },
     },
@@ -67,8 +67,8 @@ export const crmOpenApi = openApiDocument({
         parameters: [idParameter('The customer id')],
         responses: {
           '200': json('The customer', { $ref: '#/components/schemas/Customer' }),
-          '400': problem('The id is not a positive whole number.'),
-          '404': problem('No such customer.'),
+          '400': problem('The id is not a positive whole number.', 'validation-failed'),
+          '404': problem('No such customer.', 'not-found'),
         },
       },
     },

@@ -45,7 +45,7 @@ export const inventoryOpenApi = openApiDocument({
           }),
           '200': json('The customer already had this package (same name): nothing new stored', { $ref: '#/components/schemas/Package' }),
           ...bodyProblems,
-          '409': problem('The customer already has a package under another name.'),
+          '409': problem('The customer already has a package under another name.', 'customer-has-package'),
         },
       },
       get: {
@@ -58,7 +58,7 @@ export const inventoryOpenApi = openApiDocument({
         ],
         responses: {
           '200': json('A page of packages', { type: 'array', items: { $ref: '#/components/schemas/Package' } }, linkHeader),
-          '400': problem('A bad after, limit or customerId.'),
+          '400': problem('A bad after, limit or customerId.', 'validation-failed'),
         },
       },
     },
@@ -70,8 +70,8 @@ export const inventoryOpenApi = openApiDocument({
         parameters: [idParameter('The package id')],
         responses: {
           '200': json('The package', { $ref: '#/components/schemas/Package' }),
-          '400': problem('The id is not a positive whole number.'),
-          '404': problem('No such package.'),
+          '400': problem('The id is not a positive whole number.', 'validation-failed'),
+          '404': problem('No such package.', 'not-found'),
         },
       },
     },

@@ -111,7 +111,7 @@ export const middlewareOpenApi = openApiDocument({
         parameters: pageParameters,
         responses: {
           '200': json('A page of dead letters', { type: 'array', items: deadLetterRef }, linkHeader),
-          '400': problem('A bad after or limit.'),
+          '400': problem('A bad after or limit.', 'validation-failed'),
         },
       },
     },
@@ -144,9 +144,9 @@ export const middlewareOpenApi = openApiDocument({
         parameters: [{ name: 'id', in: 'path', required: true, description: 'The dead-letter id', schema: { type: 'integer', minimum: 1 } }],
         responses: {
           '200': json('Delivered (the letter leaves the list) or refused again (attempt counted)', { $ref: '#/components/schemas/ReplayResult' }),
-          '400': problem('The id is not a positive whole number.'),
-          '404': problem('No such dead letter.'),
-          '502': problem('The CRM or the Inventory is unavailable; nothing was changed.'),
+          '400': problem('The id is not a positive whole number.', 'validation-failed'),
+          '404': problem('No such dead letter.', 'not-found'),
+          '502': problem('The CRM or the Inventory is unavailable; nothing was changed.', 'upstream-unavailable'),
         },
       },
     },

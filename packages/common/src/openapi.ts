@@ -26,9 +26,15 @@ export const problemSchema = {
   additionalProperties: false,
 };
 
-/** A response whose body is a problem document. */
-export function problem(description: string) {
-  return { description, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
+/** A response whose body is a problem document of one of the given types (codes, as in /problems/<code>). */
+export function problem(description: string, ...codes: string[]) {
+  const schema = {
+    allOf: [
+      { $ref: '#/components/schemas/Problem' },
+      { type: 'object', properties: { type: { enum: codes.map((code) => `/problems/${code}`) } } },
+    ],
+  };
+  return { description, content: { 'application/problem+json': { schema } } };
 }
 
 /** A JSON response. */
@@ -60,9 +66,9 @@ export const idParameter = (description: string) => ({
 
 /** The standard client errors of a route that takes a JSON body. */
 export const bodyProblems = {
-  '400': problem('The body is malformed JSON, or a field is missing, wrong or not accepted.'),
-  '413': problem('The body is larger than 64 KiB.'),
-  '415': problem('The body is not application/json.'),
+  '400': problem('The body is malformed JSON, or a field is missing, wrong or not accepted.', 'malformed-json', 'validation-failed'),
+  '413': problem('The body is larger than 64 KiB.', 'body-too-large'),
+  '415': problem('The body is not application/json.', 'unsupported-media-type'),
 };
 
 const operational = {
@@ -83,7 +89,7 @@ const operational = {
       operationId: 'ready',
       responses: {
         '200': json('Ready', { type: 'object', required: ['status'], properties: { status: { const: 'ready' } }, additionalProperties: false }),
-        '503': problem('Not ready: `errors` names what cannot be reached.'),
+        '503': problem('Not ready: `errors` names what cannot be reached.', 'not-ready'),
       },
     },
   },
@@ -128,8 +134,9 @@ export function openApiDocument(options: {
     components: {
       schemas: { ...options.schemas, Problem: problemSchema },
       responses: {
-        NotFound: problem('No such route or item.'),
-        MethodNotAllowed: problem('The route exists, not with this method; the Allow header lists those it has.'),
+        NotFound: problem('No such route.', 'not-found'),
+        MethodNotAllowed: problem('The route exists, not with this method; the Allow header lists those it has.', 'method-not-allowed'),
+        InternalError: problem('Something unexpected failed; the details are in the log, not here.', 'internal-error'),
       },
     },
   };
