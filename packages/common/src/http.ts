@@ -121,7 +121,7 @@ export function problemDetails(logger: Logger): Middleware {
  * 415 is ours; a request without a body reads as `{}` and fails validation instead.
  */
 export function jsonBody(): Middleware {
-  const parse = bodyParser({ enableTypes: ['json'], jsonLimit: MAX_BODY, strict: true, extendTypes: { json: ['application/json'] } });
+  const parse = bodyParser({ enableTypes: ['json'], jsonLimit: MAX_BODY, strict: true });
   return async (ctx, next) => {
     if (!['POST', 'PUT', 'PATCH'].includes(ctx.method)) return next();
     // An empty POST (Content-Length: 0, as Postman sends for a bodiless replay) has nothing to refuse.
