@@ -1,5 +1,5 @@
 # Thin wrappers over the npm scripts; every target installs what it needs first.
-.PHONY: install build run test chaos lint up down clean
+.PHONY: install build run test chaos bench lint up down clean
 
 INSTALLED := node_modules/.installed
 MANIFESTS := package.json package-lock.json packages/common/package.json crm/package.json inventory/package.json middleware/package.json
@@ -24,6 +24,10 @@ test: build
 ## make chaos: the fault-injection suite, long schedules on three fresh seeds (CHAOS_SEED=a,b,c replays).
 chaos: build
 	CHAOS_ROUNDS=$${CHAOS_ROUNDS:-30} CHAOS_RUNS=$${CHAOS_RUNS:-3} npm test -- test/chaos
+
+## make bench: delivery speed of the built services (BENCH_CUSTOMERS, BENCH_POLL_INTERVAL_MS).
+bench: build
+	npm test -- --testMatch '<rootDir>/bench/**/*.bench.ts'
 
 lint: $(INSTALLED)
 	npm run lint
