@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { createSilentLogger, openDatabase } from '@welcome/common';
@@ -6,18 +6,14 @@ import { createApp as createCrm } from '../crm/src/app.js';
 import { createApp as createInventory } from '../inventory/src/app.js';
 import { createApp as createMiddleware } from '../middleware/src/app.js';
 import { syncNewCustomers } from '../middleware/src/domain/sync.js';
-import { createCustomer, middlewareDeps, realUpstreams } from '../middleware/test/support.js';
+import { closedAfterEach, createCustomer, middlewareDeps } from '../middleware/test/support.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
-});
+const { upstreams } = closedAfterEach();
 
 const crmApp = (db = openDatabase(':memory:')) => createCrm({ db, logger: createSilentLogger() });
 const inventoryApp = (db = openDatabase(':memory:')) => createInventory({ db, logger: createSilentLogger() });
 async function middlewareApp() {
-  const both = await realUpstreams();
-  cleanups.push(both.close);
+  const both = await upstreams();
   const deps = middlewareDeps({ crmUrl: both.crm.url, inventoryUrl: both.inventory.url });
   return { ...both, deps, http: request(createMiddleware(deps).callback()) };
 }

@@ -1,20 +1,11 @@
-import { afterEach, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { createApp } from '../src/app.js';
 import { syncNewCustomers } from '../src/domain/sync.js';
 import { sendJson, serveHandler } from '../../test/support/servers.js';
-import { createCustomer, gatedInventory, listPackages, middlewareDeps, realUpstreams } from './support.js';
+import { closedAfterEach, createCustomer, gatedInventory, listPackages, middlewareDeps } from './support.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
-});
-
-async function upstreams() {
-  const both = await realUpstreams();
-  cleanups.push(both.close);
-  return both;
-}
+const { upstreams, server } = closedAfterEach();
 
 async function postPackage(inventoryUrl: string, customerId: number, customerName: string) {
   await fetch(`${inventoryUrl}/packages`, {
@@ -95,13 +86,9 @@ describe('dead letters', () => {
   test('a replay that goes through answers 200 created, and the customer leaves the list', async () => {
     const crmCustomers = [{ id: 1, name: 'Alice' }];
     let refuse = true;
-    const crm = await serveHandler((req, res) =>
-      sendJson(res, 200, req.url?.startsWith('/customers/1') ? crmCustomers[0] : crmCustomers),
-    );
-    cleanups.push(crm.close);
+    const crm = await server(serveHandler((req, res) => sendJson(res, 200, req.url?.startsWith('/customers/1') ? crmCustomers[0] : crmCustomers)));
     const { inventory } = await upstreams();
-    const gate = await gatedInventory(inventory.url, () => (refuse ? 422 : undefined));
-    cleanups.push(gate.close);
+    const gate = await server(gatedInventory(inventory.url, () => (refuse ? 422 : undefined)));
     const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: gate.url });
     await syncNewCustomers(deps);
     const http = request(createApp(deps).callback());
@@ -130,8 +117,7 @@ describe('dead letters', () => {
     const { crm, inventory } = await upstreams();
     for (const name of ['Alice', 'Bob', 'Carol']) await createCustomer(crm.url, name);
     let refused = new Set([1, 2, 3]);
-    const gate = await gatedInventory(inventory.url, ({ customerId }) => (refused.has(customerId) ? 422 : undefined));
-    cleanups.push(gate.close);
+    const gate = await server(gatedInventory(inventory.url, ({ customerId }) => (refused.has(customerId) ? 422 : undefined)));
     const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: gate.url });
     await syncNewCustomers(deps);
     const http = request(createApp(deps).callback());

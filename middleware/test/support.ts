@@ -1,3 +1,4 @@
+import { afterEach } from '@jest/globals';
 import { createSilentLogger, openDatabase, type Logger } from '@welcome/common';
 import { createApp as createCrm } from '../../crm/src/app.js';
 import { createApp as createInventory } from '../../inventory/src/app.js';
@@ -58,4 +59,27 @@ export function gatedInventory(inventoryUrl: string, intercept: (request: { cust
     const answer = await fetch(`${inventoryUrl}/packages`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
     sendJson(res, answer.status, await answer.json());
   });
+}
+
+/**
+ * Closes, after each test, the servers the test started: `upstreams()` and `server()` start and
+ * register in one step.
+ */
+export function closedAfterEach() {
+  const cleanups: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
+  });
+  return {
+    async server(starting: Promise<RunningServer>): Promise<RunningServer> {
+      const server = await starting;
+      cleanups.push(server.close);
+      return server;
+    },
+    async upstreams() {
+      const both = await realUpstreams();
+      cleanups.push(both.close);
+      return both;
+    },
+  };
 }

@@ -1,27 +1,12 @@
-import { afterEach, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import { createApp as createInventory } from '../../inventory/src/app.js';
 import { createSilentLogger, openDatabase } from '@welcome/common';
 import { syncNewCustomers } from '../src/domain/sync.js';
 import { captureLogs } from '../../test/support/logs.js';
-import { sendJson, serveApp, serveHandler, type RunningServer } from '../../test/support/servers.js';
-import { createCustomer, gatedInventory, listPackages, middlewareDeps, realUpstreams } from './support.js';
+import { sendJson, serveApp, serveHandler } from '../../test/support/servers.js';
+import { closedAfterEach, createCustomer, gatedInventory, listPackages, middlewareDeps } from './support.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
-});
-
-async function upstreams() {
-  const both = await realUpstreams();
-  cleanups.push(both.close);
-  return both;
-}
-
-async function track(server: Promise<RunningServer>): Promise<RunningServer> {
-  const running = await server;
-  cleanups.push(running.close);
-  return running;
-}
+const { upstreams, server: track } = closedAfterEach();
 
 describe('syncNewCustomers', () => {
   test('gives every new customer one package, in id order, and moves the cursor past them', async () => {

@@ -1,25 +1,22 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { afterEach, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import { syncNewCustomers } from '../src/domain/sync.js';
 import { captureLogs } from '../../test/support/logs.js';
-import { sendJson, serveHandler, type RunningServer } from '../../test/support/servers.js';
-import { listPackages, middlewareDeps, realUpstreams } from './support.js';
+import { sendJson, serveHandler } from '../../test/support/servers.js';
+import { closedAfterEach, listPackages, middlewareDeps } from './support.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
-});
+const { upstreams, server } = closedAfterEach();
 
 /** A CRM that serves what the test says, with the requests it got. */
 async function fakeCrm(serve: (req: IncomingMessage, res: ServerResponse, url: URL) => void) {
   const asked: string[] = [];
-  const crm: RunningServer = await serveHandler((req, res) => {
-    asked.push(req.url ?? '');
-    serve(req, res, new URL(req.url ?? '/', 'http://crm'));
-  });
-  cleanups.push(crm.close);
-  const both = await realUpstreams();
-  cleanups.push(both.close);
+  const crm = await server(
+    serveHandler((req, res) => {
+      asked.push(req.url ?? '');
+      serve(req, res, new URL(req.url ?? '/', 'http://crm'));
+    }),
+  );
+  const both = await upstreams();
   const { logger, lines } = captureLogs();
   const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: both.inventory.url, logger });
   return { deps, lines, asked, inventoryUrl: both.inventory.url };
