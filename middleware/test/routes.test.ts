@@ -3,17 +3,9 @@ import request from 'supertest';
 import { createApp } from '../src/app.js';
 import { syncNewCustomers } from '../src/domain/sync.js';
 import { sendJson, serveHandler } from '../../test/support/servers.js';
-import { closedAfterEach, createCustomer, gatedInventory, listPackages, middlewareDeps } from './support.js';
+import { closedAfterEach, createCustomer, gatedInventory, listPackages, middlewareDeps, postPackage } from './support.js';
 
 const { upstreams, server } = closedAfterEach();
-
-async function postPackage(inventoryUrl: string, customerId: number, customerName: string) {
-  await fetch(`${inventoryUrl}/packages`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ customerId, customerName }),
-  });
-}
 
 describe('GET /status', () => {
   test('tells the cursor, the times and the counters', async () => {

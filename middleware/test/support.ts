@@ -43,6 +43,15 @@ export async function createCustomer(crmUrl: string, name: string, email = `${na
   return (await response.json()) as { id: number; name: string };
 }
 
+/** Makes a package straight at the Inventory, as if someone had been there first. */
+export async function postPackage(inventoryUrl: string, customerId: number, customerName: string): Promise<void> {
+  await fetch(`${inventoryUrl}/packages`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ customerId, customerName }),
+  });
+}
+
 export async function listPackages(inventoryUrl: string): Promise<Array<{ id: number; customerId: number; customerName: string }>> {
   const response = await fetch(`${inventoryUrl}/packages?limit=1000`);
   return (await response.json()) as Array<{ id: number; customerId: number; customerName: string }>;

@@ -4,7 +4,7 @@ import { createSilentLogger, openDatabase } from '@welcome/common';
 import { syncNewCustomers } from '../src/domain/sync.js';
 import { captureLogs } from '../../test/support/logs.js';
 import { sendJson, serveApp, serveHandler } from '../../test/support/servers.js';
-import { closedAfterEach, createCustomer, gatedInventory, listPackages, middlewareDeps } from './support.js';
+import { closedAfterEach, createCustomer, gatedInventory, listPackages, middlewareDeps, postPackage } from './support.js';
 
 const { upstreams, server: track } = closedAfterEach();
 
@@ -118,11 +118,7 @@ describe('syncNewCustomers', () => {
   test('a package the Inventory already has counts as there, not as new, and moves the cursor', async () => {
     const { crm, inventory } = await upstreams();
     await createCustomer(crm.url, 'Alice');
-    await fetch(`${inventory.url}/packages`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ customerId: 1, customerName: 'Alice' }),
-    });
+    await postPackage(inventory.url, 1, 'Alice');
     const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
     expect(await syncNewCustomers(deps)).toMatchObject({ created: 0, alreadyThere: 1 });
     expect(deps.store.status()).toMatchObject({ cursor: 1, alreadyThere: 1 });
@@ -131,11 +127,7 @@ describe('syncNewCustomers', () => {
   test('a permanent refusal dead-letters that customer with the answer, and the others still get theirs', async () => {
     const { crm, inventory } = await upstreams();
     for (const name of ['Alice', 'Bob', 'Carol']) await createCustomer(crm.url, name);
-    await fetch(`${inventory.url}/packages`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ customerId: 2, customerName: 'Mallory' }),
-    });
+    await postPackage(inventory.url, 2, 'Mallory');
     const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
 
     expect(await syncNewCustomers(deps)).toMatchObject({ created: 2, deadLettered: 1 });

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, expect, test } from '@jest/globals';
-import { syncNewCustomers } from '../src/domain/sync.js';
+import { MAX_PAGES_PER_CYCLE, syncNewCustomers } from '../src/domain/sync.js';
 import { captureLogs } from '../../test/support/logs.js';
 import { sendJson, serveHandler } from '../../test/support/servers.js';
 import { closedAfterEach, listPackages, middlewareDeps } from './support.js';
@@ -114,9 +114,10 @@ describe('the middleware does not trust what the CRM sends', () => {
       sendJson(res, 200, [{ id: after + 1, name: `C${after + 1}` }], { Link: `</customers?after=${after + 1}&limit=100>; rel="next"` });
     });
     const report = await syncNewCustomers(deps);
-    expect(report).toMatchObject({ created: 50, more: true });
-    expect(asked).toHaveLength(50);
-    expect(deps.store.cursor()).toBe(50);
+    expect(MAX_PAGES_PER_CYCLE).toBe(50);
+    expect(report).toMatchObject({ created: MAX_PAGES_PER_CYCLE, more: true });
+    expect(asked).toHaveLength(MAX_PAGES_PER_CYCLE);
+    expect(deps.store.cursor()).toBe(MAX_PAGES_PER_CYCLE);
   });
 
   test('a Link to another origin is not followed', async () => {

@@ -1,11 +1,14 @@
-import { bodyProblems, idParameter, json, linkHeader, openApiDocument, pageParameters, problem } from '@welcome/common';
-
-const name = {
-  type: 'string',
-  minLength: 1,
-  description: '1 to 200 characters (Unicode code points) after trimming; stored trimmed, otherwise exactly as sent.',
-  examples: ['Alice'],
-};
+import {
+  bodyProblems,
+  idParameter,
+  json,
+  linkHeader,
+  locationHeader,
+  openApiDocument,
+  pageParameters,
+  personNameSchema,
+  problem,
+} from '@welcome/common';
 
 export const crmOpenApi = openApiDocument({
   title: 'CRM',
@@ -27,7 +30,7 @@ export const crmOpenApi = openApiDocument({
       type: 'object',
       required: ['name', 'email'],
       properties: {
-        name,
+        name: personNameSchema,
         email: { type: 'string', format: 'email', maxLength: 254, description: 'Unique without regard to case.', examples: ['alice@example.com'] },
       },
       additionalProperties: false,
@@ -41,9 +44,7 @@ export const crmOpenApi = openApiDocument({
         operationId: 'createCustomer',
         requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/NewCustomer' } } } },
         responses: {
-          '201': json('Registered, and committed', { $ref: '#/components/schemas/Customer' }, {
-            Location: { description: 'The customer: /customers/{id}', schema: { type: 'string' } },
-          }),
+          '201': json('Registered, and committed', { $ref: '#/components/schemas/Customer' }, locationHeader('/customers/{id}')),
           ...bodyProblems,
           '409': problem('The email is taken (case does not matter).', 'email-taken'),
         },

@@ -1,4 +1,14 @@
-import { bodyProblems, idParameter, json, linkHeader, openApiDocument, pageParameters, problem } from '@welcome/common';
+import {
+  bodyProblems,
+  idParameter,
+  json,
+  linkHeader,
+  locationHeader,
+  openApiDocument,
+  pageParameters,
+  personNameSchema,
+  problem,
+} from '@welcome/common';
 
 export const inventoryOpenApi = openApiDocument({
   title: 'Inventory',
@@ -22,12 +32,7 @@ export const inventoryOpenApi = openApiDocument({
       required: ['customerId', 'customerName'],
       properties: {
         customerId: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER, examples: [1] },
-        customerName: {
-          type: 'string',
-          minLength: 1,
-          description: '1 to 200 characters (Unicode code points) after trimming; stored trimmed.',
-          examples: ['Alice'],
-        },
+        customerName: personNameSchema,
       },
       additionalProperties: false,
     },
@@ -40,9 +45,7 @@ export const inventoryOpenApi = openApiDocument({
         operationId: 'requestPackage',
         requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/PackageRequest' } } } },
         responses: {
-          '201': json('Created, and committed', { $ref: '#/components/schemas/Package' }, {
-            Location: { description: 'The package: /packages/{id}', schema: { type: 'string' } },
-          }),
+          '201': json('Created, and committed', { $ref: '#/components/schemas/Package' }, locationHeader('/packages/{id}')),
           '200': json('The customer already had this package (same name): nothing new stored', { $ref: '#/components/schemas/Package' }),
           ...bodyProblems,
           '409': problem('The customer already has a package under another name.', 'customer-has-package'),

@@ -40,7 +40,7 @@ export interface CrmClient {
 const customerId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 const customerName = z.string().refine((name) => name.trim().length > 0);
 
-export function readCustomerRecord(raw: unknown): CustomerRecord | UnusableRecord {
+function readCustomerRecord(raw: unknown): CustomerRecord | UnusableRecord {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return { raw, problem: 'the record is not a JSON object' };
   }
@@ -54,7 +54,7 @@ export function readCustomerRecord(raw: unknown): CustomerRecord | UnusableRecor
   return { id: id.data, customer: { id: id.data, name: name.data } };
 }
 
-export function readCustomerPage(body: unknown): CustomerPage {
+function readCustomerPage(body: unknown): CustomerPage {
   if (!Array.isArray(body)) throw new UpstreamUnavailableError('CRM', 'the customer list is not a JSON array');
   const page: CustomerPage = { records: [], unidentified: [] };
   for (const raw of body) {

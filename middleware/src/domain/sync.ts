@@ -44,7 +44,7 @@ function deadLetter(deps: SyncDeps, letter: NewDeadLetter, message: string, fiel
  * Gets one customer's welcome package made and records the result together with the cursor, so
  * a crash at any point either repeats this customer (and the Inventory answers 200) or moves on.
  */
-export async function deliverWelcomePackage(deps: SyncDeps, customer: CrmCustomer): Promise<Delivery> {
+async function deliverWelcomePackage(deps: SyncDeps, customer: CrmCustomer): Promise<Delivery> {
   const outcome = await deps.inventory.requestPackage({ customerId: customer.id, customerName: customer.name });
   const fields = { customerId: customer.id, customerName: customer.name };
   if (outcome.kind === 'refused') {

@@ -46,8 +46,6 @@ function renderProblem(ctx: Context, problem: ProblemDocument): void {
 interface HttpLikeError {
   status?: number;
   statusCode?: number;
-  expose?: boolean;
-  type?: string;
   message?: string;
 }
 

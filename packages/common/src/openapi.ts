@@ -52,6 +52,17 @@ export const pageParameters = [
   { name: 'limit', in: 'query', description: 'Items per page.', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
 ];
 
+/** The OpenAPI face of `personName` (validation.ts): the same rule, for names and customer names. */
+export const personNameSchema = {
+  type: 'string',
+  minLength: 1,
+  description: '1 to 200 characters (Unicode code points) after trimming; stored trimmed, otherwise exactly as sent.',
+  examples: ['Alice'],
+};
+
+/** The Location header of a 201: where the new item is. */
+export const locationHeader = (path: string) => ({ Location: { description: `The new item: ${path}`, schema: { type: 'string' } } });
+
 export const linkHeader = {
   Link: { description: 'RFC 8288 link to the next page, when more may follow: `</path?after=N&limit=n>; rel="next"`.', schema: { type: 'string' } },
 };
