@@ -1,6 +1,6 @@
 import type Koa from 'koa';
 import { Counter } from 'prom-client';
-import { createRegistry, createServiceApp, databaseCheck, type Db, type Logger } from '@welcome/common';
+import { createRegistry, createServiceApp, createStorageGuard, databaseCheck, type Db, type Logger } from '@welcome/common';
 import { createCustomerRouter } from './http/routes.js';
 import { crmOpenApi } from './http/openapi.js';
 import { createCustomerStore } from './store/customer-store.js';
@@ -12,12 +12,13 @@ export interface CrmDeps {
 }
 
 export function createApp(deps: CrmDeps): Koa {
+  const storage = createStorageGuard(deps.db, deps.logger);
   const registry = createRegistry('crm');
   const customersCreated = new Counter({ name: 'crm_customers_created_total', help: 'Customers registered', registers: [registry] });
   const router = createCustomerRouter({
-    store: createCustomerStore(deps.db),
+    store: createCustomerStore(deps.db, storage),
     now: deps.now ?? (() => new Date()),
     onRegistered: () => customersCreated.inc(),
   });
-  return createServiceApp({ logger: deps.logger, router, registry, readiness: [databaseCheck(deps.db)], openapi: crmOpenApi });
+  return createServiceApp({ logger: deps.logger, router, registry, readiness: [databaseCheck(deps.db), storage.readiness], openapi: crmOpenApi });
 }

@@ -1,6 +1,6 @@
 import type Koa from 'koa';
 import { Counter } from 'prom-client';
-import { createRegistry, createServiceApp, databaseCheck, type Db, type Logger } from '@welcome/common';
+import { createRegistry, createServiceApp, createStorageGuard, databaseCheck, type Db, type Logger } from '@welcome/common';
 import { inventoryOpenApi } from './http/openapi.js';
 import { createPackageRouter } from './http/routes.js';
 import { createPackageStore } from './store/package-store.js';
@@ -12,6 +12,7 @@ export interface InventoryDeps {
 }
 
 export function createApp(deps: InventoryDeps): Koa {
+  const storage = createStorageGuard(deps.db, deps.logger);
   const registry = createRegistry('inventory');
   const requests = new Counter({
     name: 'inventory_package_requests_total',
@@ -20,9 +21,9 @@ export function createApp(deps: InventoryDeps): Koa {
     registers: [registry],
   });
   const router = createPackageRouter({
-    store: createPackageStore(deps.db),
+    store: createPackageStore(deps.db, storage),
     now: deps.now ?? (() => new Date()),
     onAnswered: (created) => requests.inc({ outcome: created ? 'created' : 'replayed' }),
   });
-  return createServiceApp({ logger: deps.logger, router, registry, readiness: [databaseCheck(deps.db)], openapi: inventoryOpenApi });
+  return createServiceApp({ logger: deps.logger, router, registry, readiness: [databaseCheck(deps.db), storage.readiness], openapi: inventoryOpenApi });
 }

@@ -1,6 +1,6 @@
 import type Koa from 'koa';
 import { Gauge, type Registry } from 'prom-client';
-import { createRegistry, createServiceApp, databaseCheck, type Db } from '@welcome/common';
+import { createRegistry, createServiceApp, databaseCheck, type Db, type StorageGuard } from '@welcome/common';
 import type { SyncDeps } from './domain/sync.js';
 import { middlewareOpenApi } from './http/openapi.js';
 import { createMiddlewareRouter } from './http/routes.js';
@@ -34,7 +34,7 @@ function addSyncMetrics(registry: Registry, status: () => SyncStatus): void {
   }
 }
 
-export function createApp(deps: SyncDeps & { db: Db }): Koa {
+export function createApp(deps: SyncDeps & { db: Db; storage: StorageGuard }): Koa {
   const registry = createRegistry('middleware');
   addSyncMetrics(registry, () => deps.store.status());
   const upstreamCheck = (name: 'crm' | 'inventory', ping: () => Promise<string | undefined>) => async () => {
@@ -45,7 +45,12 @@ export function createApp(deps: SyncDeps & { db: Db }): Koa {
     logger: deps.logger,
     router: createMiddlewareRouter(deps),
     registry,
-    readiness: [databaseCheck(deps.db), upstreamCheck('crm', () => deps.crm.ping()), upstreamCheck('inventory', () => deps.inventory.ping())],
+    readiness: [
+      databaseCheck(deps.db),
+      deps.storage.readiness,
+      upstreamCheck('crm', () => deps.crm.ping()),
+      upstreamCheck('inventory', () => deps.inventory.ping()),
+    ],
     openapi: middlewareOpenApi,
   });
 }

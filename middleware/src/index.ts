@@ -2,10 +2,11 @@ import { runService, startService } from '@welcome/common';
 import { createApp } from './app.js';
 import { loadConfig } from './config.js';
 import { startPoller, type Poller } from './domain/poller.js';
-import { syncNewCustomers } from './domain/sync.js';
+import { logIdleSummary, syncNewCustomers } from './domain/sync.js';
 import { createSyncDeps } from './sync-deps.js';
 
 const RETRY_DELAY_MS = 1000;
+const IDLE_SUMMARY_MS = 60_000;
 
 await runService(
   'middleware',
@@ -35,6 +36,7 @@ await runService(
             maxBackoffMs: config.backoffMaxMs,
             cycle: (shouldStop) => syncNewCustomers(deps, shouldStop),
             logger,
+            idleSummary: { everyMs: IDLE_SUMMARY_MS, log: () => logIdleSummary(deps) },
           });
         },
         stop: async () => {

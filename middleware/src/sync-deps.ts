@@ -1,4 +1,4 @@
-import type { Db, Logger } from '@welcome/common';
+import { createStorageGuard, type Db, type Logger, type StorageGuard } from '@welcome/common';
 import { createCrmClient } from './clients/crm-client.js';
 import { createInventoryClient } from './clients/inventory-client.js';
 import type { SyncDeps } from './domain/sync.js';
@@ -12,8 +12,9 @@ export function createSyncDeps(options: {
   inventoryUrl: string;
   timeoutMs: number;
   retryDelayMs: number;
-}): SyncDeps & { db: Db } {
-  const store = createSyncStore(options.db);
+}): SyncDeps & { db: Db; storage: StorageGuard } {
+  const storage = createStorageGuard(options.db, options.logger);
+  const store = createSyncStore(options.db, storage);
   const upstream = {
     timeoutMs: options.timeoutMs,
     retryDelayMs: options.retryDelayMs,
@@ -24,6 +25,7 @@ export function createSyncDeps(options: {
     crm: createCrmClient({ baseUrl: options.crmUrl, ...upstream }),
     inventory: createInventoryClient({ baseUrl: options.inventoryUrl, ...upstream }),
     store,
+    storage,
     db: options.db,
     logger: options.logger,
     now: () => new Date(),

@@ -2,15 +2,17 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from '@jest/globals';
-import { openDatabase } from '@welcome/common';
+import { createSilentLogger, createStorageGuard, openDatabase, type Db } from '@welcome/common';
 import { createSyncStore } from '../src/store/sync-store.js';
 
 const freshFile = () => join(mkdtempSync(join(tmpdir(), 'sync-store-')), 'middleware.db');
+/** The store on `db`, with the guard it gets in production. */
+const storeOn = (db: Db) => createSyncStore(db, createStorageGuard(db, createSilentLogger()));
 const at = new Date('2026-01-02T03:04:05.000Z');
 
 describe('the sync store', () => {
   test('starts at cursor 0 with nothing counted', () => {
-    expect(createSyncStore(openDatabase(':memory:')).status()).toEqual({
+    expect(storeOn(openDatabase(':memory:')).status()).toEqual({
       cursor: 0,
       lastPollAt: null,
       lastSuccessAt: null,
@@ -27,7 +29,7 @@ describe('the sync store', () => {
   });
 
   test('keeps the latest deliveries, newest first, and the lag behind the highest CRM id seen', () => {
-    const store = createSyncStore(openDatabase(':memory:'));
+    const store = storeOn(openDatabase(':memory:'));
     for (let id = 1; id <= 25; id++) {
       store.recordDelivered({ customerId: id, customerName: `C${id}`, packageId: 100 + id, outcome: 'created' }, at);
     }
@@ -43,12 +45,12 @@ describe('the sync store', () => {
   test('keeps the cursor and the counters in the file across a reopen', () => {
     const path = freshFile();
     const db = openDatabase(path);
-    const store = createSyncStore(db);
+    const store = storeOn(db);
     store.recordDelivered({ customerId: 3, customerName: 'C3', packageId: 3, outcome: 'created' }, new Date());
     store.recordDelivered({ customerId: 4, customerName: 'C4', packageId: 4, outcome: 'alreadyThere' }, new Date());
     store.markCycleFailed('Inventory', 'Inventory unavailable: answered 503', at);
     db.close();
-    const reopened = createSyncStore(openDatabase(path));
+    const reopened = storeOn(openDatabase(path));
     expect(reopened.status()).toMatchObject({
       cursor: 4,
       synced: 1,
@@ -60,14 +62,14 @@ describe('the sync store', () => {
   });
 
   test('never moves the cursor back', () => {
-    const store = createSyncStore(openDatabase(':memory:'));
+    const store = storeOn(openDatabase(':memory:'));
     store.recordDelivered({ customerId: 10, customerName: 'C10', packageId: 10, outcome: 'created' }, new Date());
     store.recordDelivered({ customerId: 7, customerName: 'C7', packageId: 7, outcome: 'created' }, new Date());
     expect(store.cursor()).toBe(10);
   });
 
   test('a dead letter moves the cursor, keeps the reason, and counts attempts', () => {
-    const store = createSyncStore(openDatabase(':memory:'));
+    const store = storeOn(openDatabase(':memory:'));
     const letter = { customerId: 5, customer: { id: 5, name: 'Eve' }, status: 409, reason: { detail: 'taken' } };
     const first = store.recordDeadLetter(letter, at);
     store.recordDeadLetter({ ...letter, reason: { detail: 'still taken' } }, new Date('2026-01-03T00:00:00.000Z'));
@@ -86,7 +88,7 @@ describe('the sync store', () => {
   });
 
   test('a resolved dead letter leaves the list and counts as delivered', () => {
-    const store = createSyncStore(openDatabase(':memory:'));
+    const store = storeOn(openDatabase(':memory:'));
     const letter = store.recordDeadLetter({ customerId: 5, customer: {}, status: 400, reason: 'bad' }, at);
     store.resolveDeadLetter(letter.id, { customerId: 5, customerName: 'C5', packageId: 8, outcome: 'created' }, at);
     expect(store.findDeadLetter(letter.id)).toBeUndefined();
@@ -94,14 +96,14 @@ describe('the sync store', () => {
   });
 
   test('lists dead letters by their own id, after a cursor', () => {
-    const store = createSyncStore(openDatabase(':memory:'));
+    const store = storeOn(openDatabase(':memory:'));
     for (const id of [9, 2, 5]) store.recordDeadLetter({ customerId: id, customer: {}, status: 400, reason: 'bad' }, at);
     expect(store.listDeadLetters(0, 10).map((l) => [l.id, l.customerId])).toEqual([[1, 9], [2, 2], [3, 5]]);
     expect(store.listDeadLetters(1, 1).map((l) => l.customerId)).toEqual([2]);
   });
 
   test('a record without a customer id is kept once, by its content, and does not move the cursor', () => {
-    const store = createSyncStore(openDatabase(':memory:'));
+    const store = storeOn(openDatabase(':memory:'));
     store.recordDelivered({ customerId: 3, customerName: 'C3', packageId: 3, outcome: 'created' }, new Date());
     const garbage = { customerId: null, customer: { id: 'x', name: 'Eve' }, status: null, reason: 'no id' };
     const first = store.recordDeadLetter(garbage, at);
@@ -113,7 +115,7 @@ describe('the sync store', () => {
   });
 
   test('an outage starts with the first failed cycle and ends with the next success, which says when it began', () => {
-    const store = createSyncStore(openDatabase(':memory:'));
+    const store = storeOn(openDatabase(':memory:'));
     expect(store.markCycleFailed('CRM', 'CRM unavailable: ECONNREFUSED', at)).toBe(true);
     expect(store.markCycleFailed('Inventory', 'Inventory unavailable: answered 503', new Date('2026-01-02T03:05:00.000Z'))).toBe(false);
     expect(store.status().outage).toEqual({ upstream: 'Inventory', since: at.toISOString(), lastError: 'Inventory unavailable: answered 503' });

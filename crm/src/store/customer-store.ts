@@ -1,4 +1,4 @@
-import { isUniqueViolation, type Db } from '@welcome/common';
+import { isUniqueViolation, migrate, type Db, type Schema, type StorageGuard } from '@welcome/common';
 
 export interface Customer {
   id: number;
@@ -42,28 +42,40 @@ const toCustomer = (row: CustomerRow): Customer => ({
   createdAt: row.created_at,
 });
 
-export function createCustomerStore(db: Db): CustomerStore {
-  // AUTOINCREMENT: ids never come back after a delete, which is what makes `after=` a safe cursor.
-  // email_key holds the lower-cased email: SQLite's NOCASE folds ASCII only.
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS customers (
+/** The CRM's database; each step is applied once, in order, and recorded in the file. */
+export const crmSchema: Schema = {
+  applicationId: 0x7763726d, // "wcrm"
+  ownTable: 'customers',
+  migrations: [
+    // AUTOINCREMENT: ids never come back after a delete, which is what makes `after=` a safe cursor.
+    // email_key holds the lower-cased email: SQLite's NOCASE folds ASCII only.
+    `CREATE TABLE IF NOT EXISTS customers (
       id INTEGER PRIMARY KEY AUTOINCREMENT,
       name TEXT NOT NULL,
       email TEXT NOT NULL,
       email_key TEXT NOT NULL UNIQUE,
       created_at TEXT NOT NULL
-    ) STRICT;
-  `);
+    ) STRICT;`,
+  ],
+};
+
+export function createCustomerStore(db: Db, storage: StorageGuard): CustomerStore {
+  migrate(db, crmSchema);
   const insert = db.prepare<[string, string, string, string], CustomerRow>(
     'INSERT INTO customers (name, email, email_key, created_at) VALUES (?, ?, ?, ?) RETURNING *',
   );
   const byId = db.prepare<[number], CustomerRow>('SELECT * FROM customers WHERE id = ?');
   const after = db.prepare<[number, number], CustomerRow>('SELECT * FROM customers WHERE id > ? ORDER BY id LIMIT ?');
+  // In an explicit transaction, a commit that fails (a full disk) throws: in autocommit, .get()
+  // on INSERT ... RETURNING hands back the row even then, and never lets SQLite checkpoint.
+  const insertCommitted = db.transaction((customer: NewCustomer) =>
+    toCustomer(insert.get(customer.name, customer.email, customer.email.toLowerCase(), customer.createdAt)!),
+  );
 
   return {
     insert(customer) {
       try {
-        return toCustomer(insert.get(customer.name, customer.email, customer.email.toLowerCase(), customer.createdAt)!);
+        return storage.write(() => insertCommitted.immediate(customer));
       } catch (error) {
         if (isUniqueViolation(error)) throw new EmailTakenError(customer.email);
         throw error;

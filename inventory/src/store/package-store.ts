@@ -1,4 +1,4 @@
-import type { Db } from '@welcome/common';
+import { migrate, type Db, type Schema, type StorageGuard } from '@welcome/common';
 
 export type PackageStatus = 'Pending';
 
@@ -43,17 +43,24 @@ const toPackage = (row: PackageRow): WelcomePackage => ({
   createdAt: row.created_at,
 });
 
-export function createPackageStore(db: Db): PackageStore {
-  // UNIQUE(customer_id) is the one-package-per-customer rule, enforced where no bug can skip it.
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS packages (
+/** The Inventory's database; each step is applied once, in order, and recorded in the file. */
+export const inventorySchema: Schema = {
+  applicationId: 0x77696e76, // "winv"
+  ownTable: 'packages',
+  migrations: [
+    // UNIQUE(customer_id) is the one-package-per-customer rule, enforced where no bug can skip it.
+    `CREATE TABLE IF NOT EXISTS packages (
       id INTEGER PRIMARY KEY AUTOINCREMENT,
       customer_id INTEGER NOT NULL UNIQUE,
       customer_name TEXT NOT NULL,
       status TEXT NOT NULL DEFAULT 'Pending',
       created_at TEXT NOT NULL
-    ) STRICT;
-  `);
+    ) STRICT;`,
+  ],
+};
+
+export function createPackageStore(db: Db, storage: StorageGuard): PackageStore {
+  migrate(db, inventorySchema);
   const byCustomer = db.prepare<[number], PackageRow>('SELECT * FROM packages WHERE customer_id = ?');
   const insert = db.prepare<[number, string, string], PackageRow>(
     'INSERT INTO packages (customer_id, customer_name, created_at) VALUES (?, ?, ?) RETURNING *',
@@ -71,7 +78,7 @@ export function createPackageStore(db: Db): PackageStore {
   });
 
   return {
-    findOrInsert: (pkg) => findOrInsert.immediate(pkg),
+    findOrInsert: (pkg) => storage.write(() => findOrInsert.immediate(pkg)),
     findById(id) {
       const row = byId.get(id);
       return row && toPackage(row);

@@ -27,9 +27,14 @@ export function startPoller(options: {
   cycle: (shouldStop: () => boolean) => Promise<CycleReport>;
   logger: Logger;
   random?: () => number;
+  /** While cycles find nothing, `log` is called once every `everyMs`: one line a minute instead of one a poll. */
+  idleSummary?: { everyMs: number; log: () => void };
+  clock?: () => number;
 }): Poller {
+  const clock = options.clock ?? Date.now;
   let stopped = false;
   let failures = 0;
+  let lastTold = clock();
   let timer: NodeJS.Timeout | undefined;
   let inFlight: Promise<void> | undefined;
 
@@ -40,6 +45,16 @@ export function startPoller(options: {
     }
     failures = 0;
     return report.more ? 0 : options.intervalMs;
+  };
+
+  const tellIfIdle = (report: CycleReport | undefined) => {
+    const idle = report !== undefined && report.found === 0 && report.failure === undefined;
+    if (!idle || !options.idleSummary) {
+      lastTold = clock();
+    } else if (clock() - lastTold >= options.idleSummary.everyMs) {
+      lastTold = clock();
+      options.idleSummary.log();
+    }
   };
 
   const run = () => {
@@ -55,6 +70,7 @@ export function startPoller(options: {
       .then((report) => {
         inFlight = undefined;
         if (stopped) return;
+        tellIfIdle(report);
         const delay = nextDelay(report);
         if (failures > 0) options.logger.debug(`Next cycle in ${delay} ms after ${failures} failed cycle(s) in a row`, { delay, failures });
         timer = setTimeout(run, delay);

@@ -1,4 +1,4 @@
-import type { Logger } from '@welcome/common';
+import { StorageFullError, type Logger } from '@welcome/common';
 import type { CrmClient, CrmCustomer, CustomerRecord, UnusableRecord } from '../clients/crm-client.js';
 import type { InventoryClient } from '../clients/inventory-client.js';
 import { UpstreamUnavailableError } from '../clients/upstream.js';
@@ -129,9 +129,9 @@ export async function syncNewCustomers(deps: SyncDeps, shouldStop: () => boolean
   const report: CycleReport = { found: 0, created: 0, alreadyThere: 0, deadLettered: 0 };
   const started = deps.store.cursor();
   let cursor = started;
-  deps.store.markPollStarted(deps.now());
-  deps.logger.info(`Sync cycle started at cursor ${cursor}`, { cursor });
+  deps.logger.debug(`Sync cycle started at cursor ${cursor}`, { cursor });
   try {
+    deps.store.markPollStarted(deps.now());
     const walk = await readNewCustomers(deps, cursor);
     for (const record of walk.unidentified) deadLetterUnusable(deps, record);
     report.found = walk.records.length;
@@ -155,6 +155,13 @@ export async function syncNewCustomers(deps: SyncDeps, shouldStop: () => boolean
     // Only a walk that moved the cursor earns an immediate next cycle.
     if (walk.more && cursor > started) report.more = true;
   } catch (error) {
+    if (error instanceof StorageFullError) {
+      // The storage guard has said so once; the customer in flight is sent again once there is
+      // space, and the Inventory answers that resend with 200.
+      report.failure = error.detail;
+      deps.logger.debug(`Sync cycle stopped at cursor ${cursor}: the middleware's own disk is full`, { cursor });
+      return report;
+    }
     if (!(error instanceof UpstreamUnavailableError)) throw error;
     report.failure = error.message;
     const began = deps.store.markCycleFailed(error.upstream, error.message, deps.now());
@@ -178,4 +185,15 @@ export async function syncNewCustomers(deps: SyncDeps, shouldStop: () => boolean
   }
   if (report.found > 0) deps.logger.info(`Sync cycle done: cursor now ${cursor}`, { cursor, ...report });
   return report;
+}
+
+/** The one line a minute an idle middleware says: where it stands and that it is still polling. */
+export function logIdleSummary(deps: SyncDeps): void {
+  const status = deps.store.status();
+  const ago = status.lastSuccessAt === null ? 'never' : `${Math.round((deps.now().getTime() - Date.parse(status.lastSuccessAt)) / 1000)} s ago`;
+  deps.logger.info(`idle: cursor ${status.cursor}, lag ${status.lag}, last success ${ago}`, {
+    cursor: status.cursor,
+    lag: status.lag,
+    lastSuccessAt: status.lastSuccessAt,
+  });
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Db } from '@welcome/common';
+import { migrate, type Db, type Schema, type StorageGuard } from '@welcome/common';
 import type { UpstreamName } from '../clients/upstream.js';
 
 export interface Outage {
@@ -144,9 +144,12 @@ function letterKey(letter: NewDeadLetter): string {
   return `record:${createHash('sha256').update(JSON.stringify(letter.customer) ?? 'undefined').digest('hex')}`;
 }
 
-export function createSyncStore(db: Db): SyncStore {
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS sync_state (
+/** The middleware's database; each step is applied once, in order, and recorded in the file. */
+export const middlewareSchema: Schema = {
+  applicationId: 0x776d6964, // "wmid"
+  ownTable: 'sync_state',
+  migrations: [
+    `CREATE TABLE IF NOT EXISTS sync_state (
       id INTEGER PRIMARY KEY CHECK (id = 1),
       cursor INTEGER NOT NULL DEFAULT 0,
       last_poll_at TEXT,
@@ -178,8 +181,12 @@ export function createSyncStore(db: Db): SyncStore {
       package_id INTEGER NOT NULL,
       outcome TEXT NOT NULL,
       at TEXT NOT NULL
-    ) STRICT;
-  `);
+    ) STRICT;`,
+  ],
+};
+
+export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
+  migrate(db, middlewareSchema);
 
   const state = db.prepare<[], StateRow>('SELECT * FROM sync_state WHERE id = 1');
   const deadLetterCount = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM dead_letters');
@@ -279,17 +286,17 @@ export function createSyncStore(db: Db): SyncStore {
         })),
       };
     },
-    markPollStarted: (at) => void pollStarted.run(at.toISOString()),
-    markCycleSucceeded: (at) => markCycleSucceeded.immediate(at.toISOString()),
-    markCycleFailed: (upstream, error, at) => markCycleFailed.immediate(upstream, error, at.toISOString()),
-    recordDelivered: (delivery, at) => recordDelivered.immediate(delivery, at.toISOString()),
-    recordCrmHighest: (id) => void crmHighest.run(id),
-    recordDeadLetter: (letter, at) => recordDeadLetter.immediate(letter, at.toISOString()),
+    markPollStarted: (at) => void storage.write(() => pollStarted.run(at.toISOString())),
+    markCycleSucceeded: (at) => storage.write(() => markCycleSucceeded.immediate(at.toISOString())),
+    markCycleFailed: (upstream, error, at) => storage.write(() => markCycleFailed.immediate(upstream, error, at.toISOString())),
+    recordDelivered: (delivery, at) => storage.write(() => recordDelivered.immediate(delivery, at.toISOString())),
+    recordCrmHighest: (id) => void storage.write(() => crmHighest.run(id)),
+    recordDeadLetter: (letter, at) => storage.write(() => recordDeadLetter.immediate(letter, at.toISOString())),
     findDeadLetter(id) {
       const row = deadLetterById.get(id);
       return row && toDeadLetter(row);
     },
     listDeadLetters: (after, limit) => deadLettersAfter.all(after, limit).map(toDeadLetter),
-    resolveDeadLetter: (id, delivery, at) => resolveDeadLetter.immediate(id, delivery, at.toISOString()),
+    resolveDeadLetter: (id, delivery, at) => storage.write(() => resolveDeadLetter.immediate(id, delivery, at.toISOString())),
   };
 }

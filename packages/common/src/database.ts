@@ -1,24 +1,212 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { AppError, type FieldError } from './errors.js';
+import type { Logger } from './logger.js';
 
 export type Db = Database.Database;
 
 /**
+ * The database file could not be opened or is not this service's: the service must not start.
+ * The message says what, where and what to do, in one line.
+ */
+export class DatabaseOpenError extends Error {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options);
+    this.name = 'DatabaseOpenError';
+  }
+}
+
+const codeOf = (error: unknown): string => String((error as { code?: unknown } | null)?.code ?? '');
+
+/** Why opening `path` failed, in words a person can act on; the file itself is never touched. */
+function explainOpenFailure(path: string, error: unknown): DatabaseOpenError {
+  const code = codeOf(error);
+  const reason = `${code || 'error'}: ${(error as Error).message}`;
+  if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
+    return new DatabaseOpenError(
+      `DB_PATH ${path} is not a SQLite database or is damaged (${reason}); it was left untouched: ` +
+        'point DB_PATH at this service\'s database or at a new file, or restore a backup',
+      { cause: error },
+    );
+  }
+  return new DatabaseOpenError(
+    `the database ${path} cannot be opened for writing (${reason}): make its folder writable by this user, ` +
+      'or point DB_PATH at a folder that is',
+    { cause: error },
+  );
+}
+
+/** The write-ahead log is cut back to this after a checkpoint, whatever size a burst made it. */
+const WAL_SIZE_LIMIT = 4 * 1024 * 1024;
+
+/**
  * Opens (creating if needed) a SQLite file in WAL mode with full sync, so that a row committed
- * before a 2xx survives a SIGKILL or a power cut.
+ * before a 2xx survives a SIGKILL or a power cut. A file that is not a database, or a folder that
+ * cannot be written, is a DatabaseOpenError; nothing is written to the file before it is known
+ * to be a database.
  */
 export function openDatabase(path: string): Db {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.pragma('busy_timeout = 5000');
-  db.pragma('foreign_keys = ON');
-  return db;
+  if (path !== ':memory:') {
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+    } catch (error) {
+      throw explainOpenFailure(path, error);
+    }
+  }
+  let db: Db | undefined;
+  try {
+    db = new Database(path);
+    // The first read of the file: a file that is not a database fails here, before any write.
+    db.pragma('schema_version');
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = ON');
+    return db;
+  } catch (error) {
+    db?.close();
+    throw explainOpenFailure(path, error);
+  }
 }
 
 /** True for the error SQLite raises when a UNIQUE index refuses a row. */
 export function isUniqueViolation(error: unknown): boolean {
-  return (error as { code?: string } | null)?.code === 'SQLITE_CONSTRAINT_UNIQUE';
+  return codeOf(error) === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
+/** A service's schema: its stamp in the file's header and the steps that build it. */
+export interface Schema {
+  /** Stamped in the file's header (PRAGMA application_id), so that no service opens another's file. */
+  applicationId: number;
+  /** A table this service's files have always had: a file without stamps but with it predates them. */
+  ownTable: string;
+  /** `migrations[v]` takes the schema from version v to v + 1; the file's version is PRAGMA user_version. */
+  migrations: readonly string[];
+}
+
+function describeFile(db: Db): string {
+  return db.name === ':memory:' ? 'the in-memory database' : `DB_PATH ${db.name}`;
+}
+
+/**
+ * Brings the file's schema to the newest version this build knows, in one transaction. Refuses,
+ * changing nothing, a file from a newer build or one that belongs to another application.
+ */
+export function migrate(db: Db, schema: Schema): void {
+  const latest = schema.migrations.length;
+  db.transaction(() => {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    const applicationId = db.pragma('application_id', { simple: true }) as number;
+    const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all();
+    const ours = applicationId === schema.applicationId || (applicationId === 0 && (tables.length === 0 || tables.some((t) => t.name === schema.ownTable)));
+    if (!ours) {
+      throw new DatabaseOpenError(
+        `${describeFile(db)} belongs to another application (application_id ${applicationId}, tables ` +
+          `${tables.map((t) => t.name).join(', ')}); it was left untouched: point DB_PATH at this service's own database or at a new file`,
+      );
+    }
+    if (version > latest) {
+      throw new DatabaseOpenError(
+        `${describeFile(db)} has schema version ${version}, newer than the ${latest} this build knows; it was left ` +
+          'untouched: run the newer build that wrote it, or restore a backup made before the upgrade',
+      );
+    }
+    for (const step of schema.migrations.slice(version)) db.exec(step);
+    if (version < latest) db.pragma(`user_version = ${latest}`);
+    if (applicationId !== schema.applicationId) db.pragma(`application_id = ${schema.applicationId}`);
+  }).immediate();
+}
+
+/** The disk under the database is full: the write was not made, and may be tried again later. */
+export function isStorageFull(error: unknown): boolean {
+  const code = codeOf(error);
+  return code === 'SQLITE_FULL' || code === 'ENOSPC';
+}
+
+/** SQLite could not take the write just now (locked, or an I/O error): not the client's fault, not permanent. */
+function isStorageUnavailable(error: unknown): boolean {
+  const code = codeOf(error);
+  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_IOERR');
+}
+
+/** How long a client is told to wait before sending a write refused for lack of space again. */
+export const STORAGE_RETRY_AFTER_S = 30;
+
+/** A write refused because the disk is full: answered 507 with Retry-After, and nothing was stored. */
+export class StorageFullError extends AppError {
+  constructor(cause?: unknown) {
+    super(507, 'insufficient-storage', 'The disk under this service\'s database is full; nothing was stored. Try again later.', {
+      headers: { 'Retry-After': String(STORAGE_RETRY_AFTER_S) },
+      cause,
+    });
+    this.name = 'StorageFullError';
+  }
+}
+
+function storageUnavailable(cause: unknown): AppError {
+  return new AppError(503, 'storage-unavailable', `The database could not take the write just now (${codeOf(cause)}); nothing was stored. Try again.`, {
+    headers: { 'Retry-After': '1' },
+    cause,
+  });
+}
+
+/**
+ * Every write a service answers for goes through `write`: a full disk becomes a 507 problem (an
+ * AppError any layer can pass up), and the service remembers it, so that /ready says so and the
+ * log says it once when it begins and once when it ends, not once per request.
+ */
+export interface StorageGuard {
+  write<T>(commit: () => T): T;
+  /** For /ready: names the full disk until a write succeeds again (it tries one itself). */
+  readiness(): FieldError | undefined;
+  /** True while the last write failed for lack of space. */
+  isFull(): boolean;
+}
+
+export function createStorageGuard(db: Db, logger: Logger): StorageGuard {
+  let fullSince: Date | undefined;
+  // A write of one page that changes nothing: enough to tell that the disk takes writes again.
+  const probe = () => db.pragma(`user_version = ${db.pragma('user_version', { simple: true }) as number}`);
+
+  const write = <T>(commit: () => T): T => {
+    let result: T;
+    try {
+      result = commit();
+    } catch (error) {
+      if (isStorageFull(error)) {
+        if (fullSince === undefined) {
+          fullSince = new Date();
+          logger.error(`The disk under ${db.name} is full: writes are refused with 507 until space is freed`, {
+            dbPath: db.name,
+            error: (error as Error).message,
+          });
+        }
+        throw new StorageFullError(error);
+      }
+      if (isStorageUnavailable(error)) throw storageUnavailable(error);
+      throw error;
+    }
+    if (fullSince !== undefined) {
+      const seconds = Math.round((Date.now() - fullSince.getTime()) / 100) / 10;
+      fullSince = undefined;
+      logger.info(`The disk under ${db.name} takes writes again, after ${seconds} s full`, { dbPath: db.name, seconds });
+    }
+    return result;
+  };
+
+  return {
+    write,
+    readiness() {
+      if (fullSince === undefined) return undefined;
+      try {
+        write(probe);
+        return undefined;
+      } catch {
+        return { field: 'storage', message: `the disk under the database has been full since ${fullSince?.toISOString()}` };
+      }
+    },
+    isFull: () => fullSince !== undefined,
+  };
 }

@@ -7,7 +7,7 @@ import Koa, { type Context, type Middleware } from 'koa';
 import bodyParser from 'koa-bodyparser';
 import Router from '@koa/router';
 import type { Registry } from 'prom-client';
-import type { Db } from './database.js';
+import { isStorageFull, StorageFullError, type Db } from './database.js';
 import { AppError, notFound, problemType, titleFor, type FieldError, type ProblemDocument } from './errors.js';
 import type { Logger } from './logger.js';
 import { requestMetrics } from './metrics.js';
@@ -15,6 +15,18 @@ import type { OpenApiDocument } from './openapi.js';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 export const MAX_BODY = '64kb';
+
+/**
+ * Successful reads and probes (the middleware's polls, /health, /ready, /metrics) are the noise of
+ * an idle system: debug. Writes and every refusal are the story: info. A 503 or 507 is a condition
+ * the service reports once by itself, so each request it refuses is a warning, not an error.
+ */
+export function requestLogLevel(method: string, status: number): string {
+  if (status === 503 || status === 507) return 'warn';
+  if (status >= 500) return 'error';
+  if (status < 400 && (method === 'GET' || method === 'HEAD')) return 'debug';
+  return 'info';
+}
 
 /**
  * Outermost middleware: gives every request an id (the caller's, when it is sane), echoes it,
@@ -32,7 +44,7 @@ export function requestLogging(logger: Logger): Middleware {
     } finally {
       const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e4) / 100;
       const fields = { method: ctx.method, path: ctx.path, status: ctx.status, ms, requestId };
-      logger.log(ctx.status >= 500 ? 'error' : 'info', `${ctx.method} ${ctx.path} answered ${ctx.status} in ${ms} ms`, fields);
+      logger.log(requestLogLevel(ctx.method, ctx.status), `${ctx.method} ${ctx.path} answered ${ctx.status} in ${ms} ms`, fields);
     }
   };
 }
@@ -72,6 +84,12 @@ export function problemDetails(logger: Logger): Middleware {
       if (caught instanceof AppError) {
         ctx.set(caught.headers);
         renderProblem(ctx, caught.toProblem());
+        return;
+      }
+      if (isStorageFull(caught)) {
+        const full = new StorageFullError(caught);
+        ctx.set(full.headers);
+        renderProblem(ctx, full.toProblem());
         return;
       }
       const error = caught as HttpLikeError;
