@@ -75,7 +75,7 @@ export function createCustomerStore(db: Db, storage: StorageGuard): CustomerStor
   return {
     insert(customer) {
       try {
-        return storage.write(() => insertCommitted.immediate(customer));
+        return storage.write('insert customer', () => insertCommitted.immediate(customer));
       } catch (error) {
         if (isUniqueViolation(error)) throw new EmailTakenError(customer.email);
         throw error;

@@ -78,7 +78,7 @@ export function createPackageStore(db: Db, storage: StorageGuard): PackageStore 
   });
 
   return {
-    findOrInsert: (pkg) => storage.write(() => findOrInsert.immediate(pkg)),
+    findOrInsert: (pkg) => storage.write('insert package', () => findOrInsert.immediate(pkg)),
     findById(id) {
       const row = byId.get(id);
       return row && toPackage(row);

@@ -286,17 +286,17 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
         })),
       };
     },
-    markPollStarted: (at) => void storage.write(() => pollStarted.run(at.toISOString())),
-    markCycleSucceeded: (at) => storage.write(() => markCycleSucceeded.immediate(at.toISOString())),
-    markCycleFailed: (upstream, error, at) => storage.write(() => markCycleFailed.immediate(upstream, error, at.toISOString())),
-    recordDelivered: (delivery, at) => storage.write(() => recordDelivered.immediate(delivery, at.toISOString())),
-    recordCrmHighest: (id) => void storage.write(() => crmHighest.run(id)),
-    recordDeadLetter: (letter, at) => storage.write(() => recordDeadLetter.immediate(letter, at.toISOString())),
+    markPollStarted: (at) => void storage.write('markPollStarted', () => pollStarted.run(at.toISOString())),
+    markCycleSucceeded: (at) => storage.write('markCycleSucceeded', () => markCycleSucceeded.immediate(at.toISOString())),
+    markCycleFailed: (upstream, error, at) => storage.write('markCycleFailed', () => markCycleFailed.immediate(upstream, error, at.toISOString())),
+    recordDelivered: (delivery, at) => storage.write('recordDelivered', () => recordDelivered.immediate(delivery, at.toISOString())),
+    recordCrmHighest: (id) => void storage.write('recordCrmHighest', () => crmHighest.run(id)),
+    recordDeadLetter: (letter, at) => storage.write('recordDeadLetter', () => recordDeadLetter.immediate(letter, at.toISOString())),
     findDeadLetter(id) {
       const row = deadLetterById.get(id);
       return row && toDeadLetter(row);
     },
     listDeadLetters: (after, limit) => deadLettersAfter.all(after, limit).map(toDeadLetter),
-    resolveDeadLetter: (id, delivery, at) => storage.write(() => resolveDeadLetter.immediate(id, delivery, at.toISOString())),
+    resolveDeadLetter: (id, delivery, at) => storage.write('resolveDeadLetter', () => resolveDeadLetter.immediate(id, delivery, at.toISOString())),
   };
 }

@@ -156,57 +156,51 @@ function storageUnavailable(cause: unknown): AppError {
  * Every write a service answers for goes through `write`: a full disk becomes a 507 problem (an
  * AppError any layer can pass up), and the service remembers it, so that /ready says so and the
  * log says it once when it begins and once when it ends, not once per request.
+ *
+ * A full disk still takes the small writes that fit in space SQLite already holds, so the end is
+ * not the first write that succeeds: it is when every kind of write (`name`) that failed has
+ * succeeded again.
  */
 export interface StorageGuard {
-  write<T>(commit: () => T): T;
-  /** For /ready: names the full disk until a write succeeds again (it tries one itself). */
+  write<T>(name: string, commit: () => T): T;
+  /** For /ready: names the full disk until the writes it refused succeed again. */
   readiness(): FieldError | undefined;
-  /** True while the last write failed for lack of space. */
-  isFull(): boolean;
 }
 
 export function createStorageGuard(db: Db, logger: Logger): StorageGuard {
-  let fullSince: Date | undefined;
-  // A write of one page that changes nothing: enough to tell that the disk takes writes again.
-  const probe = () => db.pragma(`user_version = ${db.pragma('user_version', { simple: true }) as number}`);
-
-  const write = <T>(commit: () => T): T => {
-    let result: T;
-    try {
-      result = commit();
-    } catch (error) {
-      if (isStorageFull(error)) {
-        if (fullSince === undefined) {
-          fullSince = new Date();
-          logger.error(`The disk under ${db.name} is full: writes are refused with 507 until space is freed`, {
-            dbPath: db.name,
-            error: (error as Error).message,
-          });
-        }
-        throw new StorageFullError(error);
-      }
-      if (isStorageUnavailable(error)) throw storageUnavailable(error);
-      throw error;
-    }
-    if (fullSince !== undefined) {
-      const seconds = Math.round((Date.now() - fullSince.getTime()) / 100) / 10;
-      fullSince = undefined;
-      logger.info(`The disk under ${db.name} takes writes again, after ${seconds} s full`, { dbPath: db.name, seconds });
-    }
-    return result;
-  };
+  let full: { since: Date; refused: Set<string> } | undefined;
 
   return {
-    write,
-    readiness() {
-      if (fullSince === undefined) return undefined;
+    write(name, commit) {
+      let result;
       try {
-        write(probe);
-        return undefined;
-      } catch {
-        return { field: 'storage', message: `the disk under the database has been full since ${fullSince?.toISOString()}` };
+        result = commit();
+      } catch (error) {
+        if (isStorageFull(error)) {
+          if (full === undefined) {
+            full = { since: new Date(), refused: new Set() };
+            logger.error(`The disk under ${db.name} is full: writes are refused with 507 until space is freed`, {
+              dbPath: db.name,
+              write: name,
+              error: (error as Error).message,
+            });
+          }
+          full.refused.add(name);
+          throw new StorageFullError(error);
+        }
+        if (isStorageUnavailable(error)) throw storageUnavailable(error);
+        throw error;
       }
+      if (full?.refused.delete(name) && full.refused.size === 0) {
+        const seconds = Math.round((Date.now() - full.since.getTime()) / 100) / 10;
+        full = undefined;
+        logger.info(`The disk under ${db.name} takes writes again, after ${seconds} s full`, { dbPath: db.name, seconds });
+      }
+      return result;
     },
-    isFull: () => fullSince !== undefined,
+    readiness: () =>
+      full === undefined
+        ? undefined
+        : { field: 'storage', message: `the disk under the database has been full since ${full.since.toISOString()}; writes are refused with 507` },
   };
 }

@@ -1,0 +1,57 @@
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from '@jest/globals';
+import { createSilentLogger, createStorageGuard, openDatabase, type Db } from '@welcome/common';
+import { createCustomerStore } from '../../crm/src/store/customer-store.js';
+import { createPackageStore } from '../../inventory/src/store/package-store.js';
+import { createSyncStore } from '../../middleware/src/store/sync-store.js';
+
+// Each service's write-ahead log stays a few MB however many customers pass: every write commits
+// in a statement that steps to its end, so SQLite's automatic checkpoint runs.
+const COUNT = Number(process.env.WAL_TEST_CUSTOMERS ?? 100_000);
+const WAL_BOUND = 8 * 1024 * 1024;
+const dir = mkdtempSync(join(tmpdir(), 'wal-bound-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A database file as the service opens it; fsync off, which changes how fast, not what the log holds. */
+function fileDb(name: string): Db {
+  const db = openDatabase(join(dir, name));
+  db.pragma('synchronous = OFF');
+  return db;
+}
+
+const walSize = (name: string) => statSync(join(dir, `${name}-wal`)).size;
+const guard = (db: Db) => createStorageGuard(db, createSilentLogger());
+
+describe(`after ${COUNT} customers, the write-ahead log stays bounded`, () => {
+  test('in the CRM', () => {
+    const db = fileDb('crm.db');
+    const store = createCustomerStore(db, guard(db));
+    const createdAt = new Date().toISOString();
+    for (let i = 1; i <= COUNT; i++) store.insert({ name: `Customer ${i}`, email: `c${i}@example.com`, createdAt });
+    expect(store.listAfter(COUNT - 1, 10)).toHaveLength(1);
+    expect(walSize('crm.db')).toBeLessThan(WAL_BOUND);
+    db.close();
+  }, 300_000);
+
+  test('in the Inventory', () => {
+    const db = fileDb('inventory.db');
+    const store = createPackageStore(db, guard(db));
+    const createdAt = new Date().toISOString();
+    for (let i = 1; i <= COUNT; i++) store.findOrInsert({ customerId: i, customerName: `Customer ${i}`, createdAt });
+    expect(store.listAfter(COUNT - 1, 10)).toHaveLength(1);
+    expect(walSize('inventory.db')).toBeLessThan(WAL_BOUND);
+    db.close();
+  }, 300_000);
+
+  test('in the middleware', () => {
+    const db = fileDb('middleware.db');
+    const store = createSyncStore(db, guard(db));
+    const at = new Date();
+    for (let i = 1; i <= COUNT; i++) store.recordDelivered({ customerId: i, customerName: `Customer ${i}`, packageId: i, outcome: 'created' }, at);
+    expect(store.cursor()).toBe(COUNT);
+    expect(walSize('middleware.db')).toBeLessThan(WAL_BOUND);
+    db.close();
+  }, 300_000);
+});
