@@ -82,11 +82,20 @@ export class Platform {
   readonly inventory: ServiceProcess;
   readonly middleware: ServiceProcess;
 
-  constructor(options: { pollIntervalMs?: number; httpTimeoutMs?: number; backoffMaxMs?: number } = {}) {
-    this.crm = new ServiceProcess('crm', { DB_PATH: join(this.dir, 'crm.db') });
-    this.inventory = new ServiceProcess('inventory', { DB_PATH: join(this.dir, 'inventory.db') });
+  constructor(
+    options: {
+      pollIntervalMs?: number;
+      httpTimeoutMs?: number;
+      backoffMaxMs?: number;
+      /** Where each service keeps its database (a disk of its own, say); a folder of the platform's otherwise. */
+      dataDirs?: Partial<Record<ServiceName, string>>;
+    } = {},
+  ) {
+    const dbPath = (service: ServiceName) => join(options.dataDirs?.[service] ?? this.dir, `${service}.db`);
+    this.crm = new ServiceProcess('crm', { DB_PATH: dbPath('crm') });
+    this.inventory = new ServiceProcess('inventory', { DB_PATH: dbPath('inventory') });
     this.middleware = new ServiceProcess('middleware', {
-      DB_PATH: join(this.dir, 'middleware.db'),
+      DB_PATH: dbPath('middleware'),
       POLL_INTERVAL_MS: String(options.pollIntervalMs ?? 100),
       HTTP_TIMEOUT_MS: String(options.httpTimeoutMs ?? 2000),
       BACKOFF_MAX_MS: String(options.backoffMaxMs ?? 1000),
