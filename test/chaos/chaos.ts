@@ -1,6 +1,7 @@
 import seedrandom from 'seedrandom';
 import { waitFor } from '../support/servers.js';
-import { getAll, getJson, Platform, type ServiceProcess } from '../e2e/platform.js';
+import { getAll, getJson, Platform, type ServiceName, type ServiceProcess } from '../e2e/platform.js';
+import { SmallDisk } from '../support/small-disk.js';
 import { describeFault, FaultProxy, type Fault } from '../support/fault-proxy.js';
 
 export interface ChaosOptions {
@@ -15,6 +16,8 @@ export interface ChaosSummary {
   seed: number;
   customers: number;
   acknowledged: number;
+  /** Customers the CRM refused with 507 while its disk was full (the client was told; nothing lost). */
+  refusedForSpace: number;
   faults: number;
   /** Acknowledged customers missing from the CRM, plus CRM customers without a package. */
   lost: number;
@@ -31,7 +34,7 @@ export interface ChaosSummary {
 
 export function summaryLine(s: ChaosSummary): string {
   return (
-    `chaos seed=${s.seed}: customers=${s.customers} (acknowledged ${s.acknowledged}), faults=${s.faults}, ` +
+    `chaos seed=${s.seed}: customers=${s.customers} (acknowledged ${s.acknowledged}, refused for space ${s.refusedForSpace}), faults=${s.faults}, ` +
     `lost=${s.lost}, duplicated=${s.duplicated}, misnamed=${s.misnamed}, phantom=${s.phantom}, ` +
     `deadLetters=${s.deadLetters}, cursor=${s.cursor}/${s.highestId}, converged in ${(s.convergedInMs / 1000).toFixed(1)} s`
   );
@@ -59,14 +62,31 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
   const between = (min: number, max: number) => Math.round(min + random() * (max - min));
   const log = options.log ?? (() => undefined);
 
-  const platform = await new Platform({ pollIntervalMs: 100, httpTimeoutMs: 800, backoffMaxMs: 800 }).start({ middleware: false });
+  // Each database on a small disk of its own, when this user may mount one, so that disks can fill.
+  const disks = new Map<ServiceName, SmallDisk>();
+  for (const service of ['crm', 'inventory', 'middleware'] as const) {
+    const disk = SmallDisk.mount(32);
+    if (typeof disk === 'string') {
+      log(`full-disk faults left out: ${disk}`);
+      break;
+    }
+    disks.set(service, disk);
+  }
+  const platform = await new Platform({
+    pollIntervalMs: 100,
+    httpTimeoutMs: 800,
+    backoffMaxMs: 800,
+    dataDirs: Object.fromEntries([...disks].map(([service, disk]) => [service, disk.dir])),
+  }).start({ middleware: false });
   const crmProxy = await new FaultProxy(platform.crm.url).listen();
   const inventoryProxy = await new FaultProxy(platform.inventory.url).listen();
   platform.middleware.env.CRM_URL = crmProxy.url;
   platform.middleware.env.INVENTORY_URL = inventoryProxy.url;
   await platform.middleware.start();
 
-  const acknowledged = new Map<number, string>();
+  // Every 201, as the CRM gave it: an id handed out twice shows as a customer the CRM does not have.
+  const acknowledged: Array<[number, string]> = [];
+  let refusedForSpace = 0;
   let producing = true;
   let made = 0;
   const createOne = async () => {
@@ -79,7 +99,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
         body: JSON.stringify({ name, email: `chaos-${options.seed}-${made}@example.com` }),
         signal: AbortSignal.timeout(2000),
       });
-      if (response.status === 201) acknowledged.set(((await response.json()) as Customer).id, name);
+      if (response.status === 201) acknowledged.push([((await response.json()) as Customer).id, name]);
+      if (response.status === 507) refusedForSpace += 1;
     } catch {
       // Not acknowledged: the CRM is down or was killed mid-request. The check below still
       // covers such a customer if the CRM committed it.
@@ -127,6 +148,25 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
         crmProxy.set(null);
       },
     },
+    ...[...disks].map(([service, disk]) => ({
+      name: `${service} disk full`,
+      inject: async () => {
+        disk.fill();
+        // SQLite first fills the room its write-ahead log already holds (up to a thousand pages):
+        // customers keep coming, ten at a time, until the service says its disk is full.
+        const reportsFull = async () => (await (await fetch(`${platform[service].url}/ready`)).text()).includes('"field":"storage"');
+        const deadline = Date.now() + 15_000;
+        while (!(await reportsFull())) {
+          if (Date.now() > deadline) {
+            log(`${service} did not fill its disk`);
+            break;
+          }
+          await Promise.all(Array.from({ length: 10 }, () => createOne()));
+        }
+        await pause(between(300, 1500));
+        disk.free();
+      },
+    })),
     ...[crmProxy, inventoryProxy].flatMap((proxy) =>
       proxyFaults.map((fault) => ({
         name: `${proxy === crmProxy ? 'crm' : 'inventory'} proxy: ${describeFault(fault)}`,
@@ -149,6 +189,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       injected += 1;
     }
   } finally {
+    for (const disk of disks.values()) disk.free();
     crmProxy.set(null);
     inventoryProxy.set(null);
     producing = false;
@@ -170,12 +211,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     const perCustomer = new Map<number, Package[]>();
     for (const pkg of packages) perCustomer.set(pkg.customerId, [...(perCustomer.get(pkg.customerId) ?? []), pkg]);
 
-    const missingFromCrm = [...acknowledged].filter(([id, name]) => inCrm.get(id) !== name).length;
+    const missingFromCrm = acknowledged.filter(([id, name]) => inCrm.get(id) !== name).length;
     const withoutPackage = customers.filter((c) => !perCustomer.has(c.id)).length;
     return {
       seed: options.seed,
       customers: customers.length,
-      acknowledged: acknowledged.size,
+      acknowledged: acknowledged.length,
+      refusedForSpace,
       faults: injected,
       lost: missingFromCrm + withoutPackage,
       duplicated: [...perCustomer.values()].filter((list) => list.length > 1).length,
@@ -189,5 +231,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
   } finally {
     await Promise.all([crmProxy.close(), inventoryProxy.close()]);
     await platform.close();
+    for (const disk of disks.values()) disk.unmount();
   }
 }

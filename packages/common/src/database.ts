@@ -41,10 +41,10 @@ function explainOpenFailure(path: string, error: unknown): DatabaseOpenError {
 const WAL_SIZE_LIMIT = 4 * 1024 * 1024;
 
 /**
- * Opens (creating if needed) a SQLite file in WAL mode with full sync, so that a row committed
- * before a 2xx survives a SIGKILL or a power cut. A file that is not a database, or a folder that
- * cannot be written, is a DatabaseOpenError; nothing is written to the file before it is known
- * to be a database.
+ * Opens (creating if needed) a SQLite file with full sync, so that a row committed before a 2xx
+ * survives a SIGKILL or a power cut. A file that is not a database, or a folder that cannot be
+ * written, is a DatabaseOpenError. Nothing is written to the file here: `migrate` does that once
+ * it knows the file is the service's own.
  */
 export function openDatabase(path: string): Db {
   if (path !== ':memory:') {
@@ -59,7 +59,6 @@ export function openDatabase(path: string): Db {
     db = new Database(path);
     // The first read of the file: a file that is not a database fails here, before any write.
     db.pragma('schema_version');
-    db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
     db.pragma('busy_timeout = 5000');
@@ -91,8 +90,9 @@ function describeFile(db: Db): string {
 }
 
 /**
- * Brings the file's schema to the newest version this build knows, in one transaction. Refuses,
- * changing nothing, a file from a newer build or one that belongs to another application.
+ * Makes the file the service's own: refuses, changing nothing, a file from a newer build or one
+ * that belongs to another application; otherwise turns on the write-ahead log and brings the
+ * schema to the newest version this build knows, in one transaction.
  */
 export function migrate(db: Db, schema: Schema): void {
   const latest = schema.migrations.length;
@@ -117,6 +117,7 @@ export function migrate(db: Db, schema: Schema): void {
     if (version < latest) db.pragma(`user_version = ${latest}`);
     if (applicationId !== schema.applicationId) db.pragma(`application_id = ${schema.applicationId}`);
   }).immediate();
+  db.pragma('journal_mode = WAL');
 }
 
 /** The disk under the database is full: the write was not made, and may be tried again later. */

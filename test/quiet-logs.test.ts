@@ -1,0 +1,78 @@
+import { describe, expect, test } from '@jest/globals';
+import request from 'supertest';
+import { openDatabase } from '@welcome/common';
+import { createApp as createCrm } from '../crm/src/app.js';
+import { startPoller } from '../middleware/src/domain/poller.js';
+import { logIdleSummary, syncNewCustomers, type CycleReport } from '../middleware/src/domain/sync.js';
+import { closedAfterEach, createCustomer, middlewareDeps } from '../middleware/test/support.js';
+import { captureLogs, type LogLine } from './support/logs.js';
+import { waitFor } from './support/servers.js';
+
+const { upstreams } = closedAfterEach();
+const atInfoOrAbove = (lines: LogLine[]) => lines.filter((line) => line.level !== 'debug');
+
+describe('an idle platform is quiet; its story is not', () => {
+  test('successful reads and probes log at debug; writes and every refusal at info', async () => {
+    const { logger, lines } = captureLogs('crm');
+    const http = request(createCrm({ db: openDatabase(':memory:'), logger }).callback());
+    for (const path of ['/customers?after=0', '/health', '/ready', '/metrics']) expect((await http.get(path)).status).toBe(200);
+    expect((await http.head('/customers')).status).toBe(200);
+    expect(atInfoOrAbove(lines)).toEqual([]);
+    expect(lines.filter((line) => line.method === 'GET' || line.method === 'HEAD')).toHaveLength(5);
+
+    await http.post('/customers').set('Content-Type', 'application/json').send({ name: 'Alice', email: 'alice@example.com' });
+    await http.get('/customers/99');
+    await http.get('/customers?limit=0');
+    await http.delete('/customers');
+    expect(atInfoOrAbove(lines).map((line) => [line.method, line.status, line.level])).toEqual([
+      ['POST', 201, 'info'],
+      ['GET', 404, 'info'],
+      ['GET', 400, 'info'],
+      ['DELETE', 405, 'info'],
+    ]);
+  });
+
+  test('a sync cycle that finds nothing says nothing at info; one that finds a customer tells it', async () => {
+    const { crm, inventory } = await upstreams();
+    const { logger, lines } = captureLogs('middleware');
+    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url, logger });
+    await syncNewCustomers(deps);
+    await syncNewCustomers(deps);
+    expect(atInfoOrAbove(lines)).toEqual([]);
+
+    await createCustomer(crm.url, 'Alice');
+    await syncNewCustomers(deps);
+    expect(atInfoOrAbove(lines).map((line) => line.message)).toEqual([
+      'Found 1 new customer(s) after cursor 0',
+      'Welcome package 1 created for customer 1',
+      'Sync cycle done: cursor now 1',
+    ]);
+  });
+
+  test('while idle, the poller says where it stands once a minute, not once a cycle', async () => {
+    const { crm, inventory } = await upstreams();
+    const { logger, lines } = captureLogs('middleware');
+    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url, logger });
+    let now = 0;
+    let cycles = 0;
+    const idle: CycleReport = { found: 0, created: 0, alreadyThere: 0, deadLettered: 0 };
+    const poller = startPoller({
+      intervalMs: 1,
+      maxBackoffMs: 10,
+      logger,
+      clock: () => now,
+      idleSummary: { everyMs: 60_000, log: () => logIdleSummary(deps) },
+      cycle: async () => {
+        cycles += 1;
+        now += 5_000; // each cycle, five seconds of a clock the test runs
+        return idle;
+      },
+    });
+    await waitFor('36 cycles, three minutes of the clock', () => cycles >= 36);
+    await poller.stop();
+    const summaries = atInfoOrAbove(lines);
+    expect(summaries.length).toBeGreaterThanOrEqual(2);
+    expect(summaries.length).toBeLessThanOrEqual(3);
+    expect(summaries[0]).toMatchObject({ level: 'info', message: 'idle: cursor 0, lag 0, last success never', cursor: 0, lag: 0 });
+  });
+});
