@@ -1,6 +1,8 @@
 import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
-import { openDatabase } from '@welcome/common';
+import { Writable } from 'node:stream';
+import { readFileSync } from 'node:fs';
+import { createLogger, openDatabase } from '@welcome/common';
 import { createApp as createCrm } from '../crm/src/app.js';
 import { startPoller } from '../middleware/src/domain/poller.js';
 import { logIdleSummary, syncNewCustomers, type CycleReport } from '../middleware/src/domain/sync.js';
@@ -64,15 +66,27 @@ describe('an idle platform is quiet; its story is not', () => {
       idleSummary: { everyMs: 60_000, log: () => logIdleSummary(deps) },
       cycle: async () => {
         cycles += 1;
-        now += 5_000; // each cycle, five seconds of a clock the test runs
+        // Each of the first 36 cycles, five seconds of a clock the test runs: three minutes in all.
+        if (cycles <= 36) now += 5_000;
         return idle;
       },
     });
     await waitFor('36 cycles, three minutes of the clock', () => cycles >= 36);
     await poller.stop();
     const summaries = atInfoOrAbove(lines);
-    expect(summaries.length).toBeGreaterThanOrEqual(2);
-    expect(summaries.length).toBeLessThanOrEqual(3);
+    expect(summaries).toHaveLength(3);
     expect(summaries[0]).toMatchObject({ level: 'info', message: 'idle: cursor 0, lag 0, last success never', cursor: 0, lag: 0 });
+  });
+});
+
+describe('under make run', () => {
+  test("each line names its service once: the log line does, concurrently adds no label of its own", () => {
+    const written: string[] = [];
+    const stream = new Writable({ write: (chunk: Buffer, _encoding, done) => done(void written.push(chunk.toString())) });
+    createLogger({ service: 'crm', format: 'pretty', stream }).info('Listening on http://0.0.0.0:3001');
+    expect(written.join('').match(/crm/g)).toHaveLength(1);
+
+    const start = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }).scripts.start;
+    expect(start).toMatch(/^concurrently .*--prefix none /);
   });
 });

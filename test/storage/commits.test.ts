@@ -6,6 +6,7 @@ import { createApp as createInventory } from '../../inventory/src/app.js';
 import { createApp as createMiddleware } from '../../middleware/src/app.js';
 import { syncNewCustomers } from '../../middleware/src/domain/sync.js';
 import { closedAfterEach, createCustomer, gatedInventory, listPackages, middlewareDeps } from '../../middleware/test/support.js';
+import { ContractChecker } from '../e2e/contract.js';
 import { captureLogs } from '../support/logs.js';
 import { failCommitsOn, fillDisk } from './faults.js';
 
@@ -99,6 +100,9 @@ describe('a full disk', () => {
       expect(full?.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(full?.headers['retry-after']).toBe('30');
       expect(full?.body).toMatchObject({ type: '/problems/insufficient-storage', status: 507, title: 'Insufficient Storage' });
+      const documented = new ContractChecker((await http.get('/openapi.json')).body);
+      const path = service.list.split('?')[0]!;
+      expect(documented.check({ method: 'POST', path, status: 507, contentType: full!.headers['content-type']!, body: full!.body })).toEqual([]);
       for (let n = 2001; n <= 2005; n++) expect((await service.write(http, n)).status).toBe(507);
 
       const ready = await http.get('/ready');

@@ -8,6 +8,7 @@ import {
   pageParameters,
   personNameSchema,
   problem,
+  storageProblems,
 } from '@welcome/common';
 
 export const crmOpenApi = openApiDocument({
@@ -47,6 +48,7 @@ export const crmOpenApi = openApiDocument({
           '201': json('Registered, and committed', { $ref: '#/components/schemas/Customer' }, locationHeader('/customers/{id}')),
           ...bodyProblems,
           '409': problem('The email is taken (case does not matter).', 'email-taken'),
+          ...storageProblems,
         },
       },
       get: {

@@ -8,6 +8,7 @@ import {
   pageParameters,
   personNameSchema,
   problem,
+  storageProblems,
 } from '@welcome/common';
 
 export const inventoryOpenApi = openApiDocument({
@@ -49,6 +50,7 @@ export const inventoryOpenApi = openApiDocument({
           '200': json('The customer already had this package (same name): nothing new stored', { $ref: '#/components/schemas/Package' }),
           ...bodyProblems,
           '409': problem('The customer already has a package under another name.', 'customer-has-package'),
+          ...storageProblems,
         },
       },
       get: {

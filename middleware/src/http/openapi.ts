@@ -1,4 +1,4 @@
-import { json, linkHeader, openApiDocument, pageParameters, problem } from '@welcome/common';
+import { json, linkHeader, openApiDocument, pageParameters, problem, storageProblems } from '@welcome/common';
 
 const timestamp = { type: ['string', 'null'], format: 'date-time' };
 const deadLetterRef = { $ref: '#/components/schemas/DeadLetter' };
@@ -133,6 +133,7 @@ export const middlewareOpenApi = openApiDocument({
             },
             additionalProperties: false,
           }),
+          ...storageProblems,
         },
       },
     },
@@ -147,6 +148,7 @@ export const middlewareOpenApi = openApiDocument({
           '400': problem('The id is not a positive whole number.', 'validation-failed'),
           '404': problem('No such dead letter.', 'not-found'),
           '502': problem('The CRM or the Inventory is unavailable; nothing was changed.', 'upstream-unavailable'),
+          ...storageProblems,
         },
       },
     },

@@ -82,6 +82,15 @@ export const bodyProblems = {
   '415': problem('The body is not application/json.', 'unsupported-media-type'),
 };
 
+/** The answers of a route that writes to the database when the database cannot take the write. */
+export const storageProblems = {
+  '503': problem('The database could not take the write just now (locked or an I/O error); nothing was stored. Try again.', 'storage-unavailable'),
+  '507': {
+    ...problem('The disk under the database is full; nothing was stored. Send the same request again later.', 'insufficient-storage'),
+    headers: { 'Retry-After': { description: 'Seconds to wait before sending it again.', schema: { type: 'integer', minimum: 1 } } },
+  },
+};
+
 const operational = {
   '/health': {
     get: {
