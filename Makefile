@@ -25,7 +25,7 @@ test: build
 chaos: build
 	CHAOS_ROUNDS=$${CHAOS_ROUNDS:-30} CHAOS_RUNS=$${CHAOS_RUNS:-3} npm test -- test/chaos
 
-## make bench: delivery speed of the built services (BENCH_CUSTOMERS, BENCH_POLL_INTERVAL_MS).
+## make bench: delivery speed and storage sizes of the built services (BENCH_CUSTOMERS, BENCH_POLL_INTERVAL_MS, BENCH_WAL_CUSTOMERS).
 bench: build
 	npm test -- --testMatch '<rootDir>/bench/**/*.bench.ts'
 

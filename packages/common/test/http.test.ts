@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import Router from '@koa/router';
 import request from 'supertest';
-import { AppError, createRegistry, createServiceApp } from '../src/index.js';
+import { AppError, createRegistry, createServiceApp, createSilentLogger, createStorageGuard, openDatabase } from '../src/index.js';
 import { captureLogs } from '../../../test/support/logs.js';
 
 function appThatThrows(error: unknown) {
@@ -42,5 +42,34 @@ describe('the problem middleware', () => {
       detail: 'It is taken.',
       errors: [{ field: 'email', message: 'taken' }],
     });
+  });
+});
+
+describe('storage failures are answers, not crashes', () => {
+  const failing = (code: string) => Object.assign(new Error(`${code}: simulated`), { code });
+
+  test('ENOSPC from anything a route writes is a 507 problem with Retry-After', async () => {
+    const { http, lines } = appThatThrows(failing('ENOSPC'));
+    const response = await http.get('/boom');
+    expect(response.status).toBe(507);
+    expect(response.headers['retry-after']).toBe('30');
+    expect(response.body).toMatchObject({ type: '/problems/insufficient-storage', title: 'Insufficient Storage', status: 507 });
+    expect(lines.filter((line) => line.level === 'error')).toEqual([]);
+  });
+
+  test.each(['SQLITE_BUSY', 'SQLITE_IOERR_WRITE'])('%s in a guarded write is a 503 the client may retry at once', (code) => {
+    const db = openDatabase(':memory:');
+    const guard = createStorageGuard(db, createSilentLogger());
+    let thrown: unknown;
+    try {
+      guard.write('test', () => {
+        throw failing(code);
+      });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(AppError);
+    expect(thrown).toMatchObject({ status: 503, code: 'storage-unavailable', headers: { 'Retry-After': '1' } });
+    expect(guard.readiness()).toBeUndefined();
   });
 });
