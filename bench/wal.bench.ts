@@ -8,7 +8,7 @@ import { getJson, Platform, postJson, type ServiceName } from '../test/e2e/platf
 const customers = Number(process.env.BENCH_WAL_CUSTOMERS ?? 100_000);
 const clients = 32;
 
-const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+const mib = (bytes: number) => (bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(0)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`);
 const sizeOf = (path: string) => {
   try {
     return statSync(path).size;
