@@ -1,8 +1,45 @@
-import { EnvReader, readCommonConfig, type CommonConfig, type Env } from '@welcome/common';
+import { EnvReader, parsePositiveInteger, readCommonConfig, type CommonConfig, type Env } from '@welcome/common';
+import { urlProblem } from './domain/webhooks.js';
 
-export type CrmConfig = CommonConfig;
+export interface CrmConfig extends CommonConfig {
+  /** An endpoint the CRM makes sure exists at start (compose points it at the middleware). */
+  webhook: { url: string; secret: string } | undefined;
+  /** The delays between a failed webhook attempt and the next; once spent, the message is failed. */
+  webhookRetryScheduleMs: number[];
+  webhookTimeoutMs: number;
+}
+
+export const DEFAULT_RETRY_SCHEDULE_MS = [5000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000];
+
+function parseSchedule(raw: string): number[] {
+  const delays = raw.split(',').map((part) => part.trim());
+  if (delays.some((delay) => !/^\d+$/.test(delay) || Number(delay) < 1 || Number(delay) > 2 ** 31 - 1)) {
+    throw new Error('expected comma-separated delays in milliseconds, each a whole number of 1 or more');
+  }
+  return delays.map(Number);
+}
+
+function parseWebhookUrl(raw: string): string {
+  const problem = urlProblem(raw);
+  if (problem) throw new Error(problem);
+  return raw;
+}
+
+function parseWebhookSecret(raw: string): string {
+  if (!/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(raw)) throw new Error('expected whsec_ followed by base64');
+  return raw;
+}
 
 export function loadConfig(env: Env, isTty: boolean): Readonly<CrmConfig> {
   const reader = new EnvReader(env);
-  return reader.done(readCommonConfig(reader, 'crm', 3001, isTty));
+  const common = readCommonConfig(reader, 'crm', 3001, isTty);
+  const url = reader.read<string | undefined>('WEBHOOK_URL', undefined, parseWebhookUrl);
+  const secret = reader.read<string | undefined>('WEBHOOK_SECRET', undefined, parseWebhookSecret);
+  reader.check((url === undefined) === (secret === undefined), 'WEBHOOK_URL and WEBHOOK_SECRET go together: set both, or neither');
+  return reader.done({
+    ...common,
+    webhook: url !== undefined && secret !== undefined ? { url, secret } : undefined,
+    webhookRetryScheduleMs: reader.read('WEBHOOK_RETRY_SCHEDULE_MS', DEFAULT_RETRY_SCHEDULE_MS, parseSchedule),
+    webhookTimeoutMs: reader.read('WEBHOOK_TIMEOUT_MS', 5000, parsePositiveInteger),
+  });
 }

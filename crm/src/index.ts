@@ -1,12 +1,18 @@
 import { runService, startService } from '@welcome/common';
-import { createApp } from './app.js';
+import { createCrm } from './app.js';
 import { loadConfig } from './config.js';
 
 await runService(
   'crm',
   () => loadConfig(process.env, Boolean(process.stdout.isTTY)),
   (config) =>
-    startService('crm', config, (db, logger) => ({
-      app: createApp({ db, logger }),
-    })),
+    startService('crm', config, (db, logger) =>
+      createCrm({
+        db,
+        logger,
+        webhook: config.webhook,
+        webhookRetryScheduleMs: config.webhookRetryScheduleMs,
+        webhookTimeoutMs: config.webhookTimeoutMs,
+      }),
+    ),
 );

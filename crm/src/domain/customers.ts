@@ -1,16 +1,19 @@
 import { conflict, notFound } from '@welcome/common';
 import { EmailTakenError, type Customer, type CustomerStore } from '../store/customer-store.js';
+import type { CustomerFeed } from './customer-feed.js';
 
 export interface CustomerDeps {
   store: CustomerStore;
+  feed: CustomerFeed;
   now: () => Date;
-  /** Told of each customer committed (for metrics). */
+  /** Told of each customer committed, after the commit (metrics, the webhook dispatcher). */
   onRegistered?: (customer: Customer) => void;
 }
 
 export function registerCustomer(deps: CustomerDeps, input: { name: string; email: string }): Customer {
   try {
     const customer = deps.store.insert({ ...input, createdAt: deps.now().toISOString() });
+    deps.feed.committed(customer.id);
     deps.onRegistered?.(customer);
     return customer;
   } catch (error) {
@@ -27,6 +30,13 @@ export function getCustomer(deps: CustomerDeps, id: number): Customer {
   return customer;
 }
 
-export function listCustomers(deps: CustomerDeps, after: number, limit: number): Customer[] {
+/**
+ * The customers after `after`; when there are none yet and `waitMs` is given, the answer waits
+ * for the first one committed (long polling), or until `waitMs` passes or `until` aborts.
+ */
+export async function listCustomers(deps: CustomerDeps, after: number, limit: number, waitMs = 0, until?: AbortSignal): Promise<Customer[]> {
+  const found = deps.store.listAfter(after, limit);
+  if (found.length > 0 || waitMs <= 0) return found;
+  await deps.feed.waitForCustomerAfter(after, waitMs, until);
   return deps.store.listAfter(after, limit);
 }

@@ -11,9 +11,13 @@ import {
   storageProblems,
 } from '@welcome/common';
 
+const ENDPOINT_ID = idParameter('The webhook endpoint id');
+
 export const crmOpenApi = openApiDocument({
   title: 'CRM',
-  description: 'Customers. Ids are given by the CRM, strictly increasing in commit order and never reused: `after=` is a safe cursor.',
+  description:
+    'Customers. Ids are given by the CRM, strictly increasing in commit order and never reused: `after=` is a safe cursor. ' +
+    'Subscribers learn of new customers by signed webhooks (Standard Webhooks) or by long polling (`wait=`).',
   port: 3001,
   schemas: {
     Customer: {
@@ -24,6 +28,60 @@ export const crmOpenApi = openApiDocument({
         name: { type: 'string' },
         email: { type: 'string', format: 'email' },
         createdAt: { type: 'string', format: 'date-time' },
+      },
+      additionalProperties: false,
+    },
+    WebhookEndpoint: {
+      type: 'object',
+      description: 'A subscriber. Its secret is shown only in the answer to its creation.',
+      required: ['id', 'url', 'createdAt'],
+      properties: {
+        id: { type: 'integer', minimum: 1 },
+        url: { type: 'string', format: 'uri', maxLength: 2048 },
+        createdAt: { type: 'string', format: 'date-time' },
+      },
+      additionalProperties: false,
+    },
+    CreatedWebhookEndpoint: {
+      type: 'object',
+      required: ['id', 'url', 'secret', 'createdAt'],
+      properties: {
+        id: { type: 'integer', minimum: 1 },
+        url: { type: 'string', format: 'uri', maxLength: 2048 },
+        secret: { type: 'string', pattern: '^whsec_', description: 'Keep it: the HMAC key of every webhook-signature sent to this endpoint.' },
+        createdAt: { type: 'string', format: 'date-time' },
+      },
+      additionalProperties: false,
+    },
+    NewWebhookEndpoint: {
+      type: 'object',
+      required: ['url'],
+      properties: {
+        url: { type: 'string', format: 'uri', maxLength: 2048, description: 'An absolute http:// or https:// URL.', examples: ['http://localhost:3003/webhooks/crm'] },
+        secret: {
+          type: 'string',
+          pattern: '^whsec_[A-Za-z0-9+/]+={0,2}$',
+          description: '`whsec_` and base64 of 24 to 64 bytes; made for you when not given.',
+        },
+      },
+      additionalProperties: false,
+    },
+    WebhookMessage: {
+      type: 'object',
+      description:
+        'One event for one endpoint. Sent as `{ type, timestamp, data }` with the Standard Webhooks headers `webhook-id` (`msg_` + id, ' +
+        'the same on every attempt), `webhook-timestamp` and `webhook-signature`.',
+      required: ['id', 'eventType', 'customerId', 'status', 'attempts', 'lastAttemptAt', 'lastStatus', 'lastError', 'nextAttemptAt'],
+      properties: {
+        id: { type: 'integer', minimum: 1 },
+        eventType: { const: 'customer.created' },
+        customerId: { type: 'integer', minimum: 1 },
+        status: { enum: ['pending', 'delivered', 'failed'] },
+        attempts: { type: 'integer', minimum: 0 },
+        lastAttemptAt: { type: ['string', 'null'], format: 'date-time' },
+        lastStatus: { type: ['integer', 'null'], description: "The subscriber's HTTP status at the last attempt, if it answered." },
+        lastError: { type: ['string', 'null'] },
+        nextAttemptAt: { type: ['string', 'null'], format: 'date-time', description: 'Null once delivered or failed.' },
       },
       additionalProperties: false,
     },
@@ -53,12 +111,21 @@ export const crmOpenApi = openApiDocument({
       },
       get: {
         tags: ['customers'],
-        summary: 'List customers by id, keyset-paged',
+        summary: 'List customers by id, keyset-paged; with wait, a long poll',
         operationId: 'listCustomers',
-        parameters: pageParameters,
+        parameters: [
+          ...pageParameters,
+          {
+            name: 'wait',
+            in: 'query',
+            description:
+              'Long polling: when no customer follows `after` yet, hold the request up to this many seconds and answer as soon as one is committed (an empty page if none is).',
+            schema: { type: 'integer', minimum: 0, maximum: 30, default: 0 },
+          },
+        ],
         responses: {
           '200': json('A page of customers', { type: 'array', items: { $ref: '#/components/schemas/Customer' } }, linkHeader),
-          '400': problem('A bad after or limit.', 'validation-failed'),
+          '400': problem('A bad after, limit or wait.', 'validation-failed'),
         },
       },
     },
@@ -72,6 +139,83 @@ export const crmOpenApi = openApiDocument({
           '200': json('The customer', { $ref: '#/components/schemas/Customer' }),
           '400': problem('The id is not a positive whole number.', 'validation-failed'),
           '404': problem('No such customer.', 'not-found'),
+        },
+      },
+    },
+    '/webhook-endpoints': {
+      post: {
+        tags: ['webhooks'],
+        summary: 'Subscribe a url to customer.created events',
+        operationId: 'createWebhookEndpoint',
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/NewWebhookEndpoint' } } } },
+        responses: {
+          '201': json('Subscribed: it receives every customer committed from now on', { $ref: '#/components/schemas/CreatedWebhookEndpoint' }, locationHeader('/webhook-endpoints/{id}')),
+          ...bodyProblems,
+          '409': problem('There are already 100 endpoints.', 'too-many-endpoints'),
+          ...storageProblems,
+        },
+      },
+      get: {
+        tags: ['webhooks'],
+        summary: 'List webhook endpoints (without their secrets), keyset-paged',
+        operationId: 'listWebhookEndpoints',
+        parameters: pageParameters,
+        responses: {
+          '200': json('A page of endpoints', { type: 'array', items: { $ref: '#/components/schemas/WebhookEndpoint' } }, linkHeader),
+          '400': problem('A bad after or limit.', 'validation-failed'),
+        },
+      },
+    },
+    '/webhook-endpoints/{id}': {
+      get: {
+        tags: ['webhooks'],
+        summary: 'One webhook endpoint, without its secret',
+        operationId: 'getWebhookEndpoint',
+        parameters: [ENDPOINT_ID],
+        responses: {
+          '200': json('The endpoint', { $ref: '#/components/schemas/WebhookEndpoint' }),
+          '400': problem('The id is not a positive whole number.', 'validation-failed'),
+          '404': problem('No such endpoint.', 'not-found'),
+        },
+      },
+      delete: {
+        tags: ['webhooks'],
+        summary: 'Unsubscribe: the endpoint and its messages, pending ones included, are dropped',
+        operationId: 'deleteWebhookEndpoint',
+        parameters: [ENDPOINT_ID],
+        responses: {
+          '204': { description: 'Deleted' },
+          '400': problem('The id is not a positive whole number.', 'validation-failed'),
+          '404': problem('No such endpoint.', 'not-found'),
+          ...storageProblems,
+        },
+      },
+    },
+    '/webhook-endpoints/{id}/messages': {
+      get: {
+        tags: ['webhooks'],
+        summary: "The endpoint's message log, one row per event, keyset-paged",
+        operationId: 'listWebhookMessages',
+        parameters: [ENDPOINT_ID, ...pageParameters],
+        responses: {
+          '200': json('A page of messages', { type: 'array', items: { $ref: '#/components/schemas/WebhookMessage' } }, linkHeader),
+          '400': problem('A bad id, after or limit.', 'validation-failed'),
+          '404': problem('No such endpoint.', 'not-found'),
+        },
+      },
+    },
+    '/webhook-endpoints/{id}/messages/{msgId}/retry': {
+      post: {
+        tags: ['webhooks'],
+        summary: 'Send a failed or pending message again now',
+        operationId: 'retryWebhookMessage',
+        parameters: [ENDPOINT_ID, { ...idParameter('The message id'), name: 'msgId' }],
+        responses: {
+          '202': json('Due now: the dispatcher sends it at once', { $ref: '#/components/schemas/WebhookMessage' }),
+          '400': problem('An id is not a positive whole number.', 'validation-failed'),
+          '404': problem('No such endpoint, or no such message of it.', 'not-found'),
+          '409': problem('The message was delivered already.', 'message-delivered'),
+          ...storageProblems,
         },
       },
     },

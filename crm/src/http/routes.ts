@@ -12,9 +12,11 @@ const newCustomerBody = z.strictObject({
     .pipe(z.email({ error: 'must be a valid email address' })),
 });
 
-export function createCustomerRouter(deps: CustomerDeps): Router {
-  const router = new Router();
+/** The longest a long poll (`?wait=`) is held, in seconds. */
+export const MAX_WAIT_S = 30;
 
+/** The customer routes, on the CRM's router. */
+export function addCustomerRoutes(router: Router, deps: CustomerDeps): void {
   router.post('/customers', (ctx) => {
     const input = parseBody(newCustomerBody, ctx.request.body);
     const customer = registerCustomer(deps, input);
@@ -23,14 +25,16 @@ export function createCustomerRouter(deps: CustomerDeps): Router {
     ctx.body = customer;
   });
 
-  router.get('/customers', (ctx) => {
-    const page = parsePageRequest(ctx);
-    sendPage(ctx, listCustomers(deps, page.after, page.limit + 1), page);
+  router.get('/customers', async (ctx) => {
+    const page = parsePageRequest(ctx, [{ name: 'wait', min: 0, max: MAX_WAIT_S }]);
+    // A held request ends early when its client goes away.
+    const gone = new AbortController();
+    ctx.req.once('close', () => gone.abort());
+    const waitMs = (page.filters.wait ?? 0) * 1000;
+    sendPage(ctx, await listCustomers(deps, page.after, page.limit + 1, waitMs, gone.signal), page);
   });
 
   router.get('/customers/:id', (ctx) => {
     ctx.body = getCustomer(deps, parseIdParam(ctx.params.id));
   });
-
-  return router;
 }

@@ -1,4 +1,5 @@
-import { isUniqueViolation, migrate, type Db, type Schema, type StorageGuard } from '@welcome/common';
+import { isUniqueViolation, migrate, type Db, type StorageGuard } from '@welcome/common';
+import { crmSchema } from './schema.js';
 
 export interface Customer {
   id: number;
@@ -21,7 +22,10 @@ export class EmailTakenError extends Error {
 }
 
 export interface CustomerStore {
-  /** Commits the customer before returning it; throws EmailTakenError when the email is in use. */
+  /**
+   * Commits the customer, with a `customer.created` message for every webhook endpoint, before
+   * returning it; throws EmailTakenError when the email is in use.
+   */
   insert(customer: NewCustomer): Customer;
   findById(id: number): Customer | undefined;
   /** Up to `limit` customers with an id above `after`, by id ascending. */
@@ -42,23 +46,6 @@ const toCustomer = (row: CustomerRow): Customer => ({
   createdAt: row.created_at,
 });
 
-/** The CRM's database; each step is applied once, in order, and recorded in the file. */
-export const crmSchema: Schema = {
-  applicationId: 0x7763726d, // "wcrm"
-  ownTable: 'customers',
-  migrations: [
-    // AUTOINCREMENT: ids never come back after a delete, which is what makes `after=` a safe cursor.
-    // email_key holds the lower-cased email: SQLite's NOCASE folds ASCII only.
-    `CREATE TABLE IF NOT EXISTS customers (
-      id INTEGER PRIMARY KEY AUTOINCREMENT,
-      name TEXT NOT NULL,
-      email TEXT NOT NULL,
-      email_key TEXT NOT NULL UNIQUE,
-      created_at TEXT NOT NULL
-    ) STRICT;`,
-  ],
-};
-
 export function createCustomerStore(db: Db, storage: StorageGuard): CustomerStore {
   migrate(db, crmSchema);
   const insert = db.prepare<[string, string, string, string], CustomerRow>(
@@ -66,11 +53,18 @@ export function createCustomerStore(db: Db, storage: StorageGuard): CustomerStor
   );
   const byId = db.prepare<[number], CustomerRow>('SELECT * FROM customers WHERE id = ?');
   const after = db.prepare<[number, number], CustomerRow>('SELECT * FROM customers WHERE id > ? ORDER BY id LIMIT ?');
+  const enqueue = db.prepare<[string, number, string, string]>(`
+    INSERT INTO webhook_messages (endpoint_id, event_type, customer_id, payload, next_attempt_at)
+    SELECT id, ?, ?, ?, ? FROM webhook_endpoints
+  `);
   // In an explicit transaction, a commit that fails (a full disk) throws: in autocommit, .get()
   // on INSERT ... RETURNING hands back the row even then, and never lets SQLite checkpoint.
-  const insertCommitted = db.transaction((customer: NewCustomer) =>
-    toCustomer(insert.get(customer.name, customer.email, customer.email.toLowerCase(), customer.createdAt)!),
-  );
+  const insertCommitted = db.transaction((customer: NewCustomer) => {
+    const created = toCustomer(insert.get(customer.name, customer.email, customer.email.toLowerCase(), customer.createdAt)!);
+    const event = JSON.stringify({ type: 'customer.created', timestamp: created.createdAt, data: created });
+    enqueue.run('customer.created', created.id, event, created.createdAt);
+    return created;
+  });
 
   return {
     insert(customer) {

@@ -37,6 +37,11 @@ export class EnvReader {
     }
   }
 
+  /** A rule across variables: when it does not hold, `problem` is reported with the rest. */
+  check(holds: boolean, problem: string): void {
+    if (!holds) this.problems.push(problem);
+  }
+
   /** The variables this reader was asked for: the service's whole configuration surface. */
   variables(): string[] {
     return [...this.names];

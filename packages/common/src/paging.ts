@@ -32,14 +32,18 @@ function readWholeNumber(
   return value;
 }
 
-/** Reads `?after=&limit=` (and any other whole-number filters), or throws one 400 naming each bad one. */
-export function parsePageRequest(ctx: Context, filters: string[] = []): PageRequest & { filters: Record<string, number | undefined> } {
+/** A whole-number query parameter besides `after` and `limit`: a positive id filter, unless bounds are given. */
+export type QueryNumber = string | { name: string; min: number; max: number };
+
+/** Reads `?after=&limit=` (and any other whole-number parameters), or throws one 400 naming each bad one. */
+export function parsePageRequest(ctx: Context, filters: QueryNumber[] = []): PageRequest & { filters: Record<string, number | undefined> } {
   const errors: FieldError[] = [];
   const after = readWholeNumber(ctx.query, 'after', 0, 0, Number.MAX_SAFE_INTEGER, errors);
   const limit = readWholeNumber(ctx.query, 'limit', DEFAULT_LIMIT, 1, MAX_LIMIT, errors);
   const values: Record<string, number | undefined> = {};
-  for (const name of filters) {
-    const value = readWholeNumber(ctx.query, name, 0, 1, Number.MAX_SAFE_INTEGER, errors);
+  for (const filter of filters) {
+    const { name, min, max } = typeof filter === 'string' ? { name: filter, min: 1, max: Number.MAX_SAFE_INTEGER } : filter;
+    const value = readWholeNumber(ctx.query, name, 0, min, max, errors);
     values[name] = ctx.query[name] === undefined ? undefined : value;
   }
   if (errors.length > 0) throw validationFailed(errors);

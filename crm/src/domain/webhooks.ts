@@ -1,0 +1,80 @@
+import { randomBytes } from 'node:crypto';
+import { AppError, conflict, notFound, validationFailed } from '@welcome/common';
+import type { WebhookEndpoint, WebhookMessage, WebhookStore } from '../store/webhook-store.js';
+
+/** At most this many endpoints, so that one customer never fans out into an unbounded number of messages. */
+export const MAX_WEBHOOK_ENDPOINTS = 100;
+const MAX_URL_LENGTH = 2048;
+
+export interface WebhookDeps {
+  webhooks: WebhookStore;
+  now: () => Date;
+  /** Told when a message is due now, so that the dispatcher sends it without waiting. */
+  onDue?: () => void;
+}
+
+/** An endpoint as the API shows it after creation: never its secret. */
+export type PublicEndpoint = Omit<WebhookEndpoint, 'secret'>;
+export const withoutSecret = ({ secret: _secret, ...endpoint }: WebhookEndpoint): PublicEndpoint => endpoint;
+
+/** A secret as Standard Webhooks writes them: `whsec_` and base64 of 24 random bytes. */
+export function makeSecret(): string {
+  return `whsec_${randomBytes(24).toString('base64')}`;
+}
+
+/** Why `url` cannot be a webhook endpoint, or undefined when it can. */
+export function urlProblem(url: string): string | undefined {
+  if (url.length > MAX_URL_LENGTH) return `must be at most ${MAX_URL_LENGTH} characters`;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'must be an absolute http:// or https:// URL';
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return 'must be an absolute http:// or https:// URL';
+  return undefined;
+}
+
+export function createEndpoint(deps: WebhookDeps, input: { url: string; secret?: string | undefined }): WebhookEndpoint {
+  const problem = urlProblem(input.url);
+  if (problem) throw validationFailed([{ field: 'url', message: problem }]);
+  if (deps.webhooks.countEndpoints() >= MAX_WEBHOOK_ENDPOINTS) {
+    throw conflict('too-many-endpoints', `There are already ${MAX_WEBHOOK_ENDPOINTS} webhook endpoints, the most this CRM keeps; delete one first.`);
+  }
+  return deps.webhooks.createEndpoint({ url: input.url, secret: input.secret ?? makeSecret(), createdAt: deps.now().toISOString() });
+}
+
+/** Makes sure an endpoint with this url and secret exists (the WEBHOOK_URL / WEBHOOK_SECRET bootstrap). */
+export function ensureEndpoint(deps: WebhookDeps, url: string, secret: string): { endpoint: WebhookEndpoint; created: boolean } {
+  const existing = deps.webhooks.findEndpointByUrl(url, secret);
+  if (existing) return { endpoint: existing, created: false };
+  return { endpoint: createEndpoint(deps, { url, secret }), created: true };
+}
+
+export function getEndpoint(deps: WebhookDeps, id: number): WebhookEndpoint {
+  const endpoint = deps.webhooks.findEndpoint(id);
+  if (!endpoint) throw notFound(`There is no webhook endpoint ${id}.`);
+  return endpoint;
+}
+
+export function deleteEndpoint(deps: WebhookDeps, id: number): void {
+  if (!deps.webhooks.deleteEndpoint(id)) throw notFound(`There is no webhook endpoint ${id}.`);
+}
+
+export function listMessages(deps: WebhookDeps, endpointId: number, after: number, limit: number): WebhookMessage[] {
+  getEndpoint(deps, endpointId);
+  return deps.webhooks.listMessages(endpointId, after, limit);
+}
+
+/** A failed or pending message is sent again now; a delivered one is a conflict. */
+export function retryMessage(deps: WebhookDeps, endpointId: number, messageId: number): WebhookMessage {
+  getEndpoint(deps, endpointId);
+  const message = deps.webhooks.findMessage(endpointId, messageId);
+  if (!message) throw notFound(`Webhook endpoint ${endpointId} has no message ${messageId}.`);
+  if (message.status === 'delivered') {
+    throw new AppError(409, 'message-delivered', `Message ${messageId} was delivered already; there is nothing to retry.`);
+  }
+  const due = deps.webhooks.makeDue(endpointId, messageId, deps.now().toISOString())!;
+  deps.onDue?.();
+  return due;
+}

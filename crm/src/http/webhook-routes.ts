@@ -1,0 +1,60 @@
+import Router from '@koa/router';
+import { parseBody, parseIdParam, parsePageRequest, sendPage } from '@welcome/common';
+import { Webhook } from 'standardwebhooks';
+import { z } from 'zod';
+import { createEndpoint, deleteEndpoint, getEndpoint, listMessages, retryMessage, withoutSecret, type WebhookDeps } from '../domain/webhooks.js';
+
+/** `whsec_` and base64 of 24 to 64 bytes, the form the standardwebhooks package signs with. */
+const secret = z
+  .string({ error: 'must be a string' })
+  .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be whsec_ followed by base64')
+  .refine((value) => {
+    const bytes = Buffer.from(value.slice('whsec_'.length), 'base64').length;
+    return bytes >= 24 && bytes <= 64;
+  }, 'must hold 24 to 64 bytes')
+  .refine((value) => {
+    try {
+      return new Webhook(value) !== undefined;
+    } catch {
+      return false;
+    }
+  }, 'is not a key the standardwebhooks package can sign with');
+
+const newEndpointBody = z.strictObject({
+  url: z.string({ error: 'must be a string' }).trim(),
+  secret: secret.optional(),
+});
+
+/** The webhook-endpoint routes, on the CRM's router. */
+export function addWebhookRoutes(router: Router, deps: WebhookDeps): void {
+  router.post('/webhook-endpoints', (ctx) => {
+    const endpoint = createEndpoint(deps, parseBody(newEndpointBody, ctx.request.body));
+    ctx.status = 201;
+    ctx.set('Location', `/webhook-endpoints/${endpoint.id}`);
+    ctx.body = endpoint;
+  });
+
+  router.get('/webhook-endpoints', (ctx) => {
+    const page = parsePageRequest(ctx);
+    sendPage(ctx, deps.webhooks.listEndpoints(page.after, page.limit + 1).map(withoutSecret), page);
+  });
+
+  router.get('/webhook-endpoints/:id', (ctx) => {
+    ctx.body = withoutSecret(getEndpoint(deps, parseIdParam(ctx.params.id)));
+  });
+
+  router.delete('/webhook-endpoints/:id', (ctx) => {
+    deleteEndpoint(deps, parseIdParam(ctx.params.id));
+    ctx.status = 204;
+  });
+
+  router.get('/webhook-endpoints/:id/messages', (ctx) => {
+    const page = parsePageRequest(ctx);
+    sendPage(ctx, listMessages(deps, parseIdParam(ctx.params.id), page.after, page.limit + 1), page);
+  });
+
+  router.post('/webhook-endpoints/:id/messages/:msgId/retry', (ctx) => {
+    ctx.status = 202;
+    ctx.body = retryMessage(deps, parseIdParam(ctx.params.id), parseIdParam(ctx.params.msgId, 'msgId'));
+  });
+}
