@@ -1,4 +1,4 @@
-import { EnvReader, parsePositiveInteger, readCommonConfig, type CommonConfig, type Env } from '@welcome/common';
+import { EnvReader, parsePositiveInteger, parseWebhookSecret, readCommonConfig, type CommonConfig, type Env } from '@welcome/common';
 import { urlProblem } from './domain/webhooks.js';
 
 export interface CrmConfig extends CommonConfig {
@@ -22,11 +22,6 @@ function parseSchedule(raw: string): number[] {
 function parseWebhookUrl(raw: string): string {
   const problem = urlProblem(raw);
   if (problem) throw new Error(problem);
-  return raw;
-}
-
-function parseWebhookSecret(raw: string): string {
-  if (!/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(raw)) throw new Error('expected whsec_ followed by base64');
   return raw;
 }
 

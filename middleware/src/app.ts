@@ -1,10 +1,10 @@
 import type Koa from 'koa';
 import { Gauge, type Registry } from 'prom-client';
-import { createRegistry, createServiceApp, databaseCheck, type Db, type StorageGuard } from '@welcome/common';
-import type { SyncDeps } from './domain/sync.js';
+import { createRegistry, createServiceApp, databaseCheck } from '@welcome/common';
 import { middlewareOpenApi } from './http/openapi.js';
-import { createMiddlewareRouter } from './http/routes.js';
+import { CRM_WEBHOOK_PATH, createMiddlewareRouter } from './http/routes.js';
 import type { SyncStatus } from './store/sync-store.js';
+import type { MiddlewareDeps } from './sync-deps.js';
 
 /** Gauges read from the store at each scrape: its counters survive restarts, so they are its to tell. */
 function addSyncMetrics(registry: Registry, status: () => SyncStatus): void {
@@ -34,7 +34,7 @@ function addSyncMetrics(registry: Registry, status: () => SyncStatus): void {
   }
 }
 
-export function createApp(deps: SyncDeps & { db: Db; storage: StorageGuard }): Koa {
+export function createApp(deps: MiddlewareDeps): Koa {
   const registry = createRegistry('middleware');
   addSyncMetrics(registry, () => deps.store.status());
   const upstreamCheck = (name: 'crm' | 'inventory', ping: () => Promise<string | undefined>) => async () => {
@@ -52,5 +52,6 @@ export function createApp(deps: SyncDeps & { db: Db; storage: StorageGuard }): K
       upstreamCheck('inventory', () => deps.inventory.ping()),
     ],
     openapi: middlewareOpenApi,
+    rawBodyPaths: [CRM_WEBHOOK_PATH],
   });
 }

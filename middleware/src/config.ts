@@ -1,6 +1,7 @@
 import {
   EnvReader,
   parseHttpUrl,
+  parseWebhookSecret,
   parsePositiveInteger,
   readCommonConfig,
   type CommonConfig,
@@ -15,6 +16,15 @@ export interface MiddlewareConfig extends CommonConfig {
   httpTimeoutMs: number;
   /** The longest pause between cycles while an upstream is failing. */
   backoffMaxMs: number;
+  /** CRM_WEBHOOK_SECRET: the key the CRM signs its webhooks with; POST /webhooks/crm exists only when set. */
+  crmWebhookSecret: string | undefined;
+  /** LONG_POLL_S: how long the CRM may hold each poll waiting for a new customer (0 to 30; 0 for plain polling). */
+  longPollS: number;
+}
+
+function parseLongPoll(raw: string): number {
+  if (!/^\d+$/.test(raw) || Number(raw) > 30) throw new Error('expected a whole number of seconds from 0 to 30');
+  return Number(raw);
 }
 
 export function loadConfig(env: Env, isTty: boolean): Readonly<MiddlewareConfig> {
@@ -26,5 +36,7 @@ export function loadConfig(env: Env, isTty: boolean): Readonly<MiddlewareConfig>
     pollIntervalMs: reader.read('POLL_INTERVAL_MS', 5000, parsePositiveInteger),
     httpTimeoutMs: reader.read('HTTP_TIMEOUT_MS', 5000, parsePositiveInteger),
     backoffMaxMs: reader.read('BACKOFF_MAX_MS', 60_000, parsePositiveInteger),
+    crmWebhookSecret: reader.read<string | undefined>('CRM_WEBHOOK_SECRET', undefined, parseWebhookSecret),
+    longPollS: reader.read('LONG_POLL_S', 0, parseLongPoll),
   });
 }

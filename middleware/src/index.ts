@@ -20,21 +20,28 @@ await runService(
         inventoryUrl: config.inventoryUrl,
         timeoutMs: config.httpTimeoutMs,
         retryDelayMs: RETRY_DELAY_MS,
+        longPollS: config.longPollS,
+        webhookSecret: config.crmWebhookSecret,
       });
       let poller: Poller | undefined;
       return {
         app: createApp(deps),
         start: () => {
-          logger.info(`Polling ${config.crmUrl} every ${config.pollIntervalMs} ms into ${config.inventoryUrl}`, {
+          const polling = config.longPollS > 0 ? `Long polling ${config.crmUrl} (held up to ${config.longPollS} s)` : `Polling ${config.crmUrl} every ${config.pollIntervalMs} ms`;
+          const push = config.crmWebhookSecret ? '; CRM webhooks accepted at POST /webhooks/crm' : '';
+          logger.info(`${polling} into ${config.inventoryUrl}${push}`, {
             crmUrl: config.crmUrl,
             inventoryUrl: config.inventoryUrl,
             pollIntervalMs: config.pollIntervalMs,
+            longPollS: config.longPollS,
+            webhooks: config.crmWebhookSecret !== undefined,
             cursor: deps.store.cursor(),
           });
           poller = startPoller({
             intervalMs: config.pollIntervalMs,
             maxBackoffMs: config.backoffMaxMs,
-            cycle: (shouldStop) => syncNewCustomers(deps, shouldStop),
+            cycle: (shouldStop, signal) => syncNewCustomers(deps, shouldStop, signal),
+            longPoll: config.longPollS > 0,
             logger,
             idleSummary: { everyMs: IDLE_SUMMARY_MS, log: () => logIdleSummary(deps) },
           });

@@ -15,6 +15,8 @@ describe('the middleware configuration', () => {
       pollIntervalMs: 5000,
       httpTimeoutMs: 5000,
       backoffMaxMs: 60_000,
+      crmWebhookSecret: undefined,
+      longPollS: 0,
     });
     expect(loadConfig({}, true).logFormat).toBe('pretty');
   });
@@ -37,6 +39,8 @@ describe('the middleware configuration', () => {
           POLL_INTERVAL_MS: '250',
           HTTP_TIMEOUT_MS: '900',
           BACKOFF_MAX_MS: '30000',
+          CRM_WEBHOOK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+          LONG_POLL_S: '25',
         },
         false,
       ),
@@ -51,6 +55,8 @@ describe('the middleware configuration', () => {
       pollIntervalMs: 250,
       httpTimeoutMs: 900,
       backoffMaxMs: 30_000,
+      crmWebhookSecret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+      longPollS: 25,
     });
   });
 
@@ -67,6 +73,14 @@ describe('the middleware configuration', () => {
     for (const [name, index] of [['PORT', 0], ['LOG_LEVEL', 1], ['CRM_URL', 2], ['INVENTORY_URL', 3], ['POLL_INTERVAL_MS', 4]] as const) {
       expect(problems[index]).toMatch(new RegExp(`^${name}=`));
     }
+  });
+
+  test.each([['31'], ['-1'], ['soon']])('refuses LONG_POLL_S=%s', (seconds) => {
+    expect(() => loadConfig({ LONG_POLL_S: seconds }, false)).toThrow(/^LONG_POLL_S=.*from 0 to 30/);
+  });
+
+  test('refuses a CRM_WEBHOOK_SECRET that is not whsec_ and base64', () => {
+    expect(() => loadConfig({ CRM_WEBHOOK_SECRET: 'hunter2' }, false)).toThrow(/^CRM_WEBHOOK_SECRET=.*whsec_/);
   });
 
   test.each([['70000'], ['-1'], ['3.5'], ['80 80']])('refuses the port %s', (port) => {

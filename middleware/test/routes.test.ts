@@ -35,6 +35,8 @@ describe('GET /status', () => {
         { customerId: 2, customerName: 'Bob', packageId: 1, outcome: 'alreadyThere', at: expect.any(String) },
         { customerId: 1, customerName: 'Alice', packageId: 2, outcome: 'created', at: expect.any(String) },
       ],
+      deliveriesByPath: { webhook: 0, longPoll: 0, poll: 2 },
+      lastWebhookAt: null,
     });
   });
 });

@@ -25,6 +25,8 @@ describe('the sync store', () => {
       crmHighestId: 0,
       lag: 0,
       recentDeliveries: [],
+      deliveriesByPath: { webhook: 0, longPoll: 0, poll: 0 },
+      lastWebhookAt: null,
     });
   });
 

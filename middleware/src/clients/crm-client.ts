@@ -31,8 +31,11 @@ export interface CustomerPage {
 export interface CrmClient {
   /** Why /health does not answer, or undefined when it does. */
   ping(): Promise<string | undefined>;
-  /** The customers after `cursor`, page by page, following `Link: rel="next"` until the end. */
-  customersAfter(cursor: number, pageSize?: number): AsyncGenerator<CustomerPage>;
+  /**
+   * The customers after `cursor`, page by page, following `Link: rel="next"` until the end. With
+   * `waitS`, the first page is a long poll: the CRM holds it until a customer follows the cursor.
+   */
+  customersAfter(cursor: number, pageSize?: number, options?: { waitS?: number; signal?: AbortSignal }): AsyncGenerator<CustomerPage>;
   /** One customer as the CRM has it now; undefined when the CRM says 404. */
   getCustomer(id: number): Promise<CustomerRecord | undefined>;
 }
@@ -40,7 +43,8 @@ export interface CrmClient {
 const customerId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 const customerName = z.string().refine((name) => name.trim().length > 0);
 
-function readCustomerRecord(raw: unknown): CustomerRecord | UnusableRecord {
+/** Checks one customer as the CRM sent it (in a page or a webhook event). */
+export function readCustomerRecord(raw: unknown): CustomerRecord | UnusableRecord {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return { raw, problem: 'the record is not a JSON object' };
   }
@@ -92,17 +96,20 @@ export function createCrmClient(options: ClientOptions): CrmClient {
   return {
     ping: () => ping(http),
 
-    async *customersAfter(cursor, pageSize = 100) {
+    async *customersAfter(cursor, pageSize = 100, { waitS = 0, signal } = {}) {
       let url = new URL(`${options.baseUrl}/customers`);
       url.searchParams.set('after', String(cursor));
       url.searchParams.set('limit', String(pageSize));
+      if (waitS > 0) url.searchParams.set('wait', String(waitS));
       const visited = new Set<string>();
       for (;;) {
         visited.add(url.href);
         let body: unknown;
         let link: string | undefined;
         try {
-          const response = await http.get(url, { prefixUrl: '' });
+          // A held long poll has its wait on top of the usual timeout.
+          const timeout = { request: options.timeoutMs + (url.searchParams.has('wait') ? waitS * 1000 : 0) };
+          const response = await http.get(url, { prefixUrl: '', timeout, ...(signal ? { signal } : {}) });
           body = response.body;
           const header = response.headers.link;
           link = Array.isArray(header) ? header.join(', ') : header;

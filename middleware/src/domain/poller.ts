@@ -18,13 +18,17 @@ export function backoffDelay(failures: number, intervalMs: number, maxMs: number
 
 /**
  * Runs `cycle` now and then again after each one ends: `intervalMs` later after a normal cycle,
- * at once when the CRM had more than one cycle reads, and backing off after failures. A timer
+ * at once when the CRM had more than one cycle reads or when long polling, and backing off
+ * after failures. A timer
  * re-armed at the end, not setInterval, so a slow cycle is never overlapped by the next.
  */
 export function startPoller(options: {
   intervalMs: number;
   maxBackoffMs: number;
-  cycle: (shouldStop: () => boolean) => Promise<CycleReport>;
+  /** `signal` aborts at stop, cutting short a long poll held by the CRM. */
+  cycle: (shouldStop: () => boolean, signal: AbortSignal) => Promise<CycleReport>;
+  /** Long polling: the CRM holds each read until there is news, so the next cycle starts at once. */
+  longPoll?: boolean;
   logger: Logger;
   random?: () => number;
   /** While cycles find nothing, `log` is called once every `everyMs`: one line a minute instead of one a poll. */
@@ -35,6 +39,7 @@ export function startPoller(options: {
   let stopped = false;
   let failures = 0;
   let lastTold = clock();
+  const stopping = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let inFlight: Promise<void> | undefined;
 
@@ -44,7 +49,7 @@ export function startPoller(options: {
       return backoffDelay(failures, options.intervalMs, options.maxBackoffMs, options.random);
     }
     failures = 0;
-    return report.more ? 0 : options.intervalMs;
+    return report.more || options.longPoll ? 0 : options.intervalMs;
   };
 
   const tellIfIdle = (report: CycleReport | undefined) => {
@@ -60,7 +65,7 @@ export function startPoller(options: {
   const run = () => {
     timer = undefined;
     inFlight = options
-      .cycle(() => stopped)
+      .cycle(() => stopped, stopping.signal)
       .catch((error: unknown) => {
         options.logger.error('Sync cycle failed unexpectedly; the next cycle tries again', {
           error: error instanceof Error ? error.stack : String(error),
@@ -81,6 +86,7 @@ export function startPoller(options: {
   return {
     async stop() {
       stopped = true;
+      stopping.abort();
       if (timer) clearTimeout(timer);
       await inFlight;
     },

@@ -1,8 +1,8 @@
-import { StorageFullError, type Logger } from '@welcome/common';
-import type { CrmClient, CrmCustomer, CustomerRecord, UnusableRecord } from '../clients/crm-client.js';
-import type { InventoryClient } from '../clients/inventory-client.js';
+import { StorageFullError } from '@welcome/common';
+import type { CrmClient, CustomerRecord, UnusableRecord } from '../clients/crm-client.js';
 import { UpstreamUnavailableError } from '../clients/upstream.js';
-import type { NewDeadLetter, SyncStore } from '../store/sync-store.js';
+import type { DeliveryPath, SyncStore } from '../store/sync-store.js';
+import { deadLetter, deliverCustomer, type DeliveryDeps, type DeliveryResult } from './delivery.js';
 
 /**
  * How many CRM pages one cycle reads at most. A longer backlog is read by the next cycle, which
@@ -10,12 +10,14 @@ import type { NewDeadLetter, SyncStore } from '../store/sync-store.js';
  */
 export const MAX_PAGES_PER_CYCLE = 50;
 
-export interface SyncDeps {
+export interface SyncDeps extends DeliveryDeps {
   crm: CrmClient;
-  inventory: InventoryClient;
   store: SyncStore;
-  logger: Logger;
-  now: () => Date;
+  inFlight: Map<number, Promise<DeliveryResult>>;
+  /** How the poller's customers arrive: by long poll when LONG_POLL_S is set, else by plain poll. */
+  pollPath: DeliveryPath;
+  /** LONG_POLL_S: how long each CRM read may be held waiting for a new customer; 0 for none. */
+  longPollS: number;
 }
 
 export interface CycleReport {
@@ -31,52 +33,18 @@ export interface CycleReport {
   more?: boolean;
 }
 
-type Delivery = 'created' | 'alreadyThere' | 'deadLettered';
-
-function deadLetter(deps: SyncDeps, letter: NewDeadLetter, message: string, fields: Record<string, unknown>): Delivery {
-  const stored = deps.store.recordDeadLetter(letter, deps.now());
-  // A record the CRM keeps sending is logged the first time, not every cycle.
-  deps.logger.log(stored.attempts === 1 ? 'warn' : 'debug', message, { deadLetterId: stored.id, attempts: stored.attempts, ...fields });
-  return 'deadLettered';
-}
-
-/**
- * Gets one customer's welcome package made and records the result together with the cursor, so
- * a crash at any point either repeats this customer (and the Inventory answers 200) or moves on.
- */
-async function deliverWelcomePackage(deps: SyncDeps, customer: CrmCustomer): Promise<Delivery> {
-  const outcome = await deps.inventory.requestPackage({ customerId: customer.id, customerName: customer.name });
-  const fields = { customerId: customer.id, customerName: customer.name };
-  if (outcome.kind === 'refused') {
-    return deadLetter(
-      deps,
-      { customerId: customer.id, customer, status: outcome.status, reason: outcome.answer },
-      `The Inventory refused customer ${customer.id} with ${outcome.status}; dead-lettered, moving on`,
-      { ...fields, status: outcome.status, answer: outcome.answer },
-    );
-  }
-  deps.store.recordDelivered(
-    { customerId: customer.id, customerName: customer.name, packageId: outcome.packageId, outcome: outcome.kind },
-    deps.now(),
-  );
-  deps.logger.info(
-    outcome.kind === 'created'
-      ? `Welcome package ${outcome.packageId} created for customer ${customer.id}`
-      : `Welcome package ${outcome.packageId} was already there for customer ${customer.id}`,
-    { ...fields, packageId: outcome.packageId, outcome: outcome.kind },
-  );
-  return outcome.kind;
-}
-
-function deadLetterUnusable(deps: SyncDeps, record: UnusableRecord): Delivery {
+/** A record from the CRM that cannot be delivered is kept, with what is wrong with it. */
+export function deadLetterUnusable(deps: SyncDeps, record: UnusableRecord, options: { moveCursor: boolean } = { moveCursor: true }): 'deadLettered' {
   const reason = `The CRM record is unusable: ${record.problem}`;
   const which = record.id === undefined ? 'A CRM record without a usable id' : `Customer ${record.id} from the CRM`;
-  return deadLetter(
+  deadLetter(
     deps,
     { customerId: record.id ?? null, customer: record.raw, status: null, reason },
     `${which} is unusable (${record.problem}); dead-lettered, moving on`,
     { customerId: record.id, reason, record: record.raw },
+    options,
   );
+  return 'deadLettered';
 }
 
 interface Walk {
@@ -90,14 +58,14 @@ interface Walk {
  * Reads every page after the cursor before delivering anything, so that a CRM sending ids out
  * of order cannot make the cursor jump past a customer it sends later in the same walk.
  */
-async function readNewCustomers(deps: SyncDeps, cursor: number): Promise<Walk> {
+async function readNewCustomers(deps: SyncDeps, cursor: number, signal?: AbortSignal): Promise<Walk> {
   const byId = new Map<number, CustomerRecord>();
   const unidentified: UnusableRecord[] = [];
   let pages = 0;
   let highest = 0;
   let outOfOrder = false;
   let more = false;
-  for await (const page of deps.crm.customersAfter(cursor)) {
+  for await (const page of deps.crm.customersAfter(cursor, 100, { waitS: deps.longPollS, ...(signal ? { signal } : {}) })) {
     pages += 1;
     unidentified.push(...page.unidentified);
     for (const record of page.records) {
@@ -125,14 +93,14 @@ async function readNewCustomers(deps: SyncDeps, cursor: number): Promise<Walk> {
  * `after` and send everything, so the cursor is applied here too. An unavailable upstream ends the
  * cycle where it is; the next cycle starts from the same customer.
  */
-export async function syncNewCustomers(deps: SyncDeps, shouldStop: () => boolean = () => false): Promise<CycleReport> {
+export async function syncNewCustomers(deps: SyncDeps, shouldStop: () => boolean = () => false, signal?: AbortSignal): Promise<CycleReport> {
   const report: CycleReport = { found: 0, created: 0, alreadyThere: 0, deadLettered: 0 };
   const started = deps.store.cursor();
   let cursor = started;
   deps.logger.debug(`Sync cycle started at cursor ${cursor}`, { cursor });
   try {
     deps.store.markPollStarted(deps.now());
-    const walk = await readNewCustomers(deps, cursor);
+    const walk = await readNewCustomers(deps, cursor, signal);
     for (const record of walk.unidentified) deadLetterUnusable(deps, record);
     report.found = walk.records.length;
     if (walk.records.length > 0) {
@@ -148,13 +116,19 @@ export async function syncNewCustomers(deps: SyncDeps, shouldStop: () => boolean
         report.interrupted = true;
         return report;
       }
-      const delivery = record.problem === undefined ? await deliverWelcomePackage(deps, record.customer) : deadLetterUnusable(deps, record);
-      report[delivery] += 1;
+      const delivery =
+        record.problem === undefined ? (await deliverCustomer(deps, record.customer, deps.pollPath, { moveCursor: true })).outcome : deadLetterUnusable(deps, record);
+      if (delivery === 'created' || delivery === 'alreadyThere' || delivery === 'deadLettered') report[delivery] += 1;
       cursor = record.id;
     }
     // Only a walk that moved the cursor earns an immediate next cycle.
     if (walk.more && cursor > started) report.more = true;
   } catch (error) {
+    if (signal?.aborted) {
+      // Shutdown cut a held long poll short: not an outage.
+      report.interrupted = true;
+      return report;
+    }
     if (error instanceof StorageFullError) {
       // The storage guard has said so once; the customer in flight is sent again once there is
       // space, and the Inventory answers that resend with 200.

@@ -1,11 +1,28 @@
 import Router from '@koa/router';
-import { parseIdParam, parsePageRequest, sendPage } from '@welcome/common';
+import getRawBody from 'raw-body';
+import { MAX_BODY, parseIdParam, parsePageRequest, sendPage } from '@welcome/common';
+import { handleCrmEvent, verifyCrmEvent } from '../domain/crm-webhook.js';
 import { replayAllDeadLetters, replayDeadLetter } from '../domain/dead-letters.js';
 import type { SyncDeps } from '../domain/sync.js';
 import { statusPage } from './status-page.js';
 
-export function createMiddlewareRouter(deps: SyncDeps): Router {
+/** The route whose body is read as bytes, for its signature. */
+export const CRM_WEBHOOK_PATH = '/webhooks/crm';
+
+export function createMiddlewareRouter(deps: SyncDeps & { webhookSecret: string | undefined }): Router {
   const router = new Router();
+
+  const secret = deps.webhookSecret;
+  if (secret !== undefined) {
+    router.post(CRM_WEBHOOK_PATH, async (ctx) => {
+      const body = await getRawBody(ctx.req, { limit: MAX_BODY });
+      const answer = await handleCrmEvent(deps, verifyCrmEvent(secret, ctx.headers, body));
+      ctx.status = answer.status;
+      ctx.set(answer.headers ?? {});
+      ctx.body = answer.body;
+      if (answer.status >= 400) ctx.type = 'application/problem+json';
+    });
+  }
 
   router.get('/', (ctx) => {
     ctx.type = 'text/html';

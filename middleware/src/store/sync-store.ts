@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Statement } from 'better-sqlite3';
 import { migrate, type Db, type Schema, type StorageGuard } from '@welcome/common';
 import type { UpstreamName } from '../clients/upstream.js';
 
@@ -29,7 +30,20 @@ export interface SyncStatus {
   lag: number;
   /** The latest packages confirmed, newest first. */
   recentDeliveries: Delivery[];
+  /** Packages confirmed (made or already there) by the path that carried the customer. */
+  deliveriesByPath: Record<DeliveryPath, number>;
+  /** When the last signed CRM webhook arrived; null before the first. */
+  lastWebhookAt: string | null;
 }
+
+/** How a customer reached the middleware: a CRM webhook, a long poll, or a plain poll. */
+export type DeliveryPath = 'webhook' | 'longPoll' | 'poll';
+
+/** What the middleware already knows of a customer, so that nobody asks the Inventory twice. */
+export type KnownCustomer =
+  | { state: 'behindCursor' }
+  | { state: 'confirmed'; packageId: number; outcome: Delivered }
+  | { state: 'deadLettered'; deadLetterId: number };
 
 export interface Delivery {
   customerId: number;
@@ -71,16 +85,25 @@ export interface SyncStore {
   markCycleSucceeded(at: Date): Outage | undefined;
   /** Returns true when this failure starts an outage (the previous cycle succeeded). */
   markCycleFailed(upstream: UpstreamName, error: string, at: Date): boolean;
-  /** The customer's package is confirmed: count it and move the cursor past it, in one commit. */
-  recordDelivered(delivery: Omit<Delivery, 'at'>, at: Date): void;
+  /**
+   * The customer's package is confirmed: count it and remember it, in one commit, which also
+   * moves the cursor past it unless `moveCursor` is false (a webhook's customer may be ahead of
+   * customers the poller has not delivered yet).
+   */
+  recordDelivered(delivery: Omit<Delivery, 'at'>, at: Date, options?: { path?: DeliveryPath; moveCursor?: boolean }): void;
+  /** Moves the cursor past a customer handled before (by a webhook, say): never backwards. */
+  advanceCursor(customerId: number): void;
+  /** Whether the customer is behind the cursor, confirmed or dead-lettered; undefined when none of these. */
+  known(customerId: number): KnownCustomer | undefined;
+  markWebhookReceived(at: Date): void;
   /** The highest customer id a walk of the CRM has shown; it only grows. */
   recordCrmHighest(id: number): void;
   /**
-   * Keeps a record that cannot be delivered, with the reason, and moves the cursor past its
-   * customer in the same commit. The same customer or the same unidentified record again adds
+   * Keeps a record that cannot be delivered, with the reason, and (unless `moveCursor` is false)
+   * moves the cursor past its customer in the same commit. The same customer or the same unidentified record again adds
    * an attempt to its letter instead of a second letter.
    */
-  recordDeadLetter(letter: NewDeadLetter, at: Date): DeadLetter;
+  recordDeadLetter(letter: NewDeadLetter, at: Date, options?: { moveCursor?: boolean }): DeadLetter;
   findDeadLetter(id: number): DeadLetter | undefined;
   listDeadLetters(after: number, limit: number): DeadLetter[];
   /** A replay delivered it: it leaves the list and counts as delivered. */
@@ -101,6 +124,10 @@ interface StateRow {
   outage_upstream: UpstreamName | null;
   outage_since: string | null;
   crm_highest_id: number;
+  via_webhook: number;
+  via_long_poll: number;
+  via_poll: number;
+  last_webhook_at: string | null;
 }
 
 interface DeliveryRow {
@@ -182,6 +209,17 @@ export const middlewareSchema: Schema = {
       outcome TEXT NOT NULL,
       at TEXT NOT NULL
     ) STRICT;`,
+    // Push: customers confirmed ahead of the cursor (by a webhook), forgotten once the cursor
+    // passes them; and what each path carried.
+    `CREATE TABLE confirmed (
+      customer_id INTEGER PRIMARY KEY,
+      package_id INTEGER NOT NULL,
+      outcome TEXT NOT NULL
+    ) STRICT;
+    ALTER TABLE sync_state ADD COLUMN via_webhook INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sync_state ADD COLUMN via_long_poll INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sync_state ADD COLUMN via_poll INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sync_state ADD COLUMN last_webhook_at TEXT;`,
   ],
 };
 
@@ -201,6 +239,21 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
   `);
   // MAX(): the cursor never moves back, whatever order replays and cycles finish in.
   const advance = db.prepare<[number]>('UPDATE sync_state SET cursor = MAX(cursor, ?) WHERE id = 1');
+  const forgetBehindCursor = db.prepare('DELETE FROM confirmed WHERE customer_id <= (SELECT cursor FROM sync_state WHERE id = 1)');
+  const confirm = db.prepare<[number, number, string]>('INSERT OR REPLACE INTO confirmed (customer_id, package_id, outcome) VALUES (?, ?, ?)');
+  const confirmedOf = db.prepare<[number], { package_id: number; outcome: Delivered }>('SELECT package_id, outcome FROM confirmed WHERE customer_id = ?');
+  const deadLetterOf = db.prepare<[number], { id: number }>('SELECT id FROM dead_letters WHERE customer_id = ?');
+  const countPath: Record<DeliveryPath, Statement> = {
+    webhook: db.prepare('UPDATE sync_state SET via_webhook = via_webhook + 1 WHERE id = 1'),
+    longPoll: db.prepare('UPDATE sync_state SET via_long_poll = via_long_poll + 1 WHERE id = 1'),
+    poll: db.prepare('UPDATE sync_state SET via_poll = via_poll + 1 WHERE id = 1'),
+  };
+  const webhookReceived = db.prepare<[string]>('UPDATE sync_state SET last_webhook_at = ? WHERE id = 1');
+  /** Moves the cursor and forgets the confirmations it has passed. */
+  const moveCursor = (customerId: number) => {
+    advance.run(customerId);
+    forgetBehindCursor.run();
+  };
   const countCreated = db.prepare('UPDATE sync_state SET synced = synced + 1 WHERE id = 1');
   const countAlreadyThere = db.prepare('UPDATE sync_state SET already_there = already_there + 1 WHERE id = 1');
   const upsertDeadLetter = db.prepare<[string, number | null, string, number | null, string, string, string], DeadLetterRow>(`
@@ -229,11 +282,13 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
     pruneDeliveries.run(RECENT_DELIVERIES);
   };
 
-  const recordDelivered = db.transaction((delivery: Omit<Delivery, 'at'>, at: string) => {
+  const recordDelivered = db.transaction((delivery: Omit<Delivery, 'at'>, at: string, path: DeliveryPath, passCursor: boolean) => {
     count(delivery, at);
-    advance.run(delivery.customerId);
+    countPath[path].run();
+    if (passCursor) moveCursor(delivery.customerId);
+    else confirm.run(delivery.customerId, delivery.packageId, delivery.outcome);
   });
-  const recordDeadLetter = db.transaction((letter: NewDeadLetter, at: string) => {
+  const recordDeadLetter = db.transaction((letter: NewDeadLetter, at: string, passCursor: boolean) => {
     const row = upsertDeadLetter.get(
       letterKey(letter),
       letter.customerId,
@@ -243,7 +298,7 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
       at,
       at,
     )!;
-    if (letter.customerId !== null) advance.run(letter.customerId);
+    if (letter.customerId !== null && passCursor) moveCursor(letter.customerId);
     return toDeadLetter(row);
   });
   const resolveDeadLetter = db.transaction((id: number, delivery: Omit<Delivery, 'at'>, at: string) => {
@@ -277,6 +332,8 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
         deadLetters: deadLetterCount.get()!.n,
         crmHighestId: row.crm_highest_id,
         lag: Math.max(0, row.crm_highest_id - row.cursor),
+        deliveriesByPath: { webhook: row.via_webhook, longPoll: row.via_long_poll, poll: row.via_poll },
+        lastWebhookAt: row.last_webhook_at,
         recentDeliveries: recentDeliveries.all(RECENT_DELIVERIES).map((d) => ({
           customerId: d.customer_id,
           customerName: d.customer_name,
@@ -289,9 +346,20 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
     markPollStarted: (at) => void storage.write('markPollStarted', () => pollStarted.run(at.toISOString())),
     markCycleSucceeded: (at) => storage.write('markCycleSucceeded', () => markCycleSucceeded.immediate(at.toISOString())),
     markCycleFailed: (upstream, error, at) => storage.write('markCycleFailed', () => markCycleFailed.immediate(upstream, error, at.toISOString())),
-    recordDelivered: (delivery, at) => storage.write('recordDelivered', () => recordDelivered.immediate(delivery, at.toISOString())),
+    recordDelivered: (delivery, at, options = {}) =>
+      storage.write('recordDelivered', () => recordDelivered.immediate(delivery, at.toISOString(), options.path ?? 'poll', options.moveCursor ?? true)),
+    advanceCursor: (customerId) => storage.write('advanceCursor', () => db.transaction(moveCursor).immediate(customerId)),
+    known(customerId) {
+      if (customerId <= state.get()!.cursor) return { state: 'behindCursor' };
+      const confirmed = confirmedOf.get(customerId);
+      if (confirmed) return { state: 'confirmed', packageId: confirmed.package_id, outcome: confirmed.outcome };
+      const letter = deadLetterOf.get(customerId);
+      return letter ? { state: 'deadLettered', deadLetterId: letter.id } : undefined;
+    },
+    markWebhookReceived: (at) => void storage.write('markWebhookReceived', () => webhookReceived.run(at.toISOString())),
     recordCrmHighest: (id) => void storage.write('recordCrmHighest', () => crmHighest.run(id)),
-    recordDeadLetter: (letter, at) => storage.write('recordDeadLetter', () => recordDeadLetter.immediate(letter, at.toISOString())),
+    recordDeadLetter: (letter, at, options = {}) =>
+      storage.write('recordDeadLetter', () => recordDeadLetter.immediate(letter, at.toISOString(), options.moveCursor ?? true)),
     findDeadLetter(id) {
       const row = deadLetterById.get(id);
       return row && toDeadLetter(row);

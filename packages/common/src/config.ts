@@ -81,6 +81,12 @@ export function parseHttpUrl(raw: string): string {
   return url.toString().replace(/\/+$/, '');
 }
 
+/** A Standard Webhooks secret, as the CRM and its subscribers share it: `whsec_` and base64. */
+export function parseWebhookSecret(raw: string): string {
+  if (!/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(raw)) throw new Error('expected whsec_ followed by base64');
+  return raw;
+}
+
 export function parseHost(raw: string): string {
   if (/\s/.test(raw)) throw new Error('expected a host name or address without spaces');
   return raw;
