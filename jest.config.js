@@ -6,6 +6,7 @@ export default {
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   moduleNameMapper: {
     '^@welcome/common$': '<rootDir>/packages/common/src/index.ts',
+    '^@welcome/common/(errors|logger|config)$': '<rootDir>/packages/common/src/$1.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: {

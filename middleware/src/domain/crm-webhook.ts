@@ -1,4 +1,5 @@
-import { AppError } from '@welcome/common';
+// Not the package's index, which opens SQLite: the Lambda handler loads this file too.
+import { AppError } from '@welcome/common/errors';
 import { Webhook } from 'standardwebhooks';
 import { readCustomerRecord } from '../clients/crm-client.js';
 import { UpstreamUnavailableError } from '../clients/upstream.js';
