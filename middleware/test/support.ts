@@ -1,4 +1,5 @@
 import { afterEach } from '@jest/globals';
+import { Webhook } from 'standardwebhooks';
 import { createSilentLogger, openDatabase, type Logger } from '@welcome/common';
 import { createApp as createCrm } from '../../crm/src/app.js';
 import { createApp as createInventory } from '../../inventory/src/app.js';
@@ -13,6 +14,8 @@ export function middlewareDeps(options: {
   dbPath?: string;
   timeoutMs?: number;
   retryDelayMs?: number;
+  webhookSecret?: string;
+  longPollS?: number;
 }): ReturnType<typeof createSyncDeps> {
   return createSyncDeps({
     db: openDatabase(options.dbPath ?? ':memory:'),
@@ -21,6 +24,8 @@ export function middlewareDeps(options: {
     inventoryUrl: options.inventoryUrl,
     timeoutMs: options.timeoutMs ?? 2000,
     retryDelayMs: options.retryDelayMs ?? 10,
+    webhookSecret: options.webhookSecret,
+    longPollS: options.longPollS ?? 0,
   });
 }
 
@@ -61,9 +66,14 @@ export async function listPackages(inventoryUrl: string): Promise<Array<{ id: nu
  * An Inventory in front of a real one: for each package request, `intercept` may name a status to
  * answer instead (a refusal, an outage); otherwise the request goes through.
  */
-export function gatedInventory(inventoryUrl: string, intercept: (request: { customerId: number }) => number | undefined): Promise<RunningServer> {
+export function gatedInventory(
+  inventoryUrl: string,
+  intercept: (request: { customerId: number }) => number | undefined,
+  delayMs = 0,
+): Promise<RunningServer> {
   return serveHandler(async (_req, res, body) => {
     const status = intercept(JSON.parse(body) as { customerId: number });
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     if (status !== undefined) return sendJson(res, status, { title: 'Refused by the test', status });
     const answer = await fetch(`${inventoryUrl}/packages`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
     sendJson(res, answer.status, await answer.json());
@@ -80,7 +90,7 @@ export function closedAfterEach() {
     await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
   });
   return {
-    async server(starting: Promise<RunningServer>): Promise<RunningServer> {
+    async server<T extends RunningServer>(starting: Promise<T>): Promise<T> {
       const server = await starting;
       cleanups.push(server.close);
       return server;
@@ -91,4 +101,34 @@ export function closedAfterEach() {
       return both;
     },
   };
+}
+
+/** A CRM webhook as the CRM sends it: the event body and its Standard Webhooks headers. */
+export function signedEvent(
+  secret: string,
+  data: unknown,
+  options: { id?: string; at?: Date; type?: string } = {},
+): { body: string; headers: Record<string, string> } {
+  const at = options.at ?? new Date();
+  const id = options.id ?? `msg_${Math.random().toString(36).slice(2)}`;
+  const body = JSON.stringify({ type: options.type ?? 'customer.created', timestamp: at.toISOString(), data });
+  return {
+    body,
+    headers: {
+      'content-type': 'application/json',
+      'webhook-id': id,
+      'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+      'webhook-signature': new Webhook(secret).sign(id, at, body),
+    },
+  };
+}
+
+/** An Inventory in front of a real one that counts the package requests it passes on, waiting `delayMs` before each. */
+export async function countingInventory(inventoryUrl: string, delayMs = 0): Promise<RunningServer & { requests: number[] }> {
+  const requests: number[] = [];
+  const server = await gatedInventory(inventoryUrl, (request) => {
+    requests.push(request.customerId);
+    return undefined;
+  }, delayMs);
+  return Object.assign(server, { requests });
 }
