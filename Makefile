@@ -1,5 +1,5 @@
 # Thin wrappers over the npm scripts; every target installs what it needs first.
-.PHONY: install build run test chaos bench lint up down clean
+.PHONY: install build run lambda test chaos bench lint up down clean
 
 INSTALLED := node_modules/.installed
 MANIFESTS := package.json package-lock.json packages/common/package.json crm/package.json inventory/package.json middleware/package.json
@@ -13,9 +13,21 @@ install: $(INSTALLED)
 build: $(INSTALLED)
 	npm run build
 
-## make run: the three services as local processes on 3001/3002/3003; Ctrl-C stops them all.
+# The development webhook secret that make run and docker-compose.yml share: replace it anywhere but your machine.
+DEV_WEBHOOK_SECRET := whsec_d2VsY29tZS1pbnRlZ3JhdGlvbi1kZXYh
+
+## make run: the three services as local processes on 3001/3002/3003, the CRM pushing each new customer to
+## the middleware by webhook; Ctrl-C stops them all.
 run: build
-	LOG_FORMAT=$${LOG_FORMAT:-pretty} npm start
+	LOG_FORMAT=$${LOG_FORMAT:-pretty} \
+	WEBHOOK_URL=$${WEBHOOK_URL:-http://localhost:3003/webhooks/crm} \
+	WEBHOOK_SECRET=$${WEBHOOK_SECRET:-$(DEV_WEBHOOK_SECRET)} \
+	CRM_WEBHOOK_SECRET=$${CRM_WEBHOOK_SECRET:-$(DEV_WEBHOOK_SECRET)} \
+	npm start
+
+## make lambda: the Lambda handler bundled for template.yaml (middleware/dist-lambda/lambda.mjs).
+lambda: build
+	npm run build:lambda
 
 ## make test: builds first, because the end-to-end tests start the built services.
 test: build

@@ -112,6 +112,19 @@ describe('docker-compose.yml agrees with the code', () => {
     });
   });
 
+  test("the CRM's webhook points at the middleware's receiver, both with the one development secret make run uses too", () => {
+    const crm = loadCrmConfig(compose.services.crm.environment, false);
+    const middleware = loadMiddlewareConfig(compose.services.middleware.environment, false);
+    expect(crm.webhook?.url).toBe(`http://middleware:${defaultPort('middleware')}/webhooks/crm`);
+    expect(crm.webhook?.secret).toBe(middleware.crmWebhookSecret);
+    const makefileSecret = /^DEV_WEBHOOK_SECRET := (\S+)$/m.exec(readFileSync(join(ROOT, 'Makefile'), 'utf8'))?.[1];
+    expect(makefileSecret).toBe(middleware.crmWebhookSecret);
+  });
+
+  test('every service logs for people under compose', () => {
+    for (const name of names) expect(services[name].load(compose.services[name].environment, false).logFormat).toBe('pretty');
+  });
+
   const hasCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status === 0;
   if (!hasCompose && process.env.CI) {
     test('docker-compose is installed in CI to validate the file', () => {

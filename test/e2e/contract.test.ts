@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { waitFor } from '../support/servers.js';
 import { call, ContractChecker, type Observed } from './contract.js';
+import { Webhook } from 'standardwebhooks';
 import { getJson, Platform } from './platform.js';
 
+const secret = `whsec_${Buffer.alloc(24, 5).toString('base64')}`;
 let platform: Platform;
 beforeAll(async () => {
-  platform = await new Platform().start();
+  platform = await new Platform({ webhookSecret: secret }).start();
 });
 afterAll(async () => {
   await platform.close();
@@ -34,6 +36,10 @@ describe('real responses match the OpenAPI documents, and every documented route
   test('CRM', async () => {
     const crm = platform.crm.url;
     const checker = await holdsTo(crm, [
+      // Endpoint 1 is the middleware (WEBHOOK_URL); endpoint 2 a subscriber that never answers.
+      () => call(crm, 'POST', '/webhook-endpoints', { url: 'http://127.0.0.1:9/hook' }),
+      () => call(crm, 'POST', '/webhook-endpoints', { url: 'ftp://example.com/hook' }),
+      () => call(crm, 'POST', '/webhook-endpoints', undefined, form),
       () => call(crm, 'POST', '/customers', { name: 'Alice', email: 'alice@example.com' }),
       () => call(crm, 'POST', '/customers', { name: 'Bob', email: 'bob@example.com' }),
       () => call(crm, 'POST', '/customers', { name: 'Alice again', email: 'ALICE@example.com' }),
@@ -45,8 +51,26 @@ describe('real responses match the OpenAPI documents, and every documented route
       () => call(crm, 'GET', '/customers/1'),
       () => call(crm, 'GET', '/customers/999'),
       () => call(crm, 'GET', '/customers/abc'),
+      () => call(crm, 'GET', '/customers?after=2&wait=1'),
+      () => call(crm, 'GET', '/customers?wait=31'),
+      () => call(crm, 'GET', '/webhook-endpoints?limit=1'),
+      () => call(crm, 'GET', '/webhook-endpoints?limit=0'),
+      () => call(crm, 'GET', '/webhook-endpoints/1'),
+      () => call(crm, 'GET', '/webhook-endpoints/999'),
+      () => call(crm, 'GET', '/webhook-endpoints/x'),
+      () => call(crm, 'GET', '/webhook-endpoints/2/messages'),
+      () => call(crm, 'GET', '/webhook-endpoints/2/messages?limit=0'),
+      () => call(crm, 'GET', '/webhook-endpoints/999/messages'),
+      () => call(crm, 'POST', '/webhook-endpoints/2/messages/2/retry'),
+      () => call(crm, 'POST', '/webhook-endpoints/2/messages/999/retry'),
+      () => call(crm, 'POST', '/webhook-endpoints/2/messages/x/retry'),
+      () => call(crm, 'DELETE', '/webhook-endpoints/2'),
+      () => call(crm, 'DELETE', '/webhook-endpoints/2'),
+      () => call(crm, 'DELETE', '/webhook-endpoints/x'),
       ...operational(crm),
     ]);
+    await waitFor('the message to the middleware', async () => (await getJson(`${crm}/webhook-endpoints/1/messages`))[0]?.status === 'delivered');
+    expect(checker.check(await call(crm, 'POST', '/webhook-endpoints/1/messages/1/retry'))).toEqual([]);
     expect(checker.uncovered()).toEqual([]);
   });
 
@@ -78,7 +102,15 @@ describe('real responses match the OpenAPI documents, and every documented route
     await waitFor('a dead letter', async () => (await getJson(`${middleware.url}/status`)).deadLetters > 0);
 
     const base = middleware.url;
+    const event = (at: Date) => {
+      const data = JSON.stringify({ type: 'customer.created', timestamp: at.toISOString(), data: { id: 1, name: 'Alice' } });
+      const id = `msg_contract_${at.getTime()}`;
+      return { type: 'application/json', data, headers: { 'webhook-id': id, 'webhook-timestamp': String(Math.floor(at.getTime() / 1000)), 'webhook-signature': new Webhook(secret).sign(id, at, data) } };
+    };
     const checker = await holdsTo(base, [
+      () => call(base, 'POST', '/webhooks/crm', undefined, event(new Date())),
+      () => call(base, 'POST', '/webhooks/crm', undefined, event(new Date(Date.now() - 3_600_000))),
+      () => call(base, 'POST', '/webhooks/crm', undefined, { type: 'application/json', data: '{}' }),
       () => call(base, 'GET', '/'),
       () => call(base, 'GET', '/status'),
       () => call(base, 'GET', '/dead-letters'),

@@ -41,6 +41,7 @@ export class ContractChecker {
     this.called.add(`${observed.method.toUpperCase()} ${route.template}`);
     const response = operation.responses[String(observed.status)];
     if (!response) return [`${what}: status not documented`];
+    if (!response.content && observed.body === '') return [];
     const mediaType = observed.contentType.split(';')[0]!.trim();
     const content = response.content?.[mediaType];
     if (!content) return [`${what}: content type ${mediaType} not documented (${Object.keys(response.content ?? {}).join(', ')})`];
@@ -58,10 +59,16 @@ export class ContractChecker {
 }
 
 /** Sends a request and reads the answer the way the checker wants it. */
-export async function call(base: string, method: string, path: string, body?: unknown, rawBody?: { type: string; data: string }): Promise<Observed> {
+export async function call(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  rawBody?: { type: string; data: string; headers?: Record<string, string> },
+): Promise<Observed> {
   const init: RequestInit = { method };
   if (rawBody) init.body = rawBody.data;
-  if (rawBody) init.headers = { 'Content-Type': rawBody.type };
+  if (rawBody) init.headers = { 'Content-Type': rawBody.type, ...rawBody.headers };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers = { 'Content-Type': 'application/json' };

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -12,6 +13,18 @@ export interface LogRecord {
   level: string;
   message: string;
   [field: string]: unknown;
+}
+
+/** A port free on loopback now (the OS's pick), for a service that must be known before it starts. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
 }
 
 /** One built service running as its own process, exactly as the Dockerfile starts it. */
@@ -89,8 +102,12 @@ export class Platform {
       backoffMaxMs?: number;
       /** Where each service keeps its database (a disk of its own, say); a folder of the platform's otherwise. */
       dataDirs?: Partial<Record<ServiceName, string>>;
+      /** Push: the CRM's webhook pointed at the middleware, both with this secret. */
+      webhookSecret?: string;
+      longPollS?: number;
     } = {},
   ) {
+    this.webhookSecret = options.webhookSecret;
     const dbPath = (service: ServiceName) => join(options.dataDirs?.[service] ?? this.dir, `${service}.db`);
     this.crm = new ServiceProcess('crm', { DB_PATH: dbPath('crm') });
     this.inventory = new ServiceProcess('inventory', { DB_PATH: dbPath('inventory') });
@@ -99,10 +116,20 @@ export class Platform {
       POLL_INTERVAL_MS: String(options.pollIntervalMs ?? 100),
       HTTP_TIMEOUT_MS: String(options.httpTimeoutMs ?? 2000),
       BACKOFF_MAX_MS: String(options.backoffMaxMs ?? 1000),
+      ...(options.longPollS ? { LONG_POLL_S: String(options.longPollS) } : {}),
+      ...(options.webhookSecret ? { CRM_WEBHOOK_SECRET: options.webhookSecret } : {}),
     });
   }
 
+  readonly webhookSecret: string | undefined;
+
   async start(which: { middleware?: boolean } = {}): Promise<this> {
+    if (this.webhookSecret) {
+      // The CRM must know where the middleware will listen before either starts.
+      this.middleware.port = await freePort();
+      this.crm.env.WEBHOOK_URL = `${this.middleware.url}/webhooks/crm`;
+      this.crm.env.WEBHOOK_SECRET = this.webhookSecret;
+    }
     await Promise.all([this.crm.start(), this.inventory.start()]);
     // Only now are the upstream ports known.
     this.middleware.env.CRM_URL = this.crm.url;

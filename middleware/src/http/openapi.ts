@@ -12,7 +12,10 @@ export const middlewareOpenApi = openApiDocument({
   schemas: {
     Status: {
       type: 'object',
-      required: ['cursor', 'lastPollAt', 'lastSuccessAt', 'synced', 'alreadyThere', 'failedCycles', 'lastError', 'outage', 'deadLetters', 'crmHighestId', 'lag', 'recentDeliveries'],
+      required: [
+        'cursor', 'lastPollAt', 'lastSuccessAt', 'synced', 'alreadyThere', 'failedCycles', 'lastError', 'outage', 'deadLetters',
+        'crmHighestId', 'lag', 'recentDeliveries', 'deliveriesByPath', 'lastWebhookAt',
+      ],
       properties: {
         cursor: { type: 'integer', minimum: 0, description: 'The id of the last customer handled (delivered or dead-lettered).' },
         lastPollAt: timestamp,
@@ -51,6 +54,33 @@ export const middlewareOpenApi = openApiDocument({
             additionalProperties: false,
           },
         },
+        deliveriesByPath: {
+          type: 'object',
+          description: 'Packages confirmed, by how the customer arrived: a CRM webhook, a long poll, or a plain poll.',
+          required: ['webhook', 'longPoll', 'poll'],
+          properties: { webhook: { type: 'integer', minimum: 0 }, longPoll: { type: 'integer', minimum: 0 }, poll: { type: 'integer', minimum: 0 } },
+          additionalProperties: false,
+        },
+        lastWebhookAt: { ...timestamp, description: 'When the last signed CRM webhook arrived; null before the first.' },
+      },
+      additionalProperties: false,
+    },
+    WebhookOutcome: {
+      type: 'object',
+      description:
+        'What became of the event. `repeat` is true when the Inventory was not asked: the customer was known (the same webhook-id again, ' +
+        'or delivered by the poller) or already in flight. `handledBefore`: the cursor had passed the customer long ago.',
+      required: ['webhookId', 'outcome'],
+      properties: {
+        webhookId: { type: 'string' },
+        customerId: { type: ['integer', 'null'] },
+        outcome: { enum: ['created', 'alreadyThere', 'deadLettered', 'handledBefore', 'ignored'] },
+        packageId: { type: 'integer', minimum: 1 },
+        deadLetterId: { type: 'integer', minimum: 1 },
+        status: { type: 'integer', description: "The Inventory's refusal status, for a customer dead-lettered now." },
+        answer: { description: "The Inventory's refusal, for a customer dead-lettered now." },
+        type: { description: 'The event type, when it was ignored.' },
+        repeat: { type: 'boolean' },
       },
       additionalProperties: false,
     },
@@ -93,6 +123,49 @@ export const middlewareOpenApi = openApiDocument({
         summary: 'The status page, for people (HTML, refreshed every two seconds)',
         operationId: 'statusPage',
         responses: { '200': { description: 'An HTML page', content: { 'text/html': { schema: { type: 'string' } } } } },
+      },
+    },
+    '/webhooks/crm': {
+      post: {
+        tags: ['push'],
+        summary: "The CRM's webhook (Standard Webhooks): a customer.created event becomes a welcome package at once",
+        description:
+          'Present only when CRM_WEBHOOK_SECRET is set (otherwise 404). The signature is checked over the raw body with the ' +
+          '`standardwebhooks` package: `webhook-signature` is `v1,` and base64 HMAC-SHA256 of `webhook-id.webhook-timestamp.body`, ' +
+          'and the timestamp may be at most five minutes off. The customer goes through the same delivery code as the poller; ' +
+          'the poller later moves its cursor past it without asking the Inventory again.',
+        operationId: 'receiveCrmWebhook',
+        parameters: [
+          { name: 'webhook-id', in: 'header', required: true, schema: { type: 'string' }, description: 'The message id, the same on every attempt.' },
+          { name: 'webhook-timestamp', in: 'header', required: true, schema: { type: 'string', pattern: '^\\d+$' }, description: 'Unix seconds of this attempt.' },
+          { name: 'webhook-signature', in: 'header', required: true, schema: { type: 'string' }, description: 'Space-separated `v1,<base64>` signatures.' },
+        ],
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['type', 'timestamp', 'data'],
+                properties: {
+                  type: { type: 'string', examples: ['customer.created'] },
+                  timestamp: { type: 'string', format: 'date-time' },
+                  data: { type: 'object', description: 'The customer, as the CRM has it: `{ id, name, email, createdAt }`.' },
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          '200': json('Delivered, known already, dead-lettered, or an event type that is ignored', { $ref: '#/components/schemas/WebhookOutcome' }),
+          '401': problem('Unsigned, wrongly signed, tampered with or stale: nothing was done.', 'invalid-signature'),
+          '413': problem('The body is larger than 64 KiB.', 'body-too-large'),
+          '503': {
+            ...problem('The Inventory is unavailable: send the event again later (Retry-After).', 'upstream-unavailable'),
+            headers: { 'Retry-After': { description: 'Seconds to wait.', schema: { type: 'integer' } } },
+          },
+          '507': storageProblems['507'],
+        },
       },
     },
     '/status': {

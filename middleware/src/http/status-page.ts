@@ -48,6 +48,14 @@ export const statusPage = `<!doctype html>
     <div class="card"><div class="label">Dead letters</div><div class="value" id="deadLetters">–</div></div>
   </div>
 
+  <h2>How customers arrive</h2>
+  <div class="cards">
+    <div class="card"><div class="label">By webhook (push)</div><div class="value" id="viaWebhook">–</div></div>
+    <div class="card"><div class="label">By long poll</div><div class="value" id="viaLongPoll">–</div></div>
+    <div class="card"><div class="label">By poll</div><div class="value" id="viaPoll">–</div></div>
+    <div class="card"><div class="label">Last webhook</div><div class="value small" id="lastWebhookAt">–</div></div>
+  </div>
+
   <h2>Latest packages</h2>
   <table id="deliveries">
     <thead><tr><th>Customer</th><th>Name</th><th>Package</th><th>Outcome</th><th>When</th></tr></thead>
@@ -126,6 +134,10 @@ export const statusPage = `<!doctype html>
         for (const key of ['cursor', 'lag', 'synced', 'alreadyThere', 'failedCycles', 'deadLetters']) $(key).textContent = text(status[key]);
         $('lastPollAt').textContent = when(status.lastPollAt);
         $('lastSuccessAt').textContent = when(status.lastSuccessAt);
+        $('viaWebhook').textContent = text(status.deliveriesByPath.webhook);
+        $('viaLongPoll').textContent = text(status.deliveriesByPath.longPoll);
+        $('viaPoll').textContent = text(status.deliveriesByPath.poll);
+        $('lastWebhookAt').textContent = when(status.lastWebhookAt);
         showBanner(status.outage ? status.outage.upstream + ' unreachable since ' + when(status.outage.since) + ': ' + status.outage.lastError : '');
         fill('deliveries', status.recentDeliveries.map((d) => row([d.customerId, d.customerName, d.packageId, d.outcome === 'created' ? 'created' : 'already there', when(d.at)])), 'No packages yet.', 5);
         fill('dead-letters', letters.map((letter) => {
