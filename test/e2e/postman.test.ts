@@ -6,7 +6,7 @@ import { Platform, ROOT } from './platform.js';
 
 let platform: Platform;
 beforeAll(async () => {
-  platform = await new Platform({ pollIntervalMs: 200 }).start();
+  platform = await new Platform({ pollIntervalMs: 200, webhookSecret: `whsec_${Buffer.alloc(24, 8).toString('base64')}` }).start();
 });
 afterAll(async () => {
   await platform.close();
