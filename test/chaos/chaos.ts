@@ -1,6 +1,6 @@
 import seedrandom from 'seedrandom';
 import { waitFor } from '../support/servers.js';
-import { getAll, getJson, Platform, type ServiceName, type ServiceProcess } from '../e2e/platform.js';
+import { getAll, getJson, Platform, type Customer, type Package, type ServiceName, type ServiceProcess } from '../e2e/platform.js';
 import { SmallDisk } from '../support/small-disk.js';
 import { describeFault, FaultProxy, type Fault } from '../support/fault-proxy.js';
 
@@ -42,14 +42,6 @@ export function summaryLine(s: ChaosSummary): string {
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Customer {
-  id: number;
-  name: string;
-}
-interface Package {
-  customerId: number;
-  customerName: string;
-}
 
 /**
  * Starts the three built services with a fault proxy in front of each upstream of the

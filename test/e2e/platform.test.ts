@@ -2,17 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { waitFor } from '../support/servers.js';
-import { getAll, getJson, Platform, postJson, ROOT } from './platform.js';
+import { expectExactlyOnePackageEach, getAll, getJson, Platform, postJson, ROOT, type Customer, type Package } from './platform.js';
 
-interface Customer {
-  id: number;
-  name: string;
-}
-interface Package {
-  id: number;
-  customerId: number;
-  customerName: string;
-}
 
 let platform: Platform | undefined;
 afterEach(async () => {
@@ -28,18 +19,6 @@ async function createCustomers(crmUrl: string, count: number, prefix: string): P
     made.push(response.body as Customer);
   }
   return made;
-}
-
-/** The promise itself: every customer has exactly one package, under the right name. */
-async function expectExactlyOnePackageEach(p: Platform): Promise<void> {
-  const customers = await getAll<Customer>(`${p.crm.url}/customers`);
-  const packages = await getAll<Package>(`${p.inventory.url}/packages`);
-  const byCustomer = new Map<number, Package[]>();
-  for (const pkg of packages) byCustomer.set(pkg.customerId, [...(byCustomer.get(pkg.customerId) ?? []), pkg]);
-  const lost = customers.filter((c) => !byCustomer.has(c.id)).map((c) => c.id);
-  const doubled = [...byCustomer].filter(([, list]) => list.length > 1).map(([id]) => id);
-  const misnamed = customers.filter((c) => byCustomer.get(c.id)?.[0]?.customerName !== c.name).map((c) => c.id);
-  expect({ lost, doubled, misnamed, packages: packages.length }).toEqual({ lost: [], doubled: [], misnamed: [], packages: customers.length });
 }
 
 async function allDelivered(p: Platform, expected: number): Promise<boolean> {

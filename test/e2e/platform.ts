@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from '@jest/globals';
 import { waitFor } from '../support/servers.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -166,4 +167,31 @@ export async function getAll<T>(url: string): Promise<T[]> {
     next = link ? new URL(link, next).href : undefined;
   }
   return items;
+}
+
+/** A customer and a package as the tests read them back. */
+export interface Customer {
+  id: number;
+  name: string;
+}
+export interface Package {
+  id: number;
+  customerId: number;
+  customerName: string;
+}
+
+/**
+ * The promise itself: once the Inventory has caught up (within `waitMs`), every CRM customer has
+ * exactly one package, under the right name, and no package belongs to anyone else.
+ */
+export async function expectExactlyOnePackageEach(p: Platform, waitMs = 30_000): Promise<void> {
+  const customers = await getAll<Customer>(`${p.crm.url}/customers`);
+  await waitFor('a package for every customer', async () => (await getAll<Package>(`${p.inventory.url}/packages`)).length >= customers.length, waitMs).catch(() => undefined);
+  const packages = await getAll<Package>(`${p.inventory.url}/packages`);
+  const byCustomer = new Map<number, Package[]>();
+  for (const pkg of packages) byCustomer.set(pkg.customerId, [...(byCustomer.get(pkg.customerId) ?? []), pkg]);
+  const lost = customers.filter((c) => !byCustomer.has(c.id)).map((c) => c.id);
+  const doubled = [...byCustomer].filter(([, list]) => list.length > 1).map(([id]) => id);
+  const misnamed = customers.filter((c) => byCustomer.get(c.id)?.[0]?.customerName !== c.name).map((c) => c.id);
+  expect({ lost, doubled, misnamed, packages: packages.length }).toEqual({ lost: [], doubled: [], misnamed: [], packages: customers.length });
 }

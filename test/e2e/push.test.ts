@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { waitFor } from '../support/servers.js';
-import { getAll, getJson, Platform, postJson } from './platform.js';
+import { expectExactlyOnePackageEach, getAll, getJson, Platform, postJson, type Customer } from './platform.js';
 
 const secret = `whsec_${Buffer.alloc(24, 6).toString('base64')}`;
 let platform: Platform | undefined;
@@ -9,27 +9,12 @@ afterEach(async () => {
   platform = undefined;
 });
 
-interface Customer {
-  id: number;
-  name: string;
-}
-interface Package {
-  customerId: number;
-  customerName: string;
-}
 
 let made = 0;
 async function createCustomer(p: Platform): Promise<Customer | undefined> {
   made += 1;
   const response = await postJson(`${p.crm.url}/customers`, { name: `Pushed ${made}`, email: `pushed-${made}@example.com` });
   return response.status === 201 ? (response.body as Customer) : undefined;
-}
-
-async function expectExactlyOnePackageEach(p: Platform): Promise<void> {
-  const customers = await getAll<Customer>(`${p.crm.url}/customers`);
-  await waitFor('every package', async () => (await getAll<Package>(`${p.inventory.url}/packages`)).length >= customers.length, 30_000);
-  const packages = await getAll<Package>(`${p.inventory.url}/packages`);
-  expect(packages.map((pkg) => [pkg.customerId, pkg.customerName]).sort((a, b) => Number(a[0]) - Number(b[0]))).toEqual(customers.map((c) => [c.id, c.name]));
 }
 
 /** How many package requests the Inventory answered, by outcome, from its own metrics. */
