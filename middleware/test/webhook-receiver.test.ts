@@ -24,18 +24,23 @@ describe('POST /webhooks/crm', () => {
     expect((await http.post('/webhooks/crm').set('Content-Type', 'application/json').send('{}')).status).toBe(404);
   });
 
-  test("a signed customer.created gets the customer's package at once; the cursor waits for the poller", async () => {
+  test("a signed customer.created gets the customer's package at once, and the cursor moves past her when all before her are handled", async () => {
     const { crm, inventory, requests, deps, send } = await receiver();
     const alice = await createCustomer(crm.url, 'Alice');
     const response = await send(signedEvent(secret, alice));
     expect(response.status).toBe(200);
     expect(response.body).toMatchObject({ customerId: alice.id, outcome: 'created', packageId: expect.any(Number) });
     expect(await listPackages(inventory.url)).toEqual([expect.objectContaining({ customerId: alice.id, customerName: 'Alice' })]);
-    expect(deps.store.status()).toMatchObject({ cursor: 0, synced: 1, deliveriesByPath: { webhook: 1, longPoll: 0, poll: 0 }, lastWebhookAt: expect.any(String) });
+    expect(deps.store.status()).toMatchObject({
+      cursor: alice.id,
+      crmHighestId: alice.id,
+      synced: 1,
+      deliveriesByPath: { webhook: 1, longPoll: 0, poll: 0 },
+      lastWebhookAt: expect.any(String),
+    });
 
-    // The poller moves the cursor past her without asking the Inventory again: one request per customer.
-    expect(await syncNewCustomers(deps)).toMatchObject({ found: 1, created: 1 });
-    expect(deps.store.cursor()).toBe(alice.id);
+    // The poller finds nobody new, and does not ask the Inventory again: one request per customer.
+    expect(await syncNewCustomers(deps)).toMatchObject({ found: 0 });
     expect(requests).toEqual([alice.id]);
   });
 
@@ -46,7 +51,7 @@ describe('POST /webhooks/crm', () => {
     expect((await send(event)).body).toMatchObject({ outcome: 'created' });
     const again = await send(event);
     expect(again.status).toBe(200);
-    expect(again.body).toMatchObject({ webhookId: 'msg_7', outcome: 'created', repeat: true });
+    expect(again.body).toMatchObject({ webhookId: 'msg_7', outcome: 'handledBefore', repeat: true });
     expect(requests).toEqual([alice.id]);
   });
 
@@ -82,7 +87,7 @@ describe('POST /webhooks/crm', () => {
     expect((await http.post('/webhooks/crm').set(event.headers).send(event.body)).body).toMatchObject({ outcome: 'created' });
   });
 
-  test('an Inventory refusal is dead-lettered (200, so the CRM stops sending it); the poller then moves past without asking', async () => {
+  test('an Inventory refusal is dead-lettered (200, so the CRM stops sending it), and the cursor moves past it', async () => {
     const { crm, inventory } = await upstreams();
     const gated = await server(gatedInventory(inventory.url, () => 409));
     const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: gated.url, webhookSecret: secret });
@@ -92,8 +97,8 @@ describe('POST /webhooks/crm', () => {
     const response = await http.post('/webhooks/crm').set(event.headers).send(event.body);
     expect(response.status).toBe(200);
     expect(response.body).toMatchObject({ outcome: 'deadLettered', deadLetterId: 1, status: 409 });
-    expect(deps.store.status()).toMatchObject({ cursor: 0, deadLetters: 1 });
-    expect(await syncNewCustomers(deps)).toMatchObject({ deadLettered: 1 });
+    expect(deps.store.status()).toMatchObject({ cursor: alice.id, deadLetters: 1 });
+    expect(await syncNewCustomers(deps)).toMatchObject({ found: 0 });
     expect(deps.store.status()).toMatchObject({ cursor: alice.id, deadLetters: 1 });
   });
 
@@ -109,11 +114,16 @@ describe('POST /webhooks/crm', () => {
     const { crm, requests, deps, send } = await receiver();
     const first = await createCustomer(crm.url, 'First');
     const second = await createCustomer(crm.url, 'Second');
+    const third = await createCustomer(crm.url, 'Third');
+    await send(signedEvent(secret, third));
     await send(signedEvent(secret, second));
     expect(deps.store.cursor()).toBe(0);
-    await syncNewCustomers(deps);
-    expect(deps.store.cursor()).toBe(second.id);
-    expect(requests).toEqual([second.id, first.id]);
+    // The first one's webhook closes the gap: the cursor runs over all three.
+    await send(signedEvent(secret, first));
+    expect(deps.store.cursor()).toBe(third.id);
+    expect(requests).toEqual([third.id, second.id, first.id]);
+    expect(await syncNewCustomers(deps)).toMatchObject({ found: 0 });
+    expect(requests).toHaveLength(3);
   });
 
   test('a webhook and a poll racing for the same customer ask the Inventory once', async () => {

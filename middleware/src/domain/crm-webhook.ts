@@ -65,7 +65,7 @@ function unprocessable(webhookId: string, detail: string, extra: Record<string, 
 export async function handleCrmEvent(deps: DeliveryDeps, event: CrmEvent): Promise<WebhookAnswer> {
   if (event.type !== 'customer.created') return answer(200, { webhookId: event.webhookId, outcome: 'ignored', type: event.type ?? null });
   const record = readCustomerRecord(event.data);
-  deps.store?.markWebhookReceived(deps.now());
+  deps.store?.markWebhookReceived(deps.now(), record.id);
   if (record.problem !== undefined) {
     const reason = `The CRM record is unusable: ${record.problem}`;
     if (!deps.store) return unprocessable(event.webhookId, reason, { customer: record.raw });

@@ -95,7 +95,8 @@ export interface SyncStore {
   advanceCursor(customerId: number): void;
   /** Whether the customer is behind the cursor, confirmed or dead-lettered; undefined when none of these. */
   known(customerId: number): KnownCustomer | undefined;
-  markWebhookReceived(at: Date): void;
+  /** A signed CRM webhook arrived, about this customer (whose id the CRM has thus shown). */
+  markWebhookReceived(at: Date, customerId?: number): void;
   /** The highest customer id a walk of the CRM has shown; it only grows. */
   recordCrmHighest(id: number): void;
   /**
@@ -248,11 +249,24 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
     longPoll: db.prepare('UPDATE sync_state SET via_long_poll = via_long_poll + 1 WHERE id = 1'),
     poll: db.prepare('UPDATE sync_state SET via_poll = via_poll + 1 WHERE id = 1'),
   };
-  const webhookReceived = db.prepare<[string]>('UPDATE sync_state SET last_webhook_at = ? WHERE id = 1');
+  const webhookReceived = db.prepare<[string, number]>(
+    'UPDATE sync_state SET last_webhook_at = ?, crm_highest_id = MAX(crm_highest_id, ?) WHERE id = 1',
+  );
   /** Moves the cursor and forgets the confirmations it has passed. */
   const moveCursor = (customerId: number) => {
     advance.run(customerId);
     forgetBehindCursor.run();
+  };
+  /**
+   * Moves the cursor over the run of customers right after it that are already handled
+   * (confirmed or dead-lettered ahead of it, by webhooks): everything up to the cursor stays
+   * handled, whatever the order the outcomes came in.
+   */
+  const catchUp = () => {
+    const start = state.get()!.cursor;
+    let cursor = start;
+    while (confirmedOf.get(cursor + 1) ?? deadLetterOf.get(cursor + 1)) cursor += 1;
+    if (cursor > start) moveCursor(cursor);
   };
   const countCreated = db.prepare('UPDATE sync_state SET synced = synced + 1 WHERE id = 1');
   const countAlreadyThere = db.prepare('UPDATE sync_state SET already_there = already_there + 1 WHERE id = 1');
@@ -285,8 +299,12 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
   const recordDelivered = db.transaction((delivery: Omit<Delivery, 'at'>, at: string, path: DeliveryPath, passCursor: boolean) => {
     count(delivery, at);
     countPath[path].run();
-    if (passCursor) moveCursor(delivery.customerId);
-    else confirm.run(delivery.customerId, delivery.packageId, delivery.outcome);
+    if (passCursor) {
+      moveCursor(delivery.customerId);
+    } else {
+      confirm.run(delivery.customerId, delivery.packageId, delivery.outcome);
+      catchUp();
+    }
   });
   const recordDeadLetter = db.transaction((letter: NewDeadLetter, at: string, passCursor: boolean) => {
     const row = upsertDeadLetter.get(
@@ -298,7 +316,10 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
       at,
       at,
     )!;
-    if (letter.customerId !== null && passCursor) moveCursor(letter.customerId);
+    if (letter.customerId !== null) {
+      if (passCursor) moveCursor(letter.customerId);
+      else catchUp();
+    }
     return toDeadLetter(row);
   });
   const resolveDeadLetter = db.transaction((id: number, delivery: Omit<Delivery, 'at'>, at: string) => {
@@ -356,7 +377,7 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
       const letter = deadLetterOf.get(customerId);
       return letter ? { state: 'deadLettered', deadLetterId: letter.id } : undefined;
     },
-    markWebhookReceived: (at) => void storage.write('markWebhookReceived', () => webhookReceived.run(at.toISOString())),
+    markWebhookReceived: (at, customerId = 0) => void storage.write('markWebhookReceived', () => webhookReceived.run(at.toISOString(), customerId)),
     recordCrmHighest: (id) => void storage.write('recordCrmHighest', () => crmHighest.run(id)),
     recordDeadLetter: (letter, at, options = {}) =>
       storage.write('recordDeadLetter', () => recordDeadLetter.immediate(letter, at.toISOString(), options.moveCursor ?? true)),
