@@ -8,6 +8,9 @@ import {
   type Env,
 } from '@welcome/common';
 
+/** Customers delivered at once by default: see the README's bench section for how it was chosen. */
+export const DEFAULT_DELIVERY_CONCURRENCY = 16;
+
 export interface MiddlewareConfig extends CommonConfig {
   crmUrl: string;
   inventoryUrl: string;
@@ -20,6 +23,13 @@ export interface MiddlewareConfig extends CommonConfig {
   crmWebhookSecret: string | undefined;
   /** LONG_POLL_S: how long the CRM may hold each poll waiting for a new customer (0 to 30; 0 for plain polling). */
   longPollS: number;
+  /** DELIVERY_CONCURRENCY: how many customers' packages are asked for at once (1 to 256). */
+  deliveryConcurrency: number;
+}
+
+function parseConcurrency(raw: string): number {
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 256) throw new Error('expected a whole number from 1 to 256');
+  return Number(raw);
 }
 
 function parseLongPoll(raw: string): number {
@@ -38,5 +48,6 @@ export function loadConfig(env: Env, isTty: boolean): Readonly<MiddlewareConfig>
     backoffMaxMs: reader.read('BACKOFF_MAX_MS', 60_000, parsePositiveInteger),
     crmWebhookSecret: reader.read<string | undefined>('CRM_WEBHOOK_SECRET', undefined, parseWebhookSecret),
     longPollS: reader.read('LONG_POLL_S', 0, parseLongPoll),
+    deliveryConcurrency: reader.read('DELIVERY_CONCURRENCY', DEFAULT_DELIVERY_CONCURRENCY, parseConcurrency),
   });
 }

@@ -22,6 +22,7 @@ await runService(
         retryDelayMs: RETRY_DELAY_MS,
         longPollS: config.longPollS,
         webhookSecret: config.crmWebhookSecret,
+        concurrency: config.deliveryConcurrency,
       });
       let poller: Poller | undefined;
       return {
@@ -34,6 +35,7 @@ await runService(
             inventoryUrl: config.inventoryUrl,
             pollIntervalMs: config.pollIntervalMs,
             longPollS: config.longPollS,
+            deliveryConcurrency: config.deliveryConcurrency,
             webhooks: config.crmWebhookSecret !== undefined,
             cursor: deps.store.cursor(),
           });

@@ -1,5 +1,6 @@
 import { createStorageGuard, type Db, type Logger, type StorageGuard } from '@welcome/common';
 import { createCrmClient } from './clients/crm-client.js';
+import { DEFAULT_DELIVERY_CONCURRENCY } from './config.js';
 import { createInventoryClient } from './clients/inventory-client.js';
 import type { SyncDeps } from './domain/sync.js';
 import { createSyncStore } from './store/sync-store.js';
@@ -22,7 +23,9 @@ export function createSyncDeps(options: {
   retryDelayMs: number;
   longPollS?: number;
   webhookSecret?: string | undefined;
+  concurrency?: number;
 }): MiddlewareDeps {
+  const concurrency = options.concurrency ?? DEFAULT_DELIVERY_CONCURRENCY;
   const storage = createStorageGuard(options.db, options.logger);
   const store = createSyncStore(options.db, storage);
   const upstream = {
@@ -33,8 +36,10 @@ export function createSyncDeps(options: {
   };
   const longPollS = options.longPollS ?? 0;
   return {
-    crm: createCrmClient({ baseUrl: options.crmUrl, ...upstream }),
-    inventory: createInventoryClient({ baseUrl: options.inventoryUrl, ...upstream }),
+    // The CRM: a page walk, a held long poll, a readiness ping and a replay may be open at once.
+    crm: createCrmClient({ baseUrl: options.crmUrl, ...upstream, maxSockets: 4 }),
+    // The Inventory: the poller's deliveries, and room beside them for webhooks, replays and pings.
+    inventory: createInventoryClient({ baseUrl: options.inventoryUrl, ...upstream, maxSockets: concurrency + 8 }),
     store,
     storage,
     db: options.db,
@@ -42,6 +47,7 @@ export function createSyncDeps(options: {
     now: () => new Date(),
     inFlight: new Map(),
     longPollS,
+    concurrency,
     pollPath: longPollS > 0 ? 'longPoll' : 'poll',
     webhookSecret: options.webhookSecret,
   };

@@ -17,6 +17,7 @@ describe('the middleware configuration', () => {
       backoffMaxMs: 60_000,
       crmWebhookSecret: undefined,
       longPollS: 0,
+      deliveryConcurrency: 16,
     });
     expect(loadConfig({}, true).logFormat).toBe('pretty');
   });
@@ -41,6 +42,7 @@ describe('the middleware configuration', () => {
           BACKOFF_MAX_MS: '30000',
           CRM_WEBHOOK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
           LONG_POLL_S: '25',
+          DELIVERY_CONCURRENCY: '4',
         },
         false,
       ),
@@ -57,6 +59,7 @@ describe('the middleware configuration', () => {
       backoffMaxMs: 30_000,
       crmWebhookSecret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
       longPollS: 25,
+      deliveryConcurrency: 4,
     });
   });
 
@@ -77,6 +80,10 @@ describe('the middleware configuration', () => {
 
   test.each([['31'], ['-1'], ['soon']])('refuses LONG_POLL_S=%s', (seconds) => {
     expect(() => loadConfig({ LONG_POLL_S: seconds }, false)).toThrow(/^LONG_POLL_S=.*from 0 to 30/);
+  });
+
+  test.each([['0'], ['257'], ['many']])('refuses DELIVERY_CONCURRENCY=%s', (value) => {
+    expect(() => loadConfig({ DELIVERY_CONCURRENCY: value }, false)).toThrow(/^DELIVERY_CONCURRENCY=.*from 1 to 256/);
   });
 
   test('refuses a CRM_WEBHOOK_SECRET that is not whsec_ and base64', () => {

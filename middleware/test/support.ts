@@ -16,6 +16,7 @@ export function middlewareDeps(options: {
   retryDelayMs?: number;
   webhookSecret?: string;
   longPollS?: number;
+  concurrency?: number;
 }): ReturnType<typeof createSyncDeps> {
   return createSyncDeps({
     db: openDatabase(options.dbPath ?? ':memory:'),
@@ -26,6 +27,7 @@ export function middlewareDeps(options: {
     retryDelayMs: options.retryDelayMs ?? 10,
     webhookSecret: options.webhookSecret,
     longPollS: options.longPollS ?? 0,
+    ...(options.concurrency ? { concurrency: options.concurrency } : {}),
   });
 }
 

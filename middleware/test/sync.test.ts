@@ -4,7 +4,7 @@ import { createSilentLogger, openDatabase } from '@welcome/common';
 import { syncNewCustomers } from '../src/domain/sync.js';
 import { captureLogs } from '../../test/support/logs.js';
 import { sendJson, serveApp, serveHandler } from '../../test/support/servers.js';
-import { closedAfterEach, createCustomer, gatedInventory, listPackages, middlewareDeps, postPackage } from './support.js';
+import { closedAfterEach, countingInventory, createCustomer, gatedInventory, listPackages, middlewareDeps, postPackage } from './support.js';
 
 const { upstreams, server: track } = closedAfterEach();
 
@@ -35,7 +35,7 @@ describe('syncNewCustomers', () => {
 
     expect(report.created).toBe(230);
     const packages = await listPackages(inventory.url);
-    expect(packages.map((p) => p.customerId)).toEqual(Array.from({ length: 230 }, (_, i) => i + 21));
+    expect(packages.map((p) => p.customerId).sort((a, b) => a - b)).toEqual(Array.from({ length: 230 }, (_, i) => i + 21));
     expect(deps.store.cursor()).toBe(250);
   });
 
@@ -146,9 +146,23 @@ describe('syncNewCustomers', () => {
   test('asked to stop, it ends after the customer in flight with the cursor saved', async () => {
     const { crm, inventory } = await upstreams();
     for (const name of ['Alice', 'Bob', 'Carol']) await createCustomer(crm.url, name);
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
+    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url, concurrency: 1 });
     const report = await syncNewCustomers(deps, () => deps.store.status().synced >= 1);
     expect(report).toMatchObject({ created: 1, interrupted: true });
     expect(deps.store.cursor()).toBe(1);
+  });
+
+  test('asked to stop with several in flight, it finishes them all and saves the cursor past them', async () => {
+    const { crm, inventory } = await upstreams();
+    for (let i = 1; i <= 40; i++) await createCustomer(crm.url, `Customer ${i}`);
+    const slow = await track(countingInventory(inventory.url, 100));
+    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: slow.url, concurrency: 8 });
+    const report = await syncNewCustomers(deps, () => slow.requests.length >= 8);
+    expect(report.interrupted).toBe(true);
+    const delivered = (await listPackages(inventory.url)).map((p) => p.customerId).sort((a, b) => a - b);
+    expect(delivered.length).toBeGreaterThanOrEqual(8);
+    expect(delivered.length).toBeLessThan(40);
+    expect(delivered).toEqual(Array.from({ length: delivered.length }, (_, i) => i + 1));
+    expect(deps.store.cursor()).toBe(delivered.length);
   });
 });

@@ -106,6 +106,7 @@ export class Platform {
       /** Push: the CRM's webhook pointed at the middleware, both with this secret. */
       webhookSecret?: string;
       longPollS?: number;
+      deliveryConcurrency?: number;
     } = {},
   ) {
     this.webhookSecret = options.webhookSecret;
@@ -118,6 +119,7 @@ export class Platform {
       HTTP_TIMEOUT_MS: String(options.httpTimeoutMs ?? 2000),
       BACKOFF_MAX_MS: String(options.backoffMaxMs ?? 1000),
       ...(options.longPollS ? { LONG_POLL_S: String(options.longPollS) } : {}),
+      ...(options.deliveryConcurrency ? { DELIVERY_CONCURRENCY: String(options.deliveryConcurrency) } : {}),
       ...(options.webhookSecret ? { CRM_WEBHOOK_SECRET: options.webhookSecret } : {}),
     });
   }

@@ -1,3 +1,5 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import got, { HTTPError, RequestError, type Got } from 'got';
 import type { Logger } from '@welcome/common';
 
@@ -30,6 +32,8 @@ export interface UpstreamOptions {
   logger: Logger;
   /** True while an outage is known: retries are then logged at debug, not once a cycle. */
   quiet?: () => boolean;
+  /** How many requests may be open at once: the size of the keep-alive pool. */
+  maxSockets?: number;
 }
 
 /** What a typed client of one upstream is built from. */
@@ -41,8 +45,14 @@ export type ClientOptions = Omit<UpstreamOptions, 'name'>;
  * purpose: got leaves it out by default, and the Inventory answers a repeated POST with 200.
  */
 export function createUpstream(options: UpstreamOptions): Got {
+  // Connections kept open between requests, as many as may be in flight at once: no TCP
+  // handshake per customer.
+  const pool = { keepAlive: true, maxSockets: options.maxSockets ?? 1, maxFreeSockets: options.maxSockets ?? 1 };
+  // Requests in flight together fail together: one warning for them, the rest at debug.
+  let warnedAt = 0;
   return got.extend({
     prefixUrl: options.baseUrl,
+    agent: { http: new HttpAgent(pool), https: new HttpsAgent(pool) },
     responseType: 'json',
     timeout: { request: options.timeoutMs },
     retry: {
@@ -54,7 +64,9 @@ export function createUpstream(options: UpstreamOptions): Got {
     hooks: {
       beforeRetry: [
         (error, retryCount) => {
-          const level = options.quiet?.() ? 'debug' : 'warn';
+          const repeated = Date.now() - warnedAt < Math.max(options.retryDelayMs, 1000);
+          const level = options.quiet?.() || repeated ? 'debug' : 'warn';
+          if (level === 'warn') warnedAt = Date.now();
           options.logger.log(level, `${options.name} call failed; retrying once in ${options.retryDelayMs} ms`, {
             upstream: options.name,
             url: error.options.url?.toString(),

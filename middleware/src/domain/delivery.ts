@@ -55,7 +55,7 @@ function fromKnowledge(deps: DeliveryDeps, customerId: number): DeliveryResult |
   return { customerId, outcome: 'handledBefore', repeat: true };
 }
 
-async function askInventory(deps: DeliveryDeps, customer: CrmCustomer, path: DeliveryPath, moveCursor: boolean): Promise<DeliveryResult> {
+async function askInventory(deps: DeliveryDeps, customer: CrmCustomer, path: DeliveryPath): Promise<DeliveryResult> {
   const outcome = await deps.inventory.requestPackage({ customerId: customer.id, customerName: customer.name });
   const fields = { customerId: customer.id, customerName: customer.name, via: path };
   if (outcome.kind === 'refused') {
@@ -65,15 +65,11 @@ async function askInventory(deps: DeliveryDeps, customer: CrmCustomer, path: Del
       { customerId: customer.id, customer, status: outcome.status, reason: outcome.answer },
       `The Inventory refused customer ${customer.id} with ${outcome.status}; dead-lettered, moving on`,
       { ...fields, status: outcome.status, answer: outcome.answer },
-      { moveCursor },
+      { moveCursor: false },
     );
     return { customerId: customer.id, outcome: 'deadLettered', deadLetterId: letter.id, status: outcome.status, answer: outcome.answer };
   }
-  deps.store?.recordDelivered(
-    { customerId: customer.id, customerName: customer.name, packageId: outcome.packageId, outcome: outcome.kind },
-    deps.now(),
-    { path, moveCursor },
-  );
+  await deps.store?.confirm({ customerId: customer.id, customerName: customer.name, packageId: outcome.packageId, outcome: outcome.kind }, deps.now(), path);
   deps.logger.info(
     outcome.kind === 'created'
       ? `Welcome package ${outcome.packageId} created for customer ${customer.id}`
@@ -86,25 +82,16 @@ async function askInventory(deps: DeliveryDeps, customer: CrmCustomer, path: Del
 /**
  * Gets one customer's welcome package made, or the refusal kept, at most once however many
  * paths bring the customer: a customer already known is not asked for again, and one in flight
- * is waited for, not asked for twice. With `moveCursor` (the poller, which goes in id order) the
- * cursor moves past the customer in the same commit as the outcome; a webhook's customer may be
- * ahead of others, so its outcome is only remembered. Throws UpstreamUnavailableError, recording
- * nothing, when the Inventory gives no answer.
+ * is waited for, not asked for twice. The outcome is committed (confirmations in groups) before
+ * this resolves, and the cursor moves over it once every customer before it is handled too.
+ * Throws UpstreamUnavailableError, recording nothing, when the Inventory gives no answer.
  */
-export async function deliverCustomer(
-  deps: DeliveryDeps,
-  customer: CrmCustomer,
-  path: DeliveryPath,
-  options: { moveCursor: boolean } = { moveCursor: false },
-): Promise<DeliveryResult> {
+export async function deliverCustomer(deps: DeliveryDeps, customer: CrmCustomer, path: DeliveryPath): Promise<DeliveryResult> {
   const pending = deps.inFlight?.get(customer.id);
   const known = pending ? undefined : fromKnowledge(deps, customer.id);
-  if (pending || known) {
-    const result = known ?? { ...(await pending!), repeat: true };
-    if (options.moveCursor && result.outcome !== 'refused') deps.store?.advanceCursor(customer.id);
-    return result;
-  }
-  const asking = askInventory(deps, customer, path, options.moveCursor);
+  if (known) return known;
+  if (pending) return { ...(await pending), repeat: true };
+  const asking = askInventory(deps, customer, path);
   deps.inFlight?.set(customer.id, asking);
   try {
     return await asking;

@@ -18,6 +18,8 @@ export interface SyncDeps extends DeliveryDeps {
   pollPath: DeliveryPath;
   /** LONG_POLL_S: how long each CRM read may be held waiting for a new customer; 0 for none. */
   longPollS: number;
+  /** DELIVERY_CONCURRENCY: how many customers' packages are asked for at once. */
+  concurrency: number;
 }
 
 export interface CycleReport {
@@ -88,6 +90,55 @@ async function readNewCustomers(deps: SyncDeps, cursor: number, signal?: AbortSi
   return { records: [...byId.values()].sort((a, b) => a.id - b.id), unidentified, more };
 }
 
+/** How many customers handled in a row between two saves of the cursor during a long walk (and at its end). */
+const CURSOR_SAVE_EVERY = 100;
+
+/**
+ * Delivers the walk's customers, up to `deps.concurrency` at once, taken in id order. The cursor
+ * moves only past the run of customers from the start of the walk that are all handled
+ * (confirmed or dead-lettered), so a crash at any instant never skips one. The first failure
+ * stops new deliveries; those in flight finish, and the failure is returned.
+ */
+async function deliverInOrder(
+  deps: SyncDeps,
+  records: CustomerRecord[],
+  report: CycleReport,
+  shouldStop: () => boolean,
+): Promise<{ through?: number; error?: unknown; interrupted: boolean }> {
+  const handled: boolean[] = records.map(() => false);
+  let next = 0;
+  let run = 0; // records[0 .. run) are all handled
+  let saved = 0;
+  let error: unknown;
+  const save = () => {
+    if (run > saved) deps.store.advanceCursor(records[run - 1]!.id);
+    saved = run;
+  };
+  const worker = async () => {
+    while (error === undefined && !shouldStop() && next < records.length) {
+      const index = next++;
+      const record = records[index]!;
+      try {
+        const outcome =
+          record.problem === undefined ? (await deliverCustomer(deps, record.customer, deps.pollPath)).outcome : deadLetterUnusable(deps, record, { moveCursor: false });
+        if (outcome === 'created' || outcome === 'alreadyThere' || outcome === 'deadLettered') report[outcome] += 1;
+        handled[index] = true;
+        while (run < records.length && handled[run]) run += 1;
+        if (run - saved >= CURSOR_SAVE_EVERY) save();
+      } catch (caught) {
+        error ??= caught;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(deps.concurrency, records.length) }, worker));
+  try {
+    save();
+  } catch (caught) {
+    error ??= caught;
+  }
+  return { ...(run > 0 ? { through: records[run - 1]!.id } : {}), ...(error !== undefined ? { error } : {}), interrupted: next < records.length };
+}
+
 /**
  * One poll: every customer after the cursor, in id order, gets its package. The CRM may ignore
  * `after` and send everything, so the cursor is applied here too. An unavailable upstream ends the
@@ -111,15 +162,12 @@ export async function syncNewCustomers(deps: SyncDeps, shouldStop: () => boolean
         lastId: walk.records.at(-1)?.id,
       });
     }
-    for (const record of walk.records) {
-      if (shouldStop()) {
-        report.interrupted = true;
-        return report;
-      }
-      const delivery =
-        record.problem === undefined ? (await deliverCustomer(deps, record.customer, deps.pollPath, { moveCursor: true })).outcome : deadLetterUnusable(deps, record);
-      if (delivery === 'created' || delivery === 'alreadyThere' || delivery === 'deadLettered') report[delivery] += 1;
-      cursor = record.id;
+    const run = await deliverInOrder(deps, walk.records, report, shouldStop);
+    if (run.through !== undefined) cursor = run.through;
+    if (run.error !== undefined) throw run.error;
+    if (run.interrupted) {
+      report.interrupted = true;
+      return report;
     }
     // Only a walk that moved the cursor earns an immediate next cycle.
     if (walk.more && cursor > started) report.more = true;

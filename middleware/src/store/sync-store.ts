@@ -91,6 +91,12 @@ export interface SyncStore {
    * customers the poller has not delivered yet).
    */
   recordDelivered(delivery: Omit<Delivery, 'at'>, at: Date, options?: { path?: DeliveryPath; moveCursor?: boolean }): void;
+  /**
+   * Group commit: the confirmations asked for in the same turn of the event loop are written in
+   * one transaction (one sync to disk for many), each promise settling once it is committed. The
+   * cursor moves over the run of confirmed customers right after it, as with recordDelivered.
+   */
+  confirm(delivery: Omit<Delivery, 'at'>, at: Date, path: DeliveryPath): Promise<void>;
   /** Moves the cursor past a customer handled before (by a webhook, say): never backwards. */
   advanceCursor(customerId: number): void;
   /** Whether the customer is behind the cursor, confirmed or dead-lettered; undefined when none of these. */
@@ -306,6 +312,28 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
       catchUp();
     }
   });
+  type Confirmation = { delivery: Omit<Delivery, 'at'>; at: string; path: DeliveryPath; settle: (error?: unknown) => void };
+  let queued: Confirmation[] = [];
+  const confirmAll = db.transaction((batch: Confirmation[]) => {
+    for (const { delivery, at, path } of batch) {
+      count(delivery, at);
+      countPath[path].run();
+      confirm.run(delivery.customerId, delivery.packageId, delivery.outcome);
+    }
+    catchUp();
+  });
+  const flush = () => {
+    const batch = queued;
+    queued = [];
+    try {
+      storage.write('confirm', () => confirmAll.immediate(batch));
+    } catch (error) {
+      for (const item of batch) item.settle(error);
+      return;
+    }
+    for (const item of batch) item.settle();
+  };
+
   const recordDeadLetter = db.transaction((letter: NewDeadLetter, at: string, passCursor: boolean) => {
     const row = upsertDeadLetter.get(
       letterKey(letter),
@@ -369,6 +397,11 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
     markCycleFailed: (upstream, error, at) => storage.write('markCycleFailed', () => markCycleFailed.immediate(upstream, error, at.toISOString())),
     recordDelivered: (delivery, at, options = {}) =>
       storage.write('recordDelivered', () => recordDelivered.immediate(delivery, at.toISOString(), options.path ?? 'poll', options.moveCursor ?? true)),
+    confirm: (delivery, at, path) =>
+      new Promise((resolve, reject) => {
+        if (queued.length === 0) setImmediate(flush);
+        queued.push({ delivery, at: at.toISOString(), path, settle: (error) => (error === undefined ? resolve() : reject(error)) });
+      }),
     advanceCursor: (customerId) => storage.write('advanceCursor', () => db.transaction(moveCursor).immediate(customerId)),
     known(customerId) {
       if (customerId <= state.get()!.cursor) return { state: 'behindCursor' };
