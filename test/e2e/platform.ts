@@ -45,6 +45,11 @@ export class ServiceProcess {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /** The process id while it runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** Starts the process (on its old port after a restart) and resolves once it listens. */
   async start(): Promise<this> {
     const env: Record<string, string | undefined> = { ...process.env, ...this.env, PORT: String(this.port), HOST: '127.0.0.1', LOG_FORMAT: 'json' };
