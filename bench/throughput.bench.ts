@@ -1,7 +1,10 @@
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { test } from '@jest/globals';
 import { waitFor } from '../test/support/servers.js';
-import { getJson, Platform, postJson, type ServiceProcess } from '../test/e2e/platform.js';
+import { getJson, Platform, ROOT, type ServiceProcess } from '../test/e2e/platform.js';
 
 // make bench: how fast customers go from the CRM to the Inventory, as a table.
 // BENCH_SCALE=small shrinks every count for a look in under a minute.
@@ -13,28 +16,15 @@ const BIG_BACKLOG = small ? 10_000 : 100_000;
 const CLIENTS = 32;
 const secret = `whsec_${Buffer.alloc(24, 4).toString('base64')}`;
 
-/** Sends `count` requests from `clients` concurrent clients; returns the rate per second and when the last one was answered. */
-async function concurrently(count: number, clients: number, send: (i: number) => Promise<void>): Promise<{ perSecond: number; lastAt: number }> {
-  let next = 0;
-  let lastAt = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      for (let i = (next += 1); i <= count; i = (next += 1)) {
-        await send(i);
-        lastAt = performance.now();
-      }
-    }),
-  );
-  return { perSecond: count / ((performance.now() - started) / 1000), lastAt };
+/** POSTs `count` customers or packages from 32 concurrent clients in a process of their own: the rate, and when (Unix ms) the last was answered. */
+async function load(url: string, count: number, kind: 'customers' | 'packages', tag: string): Promise<{ perSecond: number; lastAt: number }> {
+  const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, 'bench/load.mjs'), url, String(count), String(CLIENTS), kind, tag], {
+    maxBuffer: 1024 * 1024,
+  });
+  return JSON.parse(stdout) as { perSecond: number; lastAt: number };
 }
 
-async function postCustomers(platform: Platform, count: number, tag: string) {
-  return concurrently(count, CLIENTS, async (i) => {
-    const response = await postJson(`${platform.crm.url}/customers`, { name: `${tag} ${i}`, email: `${tag}-${i}@example.com` });
-    if (response.status !== 201) throw new Error(`CRM answered ${response.status}`);
-  });
-}
+const postCustomers = (platform: Platform, count: number, tag: string) => load(`${platform.crm.url}/customers`, count, 'customers', tag);
 
 /** Starts the middleware on a CRM that already holds its customers, and times the backlog. */
 async function deliverBacklog(platform: Platform, count: number): Promise<number> {
@@ -68,7 +58,7 @@ test(
   'throughput of the built services',
   async () => {
     const rows: Array<[string, string, string]> = [];
-    const fresh = (options: ConstructorParameters<typeof Platform>[0] = {}) => new Platform({ pollIntervalMs: 5000, ...options });
+    const fresh = (options: ConstructorParameters<typeof Platform>[0] = {}) => new Platform({ pollIntervalMs: 5000, logLevel: 'warn', ...options });
 
     // The two upstreams alone, 32 clients each.
     let platform = await fresh().start({ middleware: false });
@@ -76,10 +66,7 @@ test(
     try {
       const crm = await postCustomers(platform, WRITES, 'w');
       rows.push([`CRM POST /customers, ${CLIENTS} clients`, `${crm.perSecond.toFixed(0)}/s`, 'its fsync per commit']);
-      const inventory = await concurrently(WRITES, CLIENTS, async (i) => {
-        const response = await postJson(`${platform.inventory.url}/packages`, { customerId: i, customerName: `w ${i}` });
-        if (response.status !== 201) throw new Error(`Inventory answered ${response.status}`);
-      });
+      const inventory = await load(`${platform.inventory.url}/packages`, WRITES, 'packages', 'w');
       inventoryRate = inventory.perSecond;
       rows.push([`Inventory POST /packages, ${CLIENTS} clients`, `${inventoryRate.toFixed(0)}/s`, 'its fsync per commit']);
     } finally {
@@ -108,7 +95,7 @@ test(
     try {
       const burst = await postCustomers(platform, BURST, 'u');
       await waitFor('the burst', async () => (await getJson(`${platform.inventory.url}/packages?after=${BURST - 1}&limit=1`)).length > 0, 120_000);
-      rows.push([`Burst of ${BURST} by ${CLIENTS} clients: last 201 → last package`, `${((performance.now() - burst.lastAt) / 1000).toFixed(2)} s`, 'webhooks, poll as backstop every 5 s']);
+      rows.push([`Burst of ${BURST} by ${CLIENTS} clients: last 201 → last package`, `${((Date.now() - burst.lastAt) / 1000).toFixed(2)} s`, 'webhooks, poll as backstop every 5 s']);
     } finally {
       await platform.close();
     }

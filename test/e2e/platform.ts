@@ -52,6 +52,9 @@ export class ServiceProcess {
 
   /** Starts the process (on its old port after a restart) and resolves once it listens. */
   async start(): Promise<this> {
+    // Without info lines (a benchmark's LOG_LEVEL=warn), "Listening on" is not said: the port is chosen here and /health tells.
+    const quiet = this.env.LOG_LEVEL === 'warn' || this.env.LOG_LEVEL === 'error';
+    if (quiet && this.port === 0) this.port = await freePort();
     const env: Record<string, string | undefined> = { ...process.env, ...this.env, PORT: String(this.port), HOST: '127.0.0.1', LOG_FORMAT: 'json' };
     delete env.NODE_OPTIONS;
     const child = spawn(process.execPath, [join(ROOT, this.name, 'dist/index.js')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -67,7 +70,9 @@ export class ServiceProcess {
     child.stderr!.on('data', (chunk: Buffer) => this.stderr.push(chunk.toString()));
     const seen = this.logs.length;
     const listening = await Promise.race([
-      waitFor(`${this.name} to listen`, () => this.logs.slice(seen).find((line) => line.message.startsWith('Listening on'))),
+      quiet
+        ? waitFor(`${this.name} to answer`, async () => ((await fetch(`${this.url}/health`).catch(() => undefined))?.ok ? { port: this.port } : undefined))
+        : waitFor(`${this.name} to listen`, () => this.logs.slice(seen).find((line) => line.message.startsWith('Listening on'))),
       this.exited.then((code) => {
         throw new Error(`${this.name} exited with ${code} before listening: ${this.stderr.join('')}`);
       }),
@@ -112,14 +117,18 @@ export class Platform {
       webhookSecret?: string;
       longPollS?: number;
       deliveryConcurrency?: number;
+      /** LOG_LEVEL for all three (benchmarks use warn, so that reading logs costs nothing). */
+      logLevel?: string;
     } = {},
   ) {
     this.webhookSecret = options.webhookSecret;
     const dbPath = (service: ServiceName) => join(options.dataDirs?.[service] ?? this.dir, `${service}.db`);
-    this.crm = new ServiceProcess('crm', { DB_PATH: dbPath('crm') });
-    this.inventory = new ServiceProcess('inventory', { DB_PATH: dbPath('inventory') });
+    const logLevel: Record<string, string> = options.logLevel ? { LOG_LEVEL: options.logLevel } : {};
+    this.crm = new ServiceProcess('crm', { DB_PATH: dbPath('crm'), ...logLevel });
+    this.inventory = new ServiceProcess('inventory', { DB_PATH: dbPath('inventory'), ...logLevel });
     this.middleware = new ServiceProcess('middleware', {
       DB_PATH: dbPath('middleware'),
+      ...logLevel,
       POLL_INTERVAL_MS: String(options.pollIntervalMs ?? 100),
       HTTP_TIMEOUT_MS: String(options.httpTimeoutMs ?? 2000),
       BACKOFF_MAX_MS: String(options.backoffMaxMs ?? 1000),
