@@ -108,6 +108,10 @@ describe('webhook delivery', () => {
     expect((await http.get(`/webhook-endpoints/${endpoint.id}/messages`)).body).toEqual([
       { id: 1, eventType: 'customer.created', customerId: alice.id, status: 'delivered', attempts: 1, lastAttemptAt: expect.any(String), lastStatus: 204, lastError: null, nextAttemptAt: null },
     ]);
+    const metrics = (await http.get('/metrics')).text;
+    expect(metrics).toMatch(/^crm_webhook_attempts_total\{result="delivered",service="crm"\} 1$/m);
+    expect(metrics).toMatch(/^crm_webhook_messages\{status="delivered",service="crm"\} 1$/m);
+    expect(metrics).toMatch(/^crm_webhook_messages\{status="pending",service="crm"\} 0$/m);
   });
 
   test('the 201 never waits for a subscriber: a hanging one does not hold it', async () => {

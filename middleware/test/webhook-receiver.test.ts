@@ -39,6 +39,10 @@ describe('POST /webhooks/crm', () => {
       lastWebhookAt: expect.any(String),
     });
 
+    const metrics = (await request(createApp(deps).callback()).get('/metrics')).text;
+    expect(metrics).toMatch(/^middleware_deliveries_webhook\{service="middleware"\} 1$/m);
+    expect(metrics).toMatch(/^middleware_last_webhook_timestamp_seconds\{service="middleware"\} [1-9]/m);
+
     // The poller finds nobody new, and does not ask the Inventory again: one request per customer.
     expect(await syncNewCustomers(deps)).toMatchObject({ found: 0 });
     expect(requests).toEqual([alice.id]);
