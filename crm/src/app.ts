@@ -26,7 +26,7 @@ export interface CrmDeps {
 }
 
 /** How many webhook attempts are in flight at once. */
-const DISPATCH_CONCURRENCY = 8;
+const DISPATCH_CONCURRENCY = 16;
 
 /**
  * The CRM: its HTTP app, and the background work that `start` begins and `stop` ends: the

@@ -40,7 +40,7 @@ export function startDispatcher(options: {
     const delay = options.schedule[attempts - 1];
     const retryAt = result.delivered || delay === undefined ? null : new Date(at.getTime() + delay).toISOString();
     const fields = { messageId: message.id, endpointId: message.endpoint.id, url: message.endpoint.url, attempts, status: result.status };
-    webhooks.recordAttempt(message.id, { at: at.toISOString(), status: result.status, error: result.error, outcome: result.delivered ? 'delivered' : { retryAt } });
+    await webhooks.recordAttempt(message.id, { at: at.toISOString(), status: result.status, error: result.error, outcome: result.delivered ? 'delivered' : { retryAt } });
     if (result.delivered) {
       logger.info(`Webhook message ${message.id} delivered to ${message.endpoint.url}`, fields);
       options.onAttempt?.('delivered');

@@ -1,4 +1,4 @@
-import { migrate, type Db, type StorageGuard } from '@welcome/common';
+import { groupCommit, migrate, type Db, type StorageGuard } from '@welcome/common';
 import { crmSchema } from './schema.js';
 
 export interface WebhookEndpoint {
@@ -56,7 +56,8 @@ export interface WebhookStore {
   due(at: string, limit: number, skip: ReadonlySet<number>): DueMessage[];
   /** When the next pending message falls due, if any is pending. */
   nextDueAt(): string | undefined;
-  recordAttempt(id: number, attempt: Attempt): void;
+  /** Records how an attempt ended; attempts that end in the same turn share one commit. */
+  recordAttempt(id: number, attempt: Attempt): Promise<void>;
   countByStatus(): Record<MessageStatus, number>;
 }
 
@@ -122,6 +123,14 @@ export function createWebhookStore(db: Db, storage: StorageGuard): WebhookStore 
   const byStatus = db.prepare<[], { status: MessageStatus; n: number }>('SELECT status, COUNT(*) AS n FROM webhook_messages GROUP BY status');
 
   const write = storage.write;
+  const recordAll = db.transaction((batch: Array<{ id: number; attempt: Attempt }>) => {
+    for (const { id, attempt } of batch) {
+      const status = attempt.outcome === 'delivered' ? 'delivered' : attempt.outcome.retryAt === null ? 'failed' : 'pending';
+      const next = attempt.outcome === 'delivered' ? null : attempt.outcome.retryAt;
+      attempted.run(attempt.at, attempt.status, attempt.error, status, next, id);
+    }
+  });
+  const recordTogether = groupCommit<{ id: number; attempt: Attempt }>((batch) => write('record webhook attempts', () => recordAll.immediate(batch)));
   return {
     createEndpoint: (endpoint) =>
       write('insert webhook endpoint', () => db.transaction(() => toEndpoint(insertEndpoint.get(endpoint.url, endpoint.secret, endpoint.createdAt)!))()),
@@ -156,11 +165,7 @@ export function createWebhookStore(db: Db, storage: StorageGuard): WebhookStore 
       return found;
     },
     nextDueAt: () => earliestDue.get()?.at ?? undefined,
-    recordAttempt(id, attempt) {
-      const status = attempt.outcome === 'delivered' ? 'delivered' : attempt.outcome.retryAt === null ? 'failed' : 'pending';
-      const next = attempt.outcome === 'delivered' ? null : attempt.outcome.retryAt;
-      write('record webhook attempt', () => attempted.run(attempt.at, attempt.status, attempt.error, status, next, id));
-    },
+    recordAttempt: (id, attempt) => recordTogether({ id, attempt }),
     countByStatus() {
       const counts: Record<MessageStatus, number> = { pending: 0, delivered: 0, failed: 0 };
       for (const row of byStatus.all()) counts[row.status] = row.n;

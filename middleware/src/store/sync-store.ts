@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
-import { migrate, type Db, type Schema, type StorageGuard } from '@welcome/common';
+import { groupCommit, migrate, type Db, type Schema, type StorageGuard } from '@welcome/common';
 import type { UpstreamName } from '../clients/upstream.js';
 
 export interface Outage {
@@ -312,8 +312,7 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
       catchUp();
     }
   });
-  type Confirmation = { delivery: Omit<Delivery, 'at'>; at: string; path: DeliveryPath; settle: (error?: unknown) => void };
-  let queued: Confirmation[] = [];
+  type Confirmation = { delivery: Omit<Delivery, 'at'>; at: string; path: DeliveryPath };
   const confirmAll = db.transaction((batch: Confirmation[]) => {
     for (const { delivery, at, path } of batch) {
       count(delivery, at);
@@ -322,17 +321,7 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
     }
     catchUp();
   });
-  const flush = () => {
-    const batch = queued;
-    queued = [];
-    try {
-      storage.write('confirm', () => confirmAll.immediate(batch));
-    } catch (error) {
-      for (const item of batch) item.settle(error);
-      return;
-    }
-    for (const item of batch) item.settle();
-  };
+  const confirmTogether = groupCommit<Confirmation>((batch) => storage.write('confirm', () => confirmAll.immediate(batch)));
 
   const recordDeadLetter = db.transaction((letter: NewDeadLetter, at: string, passCursor: boolean) => {
     const row = upsertDeadLetter.get(
@@ -397,11 +386,7 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
     markCycleFailed: (upstream, error, at) => storage.write('markCycleFailed', () => markCycleFailed.immediate(upstream, error, at.toISOString())),
     recordDelivered: (delivery, at, options = {}) =>
       storage.write('recordDelivered', () => recordDelivered.immediate(delivery, at.toISOString(), options.path ?? 'poll', options.moveCursor ?? true)),
-    confirm: (delivery, at, path) =>
-      new Promise((resolve, reject) => {
-        if (queued.length === 0) setImmediate(flush);
-        queued.push({ delivery, at: at.toISOString(), path, settle: (error) => (error === undefined ? resolve() : reject(error)) });
-      }),
+    confirm: (delivery, at, path) => confirmTogether({ delivery, at: at.toISOString(), path }),
     advanceCursor: (customerId) => storage.write('advanceCursor', () => db.transaction(moveCursor).immediate(customerId)),
     known(customerId) {
       if (customerId <= state.get()!.cursor) return { state: 'behindCursor' };

@@ -205,3 +205,28 @@ export function createStorageGuard(db: Db, logger: Logger): StorageGuard {
         : { field: 'storage', message: `the disk under the database has been full since ${full.since.toISOString()}; writes are refused with 507` },
   };
 }
+
+/**
+ * Group commit: the writes asked for in the same turn of the event loop are committed together,
+ * by `commitAll` in one transaction (one sync to disk for many); each promise settles once that
+ * commit is done, or fails with it.
+ */
+export function groupCommit<T>(commitAll: (batch: T[]) => void): (item: T) => Promise<void> {
+  let queued: Array<{ item: T; settle: (error?: unknown) => void }> = [];
+  const flush = () => {
+    const batch = queued;
+    queued = [];
+    try {
+      commitAll(batch.map((entry) => entry.item));
+    } catch (error) {
+      for (const entry of batch) entry.settle(error);
+      return;
+    }
+    for (const entry of batch) entry.settle();
+  };
+  return (item) =>
+    new Promise((resolve, reject) => {
+      if (queued.length === 0) setImmediate(flush);
+      queued.push({ item, settle: (error) => (error === undefined ? resolve() : reject(error)) });
+    });
+}
