@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
-import { createSilentLogger, openDatabase } from '@welcome/common';
+import { createSilentLogger, createStorageGuard, openDatabase } from '@welcome/common';
+import { createCustomerStore, EmailTakenError } from '../src/store/customer-store.js';
+import { failCommitsOn } from '../../test/storage/faults.js';
 import { createApp } from '../src/app.js';
 
 function crm(dbPath = ':memory:') {
@@ -175,5 +177,30 @@ describe('GET /customers', () => {
   test('accepts the largest limit, 1000', async () => {
     const http = await withCustomers(1);
     expect((await http.get('/customers?limit=1000')).status).toBe(200);
+  });
+});
+
+describe('customers committed together', () => {
+  test('customers asked for in the same turn share one commit, and a taken email refuses only its own', async () => {
+    const db = openDatabase(':memory:');
+    const store = createCustomerStore(db, createStorageGuard(db, createSilentLogger()));
+    const createdAt = new Date().toISOString();
+    const asked = ['a', 'b', 'a', 'c'].map((who, i) => store.insert({ name: `Customer ${i}`, email: `${who}@example.com`, createdAt }));
+    const settled = await Promise.allSettled(asked);
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    expect((settled[2] as PromiseRejectedResult).reason).toBeInstanceOf(EmailTakenError);
+    expect(settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value.id] : []))).toEqual([1, 2, 3]);
+    expect(store.listAfter(0, 10).map((c) => c.email)).toEqual(['a@example.com', 'b@example.com', 'c@example.com']);
+  });
+
+  test('when the shared commit fails, none of them is stored and no id is handed out', async () => {
+    const db = openDatabase(':memory:');
+    const store = createCustomerStore(db, createStorageGuard(db, createSilentLogger()));
+    const breaker = failCommitsOn(db, 'customers');
+    const createdAt = new Date().toISOString();
+    const settled = await Promise.allSettled(['a', 'b', 'c'].map((who) => store.insert({ name: who, email: `${who}@example.com`, createdAt })));
+    expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    breaker.heal();
+    expect((await store.insert({ name: 'd', email: 'd@example.com', createdAt })).id).toBe(1);
   });
 });

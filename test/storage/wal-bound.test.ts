@@ -25,11 +25,11 @@ const walSize = (name: string) => statSync(join(dir, `${name}-wal`)).size;
 const guard = (db: Db) => createStorageGuard(db, createSilentLogger());
 
 describe(`after ${COUNT} customers, the write-ahead log stays bounded`, () => {
-  test('in the CRM', () => {
+  test('in the CRM', async () => {
     const db = fileDb('crm.db');
     const store = createCustomerStore(db, guard(db));
     const createdAt = new Date().toISOString();
-    for (let i = 1; i <= COUNT; i++) store.insert({ name: `Customer ${i}`, email: `c${i}@example.com`, createdAt });
+    for (let i = 1; i <= COUNT; i++) await store.insert({ name: `Customer ${i}`, email: `c${i}@example.com`, createdAt });
     expect(store.listAfter(COUNT - 1, 10)).toHaveLength(1);
     expect(walSize('crm.db')).toBeLessThan(WAL_BOUND);
     db.close();

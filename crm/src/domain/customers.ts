@@ -10,9 +10,9 @@ export interface CustomerDeps {
   onRegistered?: (customer: Customer) => void;
 }
 
-export function registerCustomer(deps: CustomerDeps, input: { name: string; email: string }): Customer {
+export async function registerCustomer(deps: CustomerDeps, input: { name: string; email: string }): Promise<Customer> {
   try {
-    const customer = deps.store.insert({ ...input, createdAt: deps.now().toISOString() });
+    const customer = await deps.store.insert({ ...input, createdAt: deps.now().toISOString() });
     deps.feed.committed(customer.id);
     deps.onRegistered?.(customer);
     return customer;

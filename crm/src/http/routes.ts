@@ -17,9 +17,9 @@ export const MAX_WAIT_S = 30;
 
 /** The customer routes, on the CRM's router. */
 export function addCustomerRoutes(router: Router, deps: CustomerDeps): void {
-  router.post('/customers', (ctx) => {
+  router.post('/customers', async (ctx) => {
     const input = parseBody(newCustomerBody, ctx.request.body);
-    const customer = registerCustomer(deps, input);
+    const customer = await registerCustomer(deps, input);
     ctx.status = 201;
     ctx.set('Location', `/customers/${customer.id}`);
     ctx.body = customer;

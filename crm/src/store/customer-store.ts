@@ -1,4 +1,4 @@
-import { isUniqueViolation, migrate, type Db, type StorageGuard } from '@welcome/common';
+import { groupCommit, isUniqueViolation, migrate, type Db, type Settled, type StorageGuard } from '@welcome/common';
 import { crmSchema } from './schema.js';
 
 export interface Customer {
@@ -24,9 +24,11 @@ export class EmailTakenError extends Error {
 export interface CustomerStore {
   /**
    * Commits the customer, with a `customer.created` message for every webhook endpoint, before
-   * returning it; throws EmailTakenError when the email is in use.
+   * resolving; rejects with EmailTakenError when the email is in use. Customers asked for in the
+   * same turn are committed together (one sync to disk), each in a savepoint of its own, so that
+   * one taken email refuses that customer alone.
    */
-  insert(customer: NewCustomer): Customer;
+  insert(customer: NewCustomer): Promise<Customer>;
   findById(id: number): Customer | undefined;
   /** Up to `limit` customers with an id above `after`, by id ascending. */
   listAfter(after: number, limit: number): Customer[];
@@ -66,15 +68,22 @@ export function createCustomerStore(db: Db, storage: StorageGuard): CustomerStor
     return created;
   });
 
-  return {
-    insert(customer) {
+  // Inside the batch's transaction, insertCommitted runs as a savepoint: a taken email rolls back
+  // that customer alone; anything else (a full disk) fails the whole batch.
+  const insertAll = db.transaction((batch: NewCustomer[]): Array<Settled<Customer>> =>
+    batch.map((customer) => {
       try {
-        return storage.write('insert customer', () => insertCommitted.immediate(customer));
+        return { ok: true, value: insertCommitted(customer) };
       } catch (error) {
-        if (isUniqueViolation(error)) throw new EmailTakenError(customer.email);
-        throw error;
+        if (!isUniqueViolation(error)) throw error;
+        return { ok: false, error: new EmailTakenError(customer.email) };
       }
-    },
+    }),
+  );
+  const insertTogether = groupCommit<NewCustomer, Customer>((batch) => storage.write('insert customer', () => insertAll.immediate(batch)));
+
+  return {
+    insert: insertTogether,
     findById(id) {
       const row = byId.get(id);
       return row && toCustomer(row);

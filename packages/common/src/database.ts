@@ -206,27 +206,36 @@ export function createStorageGuard(db: Db, logger: Logger): StorageGuard {
   };
 }
 
+/** How one write of a group commit ended, when it may fail alone (a constraint) while the rest commit. */
+export type Settled<R> = { ok: true; value: R } | { ok: false; error: unknown };
+
 /**
  * Group commit: the writes asked for in the same turn of the event loop are committed together,
  * by `commitAll` in one transaction (one sync to disk for many); each promise settles once that
- * commit is done, or fails with it.
+ * commit is done, or fails with it. `commitAll` may tell how each write ended (one that failed
+ * alone, in a savepoint of its own); when it tells nothing, each write resolves to undefined.
  */
-export function groupCommit<T>(commitAll: (batch: T[]) => void): (item: T) => Promise<void> {
-  let queued: Array<{ item: T; settle: (error?: unknown) => void }> = [];
+export function groupCommit<T, R = void>(commitAll: (batch: T[]) => Array<Settled<R>> | void): (item: T) => Promise<R> {
+  let queued: Array<{ item: T; resolve: (value: R) => void; reject: (error: unknown) => void }> = [];
   const flush = () => {
     const batch = queued;
     queued = [];
+    let settled: Array<Settled<R>> | void;
     try {
-      commitAll(batch.map((entry) => entry.item));
+      settled = commitAll(batch.map((entry) => entry.item));
     } catch (error) {
-      for (const entry of batch) entry.settle(error);
+      for (const entry of batch) entry.reject(error);
       return;
     }
-    for (const entry of batch) entry.settle();
+    batch.forEach((entry, index) => {
+      const outcome = settled?.[index];
+      if (outcome && !outcome.ok) entry.reject(outcome.error);
+      else entry.resolve(outcome?.value as R);
+    });
   };
   return (item) =>
     new Promise((resolve, reject) => {
       if (queued.length === 0) setImmediate(flush);
-      queued.push({ item, settle: (error) => (error === undefined ? resolve() : reject(error)) });
+      queued.push({ item, resolve, reject });
     });
 }
