@@ -9,6 +9,7 @@ import {
   personNameSchema,
   problem,
   storageProblems,
+  WEBHOOK_SECRET_PATTERN,
 } from '@welcome/common';
 
 const ENDPOINT_ID = idParameter('The webhook endpoint id');
@@ -60,7 +61,7 @@ export const crmOpenApi = openApiDocument({
         url: { type: 'string', format: 'uri', maxLength: 2048, description: 'An absolute http:// or https:// URL.', examples: ['http://localhost:3003/webhooks/crm'] },
         secret: {
           type: 'string',
-          pattern: '^whsec_[A-Za-z0-9+/]+={0,2}$',
+          pattern: WEBHOOK_SECRET_PATTERN.source,
           description: '`whsec_` and base64 of 24 to 64 bytes; made for you when not given.',
         },
       },

@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import { parseBody, parseIdParam, parsePageRequest, sendPage } from '@welcome/common';
+import { parseBody, parseIdParam, parsePageRequest, sendPage, WEBHOOK_SECRET_PATTERN } from '@welcome/common';
 import { Webhook } from 'standardwebhooks';
 import { z } from 'zod';
 import { createEndpoint, deleteEndpoint, getEndpoint, listMessages, retryMessage, withoutSecret, type WebhookDeps } from '../domain/webhooks.js';
@@ -7,7 +7,7 @@ import { createEndpoint, deleteEndpoint, getEndpoint, listMessages, retryMessage
 /** `whsec_` and base64 of 24 to 64 bytes, the form the standardwebhooks package signs with. */
 const secret = z
   .string({ error: 'must be a string' })
-  .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be whsec_ followed by base64')
+  .regex(WEBHOOK_SECRET_PATTERN, 'must be whsec_ followed by base64')
   .refine((value) => {
     const bytes = Buffer.from(value.slice('whsec_'.length), 'base64').length;
     return bytes >= 24 && bytes <= 64;

@@ -74,7 +74,6 @@ export async function handleCrmEvent(deps: DeliveryDeps, event: CrmEvent): Promi
       { customerId: record.id ?? null, customer: record.raw, status: null, reason },
       `Customer ${record.id} from a CRM webhook is unusable (${record.problem}); dead-lettered`,
       { customerId: record.id, reason, via: 'webhook' },
-      { moveCursor: false },
     );
     return answer(200, { webhookId: event.webhookId, customerId: record.id ?? null, outcome: 'deadLettered', deadLetterId: letter.id });
   }

@@ -34,15 +34,17 @@ export interface DeliveryDeps {
   inFlight?: Map<number, Promise<DeliveryResult>>;
 }
 
-/** Keeps a record that cannot be delivered, logging it the first time (a record sent again is logged at debug). */
+/**
+ * Keeps a record that cannot be delivered, logging it the first time (a record sent again is
+ * logged at debug). The cursor moves over it once every customer before it is handled too.
+ */
 export function deadLetter(
   deps: { store: SyncStore; logger: Logger; now: () => Date },
   letter: NewDeadLetter,
   message: string,
   fields: Record<string, unknown>,
-  options: { moveCursor: boolean } = { moveCursor: true },
 ): DeadLetter {
-  const stored = deps.store.recordDeadLetter(letter, deps.now(), options);
+  const stored = deps.store.recordDeadLetter(letter, deps.now(), { moveCursor: false });
   deps.logger.log(stored.attempts === 1 ? 'warn' : 'debug', message, { deadLetterId: stored.id, attempts: stored.attempts, ...fields });
   return stored;
 }
@@ -65,7 +67,6 @@ async function askInventory(deps: DeliveryDeps, customer: CrmCustomer, path: Del
       { customerId: customer.id, customer, status: outcome.status, reason: outcome.answer },
       `The Inventory refused customer ${customer.id} with ${outcome.status}; dead-lettered, moving on`,
       { ...fields, status: outcome.status, answer: outcome.answer },
-      { moveCursor: false },
     );
     return { customerId: customer.id, outcome: 'deadLettered', deadLetterId: letter.id, status: outcome.status, answer: outcome.answer };
   }

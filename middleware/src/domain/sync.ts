@@ -36,7 +36,7 @@ export interface CycleReport {
 }
 
 /** A record from the CRM that cannot be delivered is kept, with what is wrong with it. */
-export function deadLetterUnusable(deps: SyncDeps, record: UnusableRecord, options: { moveCursor: boolean } = { moveCursor: true }): 'deadLettered' {
+export function deadLetterUnusable(deps: SyncDeps, record: UnusableRecord): 'deadLettered' {
   const reason = `The CRM record is unusable: ${record.problem}`;
   const which = record.id === undefined ? 'A CRM record without a usable id' : `Customer ${record.id} from the CRM`;
   deadLetter(
@@ -44,7 +44,6 @@ export function deadLetterUnusable(deps: SyncDeps, record: UnusableRecord, optio
     { customerId: record.id ?? null, customer: record.raw, status: null, reason },
     `${which} is unusable (${record.problem}); dead-lettered, moving on`,
     { customerId: record.id, reason, record: record.raw },
-    options,
   );
   return 'deadLettered';
 }
@@ -120,7 +119,7 @@ async function deliverInOrder(
       const record = records[index]!;
       try {
         const outcome =
-          record.problem === undefined ? (await deliverCustomer(deps, record.customer, deps.pollPath)).outcome : deadLetterUnusable(deps, record, { moveCursor: false });
+          record.problem === undefined ? (await deliverCustomer(deps, record.customer, deps.pollPath)).outcome : deadLetterUnusable(deps, record);
         if (outcome === 'created' || outcome === 'alreadyThere' || outcome === 'deadLettered') report[outcome] += 1;
         handled[index] = true;
         while (run < records.length && handled[run]) run += 1;

@@ -85,12 +85,8 @@ export interface SyncStore {
   markCycleSucceeded(at: Date): Outage | undefined;
   /** Returns true when this failure starts an outage (the previous cycle succeeded). */
   markCycleFailed(upstream: UpstreamName, error: string, at: Date): boolean;
-  /**
-   * The customer's package is confirmed: count it and remember it, in one commit, which also
-   * moves the cursor past it unless `moveCursor` is false (a webhook's customer may be ahead of
-   * customers the poller has not delivered yet).
-   */
-  recordDelivered(delivery: Omit<Delivery, 'at'>, at: Date, options?: { path?: DeliveryPath; moveCursor?: boolean }): void;
+  /** The customer's package is confirmed by a poll: count it and move the cursor past it, in one commit. */
+  recordDelivered(delivery: Omit<Delivery, 'at'>, at: Date): void;
   /**
    * Group commit: the confirmations asked for in the same turn of the event loop are written in
    * one transaction (one sync to disk for many), each promise settling once it is committed. The
@@ -302,15 +298,10 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
     pruneDeliveries.run(RECENT_DELIVERIES);
   };
 
-  const recordDelivered = db.transaction((delivery: Omit<Delivery, 'at'>, at: string, path: DeliveryPath, passCursor: boolean) => {
+  const recordDelivered = db.transaction((delivery: Omit<Delivery, 'at'>, at: string) => {
     count(delivery, at);
-    countPath[path].run();
-    if (passCursor) {
-      moveCursor(delivery.customerId);
-    } else {
-      confirm.run(delivery.customerId, delivery.packageId, delivery.outcome);
-      catchUp();
-    }
+    countPath.poll.run();
+    moveCursor(delivery.customerId);
   });
   type Confirmation = { delivery: Omit<Delivery, 'at'>; at: string; path: DeliveryPath };
   const confirmAll = db.transaction((batch: Confirmation[]) => {
@@ -384,8 +375,7 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
     markPollStarted: (at) => void storage.write('markPollStarted', () => pollStarted.run(at.toISOString())),
     markCycleSucceeded: (at) => storage.write('markCycleSucceeded', () => markCycleSucceeded.immediate(at.toISOString())),
     markCycleFailed: (upstream, error, at) => storage.write('markCycleFailed', () => markCycleFailed.immediate(upstream, error, at.toISOString())),
-    recordDelivered: (delivery, at, options = {}) =>
-      storage.write('recordDelivered', () => recordDelivered.immediate(delivery, at.toISOString(), options.path ?? 'poll', options.moveCursor ?? true)),
+    recordDelivered: (delivery, at) => storage.write('recordDelivered', () => recordDelivered.immediate(delivery, at.toISOString())),
     confirm: (delivery, at, path) => confirmTogether({ delivery, at: at.toISOString(), path }),
     advanceCursor: (customerId) => storage.write('advanceCursor', () => db.transaction(moveCursor).immediate(customerId)),
     known(customerId) {

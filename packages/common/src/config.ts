@@ -82,8 +82,10 @@ export function parseHttpUrl(raw: string): string {
 }
 
 /** A Standard Webhooks secret, as the CRM and its subscribers share it: `whsec_` and base64. */
+export const WEBHOOK_SECRET_PATTERN = /^whsec_[A-Za-z0-9+/]+={0,2}$/;
+
 export function parseWebhookSecret(raw: string): string {
-  if (!/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(raw)) throw new Error('expected whsec_ followed by base64');
+  if (!WEBHOOK_SECRET_PATTERN.test(raw)) throw new Error('expected whsec_ followed by base64');
   return raw;
 }
 
