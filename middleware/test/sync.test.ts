@@ -146,10 +146,13 @@ describe('syncNewCustomers', () => {
   test('asked to stop, it ends after the customer in flight with the cursor saved', async () => {
     const { crm, inventory } = await upstreams();
     for (const name of ['Alice', 'Bob', 'Carol']) await createCustomer(crm.url, name);
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url, concurrency: 1 });
-    const report = await syncNewCustomers(deps, () => deps.store.status().synced >= 1);
+    const counted = await track(countingInventory(inventory.url));
+    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: counted.url, concurrency: 1 });
+    const report = await syncNewCustomers(deps, () => counted.requests.length >= 1);
     expect(report).toMatchObject({ created: 1, interrupted: true });
+    expect(counted.requests).toHaveLength(1);
     expect(deps.store.cursor()).toBe(1);
+    expect(deps.store.status().synced).toBe(1);
   });
 
   test('asked to stop with several in flight, it finishes them all and saves the cursor past them', async () => {

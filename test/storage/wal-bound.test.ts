@@ -35,11 +35,11 @@ describe(`after ${COUNT} customers, the write-ahead log stays bounded`, () => {
     db.close();
   }, 300_000);
 
-  test('in the Inventory', () => {
+  test('in the Inventory', async () => {
     const db = fileDb('inventory.db');
     const store = createPackageStore(db, guard(db));
     const createdAt = new Date().toISOString();
-    for (let i = 1; i <= COUNT; i++) store.findOrInsert({ customerId: i, customerName: `Customer ${i}`, createdAt });
+    for (let i = 1; i <= COUNT; i++) await store.findOrInsert({ customerId: i, customerName: `Customer ${i}`, createdAt });
     expect(store.listAfter(COUNT - 1, 10)).toHaveLength(1);
     expect(walSize('inventory.db')).toBeLessThan(WAL_BOUND);
     db.close();

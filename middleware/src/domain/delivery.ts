@@ -57,46 +57,74 @@ function fromKnowledge(deps: DeliveryDeps, customerId: number): DeliveryResult |
   return { customerId, outcome: 'handledBefore', repeat: true };
 }
 
-async function askInventory(deps: DeliveryDeps, customer: CrmCustomer, path: DeliveryPath): Promise<DeliveryResult> {
+/** A customer the Inventory has answered for, and the commit that records the answer. */
+export interface Answered {
+  result: DeliveryResult;
+  /** Settles once the outcome is on disk (at once when there is nothing to record); rejects if that write fails. */
+  committed: Promise<void>;
+}
+
+const nothingToCommit = Promise.resolve();
+
+async function askInventory(deps: DeliveryDeps, customer: CrmCustomer, path: DeliveryPath): Promise<Answered> {
   const outcome = await deps.inventory.requestPackage({ customerId: customer.id, customerName: customer.name });
   const fields = { customerId: customer.id, customerName: customer.name, via: path };
   if (outcome.kind === 'refused') {
-    if (!deps.store) return { customerId: customer.id, outcome: 'refused', status: outcome.status, answer: outcome.answer };
+    const refusal = { customerId: customer.id, status: outcome.status, answer: outcome.answer };
+    if (!deps.store) return { result: { ...refusal, outcome: 'refused' }, committed: nothingToCommit };
     const letter = deadLetter(
       { store: deps.store, logger: deps.logger, now: deps.now },
       { customerId: customer.id, customer, status: outcome.status, reason: outcome.answer },
       `The Inventory refused customer ${customer.id} with ${outcome.status}; dead-lettered, moving on`,
       { ...fields, status: outcome.status, answer: outcome.answer },
     );
-    return { customerId: customer.id, outcome: 'deadLettered', deadLetterId: letter.id, status: outcome.status, answer: outcome.answer };
+    return { result: { ...refusal, outcome: 'deadLettered', deadLetterId: letter.id }, committed: nothingToCommit };
   }
-  await deps.store?.confirm({ customerId: customer.id, customerName: customer.name, packageId: outcome.packageId, outcome: outcome.kind }, deps.now(), path);
-  deps.logger.info(
-    outcome.kind === 'created'
-      ? `Welcome package ${outcome.packageId} created for customer ${customer.id}`
-      : `Welcome package ${outcome.packageId} was already there for customer ${customer.id}`,
-    { ...fields, packageId: outcome.packageId, outcome: outcome.kind },
+  const stored = deps.store?.confirm(
+    { customerId: customer.id, customerName: customer.name, packageId: outcome.packageId, outcome: outcome.kind },
+    deps.now(),
+    path,
   );
-  return { customerId: customer.id, outcome: outcome.kind, packageId: outcome.packageId };
+  const committed = (stored ?? nothingToCommit).then(() => {
+    deps.logger.info(
+      outcome.kind === 'created'
+        ? `Welcome package ${outcome.packageId} created for customer ${customer.id}`
+        : `Welcome package ${outcome.packageId} was already there for customer ${customer.id}`,
+      { ...fields, packageId: outcome.packageId, outcome: outcome.kind },
+    );
+  });
+  return { result: { customerId: customer.id, outcome: outcome.kind, packageId: outcome.packageId }, committed };
 }
 
 /**
  * Gets one customer's welcome package made, or the refusal kept, at most once however many
  * paths bring the customer: a customer already known is not asked for again, and one in flight
- * is waited for, not asked for twice. The outcome is committed (confirmations in groups) before
- * this resolves, and the cursor moves over it once every customer before it is handled too.
+ * is waited for, not asked for twice. Resolves once the Inventory has answered; `committed`
+ * settles once the outcome is on disk (confirmations are committed in groups). A caller that
+ * answers for the customer (the webhook route) waits for both; the poller waits for the commit
+ * only before it moves the cursor, and asks for the next customer meanwhile.
  * Throws UpstreamUnavailableError, recording nothing, when the Inventory gives no answer.
  */
-export async function deliverCustomer(deps: DeliveryDeps, customer: CrmCustomer, path: DeliveryPath): Promise<DeliveryResult> {
+export async function answerFor(deps: DeliveryDeps, customer: CrmCustomer, path: DeliveryPath): Promise<Answered> {
   const pending = deps.inFlight?.get(customer.id);
   const known = pending ? undefined : fromKnowledge(deps, customer.id);
-  if (known) return known;
-  if (pending) return { ...(await pending), repeat: true };
+  if (known) return { result: known, committed: nothingToCommit };
+  if (pending) return { result: { ...(await pending), repeat: true }, committed: nothingToCommit };
   const asking = askInventory(deps, customer, path);
-  deps.inFlight?.set(customer.id, asking);
-  try {
-    return await asking;
-  } finally {
-    deps.inFlight?.delete(customer.id);
-  }
+  // Whoever else brings this customer meanwhile waits until its outcome is on disk.
+  const done = asking.then(async ({ result, committed }) => {
+    await committed;
+    return result;
+  });
+  deps.inFlight?.set(customer.id, done);
+  const forget = () => deps.inFlight?.delete(customer.id);
+  done.then(forget, forget);
+  return asking;
+}
+
+/** As answerFor, resolving once the outcome is also on disk. */
+export async function deliverCustomer(deps: DeliveryDeps, customer: CrmCustomer, path: DeliveryPath): Promise<DeliveryResult> {
+  const { result, committed } = await answerFor(deps, customer, path);
+  await committed;
+  return result;
 }

@@ -2,7 +2,7 @@ import { StorageFullError } from '@welcome/common';
 import type { CrmClient, CustomerRecord, UnusableRecord } from '../clients/crm-client.js';
 import { UpstreamUnavailableError } from '../clients/upstream.js';
 import type { DeliveryPath, SyncStore } from '../store/sync-store.js';
-import { deadLetter, deliverCustomer, type DeliveryDeps, type DeliveryResult } from './delivery.js';
+import { answerFor, deadLetter, type DeliveryDeps, type DeliveryResult } from './delivery.js';
 
 /**
  * How many CRM pages one cycle reads at most. A longer backlog is read by the next cycle, which
@@ -113,23 +113,42 @@ async function deliverInOrder(
     if (run > saved) deps.store.advanceCursor(records[run - 1]!.id);
     saved = run;
   };
+  const commits: Array<Promise<void>> = [];
+  const markHandled = (index: number) => {
+    handled[index] = true;
+    while (run < records.length && handled[run]) run += 1;
+    if (run - saved >= CURSOR_SAVE_EVERY) save();
+  };
   const worker = async () => {
     while (error === undefined && !shouldStop() && next < records.length) {
       const index = next++;
       const record = records[index]!;
       try {
-        const outcome =
-          record.problem === undefined ? (await deliverCustomer(deps, record.customer, deps.pollPath)).outcome : deadLetterUnusable(deps, record);
-        if (outcome === 'created' || outcome === 'alreadyThere' || outcome === 'deadLettered') report[outcome] += 1;
-        handled[index] = true;
-        while (run < records.length && handled[run]) run += 1;
-        if (run - saved >= CURSOR_SAVE_EVERY) save();
+        if (record.problem !== undefined) {
+          report[deadLetterUnusable(deps, record)] += 1;
+          markHandled(index);
+          continue;
+        }
+        // The next customer is asked for while this one's outcome waits for its group commit.
+        const { result, committed } = await answerFor(deps, record.customer, deps.pollPath);
+        commits.push(
+          committed.then(
+            () => {
+              if (result.outcome === 'created' || result.outcome === 'alreadyThere' || result.outcome === 'deadLettered') report[result.outcome] += 1;
+              markHandled(index);
+            },
+            (caught: unknown) => {
+              error ??= caught;
+            },
+          ),
+        );
       } catch (caught) {
         error ??= caught;
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(deps.concurrency, records.length) }, worker));
+  await Promise.all(commits);
   try {
     save();
   } catch (caught) {

@@ -116,6 +116,13 @@ export interface SyncStore {
 /** How many of the latest deliveries are kept for /status and the status page. */
 export const RECENT_DELIVERIES = 20;
 
+/**
+ * The least time between two commits of confirmations. Each commit syncs the disk while the
+ * event loop waits; under load the confirmations of this long share one, and a lone one after
+ * a quiet spell is still committed at once.
+ */
+const CONFIRM_SPACING_MS = 10;
+
 interface StateRow {
   cursor: number;
   last_poll_at: string | null;
@@ -230,6 +237,7 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
   migrate(db, middlewareSchema);
 
   const state = db.prepare<[], StateRow>('SELECT * FROM sync_state WHERE id = 1');
+  const cursorNow = db.prepare<[], number>('SELECT cursor FROM sync_state WHERE id = 1').pluck();
   const deadLetterCount = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM dead_letters');
   const pollStarted = db.prepare<[string]>('UPDATE sync_state SET last_poll_at = ? WHERE id = 1');
   const cycleSucceeded = db.prepare<[string]>(
@@ -265,7 +273,7 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
    * handled, whatever the order the outcomes came in.
    */
   const catchUp = () => {
-    const start = state.get()!.cursor;
+    const start = cursorNow.get()!;
     let cursor = start;
     while (confirmedOf.get(cursor + 1) ?? deadLetterOf.get(cursor + 1)) cursor += 1;
     if (cursor > start) moveCursor(cursor);
@@ -304,15 +312,25 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
     moveCursor(delivery.customerId);
   });
   type Confirmation = { delivery: Omit<Delivery, 'at'>; at: string; path: DeliveryPath };
+  const addCounts = db.prepare<[number, number, number, number, number]>(`
+    UPDATE sync_state SET synced = synced + ?, already_there = already_there + ?,
+      via_webhook = via_webhook + ?, via_long_poll = via_long_poll + ?, via_poll = via_poll + ?
+    WHERE id = 1
+  `);
   const confirmAll = db.transaction((batch: Confirmation[]) => {
-    for (const { delivery, at, path } of batch) {
-      count(delivery, at);
-      countPath[path].run();
-      confirm.run(delivery.customerId, delivery.packageId, delivery.outcome);
+    const created = batch.filter(({ delivery }) => delivery.outcome === 'created').length;
+    const byPath = (path: DeliveryPath) => batch.filter((confirmation) => confirmation.path === path).length;
+    addCounts.run(created, batch.length - created, byPath('webhook'), byPath('longPoll'), byPath('poll'));
+    for (const { delivery } of batch) confirm.run(delivery.customerId, delivery.packageId, delivery.outcome);
+    for (const { delivery, at } of batch.slice(-RECENT_DELIVERIES)) {
+      insertDelivery.run(delivery.customerId, delivery.customerName, delivery.packageId, delivery.outcome, at);
     }
+    pruneDeliveries.run(RECENT_DELIVERIES);
     catchUp();
   });
-  const confirmTogether = groupCommit<Confirmation>((batch) => storage.write('confirm', () => confirmAll.immediate(batch)));
+  const confirmTogether = groupCommit<Confirmation>((batch) => storage.write('confirm', () => confirmAll.immediate(batch)), {
+    spacingMs: CONFIRM_SPACING_MS,
+  });
 
   const recordDeadLetter = db.transaction((letter: NewDeadLetter, at: string, passCursor: boolean) => {
     const row = upsertDeadLetter.get(
@@ -346,7 +364,7 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
   });
 
   return {
-    cursor: () => state.get()!.cursor,
+    cursor: () => cursorNow.get()!,
     status() {
       const row = state.get()!;
       return {
@@ -379,7 +397,7 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
     confirm: (delivery, at, path) => confirmTogether({ delivery, at: at.toISOString(), path }),
     advanceCursor: (customerId) => storage.write('advanceCursor', () => db.transaction(moveCursor).immediate(customerId)),
     known(customerId) {
-      if (customerId <= state.get()!.cursor) return { state: 'behindCursor' };
+      if (customerId <= cursorNow.get()!) return { state: 'behindCursor' };
       const confirmed = confirmedOf.get(customerId);
       if (confirmed) return { state: 'confirmed', packageId: confirmed.package_id, outcome: confirmed.outcome };
       const letter = deadLetterOf.get(customerId);

@@ -214,10 +214,20 @@ export type Settled<R> = { ok: true; value: R } | { ok: false; error: unknown };
  * by `commitAll` in one transaction (one sync to disk for many); each promise settles once that
  * commit is done, or fails with it. `commitAll` may tell how each write ended (one that failed
  * alone, in a savepoint of its own); when it tells nothing, each write resolves to undefined.
+ *
+ * With `spacingMs`, commits start at least that far apart: a write after a quiet spell is
+ * committed in the next turn as before, while under load the writes of the whole interval share
+ * one sync, so the syncs, which block the event loop, stay a bounded share of its time.
  */
-export function groupCommit<T, R = void>(commitAll: (batch: T[]) => Array<Settled<R>> | void): (item: T) => Promise<R> {
+export function groupCommit<T, R = void>(
+  commitAll: (batch: T[]) => Array<Settled<R>> | void,
+  options: { spacingMs?: number } = {},
+): (item: T) => Promise<R> {
+  const spacingMs = options.spacingMs ?? 0;
   let queued: Array<{ item: T; resolve: (value: R) => void; reject: (error: unknown) => void }> = [];
+  let lastFlush = -Infinity;
   const flush = () => {
+    lastFlush = performance.now();
     const batch = queued;
     queued = [];
     let settled: Array<Settled<R>> | void;
@@ -233,9 +243,14 @@ export function groupCommit<T, R = void>(commitAll: (batch: T[]) => Array<Settle
       else entry.resolve(outcome?.value as R);
     });
   };
+  const schedule = () => {
+    const wait = lastFlush + spacingMs - performance.now();
+    if (wait > 0) setTimeout(flush, wait);
+    else setImmediate(flush);
+  };
   return (item) =>
     new Promise((resolve, reject) => {
-      if (queued.length === 0) setImmediate(flush);
+      if (queued.length === 0) schedule();
       queued.push({ item, resolve, reject });
     });
 }
