@@ -1,7 +1,12 @@
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
-import { createSilentLogger, openDatabase } from '@welcome/common';
+import { createSilentLogger, createStorageGuard, openDatabase } from '@welcome/common';
 import { createApp } from '../src/app.js';
+import { createPackageStore } from '../src/store/package-store.js';
+import { failCommitsOn } from '../../test/storage/faults.js';
 
 function inventory() {
   const app = createApp({ db: openDatabase(':memory:'), logger: createSilentLogger() });
@@ -123,5 +128,54 @@ describe('GET /packages', () => {
     expect((await http.get('/packages/1')).body).toMatchObject({ id: 1, customerId: 4 });
     expect((await http.get('/packages/2')).status).toBe(404);
     expect((await http.get('/packages/x')).status).toBe(400);
+  });
+});
+
+describe('requests that arrive together', () => {
+  const store = () => {
+    const db = openDatabase(':memory:');
+    return { db, store: createPackageStore(db, createStorageGuard(db, createSilentLogger())) };
+  };
+  const ask = (s: ReturnType<typeof store>['store'], customerId: number, customerName: string) =>
+    s.findOrInsert({ customerId, customerName, createdAt: new Date().toISOString() });
+
+  test('share one commit, in arrival order: a second request for the same customer finds the first one’s package', async () => {
+    const { store: packages } = store();
+    const answers = await Promise.all([ask(packages, 1, 'Alice'), ask(packages, 2, 'Bob'), ask(packages, 1, 'Alice'), ask(packages, 3, 'Carol')]);
+    expect(answers.map((a) => [a.created, a.pkg.id, a.pkg.customerId])).toEqual([
+      [true, 1, 1],
+      [true, 2, 2],
+      [false, 1, 1],
+      [true, 3, 3],
+    ]);
+    expect(packages.listAfter(0, 10)).toHaveLength(3);
+  });
+
+  test('are written to disk in one commit: twenty at once add a handful of pages to the write-ahead log, not twenty commits’ worth', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'inventory-'));
+    try {
+      const db = openDatabase(join(dir, 'inventory.db'));
+      const packages = createPackageStore(db, createStorageGuard(db, createSilentLogger()));
+      await ask(packages, 1000, 'Warm-up');
+      const frames = () => (statSync(join(dir, 'inventory.db-wal')).size - 32) / (db.pragma('page_size', { simple: true }) as number + 24);
+      const before = frames();
+      await Promise.all(Array.from({ length: 20 }, (_, i) => ask(packages, i + 1, `Customer ${i + 1}`)));
+      // Each commit appends every page it changed (the table's and the index's leaves at least).
+      expect(frames() - before).toBeLessThan(10);
+      expect(packages.listAfter(0, 100)).toHaveLength(21);
+      db.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('are refused together when their shared commit fails, and none is stored', async () => {
+    const { db, store: packages } = store();
+    const breaker = failCommitsOn(db, 'packages');
+    const refused = await Promise.allSettled([ask(packages, 1, 'Alice'), ask(packages, 2, 'Bob')]);
+    expect(refused.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(packages.listAfter(0, 10)).toEqual([]);
+    breaker.heal();
+    expect((await ask(packages, 2, 'Bob')).pkg.id).toBe(1);
   });
 });

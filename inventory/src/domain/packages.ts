@@ -12,11 +12,11 @@ export interface PackageDeps {
  * One welcome package per customer. Asking again with the same name is a safe retry and returns
  * the package already made; asking with another name is a conflict, never a second package.
  */
-export function requestWelcomePackage(
+export async function requestWelcomePackage(
   deps: PackageDeps,
   request: { customerId: number; customerName: string },
-): { created: boolean; pkg: WelcomePackage } {
-  const result = deps.store.findOrInsert({ ...request, createdAt: deps.now().toISOString() });
+): Promise<{ created: boolean; pkg: WelcomePackage }> {
+  const result = await deps.store.findOrInsert({ ...request, createdAt: deps.now().toISOString() });
   if (!result.created && result.pkg.customerName !== request.customerName) {
     throw conflict(
       'customer-has-package',

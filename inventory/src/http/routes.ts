@@ -15,9 +15,9 @@ const packageRequestBody = z.strictObject({
 export function createPackageRouter(deps: PackageDeps): Router {
   const router = new Router();
 
-  router.post('/packages', (ctx) => {
+  router.post('/packages', async (ctx) => {
     const request = parseBody(packageRequestBody, ctx.request.body);
-    const { created, pkg } = requestWelcomePackage(deps, request);
+    const { created, pkg } = await requestWelcomePackage(deps, request);
     ctx.status = created ? 201 : 200;
     if (created) ctx.set('Location', `/packages/${pkg.id}`);
     ctx.body = pkg;

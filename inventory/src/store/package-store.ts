@@ -1,4 +1,4 @@
-import { migrate, type Db, type Schema, type StorageGuard } from '@welcome/common';
+import { groupCommit, migrate, type Db, type Schema, type StorageGuard } from '@welcome/common';
 
 export type PackageStatus = 'Pending';
 
@@ -18,10 +18,12 @@ export interface NewPackage {
 
 export interface PackageStore {
   /**
-   * Returns the customer's package, creating it first when there is none, in one transaction:
-   * `created` tells which.
+   * Returns the customer's package, creating it first when there is none: `created` tells which.
+   * Resolves once the package is committed. Requests that arrive in the same turn are committed
+   * together (one sync to disk for all of them), in arrival order, so a second request for the
+   * same customer in that batch finds the first one's package.
    */
-  findOrInsert(pkg: NewPackage): { created: boolean; pkg: WelcomePackage };
+  findOrInsert(pkg: NewPackage): Promise<{ created: boolean; pkg: WelcomePackage }>;
   findById(id: number): WelcomePackage | undefined;
   /** Up to `limit` packages with an id above `after`, by id ascending, of one customer if given. */
   listAfter(after: number, limit: number, customerId?: number): WelcomePackage[];
@@ -71,14 +73,18 @@ export function createPackageStore(db: Db, storage: StorageGuard): PackageStore 
     'SELECT * FROM packages WHERE id > ? AND customer_id = ? ORDER BY id LIMIT ?',
   );
 
-  const findOrInsert = db.transaction((pkg: NewPackage) => {
+  const findOrInsert = (pkg: NewPackage) => {
     const existing = byCustomer.get(pkg.customerId);
     if (existing) return { created: false, pkg: toPackage(existing) };
     return { created: true, pkg: toPackage(insert.get(pkg.customerId, pkg.customerName, pkg.createdAt)!) };
-  });
+  };
+  const findOrInsertAll = db.transaction((batch: NewPackage[]) => batch.map((pkg) => ({ ok: true as const, value: findOrInsert(pkg) })));
+  const findOrInsertTogether = groupCommit<NewPackage, { created: boolean; pkg: WelcomePackage }>((batch) =>
+    storage.write('insert package', () => findOrInsertAll.immediate(batch)),
+  );
 
   return {
-    findOrInsert: (pkg) => storage.write('insert package', () => findOrInsert.immediate(pkg)),
+    findOrInsert: findOrInsertTogether,
     findById(id) {
       const row = byId.get(id);
       return row && toPackage(row);
