@@ -41,7 +41,7 @@ chaos: build
 bench: build
 	npm test -- --testMatch '<rootDir>/bench/**/*.bench.ts'
 
-lint: $(INSTALLED)
+lint: build
 	npm run lint
 
 up:

@@ -34,34 +34,10 @@ const services = [
   },
 ];
 
-describe.each(services)('$name: the HTTP behaviour common to all services', ({ build, list, post, emptyPost }) => {
-  test('GET /health answers 200 {status: ok}', async () => {
-    const response = await request(build().callback()).get('/health');
-    expect(response.status).toBe(200);
-    expect(response.body).toEqual({ status: 'ok' });
-  });
+/** The services whose `post` route takes a JSON body; the middleware's replay takes none. */
+const bodyRoutes = services.filter((service) => service.name !== 'middleware');
 
-  test('an unknown route is a 404 problem, not an HTML page', async () => {
-    const response = await request(build().callback()).get('/no/such/thing');
-    expect(response.status).toBe(404);
-    expect(response.headers['content-type']).toBe('application/problem+json');
-    expect(response.body).toEqual({ type: '/problems/not-found', title: 'Not Found', status: 404, detail: expect.any(String) });
-  });
-
-  test('a known route with the wrong method is a 405 with an Allow header', async () => {
-    const response = await request(build().callback()).delete(list);
-    expect(response.status).toBe(405);
-    expect(response.headers.allow).toContain('GET');
-    expect(response.body).toMatchObject({ type: '/problems/method-not-allowed', status: 405 });
-  });
-
-  test('a method nobody implements is a 405 too, never a 5xx', async () => {
-    const response = await request(build().callback()).options(list).set('Access-Control-Request-Method', 'GET');
-    expect(response.status).toBeLessThan(500);
-    const unknown = await request(build().callback()).propfind(list);
-    expect(unknown.status).toBe(405);
-  });
-
+describe.each(bodyRoutes)('$name: a route that takes a JSON body', ({ build, post, emptyPost }) => {
   test('a body that is not JSON is a 415', async () => {
     const response = await request(build().callback()).post(post).set('Content-Type', 'text/plain').send('name=Alice');
     expect(response.status).toBe(415);
@@ -91,6 +67,48 @@ describe.each(services)('$name: the HTTP behaviour common to all services', ({ b
       .send(JSON.stringify({ name: 'x'.repeat(65 * 1024) }));
     expect(response.status).toBe(413);
     expect(response.body).toMatchObject({ type: '/problems/body-too-large', status: 413 });
+  });
+});
+
+describe('the middleware: a route that takes no body', () => {
+  const middleware = services.find((service) => service.name === 'middleware')!;
+  test.each([
+    ['text/plain', 'name=Alice'],
+    ['application/json', '{"name": '],
+    ['application/json', JSON.stringify({ name: 'x'.repeat(65 * 1024) })],
+  ])('ignores a body of %s, whatever it holds: the replay answers as without one', async (type, body) => {
+    const response = await request(middleware.build().callback()).post(middleware.post).set('Content-Type', type).send(body);
+    expect(response.status).toBe(middleware.emptyPost);
+    expect(response.body).toMatchObject({ type: '/problems/not-found' });
+  });
+});
+
+describe.each(services)('$name: the HTTP behaviour common to all services', ({ build, list }) => {
+  test('GET /health answers 200 {status: ok}', async () => {
+    const response = await request(build().callback()).get('/health');
+    expect(response.status).toBe(200);
+    expect(response.body).toEqual({ status: 'ok' });
+  });
+
+  test('an unknown route is a 404 problem, not an HTML page', async () => {
+    const response = await request(build().callback()).get('/no/such/thing');
+    expect(response.status).toBe(404);
+    expect(response.headers['content-type']).toBe('application/problem+json');
+    expect(response.body).toEqual({ type: '/problems/not-found', title: 'Not Found', status: 404, detail: expect.any(String) });
+  });
+
+  test('a known route with the wrong method is a 405 with an Allow header', async () => {
+    const response = await request(build().callback()).delete(list);
+    expect(response.status).toBe(405);
+    expect(response.headers.allow).toContain('GET');
+    expect(response.body).toMatchObject({ type: '/problems/method-not-allowed', status: 405 });
+  });
+
+  test('a method nobody implements is a 405 too, never a 5xx', async () => {
+    const response = await request(build().callback()).options(list).set('Access-Control-Request-Method', 'GET');
+    expect(response.status).toBeLessThan(500);
+    const unknown = await request(build().callback()).propfind(list);
+    expect(unknown.status).toBe(405);
   });
 
   test('a list with a bad limit is a 400', async () => {

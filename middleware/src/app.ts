@@ -2,7 +2,7 @@ import type Koa from 'koa';
 import { Gauge, type Registry } from 'prom-client';
 import { createRegistry, createServiceApp, databaseCheck } from '@welcome/common';
 import { middlewareOpenApi } from './http/openapi.js';
-import { CRM_WEBHOOK_PATH, createMiddlewareRouter } from './http/routes.js';
+import { createMiddlewareRouter } from './http/routes.js';
 import type { SyncStatus } from './store/sync-store.js';
 import type { MiddlewareDeps } from './sync-deps.js';
 
@@ -60,6 +60,5 @@ export function createApp(deps: MiddlewareDeps): Koa {
       upstreamCheck('inventory', () => deps.inventory.ping()),
     ],
     openapi: middlewareOpenApi,
-    rawBodyPaths: [CRM_WEBHOOK_PATH],
   });
 }

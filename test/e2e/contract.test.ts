@@ -15,11 +15,31 @@ afterAll(async () => {
 
 const big = { name: 'x'.repeat(70 * 1024), email: 'big@example.com' };
 const form = { type: 'text/plain', data: 'name=Alice' };
+const malformed = { type: 'application/json', data: '{"name": ' };
+
+/** The client errors every route that takes a JSON body documents: malformed JSON, too large, not JSON. */
+const bodyErrors = (base: string, path: string) => [
+  () => call(base, 'POST', path, undefined, malformed),
+  () => call(base, 'POST', path, { padding: 'x'.repeat(70 * 1024) }),
+  () => call(base, 'POST', path, undefined, form),
+];
+
+/**
+ * Every documented path asked with a method it does not list (405 with Allow), and a path the
+ * document does not have (404): both held to the document's shared answers.
+ */
+async function strayRequests(base: string): Promise<Array<() => Promise<Observed>>> {
+  const document = (await getJson(`${base}/openapi.json`)) as { paths: Record<string, unknown> };
+  return [
+    ...Object.keys(document.paths).map((template) => () => call(base, 'PATCH', template.replace(/\{[^}]+\}/g, '1'))),
+    () => call(base, 'GET', '/no/such/route'),
+  ];
+}
 
 async function holdsTo(base: string, calls: Array<() => Promise<Observed>>): Promise<ContractChecker> {
   const checker = new ContractChecker(await getJson(`${base}/openapi.json`));
   const problems: string[] = [];
-  for (const send of calls) problems.push(...checker.check(await send()));
+  for (const send of [...calls, ...(await strayRequests(base))]) problems.push(...checker.check(await send()));
   expect(problems).toEqual([]);
   return checker;
 }
@@ -39,13 +59,13 @@ describe('real responses match the OpenAPI documents, and every documented route
       // Endpoint 1 is the middleware (WEBHOOK_URL); endpoint 2 a subscriber that never answers.
       () => call(crm, 'POST', '/webhook-endpoints', { url: 'http://127.0.0.1:9/hook' }),
       () => call(crm, 'POST', '/webhook-endpoints', { url: 'ftp://example.com/hook' }),
-      () => call(crm, 'POST', '/webhook-endpoints', undefined, form),
+      ...bodyErrors(crm, '/webhook-endpoints'),
       () => call(crm, 'POST', '/customers', { name: 'Alice', email: 'alice@example.com' }),
       () => call(crm, 'POST', '/customers', { name: 'Bob', email: 'bob@example.com' }),
       () => call(crm, 'POST', '/customers', { name: 'Alice again', email: 'ALICE@example.com' }),
       () => call(crm, 'POST', '/customers', { name: '', email: 'nope', id: 3 }),
       () => call(crm, 'POST', '/customers', big),
-      () => call(crm, 'POST', '/customers', undefined, form),
+      ...bodyErrors(crm, '/customers'),
       () => call(crm, 'GET', '/customers?limit=1'),
       () => call(crm, 'GET', '/customers?limit=0'),
       () => call(crm, 'GET', '/customers/1'),
@@ -81,7 +101,7 @@ describe('real responses match the OpenAPI documents, and every documented route
       () => call(inventory, 'POST', '/packages', { customerId: 500, customerName: 'Zed' }),
       () => call(inventory, 'POST', '/packages', { customerId: 500, customerName: 'Other' }),
       () => call(inventory, 'POST', '/packages', { customerId: 'x' }),
-      () => call(inventory, 'POST', '/packages', undefined, form),
+      ...bodyErrors(inventory, '/packages'),
       () => call(inventory, 'GET', '/packages?limit=1'),
       () => call(inventory, 'GET', '/packages?customerId=500'),
       () => call(inventory, 'GET', '/packages?customerId=0'),
@@ -111,12 +131,16 @@ describe('real responses match the OpenAPI documents, and every documented route
       () => call(base, 'POST', '/webhooks/crm', undefined, event(new Date())),
       () => call(base, 'POST', '/webhooks/crm', undefined, event(new Date(Date.now() - 3_600_000))),
       () => call(base, 'POST', '/webhooks/crm', undefined, { type: 'application/json', data: '{}' }),
+      () => call(base, 'POST', '/webhooks/crm', { padding: 'x'.repeat(70 * 1024) }),
       () => call(base, 'GET', '/'),
       () => call(base, 'GET', '/status'),
       () => call(base, 'GET', '/dead-letters'),
       () => call(base, 'GET', '/dead-letters?limit=0'),
       () => call(base, 'POST', '/dead-letters/1/replay'),
       () => call(base, 'POST', '/dead-letters/999/replay'),
+      // The replays take no body: one sent, even malformed, is ignored.
+      () => call(base, 'POST', '/dead-letters/999/replay', undefined, malformed),
+      () => call(base, 'POST', '/dead-letters/replay', undefined, form),
       () => call(base, 'POST', '/dead-letters/x/replay'),
       () => call(base, 'POST', '/dead-letters/replay'),
       ...operational(base),
@@ -141,23 +165,52 @@ describe('real responses match the OpenAPI documents, and every documented route
 });
 
 describe('the contract checker itself', () => {
+  const problemContent = { 'application/problem+json': { schema: { type: 'object', required: ['status'] } } };
   const document = {
     paths: {
       '/things/{id}': {
-        get: { responses: { '200': { content: { 'application/json': { schema: { $ref: '#/components/schemas/Thing' } } } } } },
+        get: {
+          responses: {
+            '200': {
+              content: { 'application/json': { schema: { $ref: '#/components/schemas/Thing' } } },
+              headers: { 'X-Request-Id': { $ref: '#/components/headers/X-Request-Id' }, 'Retry-After': { schema: { type: 'integer', minimum: 1 } } },
+            },
+            '404': { $ref: '#/components/responses/NotFound' },
+          },
+        },
       },
-      '/other': { get: { responses: { '200': { content: { 'text/plain': {} } } } } },
+      '/other': { get: { responses: { '200': { content: { 'text/plain': {} } } } }, post: { responses: { '204': { description: 'Done' } } } },
     },
     components: {
       schemas: { Thing: { type: 'object', required: ['id'], properties: { id: { type: 'integer' } }, additionalProperties: false } },
+      headers: { 'X-Request-Id': { required: true, schema: { type: 'string' } } },
+      responses: {
+        NotFound: { description: 'None', content: problemContent },
+        MethodNotAllowed: { description: 'Not this method', content: problemContent, headers: { Allow: { required: true, schema: { type: 'string' } } } },
+      },
     },
   };
-  const ok = { method: 'GET', path: '/things/1', status: 200, contentType: 'application/json; charset=utf-8', body: { id: 1 } };
+  const ok = {
+    method: 'GET',
+    path: '/things/1',
+    status: 200,
+    contentType: 'application/json; charset=utf-8',
+    body: { id: 1 },
+    headers: { 'x-request-id': 'abc' },
+  };
+  const stray = { method: 'PUT', path: '/other', status: 405, contentType: 'application/problem+json', body: { status: 405 }, headers: { allow: 'GET, HEAD, POST' } };
 
   test('accepts a documented response and counts its route as exercised', () => {
     const checker = new ContractChecker(document);
     expect(checker.check(ok)).toEqual([]);
-    expect(checker.uncovered()).toEqual(['GET /other']);
+    expect(checker.check({ ...ok, status: 404, contentType: 'application/problem+json', body: { status: 404 } })).toEqual([]);
+    expect(checker.uncovered()).toEqual(['GET /other', 'POST /other']);
+  });
+
+  test('accepts a 405 naming exactly the methods of the path, and a 404 for a route it does not list, as the shared answers say', () => {
+    const checker = new ContractChecker(document);
+    expect(checker.check(stray)).toEqual([]);
+    expect(checker.check({ ...stray, path: '/nowhere', status: 404, body: { status: 404 } })).toEqual([]);
   });
 
   test.each([
@@ -166,7 +219,12 @@ describe('the contract checker itself', () => {
     ['an undocumented content type', { ...ok, contentType: 'text/html' }, /content type text\/html not documented/],
     ['an undocumented route', { ...ok, path: '/nowhere' }, /no documented route/],
     ['an undocumented method', { ...ok, method: 'DELETE' }, /method not documented/],
+    ['a required header missing', { ...ok, headers: {} }, /required header X-Request-Id missing/],
+    ['a header off its schema', { ...ok, headers: { ...ok.headers, 'retry-after': '0' } }, /header Retry-After "0"/],
+    ['a 405 whose Allow is not the path\'s methods', { ...stray, headers: { allow: 'GET, HEAD' } }, /Allow is "GET, HEAD", not get, head, post/],
+    ['a 405 without Allow', { ...stray, headers: {} }, /required header Allow missing/],
+    ['a 405 that is not a problem document', { ...stray, contentType: 'text/plain', body: 'no' }, /content type text\/plain not documented/],
   ])('reports %s', (_, observed, problem) => {
-    expect(new ContractChecker(document).check(observed)).toEqual([expect.stringMatching(problem)]);
+    expect(new ContractChecker(document).check(observed)).toEqual(expect.arrayContaining([expect.stringMatching(problem)]));
   });
 });

@@ -7,6 +7,7 @@ import {
   openApiDocument,
   pageParameters,
   personNameSchema,
+  notFoundAnswer,
   problem,
   storageProblems,
   WEBHOOK_SECRET_PATTERN,
@@ -19,7 +20,10 @@ export const crmOpenApi = openApiDocument({
   description:
     'Customers. Ids are given by the CRM, strictly increasing in commit order and never reused: `after=` is a safe cursor. ' +
     'Subscribers learn of new customers by signed webhooks (Standard Webhooks) or by long polling (`wait=`).',
-  port: 3001,
+  tags: [
+    { name: 'customers', description: 'Register customers and read them back; long polling for new ones.' },
+    { name: 'webhooks', description: 'Subscribers to customer.created, and the log of what was sent to each.' },
+  ],
   schemas: {
     Customer: {
       type: 'object',
@@ -91,7 +95,13 @@ export const crmOpenApi = openApiDocument({
       required: ['name', 'email'],
       properties: {
         name: personNameSchema,
-        email: { type: 'string', format: 'email', maxLength: 254, description: 'Unique without regard to case.', examples: ['alice@example.com'] },
+        email: {
+          type: 'string',
+          format: 'email',
+          maxLength: 254,
+          description: 'Leading and trailing whitespace is trimmed before it is checked and stored; unique without regard to case.',
+          examples: ['alice@example.com'],
+        },
       },
       additionalProperties: false,
     },
@@ -139,7 +149,7 @@ export const crmOpenApi = openApiDocument({
         responses: {
           '200': json('The customer', { $ref: '#/components/schemas/Customer' }),
           '400': problem('The id is not a positive whole number.', 'validation-failed'),
-          '404': problem('No such customer.', 'not-found'),
+          '404': notFoundAnswer('No such customer.'),
         },
       },
     },
@@ -176,7 +186,7 @@ export const crmOpenApi = openApiDocument({
         responses: {
           '200': json('The endpoint', { $ref: '#/components/schemas/WebhookEndpoint' }),
           '400': problem('The id is not a positive whole number.', 'validation-failed'),
-          '404': problem('No such endpoint.', 'not-found'),
+          '404': notFoundAnswer('No such endpoint.'),
         },
       },
       delete: {
@@ -187,7 +197,7 @@ export const crmOpenApi = openApiDocument({
         responses: {
           '204': { description: 'Deleted' },
           '400': problem('The id is not a positive whole number.', 'validation-failed'),
-          '404': problem('No such endpoint.', 'not-found'),
+          '404': notFoundAnswer('No such endpoint.'),
           ...storageProblems,
         },
       },
@@ -201,7 +211,7 @@ export const crmOpenApi = openApiDocument({
         responses: {
           '200': json('A page of messages', { type: 'array', items: { $ref: '#/components/schemas/WebhookMessage' } }, linkHeader),
           '400': problem('A bad id, after or limit.', 'validation-failed'),
-          '404': problem('No such endpoint.', 'not-found'),
+          '404': notFoundAnswer('No such endpoint.'),
         },
       },
     },
@@ -214,7 +224,7 @@ export const crmOpenApi = openApiDocument({
         responses: {
           '202': json('Due now: the dispatcher sends it at once', { $ref: '#/components/schemas/WebhookMessage' }),
           '400': problem('An id is not a positive whole number.', 'validation-failed'),
-          '404': problem('No such endpoint, or no such message of it.', 'not-found'),
+          '404': notFoundAnswer('No such endpoint, or no such message of it.'),
           '409': problem('The message was delivered already.', 'message-delivered'),
           ...storageProblems,
         },

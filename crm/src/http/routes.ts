@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import { parseBody, parseIdParam, parsePageRequest, personName, sendPage } from '@welcome/common';
+import { jsonBody, parseBody, parseIdParam, parsePageRequest, personName, sendPage } from '@welcome/common';
 import { z } from 'zod';
 import { getCustomer, listCustomers, registerCustomer, type CustomerDeps } from '../domain/customers.js';
 
@@ -17,7 +17,7 @@ export const MAX_WAIT_S = 30;
 
 /** The customer routes, on the CRM's router. */
 export function addCustomerRoutes(router: Router, deps: CustomerDeps): void {
-  router.post('/customers', async (ctx) => {
+  router.post('/customers', jsonBody(), async (ctx) => {
     const input = parseBody(newCustomerBody, ctx.request.body);
     const customer = await registerCustomer(deps, input);
     ctx.status = 201;

@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import { parseBody, parseIdParam, parsePageRequest, sendPage, WEBHOOK_SECRET_PATTERN } from '@welcome/common';
+import { jsonBody, parseBody, parseIdParam, parsePageRequest, sendPage, WEBHOOK_SECRET_PATTERN } from '@welcome/common';
 import { Webhook } from 'standardwebhooks';
 import { z } from 'zod';
 import { createEndpoint, deleteEndpoint, getEndpoint, listMessages, retryMessage, withoutSecret, type WebhookDeps } from '../domain/webhooks.js';
@@ -27,7 +27,7 @@ const newEndpointBody = z.strictObject({
 
 /** The webhook-endpoint routes, on the CRM's router. */
 export function addWebhookRoutes(router: Router, deps: WebhookDeps): void {
-  router.post('/webhook-endpoints', (ctx) => {
+  router.post('/webhook-endpoints', jsonBody(), (ctx) => {
     const endpoint = createEndpoint(deps, parseBody(newEndpointBody, ctx.request.body));
     ctx.status = 201;
     ctx.set('Location', `/webhook-endpoints/${endpoint.id}`);

@@ -4,9 +4,11 @@ import {
   json,
   linkHeader,
   locationHeader,
+  MAX_ID,
   openApiDocument,
   pageParameters,
   personNameSchema,
+  notFoundAnswer,
   problem,
   storageProblems,
 } from '@welcome/common';
@@ -14,7 +16,7 @@ import {
 export const inventoryOpenApi = openApiDocument({
   title: 'Inventory',
   description: 'Welcome packages: one per customer. Asking again for the same customer and name is a safe retry.',
-  port: 3002,
+  tags: [{ name: 'packages', description: 'Welcome packages, one per customer.' }],
   schemas: {
     Package: {
       type: 'object',
@@ -32,7 +34,7 @@ export const inventoryOpenApi = openApiDocument({
       type: 'object',
       required: ['customerId', 'customerName'],
       properties: {
-        customerId: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER, examples: [1] },
+        customerId: { type: 'integer', minimum: 1, maximum: MAX_ID, examples: [1] },
         customerName: personNameSchema,
       },
       additionalProperties: false,
@@ -59,7 +61,7 @@ export const inventoryOpenApi = openApiDocument({
         operationId: 'listPackages',
         parameters: [
           ...pageParameters,
-          { name: 'customerId', in: 'query', description: "Only this customer's package.", schema: { type: 'integer', minimum: 1 } },
+          { name: 'customerId', in: 'query', description: "Only this customer's package.", schema: { type: 'integer', minimum: 1, maximum: MAX_ID } },
         ],
         responses: {
           '200': json('A page of packages', { type: 'array', items: { $ref: '#/components/schemas/Package' } }, linkHeader),
@@ -76,7 +78,7 @@ export const inventoryOpenApi = openApiDocument({
         responses: {
           '200': json('The package', { $ref: '#/components/schemas/Package' }),
           '400': problem('The id is not a positive whole number.', 'validation-failed'),
-          '404': problem('No such package.', 'not-found'),
+          '404': notFoundAnswer('No such package.'),
         },
       },
     },

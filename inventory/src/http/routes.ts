@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import { parseBody, parseIdParam, parsePageRequest, personName, sendPage } from '@welcome/common';
+import { jsonBody, parseBody, parseIdParam, parsePageRequest, personName, sendPage } from '@welcome/common';
 import { z } from 'zod';
 import { getPackage, listPackages, requestWelcomePackage, type PackageDeps } from '../domain/packages.js';
 
@@ -15,7 +15,7 @@ const packageRequestBody = z.strictObject({
 export function createPackageRouter(deps: PackageDeps): Router {
   const router = new Router();
 
-  router.post('/packages', async (ctx) => {
+  router.post('/packages', jsonBody(), async (ctx) => {
     const request = parseBody(packageRequestBody, ctx.request.body);
     const { created, pkg } = await requestWelcomePackage(deps, request);
     ctx.status = created ? 201 : 200;

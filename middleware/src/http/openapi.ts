@@ -1,4 +1,4 @@
-import { json, linkHeader, openApiDocument, pageParameters, problem, storageProblems } from '@welcome/common';
+import { idParameter, json, linkHeader, notFoundAnswer, openApiDocument, pageParameters, problem, storageProblems } from '@welcome/common';
 
 const timestamp = { type: ['string', 'null'], format: 'date-time' };
 const deadLetterRef = { $ref: '#/components/schemas/DeadLetter' };
@@ -8,7 +8,11 @@ export const middlewareOpenApi = openApiDocument({
   description:
     'Carries every new CRM customer to the Inventory as one welcome package. Its state (cursor, counters, dead letters) ' +
     'lives in its own SQLite database. A status page for people is at `/`.',
-  port: 3003,
+  tags: [
+    { name: 'status', description: 'Where delivery stands: for people (the page) and for programs.' },
+    { name: 'push', description: "The CRM's webhooks." },
+    { name: 'dead letters', description: 'Customers that could not be delivered, and replaying them.' },
+  ],
   schemas: {
     Status: {
       type: 'object',
@@ -90,7 +94,11 @@ export const middlewareOpenApi = openApiDocument({
       properties: {
         id: { type: 'integer', minimum: 1 },
         customerId: { type: ['integer', 'null'], description: 'Null for a CRM record without a usable id.' },
-        customer: { description: 'The record as the CRM sent it.' },
+        customer: {
+          description:
+            'What could not be delivered: for an Inventory refusal, the customer as the middleware asked for it (`{ id, name }`); ' +
+            'for an unusable CRM record, the record as the CRM sent it.',
+        },
         status: { type: ['integer', 'null'], description: "The Inventory's status code; null when the CRM record itself was unusable." },
         reason: { description: "The Inventory's answer, or what was wrong with the record." },
         attempts: { type: 'integer', minimum: 1 },
@@ -159,10 +167,11 @@ export const middlewareOpenApi = openApiDocument({
         responses: {
           '200': json('Delivered, known already, dead-lettered, or an event type that is ignored', { $ref: '#/components/schemas/WebhookOutcome' }),
           '401': problem('Unsigned, wrongly signed, tampered with or stale: nothing was done.', 'invalid-signature'),
+          '404': notFoundAnswer('The receiver is off: CRM_WEBHOOK_SECRET is not set.'),
           '413': problem('The body is larger than 64 KiB.', 'body-too-large'),
           '503': {
             ...problem('The Inventory is unavailable: send the event again later (Retry-After).', 'upstream-unavailable'),
-            headers: { 'Retry-After': { description: 'Seconds to wait.', schema: { type: 'integer' } } },
+            headers: { 'Retry-After': { description: 'Seconds to wait.', required: true, schema: { type: 'integer', minimum: 1 } } },
           },
           '507': storageProblems['507'],
         },
@@ -192,6 +201,7 @@ export const middlewareOpenApi = openApiDocument({
       post: {
         tags: ['dead letters'],
         summary: 'Replay every dead letter in turn',
+        description: 'Takes no body; one sent is ignored.',
         operationId: 'replayAllDeadLetters',
         responses: {
           '200': json('What happened to each', {
@@ -215,11 +225,12 @@ export const middlewareOpenApi = openApiDocument({
         tags: ['dead letters'],
         summary: 'Replay one dead letter now, with the customer as the CRM has it',
         operationId: 'replayDeadLetter',
-        parameters: [{ name: 'id', in: 'path', required: true, description: 'The dead-letter id', schema: { type: 'integer', minimum: 1 } }],
+        description: 'Takes no body; one sent is ignored.',
+        parameters: [idParameter('The dead-letter id')],
         responses: {
           '200': json('Delivered (the letter leaves the list) or refused again (attempt counted)', { $ref: '#/components/schemas/ReplayResult' }),
           '400': problem('The id is not a positive whole number.', 'validation-failed'),
-          '404': problem('No such dead letter.', 'not-found'),
+          '404': notFoundAnswer('No such dead letter.'),
           '502': problem('The CRM or the Inventory is unavailable; nothing was changed.', 'upstream-unavailable'),
           ...storageProblems,
         },

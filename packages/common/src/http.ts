@@ -133,14 +133,13 @@ export function problemDetails(logger: Logger): Middleware {
 }
 
 /**
- * JSON bodies only, at most 64 KiB. koa-bodyparser quietly ignores other content types, so the
- * 415 is ours; a request without a body reads as `{}` and fails validation instead. The paths in
- * `rawBodyPaths` are left to read their own bytes.
+ * The body of a route that takes one: JSON only, at most 64 KiB. koa-bodyparser quietly ignores
+ * other content types, so the 415 is ours; a request without a body reads as `{}` and fails
+ * validation instead. Routes that take no body do not use it, so a body sent to them is ignored.
  */
-export function jsonBody(rawBodyPaths: readonly string[] = []): Middleware {
+export function jsonBody(): Middleware {
   const parse = bodyParser({ enableTypes: ['json'], jsonLimit: MAX_BODY, strict: true });
   return async (ctx, next) => {
-    if (!['POST', 'PUT', 'PATCH'].includes(ctx.method) || rawBodyPaths.includes(ctx.path)) return next();
     // An empty POST (Content-Length: 0, as Postman sends for a bodiless replay) has nothing to refuse.
     const hasBody = ctx.get('Transfer-Encoding') !== '' || (ctx.request.length ?? 0) > 0;
     if (hasBody && !ctx.is('application/json')) {
@@ -236,11 +235,9 @@ export interface ServiceAppOptions {
   /** What must answer for the service to be ready; /ready runs them all. */
   readiness: ReadinessCheck[];
   openapi: OpenApiDocument;
-  /** Routes that read their body's bytes themselves (a signature is checked over them): no JSON parsing here. */
-  rawBodyPaths?: readonly string[];
 }
 
-/** The Koa app every service builds: logging, problems, metrics, JSON bodies, then its routes. */
+/** The Koa app every service builds: logging, problems, metrics, then its routes (those that take a body parse it with jsonBody()). */
 export function createServiceApp(options: ServiceAppOptions): Koa {
   const app = new Koa();
   // Koa would print client errors to stderr itself; ours are logged once by requestLogging.
@@ -249,7 +246,6 @@ export function createServiceApp(options: ServiceAppOptions): Koa {
   app.use(requestLogging(options.logger));
   app.use(requestMetrics(options.registry));
   app.use(problemDetails(options.logger));
-  app.use(jsonBody(options.rawBodyPaths));
   app.use(options.router.routes());
   app.use(options.router.allowedMethods());
   return app;

@@ -42,12 +42,15 @@ export function json(description: string, schema: unknown, headers?: Record<stri
   return { description, ...(headers ? { headers } : {}), content: { 'application/json': { schema } } };
 }
 
+/** The largest id any service accepts: ids are JSON numbers, exact up to 2^53 - 1. */
+export const MAX_ID = Number.MAX_SAFE_INTEGER;
+
 export const pageParameters = [
   {
     name: 'after',
     in: 'query',
     description: 'Only items with an id greater than this (keyset paging).',
-    schema: { type: 'integer', minimum: 0, default: 0 },
+    schema: { type: 'integer', minimum: 0, maximum: MAX_ID, default: 0 },
   },
   { name: 'limit', in: 'query', description: 'Items per page.', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
 ];
@@ -55,13 +58,18 @@ export const pageParameters = [
 /** The OpenAPI face of `personName` (validation.ts): the same rule, for names and customer names. */
 export const personNameSchema = {
   type: 'string',
-  minLength: 1,
-  description: '1 to 200 characters (Unicode code points) after trimming; stored trimmed, otherwise exactly as sent.',
+  // After trimming (JavaScript's trim(), the same whitespace as \s), 1 to 200 code points.
+  pattern: '^\\s*\\S(?:[\\s\\S]{0,198}\\S)?\\s*$',
+  description:
+    '1 to 200 characters (Unicode code points) once leading and trailing whitespace is trimmed; only whitespace is refused. ' +
+    'Stored trimmed, otherwise exactly as sent.',
   examples: ['Alice'],
 };
 
 /** The Location header of a 201: where the new item is. */
-export const locationHeader = (path: string) => ({ Location: { description: `The new item: ${path}`, schema: { type: 'string' } } });
+export const locationHeader = (path: string) => ({
+  Location: { description: `The new item: ${path}`, required: true, schema: { type: 'string' } },
+});
 
 export const linkHeader = {
   Link: { description: 'RFC 8288 link to the next page, when more may follow: `</path?after=N&limit=n>; rel="next"`.', schema: { type: 'string' } },
@@ -72,8 +80,11 @@ export const idParameter = (description: string) => ({
   in: 'path',
   required: true,
   description,
-  schema: { type: 'integer', minimum: 1 },
+  schema: { type: 'integer', minimum: 1, maximum: MAX_ID },
 });
+
+/** A 404 for an item that is not there: the shared NotFound answer, described for the operation. */
+export const notFoundAnswer = (description: string) => ({ $ref: '#/components/responses/NotFound', description });
 
 /** The standard client errors of a route that takes a JSON body. */
 export const bodyProblems = {
@@ -87,7 +98,7 @@ export const storageProblems = {
   '503': problem('The database could not take the write just now (locked or an I/O error); nothing was stored. Try again.', 'storage-unavailable'),
   '507': {
     ...problem('The disk under the database is full; nothing was stored. Send the same request again later.', 'insufficient-storage'),
-    headers: { 'Retry-After': { description: 'Seconds to wait before sending it again.', schema: { type: 'integer', minimum: 1 } } },
+    headers: { 'Retry-After': { description: 'Seconds to wait before sending it again.', required: true, schema: { type: 'integer', minimum: 1 } } },
   },
 };
 
@@ -139,24 +150,73 @@ const operational = {
   },
 };
 
+/** The header every answer carries: the request's id, the caller's own when it sent a sane one. */
+const requestIdHeader = {
+  description:
+    "The request's id: the X-Request-Id the caller sent when it is 1 to 128 of letters, digits, `_ . : -`, otherwise a new UUID. " +
+    'Every log line about the request carries it.',
+  required: true,
+  schema: { type: 'string', pattern: '^[\\w.:-]{1,128}$' },
+};
+
+const withRequestId = (response: Record<string, unknown>, headers: Record<string, unknown> = {}) => ({
+  ...response,
+  headers: { 'X-Request-Id': { $ref: '#/components/headers/X-Request-Id' }, ...headers },
+});
+
+type Response = { headers?: Record<string, unknown>; $ref?: string };
+
+/** Every answer carries X-Request-Id, every operation may fail with a 500, and each response says so. */
+function withCommonAnswers(paths: OpenApiDocument['paths']): OpenApiDocument['paths'] {
+  return Object.fromEntries(
+    Object.entries(paths).map(([path, operations]) => [
+      path,
+      Object.fromEntries(
+        Object.entries(operations).map(([method, operation]) => {
+          const { responses, ...rest } = operation as { responses: Record<string, Response> };
+          const internalError: Response = { $ref: '#/components/responses/InternalError' };
+          const answers = Object.entries({ ...responses, '500': internalError }).map(([status, response]) => [
+            status,
+            response.$ref ? response : withRequestId(response, response.headers),
+          ]);
+          return [method, { ...rest, responses: Object.fromEntries(answers) }];
+        }),
+      ),
+    ]),
+  );
+}
+
 export function openApiDocument(options: {
   title: string;
   description: string;
-  port: number;
+  /** The tags the operations use, each with what it groups. */
+  tags: Array<{ name: string; description: string }>;
   paths: Record<string, Record<string, unknown>>;
   schemas: Record<string, unknown>;
 }): OpenApiDocument {
   return {
     openapi: '3.1.0',
-    info: { title: options.title, version: '1.0.0', description: options.description },
-    servers: [{ url: `http://localhost:${options.port}` }],
-    paths: { ...options.paths, ...operational },
+    info: {
+      title: options.title,
+      version: '1.0.0',
+      description:
+        `${options.description}\n\n` +
+        'Every failure is an RFC 9457 problem document (`application/problem+json`). A path asked with a method it does not list ' +
+        'is answered 405 with `Allow` (components/responses/MethodNotAllowed); a path not listed here, 404 (components/responses/NotFound).',
+    },
+    // Relative: "Try it out" and generated clients talk to the instance that served the document.
+    servers: [{ url: '/', description: 'The service that served this document' }],
+    tags: [...options.tags, { name: 'operations', description: 'Liveness, readiness, metrics and these documents.' }],
+    paths: withCommonAnswers({ ...options.paths, ...operational }),
     components: {
       schemas: { ...options.schemas, Problem: problemSchema },
+      headers: { 'X-Request-Id': requestIdHeader },
       responses: {
-        NotFound: problem('No such route.', 'not-found'),
-        MethodNotAllowed: problem('The route exists, not with this method; the Allow header lists those it has.', 'method-not-allowed'),
-        InternalError: problem('Something unexpected failed; the details are in the log, not here.', 'internal-error'),
+        NotFound: withRequestId(problem('No such item, or no such route.', 'not-found')),
+        MethodNotAllowed: withRequestId(problem('The path exists, not with this method.', 'method-not-allowed'), {
+          Allow: { description: 'The methods the path has, comma-separated.', required: true, schema: { type: 'string' } },
+        }),
+        InternalError: withRequestId(problem('Something unexpected failed; the details are in the log, not here.', 'internal-error')),
       },
     },
   };
