@@ -3,7 +3,7 @@ import Router from '@koa/router';
 import { Counter, Gauge } from 'prom-client';
 import { createRegistry, createServiceApp, createStorageGuard, databaseCheck, type Db, type Logger, type ServiceParts } from '@welcome/common';
 import { createWebhookSender, type WebhookSender } from './clients/webhook-sender.js';
-import { DEFAULT_RETRY_SCHEDULE_MS } from './config.js';
+import { DEFAULT_MAX_HELD_POLLS, DEFAULT_RETRY_SCHEDULE_MS } from './config.js';
 import { createCustomerFeed } from './domain/customer-feed.js';
 import { startDispatcher, type Dispatcher } from './domain/dispatcher.js';
 import { ensureEndpoint } from './domain/webhooks.js';
@@ -23,6 +23,10 @@ export interface CrmDeps {
   webhookTimeoutMs?: number;
   /** How a webhook message is sent; signed HTTP in production. */
   send?: WebhookSender;
+  /** API_KEYS: when any, every route but the public ones needs one. */
+  apiKeys?: readonly string[];
+  /** MAX_HELD_POLLS: long polls held at once, beyond which one is answered 503. */
+  maxHeldPolls?: number;
 }
 
 /** How many webhook attempts are in flight at once. */
@@ -71,13 +75,21 @@ export function createCrm(deps: CrmDeps): ServiceParts {
     store: createCustomerStore(deps.db, storage),
     feed,
     now,
+    maxHeldPolls: deps.maxHeldPolls ?? DEFAULT_MAX_HELD_POLLS,
     onRegistered: () => {
       customersCreated.inc();
       dispatcher?.wake();
     },
   });
   addWebhookRoutes(router, webhookDeps);
-  const app: Koa = createServiceApp({ logger: deps.logger, router, registry, readiness: [databaseCheck(deps.db), storage.readiness], openapi: crmOpenApi });
+  const app: Koa = createServiceApp({
+    logger: deps.logger,
+    router,
+    registry,
+    readiness: [databaseCheck(deps.db), storage.readiness],
+    openapi: crmOpenApi,
+    apiKeys: deps.apiKeys ?? [],
+  });
 
   return {
     app,

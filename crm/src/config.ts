@@ -1,12 +1,17 @@
 import { EnvReader, parsePositiveInteger, parseWebhookSecret, readCommonConfig, type CommonConfig, type Env } from '@welcome/common';
 import { urlProblem } from './domain/webhooks.js';
 
+/** MAX_HELD_POLLS when not set. */
+export const DEFAULT_MAX_HELD_POLLS = 1000;
+
 export interface CrmConfig extends CommonConfig {
   /** An endpoint the CRM makes sure exists at start (compose points it at the middleware). */
   webhook: { url: string; secret: string } | undefined;
   /** The delays between a failed webhook attempt and the next; once spent, the message is failed. */
   webhookRetryScheduleMs: number[];
   webhookTimeoutMs: number;
+  /** MAX_HELD_POLLS: long polls held at once; one more is answered 503 with Retry-After. */
+  maxHeldPolls: number;
 }
 
 export const DEFAULT_RETRY_SCHEDULE_MS = [5000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000];
@@ -36,5 +41,6 @@ export function loadConfig(env: Env, isTty: boolean): Readonly<CrmConfig> {
     webhook: url !== undefined && secret !== undefined ? { url, secret } : undefined,
     webhookRetryScheduleMs: reader.read('WEBHOOK_RETRY_SCHEDULE_MS', DEFAULT_RETRY_SCHEDULE_MS, parseSchedule),
     webhookTimeoutMs: reader.read('WEBHOOK_TIMEOUT_MS', 5000, parsePositiveInteger),
+    maxHeldPolls: reader.read('MAX_HELD_POLLS', DEFAULT_MAX_HELD_POLLS, parsePositiveInteger),
   });
 }

@@ -13,6 +13,8 @@ await runService(
         webhook: config.webhook,
         webhookRetryScheduleMs: config.webhookRetryScheduleMs,
         webhookTimeoutMs: config.webhookTimeoutMs,
+        apiKeys: config.apiKeys,
+        maxHeldPolls: config.maxHeldPolls,
       }),
     ),
 );

@@ -14,7 +14,9 @@ const problemsOf = (env: Record<string, string>) => {
 
 describe('the CRM configuration', () => {
   test('has no webhook endpoint to make and the documented schedule by default', () => {
-    expect(loadConfig({}, false)).toMatchObject({ webhook: undefined, webhookRetryScheduleMs: DEFAULT_RETRY_SCHEDULE_MS, webhookTimeoutMs: 5000 });
+    expect(loadConfig({}, false)).toMatchObject({ webhook: undefined, webhookRetryScheduleMs: DEFAULT_RETRY_SCHEDULE_MS, webhookTimeoutMs: 5000, maxHeldPolls: 1000, apiKeys: [] });
+    expect(loadConfig({ MAX_HELD_POLLS: '3' }, false).maxHeldPolls).toBe(3);
+    expect(problemsOf({ MAX_HELD_POLLS: '0' })).toEqual(['MAX_HELD_POLLS="0" is not valid: expected a whole number of 1 or more']);
     expect(DEFAULT_RETRY_SCHEDULE_MS).toEqual([5000, 300000, 1800000, 7200000, 18000000, 36000000, 36000000]);
   });
 
@@ -27,7 +29,7 @@ describe('the CRM configuration', () => {
   test('reports every bad webhook setting at once', () => {
     expect(problemsOf({ WEBHOOK_URL: 'ftp://x', WEBHOOK_SECRET: 'hunter2', WEBHOOK_RETRY_SCHEDULE_MS: '5,soon', WEBHOOK_TIMEOUT_MS: '0' })).toEqual([
       'WEBHOOK_URL="ftp://x" is not valid: must be an absolute http:// or https:// URL',
-      'WEBHOOK_SECRET="hunter2" is not valid: expected whsec_ followed by base64',
+      'WEBHOOK_SECRET is not valid: expected whsec_ followed by base64',
       'WEBHOOK_RETRY_SCHEDULE_MS="5,soon" is not valid: expected comma-separated delays in milliseconds, each a whole number of 1 or more',
       'WEBHOOK_TIMEOUT_MS="0" is not valid: expected a whole number of 1 or more',
     ]);

@@ -9,6 +9,8 @@ export interface InventoryDeps {
   db: Db;
   logger: Logger;
   now?: () => Date;
+  /** API_KEYS: when any, every route but the public ones needs one. */
+  apiKeys?: readonly string[];
 }
 
 export function createApp(deps: InventoryDeps): Koa {
@@ -25,5 +27,12 @@ export function createApp(deps: InventoryDeps): Koa {
     now: deps.now ?? (() => new Date()),
     onAnswered: (created) => requests.inc({ outcome: created ? 'created' : 'replayed' }),
   });
-  return createServiceApp({ logger: deps.logger, router, registry, readiness: [databaseCheck(deps.db), storage.readiness], openapi: inventoryOpenApi });
+  return createServiceApp({
+    logger: deps.logger,
+    router,
+    registry,
+    readiness: [databaseCheck(deps.db), storage.readiness],
+    openapi: inventoryOpenApi,
+    apiKeys: deps.apiKeys ?? [],
+  });
 }

@@ -7,6 +7,6 @@ await runService(
   () => loadConfig(process.env, Boolean(process.stdout.isTTY)),
   (config) =>
     startService('inventory', config, (db, logger) => ({
-      app: createApp({ db, logger }),
+      app: createApp({ db, logger, apiKeys: config.apiKeys }),
     })),
 );

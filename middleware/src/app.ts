@@ -2,7 +2,7 @@ import type Koa from 'koa';
 import { Gauge, type Registry } from 'prom-client';
 import { createRegistry, createServiceApp, databaseCheck } from '@welcome/common';
 import { middlewareOpenApi } from './http/openapi.js';
-import { createMiddlewareRouter } from './http/routes.js';
+import { CRM_WEBHOOK_PATH, createMiddlewareRouter } from './http/routes.js';
 import type { SyncStatus } from './store/sync-store.js';
 import type { MiddlewareDeps } from './sync-deps.js';
 
@@ -60,5 +60,12 @@ export function createApp(deps: MiddlewareDeps): Koa {
       upstreamCheck('inventory', () => deps.inventory.ping()),
     ],
     openapi: middlewareOpenApi,
+    apiKeys: deps.apiKeys,
+    // The status page's HTML asks for a key itself; the webhook is signed instead.
+    publicRoutes: [
+      { method: 'GET', path: '/' },
+      { method: 'GET', path: '/assets/*' },
+      { method: 'POST', path: CRM_WEBHOOK_PATH },
+    ],
   });
 }

@@ -1,5 +1,6 @@
 import {
   EnvReader,
+  parseApiKey,
   parseHttpUrl,
   parseWebhookSecret,
   parsePositiveInteger,
@@ -25,6 +26,9 @@ export interface MiddlewareConfig extends CommonConfig {
   longPollS: number;
   /** DELIVERY_CONCURRENCY: how many customers' packages are asked for at once (1 to 256). */
   deliveryConcurrency: number;
+  /** CRM_API_KEY, INVENTORY_API_KEY: sent to each upstream as a bearer token when set. */
+  crmApiKey: string | undefined;
+  inventoryApiKey: string | undefined;
 }
 
 function parseConcurrency(raw: string): number {
@@ -47,6 +51,8 @@ export function loadConfig(env: Env, isTty: boolean): Readonly<MiddlewareConfig>
     httpTimeoutMs: reader.read('HTTP_TIMEOUT_MS', 5000, parsePositiveInteger),
     backoffMaxMs: reader.read('BACKOFF_MAX_MS', 60_000, parsePositiveInteger),
     crmWebhookSecret: reader.read<string | undefined>('CRM_WEBHOOK_SECRET', undefined, parseWebhookSecret),
+    crmApiKey: reader.read<string | undefined>('CRM_API_KEY', undefined, parseApiKey),
+    inventoryApiKey: reader.read<string | undefined>('INVENTORY_API_KEY', undefined, parseApiKey),
     longPollS: reader.read('LONG_POLL_S', 0, parseLongPoll),
     deliveryConcurrency: reader.read('DELIVERY_CONCURRENCY', DEFAULT_DELIVERY_CONCURRENCY, parseConcurrency),
   });

@@ -23,6 +23,9 @@ await runService(
         longPollS: config.longPollS,
         webhookSecret: config.crmWebhookSecret,
         concurrency: config.deliveryConcurrency,
+        crmApiKey: config.crmApiKey,
+        inventoryApiKey: config.inventoryApiKey,
+        apiKeys: config.apiKeys,
       });
       let poller: Poller | undefined;
       return {

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { AppError } from '@welcome/common/errors';
-import { EnvReader, parseHttpUrl, parseLogLevel, parsePositiveInteger, parseWebhookSecret, type Env } from '@welcome/common/config';
+import { EnvReader, parseApiKey, parseHttpUrl, parseLogLevel, parsePositiveInteger, parseWebhookSecret, type Env } from '@welcome/common/config';
 import { createLogger } from '@welcome/common/logger';
 import { createInventoryClient } from './clients/inventory-client.js';
 import { handleCrmEvent, verifyCrmEvent, type WebhookAnswer } from './domain/crm-webhook.js';
@@ -20,6 +20,8 @@ interface LambdaConfig {
   secret: string;
   timeoutMs: number;
   logLevel: string;
+  /** INVENTORY_API_KEY: sent to the Inventory when set. */
+  inventoryApiKey: string | undefined;
 }
 
 export function loadLambdaConfig(env: Env): Readonly<LambdaConfig> {
@@ -33,6 +35,7 @@ export function loadLambdaConfig(env: Env): Readonly<LambdaConfig> {
     secret: secret ?? '',
     timeoutMs: reader.read('HTTP_TIMEOUT_MS', 5000, parsePositiveInteger),
     logLevel: reader.read('LOG_LEVEL', 'info', parseLogLevel),
+    inventoryApiKey: reader.read<string | undefined>('INVENTORY_API_KEY', undefined, parseApiKey),
   });
 }
 
@@ -42,7 +45,13 @@ function build(): { config: LambdaConfig; deps: DeliveryDeps } {
   if (built) return built;
   const config = loadLambdaConfig(process.env);
   const logger = createLogger({ service: 'middleware-lambda', level: config.logLevel, format: 'json' });
-  const inventory = createInventoryClient({ baseUrl: config.inventoryUrl, timeoutMs: config.timeoutMs, retryDelayMs: RETRY_DELAY_MS, logger });
+  const inventory = createInventoryClient({
+    baseUrl: config.inventoryUrl,
+    timeoutMs: config.timeoutMs,
+    retryDelayMs: RETRY_DELAY_MS,
+    logger,
+    apiKey: config.inventoryApiKey,
+  });
   built = { config, deps: { inventory, logger, now: () => new Date() } };
   return built;
 }

@@ -11,6 +11,8 @@ export type MiddlewareDeps = SyncDeps & {
   storage: StorageGuard;
   /** CRM_WEBHOOK_SECRET: POST /webhooks/crm exists only when it is set. */
   webhookSecret: string | undefined;
+  /** API_KEYS of the middleware's own routes: when any, all but the public ones need one. */
+  apiKeys: readonly string[];
 };
 
 /** Wires the store and the two upstream clients; retries are logged quietly while an outage is known. */
@@ -24,6 +26,11 @@ export function createSyncDeps(options: {
   longPollS?: number;
   webhookSecret?: string | undefined;
   concurrency?: number;
+  /** CRM_API_KEY and INVENTORY_API_KEY, sent to each upstream when set. */
+  crmApiKey?: string | undefined;
+  inventoryApiKey?: string | undefined;
+  /** API_KEYS of the middleware's own routes. */
+  apiKeys?: readonly string[];
 }): MiddlewareDeps {
   const concurrency = options.concurrency ?? DEFAULT_DELIVERY_CONCURRENCY;
   const storage = createStorageGuard(options.db, options.logger);
@@ -37,9 +44,9 @@ export function createSyncDeps(options: {
   const longPollS = options.longPollS ?? 0;
   return {
     // The CRM: a page walk, a held long poll, a readiness ping and a replay may be open at once.
-    crm: createCrmClient({ baseUrl: options.crmUrl, ...upstream, maxSockets: 4 }),
+    crm: createCrmClient({ baseUrl: options.crmUrl, ...upstream, maxSockets: 4, apiKey: options.crmApiKey }),
     // The Inventory: the poller's deliveries, and room beside them for webhooks, replays and pings.
-    inventory: createInventoryClient({ baseUrl: options.inventoryUrl, ...upstream, maxSockets: concurrency + 8 }),
+    inventory: createInventoryClient({ baseUrl: options.inventoryUrl, ...upstream, maxSockets: concurrency + 8, apiKey: options.inventoryApiKey }),
     store,
     storage,
     db: options.db,
@@ -50,5 +57,6 @@ export function createSyncDeps(options: {
     concurrency,
     pollPath: longPollS > 0 ? 'longPoll' : 'poll',
     webhookSecret: options.webhookSecret,
+    apiKeys: options.apiKeys ?? [],
   };
 }

@@ -7,6 +7,7 @@ describe('the middleware configuration', () => {
     expect(loadConfig({}, false)).toEqual({
       port: 3003,
       host: '0.0.0.0',
+      apiKeys: [],
       dbPath: 'data/middleware.db',
       logLevel: 'info',
       logFormat: 'json',
@@ -18,6 +19,8 @@ describe('the middleware configuration', () => {
       crmWebhookSecret: undefined,
       longPollS: 0,
       deliveryConcurrency: 16,
+      crmApiKey: undefined,
+      inventoryApiKey: undefined,
     });
     expect(loadConfig({}, true).logFormat).toBe('pretty');
   });
@@ -43,12 +46,16 @@ describe('the middleware configuration', () => {
           CRM_WEBHOOK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
           LONG_POLL_S: '25',
           DELIVERY_CONCURRENCY: '4',
+          API_KEYS: 'key-one-0123456789, key-two-0123456789',
+          CRM_API_KEY: 'crm-key-0123456789',
+          INVENTORY_API_KEY: 'inventory-key-0123456789',
         },
         false,
       ),
     ).toEqual({
       port: 4000,
       host: '127.0.0.1',
+      apiKeys: ['key-one-0123456789', 'key-two-0123456789'],
       dbPath: '/tmp/x.db',
       logLevel: 'debug',
       logFormat: 'pretty',
@@ -60,6 +67,8 @@ describe('the middleware configuration', () => {
       crmWebhookSecret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
       longPollS: 25,
       deliveryConcurrency: 4,
+      crmApiKey: 'crm-key-0123456789',
+      inventoryApiKey: 'inventory-key-0123456789',
     });
   });
 
@@ -87,10 +96,22 @@ describe('the middleware configuration', () => {
   });
 
   test('refuses a CRM_WEBHOOK_SECRET that is not whsec_ and base64', () => {
-    expect(() => loadConfig({ CRM_WEBHOOK_SECRET: 'hunter2' }, false)).toThrow(/^CRM_WEBHOOK_SECRET=.*whsec_/);
+    expect(() => loadConfig({ CRM_WEBHOOK_SECRET: 'hunter2' }, false)).toThrow(/^CRM_WEBHOOK_SECRET is not valid: .*whsec_/);
   });
 
   test.each([['70000'], ['-1'], ['3.5'], ['80 80']])('refuses the port %s', (port) => {
     expect(() => loadConfig({ PORT: port }, false)).toThrow(/^PORT=/);
+  });
+
+  test('refuses bad keys and secrets naming the variable, never the value', () => {
+    let error: unknown;
+    try {
+      loadConfig({ API_KEYS: 'short,hunter2-but-long-enough', CRM_API_KEY: 'two words here and there', INVENTORY_API_KEY: 'a,b', CRM_WEBHOOK_SECRET: 'hunter2' }, false);
+    } catch (caught) {
+      error = caught;
+    }
+    const problems = (error as ConfigError).problems;
+    expect(problems.map((problem) => problem.split(' ')[0])).toEqual(['API_KEYS', 'CRM_WEBHOOK_SECRET', 'CRM_API_KEY', 'INVENTORY_API_KEY']);
+    for (const value of ['short', 'hunter2', 'two words', 'a,b']) expect(problems.join('\n')).not.toContain(value);
   });
 });

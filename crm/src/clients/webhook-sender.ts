@@ -1,5 +1,7 @@
+import { lookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import got from 'got';
 import { Webhook } from 'standardwebhooks';
+import { isLinkLocal, urlProblem } from '../domain/webhooks.js';
 import type { DueMessage } from '../store/webhook-store.js';
 
 export interface SendResult {
@@ -15,9 +17,31 @@ export type WebhookSender = (message: DueMessage, at: Date) => Promise<SendResul
 /** The `webhook-id` of a message: the same on every attempt, so a subscriber can drop a repeat. */
 export const webhookId = (messageId: number) => `msg_${messageId}`;
 
+type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+
+/**
+ * dns.lookup that refuses a host resolving to a link-local address (server-side request
+ * forgery: a name of the attacker's pointing at the cloud metadata service), at each send.
+ */
+function lookupOutsideLinkLocal(hostname: string, options: LookupOptions, callback: LookupCallback): void {
+  lookup(hostname, { ...options, all: true }, (error, addresses) => {
+    if (error) return callback(error, []);
+    const refused = addresses.find((entry) => isLinkLocal(entry.address));
+    if (refused) {
+      const failure: NodeJS.ErrnoException = new Error(`${hostname} resolves to the link-local address ${refused.address}; not called`);
+      failure.code = 'ELINKLOCAL';
+      return callback(failure, []);
+    }
+    if (options.all) return callback(null, addresses);
+    callback(null, addresses[0]!.address, addresses[0]!.family);
+  });
+}
+
 /**
  * One got instance for every subscriber: a timeout per attempt, no retry of its own (the
- * dispatcher's schedule is the retry), and no redirects followed.
+ * dispatcher's schedule is the retry), no redirects followed, no link-local address called, and
+ * the answer's body never read: its status is all that counts, so the connection is dropped as
+ * soon as the status line and headers are in.
  */
 export function createWebhookSender(options: { timeoutMs: number }): WebhookSender {
   const http = got.extend({
@@ -25,11 +49,15 @@ export function createWebhookSender(options: { timeoutMs: number }): WebhookSend
     retry: { limit: 0 },
     followRedirect: false,
     throwHttpErrors: false,
+    dnsLookup: lookupOutsideLinkLocal as never,
   });
   return async (message, at) => {
     const id = webhookId(message.id);
+    // An endpoint stored before a rule existed is held to it too.
+    const problem = urlProblem(message.endpoint.url);
+    if (problem) return { delivered: false, status: null, error: `not called: the url ${problem}` };
     try {
-      const response = await http.post(message.endpoint.url, {
+      const stream = http.stream.post(message.endpoint.url, {
         body: message.payload,
         headers: {
           'content-type': 'application/json',
@@ -38,8 +66,14 @@ export function createWebhookSender(options: { timeoutMs: number }): WebhookSend
           'webhook-signature': new Webhook(message.endpoint.secret).sign(id, at, message.payload),
         },
       });
-      const delivered = response.statusCode >= 200 && response.statusCode < 300;
-      return { delivered, status: response.statusCode, error: delivered ? null : `answered ${response.statusCode}` };
+      const status = await new Promise<number>((resolve, reject) => {
+        stream.once('response', (response: { statusCode: number }) => resolve(response.statusCode));
+        stream.once('error', reject);
+      });
+      stream.on('error', () => {});
+      stream.destroy();
+      const delivered = status >= 200 && status < 300;
+      return { delivered, status, error: delivered ? null : `answered ${status}` };
     } catch (error) {
       const code = (error as { code?: string }).code;
       return { delivered: false, status: null, error: code ? `${code}: ${(error as Error).message}` : (error as Error).message };

@@ -1,4 +1,4 @@
-import { conflict, notFound } from '@welcome/common';
+import { AppError, conflict, notFound } from '@welcome/common';
 import { EmailTakenError, type Customer, type CustomerStore } from '../store/customer-store.js';
 import type { CustomerFeed } from './customer-feed.js';
 
@@ -8,7 +8,12 @@ export interface CustomerDeps {
   now: () => Date;
   /** Told of each customer committed, after the commit (metrics, the webhook dispatcher). */
   onRegistered?: (customer: Customer) => void;
+  /** MAX_HELD_POLLS: long polls held at once; one more is refused at once with a 503. */
+  maxHeldPolls: number;
 }
+
+/** Seconds a long poll refused for being one too many is told to wait. */
+export const HELD_POLLS_RETRY_AFTER_S = 5;
 
 export async function registerCustomer(deps: CustomerDeps, input: { name: string; email: string }): Promise<Customer> {
   try {
@@ -37,6 +42,11 @@ export function getCustomer(deps: CustomerDeps, id: number): Customer {
 export async function listCustomers(deps: CustomerDeps, after: number, limit: number, waitMs = 0, until?: AbortSignal): Promise<Customer[]> {
   const found = deps.store.listAfter(after, limit);
   if (found.length > 0 || waitMs <= 0) return found;
+  if (deps.feed.held() >= deps.maxHeldPolls) {
+    throw new AppError(503, 'too-many-long-polls', `${deps.maxHeldPolls} long polls are held already (MAX_HELD_POLLS); ask again shortly.`, {
+      headers: { 'Retry-After': String(HELD_POLLS_RETRY_AFTER_S) },
+    });
+  }
   await deps.feed.waitForCustomerAfter(after, waitMs, until);
   return deps.store.listAfter(after, limit);
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { BlockList, isIP } from 'node:net';
 import { AppError, conflict, notFound, validationFailed } from '@welcome/common';
 import type { WebhookEndpoint, WebhookMessage, WebhookStore } from '../store/webhook-store.js';
 
@@ -22,6 +23,19 @@ export function makeSecret(): string {
   return `whsec_${randomBytes(24).toString('base64')}`;
 }
 
+/** Link-local addresses: the cloud metadata service (169.254.169.254) and its kind; never called. */
+const linkLocal = new BlockList();
+linkLocal.addSubnet('169.254.0.0', 16, 'ipv4');
+linkLocal.addSubnet('fe80::', 10, 'ipv6');
+
+/** Whether `address` (an IP address; anything else is not) is link-local, IPv4-mapped IPv6 included. */
+export function isLinkLocal(address: string): boolean {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return linkLocal.check(mapped[1]!, 'ipv4');
+  const family = isIP(address);
+  return family !== 0 && linkLocal.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}
+
 /** Why `url` cannot be a webhook endpoint, or undefined when it can. */
 export function urlProblem(url: string): string | undefined {
   if (url.length > MAX_URL_LENGTH) return `must be at most ${MAX_URL_LENGTH} characters`;
@@ -32,6 +46,9 @@ export function urlProblem(url: string): string | undefined {
     return 'must be an absolute http:// or https:// URL';
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return 'must be an absolute http:// or https:// URL';
+  if (parsed.username !== '' || parsed.password !== '') return 'must not carry credentials (user:password@): they would be sent to whoever answers';
+  const host = parsed.hostname.replace(/^\[|\]$/g, '');
+  if (isLinkLocal(host)) return `must not point at a link-local address (${host}), such as a cloud metadata service`;
   return undefined;
 }
 

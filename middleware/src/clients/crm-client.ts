@@ -86,7 +86,7 @@ function unavailable(error: unknown): UpstreamUnavailableError {
   if (error instanceof ParseError) {
     return new UpstreamUnavailableError('CRM', 'it answered with something that is not JSON', { cause: error });
   }
-  return new UpstreamUnavailableError('CRM', describeFailure(error), { cause: error });
+  return new UpstreamUnavailableError('CRM', describeFailure(error, 'CRM'), { cause: error });
 }
 
 export function createCrmClient(options: ClientOptions): CrmClient {

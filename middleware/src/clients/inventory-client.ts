@@ -41,10 +41,11 @@ export function createInventoryClient(options: ClientOptions): InventoryClient {
         return { kind: response.statusCode === 201 ? 'created' : 'alreadyThere', packageId };
       } catch (error) {
         if (error instanceof UpstreamUnavailableError) throw error;
-        if (error instanceof HTTPError && !TRANSIENT_STATUSES.includes(error.response.statusCode)) {
+        // A 401 is about our key, not this customer: an outage until the key is right, never a dead letter.
+        if (error instanceof HTTPError && error.response.statusCode !== 401 && !TRANSIENT_STATUSES.includes(error.response.statusCode)) {
           return { kind: 'refused', status: error.response.statusCode, answer: error.response.body };
         }
-        throw new UpstreamUnavailableError('Inventory', describeFailure(error), { cause: error });
+        throw new UpstreamUnavailableError('Inventory', describeFailure(error, 'Inventory'), { cause: error });
       }
     },
   };

@@ -34,6 +34,8 @@ export interface UpstreamOptions {
   quiet?: () => boolean;
   /** How many requests may be open at once: the size of the keep-alive pool. */
   maxSockets?: number;
+  /** CRM_API_KEY or INVENTORY_API_KEY: sent as a bearer token when set. */
+  apiKey?: string | undefined;
 }
 
 /** What a typed client of one upstream is built from. */
@@ -54,6 +56,7 @@ export function createUpstream(options: UpstreamOptions): Got {
     prefixUrl: options.baseUrl,
     agent: { http: new HttpAgent(pool), https: new HttpsAgent(pool) },
     responseType: 'json',
+    ...(options.apiKey ? { headers: { authorization: `Bearer ${options.apiKey}` } } : {}),
     timeout: { request: options.timeoutMs },
     retry: {
       limit: 1,
@@ -71,7 +74,7 @@ export function createUpstream(options: UpstreamOptions): Got {
             upstream: options.name,
             url: error.options.url?.toString(),
             attempt: retryCount,
-            error: describeFailure(error),
+            error: describeFailure(error, options.name),
           });
         },
       ],
@@ -80,7 +83,11 @@ export function createUpstream(options: UpstreamOptions): Got {
 }
 
 /** A short, log-friendly account of why a call failed. */
-export function describeFailure(error: unknown): string {
+export function describeFailure(error: unknown, upstream?: UpstreamName): string {
+  if (error instanceof HTTPError && error.response.statusCode === 401 && upstream) {
+    const variable = upstream === 'CRM' ? 'CRM_API_KEY' : 'INVENTORY_API_KEY';
+    return `answered 401: it wants an API key, and ${variable} is not set or is not one of its API_KEYS`;
+  }
   if (error instanceof HTTPError) return `answered ${error.response.statusCode}`;
   if (error instanceof RequestError) return `${error.code}: ${error.message}`;
   return error instanceof Error ? error.message : String(error);

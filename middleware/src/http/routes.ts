@@ -4,7 +4,7 @@ import { MAX_BODY, parseIdParam, parsePageRequest, sendPage } from '@welcome/com
 import { handleCrmEvent, verifyCrmEvent } from '../domain/crm-webhook.js';
 import { replayAllDeadLetters, replayDeadLetter } from '../domain/dead-letters.js';
 import type { SyncDeps } from '../domain/sync.js';
-import { statusPage } from './status-page.js';
+import { statusPage, statusPageCss, statusPageScript } from './status-page.js';
 
 /** The route whose body is read as bytes, for its signature. */
 export const CRM_WEBHOOK_PATH = '/webhooks/crm';
@@ -27,6 +27,14 @@ export function createMiddlewareRouter(deps: SyncDeps & { webhookSecret: string 
   router.get('/', (ctx) => {
     ctx.type = 'text/html';
     ctx.body = statusPage;
+  });
+  router.get('/assets/status-page.css', (ctx) => {
+    ctx.type = 'text/css';
+    ctx.body = statusPageCss;
+  });
+  router.get('/assets/status-page.js', (ctx) => {
+    ctx.type = 'application/javascript';
+    ctx.body = statusPageScript;
   });
 
   router.get('/status', (ctx) => {

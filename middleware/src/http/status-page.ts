@@ -1,6 +1,8 @@
 /**
- * The middleware's status page: plain HTML and a small script, no build step. It reads /status
- * and /dead-letters every two seconds. Every value from the CRM is set as text, never as HTML.
+ * The middleware's status page: plain HTML, a style sheet and a small script (separate files, so
+ * the Content-Security-Policy needs no inline code), no build step. It reads /status and
+ * /dead-letters every two seconds. Every value from the CRM is set as text, never as HTML.
+ * When the middleware has API keys, the page asks for one and sends it as a bearer token.
  */
 export const statusPage = `<!doctype html>
 <html lang="en">
@@ -8,34 +10,19 @@ export const statusPage = `<!doctype html>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>Welcome packages: middleware status</title>
-  <style>
-    :root { font-family: system-ui, sans-serif; color: #1d2733; background: #f5f7fa; }
-    body { margin: 0 auto; max-width: 1100px; padding: 24px; }
-    h1 { font-size: 22px; margin: 0 0 4px; }
-    h2 { font-size: 16px; margin: 28px 0 8px; }
-    .muted { color: #66758a; font-size: 13px; }
-    #banner { display: none; margin: 16px 0; padding: 12px 16px; border-radius: 8px; background: #fde8e8; color: #8a1c1c; border: 1px solid #f3b4b4; font-weight: 600; }
-    #banner.on { display: block; }
-    .cards { display: grid; grid-template-columns: repeat(4, 1fr); gap: 12px; margin-top: 16px; }
-    .card { background: #fff; border-radius: 8px; padding: 12px 14px; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
-    .card .label { font-size: 12px; color: #66758a; text-transform: uppercase; letter-spacing: .04em; }
-    .card .value { font-size: 22px; font-weight: 600; margin-top: 4px; overflow-wrap: anywhere; }
-    .card .value.small { font-size: 14px; font-weight: 500; }
-    table { width: 100%; border-collapse: collapse; background: #fff; border-radius: 8px; overflow: hidden; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
-    th, td { text-align: left; padding: 8px 12px; border-bottom: 1px solid #eef1f5; font-size: 14px; vertical-align: top; }
-    th { background: #eef1f5; font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: #4a5768; }
-    td.empty { color: #66758a; font-style: italic; }
-    button { font: inherit; padding: 4px 12px; border-radius: 6px; border: 1px solid #2f6fde; background: #2f6fde; color: #fff; cursor: pointer; }
-    button.secondary { background: #fff; color: #2f6fde; }
-    #replay-result { margin-top: 8px; min-height: 1.2em; font-size: 14px; }
-    footer { margin-top: 28px; font-size: 13px; }
-    footer a { color: #2f6fde; }
-  </style>
+  <link rel="stylesheet" href="/assets/status-page.css">
+  <script src="/assets/status-page.js" defer></script>
 </head>
 <body>
   <h1>Welcome packages: middleware</h1>
   <div class="muted">Every customer the CRM acknowledges gets exactly one welcome package. <span id="updated">Loading…</span></div>
   <div id="banner" role="alert"></div>
+  <form id="key-form" hidden>
+    <label for="key">This middleware needs an API key (one of its <code>API_KEYS</code>):</label>
+    <input id="key" type="password" autocomplete="off" required>
+    <button type="submit">Use this key</button>
+    <span class="muted">Kept in this tab only (sessionStorage).</span>
+  </form>
 
   <div class="cards">
     <div class="card"><div class="label">Cursor</div><div class="value" id="cursor">–</div></div>
@@ -71,93 +58,140 @@ export const statusPage = `<!doctype html>
 
   <footer class="muted">JSON: <a href="/status">/status</a> · <a href="/dead-letters">/dead-letters</a> · <a href="/metrics">/metrics</a> · API docs: <a href="/docs">/docs</a></footer>
 
-  <script>
-    const $ = (id) => document.getElementById(id);
-    const when = (iso) => (iso ? new Date(iso).toLocaleString() : 'never');
-    const text = (value) => (value === null || value === undefined ? '' : String(value));
-    const reasonOf = (letter) => {
-      const reason = letter.reason;
-      const detail = reason && typeof reason === 'object' ? reason.detail || reason.title || JSON.stringify(reason) : reason;
-      return (letter.status ? letter.status + ': ' : '') + text(detail);
-    };
-
-    function row(cells) {
-      const tr = document.createElement('tr');
-      for (const cell of cells) {
-        const td = document.createElement('td');
-        if (cell instanceof Node) td.append(cell); else td.textContent = text(cell);
-        tr.append(td);
-      }
-      return tr;
-    }
-
-    function fill(tableId, rows, empty, columns) {
-      const body = $(tableId).querySelector('tbody');
-      body.replaceChildren(...rows);
-      if (rows.length === 0) {
-        const td = document.createElement('td');
-        td.colSpan = columns;
-        td.className = 'empty';
-        td.textContent = empty;
-        const tr = document.createElement('tr');
-        tr.append(td);
-        body.append(tr);
-      }
-    }
-
-    function showBanner(message) {
-      $('banner').textContent = message;
-      $('banner').classList.toggle('on', Boolean(message));
-    }
-
-    async function replay(path) {
-      $('replay-result').textContent = 'Replaying…';
-      try {
-        const response = await fetch(path, { method: 'POST' });
-        const body = await response.json();
-        if (!response.ok) $('replay-result').textContent = 'Replay failed: ' + text(body.detail);
-        else if (body.results) $('replay-result').textContent = 'Replayed: ' + body.delivered + ' delivered, ' + body.stillRefused + ' still refused, ' + body.notTried + ' not tried.';
-        else if (body.outcome === 'stillRefused') $('replay-result').textContent = 'Customer ' + text(body.customerId) + ' was refused again.';
-        else $('replay-result').textContent = 'Customer ' + text(body.customerId) + ' delivered: package ' + body.packageId + '.';
-      } catch (error) {
-        $('replay-result').textContent = 'Replay failed: ' + error.message;
-      }
-      await refresh();
-    }
-
-    async function refresh() {
-      try {
-        const [status, letters] = await Promise.all([
-          fetch('/status').then((r) => r.json()),
-          fetch('/dead-letters?limit=100').then((r) => r.json()),
-        ]);
-        for (const key of ['cursor', 'lag', 'synced', 'alreadyThere', 'failedCycles', 'deadLetters']) $(key).textContent = text(status[key]);
-        $('lastPollAt').textContent = when(status.lastPollAt);
-        $('lastSuccessAt').textContent = when(status.lastSuccessAt);
-        $('viaWebhook').textContent = text(status.deliveriesByPath.webhook);
-        $('viaLongPoll').textContent = text(status.deliveriesByPath.longPoll);
-        $('viaPoll').textContent = text(status.deliveriesByPath.poll);
-        $('lastWebhookAt').textContent = when(status.lastWebhookAt);
-        showBanner(status.outage ? status.outage.upstream + ' unreachable since ' + when(status.outage.since) + ': ' + status.outage.lastError : '');
-        fill('deliveries', status.recentDeliveries.map((d) => row([d.customerId, d.customerName, d.packageId, d.outcome === 'created' ? 'created' : 'already there', when(d.at)])), 'No packages yet.', 5);
-        fill('dead-letters', letters.map((letter) => {
-          const button = document.createElement('button');
-          button.type = 'button';
-          button.textContent = 'Replay';
-          button.dataset.replay = letter.id;
-          button.addEventListener('click', () => replay('/dead-letters/' + letter.id + '/replay'));
-          return row([letter.id, letter.customerId === null ? 'no usable id' : letter.customerId, reasonOf(letter), letter.attempts, when(letter.lastFailedAt), button]);
-        }), 'No dead letters.', 6);
-        $('updated').textContent = 'Updated ' + new Date().toLocaleTimeString() + '.';
-      } catch (error) {
-        showBanner('The middleware does not answer: ' + error.message);
-      }
-    }
-
-    $('replay-all').addEventListener('click', () => replay('/dead-letters/replay'));
-    refresh();
-    setInterval(refresh, 2000);
-  </script>
 </body>
 </html>
+`;
+
+/** The status page's style sheet (GET /assets/status-page.css). */
+export const statusPageCss = `:root { font-family: system-ui, sans-serif; color: #1d2733; background: #f5f7fa; }
+body { margin: 0 auto; max-width: 1100px; padding: 24px; }
+h1 { font-size: 22px; margin: 0 0 4px; }
+h2 { font-size: 16px; margin: 28px 0 8px; }
+.muted { color: #66758a; font-size: 13px; }
+#banner { display: none; margin: 16px 0; padding: 12px 16px; border-radius: 8px; background: #fde8e8; color: #8a1c1c; border: 1px solid #f3b4b4; font-weight: 600; }
+#banner.on { display: block; }
+.cards { display: grid; grid-template-columns: repeat(4, 1fr); gap: 12px; margin-top: 16px; }
+.card { background: #fff; border-radius: 8px; padding: 12px 14px; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
+.card .label { font-size: 12px; color: #66758a; text-transform: uppercase; letter-spacing: .04em; }
+.card .value { font-size: 22px; font-weight: 600; margin-top: 4px; overflow-wrap: anywhere; }
+.card .value.small { font-size: 14px; font-weight: 500; }
+table { width: 100%; border-collapse: collapse; background: #fff; border-radius: 8px; overflow: hidden; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
+th, td { text-align: left; padding: 8px 12px; border-bottom: 1px solid #eef1f5; font-size: 14px; vertical-align: top; }
+th { background: #eef1f5; font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: #4a5768; }
+td.empty { color: #66758a; font-style: italic; }
+button { font: inherit; padding: 4px 12px; border-radius: 6px; border: 1px solid #2f6fde; background: #2f6fde; color: #fff; cursor: pointer; }
+button.secondary { background: #fff; color: #2f6fde; }
+#replay-result { margin-top: 8px; min-height: 1.2em; font-size: 14px; }
+footer { margin-top: 28px; font-size: 13px; }
+footer a { color: #2f6fde; }
+#key-form { margin: 16px 0; padding: 12px 16px; border-radius: 8px; background: #fff8e1; border: 1px solid #f0d58a; }
+#key-form input { font: inherit; padding: 4px 8px; margin: 0 8px; }
+`;
+
+/** The status page's script (GET /assets/status-page.js). */
+export const statusPageScript = `const $ = (id) => document.getElementById(id);
+const when = (iso) => (iso ? new Date(iso).toLocaleString() : 'never');
+const text = (value) => (value === null || value === undefined ? '' : String(value));
+const reasonOf = (letter) => {
+  const reason = letter.reason;
+  const detail = reason && typeof reason === 'object' ? reason.detail || reason.title || JSON.stringify(reason) : reason;
+  return (letter.status ? letter.status + ': ' : '') + text(detail);
+};
+
+function row(cells) {
+  const tr = document.createElement('tr');
+  for (const cell of cells) {
+    const td = document.createElement('td');
+    if (cell instanceof Node) td.append(cell); else td.textContent = text(cell);
+    tr.append(td);
+  }
+  return tr;
+}
+
+function fill(tableId, rows, empty, columns) {
+  const body = $(tableId).querySelector('tbody');
+  body.replaceChildren(...rows);
+  if (rows.length === 0) {
+    const td = document.createElement('td');
+    td.colSpan = columns;
+    td.className = 'empty';
+    td.textContent = empty;
+    const tr = document.createElement('tr');
+    tr.append(td);
+    body.append(tr);
+  }
+}
+
+const KEY = 'middleware-api-key';
+/** fetch with the API key the user gave, if any; a 401 asks for one. */
+async function api(path, init = {}) {
+  const key = sessionStorage.getItem(KEY);
+  const response = await fetch(path, { ...init, headers: key ? { Authorization: 'Bearer ' + key } : {} });
+  if (response.status === 401) {
+    $('key-form').hidden = false;
+    throw new Error('an API key is needed');
+  }
+  return response;
+}
+
+$('key-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(KEY, $('key').value);
+  $('key').value = '';
+  $('key-form').hidden = true;
+  refresh();
+});
+
+function showBanner(message) {
+  $('banner').textContent = message;
+  $('banner').classList.toggle('on', Boolean(message));
+}
+
+async function replay(path) {
+  $('replay-result').textContent = 'Replaying…';
+  try {
+    const response = await api(path, { method: 'POST' });
+    const body = await response.json();
+    if (!response.ok) $('replay-result').textContent = 'Replay failed: ' + text(body.detail);
+    else if (body.results) $('replay-result').textContent = 'Replayed: ' + body.delivered + ' delivered, ' + body.stillRefused + ' still refused, ' + body.notTried + ' not tried.';
+    else if (body.outcome === 'stillRefused') $('replay-result').textContent = 'Customer ' + text(body.customerId) + ' was refused again.';
+    else $('replay-result').textContent = 'Customer ' + text(body.customerId) + ' delivered: package ' + body.packageId + '.';
+  } catch (error) {
+    $('replay-result').textContent = 'Replay failed: ' + error.message;
+  }
+  await refresh();
+}
+
+async function refresh() {
+  try {
+    const [status, letters] = await Promise.all([
+      fetch('/status').then((r) => r.json()),
+      fetch('/dead-letters?limit=100').then((r) => r.json()),
+    ]);
+    for (const key of ['cursor', 'lag', 'synced', 'alreadyThere', 'failedCycles', 'deadLetters']) $(key).textContent = text(status[key]);
+    $('lastPollAt').textContent = when(status.lastPollAt);
+    $('lastSuccessAt').textContent = when(status.lastSuccessAt);
+    $('viaWebhook').textContent = text(status.deliveriesByPath.webhook);
+    $('viaLongPoll').textContent = text(status.deliveriesByPath.longPoll);
+    $('viaPoll').textContent = text(status.deliveriesByPath.poll);
+    $('lastWebhookAt').textContent = when(status.lastWebhookAt);
+    showBanner(status.outage ? status.outage.upstream + ' unreachable since ' + when(status.outage.since) + ': ' + status.outage.lastError : '');
+    fill('deliveries', status.recentDeliveries.map((d) => row([d.customerId, d.customerName, d.packageId, d.outcome === 'created' ? 'created' : 'already there', when(d.at)])), 'No packages yet.', 5);
+    fill('dead-letters', letters.map((letter) => {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.textContent = 'Replay';
+      button.dataset.replay = letter.id;
+      button.addEventListener('click', () => replay('/dead-letters/' + letter.id + '/replay'));
+      return row([letter.id, letter.customerId === null ? 'no usable id' : letter.customerId, reasonOf(letter), letter.attempts, when(letter.lastFailedAt), button]);
+    }), 'No dead letters.', 6);
+    $('updated').textContent = 'Updated ' + new Date().toLocaleTimeString() + '.';
+  } catch (error) {
+    showBanner('The middleware does not answer: ' + error.message);
+  }
+}
+
+$('replay-all').addEventListener('click', () => replay('/dead-letters/replay'));
+refresh();
+setInterval(refresh, 2000);
 `;

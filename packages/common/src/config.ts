@@ -15,6 +15,9 @@ export class ConfigError extends Error {
 
 type Parser<T> = (raw: string) => T;
 
+/** Variables that hold keys or secrets: a problem with one names it without its value. */
+const SECRET_VARIABLES = /(_KEYS?|_SECRET)$/;
+
 /**
  * Reads variables one by one, collecting every problem instead of stopping at the first, so a
  * user fixes their environment in one go.
@@ -32,7 +35,9 @@ export class EnvReader {
     try {
       return parse(raw.trim());
     } catch (error) {
-      this.problems.push(`${name}=${JSON.stringify(raw)} is not valid: ${(error as Error).message}`);
+      // A secret's name is said, never its value.
+      const shown = SECRET_VARIABLES.test(name) ? name : `${name}=${JSON.stringify(raw)}`;
+      this.problems.push(`${shown} is not valid: ${(error as Error).message}`);
       return fallback;
     }
   }
@@ -104,9 +109,26 @@ export function parseLogFormat(raw: string): LogFormat {
   return raw;
 }
 
+/** API_KEYS: comma-separated keys, each 16 to 256 visible ASCII characters. */
+export function parseApiKeys(raw: string): string[] {
+  const keys = raw.split(',').map((key) => key.trim()).filter((key) => key !== '');
+  if (keys.length === 0 || keys.some((key) => !/^[\x21-\x7e]{16,256}$/.test(key))) {
+    throw new Error('expected comma-separated keys, each 16 to 256 visible ASCII characters (no spaces)');
+  }
+  return keys;
+}
+
+/** CRM_API_KEY, INVENTORY_API_KEY: one key, as the upstream's API_KEYS has it. */
+export function parseApiKey(raw: string): string {
+  if (!/^[\x21-\x7e]{16,256}$/.test(raw) || raw.includes(',')) throw new Error('expected one key of 16 to 256 visible ASCII characters (no spaces or commas)');
+  return raw;
+}
+
 export interface CommonConfig {
   port: number;
   host: string;
+  /** API_KEYS; empty when every route is open. */
+  apiKeys: string[];
   dbPath: string;
   logLevel: string;
   logFormat: LogFormat;
@@ -117,6 +139,7 @@ export function readCommonConfig(reader: EnvReader, service: string, defaultPort
   return {
     port: reader.read('PORT', defaultPort, parsePort),
     host: reader.read('HOST', '0.0.0.0', parseHost),
+    apiKeys: reader.read('API_KEYS', [], parseApiKeys),
     dbPath: reader.read('DB_PATH', `data/${service}.db`, (raw) => raw),
     logLevel: reader.read('LOG_LEVEL', 'info', parseLogLevel),
     logFormat: reader.read<LogFormat>('LOG_FORMAT', isTty ? 'pretty' : 'json', parseLogFormat),

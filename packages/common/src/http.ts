@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import Koa, { type Context, type Middleware } from 'koa';
 import bodyParser from 'koa-bodyparser';
+import helmet from 'koa-helmet';
 import Router from '@koa/router';
 import type { Registry } from 'prom-client';
+import { OPERATIONAL_PUBLIC_ROUTES, requireApiKey, withApiKeys, type PublicRoute } from './access.js';
 import { isStorageFull, StorageFullError, type Db } from './database.js';
 import { AppError, notFound, problemType, titleFor, type FieldError, type ProblemDocument } from './errors.js';
 import type { Logger } from './logger.js';
@@ -207,8 +209,9 @@ export function addOperationalRoutes(router: Router, options: ServiceAppOptions)
     ctx.type = options.registry.contentType;
     ctx.body = await options.registry.metrics();
   });
+  const served = options.apiKeys?.length ? withApiKeys(options.openapi, publicRoutesOf(options)) : options.openapi;
   router.get('/openapi.json', (ctx) => {
-    ctx.body = options.openapi;
+    ctx.body = served;
   });
   router.get('/docs', (ctx) => {
     ctx.type = 'text/html';
@@ -235,7 +238,25 @@ export interface ServiceAppOptions {
   /** What must answer for the service to be ready; /ready runs them all. */
   readiness: ReadinessCheck[];
   openapi: OpenApiDocument;
+  /** API_KEYS: when any, every route but the public ones needs one as a bearer token. */
+  apiKeys?: readonly string[];
+  /** Routes of this service open to anyone even with keys, beyond health, readiness and the documents. */
+  publicRoutes?: readonly PublicRoute[];
 }
+
+const publicRoutesOf = (options: ServiceAppOptions) => [...OPERATIONAL_PUBLIC_ROUTES, ...(options.publicRoutes ?? [])];
+
+/**
+ * helmet's headers on every answer. Its Content-Security-Policy allows this origin's scripts,
+ * style sheets and data: images, which the status page and Swagger UI are made of (no inline
+ * script anywhere). Left out: upgrade-insecure-requests and HSTS, which would send a browser to
+ * https:// on a service that speaks plain HTTP; TLS, and HSTS with it, is the reverse proxy's
+ * (README, Security).
+ */
+const securityHeaders = helmet({
+  contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+  strictTransportSecurity: false,
+});
 
 /** The Koa app every service builds: logging, problems, metrics, then its routes (those that take a body parse it with jsonBody()). */
 export function createServiceApp(options: ServiceAppOptions): Koa {
@@ -244,17 +265,40 @@ export function createServiceApp(options: ServiceAppOptions): Koa {
   app.silent = true;
   addOperationalRoutes(options.router, options);
   app.use(requestLogging(options.logger));
+  app.use(securityHeaders);
   app.use(requestMetrics(options.registry));
   app.use(problemDetails(options.logger));
+  app.use(
+    requireApiKey({
+      keys: options.apiKeys ?? [],
+      realm: String((options.openapi.info as { title?: string } | undefined)?.title ?? 'api').toLowerCase(),
+      publicRoutes: publicRoutesOf(options),
+    }),
+  );
   app.use(options.router.routes());
   app.use(options.router.allowedMethods());
   return app;
 }
 
+/**
+ * How long a client may take, on every server (OWASP API4): the headers of a request within 10 s
+ * of its first byte, the whole request within 30 s; a connection with no request in progress is
+ * closed after 15 s of silence. Node checks these every `connectionsCheckingInterval`, 30 s by
+ * default: here every second, so a slow or silent client is cut off within a second or two of
+ * its limit. A held long poll is a request in progress (its headers came long ago), so it is
+ * not cut short.
+ */
+export const SERVER_TIMEOUTS = {
+  headersTimeout: 10_000,
+  requestTimeout: 30_000,
+  keepAliveTimeout: 15_000,
+  connectionsCheckingInterval: 1_000,
+} as const;
+
 /** Listens and resolves once the port is bound (port 0 picks a free one). */
 export function listen(app: Koa, port: number, host: string): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host);
+    const server = createServer(SERVER_TIMEOUTS, app.callback()).listen(port, host);
     server.once('listening', () => resolve(server));
     server.once('error', reject);
   });

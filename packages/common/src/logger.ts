@@ -13,14 +13,25 @@ export interface LoggerOptions {
   stream?: NodeJS.WritableStream;
 }
 
+/**
+ * Control characters (newlines, carriage returns, terminal escapes) written as escapes, so that
+ * text from a client (a name, a path) cannot start a line of its own or repaint the terminal:
+ * one event is one line. The JSON format escapes them already.
+ */
+export function printable(text: string): string {
+  const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (char) => named[char] ?? `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 const pretty = winston.format.printf((info) => {
   const { level, message, timestamp, service, stack, ...fields } = info;
   const rest = Object.entries(fields)
     .filter(([key]) => typeof key === 'string')
-    .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+    .map(([key, value]) => `${printable(key)}=${printable(typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value)))}`)
     .join(' ');
-  const lines = [`${String(timestamp)} ${level} [${String(service)}] ${String(message)}${rest ? `  ${rest}` : ''}`];
-  if (typeof stack === 'string') lines.push(stack);
+  const lines = [`${String(timestamp)} ${level} [${String(service)}] ${printable(String(message))}${rest ? `  ${rest}` : ''}`];
+  // A stack keeps its lines, indented, so that none of them can pass for an event of its own.
+  if (typeof stack === 'string') lines.push(...stack.split('\n').map((line) => `    ${printable(line)}`));
   return lines.join('\n');
 });
 

@@ -64,6 +64,11 @@ export async function runService<C>(
   process.on('SIGINT', stopOn);
 }
 
+/** Whether a listen address takes connections from this machine only. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 export interface ServiceParts {
   app: Koa;
   /** Called once the port is bound: background work starts here. */
@@ -87,6 +92,13 @@ export async function startService(
   const server = await listen(parts.app, config.port, config.host);
   const port = boundPort(server);
   logger.info(`Listening on http://${config.host}:${port}`, { port, dbPath: config.dbPath });
+  if (config.apiKeys.length === 0 && !isLoopback(config.host)) {
+    logger.warn(
+      `Listening on ${config.host}, beyond this machine, without API_KEYS: anyone who can reach port ${port} can use every route. ` +
+        'Set API_KEYS (see the README, Security) unless a proxy in front admits only you.',
+      { host: config.host, port },
+    );
+  }
   parts.start?.();
   return {
     logger,
