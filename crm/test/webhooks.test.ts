@@ -6,6 +6,7 @@ import request from 'supertest';
 import { Webhook } from 'standardwebhooks';
 import { createSilentLogger, openDatabase, type ServiceParts } from '@welcome/common';
 import { createCrm, type CrmDeps } from '../src/app.js';
+import { createWebhookSender } from '../src/clients/webhook-sender.js';
 import { serveHandler, waitFor, type RunningServer } from '../../test/support/servers.js';
 
 const running: Array<{ stop(): Promise<void> }> = [];
@@ -185,7 +186,93 @@ describe('webhook delivery', () => {
   });
 });
 
+describe('webhook urls are never a way into the network (server-side request forgery)', () => {
+  test.each([
+    ['credentials in it', 'http://user:secret@example.com/hook', /credentials/],
+    ['the cloud metadata service', 'http://169.254.169.254/latest/meta-data/', /link-local address \(169\.254\.169\.254\)/],
+    ['the metadata service written as a number', 'http://2852039166/', /link-local/],
+    ['an IPv6 link-local host', 'http://[fe80::1]:8080/hook', /link-local/],
+    ['the metadata service as IPv4-mapped IPv6', 'http://[::ffff:169.254.169.254]/', /link-local/],
+  ])('a url with %s is refused at creation with a 400, and nothing is stored', async (_, url, message) => {
+    const { http } = startedCrm();
+    const response = await postJson(http, '/webhook-endpoints', { url });
+    expect(response.status).toBe(400);
+    expect(response.body.errors).toEqual([{ field: 'url', message: expect.stringMatching(message) }]);
+    expect((await http.get('/webhook-endpoints')).body).toEqual([]);
+  });
+
+  const message = (url: string) => ({
+    id: 1,
+    endpoint: { id: 1, url, secret: `whsec_${Buffer.alloc(24, 9).toString('base64')}`, createdAt: new Date().toISOString() },
+    payload: '{"type":"customer.created"}',
+  });
+
+  test('a name that resolves to a link-local address at send time is not called', async () => {
+    const target = await subscriber();
+    // The attacker's DNS answers the metadata service's address for a name of theirs.
+    const resolve = ((_host: string, _options: unknown, callback: (e: null, a: Array<{ address: string; family: number }>) => void) =>
+      callback(null, [{ address: '169.254.169.254', family: 4 }])) as never;
+    const send = createWebhookSender({ timeoutMs: 1000, resolve });
+    const result = await send(message(`http://metadata.attacker.test:${new URL(target.url).port}/hook`) as never, new Date());
+    expect(result).toEqual({ delivered: false, status: null, error: expect.stringMatching(/ELINKLOCAL: .*169\.254\.169\.254; not called/) });
+    // The same sender calls a name that resolves elsewhere.
+    const fine = createWebhookSender({
+      timeoutMs: 1000,
+      resolve: ((_host: string, _options: unknown, callback: (e: null, a: Array<{ address: string; family: number }>) => void) =>
+        callback(null, [{ address: '127.0.0.1', family: 4 }])) as never,
+    });
+    expect((await fine(message(`http://subscriber.test:${new URL(target.url).port}/hook`) as never, new Date())).delivered).toBe(true);
+    expect(target.received).toHaveLength(1);
+  });
+
+  test('a redirect is not followed: it counts as a failed attempt', async () => {
+    const elsewhere = await subscriber();
+    const redirecting = await serveHandler((_req, res) => {
+      res.writeHead(307, { Location: `${elsewhere.url}/hook` });
+      res.end();
+    });
+    running.push({ stop: redirecting.close });
+    const result = await createWebhookSender({ timeoutMs: 1000 })(message(`${redirecting.url}/hook`) as never, new Date());
+    expect(result).toEqual({ delivered: false, status: 307, error: 'answered 307' });
+    expect(elsewhere.received).toHaveLength(0);
+  });
+
+  test('an answer’s body is not read: a subscriber streaming an endless body is delivered and let go', async () => {
+    let closed = false;
+    const endless = await serveHandler((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+      const chunk = Buffer.alloc(64 * 1024, 120);
+      const timer = setInterval(() => res.write(chunk), 5);
+      req.socket.once('close', () => {
+        clearInterval(timer);
+        closed = true;
+      });
+    });
+    running.push({ stop: endless.close });
+    const started = Date.now();
+    const result = await createWebhookSender({ timeoutMs: 5000 })(message(`${endless.url}/hook`) as never, new Date());
+    expect(result).toEqual({ delivered: true, status: 200, error: null });
+    expect(Date.now() - started).toBeLessThan(2000);
+    await waitFor('the connection to be dropped', () => closed);
+  });
+});
+
 describe('GET /customers?wait= (long polling)', () => {
+  test('holds at most MAX_HELD_POLLS: one more is answered 503 with Retry-After at once, and those held still get their customer', async () => {
+    const { http } = startedCrm({ maxHeldPolls: 2 });
+    const held = [http.get('/customers?after=0&wait=10'), http.get('/customers?after=0&wait=10')];
+    const answers = Promise.all(held);
+    await waitFor('two polls held', async () => /crm_long_polls_held\{service="crm"\} 2/.test((await http.get('/metrics')).text));
+    const refused = await http.get('/customers?after=0&wait=10');
+    expect(refused.status).toBe(503);
+    expect(refused.headers['retry-after']).toBe('5');
+    expect(refused.body).toMatchObject({ type: '/problems/too-many-long-polls', status: 503 });
+    // A plain read is not a held poll: it is still answered.
+    expect((await http.get('/customers?after=0')).status).toBe(200);
+    const alice = (await newCustomer(http, 'Alice')).body;
+    expect((await answers).map((response) => response.body)).toEqual([[alice], [alice]]);
+  });
+
   test('is answered the moment a customer is committed', async () => {
     const { http } = startedCrm();
     let answered = false;

@@ -55,7 +55,7 @@ export class ServiceProcess {
     // Without info lines (a benchmark's LOG_LEVEL=warn), "Listening on" is not said: the port is chosen here and /health tells.
     const quiet = this.env.LOG_LEVEL === 'warn' || this.env.LOG_LEVEL === 'error';
     if (quiet && this.port === 0) this.port = await freePort();
-    const env: Record<string, string | undefined> = { ...process.env, ...this.env, PORT: String(this.port), HOST: '127.0.0.1', LOG_FORMAT: 'json' };
+    const env: Record<string, string | undefined> = { ...process.env, HOST: '127.0.0.1', ...this.env, PORT: String(this.port), LOG_FORMAT: 'json' };
     delete env.NODE_OPTIONS;
     const child = spawn(process.execPath, [join(ROOT, this.name, 'dist/index.js')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;

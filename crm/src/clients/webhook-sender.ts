@@ -20,21 +20,23 @@ export const webhookId = (messageId: number) => `msg_${messageId}`;
 type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 
 /**
- * dns.lookup that refuses a host resolving to a link-local address (server-side request
+ * A dns.lookup that refuses a host resolving to a link-local address (server-side request
  * forgery: a name of the attacker's pointing at the cloud metadata service), at each send.
  */
-function lookupOutsideLinkLocal(hostname: string, options: LookupOptions, callback: LookupCallback): void {
-  lookup(hostname, { ...options, all: true }, (error, addresses) => {
-    if (error) return callback(error, []);
-    const refused = addresses.find((entry) => isLinkLocal(entry.address));
-    if (refused) {
-      const failure: NodeJS.ErrnoException = new Error(`${hostname} resolves to the link-local address ${refused.address}; not called`);
-      failure.code = 'ELINKLOCAL';
-      return callback(failure, []);
-    }
-    if (options.all) return callback(null, addresses);
-    callback(null, addresses[0]!.address, addresses[0]!.family);
-  });
+export function lookupOutsideLinkLocal(resolve: typeof lookup = lookup) {
+  return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
+    resolve(hostname, { ...options, all: true }, (error, addresses) => {
+      if (error) return callback(error, []);
+      const refused = addresses.find((entry) => isLinkLocal(entry.address));
+      if (refused) {
+        const failure: NodeJS.ErrnoException = new Error(`${hostname} resolves to the link-local address ${refused.address}; not called`);
+        failure.code = 'ELINKLOCAL';
+        return callback(failure, []);
+      }
+      if (options.all) return callback(null, addresses);
+      callback(null, addresses[0]!.address, addresses[0]!.family);
+    });
+  };
 }
 
 /**
@@ -43,13 +45,13 @@ function lookupOutsideLinkLocal(hostname: string, options: LookupOptions, callba
  * the answer's body never read: its status is all that counts, so the connection is dropped as
  * soon as the status line and headers are in.
  */
-export function createWebhookSender(options: { timeoutMs: number }): WebhookSender {
+export function createWebhookSender(options: { timeoutMs: number; /** How names are resolved: the system's, unless a test says otherwise. */ resolve?: typeof lookup }): WebhookSender {
   const http = got.extend({
     timeout: { request: options.timeoutMs },
     retry: { limit: 0 },
     followRedirect: false,
     throwHttpErrors: false,
-    dnsLookup: lookupOutsideLinkLocal as never,
+    dnsLookup: lookupOutsideLinkLocal(options.resolve) as never,
   });
   return async (message, at) => {
     const id = webhookId(message.id);

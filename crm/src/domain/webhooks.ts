@@ -28,10 +28,8 @@ const linkLocal = new BlockList();
 linkLocal.addSubnet('169.254.0.0', 16, 'ipv4');
 linkLocal.addSubnet('fe80::', 10, 'ipv6');
 
-/** Whether `address` (an IP address; anything else is not) is link-local, IPv4-mapped IPv6 included. */
+/** Whether `address` (an IP address; anything else is not) is link-local; BlockList counts IPv4-mapped IPv6 too. */
 export function isLinkLocal(address: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return linkLocal.check(mapped[1]!, 'ipv4');
   const family = isIP(address);
   return family !== 0 && linkLocal.check(address, family === 4 ? 'ipv4' : 'ipv6');
 }
