@@ -38,8 +38,15 @@ if (!hasBrowser) {
       args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
     page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    // Anything the Content-Security-Policy blocks, or that fails in the page, is reported here.
+    page.on('console', (message) => {
+      // A browser asks every origin for /favicon.ico; the services have none.
+      if (message.type() === 'error' && !message.location().url.endsWith('/favicon.ico')) pageErrors.push(`${message.text()} (${message.location().url})`);
+    });
+    page.on('pageerror', (error) => pageErrors.push(error.message));
     mkdirSync(screenshots, { recursive: true });
   });
+  const pageErrors: string[] = [];
 
   afterAll(async () => {
     await browser?.close();
@@ -107,5 +114,47 @@ if (!hasBrowser) {
     expect(await page.locator('.opblock').count()).toBe(operations);
     expect(requested.filter((url) => !url.startsWith(platform.crm.url) && !url.startsWith('data:'))).toEqual([]);
     await page.screenshot({ path: join(screenshots, 'crm-docs.png') });
+  });
+
+  test('"Try it out" in Swagger UI talks to the instance that served the document', async () => {
+    const answered: string[] = [];
+    page.on('response', (response) => answered.push(`${response.request().method()} ${response.url()} ${response.status()}`));
+    await page.goto(`${platform.inventory.url}/docs`);
+    const health = page.locator('.opblock', { has: page.locator('.opblock-summary-path', { hasText: /^\/health$/ }) });
+    await health.locator('.opblock-summary').click();
+    await health.locator('button.try-out__btn').click();
+    await health.locator('button.execute').click();
+    await health.locator('.live-responses-table .response-col_status', { hasText: '200' }).waitFor({ timeout: 10_000 });
+    expect(answered).toContain(`GET ${platform.inventory.url}/health 200`);
+  });
+
+  test('every page ran under its Content-Security-Policy without a violation or an error', async () => {
+    for (const url of [platform.middleware.url, `${platform.crm.url}/docs`]) {
+      const policy = (await fetch(url)).headers.get('content-security-policy') ?? '';
+      expect(policy).toMatch(/script-src 'self'/);
+      expect(policy).not.toMatch(/unsafe-eval|upgrade-insecure-requests/);
+    }
+    // The status page (at least once a test's worth of refreshes) and Swagger UI have run by now.
+    expect(pageErrors).toEqual([]);
+  });
+
+  test('with API keys, the status page asks for one and then shows the status', async () => {
+    const keyed = await new Platform({ pollIntervalMs: 200 });
+    keyed.middleware.env.API_KEYS = 'status-page-key-0123456789';
+    try {
+      await keyed.start();
+      const other = await browser.newPage();
+      await other.goto(keyed.middleware.url);
+      await other.locator('#key-form').waitFor({ state: 'visible', timeout: 10_000 });
+      expect(await other.locator('#cursor').textContent()).toBe('–');
+      await other.locator('#key').fill('status-page-key-0123456789');
+      await other.locator('#key-form button[type=submit]').click();
+      await other.locator('#key-form').waitFor({ state: 'hidden' });
+      await other.locator('#cursor', { hasText: '0' }).waitFor({ timeout: 10_000 });
+      expect(await other.locator('#banner').isVisible()).toBe(false);
+      await other.close();
+    } finally {
+      await keyed.close();
+    }
   });
 });

@@ -165,8 +165,8 @@ async function replay(path) {
 async function refresh() {
   try {
     const [status, letters] = await Promise.all([
-      fetch('/status').then((r) => r.json()),
-      fetch('/dead-letters?limit=100').then((r) => r.json()),
+      api('/status').then((r) => r.json()),
+      api('/dead-letters?limit=100').then((r) => r.json()),
     ]);
     for (const key of ['cursor', 'lag', 'synced', 'alreadyThere', 'failedCycles', 'deadLetters']) $(key).textContent = text(status[key]);
     $('lastPollAt').textContent = when(status.lastPollAt);
@@ -187,7 +187,7 @@ async function refresh() {
     }), 'No dead letters.', 6);
     $('updated').textContent = 'Updated ' + new Date().toLocaleTimeString() + '.';
   } catch (error) {
-    showBanner('The middleware does not answer: ' + error.message);
+    showBanner($('key-form').hidden ? 'The middleware does not answer: ' + error.message : '');
   }
 }
 
