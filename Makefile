@@ -1,5 +1,5 @@
 # Thin wrappers over the npm scripts; every target installs what it needs first.
-.PHONY: install build run lambda test chaos bench lint up down clean
+.PHONY: install build run lambda test chaos fuzz audit bench lint up down clean
 
 INSTALLED := node_modules/.installed
 MANIFESTS := package.json package-lock.json packages/common/package.json crm/package.json inventory/package.json middleware/package.json
@@ -36,6 +36,15 @@ test: build
 ## make chaos: the fault-injection suite, long schedules on three fresh seeds (CHAOS_SEED=a,b,c replays).
 chaos: build
 	CHAOS_ROUNDS=$${CHAOS_ROUNDS:-30} CHAOS_RUNS=$${CHAOS_RUNS:-3} npm test -- test/chaos
+
+## make fuzz: the property-based fuzzing of the built services at length, on a fresh seed (FUZZ_SEED=n replays one).
+fuzz: build
+	FUZZ_RUNS=$${FUZZ_RUNS:-3000} FUZZ_SEED=$${FUZZ_SEED:-random} npm test -- test/fuzz
+
+## make audit: the runtime dependencies against npm's advisory database; fails on a high or critical one
+## (and says so, when the advisory endpoint cannot be reached, rather than passing).
+audit: $(INSTALLED)
+	bash scripts/audit.sh
 
 ## make bench: delivery speed and storage sizes of the built services (BENCH_CUSTOMERS, BENCH_POLL_INTERVAL_MS, BENCH_WAL_CUSTOMERS).
 bench: build

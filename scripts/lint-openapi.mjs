@@ -1,4 +1,5 @@
-// make lint: the three OpenAPI documents as the built services serve them, linted with Spectral
+// make lint: the three OpenAPI documents as the built services serve them (with API_KEYS set, so
+// the documents carry their security scheme, 401s and all), linted with Spectral
 // (spectral:oas, .spectral.yaml) and Redocly (recommended-strict, redocly.yaml). Any error fails,
 // and so does any warning: fix it, or turn the rule off in the ruleset with a line saying why.
 import { spawn, spawnSync } from 'node:child_process';
@@ -24,7 +25,7 @@ const freePort = () =>
 /** Starts the built service, reads its /openapi.json, stops it; returns the file written. */
 async function served(name) {
   const port = await freePort();
-  const env = { ...process.env, PORT: String(port), HOST: '127.0.0.1', DB_PATH: join(dir, `${name}.db`), LOG_LEVEL: 'warn' };
+  const env = { ...process.env, PORT: String(port), HOST: '127.0.0.1', DB_PATH: join(dir, `${name}.db`), LOG_LEVEL: 'warn', API_KEYS: 'openapi-lint-key-0123456789' };
   if (name === 'middleware') Object.assign(env, { CRM_URL: 'http://127.0.0.1:9', INVENTORY_URL: 'http://127.0.0.1:9', LOG_LEVEL: 'error' });
   const child = spawn(process.execPath, [join(root, name, 'dist/index.js')], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   try {

@@ -5,6 +5,7 @@ import { createCrm } from '../crm/src/app.js';
 import { createApp as createInventory } from '../inventory/src/app.js';
 import { createApp as createMiddleware } from '../middleware/src/app.js';
 import { createSyncDeps } from '../middleware/src/sync-deps.js';
+import { ContractChecker } from './e2e/contract.js';
 
 const keys = ['first-key-0123456789abcdef', 'second-key-0123456789abcdef'];
 const unreachable = 'http://127.0.0.1:9';
@@ -82,6 +83,19 @@ describe.each(services)('$name: API keys', ({ name, build, read, write, publicPa
     expect(secured.paths[read].get.responses['401']).toEqual({ $ref: '#/components/responses/Unauthorized' });
     expect(secured.paths['/health'].get.security).toEqual([]);
     expect(secured.paths['/health'].get.responses['401']).toBeUndefined();
+  });
+
+  test('the 401 matches the document served, WWW-Authenticate included', async () => {
+    const http = request(build(keys).callback());
+    const checker = new ContractChecker((await http.get('/openapi.json')).body);
+    for (const key of [undefined, 'not-a-key-at-all-0123456789']) {
+      const response = key ? await http.get(read).set('Authorization', `Bearer ${key}`) : await http.get(read);
+      const observed = { method: 'GET', path: read, status: response.status, contentType: response.headers['content-type'] ?? '', body: response.body, headers: response.headers as Record<string, string> };
+      expect(checker.check(observed)).toEqual([]);
+      expect(checker.check({ ...observed, headers: { ...observed.headers, 'www-authenticate': undefined as unknown as string } })).toEqual([
+        expect.stringMatching(/required header WWW-Authenticate missing/),
+      ]);
+    }
   });
 });
 

@@ -54,6 +54,13 @@ describe.each(bodyRoutes)('$name: a route that takes a JSON body', ({ build, pos
     expect(response.status).toBe(emptyPost);
   });
 
+  test('a body that says it is compressed and is not is a 400 problem, not a 500', async () => {
+    for (const encoding of ['gzip', 'deflate', 'br']) {
+      const response = await request(build().callback()).post(post).set('Content-Type', 'application/json').set('Content-Encoding', encoding).send('[[[[');
+      expect([encoding, response.status, response.body.type]).toEqual([encoding, 400, '/problems/malformed-body']);
+    }
+  });
+
   test('malformed JSON is a 400 problem', async () => {
     const response = await request(build().callback()).post(post).set('Content-Type', 'application/json').send('{"name": ');
     expect(response.status).toBe(400);

@@ -151,7 +151,17 @@ export function jsonBody(): Middleware {
         `Request bodies must be application/json, not ${ctx.get('Content-Type') || 'an unnamed type'}.`,
       );
     }
-    return parse(ctx, next);
+    try {
+      await parse(ctx, async () => {});
+    } catch (error) {
+      // A body that says it is compressed and is not (zlib's and brotli's errors carry no HTTP status) is the client's error.
+      const { status, statusCode } = error as { status?: unknown; statusCode?: unknown };
+      if (ctx.get('Content-Encoding') !== '' && status === undefined && statusCode === undefined) {
+        throw new AppError(400, 'malformed-body', `The request body could not be decompressed (Content-Encoding: ${ctx.get('Content-Encoding')}): ${(error as Error).message}.`);
+      }
+      throw error;
+    }
+    return next();
   };
 }
 

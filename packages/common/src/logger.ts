@@ -35,6 +35,17 @@ const pretty = winston.format.printf((info) => {
   return lines.join('\n');
 });
 
+/**
+ * JSON escapes every control character but U+2028 and U+2029, which some log viewers break
+ * lines at: those are escaped too, so a JSON line is one line everywhere.
+ */
+const MESSAGE = Symbol.for('message');
+const oneLine = winston.format((info) => {
+  const line = (info as unknown as Record<symbol, unknown>)[MESSAGE];
+  if (typeof line === 'string') (info as unknown as Record<symbol, unknown>)[MESSAGE] = line.replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return info;
+});
+
 export function createLogger(options: LoggerOptions): Logger {
   const format = options.format ?? 'json';
   return winston.createLogger({
@@ -43,7 +54,7 @@ export function createLogger(options: LoggerOptions): Logger {
     format: winston.format.combine(
       winston.format.errors({ stack: true }),
       winston.format.timestamp(),
-      format === 'pretty' ? winston.format.combine(winston.format.colorize(), pretty) : winston.format.json(),
+      format === 'pretty' ? winston.format.combine(winston.format.colorize(), pretty) : winston.format.combine(winston.format.json(), oneLine()),
     ),
     transports: [
       options.stream

@@ -88,7 +88,12 @@ export const notFoundAnswer = (description: string) => ({ $ref: '#/components/re
 
 /** The standard client errors of a route that takes a JSON body. */
 export const bodyProblems = {
-  '400': problem('The body is malformed JSON, or a field is missing, wrong or not accepted.', 'malformed-json', 'validation-failed'),
+  '400': problem(
+    'The body is malformed JSON, or compressed (Content-Encoding) and not decompressible, or a field is missing, wrong or not accepted.',
+    'malformed-json',
+    'malformed-body',
+    'validation-failed',
+  ),
   '413': problem('The body is larger than 64 KiB.', 'body-too-large'),
   '415': problem('The body is not application/json.', 'unsupported-media-type'),
 };
