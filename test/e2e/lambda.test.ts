@@ -157,5 +157,6 @@ describe('template.yaml agrees with the code', () => {
     }
     expect(Object.keys(fn.Properties.Environment.Variables).sort()).toEqual([...read].sort());
     expect(template.Parameters.CrmWebhookSecret.NoEcho).toBe(true);
+    expect(template.Parameters.InventoryApiKey.NoEcho).toBe(true);
   });
 });

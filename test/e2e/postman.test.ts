@@ -4,9 +4,10 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import newman, { type NewmanRunSummary } from 'newman';
 import { Platform, ROOT } from './platform.js';
 
+const webhookSecret = `whsec_${Buffer.alloc(24, 8).toString('base64')}`;
 let platform: Platform;
 beforeAll(async () => {
-  platform = await new Platform({ pollIntervalMs: 200, webhookSecret: `whsec_${Buffer.alloc(24, 8).toString('base64')}` }).start();
+  platform = await new Platform({ pollIntervalMs: 200, webhookSecret }).start();
 });
 afterAll(async () => {
   await platform.close();
@@ -15,7 +16,7 @@ afterAll(async () => {
 const collectionFile = join(ROOT, 'postman/welcome-integration.postman_collection.json');
 const environmentFile = join(ROOT, 'postman/local.postman_environment.json');
 
-function runCollection(): Promise<NewmanRunSummary> {
+function runCollection(platform: Platform, apiKey = ''): Promise<NewmanRunSummary> {
   return new Promise((resolve, reject) => {
     newman.run(
       {
@@ -26,6 +27,7 @@ function runCollection(): Promise<NewmanRunSummary> {
           { key: 'crm', value: platform.crm.url },
           { key: 'inventory', value: platform.inventory.url },
           { key: 'middleware', value: platform.middleware.url },
+          { key: 'apiKey', value: apiKey },
         ],
         reporters: [],
         timeoutRequest: 10_000,
@@ -36,7 +38,7 @@ function runCollection(): Promise<NewmanRunSummary> {
 }
 
 test('the Postman collection passes every one of its checks against the running services', async () => {
-  const summary = await runCollection();
+  const summary = await runCollection(platform);
   const failures = summary.run.failures.map((f) => `${f.source?.name ?? '?'}: ${f.error.message}`);
   expect(failures).toEqual([]);
   const requests = JSON.parse(readFileSync(collectionFile, 'utf8')).item.flatMap((folder: { item: unknown[] }) => folder.item).length;
@@ -46,11 +48,27 @@ test('the Postman collection passes every one of its checks against the running 
   expect(summary.run.stats.assertions.failed).toBe(0);
 }, 60_000);
 
-test('the environment names the three base URLs of a local run', () => {
+test('with API keys on all three services, the collection passes with the key in its apiKey variable', async () => {
+  const key = 'postman-shared-key-0123456789';
+  const keyed = new Platform({ pollIntervalMs: 200, webhookSecret });
+  for (const service of [keyed.crm, keyed.inventory, keyed.middleware]) service.env.API_KEYS = key;
+  Object.assign(keyed.middleware.env, { CRM_API_KEY: key, INVENTORY_API_KEY: key });
+  try {
+    await keyed.start();
+    const summary = await runCollection(keyed, key);
+    expect(summary.run.failures.map((f) => `${f.source?.name ?? '?'}: ${f.error.message}`)).toEqual([]);
+    expect(summary.run.stats.assertions.failed).toBe(0);
+  } finally {
+    await keyed.close();
+  }
+}, 60_000);
+
+test('the environment names the three base URLs of a local run, and an empty API key', () => {
   const environment = JSON.parse(readFileSync(environmentFile, 'utf8')) as { values: Array<{ key: string; value: string }> };
   expect(Object.fromEntries(environment.values.map((v) => [v.key, v.value]))).toEqual({
     crm: 'http://localhost:3001',
     inventory: 'http://localhost:3002',
     middleware: 'http://localhost:3003',
+    apiKey: '',
   });
 });
