@@ -30,6 +30,19 @@ describe('the sync store', () => {
     });
   });
 
+  test('webhooks noted together are written once: the latest time and the highest customer id', async () => {
+    const store = storeOn(openDatabase(':memory:'));
+    const later = new Date(at.getTime() + 1000);
+    store.markWebhookReceived(at, 5);
+    store.markWebhookReceived(at, 9);
+    store.markWebhookReceived(later, 7);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(store.status()).toMatchObject({ lastWebhookAt: later.toISOString(), crmHighestId: 9 });
+    store.markWebhookReceived(later, 3);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(store.status().crmHighestId).toBe(9);
+  });
+
   test('keeps the latest deliveries, newest first, and the lag behind the highest CRM id seen', () => {
     const store = storeOn(openDatabase(':memory:'));
     for (let id = 1; id <= 25; id++) {

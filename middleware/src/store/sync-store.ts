@@ -97,7 +97,10 @@ export interface SyncStore {
   advanceCursor(customerId: number): void;
   /** Whether the customer is behind the cursor, confirmed or dead-lettered; undefined when none of these. */
   known(customerId: number): KnownCustomer | undefined;
-  /** A signed CRM webhook arrived, about this customer (whose id the CRM has thus shown). */
+  /**
+   * A signed CRM webhook arrived, about this customer (whose id the CRM has thus shown). Noted
+   * within CONFIRM_SPACING_MS, the webhooks of that time in one write.
+   */
   markWebhookReceived(at: Date, customerId?: number): void;
   /** The highest customer id a walk of the CRM has shown; it only grows. */
   recordCrmHighest(id: number): void;
@@ -328,6 +331,15 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
     pruneDeliveries.run(RECENT_DELIVERIES);
     catchUp();
   });
+  // Webhooks noted together share one write: the latest time and the highest id. A write that
+  // fails is logged by the storage guard; the next webhook notes it again.
+  const noteWebhooks = groupCommit<{ at: string; customerId: number }>(
+    (batch) =>
+      void storage.write('markWebhookReceived', () =>
+        webhookReceived.run(batch.at(-1)!.at, Math.max(...batch.map((webhook) => webhook.customerId))),
+      ),
+    { spacingMs: CONFIRM_SPACING_MS },
+  );
   const confirmTogether = groupCommit<Confirmation>((batch) => storage.write('confirm', () => confirmAll.immediate(batch)), {
     spacingMs: CONFIRM_SPACING_MS,
   });
@@ -403,7 +415,7 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
       const letter = deadLetterOf.get(customerId);
       return letter ? { state: 'deadLettered', deadLetterId: letter.id } : undefined;
     },
-    markWebhookReceived: (at, customerId = 0) => void storage.write('markWebhookReceived', () => webhookReceived.run(at.toISOString(), customerId)),
+    markWebhookReceived: (at, customerId = 0) => void noteWebhooks({ at: at.toISOString(), customerId }).catch(() => undefined),
     recordCrmHighest: (id) => void storage.write('recordCrmHighest', () => crmHighest.run(id)),
     recordDeadLetter: (letter, at, options = {}) =>
       storage.write('recordDeadLetter', () => recordDeadLetter.immediate(letter, at.toISOString(), options.moveCursor ?? true)),
