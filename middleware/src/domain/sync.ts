@@ -135,7 +135,12 @@ async function deliverInOrder(
           committed.then(
             () => {
               if (result.outcome === 'created' || result.outcome === 'alreadyThere' || result.outcome === 'deadLettered') report[result.outcome] += 1;
-              markHandled(index);
+              try {
+                markHandled(index);
+              } catch (caught) {
+                // Saving the cursor failed (a full disk): the cycle stops here, as for any failed write.
+                error ??= caught;
+              }
             },
             (caught: unknown) => {
               error ??= caught;
