@@ -107,11 +107,13 @@ describe('slow and silent clients', () => {
     const created = await fetch(`${crm.url}/customers`, { method: 'POST', body: JSON.stringify({ name: 'Patient', email: 'patient@example.com' }), headers: { 'Content-Type': 'application/json' } });
     expect(created.status).toBe(201);
     expect((await fetch(`${crm.url}/customers/1`)).status).toBe(200);
-    expect(Date.now() - served).toBeLessThan(1000);
+    // Served as soon as asked, not after the slow sockets are gone (that takes ten seconds).
+    expect(Date.now() - served).toBeLessThan(3000);
 
     await waitFor('every slow and silent socket closed', () => closedAt.length === sockets.length, 20_000);
-    // Headers must be complete within 10 s (Node checks every second here, not every 30 s).
-    expect(Math.max(...closedAt)).toBeLessThan(14_000);
+    // Headers must be complete within 10 s (Node checks every second here, not every 30 s, which
+    // would leave them up to 40 s).
+    expect(Math.max(...closedAt)).toBeLessThan(16_000);
     expect(Math.min(...closedAt)).toBeGreaterThanOrEqual(9_000);
 
     // The long poll found the customer at once (it was held before it came); one held on an
