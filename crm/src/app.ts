@@ -1,7 +1,7 @@
 import type Koa from 'koa';
 import Router from '@koa/router';
 import { Counter, Gauge } from 'prom-client';
-import { createRegistry, createServiceApp, createStorageGuard, databaseCheck, type Db, type Logger, type ServiceParts } from '@welcome/common';
+import { createRegistry, createServiceApp, createStorageGuard, databaseChecks, type Db, type Logger, type ServiceParts } from '@welcome/common';
 import { createWebhookSender, type WebhookSender } from './clients/webhook-sender.js';
 import { DEFAULT_MAX_HELD_POLLS, DEFAULT_RETRY_SCHEDULE_MS } from './config.js';
 import { createCustomerFeed } from './domain/customer-feed.js';
@@ -86,9 +86,9 @@ export function createCrm(deps: CrmDeps): ServiceParts {
     logger: deps.logger,
     router,
     registry,
-    readiness: [databaseCheck(deps.db), storage.readiness],
+    readiness: databaseChecks(deps.db, storage),
     openapi: crmOpenApi,
-    apiKeys: deps.apiKeys ?? [],
+    apiKeys: deps.apiKeys,
   });
 
   return {

@@ -1,6 +1,6 @@
 import type Koa from 'koa';
 import { Counter } from 'prom-client';
-import { createRegistry, createServiceApp, createStorageGuard, databaseCheck, type Db, type Logger } from '@welcome/common';
+import { createRegistry, createServiceApp, createStorageGuard, databaseChecks, type Db, type Logger } from '@welcome/common';
 import { inventoryOpenApi } from './http/openapi.js';
 import { createPackageRouter } from './http/routes.js';
 import { createPackageStore } from './store/package-store.js';
@@ -31,8 +31,8 @@ export function createApp(deps: InventoryDeps): Koa {
     logger: deps.logger,
     router,
     registry,
-    readiness: [databaseCheck(deps.db), storage.readiness],
+    readiness: databaseChecks(deps.db, storage),
     openapi: inventoryOpenApi,
-    apiKeys: deps.apiKeys ?? [],
+    apiKeys: deps.apiKeys,
   });
 }

@@ -1,6 +1,6 @@
 import type Koa from 'koa';
 import { Gauge, type Registry } from 'prom-client';
-import { createRegistry, createServiceApp, databaseCheck } from '@welcome/common';
+import { createRegistry, createServiceApp, databaseChecks } from '@welcome/common';
 import { middlewareOpenApi } from './http/openapi.js';
 import { CRM_WEBHOOK_PATH, createMiddlewareRouter } from './http/routes.js';
 import type { SyncStatus } from './store/sync-store.js';
@@ -54,8 +54,7 @@ export function createApp(deps: MiddlewareDeps): Koa {
     router: createMiddlewareRouter(deps),
     registry,
     readiness: [
-      databaseCheck(deps.db),
-      deps.storage.readiness,
+      ...databaseChecks(deps.db, deps.storage),
       upstreamCheck('crm', () => deps.crm.ping()),
       upstreamCheck('inventory', () => deps.inventory.ping()),
     ],

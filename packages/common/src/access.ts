@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Middleware } from 'koa';
 import { AppError } from './errors.js';
-import { problem, type OpenApiDocument } from './openapi.js';
+import { mapOperations, problem, withRequestId, type OpenApiDocument } from './openapi.js';
 
 /** A route open to anyone even when the service has API keys. A path ending in `/*` covers what is under it. */
 export interface PublicRoute {
@@ -64,17 +64,10 @@ export function requireApiKey(options: { keys: readonly string[]; realm: string;
  */
 export function withApiKeys(document: OpenApiDocument, publicRoutes: readonly PublicRoute[]): OpenApiDocument {
   const unauthorized = { $ref: '#/components/responses/Unauthorized' };
-  const paths = Object.fromEntries(
-    Object.entries(document.paths).map(([path, operations]) => [
-      path,
-      Object.fromEntries(
-        Object.entries(operations).map(([method, operation]) => {
-          const { responses, ...rest } = operation as { responses: Record<string, unknown> };
-          if (isPublicRoute(publicRoutes, method.toUpperCase(), path)) return [method, { ...rest, security: [], responses }];
-          return [method, { ...rest, responses: { ...responses, '401': unauthorized } }];
-        }),
-      ),
-    ]),
+  const paths = mapOperations(document.paths, (operation, path, method) =>
+    isPublicRoute(publicRoutes, method.toUpperCase(), path)
+      ? { ...operation, security: [] }
+      : { ...operation, responses: { ...operation.responses, '401': unauthorized } },
   );
   const components = document.components as Record<string, Record<string, unknown>>;
   return {
@@ -88,13 +81,9 @@ export function withApiKeys(document: OpenApiDocument, publicRoutes: readonly Pu
       },
       responses: {
         ...components.responses,
-        Unauthorized: {
-          ...problem('No API key was sent, or not one of this service’s.', 'unauthorized'),
-          headers: {
-            'X-Request-Id': { $ref: '#/components/headers/X-Request-Id' },
-            'WWW-Authenticate': { description: '`Bearer realm="<service>"`, with `error="invalid_token"` for a wrong key.', required: true, schema: { type: 'string' } },
-          },
-        },
+        Unauthorized: withRequestId(problem('No API key was sent, or not one of this service’s.', 'unauthorized'), {
+          'WWW-Authenticate': { description: '`Bearer realm="<service>"`, with `error="invalid_token"` for a wrong key.', required: true, schema: { type: 'string' } },
+        }),
       },
     },
   };

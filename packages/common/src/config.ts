@@ -109,10 +109,13 @@ export function parseLogFormat(raw: string): LogFormat {
   return raw;
 }
 
+/** An API key: 16 to 256 visible ASCII characters, no comma (API_KEYS separates keys with commas). */
+const API_KEY = /^[\x21-\x2b\x2d-\x7e]{16,256}$/;
+
 /** API_KEYS: comma-separated keys, each 16 to 256 visible ASCII characters. */
 export function parseApiKeys(raw: string): string[] {
   const keys = raw.split(',').map((key) => key.trim()).filter((key) => key !== '');
-  if (keys.length === 0 || keys.some((key) => !/^[\x21-\x7e]{16,256}$/.test(key))) {
+  if (keys.length === 0 || keys.some((key) => !API_KEY.test(key))) {
     throw new Error('expected comma-separated keys, each 16 to 256 visible ASCII characters (no spaces)');
   }
   return keys;
@@ -120,7 +123,7 @@ export function parseApiKeys(raw: string): string[] {
 
 /** CRM_API_KEY, INVENTORY_API_KEY: one key, as the upstream's API_KEYS has it. */
 export function parseApiKey(raw: string): string {
-  if (!/^[\x21-\x7e]{16,256}$/.test(raw) || raw.includes(',')) throw new Error('expected one key of 16 to 256 visible ASCII characters (no spaces or commas)');
+  if (!API_KEY.test(raw)) throw new Error('expected one key of 16 to 256 visible ASCII characters (no spaces or commas)');
   return raw;
 }
 

@@ -9,7 +9,7 @@ import helmet from 'koa-helmet';
 import Router from '@koa/router';
 import type { Registry } from 'prom-client';
 import { OPERATIONAL_PUBLIC_ROUTES, requireApiKey, withApiKeys, type PublicRoute } from './access.js';
-import { isStorageFull, StorageFullError, type Db } from './database.js';
+import { isStorageFull, StorageFullError, type Db, type StorageGuard } from './database.js';
 import { AppError, notFound, problemType, titleFor, type FieldError, type ProblemDocument } from './errors.js';
 import type { Logger } from './logger.js';
 import { requestMetrics } from './metrics.js';
@@ -188,9 +188,12 @@ function docsPage(title: string): string {
 /** A check of something the service needs; it names what is wrong, or returns nothing. */
 export type ReadinessCheck = () => Promise<FieldError | undefined> | FieldError | undefined;
 
-/** Readiness of a SQLite database: it answers a trivial query. */
-export function databaseCheck(db: Db): ReadinessCheck {
-  return () => {
+/**
+ * Readiness of a service's SQLite database: it answers a trivial query (`database`), and its disk
+ * takes writes (`storage`, from the guard every write goes through).
+ */
+export function databaseChecks(db: Db, storage: StorageGuard): ReadinessCheck[] {
+  const answers: ReadinessCheck = () => {
     try {
       db.prepare('SELECT 1').get();
       return undefined;
@@ -198,6 +201,7 @@ export function databaseCheck(db: Db): ReadinessCheck {
       return { field: 'database', message: (error as Error).message };
     }
   };
+  return [answers, storage.readiness];
 }
 
 /**

@@ -164,31 +164,40 @@ const requestIdHeader = {
   schema: { type: 'string', pattern: '^[\\w.:-]{1,128}$' },
 };
 
-const withRequestId = (response: Record<string, unknown>, headers: Record<string, unknown> = {}) => ({
+/** A response with the X-Request-Id header every answer carries, before its own headers. */
+export const withRequestId = (response: Record<string, unknown>, headers: Record<string, unknown> = {}) => ({
   ...response,
   headers: { 'X-Request-Id': { $ref: '#/components/headers/X-Request-Id' }, ...headers },
 });
 
 type Response = { headers?: Record<string, unknown>; $ref?: string };
+type Operation = Record<string, unknown> & { responses: Record<string, Response> };
 
-/** Every answer carries X-Request-Id, every operation may fail with a 500, and each response says so. */
-function withCommonAnswers(paths: OpenApiDocument['paths']): OpenApiDocument['paths'] {
+/** The same paths, each operation replaced by what `change` makes of it. */
+export function mapOperations(
+  paths: OpenApiDocument['paths'],
+  change: (operation: Operation, path: string, method: string) => Record<string, unknown>,
+): OpenApiDocument['paths'] {
   return Object.fromEntries(
     Object.entries(paths).map(([path, operations]) => [
       path,
-      Object.fromEntries(
-        Object.entries(operations).map(([method, operation]) => {
-          const { responses, ...rest } = operation as { responses: Record<string, Response> };
-          const internalError: Response = { $ref: '#/components/responses/InternalError' };
-          const answers = Object.entries({ ...responses, '500': internalError }).map(([status, response]) => [
-            status,
-            response.$ref ? response : withRequestId(response, response.headers),
-          ]);
-          return [method, { ...rest, responses: Object.fromEntries(answers) }];
-        }),
-      ),
+      Object.fromEntries(Object.entries(operations).map(([method, operation]) => [method, change(operation as Operation, path, method)])),
     ]),
   );
+}
+
+/** Every answer carries X-Request-Id, every operation may fail with a 500, and each response says so. */
+function withCommonAnswers(paths: OpenApiDocument['paths']): OpenApiDocument['paths'] {
+  const internalError: Response = { $ref: '#/components/responses/InternalError' };
+  return mapOperations(paths, ({ responses, ...rest }) => ({
+    ...rest,
+    responses: Object.fromEntries(
+      Object.entries({ ...responses, '500': internalError }).map(([status, response]) => [
+        status,
+        response.$ref ? response : withRequestId(response, response.headers),
+      ]),
+    ),
+  }));
 }
 
 export function openApiDocument(options: {
