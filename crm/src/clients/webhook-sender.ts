@@ -45,7 +45,13 @@ export function lookupOutsideLinkLocal(resolve: typeof lookup = lookup) {
  * the answer's body never read: its status is all that counts, so the connection is dropped as
  * soon as the status line and headers are in.
  */
-export function createWebhookSender(options: { timeoutMs: number; /** How names are resolved: the system's, unless a test says otherwise. */ resolve?: typeof lookup }): WebhookSender {
+export interface WebhookSenderOptions {
+  timeoutMs: number;
+  /** How names are resolved: the system's, unless a test says otherwise. */
+  resolve?: typeof lookup;
+}
+
+export function createWebhookSender(options: WebhookSenderOptions): WebhookSender {
   const http = got.extend({
     timeout: { request: options.timeoutMs },
     retry: { limit: 0 },
