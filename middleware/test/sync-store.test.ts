@@ -57,6 +57,14 @@ describe('the sync store', () => {
     expect(status).toMatchObject({ crmHighestId: 30, lag: 5 });
   });
 
+  test('commits to the write-ahead log without a sync each time, where the CRM and the Inventory sync every commit', () => {
+    const db = openDatabase(freshFile());
+    expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL, as every service opens it
+    storeOn(db);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL: safe against a killed process in WAL mode
+  });
+
   test('keeps the cursor and the counters in the file across a reopen', () => {
     const path = freshFile();
     const db = openDatabase(path);

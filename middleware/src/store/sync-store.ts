@@ -238,6 +238,13 @@ export const middlewareSchema: Schema = {
 
 export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
   migrate(db, middlewareSchema);
+  // Everything here is rebuilt by sending again what the cursor has not passed, and the Inventory
+  // answers a resend 200. In WAL mode a commit without its own sync survives the process being
+  // killed at any instant (it is in the operating system's hands); only a crash of the machine
+  // itself can take back the last commits, and then the cursor is earlier than it was, never
+  // later. So the middleware does not sync the disk at every commit, which would hold its event
+  // loop for each; the CRM and the Inventory, whose answers promise a stored row, do.
+  db.pragma('synchronous = NORMAL');
 
   const state = db.prepare<[], StateRow>('SELECT * FROM sync_state WHERE id = 1');
   const cursorNow = db.prepare<[], number>('SELECT cursor FROM sync_state WHERE id = 1').pluck();
@@ -257,6 +264,17 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
   const confirm = db.prepare<[number, number, string]>('INSERT OR REPLACE INTO confirmed (customer_id, package_id, outcome) VALUES (?, ?, ?)');
   const confirmedOf = db.prepare<[number], { package_id: number; outcome: Delivered }>('SELECT package_id, outcome FROM confirmed WHERE customer_id = ?');
   const deadLetterOf = db.prepare<[number], { id: number }>('SELECT id FROM dead_letters WHERE customer_id = ?');
+  // What is known of one customer, in one read: asked for each customer before it is delivered.
+  const knowledgeOf = db.prepare<
+    [{ customerId: number }],
+    { cursor: number; package_id: number | null; outcome: Delivered | null; dead_letter_id: number | null }
+  >(`
+    SELECT s.cursor, c.package_id, c.outcome, d.id AS dead_letter_id
+    FROM sync_state s
+    LEFT JOIN confirmed c ON c.customer_id = @customerId
+    LEFT JOIN dead_letters d ON d.customer_id = @customerId
+    WHERE s.id = 1
+  `);
   const countPath: Record<DeliveryPath, Statement> = {
     webhook: db.prepare('UPDATE sync_state SET via_webhook = via_webhook + 1 WHERE id = 1'),
     longPoll: db.prepare('UPDATE sync_state SET via_long_poll = via_long_poll + 1 WHERE id = 1'),
@@ -409,11 +427,10 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
     confirm: (delivery, at, path) => confirmTogether({ delivery, at: at.toISOString(), path }),
     advanceCursor: (customerId) => storage.write('advanceCursor', () => db.transaction(moveCursor).immediate(customerId)),
     known(customerId) {
-      if (customerId <= cursorNow.get()!) return { state: 'behindCursor' };
-      const confirmed = confirmedOf.get(customerId);
-      if (confirmed) return { state: 'confirmed', packageId: confirmed.package_id, outcome: confirmed.outcome };
-      const letter = deadLetterOf.get(customerId);
-      return letter ? { state: 'deadLettered', deadLetterId: letter.id } : undefined;
+      const { cursor, package_id, outcome, dead_letter_id } = knowledgeOf.get({ customerId })!;
+      if (customerId <= cursor) return { state: 'behindCursor' };
+      if (package_id !== null && outcome !== null) return { state: 'confirmed', packageId: package_id, outcome };
+      return dead_letter_id !== null ? { state: 'deadLettered', deadLetterId: dead_letter_id } : undefined;
     },
     markWebhookReceived: (at, customerId = 0) => void noteWebhooks({ at: at.toISOString(), customerId }).catch(() => undefined),
     recordCrmHighest: (id) => void storage.write('recordCrmHighest', () => crmHighest.run(id)),
