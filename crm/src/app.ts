@@ -100,7 +100,7 @@ export function createCrm(deps: CrmDeps): ServiceParts {
       }
       dispatcher = startDispatcher({
         webhooks,
-        send: deps.send ?? createWebhookSender({ timeoutMs: deps.webhookTimeoutMs ?? 5000 }),
+        send: deps.send ?? createWebhookSender({ timeoutMs: deps.webhookTimeoutMs ?? 5000, maxSockets: DISPATCH_CONCURRENCY }),
         schedule: deps.webhookRetryScheduleMs ?? DEFAULT_RETRY_SCHEDULE_MS,
         concurrency: DISPATCH_CONCURRENCY,
         logger: deps.logger,

@@ -237,7 +237,24 @@ describe('webhook urls are never a way into the network (server-side request for
     expect(elsewhere.received).toHaveLength(0);
   });
 
-  test('an answer’s body is not read: a subscriber streaming an endless body is delivered and let go', async () => {
+  test('messages to one subscriber share a kept-open connection, whose answers’ bodies are read to their end', async () => {
+    const connections = new Set<unknown>();
+    const target = await serveHandler((req, res) => {
+      connections.add(req.socket);
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.end('thanks '.repeat(1000));
+    });
+    running.push({ stop: target.close });
+    const send = createWebhookSender({ timeoutMs: 5000, maxSockets: 4 });
+    for (let i = 0; i < 5; i += 1) {
+      expect(await send(message(`${target.url}/hook`) as never, new Date())).toEqual({ delivered: true, status: 200, error: null });
+      // The outcome is settled at the headers; the body is read just after, and the connection freed.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(connections.size).toBe(1);
+  });
+
+  test('an answer’s body is not waited for: a subscriber streaming an endless body is delivered at once, and dropped past 64 KiB', async () => {
     let closed = false;
     const endless = await serveHandler((req, res) => {
       res.writeHead(200, { 'Content-Type': 'application/octet-stream' });

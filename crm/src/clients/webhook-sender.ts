@@ -1,4 +1,6 @@
 import { lookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import got from 'got';
 import { Webhook } from 'standardwebhooks';
 import { isLinkLocal, urlProblem } from '../domain/webhooks.js';
@@ -40,19 +42,40 @@ export function lookupOutsideLinkLocal(resolve: typeof lookup = lookup) {
 }
 
 /**
+ * At most this much of an answer's body is read (and thrown away) so that its connection can
+ * carry the next message; an answer with more is cut off there, and its connection dropped.
+ */
+export const MAX_ANSWER_BYTES = 64 * 1024;
+
+/**
  * One got instance for every subscriber: a timeout per attempt, no retry of its own (the
  * dispatcher's schedule is the retry), no redirects followed, no link-local address called, and
- * the answer's body never read: its status is all that counts, so the connection is dropped as
- * soon as the status line and headers are in.
+ * connections kept open between messages (`maxSockets` of them per subscriber: as many as are
+ * sent at once). Only the answer's status counts: the message's outcome is settled as soon as the
+ * status line and headers are in; the body is read and dropped afterwards, up to MAX_ANSWER_BYTES
+ * and within the timeout, so that a subscriber streaming without end costs a dropped connection.
  */
 export interface WebhookSenderOptions {
   timeoutMs: number;
+  /** How many messages are sent at once: the size of the keep-alive pool. */
+  maxSockets?: number;
   /** How names are resolved: the system's, unless a test says otherwise. */
   resolve?: typeof lookup;
 }
 
+/** Reads an answer's body to its end, so its connection goes back to the pool, or drops it past the cap. */
+function drain(stream: NodeJS.ReadableStream & { destroy(): void }): void {
+  let read = 0;
+  stream.on('data', (chunk: Buffer) => {
+    read += chunk.length;
+    if (read > MAX_ANSWER_BYTES) stream.destroy();
+  });
+}
+
 export function createWebhookSender(options: WebhookSenderOptions): WebhookSender {
+  const pool = { keepAlive: true, maxSockets: options.maxSockets ?? 1, maxFreeSockets: options.maxSockets ?? 1 };
   const http = got.extend({
+    agent: { http: new HttpAgent(pool), https: new HttpsAgent(pool) },
     timeout: { request: options.timeoutMs },
     retry: { limit: 0 },
     followRedirect: false,
@@ -78,8 +101,9 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
         stream.once('response', (response: { statusCode: number }) => resolve(response.statusCode));
         stream.once('error', reject);
       });
+      // Errors after the status (a timeout while draining, the cap) change nothing about the outcome.
       stream.on('error', () => {});
-      stream.destroy();
+      drain(stream);
       const delivered = status >= 200 && status < 300;
       return { delivered, status, error: delivered ? null : `answered ${status}` };
     } catch (error) {
