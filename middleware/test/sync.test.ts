@@ -16,7 +16,8 @@ describe('syncNewCustomers', () => {
 
     const report = await syncNewCustomers(deps);
 
-    expect(report).toEqual({ found: 3, created: 3, alreadyThere: 0, deadLettered: 0 });
+    // It moved the cursor: the next cycle starts at once, in case more came meanwhile.
+    expect(report).toEqual({ found: 3, created: 3, alreadyThere: 0, deadLettered: 0, more: true });
     expect((await listPackages(inventory.url)).map((p) => [p.customerId, p.customerName])).toEqual([
       [1, 'Alice'],
       [2, 'Bob'],
@@ -39,7 +40,7 @@ describe('syncNewCustomers', () => {
     expect(deps.store.cursor()).toBe(250);
   });
 
-  test('a second cycle with nothing new sends nothing', async () => {
+  test('a second cycle with nothing new sends nothing, and lets the poller sleep', async () => {
     const { crm, inventory } = await upstreams();
     await createCustomer(crm.url, 'Alice');
     const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });

@@ -17,10 +17,10 @@ export function backoffDelay(failures: number, intervalMs: number, maxMs: number
 }
 
 /**
- * Runs `cycle` now and then again after each one ends: `intervalMs` later after a normal cycle,
- * at once when the CRM had more than one cycle reads or when long polling, and backing off
- * after failures. A timer
- * re-armed at the end, not setInterval, so a slow cycle is never overlapped by the next.
+ * Runs `cycle` now and then again after each one ends: at once after a cycle that delivered
+ * customers (it drains a burst, then sleeps) or when long polling, `intervalMs` later after a
+ * cycle that found nothing, and backing off after failures. A timer re-armed at the end, not
+ * setInterval, so a slow cycle is never overlapped by the next.
  */
 export function startPoller(options: {
   intervalMs: number;

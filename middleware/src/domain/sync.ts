@@ -31,7 +31,11 @@ export interface CycleReport {
   failure?: string;
   /** True when a stop was asked for and the cycle ended after the customer in flight. */
   interrupted?: boolean;
-  /** True when the CRM had more pages than one cycle reads: the next cycle should start at once. */
+  /**
+   * True when the cycle moved the cursor: a CRM that just had new customers may well have more by
+   * now (a burst, or more pages than one cycle reads), so the next cycle starts at once. The
+   * poller sleeps only after a cycle that found nothing to deliver.
+   */
   more?: boolean;
 }
 
@@ -52,7 +56,6 @@ interface Walk {
   /** Customers after the cursor, each once, in id order: the order the cursor needs. */
   records: CustomerRecord[];
   unidentified: UnusableRecord[];
-  more: boolean;
 }
 
 /**
@@ -65,7 +68,6 @@ async function readNewCustomers(deps: SyncDeps, cursor: number, signal?: AbortSi
   let pages = 0;
   let highest = 0;
   let outOfOrder = false;
-  let more = false;
   for await (const page of deps.crm.customersAfter(cursor, 100, { waitS: deps.longPollS, ...(signal ? { signal } : {}) })) {
     pages += 1;
     unidentified.push(...page.unidentified);
@@ -79,14 +81,11 @@ async function readNewCustomers(deps: SyncDeps, cursor: number, signal?: AbortSi
       }
       byId.set(record.id, record);
     }
-    if (pages >= MAX_PAGES_PER_CYCLE) {
-      more = true;
-      break;
-    }
+    if (pages >= MAX_PAGES_PER_CYCLE) break;
   }
   if (outOfOrder) deps.logger.warn('The CRM sent customers out of id order; delivering them in id order', { cursor });
   deps.store.recordCrmHighest(highest);
-  return { records: [...byId.values()].sort((a, b) => a.id - b.id), unidentified, more };
+  return { records: [...byId.values()].sort((a, b) => a.id - b.id), unidentified };
 }
 
 /** How many customers handled in a row between two saves of the cursor during a long walk (and at its end). */
@@ -192,8 +191,8 @@ export async function syncNewCustomers(deps: SyncDeps, shouldStop: () => boolean
       report.interrupted = true;
       return report;
     }
-    // Only a walk that moved the cursor earns an immediate next cycle.
-    if (walk.more && cursor > started) report.more = true;
+    // Drain, then sleep: only a cycle that moved the cursor earns an immediate next one.
+    if (cursor > started) report.more = true;
   } catch (error) {
     if (signal?.aborted) {
       // Shutdown cut a held long poll short: not an outage.
