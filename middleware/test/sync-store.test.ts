@@ -43,10 +43,10 @@ describe('the sync store', () => {
     expect(store.status().crmHighestId).toBe(9);
   });
 
-  test('keeps the latest deliveries, newest first, and the lag behind the highest CRM id seen', () => {
+  test('keeps the latest deliveries, newest first, and the lag behind the highest CRM id seen', async () => {
     const store = storeOn(openDatabase(':memory:'));
     for (let id = 1; id <= 25; id++) {
-      store.recordDelivered({ customerId: id, customerName: `C${id}`, packageId: 100 + id, outcome: 'created' }, at);
+      await store.confirm({ customerId: id, customerName: `C${id}`, packageId: 100 + id, outcome: 'created' }, at, 'poll');
     }
     store.recordCrmHighest(30);
     store.recordCrmHighest(12);
@@ -65,12 +65,13 @@ describe('the sync store', () => {
     expect(db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL: safe against a killed process in WAL mode
   });
 
-  test('keeps the cursor and the counters in the file across a reopen', () => {
+  test('keeps the cursor and the counters in the file across a reopen', async () => {
     const path = freshFile();
     const db = openDatabase(path);
     const store = storeOn(db);
-    store.recordDelivered({ customerId: 3, customerName: 'C3', packageId: 3, outcome: 'created' }, new Date());
-    store.recordDelivered({ customerId: 4, customerName: 'C4', packageId: 4, outcome: 'alreadyThere' }, new Date());
+    await store.confirm({ customerId: 3, customerName: 'C3', packageId: 3, outcome: 'created' }, new Date(), 'poll');
+    await store.confirm({ customerId: 4, customerName: 'C4', packageId: 4, outcome: 'alreadyThere' }, new Date(), 'poll');
+    store.advanceCursor(4);
     store.markCycleFailed('Inventory', 'Inventory unavailable: answered 503', at);
     db.close();
     const reopened = storeOn(openDatabase(path));
@@ -86,8 +87,8 @@ describe('the sync store', () => {
 
   test('never moves the cursor back', () => {
     const store = storeOn(openDatabase(':memory:'));
-    store.recordDelivered({ customerId: 10, customerName: 'C10', packageId: 10, outcome: 'created' }, new Date());
-    store.recordDelivered({ customerId: 7, customerName: 'C7', packageId: 7, outcome: 'created' }, new Date());
+    store.advanceCursor(10);
+    store.advanceCursor(7);
     expect(store.cursor()).toBe(10);
   });
 
@@ -127,7 +128,7 @@ describe('the sync store', () => {
 
   test('a record without a customer id is kept once, by its content, and does not move the cursor', () => {
     const store = storeOn(openDatabase(':memory:'));
-    store.recordDelivered({ customerId: 3, customerName: 'C3', packageId: 3, outcome: 'created' }, new Date());
+    store.advanceCursor(3);
     const garbage = { customerId: null, customer: { id: 'x', name: 'Eve' }, status: null, reason: 'no id' };
     const first = store.recordDeadLetter(garbage, at);
     const again = store.recordDeadLetter(garbage, at);

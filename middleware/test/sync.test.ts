@@ -30,7 +30,7 @@ describe('syncNewCustomers', () => {
     const { crm, inventory } = await upstreams();
     for (let i = 1; i <= 250; i++) await createCustomer(crm.url, `Customer ${i}`);
     const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
-    deps.store.recordDelivered({ customerId: 20, customerName: 'C20', packageId: 20, outcome: 'created' }, new Date());
+    deps.store.advanceCursor(20);
 
     const report = await syncNewCustomers(deps);
 
@@ -58,7 +58,7 @@ describe('syncNewCustomers', () => {
     }));
     const { inventory } = await upstreams();
     const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
-    deps.store.recordDelivered({ customerId: 1, customerName: 'C1', packageId: 1, outcome: 'created' }, new Date());
+    deps.store.advanceCursor(1);
 
     expect(await syncNewCustomers(deps)).toMatchObject({ found: 3, created: 3 });
     expect(await syncNewCustomers(deps)).toMatchObject({ found: 0, created: 0 });

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import type { Statement } from 'better-sqlite3';
 import { groupCommit, migrate, type Db, type Schema, type StorageGuard } from '@welcome/common';
 import type { UpstreamName } from '../clients/upstream.js';
 
@@ -85,12 +84,10 @@ export interface SyncStore {
   markCycleSucceeded(at: Date): Outage | undefined;
   /** Returns true when this failure starts an outage (the previous cycle succeeded). */
   markCycleFailed(upstream: UpstreamName, error: string, at: Date): boolean;
-  /** The customer's package is confirmed by a poll: count it and move the cursor past it, in one commit. */
-  recordDelivered(delivery: Omit<Delivery, 'at'>, at: Date): void;
   /**
    * Group commit: the confirmations asked for in the same turn of the event loop are written in
    * one transaction (one sync to disk for many), each promise settling once it is committed. The
-   * cursor moves over the run of confirmed customers right after it, as with recordDelivered.
+   * cursor moves over the run of confirmed customers right after it.
    */
   confirm(delivery: Omit<Delivery, 'at'>, at: Date, path: DeliveryPath): Promise<void>;
   /** Moves the cursor past a customer handled before (by a webhook, say): never backwards. */
@@ -275,11 +272,6 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
     LEFT JOIN dead_letters d ON d.customer_id = @customerId
     WHERE s.id = 1
   `);
-  const countPath: Record<DeliveryPath, Statement> = {
-    webhook: db.prepare('UPDATE sync_state SET via_webhook = via_webhook + 1 WHERE id = 1'),
-    longPoll: db.prepare('UPDATE sync_state SET via_long_poll = via_long_poll + 1 WHERE id = 1'),
-    poll: db.prepare('UPDATE sync_state SET via_poll = via_poll + 1 WHERE id = 1'),
-  };
   const webhookReceived = db.prepare<[string, number]>(
     'UPDATE sync_state SET last_webhook_at = ?, crm_highest_id = MAX(crm_highest_id, ?) WHERE id = 1',
   );
@@ -327,11 +319,6 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
     pruneDeliveries.run(RECENT_DELIVERIES);
   };
 
-  const recordDelivered = db.transaction((delivery: Omit<Delivery, 'at'>, at: string) => {
-    count(delivery, at);
-    countPath.poll.run();
-    moveCursor(delivery.customerId);
-  });
   type Confirmation = { delivery: Omit<Delivery, 'at'>; at: string; path: DeliveryPath };
   const addCounts = db.prepare<[number, number, number, number, number]>(`
     UPDATE sync_state SET synced = synced + ?, already_there = already_there + ?,
@@ -423,7 +410,6 @@ export function createSyncStore(db: Db, storage: StorageGuard): SyncStore {
     markPollStarted: (at) => void storage.write('markPollStarted', () => pollStarted.run(at.toISOString())),
     markCycleSucceeded: (at) => storage.write('markCycleSucceeded', () => markCycleSucceeded.immediate(at.toISOString())),
     markCycleFailed: (upstream, error, at) => storage.write('markCycleFailed', () => markCycleFailed.immediate(upstream, error, at.toISOString())),
-    recordDelivered: (delivery, at) => storage.write('recordDelivered', () => recordDelivered.immediate(delivery, at.toISOString())),
     confirm: (delivery, at, path) => confirmTogether({ delivery, at: at.toISOString(), path }),
     advanceCursor: (customerId) => storage.write('advanceCursor', () => db.transaction(moveCursor).immediate(customerId)),
     known(customerId) {
