@@ -1,7 +1,6 @@
 import { lookup, type LookupAddress, type LookupOptions } from 'node:dns';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import got from 'got';
+import { keepAliveAgents } from '@welcome/common';
 import { Webhook } from 'standardwebhooks';
 import { isLinkLocal, urlProblem } from '../domain/webhooks.js';
 import type { DueMessage } from '../store/webhook-store.js';
@@ -73,9 +72,8 @@ function drain(stream: NodeJS.ReadableStream & { destroy(): void }): void {
 }
 
 export function createWebhookSender(options: WebhookSenderOptions): WebhookSender {
-  const pool = { keepAlive: true, maxSockets: options.maxSockets ?? 1, maxFreeSockets: options.maxSockets ?? 1 };
   const http = got.extend({
-    agent: { http: new HttpAgent(pool), https: new HttpsAgent(pool) },
+    agent: keepAliveAgents(options.maxSockets ?? 1),
     timeout: { request: options.timeoutMs },
     retry: { limit: 0 },
     followRedirect: false,

@@ -1,6 +1,5 @@
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import got, { HTTPError, RequestError, type Got } from 'got';
+import { keepAliveAgents } from '@welcome/common/agents';
 import type { Logger } from '@welcome/common';
 
 export type UpstreamName = 'CRM' | 'Inventory';
@@ -47,14 +46,11 @@ export type ClientOptions = Omit<UpstreamOptions, 'name'>;
  * purpose: got leaves it out by default, and the Inventory answers a repeated POST with 200.
  */
 export function createUpstream(options: UpstreamOptions): Got {
-  // Connections kept open between requests, as many as may be in flight at once: no TCP
-  // handshake per customer.
-  const pool = { keepAlive: true, maxSockets: options.maxSockets ?? 1, maxFreeSockets: options.maxSockets ?? 1 };
   // Requests in flight together fail together: one warning for them, the rest at debug.
   let warnedAt = 0;
   return got.extend({
     prefixUrl: options.baseUrl,
-    agent: { http: new HttpAgent(pool), https: new HttpsAgent(pool) },
+    agent: keepAliveAgents(options.maxSockets ?? 1),
     responseType: 'json',
     ...(options.apiKey ? { headers: { authorization: `Bearer ${options.apiKey}` } } : {}),
     timeout: { request: options.timeoutMs },

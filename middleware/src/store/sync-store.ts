@@ -85,8 +85,8 @@ export interface SyncStore {
   /** Returns true when this failure starts an outage (the previous cycle succeeded). */
   markCycleFailed(upstream: UpstreamName, error: string, at: Date): boolean;
   /**
-   * Group commit: the confirmations asked for in the same turn of the event loop are written in
-   * one transaction (one sync to disk for many), each promise settling once it is committed. The
+   * Group commit: the confirmations asked for together (within CONFIRM_SPACING_MS under load) are
+   * written in one transaction, each promise settling once it is committed. The
    * cursor moves over the run of confirmed customers right after it.
    */
   confirm(delivery: Omit<Delivery, 'at'>, at: Date, path: DeliveryPath): Promise<void>;
@@ -117,9 +117,9 @@ export interface SyncStore {
 export const RECENT_DELIVERIES = 20;
 
 /**
- * The least time between two commits of confirmations. Each commit syncs the disk while the
- * event loop waits; under load the confirmations of this long share one, and a lone one after
- * a quiet spell is still committed at once.
+ * The least time between two commits of confirmations. Each commit holds the event loop while
+ * SQLite writes it; under load the confirmations of this long share one, and a lone one after a
+ * quiet spell is still committed at once.
  */
 const CONFIRM_SPACING_MS = 10;
 

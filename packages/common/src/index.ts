@@ -1,4 +1,5 @@
 export * from './access.js';
+export * from './agents.js';
 export * from './config.js';
 export * from './database.js';
 export * from './errors.js';
