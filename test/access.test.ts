@@ -1,11 +1,12 @@
 import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
-import { createSilentLogger, isApiKey, openDatabase } from '@welcome/common';
+import { createSilentLogger, isApiKey } from '@welcome/common';
 import { createCrm } from '../crm/src/app.js';
 import { createApp as createInventory } from '../inventory/src/app.js';
 import { createApp as createMiddleware } from '../middleware/src/app.js';
 import { createSyncDeps } from '../middleware/src/sync-deps.js';
 import { ContractChecker } from './e2e/contract.js';
+import { sqliteAt } from './support/databases.js';
 
 const keys = ['first-key-0123456789abcdef', 'second-key-0123456789abcdef'];
 const unreachable = 'http://127.0.0.1:9';
@@ -13,14 +14,14 @@ const unreachable = 'http://127.0.0.1:9';
 const services = [
   {
     name: 'crm',
-    build: (apiKeys: string[]) => createCrm({ db: openDatabase(':memory:'), logger: createSilentLogger(), apiKeys }).app,
+    build: (apiKeys: string[]) => createCrm({ database: sqliteAt(':memory:'), logger: createSilentLogger(), apiKeys }).app,
     read: '/customers',
     write: { path: '/customers', body: { name: 'Alice', email: 'alice@example.com' } },
     publicPaths: ['/health', '/ready', '/openapi.json', '/docs', '/docs/swagger-ui.css'],
   },
   {
     name: 'inventory',
-    build: (apiKeys: string[]) => createInventory({ db: openDatabase(':memory:'), logger: createSilentLogger(), apiKeys }),
+    build: (apiKeys: string[]) => createInventory({ database: sqliteAt(':memory:'), logger: createSilentLogger(), apiKeys }),
     read: '/packages',
     write: { path: '/packages', body: { customerId: 1, customerName: 'Alice' } },
     publicPaths: ['/health', '/ready', '/openapi.json', '/docs'],
@@ -29,7 +30,7 @@ const services = [
     name: 'middleware',
     build: (apiKeys: string[]) =>
       createMiddleware(
-        createSyncDeps({ db: openDatabase(':memory:'), logger: createSilentLogger(), crmUrl: unreachable, inventoryUrl: unreachable, timeoutMs: 500, retryDelayMs: 0, apiKeys }),
+        createSyncDeps({ database: sqliteAt(':memory:'), logger: createSilentLogger(), crmUrl: unreachable, inventoryUrl: unreachable, timeoutMs: 500, retryDelayMs: 0, apiKeys }),
       ),
     read: '/status',
     write: { path: '/dead-letters/replay', body: undefined },
@@ -101,7 +102,7 @@ describe.each(services)('$name: API keys', ({ name, build, read, write, publicPa
 
 test('the middleware: a webhook needs its signature, not a key', async () => {
   const deps = createSyncDeps({
-    db: openDatabase(':memory:'),
+    database: sqliteAt(':memory:'),
     logger: createSilentLogger(),
     crmUrl: unreachable,
     inventoryUrl: unreachable,

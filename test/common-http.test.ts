@@ -1,25 +1,26 @@
 import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
-import { createSilentLogger, openDatabase } from '@welcome/common';
+import { createSilentLogger } from '@welcome/common';
 import { createApp as createCrm } from '../crm/src/app.js';
 import { createApp as createInventory } from '../inventory/src/app.js';
 import { createApp as createMiddleware } from '../middleware/src/app.js';
 import { createSyncDeps } from '../middleware/src/sync-deps.js';
 import { captureLogs } from './support/logs.js';
+import { sqliteAt } from './support/databases.js';
 
 const unreachable = { baseUrl: 'http://127.0.0.1:9', timeoutMs: 1000, retryDelayMs: 0, logger: createSilentLogger() };
 
 const services = [
   {
     name: 'CRM',
-    build: (logger = createSilentLogger()) => createCrm({ db: openDatabase(':memory:'), logger }),
+    build: (logger = createSilentLogger()) => createCrm({ database: sqliteAt(':memory:'), logger }),
     list: '/customers',
     post: '/customers',
     emptyPost: 400,
   },
   {
     name: 'Inventory',
-    build: (logger = createSilentLogger()) => createInventory({ db: openDatabase(':memory:'), logger }),
+    build: (logger = createSilentLogger()) => createInventory({ database: sqliteAt(':memory:'), logger }),
     list: '/packages',
     post: '/packages',
     emptyPost: 400,
@@ -27,7 +28,7 @@ const services = [
   {
     name: 'middleware',
     build: (logger = createSilentLogger()) =>
-      createMiddleware(createSyncDeps({ db: openDatabase(':memory:'), logger, crmUrl: unreachable.baseUrl, inventoryUrl: unreachable.baseUrl, timeoutMs: unreachable.timeoutMs, retryDelayMs: 0 })),
+      createMiddleware(createSyncDeps({ database: sqliteAt(':memory:'), logger, crmUrl: unreachable.baseUrl, inventoryUrl: unreachable.baseUrl, timeoutMs: unreachable.timeoutMs, retryDelayMs: 0 })),
     list: '/dead-letters',
     post: '/dead-letters/1/replay',
     emptyPost: 404,

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { parse } from 'yaml';
-import { createSilentLogger, openDatabase, type Env } from '@welcome/common';
+import { createSilentLogger, type Env } from '@welcome/common';
 import { createApp as createCrm } from '../crm/src/app.js';
 import { loadConfig as loadCrmConfig } from '../crm/src/config.js';
 import { createApp as createInventory } from '../inventory/src/app.js';
@@ -13,6 +13,7 @@ import { loadConfig as loadInventoryConfig } from '../inventory/src/config.js';
 import { createApp as createMiddleware } from '../middleware/src/app.js';
 import { loadConfig as loadMiddlewareConfig } from '../middleware/src/config.js';
 import { createSyncDeps } from '../middleware/src/sync-deps.js';
+import { sqliteAt } from './support/databases.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as {
@@ -31,16 +32,16 @@ const client = { baseUrl: 'http://127.0.0.1:9', timeoutMs: 100, retryDelayMs: 0,
 const services = {
   crm: {
     load: loadCrmConfig,
-    app: () => createCrm({ db: openDatabase(':memory:'), logger: createSilentLogger() }),
+    app: () => createCrm({ database: sqliteAt(':memory:'), logger: createSilentLogger() }),
   },
   inventory: {
     load: loadInventoryConfig,
-    app: () => createInventory({ db: openDatabase(':memory:'), logger: createSilentLogger() }),
+    app: () => createInventory({ database: sqliteAt(':memory:'), logger: createSilentLogger() }),
   },
   middleware: {
     load: loadMiddlewareConfig,
     app: () =>
-      createMiddleware(createSyncDeps({ db: openDatabase(':memory:'), logger: createSilentLogger(), crmUrl: client.baseUrl, inventoryUrl: client.baseUrl, timeoutMs: client.timeoutMs, retryDelayMs: 0 })),
+      createMiddleware(createSyncDeps({ database: sqliteAt(':memory:'), logger: createSilentLogger(), crmUrl: client.baseUrl, inventoryUrl: client.baseUrl, timeoutMs: client.timeoutMs, retryDelayMs: 0 })),
   },
 };
 type Name = keyof typeof services;
@@ -86,9 +87,10 @@ describe('docker-compose.yml agrees with the code', () => {
   });
 
   test.each(names)('%s: keeps its database in a named volume', (name) => {
-    const dbPath = services[name].load(compose.services[name].environment, false).dbPath;
+    const database = services[name].load(compose.services[name].environment, false).database;
     const [volume, mountedAt] = String(compose.services[name].volumes[0]).split(':');
-    expect(mountedAt).toBe(dirname(dbPath));
+    expect(database.kind).toBe('sqlite');
+    expect(mountedAt).toBe(dirname(database.kind === 'sqlite' ? database.path : ''));
     expect(Object.keys(compose.volumes)).toContain(volume);
   });
 

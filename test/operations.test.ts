@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { createSilentLogger, openDatabase } from '@welcome/common';
+import { createSilentLogger, openDatabase, sqliteDatabase } from '@welcome/common';
 import { createApp as createCrm } from '../crm/src/app.js';
 import { createApp as createInventory } from '../inventory/src/app.js';
 import { createApp as createMiddleware } from '../middleware/src/app.js';
@@ -10,8 +10,8 @@ import { closedAfterEach, createCustomer, middlewareDeps } from '../middleware/t
 
 const { upstreams } = closedAfterEach();
 
-const crmApp = (db = openDatabase(':memory:')) => createCrm({ db, logger: createSilentLogger() });
-const inventoryApp = (db = openDatabase(':memory:')) => createInventory({ db, logger: createSilentLogger() });
+const crmApp = (db = openDatabase(':memory:')) => createCrm({ database: sqliteDatabase(db, createSilentLogger()), logger: createSilentLogger() });
+const inventoryApp = (db = openDatabase(':memory:')) => createInventory({ database: sqliteDatabase(db, createSilentLogger()), logger: createSilentLogger() });
 async function middlewareApp() {
   const both = await upstreams();
   const deps = middlewareDeps({ crmUrl: both.crm.url, inventoryUrl: both.inventory.url });

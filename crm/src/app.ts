@@ -1,7 +1,7 @@
 import type Koa from 'koa';
 import Router from '@koa/router';
 import { Counter, Gauge } from 'prom-client';
-import { createRegistry, createServiceApp, createStorageGuard, databaseChecks, type Db, type Logger, type ServiceParts } from '@welcome/common';
+import { createRegistry, createServiceApp, databaseChecks, type Logger, type ServiceDatabase, type ServiceParts } from '@welcome/common';
 import { createWebhookSender, type WebhookSender } from './clients/webhook-sender.js';
 import { DEFAULT_MAX_HELD_POLLS, DEFAULT_RETRY_SCHEDULE_MS } from './config.js';
 import { createCustomerFeed } from './domain/customer-feed.js';
@@ -14,7 +14,7 @@ import { createCustomerStore } from './store/customer-store.js';
 import { createWebhookStore } from './store/webhook-store.js';
 
 export interface CrmDeps {
-  db: Db;
+  database: ServiceDatabase;
   logger: Logger;
   now?: () => Date;
   /** The endpoint to make sure of at start (WEBHOOK_URL, WEBHOOK_SECRET). */
@@ -38,8 +38,9 @@ const DISPATCH_CONCURRENCY = 16;
  */
 export function createCrm(deps: CrmDeps): ServiceParts {
   const now = deps.now ?? (() => new Date());
-  const storage = createStorageGuard(deps.db, deps.logger);
-  const webhooks = createWebhookStore(deps.db, storage);
+  if (deps.database.kind !== 'sqlite') throw new Error('the CRM keeps its data in SQLite');
+  const { db, storage } = deps.database;
+  const webhooks = createWebhookStore(db, storage);
   const feed = createCustomerFeed();
   let dispatcher: Dispatcher | undefined;
 
@@ -72,7 +73,7 @@ export function createCrm(deps: CrmDeps): ServiceParts {
   const webhookDeps = { webhooks, now, onDue: () => dispatcher?.wake() };
   const router = new Router();
   addCustomerRoutes(router, {
-    store: createCustomerStore(deps.db, storage),
+    store: createCustomerStore(db, storage),
     feed,
     now,
     maxHeldPolls: deps.maxHeldPolls ?? DEFAULT_MAX_HELD_POLLS,
@@ -86,7 +87,7 @@ export function createCrm(deps: CrmDeps): ServiceParts {
     logger: deps.logger,
     router,
     registry,
-    readiness: databaseChecks(deps.db, storage),
+    readiness: databaseChecks(deps.database),
     openapi: crmOpenApi,
     apiKeys: deps.apiKeys,
   });

@@ -6,9 +6,9 @@ await runService(
   'crm',
   () => loadConfig(process.env, Boolean(process.stdout.isTTY)),
   (config) =>
-    startService('crm', config, (db, logger) =>
+    startService('crm', config, [], (database, logger) =>
       createCrm({
-        db,
+        database,
         logger,
         webhook: config.webhook,
         webhookRetryScheduleMs: config.webhookRetryScheduleMs,

@@ -3,14 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
-import { createSilentLogger, createStorageGuard, openDatabase } from '@welcome/common';
+import { createSilentLogger, createStorageGuard, openDatabase, sqliteDatabase } from '@welcome/common';
 import { createCustomerStore, EmailTakenError } from '../src/store/customer-store.js';
 import { failCommitsOn } from '../../test/storage/faults.js';
 import { createApp } from '../src/app.js';
 
 function crm(dbPath = ':memory:') {
   const db = openDatabase(dbPath);
-  const app = createApp({ db, logger: createSilentLogger() });
+  const app = createApp({ database: sqliteDatabase(db, createSilentLogger()), logger: createSilentLogger() });
   return { http: request(app.callback()), db };
 }
 

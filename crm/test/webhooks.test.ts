@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { Webhook } from 'standardwebhooks';
-import { createSilentLogger, openDatabase, type ServiceParts } from '@welcome/common';
+import { createSilentLogger, type ServiceParts } from '@welcome/common';
 import { createCrm, type CrmDeps } from '../src/app.js';
 import { createWebhookSender } from '../src/clients/webhook-sender.js';
 import { serveHandler, waitFor, type RunningServer } from '../../test/support/servers.js';
+import { sqliteAt } from '../../test/support/databases.js';
 
 const running: Array<{ stop(): Promise<void> }> = [];
 afterEach(async () => {
@@ -16,7 +17,7 @@ afterEach(async () => {
 
 /** The CRM with its dispatcher running, as index.ts starts it; retries every 50 ms in tests. */
 function startedCrm(overrides: Partial<CrmDeps> = {}): { parts: ServiceParts; http: ReturnType<typeof request> } {
-  const parts = createCrm({ db: openDatabase(':memory:'), logger: createSilentLogger(), webhookRetryScheduleMs: [50, 50], webhookTimeoutMs: 300, ...overrides });
+  const parts = createCrm({ database: sqliteAt(':memory:'), logger: createSilentLogger(), webhookRetryScheduleMs: [50, 50], webhookTimeoutMs: 300, ...overrides });
   parts.start?.();
   running.push({ stop: async () => parts.stop?.() });
   return { parts, http: request(parts.app.callback()) };
@@ -155,13 +156,13 @@ describe('webhook delivery', () => {
   test('messages pending when the CRM stopped are sent when it starts again', async () => {
     const target = await subscriber();
     const path = join(mkdtempSync(join(tmpdir(), 'crm-outbox-')), 'crm.db');
-    const first = createCrm({ db: openDatabase(path), logger: createSilentLogger() });
+    const first = createCrm({ database: sqliteAt(path), logger: createSilentLogger() });
     const http = request(first.app.callback());
     await postJson(http, '/webhook-endpoints', { url: target.url });
     await newCustomer(http, 'Alice');
     expect(target.received).toHaveLength(0);
 
-    const { http: again } = startedCrm({ db: openDatabase(path) });
+    const { http: again } = startedCrm({ database: sqliteAt(path) });
     await waitFor('the pending message', () => target.received.length === 1);
     await waitFor('its log', async () => (await again.get('/webhook-endpoints/1/messages')).body[0]?.status === 'delivered');
   });
@@ -180,8 +181,8 @@ describe('webhook delivery', () => {
     const secret = `whsec_${Buffer.alloc(24, 7).toString('base64')}`;
     const path = join(mkdtempSync(join(tmpdir(), 'crm-bootstrap-')), 'crm.db');
     const webhook = { url: 'http://localhost:3003/webhooks/crm', secret };
-    startedCrm({ db: openDatabase(path), webhook });
-    const { http } = startedCrm({ db: openDatabase(path), webhook });
+    startedCrm({ database: sqliteAt(path), webhook });
+    const { http } = startedCrm({ database: sqliteAt(path), webhook });
     expect((await http.get('/webhook-endpoints')).body).toEqual([{ id: 1, url: webhook.url, createdAt: expect.any(String) }]);
   });
 });

@@ -1,12 +1,12 @@
 import type Koa from 'koa';
 import { Counter } from 'prom-client';
-import { createRegistry, createServiceApp, createStorageGuard, databaseChecks, type Db, type Logger } from '@welcome/common';
+import { createRegistry, createServiceApp, databaseChecks, type Logger, type ServiceDatabase } from '@welcome/common';
 import { inventoryOpenApi } from './http/openapi.js';
 import { createPackageRouter } from './http/routes.js';
 import { createPackageStore } from './store/package-store.js';
 
 export interface InventoryDeps {
-  db: Db;
+  database: ServiceDatabase;
   logger: Logger;
   now?: () => Date;
   /** API_KEYS: when any, every route but the public ones needs one. */
@@ -14,7 +14,6 @@ export interface InventoryDeps {
 }
 
 export function createApp(deps: InventoryDeps): Koa {
-  const storage = createStorageGuard(deps.db, deps.logger);
   const registry = createRegistry('inventory');
   const requests = new Counter({
     name: 'inventory_package_requests_total',
@@ -23,7 +22,7 @@ export function createApp(deps: InventoryDeps): Koa {
     registers: [registry],
   });
   const router = createPackageRouter({
-    store: createPackageStore(deps.db, storage),
+    store: createPackageStore(deps.database),
     now: deps.now ?? (() => new Date()),
     onAnswered: (created) => requests.inc({ outcome: created ? 'created' : 'replayed' }),
   });
@@ -31,7 +30,7 @@ export function createApp(deps: InventoryDeps): Koa {
     logger: deps.logger,
     router,
     registry,
-    readiness: databaseChecks(deps.db, storage),
+    readiness: databaseChecks(deps.database),
     openapi: inventoryOpenApi,
     apiKeys: deps.apiKeys,
   });

@@ -54,7 +54,7 @@ export function createApp(deps: MiddlewareDeps): Koa {
     router: createMiddlewareRouter(deps),
     registry,
     readiness: [
-      ...databaseChecks(deps.db, deps.storage),
+      ...databaseChecks(deps.database),
       upstreamCheck('crm', () => deps.crm.ping()),
       upstreamCheck('inventory', () => deps.inventory.ping()),
     ],

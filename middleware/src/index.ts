@@ -12,9 +12,9 @@ await runService(
   'middleware',
   () => loadConfig(process.env, Boolean(process.stdout.isTTY)),
   (config) =>
-    startService('middleware', config, (db, logger) => {
+    startService('middleware', config, [], (database, logger) => {
       const deps = createSyncDeps({
-        db,
+        database,
         logger,
         crmUrl: config.crmUrl,
         inventoryUrl: config.inventoryUrl,

@@ -1,4 +1,4 @@
-import { createStorageGuard, type Db, type Logger, type StorageGuard } from '@welcome/common';
+import type { Logger, ServiceDatabase } from '@welcome/common';
 import { createCrmClient } from './clients/crm-client.js';
 import { DEFAULT_DELIVERY_CONCURRENCY } from './config.js';
 import { createInventoryClient } from './clients/inventory-client.js';
@@ -7,8 +7,7 @@ import { createSyncStore } from './store/sync-store.js';
 
 /** Everything the middleware's app and poller are built from. */
 export type MiddlewareDeps = SyncDeps & {
-  db: Db;
-  storage: StorageGuard;
+  database: ServiceDatabase;
   /** CRM_WEBHOOK_SECRET: POST /webhooks/crm exists only when it is set. */
   webhookSecret: string | undefined;
   /** API_KEYS of the middleware's own routes: when any, all but the public ones need one. */
@@ -17,7 +16,7 @@ export type MiddlewareDeps = SyncDeps & {
 
 /** Wires the store and the two upstream clients; retries are logged quietly while an outage is known. */
 export function createSyncDeps(options: {
-  db: Db;
+  database: ServiceDatabase;
   logger: Logger;
   crmUrl: string;
   inventoryUrl: string;
@@ -33,8 +32,8 @@ export function createSyncDeps(options: {
   apiKeys?: readonly string[];
 }): MiddlewareDeps {
   const concurrency = options.concurrency ?? DEFAULT_DELIVERY_CONCURRENCY;
-  const storage = createStorageGuard(options.db, options.logger);
-  const store = createSyncStore(options.db, storage);
+  if (options.database.kind !== 'sqlite') throw new Error('the middleware keeps its data in SQLite');
+  const store = createSyncStore(options.database.db, options.database.storage);
   const upstream = {
     timeoutMs: options.timeoutMs,
     retryDelayMs: options.retryDelayMs,
@@ -48,8 +47,7 @@ export function createSyncDeps(options: {
     // The Inventory: the poller's deliveries, and room beside them for webhooks, replays and pings.
     inventory: createInventoryClient({ baseUrl: options.inventoryUrl, ...upstream, maxSockets: concurrency + 8, apiKey: options.inventoryApiKey }),
     store,
-    storage,
-    db: options.db,
+    database: options.database,
     logger: options.logger,
     now: () => new Date(),
     inFlight: new Map(),

@@ -2,7 +2,7 @@ import { describe, expect, test } from '@jest/globals';
 import seedrandom from 'seedrandom';
 import { syncNewCustomers } from '../src/domain/sync.js';
 import { sendJson, serveHandler } from '../../test/support/servers.js';
-import { closedAfterEach, createCustomer, listPackages, middlewareDeps } from './support.js';
+import { closedAfterEach, createCustomer, listPackages, middlewareDeps, sqliteOf } from './support.js';
 import { failCommitsOn } from '../../test/storage/faults.js';
 
 const { upstreams, server } = closedAfterEach();
@@ -48,7 +48,7 @@ describe('concurrent delivery', () => {
     const confirmAll = (ids: number[]) =>
       Promise.allSettled(ids.map((id) => deps.store.confirm({ customerId: id, customerName: `C${id}`, packageId: id, outcome: 'created' }, new Date(), 'poll')));
 
-    const breaker = failCommitsOn(deps.db, 'confirmed');
+    const breaker = failCommitsOn(sqliteOf(deps), 'confirmed');
     const refused = await confirmAll([3, 4, 5, 6]);
     expect(refused.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
     expect(deps.store.status()).toMatchObject({ synced: 0, cursor: 0 });

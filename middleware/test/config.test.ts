@@ -8,7 +8,7 @@ describe('the middleware configuration', () => {
       port: 3003,
       host: '0.0.0.0',
       apiKeys: [],
-      dbPath: 'data/middleware.db',
+      database: { kind: 'sqlite', path: 'data/middleware.db' },
       logLevel: 'info',
       logFormat: 'json',
       crmUrl: 'http://localhost:3001',
@@ -36,6 +36,8 @@ describe('the middleware configuration', () => {
           PORT: '4000',
           HOST: '127.0.0.1',
           DB_PATH: '/tmp/x.db',
+          DATABASE_URL: 'postgres://welcome:hunter2@db.example:5433/welcome',
+          DATABASE_POOL_SIZE: '20',
           LOG_LEVEL: 'debug',
           LOG_FORMAT: 'pretty',
           CRM_URL: 'http://crm:3001/',
@@ -56,7 +58,7 @@ describe('the middleware configuration', () => {
       port: 4000,
       host: '127.0.0.1',
       apiKeys: ['key-one-0123456789', 'key-two-0123456789'],
-      dbPath: '/tmp/x.db',
+      database: { kind: 'postgres', url: 'postgres://welcome:hunter2@db.example:5433/welcome', poolSize: 20 },
       logLevel: 'debug',
       logFormat: 'pretty',
       crmUrl: 'http://crm:3001',
@@ -113,5 +115,21 @@ describe('the middleware configuration', () => {
     const problems = (error as ConfigError).problems;
     expect(problems.map((problem) => problem.split(' ')[0])).toEqual(['API_KEYS', 'CRM_WEBHOOK_SECRET', 'CRM_API_KEY', 'INVENTORY_API_KEY']);
     for (const value of ['short', 'hunter2', 'two words', 'a,b']) expect(problems.join('\n')).not.toContain(value);
+  });
+
+  test.each([
+    ['not a URL', 'not a url with hunter2'],
+    ['another scheme', 'mysql://root:hunter2@db/welcome'],
+    ['no database name', 'postgres://root:hunter2@db:5432'],
+  ])('refuses a DATABASE_URL that is %s, never showing its password', (_, url) => {
+    let error: unknown;
+    try {
+      loadConfig({ DATABASE_URL: url, DATABASE_POOL_SIZE: '0' }, false);
+    } catch (caught) {
+      error = caught;
+    }
+    const problems = (error as ConfigError).problems;
+    expect(problems).toEqual([expect.stringMatching(/^DATABASE_URL is not valid: expected /), expect.stringMatching(/^DATABASE_POOL_SIZE="0" is not valid/)]);
+    expect(problems.join('\n')).not.toContain('hunter2');
   });
 });

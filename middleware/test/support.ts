@@ -1,10 +1,11 @@
 import { afterEach } from '@jest/globals';
 import { Webhook } from 'standardwebhooks';
-import { createSilentLogger, openDatabase, type Logger } from '@welcome/common';
+import { createSilentLogger, type Db, type Logger, type ServiceDatabase } from '@welcome/common';
 import { createApp as createCrm } from '../../crm/src/app.js';
 import { createApp as createInventory } from '../../inventory/src/app.js';
 import { createSyncDeps } from '../src/sync-deps.js';
 import { sendJson, serveApp, serveHandler, type RunningServer } from '../../test/support/servers.js';
+import { sqliteAt } from '../../test/support/databases.js';
 
 /** The middleware's dependencies, wired as in production, with a short retry delay for tests. */
 export function middlewareDeps(options: {
@@ -18,9 +19,10 @@ export function middlewareDeps(options: {
   longPollS?: number;
   concurrency?: number;
 }): ReturnType<typeof createSyncDeps> {
+  const logger = options.logger ?? createSilentLogger();
   return createSyncDeps({
-    db: openDatabase(options.dbPath ?? ':memory:'),
-    logger: options.logger ?? createSilentLogger(),
+    database: sqliteAt(options.dbPath ?? ':memory:', logger),
+    logger,
     crmUrl: options.crmUrl,
     inventoryUrl: options.inventoryUrl,
     timeoutMs: options.timeoutMs ?? 2000,
@@ -33,9 +35,9 @@ export function middlewareDeps(options: {
 
 /** The real CRM and Inventory apps on free ports, with in-memory databases. */
 export async function realUpstreams(): Promise<{ crm: RunningServer; inventory: RunningServer; close: () => Promise<void> }> {
-  const crm = await serveApp(createCrm({ db: openDatabase(':memory:'), logger: createSilentLogger() }));
+  const crm = await serveApp(createCrm({ database: sqliteAt(':memory:'), logger: createSilentLogger() }));
   const inventory = await serveApp(
-    createInventory({ db: openDatabase(':memory:'), logger: createSilentLogger() }),
+    createInventory({ database: sqliteAt(':memory:'), logger: createSilentLogger() }),
   );
   return { crm, inventory, close: async () => void (await Promise.all([crm.close(), inventory.close()])) };
 }
@@ -133,4 +135,10 @@ export async function countingInventory(inventoryUrl: string, delayMs = 0): Prom
     return undefined;
   }, delayMs);
   return Object.assign(server, { requests });
+}
+
+/** The SQLite file under a middleware's deps, for tests that break its commits. */
+export function sqliteOf(deps: { database: ServiceDatabase }): Db {
+  if (deps.database.kind !== 'sqlite') throw new Error('this test needs the middleware on SQLite');
+  return deps.database.db;
 }

@@ -1,10 +1,11 @@
 import { describe, expect, test } from '@jest/globals';
 import { createApp as createInventory } from '../../inventory/src/app.js';
-import { createSilentLogger, openDatabase } from '@welcome/common';
+import { createSilentLogger } from '@welcome/common';
 import { syncNewCustomers } from '../src/domain/sync.js';
 import { captureLogs } from '../../test/support/logs.js';
 import { sendJson, serveApp, serveHandler } from '../../test/support/servers.js';
 import { closedAfterEach, countingInventory, createCustomer, gatedInventory, listPackages, middlewareDeps, postPackage } from './support.js';
+import { sqliteAt } from '../../test/support/databases.js';
 
 const { upstreams, server: track } = closedAfterEach();
 
@@ -94,7 +95,7 @@ describe('syncNewCustomers', () => {
     const { crm } = await upstreams();
     for (const name of ['Alice', 'Bob']) await createCustomer(crm.url, name);
     let down = true;
-    const inventoryApp = createInventory({ db: openDatabase(':memory:'), logger: createSilentLogger() });
+    const inventoryApp = createInventory({ database: sqliteAt(':memory:'), logger: createSilentLogger() });
     const realInventory = await track(serveApp(inventoryApp));
     const gate = await track(gatedInventory(realInventory.url, () => (down ? 503 : undefined)));
     const { logger, lines } = captureLogs();

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
 import Database from 'better-sqlite3';
-import { createSilentLogger, openDatabase } from '@welcome/common';
+import { createSilentLogger, openDatabase, sqliteDatabase } from '@welcome/common';
 import request from 'supertest';
 import { createApp as createCrm } from '../../crm/src/app.js';
 import { crmSchema } from '../../crm/src/store/schema.js';
-import { inventorySchema } from '../../inventory/src/store/package-store.js';
+import { inventorySchema } from '../../inventory/src/store/sqlite-package-store.js';
 import { ROOT, type ServiceName } from './platform.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'damaged-'));
@@ -86,7 +86,7 @@ describe('a damaged or foreign database file stops the service at start, untouch
 describe('schema versions', () => {
   test('a new database is stamped with the service and the schema version', () => {
     const db = openDatabase(':memory:');
-    createCrm({ db, logger: createSilentLogger() });
+    createCrm({ database: sqliteDatabase(db, createSilentLogger()), logger: createSilentLogger() });
     expect(db.pragma('application_id', { simple: true })).toBe(crmSchema.applicationId);
     expect(db.pragma('user_version', { simple: true })).toBe(crmSchema.migrations.length);
   });
@@ -100,7 +100,7 @@ describe('schema versions', () => {
        INSERT INTO customers (name, email, email_key, created_at) VALUES ('Old Alice', 'alice@example.com', 'alice@example.com', '2026-01-01T00:00:00.000Z');`,
     );
     const db = openDatabase(path);
-    const http = request(createCrm({ db, logger: createSilentLogger() }).callback());
+    const http = request(createCrm({ database: sqliteDatabase(db, createSilentLogger()), logger: createSilentLogger() }).callback());
     expect((await http.get('/customers/1')).body).toMatchObject({ id: 1, name: 'Old Alice' });
     expect(db.pragma('user_version', { simple: true })).toBe(crmSchema.migrations.length);
     expect(db.pragma('application_id', { simple: true })).toBe(crmSchema.applicationId);

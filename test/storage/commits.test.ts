@@ -1,11 +1,11 @@
 import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
-import { createSilentLogger, openDatabase, type Db, type Logger } from '@welcome/common';
+import { createSilentLogger, openDatabase, sqliteDatabase, type Db, type Logger } from '@welcome/common';
 import { createApp as createCrm } from '../../crm/src/app.js';
 import { createApp as createInventory } from '../../inventory/src/app.js';
 import { createApp as createMiddleware } from '../../middleware/src/app.js';
 import { syncNewCustomers } from '../../middleware/src/domain/sync.js';
-import { closedAfterEach, createCustomer, gatedInventory, listPackages, middlewareDeps } from '../../middleware/test/support.js';
+import { closedAfterEach, createCustomer, gatedInventory, listPackages, middlewareDeps, sqliteOf } from '../../middleware/test/support.js';
 import { ContractChecker } from '../e2e/contract.js';
 import { captureLogs } from '../support/logs.js';
 import { failCommitsOn, fillDisk } from './faults.js';
@@ -20,7 +20,7 @@ const services = [
   {
     name: 'CRM',
     table: 'customers',
-    build: (db: Db, logger: Logger) => createCrm({ db, logger }),
+    build: (db: Db, logger: Logger) => createCrm({ database: sqliteDatabase(db, logger), logger }),
     write: (http: ReturnType<typeof request>, n: number) => postJson(http, '/customers', { name: `Customer ${n}`, email: `c${n}@example.com` }),
     nameOf: (stored: { name: string }) => stored.name,
     list: '/customers?limit=1000',
@@ -28,7 +28,7 @@ const services = [
   {
     name: 'Inventory',
     table: 'packages',
-    build: (db: Db, logger: Logger) => createInventory({ db, logger }),
+    build: (db: Db, logger: Logger) => createInventory({ database: sqliteDatabase(db, logger), logger }),
     write: (http: ReturnType<typeof request>, n: number) => postJson(http, '/packages', { customerId: n, customerName: `Customer ${n}` }),
     nameOf: (stored: { customerName: string }) => stored.customerName,
     list: '/packages?limit=1000',
@@ -55,7 +55,7 @@ describe('a commit that fails is never acknowledged', () => {
     const { crm, inventory } = await upstreams();
     const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
     await createCustomer(crm.url, 'Alice');
-    const breaker = failCommitsOn(deps.db, 'deliveries');
+    const breaker = failCommitsOn(sqliteOf(deps), 'deliveries');
     await expect(syncNewCustomers(deps)).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_FOREIGNKEY' });
     expect(deps.store.status()).toMatchObject({ cursor: 0, synced: 0, recentDeliveries: [] });
 
@@ -70,7 +70,7 @@ describe('a commit that fails is never acknowledged', () => {
     const refusing = await server(gatedInventory(inventory.url, () => 422));
     const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: refusing.url });
     await createCustomer(crm.url, 'Mallory');
-    const breaker = failCommitsOn(deps.db, 'dead_letters');
+    const breaker = failCommitsOn(sqliteOf(deps), 'dead_letters');
     await expect(syncNewCustomers(deps)).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_FOREIGNKEY' });
     expect(deps.store.status()).toMatchObject({ cursor: 0, deadLetters: 0 });
 
@@ -129,7 +129,7 @@ describe('a full disk', () => {
     const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url, logger });
     const http = request(createMiddleware(deps).callback());
     for (let n = 1; n <= 300; n++) await createCustomer(crm.url, `Customer ${n}`);
-    const disk = fillDisk(deps.db, 'deliveries');
+    const disk = fillDisk(sqliteOf(deps), 'deliveries');
 
     const report = await syncNewCustomers(deps);
     expect(report.failure).toMatch(/disk .* is full/);

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { createSilentLogger, createStorageGuard, openDatabase, type Db } from '@welcome/common';
+import { createSilentLogger, createStorageGuard, openDatabase, sqliteDatabase, type Db } from '@welcome/common';
 import { createCustomerStore } from '../../crm/src/store/customer-store.js';
 import { createPackageStore } from '../../inventory/src/store/package-store.js';
 import { createSyncStore } from '../../middleware/src/store/sync-store.js';
@@ -37,10 +37,10 @@ describe(`after ${COUNT} customers, the write-ahead log stays bounded`, () => {
 
   test('in the Inventory', async () => {
     const db = fileDb('inventory.db');
-    const store = createPackageStore(db, guard(db));
+    const store = createPackageStore(sqliteDatabase(db, createSilentLogger()));
     const createdAt = new Date().toISOString();
     for (let i = 1; i <= COUNT; i++) await store.findOrInsert({ customerId: i, customerName: `Customer ${i}`, createdAt });
-    expect(store.listAfter(COUNT - 1, 10)).toHaveLength(1);
+    expect(await store.listAfter(COUNT - 1, 10)).toHaveLength(1);
     expect(walSize('inventory.db')).toBeLessThan(WAL_BOUND);
     db.close();
   }, 300_000);

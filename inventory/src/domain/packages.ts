@@ -28,12 +28,12 @@ export async function requestWelcomePackage(
   return result;
 }
 
-export function getPackage(deps: PackageDeps, id: number): WelcomePackage {
-  const pkg = deps.store.findById(id);
+export async function getPackage(deps: PackageDeps, id: number): Promise<WelcomePackage> {
+  const pkg = await deps.store.findById(id);
   if (!pkg) throw notFound(`There is no package ${id}.`);
   return pkg;
 }
 
-export function listPackages(deps: PackageDeps, after: number, limit: number, customerId?: number): WelcomePackage[] {
+export function listPackages(deps: PackageDeps, after: number, limit: number, customerId?: number): Promise<WelcomePackage[]> {
   return deps.store.listAfter(after, limit, customerId);
 }

@@ -23,13 +23,13 @@ export function createPackageRouter(deps: PackageDeps): Router {
     ctx.body = pkg;
   });
 
-  router.get('/packages', (ctx) => {
+  router.get('/packages', async (ctx) => {
     const page = parsePageRequest(ctx, ['customerId']);
-    sendPage(ctx, listPackages(deps, page.after, page.limit + 1, page.filters.customerId), page);
+    sendPage(ctx, await listPackages(deps, page.after, page.limit + 1, page.filters.customerId), page);
   });
 
-  router.get('/packages/:id', (ctx) => {
-    ctx.body = getPackage(deps, parseIdParam(ctx.params.id));
+  router.get('/packages/:id', async (ctx) => {
+    ctx.body = await getPackage(deps, parseIdParam(ctx.params.id));
   });
 
   return router;

@@ -1,4 +1,6 @@
-import { groupCommit, migrate, type Db, type Schema, type StorageGuard } from '@welcome/common';
+import { loadMigrations, type ServiceDatabase } from '@welcome/common';
+import { createPostgresPackageStore } from './postgres-package-store.js';
+import { createSqlitePackageStore } from './sqlite-package-store.js';
 
 export type PackageStatus = 'Pending';
 
@@ -19,17 +21,16 @@ export interface NewPackage {
 export interface PackageStore {
   /**
    * Returns the customer's package, creating it first when there is none: `created` tells which.
-   * Resolves once the package is committed. Requests that arrive in the same turn are committed
-   * together (one sync to disk for all of them), in arrival order, so a second request for the
-   * same customer in that batch finds the first one's package.
+   * Resolves once the package is committed. Two requests for the same customer at the same
+   * instant, on one replica or on two, make one package: one of them is told `created`.
    */
   findOrInsert(pkg: NewPackage): Promise<{ created: boolean; pkg: WelcomePackage }>;
-  findById(id: number): WelcomePackage | undefined;
+  findById(id: number): Promise<WelcomePackage | undefined>;
   /** Up to `limit` packages with an id above `after`, by id ascending, of one customer if given. */
-  listAfter(after: number, limit: number, customerId?: number): WelcomePackage[];
+  listAfter(after: number, limit: number, customerId?: number): Promise<WelcomePackage[]>;
 }
 
-interface PackageRow {
+export interface PackageRow {
   id: number;
   customer_id: number;
   customer_name: string;
@@ -37,7 +38,7 @@ interface PackageRow {
   created_at: string;
 }
 
-const toPackage = (row: PackageRow): WelcomePackage => ({
+export const toPackage = (row: PackageRow): WelcomePackage => ({
   id: row.id,
   customerId: row.customer_id,
   customerName: row.customer_name,
@@ -45,53 +46,10 @@ const toPackage = (row: PackageRow): WelcomePackage => ({
   createdAt: row.created_at,
 });
 
-/** The Inventory's database; each step is applied once, in order, and recorded in the file. */
-export const inventorySchema: Schema = {
-  applicationId: 0x77696e76, // "winv"
-  ownTable: 'packages',
-  migrations: [
-    // UNIQUE(customer_id) is the one-package-per-customer rule, enforced where no bug can skip it.
-    `CREATE TABLE IF NOT EXISTS packages (
-      id INTEGER PRIMARY KEY AUTOINCREMENT,
-      customer_id INTEGER NOT NULL UNIQUE,
-      customer_name TEXT NOT NULL,
-      status TEXT NOT NULL DEFAULT 'Pending',
-      created_at TEXT NOT NULL
-    ) STRICT;`,
-  ],
-};
+/** The Inventory's PostgreSQL schema, one numbered SQL file a step (inventory/migrations/postgres). */
+export const inventoryMigrations = loadMigrations(new URL('../../migrations/postgres/', import.meta.url));
 
-export function createPackageStore(db: Db, storage: StorageGuard): PackageStore {
-  migrate(db, inventorySchema);
-  const byCustomer = db.prepare<[number], PackageRow>('SELECT * FROM packages WHERE customer_id = ?');
-  const insert = db.prepare<[number, string, string], PackageRow>(
-    'INSERT INTO packages (customer_id, customer_name, created_at) VALUES (?, ?, ?) RETURNING *',
-  );
-  const byId = db.prepare<[number], PackageRow>('SELECT * FROM packages WHERE id = ?');
-  const after = db.prepare<[number, number], PackageRow>('SELECT * FROM packages WHERE id > ? ORDER BY id LIMIT ?');
-  const afterOfCustomer = db.prepare<[number, number, number], PackageRow>(
-    'SELECT * FROM packages WHERE id > ? AND customer_id = ? ORDER BY id LIMIT ?',
-  );
-
-  const findOrInsert = (pkg: NewPackage) => {
-    const existing = byCustomer.get(pkg.customerId);
-    if (existing) return { created: false, pkg: toPackage(existing) };
-    return { created: true, pkg: toPackage(insert.get(pkg.customerId, pkg.customerName, pkg.createdAt)!) };
-  };
-  const findOrInsertAll = db.transaction((batch: NewPackage[]) => batch.map((pkg) => ({ ok: true as const, value: findOrInsert(pkg) })));
-  const findOrInsertTogether = groupCommit<NewPackage, { created: boolean; pkg: WelcomePackage }>((batch) =>
-    storage.write('insert package', () => findOrInsertAll.immediate(batch)),
-  );
-
-  return {
-    findOrInsert: findOrInsertTogether,
-    findById(id) {
-      const row = byId.get(id);
-      return row && toPackage(row);
-    },
-    listAfter(afterId, limit, customerId) {
-      const rows = customerId === undefined ? after.all(afterId, limit) : afterOfCustomer.all(afterId, customerId, limit);
-      return rows.map(toPackage);
-    },
-  };
+/** The package store on the service's database, whichever it is. */
+export function createPackageStore(database: ServiceDatabase): PackageStore {
+  return database.kind === 'sqlite' ? createSqlitePackageStore(database.db, database.storage) : createPostgresPackageStore(database.pg);
 }

@@ -15,8 +15,38 @@ export class ConfigError extends Error {
 
 type Parser<T> = (raw: string) => T;
 
+/** DATABASE_POOL_SIZE when not set. */
+export const DEFAULT_POOL_SIZE = 10;
+
+/** A DATABASE_URL as a log line or an error may show it: never its password. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'DATABASE_URL';
+  }
+}
+
+/** DATABASE_URL: `postgres://user:password@host:port/database`; the problem is told without the value. */
+export function parseDatabaseUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error('expected postgres://user:password@host:port/database');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new Error(`expected a postgres:// or postgresql:// URL, not ${url.protocol}//`);
+  }
+  if (url.hostname === '' && !url.searchParams.has('host')) throw new Error('expected a host: postgres://user:password@host:port/database');
+  if (url.pathname.length <= 1) throw new Error('expected a database name: postgres://user:password@host:port/database');
+  return raw;
+}
+
 /** Variables that hold keys or secrets: a problem with one names it without its value. */
-const SECRET_VARIABLES = /(_KEYS?|_SECRET)$/;
+const SECRET_VARIABLES = /(_KEYS?|_SECRET|^DATABASE_URL)$/;
 
 /**
  * Reads variables one by one, collecting every problem instead of stopping at the first, so a
@@ -127,12 +157,15 @@ export function parseApiKey(raw: string): string {
   return raw;
 }
 
+/** Where a service keeps its data: a SQLite file (the default), or a PostgreSQL server (DATABASE_URL). */
+export type DatabaseConfig = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string; poolSize: number };
+
 export interface CommonConfig {
   port: number;
   host: string;
   /** API_KEYS; empty when every route is open. */
   apiKeys: string[];
-  dbPath: string;
+  database: DatabaseConfig;
   logLevel: string;
   logFormat: LogFormat;
 }
@@ -143,8 +176,16 @@ export function readCommonConfig(reader: EnvReader, service: string, defaultPort
     port: reader.read('PORT', defaultPort, parsePort),
     host: reader.read('HOST', '0.0.0.0', parseHost),
     apiKeys: reader.read('API_KEYS', [], parseApiKeys),
-    dbPath: reader.read('DB_PATH', `data/${service}.db`, (raw) => raw),
+    database: readDatabaseConfig(reader, service),
     logLevel: reader.read('LOG_LEVEL', 'info', parseLogLevel),
     logFormat: reader.read<LogFormat>('LOG_FORMAT', isTty ? 'pretty' : 'json', parseLogFormat),
   };
+}
+
+/** DATABASE_URL selects PostgreSQL (pooled, DATABASE_POOL_SIZE connections); without it, DB_PATH and SQLite. */
+function readDatabaseConfig(reader: EnvReader, service: string): DatabaseConfig {
+  const path = reader.read('DB_PATH', `data/${service}.db`, (raw) => raw);
+  const url = reader.read<string | undefined>('DATABASE_URL', undefined, parseDatabaseUrl);
+  const poolSize = reader.read('DATABASE_POOL_SIZE', DEFAULT_POOL_SIZE, parsePositiveInteger);
+  return url === undefined ? { kind: 'sqlite', path } : { kind: 'postgres', url, poolSize };
 }

@@ -1,21 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { AppError, type FieldError } from './errors.js';
+import { AppError, DatabaseOpenError, type FieldError } from './errors.js';
 import type { Logger } from './logger.js';
 
 export type Db = Database.Database;
-
-/**
- * The database file could not be opened or is not this service's: the service must not start.
- * The message says what, where and what to do, in one line.
- */
-export class DatabaseOpenError extends Error {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options);
-    this.name = 'DatabaseOpenError';
-  }
-}
 
 const codeOf = (error: unknown): string => String((error as { code?: unknown } | null)?.code ?? '');
 
@@ -204,53 +193,4 @@ export function createStorageGuard(db: Db, logger: Logger): StorageGuard {
         ? undefined
         : { field: 'storage', message: `the disk under the database has been full since ${full.since.toISOString()}; writes are refused with 507` },
   };
-}
-
-/** How one write of a group commit ended, when it may fail alone (a constraint) while the rest commit. */
-export type Settled<R> = { ok: true; value: R } | { ok: false; error: unknown };
-
-/**
- * Group commit: the writes asked for in the same turn of the event loop are committed together,
- * by `commitAll` in one transaction (one sync to disk for many); each promise settles once that
- * commit is done, or fails with it. `commitAll` may tell how each write ended (one that failed
- * alone, in a savepoint of its own); when it tells nothing, each write resolves to undefined.
- *
- * With `spacingMs`, commits start at least that far apart: a write after a quiet spell is
- * committed in the next turn as before, while under load the writes of the whole interval share
- * one sync, so the syncs, which block the event loop, stay a bounded share of its time.
- */
-export function groupCommit<T, R = void>(
-  commitAll: (batch: T[]) => Array<Settled<R>> | void,
-  options: { spacingMs?: number } = {},
-): (item: T) => Promise<R> {
-  const spacingMs = options.spacingMs ?? 0;
-  let queued: Array<{ item: T; resolve: (value: R) => void; reject: (error: unknown) => void }> = [];
-  let lastFlush = -Infinity;
-  const flush = () => {
-    lastFlush = performance.now();
-    const batch = queued;
-    queued = [];
-    let settled: Array<Settled<R>> | void;
-    try {
-      settled = commitAll(batch.map((entry) => entry.item));
-    } catch (error) {
-      for (const entry of batch) entry.reject(error);
-      return;
-    }
-    batch.forEach((entry, index) => {
-      const outcome = settled?.[index];
-      if (outcome && !outcome.ok) entry.reject(outcome.error);
-      else entry.resolve(outcome?.value as R);
-    });
-  };
-  const schedule = () => {
-    const wait = lastFlush + spacingMs - performance.now();
-    if (wait > 0) setTimeout(flush, wait);
-    else setImmediate(flush);
-  };
-  return (item) =>
-    new Promise((resolve, reject) => {
-      if (queued.length === 0) schedule();
-      queued.push({ item, resolve, reject });
-    });
 }

@@ -82,3 +82,14 @@ export function notFound(detail: string): AppError {
 export function conflict(code: string, detail: string): AppError {
   return new AppError(409, code, detail);
 }
+
+/**
+ * The database could not be opened or is not this service's: the service must not start.
+ * The message says what, where and what to do, in one line.
+ */
+export class DatabaseOpenError extends Error {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options);
+    this.name = 'DatabaseOpenError';
+  }
+}

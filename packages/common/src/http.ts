@@ -9,11 +9,13 @@ import helmet from 'koa-helmet';
 import Router from '@koa/router';
 import type { Registry } from 'prom-client';
 import { OPERATIONAL_PUBLIC_ROUTES, requireApiKey, withApiKeys, type PublicRoute } from './access.js';
-import { isStorageFull, StorageFullError, type Db, type StorageGuard } from './database.js';
+import { isStorageFull, StorageFullError } from './database.js';
 import { AppError, notFound, problemType, titleFor, type FieldError, type ProblemDocument } from './errors.js';
 import type { Logger } from './logger.js';
 import { requestMetrics } from './metrics.js';
 import type { OpenApiDocument } from './openapi.js';
+import { DatabaseUnavailableError, isDatabaseUnavailable } from './postgres.js';
+import type { ServiceDatabase } from './service-database.js';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 export const MAX_BODY = '64kb';
@@ -88,10 +90,10 @@ export function problemDetails(logger: Logger): Middleware {
         renderProblem(ctx, caught.toProblem());
         return;
       }
-      if (isStorageFull(caught)) {
-        const full = new StorageFullError(caught);
-        ctx.set(full.headers);
-        renderProblem(ctx, full.toProblem());
+      if (isStorageFull(caught) || isDatabaseUnavailable(caught)) {
+        const refusal = isStorageFull(caught) ? new StorageFullError(caught) : new DatabaseUnavailableError(caught);
+        ctx.set(refusal.headers);
+        renderProblem(ctx, refusal.toProblem());
         return;
       }
       const error = caught as HttpLikeError;
@@ -189,19 +191,21 @@ function docsPage(title: string): string {
 export type ReadinessCheck = () => Promise<FieldError | undefined> | FieldError | undefined;
 
 /**
- * Readiness of a service's SQLite database: it answers a trivial query (`database`), and its disk
- * takes writes (`storage`, from the guard every write goes through).
+ * Readiness of a service's database. SQLite: it answers a trivial query (`database`), and its disk
+ * takes writes (`storage`, from the guard every write goes through). PostgreSQL: the server
+ * answers a trivial query within the pool's timeout.
  */
-export function databaseChecks(db: Db, storage: StorageGuard): ReadinessCheck[] {
+export function databaseChecks(database: ServiceDatabase): ReadinessCheck[] {
+  if (database.kind === 'postgres') return [() => database.pg.readiness()];
   const answers: ReadinessCheck = () => {
     try {
-      db.prepare('SELECT 1').get();
+      database.db.prepare('SELECT 1').get();
       return undefined;
     } catch (error) {
       return { field: 'database', message: (error as Error).message };
     }
   };
-  return [answers, storage.readiness];
+  return [answers, database.storage.readiness];
 }
 
 /**

@@ -1,6 +1,7 @@
 import type Koa from 'koa';
 import { ConfigError, type CommonConfig } from './config.js';
-import { openDatabase, type Db } from './database.js';
+import type { Migration } from './postgres.js';
+import { closeServiceDatabase, describeDatabase, openServiceDatabase, type ServiceDatabase } from './service-database.js';
 import { boundPort, closeServer, listen } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 
@@ -78,20 +79,21 @@ export interface ServiceParts {
 }
 
 /**
- * What every index.ts does: a logger, the database, the app built from them, the port bound,
- * and a stop that undoes it all in reverse order.
+ * What every index.ts does: a logger, the database (SQLite, or PostgreSQL with its schema
+ * migrated), the app built from them, the port bound, and a stop that undoes it all in reverse order.
  */
 export async function startService(
   service: string,
   config: CommonConfig,
-  build: (db: Db, logger: Logger) => ServiceParts,
+  migrations: readonly Migration[],
+  build: (database: ServiceDatabase, logger: Logger) => ServiceParts,
 ): Promise<RunningService> {
   const logger = createLogger({ service, level: config.logLevel, format: config.logFormat });
-  const db = openDatabase(config.dbPath);
-  const parts = build(db, logger);
+  const database = await openServiceDatabase(config.database, { service, logger, migrations });
+  const parts = build(database, logger);
   const server = await listen(parts.app, config.port, config.host);
   const port = boundPort(server);
-  logger.info(`Listening on http://${config.host}:${port}`, { port, dbPath: config.dbPath });
+  logger.info(`Listening on http://${config.host}:${port}`, { port, database: describeDatabase(database) });
   if (config.apiKeys.length === 0 && !isLoopback(config.host)) {
     logger.warn(
       `Listening on ${config.host}, beyond this machine, without API_KEYS: anyone who can reach port ${port} can use every route. ` +
@@ -105,7 +107,7 @@ export async function startService(
     stop: async () => {
       await parts.stop?.();
       await closeServer(server);
-      db.close();
+      await closeServiceDatabase(database);
     },
   };
 }

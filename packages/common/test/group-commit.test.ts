@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { groupCommit } from '../src/database.js';
+import { groupCommit } from '../src/group-commit.js';
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

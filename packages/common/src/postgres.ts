@@ -1,0 +1,310 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import pg from 'pg';
+import { redactUrl } from './config.js';
+import { AppError, DatabaseOpenError, type FieldError } from './errors.js';
+import type { Logger } from './logger.js';
+
+/** How long a request waits for a connection from the pool (or a new one) before it is answered 503. */
+const ACQUIRE_TIMEOUT_MS = 3000;
+
+/** How long one statement may take before its connection is given up and the request answered 503. */
+const QUERY_TIMEOUT_MS = 10_000;
+
+/** Seconds a client is told to wait when the database cannot be reached. */
+export const DATABASE_RETRY_AFTER_S = 5;
+
+/** Names that are safe to write into SQL unquoted: a schema, a channel. */
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+
+const codeOf = (error: unknown): string => String((error as { code?: unknown } | null)?.code ?? '');
+
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED']);
+const UNREACHABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connection error|Connection ended|Client was closed|not queryable|the database system is (starting up|shutting down|in recovery)/i;
+
+/**
+ * True when the database could not be asked at all, or went away while it was asked: a server
+ * that is down, restarting, refusing connections, in recovery or too slow to answer. These are
+ * conditions to answer with 503, never a 500, and they end by themselves.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (error instanceof DatabaseUnavailableError) return true;
+  const code = codeOf(error);
+  if (UNREACHABLE_CODES.has(code)) return true;
+  // SQLSTATE 08 connection exception, 57P0x shutdown or crash, 53300 too many connections,
+  // 57014 a statement cancelled (timeout), 25006 a read-only standby after a failover.
+  if (code.startsWith('08') || /^57P0\d$/.test(code) || code === '53300' || code === '57014' || code === '25006') return true;
+  return error instanceof Error && UNREACHABLE_MESSAGES.test(error.message);
+}
+
+/** A request that needed the database while it could not be reached: 503 with Retry-After, nothing stored. */
+export class DatabaseUnavailableError extends AppError {
+  constructor(cause?: unknown) {
+    const reason = codeOf(cause) || (cause instanceof Error ? cause.message : 'no answer');
+    super(503, 'database-unavailable', `The database cannot be reached just now (${reason}); nothing was stored. Try again shortly.`, {
+      headers: { 'Retry-After': String(DATABASE_RETRY_AFTER_S) },
+      cause,
+    });
+    this.name = 'DatabaseUnavailableError';
+  }
+}
+
+/** True for the error PostgreSQL raises when a UNIQUE index refuses a row. */
+export function isPostgresUniqueViolation(error: unknown): boolean {
+  return codeOf(error) === '23505';
+}
+
+/** What a statement can be run on: the pool, or one transaction's connection. */
+export interface Queryable {
+  query<R extends object = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<R[]>;
+}
+
+/** One numbered step of a schema: `NNN-name.sql`. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export interface Postgres extends Queryable {
+  /** The schema (namespace) this service's tables live in; the search path of every connection. */
+  readonly schema: string;
+  /** Where the database is, for logs and errors: the URL without its password. */
+  readonly where: string;
+  /** Runs `work` in one transaction on one connection: committed when it resolves, rolled back when it throws. */
+  transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** For /ready: names the database while it cannot be reached. */
+  readiness(): Promise<FieldError | undefined>;
+  /**
+   * Calls `onNotify` with the payload of each NOTIFY on `channel` (a name in this service's
+   * schema), on a connection of its own that comes back by itself after the server does;
+   * `onReconnect` is called each time it does, since notifications sent meanwhile were missed.
+   */
+  listen(channel: string, onNotify: (payload: string) => void, onReconnect?: () => void): { close(): Promise<void> };
+  /** A channel name of this service's: schemas sharing one server never hear each other. */
+  channel(name: string): string;
+  close(): Promise<void>;
+}
+
+export interface PostgresOptions {
+  url: string;
+  poolSize: number;
+  schema: string;
+  logger: Logger;
+  /** Shown in pg_stat_activity. */
+  applicationName?: string;
+}
+
+/** int8 (COUNT, BIGINT ids) as numbers: ids stay below 2^53, as the API says. */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === pg.types.builtins.INT8 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+};
+
+/**
+ * A pool of connections to a PostgreSQL server, every one with the service's schema as its
+ * search path. Waiting for a connection and each statement have a timeout, so a server that is
+ * gone costs a request a few seconds at most; every such failure becomes a DatabaseUnavailableError
+ * (503), and the log says once when the database became unreachable and once when it is back.
+ */
+export function connectPostgres(options: PostgresOptions): Postgres {
+  if (!IDENTIFIER.test(options.schema)) throw new Error(`not a schema name: ${options.schema}`);
+  const where = redactUrl(options.url);
+  const { logger, schema } = options;
+  const config: pg.PoolConfig = {
+    connectionString: options.url,
+    max: options.poolSize,
+    connectionTimeoutMillis: ACQUIRE_TIMEOUT_MS,
+    query_timeout: QUERY_TIMEOUT_MS,
+    idleTimeoutMillis: 30_000,
+    keepAlive: true,
+    application_name: options.applicationName ?? schema,
+    options: `-c search_path=${schema}`,
+    types,
+  };
+  const pool = new pg.Pool(config);
+
+  let unreachableSince: Date | undefined;
+  const wentAway = (error: unknown) => {
+    if (unreachableSince !== undefined) return;
+    unreachableSince = new Date();
+    logger.error(`The database at ${where} cannot be reached (${codeOf(error) || (error as Error).message}): requests that need it are answered 503 until it is back`, {
+      database: where,
+      error: (error as Error).message,
+    });
+  };
+  const cameBack = () => {
+    if (unreachableSince === undefined) return;
+    const seconds = Math.round((Date.now() - unreachableSince.getTime()) / 100) / 10;
+    unreachableSince = undefined;
+    logger.info(`The database at ${where} answers again, after ${seconds} s`, { database: where, seconds });
+  };
+  /** Runs `attempt`, turning a database that cannot be reached into a 503. */
+  const guarded = async <T>(attempt: () => Promise<T>): Promise<T> => {
+    try {
+      const result = await attempt();
+      cameBack();
+      return result;
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) throw error;
+      wentAway(error);
+      throw error instanceof DatabaseUnavailableError ? error : new DatabaseUnavailableError(error);
+    }
+  };
+  // An idle connection the server dropped (a restart) is reported here; the pool replaces it.
+  pool.on('error', (error) => {
+    if (isDatabaseUnavailable(error)) wentAway(error);
+    else logger.warn('An idle database connection failed; the pool replaces it', { database: where, error: error.message });
+  });
+
+  const rowsOf = async <R extends object>(run: Promise<pg.QueryResult>): Promise<R[]> => (await run).rows as R[];
+
+  return {
+    schema,
+    where,
+    query: (text, values) => guarded(() => rowsOf(pool.query(text, values as unknown[]))),
+    transaction: (work) =>
+      guarded(async () => {
+        const client = await pool.connect();
+        let broken: Error | undefined;
+        try {
+          await client.query('BEGIN');
+          const result = await work({ query: (text, values) => rowsOf(client.query(text, values as unknown[])) });
+          await client.query('COMMIT');
+          return result;
+        } catch (error) {
+          // A connection that failed mid-transaction is not given back to the pool.
+          if (isDatabaseUnavailable(error)) broken = error as Error;
+          else await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
+          throw error;
+        } finally {
+          client.release(broken);
+        }
+      }),
+    async readiness() {
+      try {
+        await guarded(() => pool.query('SELECT 1'));
+        return undefined;
+      } catch (error) {
+        return { field: 'database', message: `the database at ${where} cannot be reached: ${(error as Error).message}` };
+      }
+    },
+    channel: (name) => `${schema}_${name}`,
+    listen(channel, onNotify, onReconnect) {
+      if (!IDENTIFIER.test(channel)) throw new Error(`not a channel name: ${channel}`);
+      let client: pg.Client | undefined;
+      let closed = false;
+      let retryMs = 250;
+      let timer: NodeJS.Timeout | undefined;
+      const reconnectLater = () => {
+        if (closed || timer) return;
+        timer = setTimeout(() => {
+          timer = undefined;
+          void connect(true);
+        }, retryMs);
+        retryMs = Math.min(retryMs * 2, 5000);
+      };
+      const connect = async (again: boolean) => {
+        const next = new pg.Client({ ...config, query_timeout: undefined });
+        client = next;
+        next.on('error', () => {
+          void next.end().catch(() => undefined);
+          if (client === next) reconnectLater();
+        });
+        next.on('notification', (message) => onNotify(message.payload ?? ''));
+        try {
+          await next.connect();
+          await next.query(`LISTEN ${channel}`);
+          retryMs = 250;
+          if (closed) await next.end();
+          else if (again) onReconnect?.();
+        } catch {
+          void next.end().catch(() => undefined);
+          if (client === next) reconnectLater();
+        }
+      };
+      void connect(false);
+      return {
+        async close() {
+          closed = true;
+          if (timer) clearTimeout(timer);
+          await client?.end().catch(() => undefined);
+        },
+      };
+    },
+    close: () => pool.end(),
+  };
+}
+
+/** The numbered steps in `folder` (`001-name.sql`, ...), in order. */
+export function loadMigrations(folder: URL): Migration[] {
+  return readdirSync(folder)
+    .filter((file) => /^\d+-[\w-]+\.sql$/.test(file))
+    .map((file) => ({ version: Number.parseInt(file, 10), name: file.replace(/\.sql$/, ''), sql: readFileSync(new URL(file, folder), 'utf8') }))
+    .sort((a, b) => a.version - b.version);
+}
+
+/**
+ * Brings this service's schema to the newest version this build knows, in one transaction under a
+ * transaction-scoped advisory lock, so that replicas starting together apply each step once. A
+ * schema written by a newer build, or one holding another application's tables, is refused and
+ * left as it is.
+ */
+export async function migratePostgres(db: Postgres, migrations: readonly Migration[]): Promise<void> {
+  const latest = migrations.at(-1)?.version ?? 0;
+  await db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`welcome-integration:migrate:${db.schema}`]);
+    await tx.query(`CREATE SCHEMA IF NOT EXISTS ${db.schema}`);
+    const tables = await tx.query<{ name: string }>('SELECT table_name AS name FROM information_schema.tables WHERE table_schema = $1', [db.schema]);
+    if (tables.length > 0 && !tables.some((table) => table.name === 'schema_migrations')) {
+      throw new DatabaseOpenError(
+        `the schema ${db.schema} of ${db.where} holds tables of another application (${tables.map((t) => t.name).join(', ')}); ` +
+          "it was left untouched: point DATABASE_URL at this service's own database or at a new one",
+      );
+    }
+    await tx.query(`CREATE TABLE IF NOT EXISTS ${db.schema}.schema_migrations (
+      version integer PRIMARY KEY,
+      name text NOT NULL,
+      applied_at text NOT NULL
+    )`);
+    const [{ version }] = (await tx.query<{ version: number | null }>(`SELECT MAX(version) AS version FROM ${db.schema}.schema_migrations`)) as [
+      { version: number | null },
+    ];
+    const current = version ?? 0;
+    if (current > latest) {
+      throw new DatabaseOpenError(
+        `the schema ${db.schema} of ${db.where} has version ${current}, newer than the ${latest} this build knows; it was left ` +
+          'untouched: run the newer build that wrote it, or restore a backup made before the upgrade',
+      );
+    }
+    for (const step of migrations.filter((migration) => migration.version > current)) {
+      await tx.query(`SET LOCAL search_path TO ${db.schema}`);
+      await tx.query(step.sql);
+      await tx.query(`INSERT INTO ${db.schema}.schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`, [
+        step.version,
+        step.name,
+        new Date().toISOString(),
+      ]);
+    }
+  });
+}
+
+/**
+ * Connects to DATABASE_URL and migrates the service's schema; a server that cannot be reached or
+ * a schema that is not this build's stops the service with one line that names the URL without
+ * its password.
+ */
+export async function openPostgres(options: PostgresOptions & { migrations: readonly Migration[] }): Promise<Postgres> {
+  const db = connectPostgres(options);
+  try {
+    await migratePostgres(db, options.migrations);
+    return db;
+  } catch (error) {
+    await db.close().catch(() => undefined);
+    if (error instanceof DatabaseOpenError) throw error;
+    const cause = (error as { cause?: unknown }).cause ?? error;
+    const reason = `${codeOf(cause) || 'error'}: ${(cause as Error).message}`;
+    throw new DatabaseOpenError(`the database at ${db.where} cannot be used (${reason}): start it, or point DATABASE_URL at one that runs`, {
+      cause: error,
+    });
+  }
+}
