@@ -138,6 +138,52 @@ describe('docker-compose.yml agrees with the code', () => {
   });
 });
 
+describe('docker-compose.postgres.yml puts every service on PostgreSQL', () => {
+  const override = parse(readFileSync(join(ROOT, 'docker-compose.postgres.yml'), 'utf8'), { merge: true }) as { services: Record<string, any>; volumes: Record<string, unknown> };
+  const postgres = override.services.postgres;
+
+  test('runs the official postgres image with a named volume and a pg_isready healthcheck', () => {
+    expect(postgres.image).toMatch(/^postgres:\d+$/);
+    const [volume, mountedAt] = String(postgres.volumes[0]).split(':');
+    expect(mountedAt).toBe('/var/lib/postgresql/data');
+    expect(Object.keys(override.volumes)).toContain(volume);
+    expect(postgres.healthcheck.test.join(' ')).toContain('pg_isready');
+  });
+
+  test.each([...names, 'middleware-2'])('%s: on DATABASE_URL, the server’s own database and user, once the server is healthy', (name) => {
+    const service = override.services[name];
+    const load = services[name === 'middleware-2' ? 'middleware' : (name as Name)].load;
+    const environment = { ...(compose.services[name]?.environment ?? {}), ...service.environment };
+    const database = load(environment, false).database;
+    expect(database.kind).toBe('postgres');
+    const url = new URL(database.kind === 'postgres' ? database.url : '');
+    expect([url.hostname, url.username, url.password, url.pathname]).toEqual([
+      'postgres',
+      postgres.environment.POSTGRES_USER,
+      postgres.environment.POSTGRES_PASSWORD,
+      `/${postgres.environment.POSTGRES_DB}`,
+    ]);
+    expect(service.depends_on.postgres).toEqual({ condition: 'service_healthy' });
+  });
+
+  test('the second middleware replica is the first one again: same image, same settings, and the name the CRM sends webhooks to', () => {
+    const first = { ...compose.services.middleware, ...override.services.middleware };
+    const second = override.services['middleware-2'];
+    expect(second.build).toEqual(first.build);
+    const { DB_PATH: _path, ...settings } = { ...compose.services.middleware.environment, ...override.services.middleware.environment };
+    expect(second.environment).toEqual(settings);
+    expect(second.depends_on).toEqual(first.depends_on);
+    expect(second.networks.default.aliases).toEqual(['middleware']);
+    expect(second.healthcheck.test).toEqual(first.healthcheck.test);
+  });
+
+  const hasCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status === 0;
+  (hasCompose ? test : test.skip)('is a valid override of docker-compose.yml (docker-compose config -q; skipped where docker-compose is not installed)', () => {
+    const files = ['-f', join(ROOT, 'docker-compose.yml'), '-f', join(ROOT, 'docker-compose.postgres.yml')];
+    expect(() => execFileSync('docker-compose', [...files, 'config', '-q'], { stdio: 'pipe' })).not.toThrow();
+  });
+});
+
 describe.each(names)('%s/Dockerfile agrees with the code', (name) => {
   const steps = dockerfile(name);
   const all = (instruction: string) => steps.filter((step) => step.instruction === instruction).map((step) => step.args);
@@ -161,6 +207,11 @@ describe.each(names)('%s/Dockerfile agrees with the code', (name) => {
     expect(env).toContain(`PORT=${port}`);
     expect(env).toContain(`DB_PATH=/data/${name}.db`);
     expect(all('VOLUME')).toEqual(['["/data"]']);
+  });
+
+  test('carries the PostgreSQL migrations the service applies at start', () => {
+    expect(all('COPY')).toContain(`--from=build /app/${name}/migrations ${name}/migrations`);
+    expect(existsSync(join(ROOT, name, 'migrations/postgres'))).toBe(true);
   });
 
   test('has a HEALTHCHECK on the readiness route', () => {

@@ -119,15 +119,19 @@ export class Platform {
       deliveryConcurrency?: number;
       /** LOG_LEVEL for all three (benchmarks use warn, so that reading logs costs nothing). */
       logLevel?: string;
+      /** DATABASE_URL for all three: PostgreSQL instead of their SQLite files. */
+      databaseUrl?: string;
     } = {},
   ) {
     this.webhookSecret = options.webhookSecret;
     const dbPath = (service: ServiceName) => join(options.dataDirs?.[service] ?? this.dir, `${service}.db`);
     const logLevel: Record<string, string> = options.logLevel ? { LOG_LEVEL: options.logLevel } : {};
-    this.crm = new ServiceProcess('crm', { DB_PATH: dbPath('crm'), ...logLevel });
-    this.inventory = new ServiceProcess('inventory', { DB_PATH: dbPath('inventory'), ...logLevel });
+    const database = (service: ServiceName): Record<string, string> =>
+      options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : { DB_PATH: dbPath(service) };
+    this.crm = new ServiceProcess('crm', { ...database('crm'), ...logLevel });
+    this.inventory = new ServiceProcess('inventory', { ...database('inventory'), ...logLevel });
     this.middleware = new ServiceProcess('middleware', {
-      DB_PATH: dbPath('middleware'),
+      ...database('middleware'),
       ...logLevel,
       POLL_INTERVAL_MS: String(options.pollIntervalMs ?? 100),
       HTTP_TIMEOUT_MS: String(options.httpTimeoutMs ?? 2000),
