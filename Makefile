@@ -1,5 +1,5 @@
 # Thin wrappers over the npm scripts; every target installs what it needs first.
-.PHONY: install build run lambda test chaos fuzz audit bench lint up down clean
+.PHONY: install build run lambda test chaos fuzz audit bench lint up up-postgres down clean
 
 INSTALLED := node_modules/.installed
 MANIFESTS := package.json package-lock.json packages/common/package.json crm/package.json inventory/package.json middleware/package.json
@@ -59,8 +59,12 @@ lint: build
 up:
 	docker compose up --build --detach --wait
 
+## make up-postgres: the same on PostgreSQL, with two middleware replicas (docker-compose.postgres.yml).
+up-postgres:
+	docker compose -f docker-compose.yml -f docker-compose.postgres.yml up --build --detach --wait
+
 down:
-	docker compose down
+	docker compose -f docker-compose.yml -f docker-compose.postgres.yml down --remove-orphans
 
 clean:
 	npm run clean
