@@ -4,24 +4,36 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { Webhook } from 'standardwebhooks';
-import { createSilentLogger, type ServiceParts } from '@welcome/common';
-import { createCrm, type CrmDeps } from '../src/app.js';
+import { createSilentLogger } from '@welcome/common';
+import { createCrm, type CrmDeps, type CrmParts } from '../src/app.js';
 import { createWebhookSender } from '../src/clients/webhook-sender.js';
+import { crmMigrations } from '../src/store/schema.js';
 import { serveHandler, waitFor, type RunningServer } from '../../test/support/servers.js';
-import { sqliteAt } from '../../test/support/databases.js';
+import { BACKENDS, testDatabases, type Backend } from '../../test/support/databases.js';
 
+const databases = testDatabases('crm', crmMigrations);
 const running: Array<{ stop(): Promise<void> }> = [];
 afterEach(async () => {
   await Promise.all(running.splice(0).map((item) => item.stop()));
 });
 
-/** The CRM with its dispatcher running, as index.ts starts it; retries every 50 ms in tests. */
-function startedCrm(overrides: Partial<CrmDeps> = {}): { parts: ServiceParts; http: ReturnType<typeof request> } {
-  const parts = createCrm({ database: sqliteAt(':memory:'), logger: createSilentLogger(), webhookRetryScheduleMs: [50, 50], webhookTimeoutMs: 300, ...overrides });
-  parts.start?.();
-  running.push({ stop: async () => parts.stop?.() });
+/** The CRM with its dispatcher running, as index.ts starts it, in a fresh database unless told; retries every 50 ms in tests. */
+async function startedCrm(backend: Backend, overrides: Partial<CrmDeps> = {}): Promise<{ parts: CrmParts; http: ReturnType<typeof request> }> {
+  const parts = createCrm({
+    database: overrides.database ?? (await databases.open(backend)),
+    logger: createSilentLogger(),
+    webhookRetryScheduleMs: [50, 50],
+    webhookTimeoutMs: 300,
+    ...overrides,
+  });
+  running.push({ stop: () => parts.stop() });
+  await parts.start();
   return { parts, http: request(parts.app.callback()) };
 }
+
+/** Where a CRM started again finds the data of the one before: a file, or a schema. */
+const lastingData = (backend: Backend) =>
+  backend === 'sqlite' ? { path: join(mkdtempSync(join(tmpdir(), 'crm-outbox-')), 'crm.db') } : { schema: databases.newSchema() };
 
 interface Received {
   headers: Record<string, string>;
@@ -47,161 +59,224 @@ const postJson = (http: ReturnType<typeof request>, path: string, body: unknown)
 const newCustomer = (http: ReturnType<typeof request>, name: string) =>
   postJson(http, '/customers', { name, email: `${name.toLowerCase()}-${Math.random().toString(36).slice(2)}@example.com` });
 
-describe('POST /webhook-endpoints', () => {
-  test('subscribes a url: 201 with a whsec_ secret made for it, which later answers never show', async () => {
-    const { http } = startedCrm();
-    const created = await postJson(http, '/webhook-endpoints', { url: 'http://localhost:9/hook' });
-    expect(created.status).toBe(201);
-    expect(created.headers.location).toBe('/webhook-endpoints/1');
-    expect(created.body).toEqual({ id: 1, url: 'http://localhost:9/hook', secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{32}$/), createdAt: expect.any(String) });
-    expect(Buffer.from(created.body.secret.slice(6), 'base64')).toHaveLength(24);
-    const { secret: _secret, ...shown } = created.body;
-    expect((await http.get('/webhook-endpoints/1')).body).toEqual(shown);
-    expect((await http.get('/webhook-endpoints')).body).toEqual([shown]);
+describe.each(BACKENDS)('the CRM on %s', (backend) => {
+  describe('POST /webhook-endpoints', () => {
+    test('subscribes a url: 201 with a whsec_ secret made for it, which later answers never show', async () => {
+      const { http } = await startedCrm(backend);
+      const created = await postJson(http, '/webhook-endpoints', { url: 'http://localhost:9/hook' });
+      expect(created.status).toBe(201);
+      expect(created.headers.location).toBe('/webhook-endpoints/1');
+      expect(created.body).toEqual({ id: 1, url: 'http://localhost:9/hook', secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{32}$/), createdAt: expect.any(String) });
+      expect(Buffer.from(created.body.secret.slice(6), 'base64')).toHaveLength(24);
+      const { secret: _secret, ...shown } = created.body;
+      expect((await http.get('/webhook-endpoints/1')).body).toEqual(shown);
+      expect((await http.get('/webhook-endpoints')).body).toEqual([shown]);
+    });
+
+    test.each([
+      ['not a url', 'not a url'],
+      ['an ftp url', 'ftp://example.com/hook'],
+      ['a relative url', '/relative/hook'],
+      ['a url over 2048 characters', `http://example.com/${'a'.repeat(2048)}`],
+    ])('refuses %s with a 400 naming the url', async (_, url) => {
+      const { http } = await startedCrm(backend);
+      const response = await postJson(http, '/webhook-endpoints', { url });
+      expect(response.status).toBe(400);
+      expect(response.body.errors).toEqual([{ field: 'url', message: expect.any(String) }]);
+      expect((await http.get('/webhook-endpoints')).body).toEqual([]);
+    });
+
+    test('refuses a secret that is not whsec_ and base64 of 24 to 64 bytes, and any other field', async () => {
+      const { http } = await startedCrm(backend);
+      for (const body of [
+        { url: 'http://localhost:9/a', secret: 'hunter2' },
+        { url: 'http://localhost:9/a', secret: `whsec_${Buffer.alloc(8).toString('base64')}` },
+        { url: 'http://localhost:9/a', id: 7 },
+      ]) {
+        expect((await postJson(http, '/webhook-endpoints', body)).status).toBe(400);
+      }
+    });
+
+    test('keeps at most 100 endpoints: the 101st is a 409', async () => {
+      const { http } = await startedCrm(backend);
+      for (let i = 1; i <= 100; i++) expect((await postJson(http, '/webhook-endpoints', { url: `http://localhost:9/${i}` })).status).toBe(201);
+      const refused = await postJson(http, '/webhook-endpoints', { url: 'http://localhost:9/101' });
+      expect(refused.status).toBe(409);
+      expect(refused.body.type).toBe('/problems/too-many-endpoints');
+    });
   });
 
-  test.each([
-    ['not a url', 'not a url'],
-    ['an ftp url', 'ftp://example.com/hook'],
-    ['a relative url', '/relative/hook'],
-    ['a url over 2048 characters', `http://example.com/${'a'.repeat(2048)}`],
-  ])('refuses %s with a 400 naming the url', async (_, url) => {
-    const { http } = startedCrm();
-    const response = await postJson(http, '/webhook-endpoints', { url });
-    expect(response.status).toBe(400);
-    expect(response.body.errors).toEqual([{ field: 'url', message: expect.any(String) }]);
-    expect((await http.get('/webhook-endpoints')).body).toEqual([]);
+  describe('webhook delivery', () => {
+    test('each customer committed after the endpoint was made is sent once, signed with its secret (Standard Webhooks)', async () => {
+      const target = await subscriber();
+      const { http } = await startedCrm(backend);
+      await newCustomer(http, 'Before');
+      const endpoint = (await postJson(http, '/webhook-endpoints', { url: `${target.url}/hook` })).body;
+      const alice = (await newCustomer(http, 'Alice')).body;
+
+      await waitFor('the delivery', async () => (await http.get(`/webhook-endpoints/${endpoint.id}/messages`)).body[0]?.status === 'delivered');
+      expect(target.received).toHaveLength(1);
+      const [sent] = target.received;
+      expect(sent!.headers).toMatchObject({ 'content-type': 'application/json', 'webhook-id': 'msg_1' });
+      const event = new Webhook(endpoint.secret).verify(sent!.body, sent!.headers) as { type: string; timestamp: string; data: unknown };
+      expect(event).toEqual({ type: 'customer.created', timestamp: alice.createdAt, data: alice });
+      expect((await http.get(`/webhook-endpoints/${endpoint.id}/messages`)).body).toEqual([
+        { id: 1, eventType: 'customer.created', customerId: alice.id, status: 'delivered', attempts: 1, lastAttemptAt: expect.any(String), lastStatus: 204, lastError: null, nextAttemptAt: null },
+      ]);
+      const metrics = (await http.get('/metrics')).text;
+      expect(metrics).toMatch(/^crm_webhook_attempts_total\{result="delivered",service="crm"\} 1$/m);
+      expect(metrics).toMatch(/^crm_webhook_messages\{status="delivered",service="crm"\} 1$/m);
+      expect(metrics).toMatch(/^crm_webhook_messages\{status="pending",service="crm"\} 0$/m);
+    });
+
+    test('the 201 never waits for a subscriber: a hanging one does not hold it', async () => {
+      const target = await subscriber(() => 0);
+      const { http } = await startedCrm(backend, { webhookTimeoutMs: 5000 });
+      await postJson(http, '/webhook-endpoints', { url: target.url });
+      expect((await newCustomer(http, 'Alice')).status).toBe(201);
+      expect((await newCustomer(http, 'Bob')).status).toBe(201);
+      await waitFor('both sent', () => target.received.length === 2);
+    });
+
+    test('a failing subscriber is retried on the schedule, then the message is failed; a retry sends it again', async () => {
+      let answer = 500;
+      const target = await subscriber(() => answer);
+      const { http } = await startedCrm(backend);
+      const endpoint = (await postJson(http, '/webhook-endpoints', { url: target.url })).body;
+      await newCustomer(http, 'Alice');
+      const messages = `/webhook-endpoints/${endpoint.id}/messages`;
+      await waitFor('the schedule to be spent', async () => (await http.get(messages)).body[0]?.status === 'failed');
+      expect((await http.get(messages)).body[0]).toMatchObject({ attempts: 3, lastStatus: 500, lastError: 'answered 500', nextAttemptAt: null });
+      expect(target.received.map((r) => r.headers['webhook-id'])).toEqual(['msg_1', 'msg_1', 'msg_1']);
+
+      answer = 200;
+      const retried = await http.post(`${messages}/1/retry`);
+      expect(retried.status).toBe(202);
+      await waitFor('the retry', async () => (await http.get(messages)).body[0]?.status === 'delivered');
+      expect((await http.post(`${messages}/1/retry`)).status).toBe(409);
+    });
+
+    test('an attempt that outlasts the timeout counts as failed, with the reason', async () => {
+      const target = await subscriber(() => 0);
+      const { http } = await startedCrm(backend, { webhookRetryScheduleMs: [60_000] });
+      const endpoint = (await postJson(http, '/webhook-endpoints', { url: target.url })).body;
+      await newCustomer(http, 'Alice');
+      const messages = `/webhook-endpoints/${endpoint.id}/messages`;
+      await waitFor('the first attempt to end', async () => (await http.get(messages)).body[0]?.attempts === 1);
+      expect((await http.get(messages)).body[0]).toMatchObject({ status: 'pending', lastStatus: null, lastError: expect.stringMatching(/ETIMEDOUT|Timeout/), nextAttemptAt: expect.any(String) });
+    });
+
+    test('messages pending when the CRM stopped are sent when it starts again', async () => {
+      const target = await subscriber();
+      const data = lastingData(backend);
+      const first = createCrm({ database: await databases.open(backend, data), logger: createSilentLogger() });
+      const http = request(first.app.callback());
+      await postJson(http, '/webhook-endpoints', { url: target.url });
+      await newCustomer(http, 'Alice');
+      expect(target.received).toHaveLength(0);
+
+      const { http: again } = await startedCrm(backend, { database: await databases.open(backend, data) });
+      await waitFor('the pending message', () => target.received.length === 1);
+      await waitFor('its log', async () => (await again.get('/webhook-endpoints/1/messages')).body[0]?.status === 'delivered');
+    });
+
+    test('deleting an endpoint drops it and its messages', async () => {
+      const { http } = await startedCrm(backend);
+      await postJson(http, '/webhook-endpoints', { url: 'http://127.0.0.1:9/closed' });
+      await newCustomer(http, 'Alice');
+      expect((await http.delete('/webhook-endpoints/1')).status).toBe(204);
+      expect((await http.get('/webhook-endpoints/1')).status).toBe(404);
+      expect((await http.get('/webhook-endpoints/1/messages')).status).toBe(404);
+      expect((await http.delete('/webhook-endpoints/1')).status).toBe(404);
+    });
+
+    test('WEBHOOK_URL and WEBHOOK_SECRET: the endpoint is made at the first start and found at the next', async () => {
+      const secret = `whsec_${Buffer.alloc(24, 7).toString('base64')}`;
+      const data = lastingData(backend);
+      const webhook = { url: 'http://localhost:3003/webhooks/crm', secret };
+      await startedCrm(backend, { database: await databases.open(backend, data), webhook });
+      const { http } = await startedCrm(backend, { database: await databases.open(backend, data), webhook });
+      expect((await http.get('/webhook-endpoints')).body).toEqual([{ id: 1, url: webhook.url, createdAt: expect.any(String) }]);
+    });
   });
 
-  test('refuses a secret that is not whsec_ and base64 of 24 to 64 bytes, and any other field', async () => {
-    const { http } = startedCrm();
-    for (const body of [
-      { url: 'http://localhost:9/a', secret: 'hunter2' },
-      { url: 'http://localhost:9/a', secret: `whsec_${Buffer.alloc(8).toString('base64')}` },
-      { url: 'http://localhost:9/a', id: 7 },
-    ]) {
-      expect((await postJson(http, '/webhook-endpoints', body)).status).toBe(400);
-    }
+  describe('webhook urls are never a way into the network (server-side request forgery)', () => {
+    test.each([
+      ['credentials in it', 'http://user:secret@example.com/hook', /credentials/],
+      ['the cloud metadata service', 'http://169.254.169.254/latest/meta-data/', /link-local address \(169\.254\.169\.254\)/],
+      ['the metadata service written as a number', 'http://2852039166/', /link-local/],
+      ['an IPv6 link-local host', 'http://[fe80::1]:8080/hook', /link-local/],
+      ['the metadata service as IPv4-mapped IPv6', 'http://[::ffff:169.254.169.254]/', /link-local/],
+    ])('a url with %s is refused at creation with a 400, and nothing is stored', async (_, url, message) => {
+      const { http } = await startedCrm(backend);
+      const response = await postJson(http, '/webhook-endpoints', { url });
+      expect(response.status).toBe(400);
+      expect(response.body.errors).toEqual([{ field: 'url', message: expect.stringMatching(message) }]);
+      expect((await http.get('/webhook-endpoints')).body).toEqual([]);
+    });
+
   });
 
-  test('keeps at most 100 endpoints: the 101st is a 409', async () => {
-    const { http } = startedCrm();
-    for (let i = 1; i <= 100; i++) expect((await postJson(http, '/webhook-endpoints', { url: `http://localhost:9/${i}` })).status).toBe(201);
-    const refused = await postJson(http, '/webhook-endpoints', { url: 'http://localhost:9/101' });
-    expect(refused.status).toBe(409);
-    expect(refused.body.type).toBe('/problems/too-many-endpoints');
+  describe('GET /customers?wait= (long polling)', () => {
+    test('holds at most MAX_HELD_POLLS: one more is answered 503 with Retry-After at once, and those held still get their customer', async () => {
+      const { http } = await startedCrm(backend, { maxHeldPolls: 2 });
+      const held = [http.get('/customers?after=0&wait=10'), http.get('/customers?after=0&wait=10')];
+      const answers = Promise.all(held);
+      await waitFor('two polls held', async () => /crm_long_polls_held\{service="crm"\} 2/.test((await http.get('/metrics')).text));
+      const refused = await http.get('/customers?after=0&wait=10');
+      expect(refused.status).toBe(503);
+      expect(refused.headers['retry-after']).toBe('5');
+      expect(refused.body).toMatchObject({ type: '/problems/too-many-long-polls', status: 503 });
+      // A plain read is not a held poll: it is still answered.
+      expect((await http.get('/customers?after=0')).status).toBe(200);
+      const alice = (await newCustomer(http, 'Alice')).body;
+      expect((await answers).map((response) => response.body)).toEqual([[alice], [alice]]);
+    });
+
+    test('is answered the moment a customer is committed', async () => {
+      const { http } = await startedCrm(backend);
+      let answered = false;
+      const held = http.get('/customers?after=0&wait=10').then((response) => {
+        answered = true;
+        return response;
+      });
+      await waitFor('the poll to be held', async () => /crm_long_polls_held\{service="crm"\} 1/.test((await http.get('/metrics')).text));
+      expect(answered).toBe(false);
+      const alice = (await newCustomer(http, 'Alice')).body;
+      expect((await held).body).toEqual([alice]);
+    });
+
+    test('answers at once when customers are there, and with an empty page when the wait runs out', async () => {
+      const { http } = await startedCrm(backend);
+      const alice = (await newCustomer(http, 'Alice')).body;
+      expect((await http.get('/customers?after=0&wait=30')).body).toEqual([alice]);
+      const started = Date.now();
+      expect((await http.get(`/customers?after=${alice.id}&wait=1`)).body).toEqual([]);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    });
+
+    test.each(['31', '-1', '1.5', 'soon'])('refuses wait=%s with a 400', async (wait) => {
+      const { http } = await startedCrm(backend);
+      const response = await http.get(`/customers?wait=${wait}`);
+      expect(response.status).toBe(400);
+      expect(response.body.errors).toEqual([{ field: 'wait', message: 'must be a whole number from 0 to 30' }]);
+    });
+
+    test('many held polls wait on nothing but the commit, and shutdown answers them all at once', async () => {
+      const { parts, http } = await startedCrm(backend);
+      const held = Array.from({ length: 200 }, () => http.get('/customers?after=0&wait=30'));
+      const listening = Promise.all(held);
+      await waitFor('200 held polls', async () => /crm_long_polls_held\{service="crm"\} 200/.test((await http.get('/metrics')).text));
+      const stopped = Date.now();
+      await parts.stop?.();
+      const answers = await listening;
+      expect(Date.now() - stopped).toBeLessThan(5000);
+      expect(answers.every((response) => response.status === 200 && response.body.length === 0)).toBe(true);
+    });
   });
 });
 
-describe('webhook delivery', () => {
-  test('each customer committed after the endpoint was made is sent once, signed with its secret (Standard Webhooks)', async () => {
-    const target = await subscriber();
-    const { http } = startedCrm();
-    await newCustomer(http, 'Before');
-    const endpoint = (await postJson(http, '/webhook-endpoints', { url: `${target.url}/hook` })).body;
-    const alice = (await newCustomer(http, 'Alice')).body;
-
-    await waitFor('the delivery', async () => (await http.get(`/webhook-endpoints/${endpoint.id}/messages`)).body[0]?.status === 'delivered');
-    expect(target.received).toHaveLength(1);
-    const [sent] = target.received;
-    expect(sent!.headers).toMatchObject({ 'content-type': 'application/json', 'webhook-id': 'msg_1' });
-    const event = new Webhook(endpoint.secret).verify(sent!.body, sent!.headers) as { type: string; timestamp: string; data: unknown };
-    expect(event).toEqual({ type: 'customer.created', timestamp: alice.createdAt, data: alice });
-    expect((await http.get(`/webhook-endpoints/${endpoint.id}/messages`)).body).toEqual([
-      { id: 1, eventType: 'customer.created', customerId: alice.id, status: 'delivered', attempts: 1, lastAttemptAt: expect.any(String), lastStatus: 204, lastError: null, nextAttemptAt: null },
-    ]);
-    const metrics = (await http.get('/metrics')).text;
-    expect(metrics).toMatch(/^crm_webhook_attempts_total\{result="delivered",service="crm"\} 1$/m);
-    expect(metrics).toMatch(/^crm_webhook_messages\{status="delivered",service="crm"\} 1$/m);
-    expect(metrics).toMatch(/^crm_webhook_messages\{status="pending",service="crm"\} 0$/m);
-  });
-
-  test('the 201 never waits for a subscriber: a hanging one does not hold it', async () => {
-    const target = await subscriber(() => 0);
-    const { http } = startedCrm({ webhookTimeoutMs: 5000 });
-    await postJson(http, '/webhook-endpoints', { url: target.url });
-    expect((await newCustomer(http, 'Alice')).status).toBe(201);
-    expect((await newCustomer(http, 'Bob')).status).toBe(201);
-    await waitFor('both sent', () => target.received.length === 2);
-  });
-
-  test('a failing subscriber is retried on the schedule, then the message is failed; a retry sends it again', async () => {
-    let answer = 500;
-    const target = await subscriber(() => answer);
-    const { http } = startedCrm();
-    const endpoint = (await postJson(http, '/webhook-endpoints', { url: target.url })).body;
-    await newCustomer(http, 'Alice');
-    const messages = `/webhook-endpoints/${endpoint.id}/messages`;
-    await waitFor('the schedule to be spent', async () => (await http.get(messages)).body[0]?.status === 'failed');
-    expect((await http.get(messages)).body[0]).toMatchObject({ attempts: 3, lastStatus: 500, lastError: 'answered 500', nextAttemptAt: null });
-    expect(target.received.map((r) => r.headers['webhook-id'])).toEqual(['msg_1', 'msg_1', 'msg_1']);
-
-    answer = 200;
-    const retried = await http.post(`${messages}/1/retry`);
-    expect(retried.status).toBe(202);
-    await waitFor('the retry', async () => (await http.get(messages)).body[0]?.status === 'delivered');
-    expect((await http.post(`${messages}/1/retry`)).status).toBe(409);
-  });
-
-  test('an attempt that outlasts the timeout counts as failed, with the reason', async () => {
-    const target = await subscriber(() => 0);
-    const { http } = startedCrm({ webhookRetryScheduleMs: [60_000] });
-    const endpoint = (await postJson(http, '/webhook-endpoints', { url: target.url })).body;
-    await newCustomer(http, 'Alice');
-    const messages = `/webhook-endpoints/${endpoint.id}/messages`;
-    await waitFor('the first attempt to end', async () => (await http.get(messages)).body[0]?.attempts === 1);
-    expect((await http.get(messages)).body[0]).toMatchObject({ status: 'pending', lastStatus: null, lastError: expect.stringMatching(/ETIMEDOUT|Timeout/), nextAttemptAt: expect.any(String) });
-  });
-
-  test('messages pending when the CRM stopped are sent when it starts again', async () => {
-    const target = await subscriber();
-    const path = join(mkdtempSync(join(tmpdir(), 'crm-outbox-')), 'crm.db');
-    const first = createCrm({ database: sqliteAt(path), logger: createSilentLogger() });
-    const http = request(first.app.callback());
-    await postJson(http, '/webhook-endpoints', { url: target.url });
-    await newCustomer(http, 'Alice');
-    expect(target.received).toHaveLength(0);
-
-    const { http: again } = startedCrm({ database: sqliteAt(path) });
-    await waitFor('the pending message', () => target.received.length === 1);
-    await waitFor('its log', async () => (await again.get('/webhook-endpoints/1/messages')).body[0]?.status === 'delivered');
-  });
-
-  test('deleting an endpoint drops it and its messages', async () => {
-    const { http } = startedCrm();
-    await postJson(http, '/webhook-endpoints', { url: 'http://127.0.0.1:9/closed' });
-    await newCustomer(http, 'Alice');
-    expect((await http.delete('/webhook-endpoints/1')).status).toBe(204);
-    expect((await http.get('/webhook-endpoints/1')).status).toBe(404);
-    expect((await http.get('/webhook-endpoints/1/messages')).status).toBe(404);
-    expect((await http.delete('/webhook-endpoints/1')).status).toBe(404);
-  });
-
-  test('WEBHOOK_URL and WEBHOOK_SECRET: the endpoint is made at the first start and found at the next', async () => {
-    const secret = `whsec_${Buffer.alloc(24, 7).toString('base64')}`;
-    const path = join(mkdtempSync(join(tmpdir(), 'crm-bootstrap-')), 'crm.db');
-    const webhook = { url: 'http://localhost:3003/webhooks/crm', secret };
-    startedCrm({ database: sqliteAt(path), webhook });
-    const { http } = startedCrm({ database: sqliteAt(path), webhook });
-    expect((await http.get('/webhook-endpoints')).body).toEqual([{ id: 1, url: webhook.url, createdAt: expect.any(String) }]);
-  });
-});
-
-describe('webhook urls are never a way into the network (server-side request forgery)', () => {
-  test.each([
-    ['credentials in it', 'http://user:secret@example.com/hook', /credentials/],
-    ['the cloud metadata service', 'http://169.254.169.254/latest/meta-data/', /link-local address \(169\.254\.169\.254\)/],
-    ['the metadata service written as a number', 'http://2852039166/', /link-local/],
-    ['an IPv6 link-local host', 'http://[fe80::1]:8080/hook', /link-local/],
-    ['the metadata service as IPv4-mapped IPv6', 'http://[::ffff:169.254.169.254]/', /link-local/],
-  ])('a url with %s is refused at creation with a 400, and nothing is stored', async (_, url, message) => {
-    const { http } = startedCrm();
-    const response = await postJson(http, '/webhook-endpoints', { url });
-    expect(response.status).toBe(400);
-    expect(response.body.errors).toEqual([{ field: 'url', message: expect.stringMatching(message) }]);
-    expect((await http.get('/webhook-endpoints')).body).toEqual([]);
-  });
-
+describe('the webhook sender: no way into the network, connections kept open', () => {
   const message = (url: string) => ({
     id: 1,
     endpoint: { id: 1, url, secret: `whsec_${Buffer.alloc(24, 9).toString('base64')}`, createdAt: new Date().toISOString() },
@@ -275,60 +350,3 @@ describe('webhook urls are never a way into the network (server-side request for
   });
 });
 
-describe('GET /customers?wait= (long polling)', () => {
-  test('holds at most MAX_HELD_POLLS: one more is answered 503 with Retry-After at once, and those held still get their customer', async () => {
-    const { http } = startedCrm({ maxHeldPolls: 2 });
-    const held = [http.get('/customers?after=0&wait=10'), http.get('/customers?after=0&wait=10')];
-    const answers = Promise.all(held);
-    await waitFor('two polls held', async () => /crm_long_polls_held\{service="crm"\} 2/.test((await http.get('/metrics')).text));
-    const refused = await http.get('/customers?after=0&wait=10');
-    expect(refused.status).toBe(503);
-    expect(refused.headers['retry-after']).toBe('5');
-    expect(refused.body).toMatchObject({ type: '/problems/too-many-long-polls', status: 503 });
-    // A plain read is not a held poll: it is still answered.
-    expect((await http.get('/customers?after=0')).status).toBe(200);
-    const alice = (await newCustomer(http, 'Alice')).body;
-    expect((await answers).map((response) => response.body)).toEqual([[alice], [alice]]);
-  });
-
-  test('is answered the moment a customer is committed', async () => {
-    const { http } = startedCrm();
-    let answered = false;
-    const held = http.get('/customers?after=0&wait=10').then((response) => {
-      answered = true;
-      return response;
-    });
-    await waitFor('the poll to be held', async () => /crm_long_polls_held\{service="crm"\} 1/.test((await http.get('/metrics')).text));
-    expect(answered).toBe(false);
-    const alice = (await newCustomer(http, 'Alice')).body;
-    expect((await held).body).toEqual([alice]);
-  });
-
-  test('answers at once when customers are there, and with an empty page when the wait runs out', async () => {
-    const { http } = startedCrm();
-    const alice = (await newCustomer(http, 'Alice')).body;
-    expect((await http.get('/customers?after=0&wait=30')).body).toEqual([alice]);
-    const started = Date.now();
-    expect((await http.get(`/customers?after=${alice.id}&wait=1`)).body).toEqual([]);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
-  });
-
-  test.each(['31', '-1', '1.5', 'soon'])('refuses wait=%s with a 400', async (wait) => {
-    const { http } = startedCrm();
-    const response = await http.get(`/customers?wait=${wait}`);
-    expect(response.status).toBe(400);
-    expect(response.body.errors).toEqual([{ field: 'wait', message: 'must be a whole number from 0 to 30' }]);
-  });
-
-  test('many held polls wait on nothing but the commit, and shutdown answers them all at once', async () => {
-    const { parts, http } = startedCrm();
-    const held = Array.from({ length: 200 }, () => http.get('/customers?after=0&wait=30'));
-    const listening = Promise.all(held);
-    await waitFor('200 held polls', async () => /crm_long_polls_held\{service="crm"\} 200/.test((await http.get('/metrics')).text));
-    const stopped = Date.now();
-    await parts.stop?.();
-    const answers = await listening;
-    expect(Date.now() - stopped).toBeLessThan(5000);
-    expect(answers.every((response) => response.status === 200 && response.body.length === 0)).toBe(true);
-  });
-});

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, test } from '@jest/globals';
 import pg from 'pg';
 import { createTestDatabase } from '../support/databases.js';
 import { waitFor } from '../support/servers.js';
-import { ROOT, ServiceProcess, type ServiceName } from './platform.js';
+import { freePort, ROOT, ServiceProcess, type ServiceName } from './platform.js';
 
 const SERVICES = ['crm', 'inventory', 'middleware'] as const;
 
@@ -74,7 +74,16 @@ describe('DATABASE_URL at start', () => {
 
   test('the three services share one database, each in its schema, and replicas that start together migrate it once', async () => {
     const url = await freshDatabase();
-    const replicas = SERVICES.flatMap((service) => [1, 2, 3].map(() => new ServiceProcess(service, { DATABASE_URL: url, LOG_LEVEL: 'warn' })));
+    // The middleware is ready only while its upstreams answer: its replicas use the first CRM and Inventory.
+    const crm = new ServiceProcess('crm', { DATABASE_URL: url, LOG_LEVEL: 'warn' });
+    const inventory = new ServiceProcess('inventory', { DATABASE_URL: url, LOG_LEVEL: 'warn' });
+    crm.port = await freePort();
+    inventory.port = await freePort();
+    const replicas = [
+      ...[crm, new ServiceProcess('crm', { DATABASE_URL: url, LOG_LEVEL: 'warn' })],
+      ...[inventory, new ServiceProcess('inventory', { DATABASE_URL: url, LOG_LEVEL: 'warn' })],
+      ...[1, 2].map(() => new ServiceProcess('middleware', { DATABASE_URL: url, LOG_LEVEL: 'warn', CRM_URL: crm.url, INVENTORY_URL: inventory.url })),
+    ];
     try {
       await Promise.all(replicas.map((replica) => replica.start()));
       for (const replica of replicas) expect((await fetch(`${replica.url}/ready`)).status).toBe(200);

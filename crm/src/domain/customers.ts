@@ -29,8 +29,8 @@ export async function registerCustomer(deps: CustomerDeps, input: { name: string
   }
 }
 
-export function getCustomer(deps: CustomerDeps, id: number): Customer {
-  const customer = deps.store.findById(id);
+export async function getCustomer(deps: CustomerDeps, id: number): Promise<Customer> {
+  const customer = await deps.store.findById(id);
   if (!customer) throw notFound(`There is no customer ${id}.`);
   return customer;
 }
@@ -40,7 +40,7 @@ export function getCustomer(deps: CustomerDeps, id: number): Customer {
  * for the first one committed (long polling), or until `waitMs` passes or `until` aborts.
  */
 export async function listCustomers(deps: CustomerDeps, after: number, limit: number, waitMs = 0, until?: AbortSignal): Promise<Customer[]> {
-  const found = deps.store.listAfter(after, limit);
+  const found = await deps.store.listAfter(after, limit);
   if (found.length > 0 || waitMs <= 0) return found;
   if (deps.feed.held() >= deps.maxHeldPolls) {
     throw new AppError(503, 'too-many-long-polls', `${deps.maxHeldPolls} long polls are held already (MAX_HELD_POLLS); ask again shortly.`, {

@@ -1,4 +1,4 @@
-import type { Logger } from '@welcome/common';
+import { isDatabaseUnavailable, type Logger } from '@welcome/common';
 import type { WebhookSender } from '../clients/webhook-sender.js';
 import type { DueMessage, WebhookStore } from '../store/webhook-store.js';
 
@@ -9,29 +9,46 @@ export interface Dispatcher {
   stop(): Promise<void>;
 }
 
-/** setTimeout's longest delay; a later due time is reached in more than one sleep. */
-const MAX_SLEEP_MS = 2 ** 31 - 1;
-
 /**
- * Sends the outbox: whatever is due, up to `concurrency` attempts at once, each recorded when it
- * ends; a failed attempt is tried again after the next delay of `schedule`, and once the
- * schedule is spent the message is `failed` until someone retries it. Between due times it
- * sleeps on one timer, woken early by `wake()`.
+ * The longest the dispatcher sleeps. Other replicas make messages due without telling this one
+ * (a retry asked for there, the lease of a replica that died ending): a wake-up missed costs at most this.
  */
-export function startDispatcher(options: {
+export const MAX_SLEEP_MS = 10_000;
+
+/** How soon to look again when a message due now was claimed by another replica at the same instant. */
+const CONTENDED_RETRY_MS = 100;
+
+/** How soon to look again when the outbox could not be read. */
+const UNAVAILABLE_RETRY_MS = 2000;
+
+export interface DispatcherOptions {
   webhooks: WebhookStore;
   send: WebhookSender;
   schedule: readonly number[];
   concurrency: number;
+  /** How long a claimed message is this replica's to send, before any replica may claim it again. */
+  leaseMs: number;
   logger: Logger;
   now: () => Date;
   /** Told of each attempt's end (for metrics). */
   onAttempt?: (result: 'delivered' | 'retrying' | 'failed') => void;
-}): Dispatcher {
+}
+
+/**
+ * Sends the outbox: claims what is due, up to `concurrency` attempts at once, each recorded when
+ * it ends; a failed attempt is tried again after the next delay of `schedule`, and once the
+ * schedule is spent the message is `failed` until someone retries it. Any number of replicas may
+ * run one on the same database: a claim leases its messages, so none is sent by two at once.
+ * Between due times it sleeps on one timer, woken early by `wake()`.
+ */
+export function startDispatcher(options: DispatcherOptions): Dispatcher {
   const { webhooks, logger, now } = options;
   const inFlight = new Map<number, Promise<void>>();
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
+  let pumping: Promise<void> | undefined;
+  let wokenWhilePumping = false;
+  let failingSince: Date | undefined;
 
   const attempt = async (message: DueMessage) => {
     const at = now();
@@ -53,36 +70,86 @@ export function startDispatcher(options: {
     }
   };
 
-  const pump = () => {
-    if (stopped) return;
-    if (timer) clearTimeout(timer);
-    timer = undefined;
-    const free = options.concurrency - inFlight.size;
-    if (free > 0) {
-      for (const message of webhooks.due(now().toISOString(), free, new Set(inFlight.keys()))) {
-        const running = attempt(message)
-          .catch((error: unknown) => {
-            logger.error('Webhook dispatch failed unexpectedly; the message stays pending', { messageId: message.id, error: (error as Error).stack });
-          })
-          .finally(() => {
-            inFlight.delete(message.id);
-            pump();
+  const run = (message: DueMessage, leaseUntil: string) => {
+    const running = attempt(message)
+      .catch((error: unknown) => {
+        if (isDatabaseUnavailable(error)) {
+          logger.warn(`Webhook message ${message.id} was sent, but the attempt could not be recorded; it is sent again once its lease ends at ${leaseUntil}`, {
+            messageId: message.id,
+            leaseUntil,
           });
-        inFlight.set(message.id, running);
-      }
-    }
-    // Messages due now but not taken wait for an attempt in flight to end; the next later one, for a timer.
-    const next = webhooks.nextDueAt();
-    const wait = next === undefined ? undefined : Date.parse(next) - now().getTime();
-    if (wait !== undefined && wait > 0) timer = setTimeout(pump, Math.min(wait, MAX_SLEEP_MS));
+        } else {
+          logger.error('Webhook dispatch failed unexpectedly; the message stays pending', { messageId: message.id, error: (error as Error).stack });
+        }
+      })
+      .finally(() => {
+        inFlight.delete(message.id);
+        pump();
+      });
+    inFlight.set(message.id, running);
   };
+
+  /** Claims what is due and free to take, and starts sending it; tells how long to sleep before looking again. */
+  const claimAndSend = async (): Promise<number> => {
+    do {
+      wokenWhilePumping = false;
+      const free = options.concurrency - inFlight.size;
+      if (free > 0) {
+        const at = now();
+        const leaseUntil = new Date(at.getTime() + options.leaseMs).toISOString();
+        for (const message of await webhooks.claimDue(at.toISOString(), free, leaseUntil)) run(message, leaseUntil);
+      }
+    } while (wokenWhilePumping && !stopped);
+    const next = await webhooks.nextDueAt();
+    if (next === undefined) return MAX_SLEEP_MS;
+    const wait = Date.parse(next) - now().getTime();
+    if (wait > 0) return Math.min(wait, MAX_SLEEP_MS);
+    // Due now but not taken: every slot is busy (the end of an attempt wakes the dispatcher), or another replica was quicker.
+    return inFlight.size >= options.concurrency ? MAX_SLEEP_MS : CONTENDED_RETRY_MS;
+  };
+
+  const pumpOnce = async () => {
+    clearTimeout(timer);
+    let sleep: number;
+    try {
+      sleep = await claimAndSend();
+      if (failingSince) logger.info('The webhook dispatcher reads its outbox again', { since: failingSince.toISOString() });
+      failingSince = undefined;
+    } catch (error) {
+      // Background work has no request to answer: the failure is said once, and tried again on the timer.
+      if (!failingSince) {
+        logger.error(`The webhook dispatcher cannot read its outbox (${(error as Error).message}); trying again every ${UNAVAILABLE_RETRY_MS / 1000} s`, {
+          error: isDatabaseUnavailable(error) ? (error as Error).message : (error as Error).stack,
+        });
+      }
+      failingSince ??= new Date();
+      sleep = UNAVAILABLE_RETRY_MS;
+    }
+    if (stopped) return;
+    clearTimeout(timer);
+    timer = setTimeout(pump, sleep);
+  };
+
+  function pump(): void {
+    if (stopped) return;
+    if (pumping) {
+      wokenWhilePumping = true;
+      return;
+    }
+    pumping = pumpOnce().finally(() => {
+      pumping = undefined;
+      if (wokenWhilePumping) pump();
+    });
+  }
 
   pump();
   return {
     wake: pump,
     async stop() {
       stopped = true;
-      if (timer) clearTimeout(timer);
+      clearTimeout(timer);
+      // A claim under way sends what it took: those attempts are waited for too.
+      await pumping;
       await Promise.all(inFlight.values());
     },
   };

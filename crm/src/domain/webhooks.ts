@@ -50,46 +50,58 @@ export function urlProblem(url: string): string | undefined {
   return undefined;
 }
 
-export function createEndpoint(deps: WebhookDeps, input: { url: string; secret?: string | undefined }): WebhookEndpoint {
+const tooManyEndpoints = () =>
+  conflict('too-many-endpoints', `There are already ${MAX_WEBHOOK_ENDPOINTS} webhook endpoints, the most this CRM keeps; delete one first.`);
+
+export async function createEndpoint(deps: WebhookDeps, input: { url: string; secret?: string | undefined }): Promise<WebhookEndpoint> {
   const problem = urlProblem(input.url);
   if (problem) throw validationFailed([{ field: 'url', message: problem }]);
-  if (deps.webhooks.countEndpoints() >= MAX_WEBHOOK_ENDPOINTS) {
-    throw conflict('too-many-endpoints', `There are already ${MAX_WEBHOOK_ENDPOINTS} webhook endpoints, the most this CRM keeps; delete one first.`);
-  }
-  return deps.webhooks.createEndpoint({ url: input.url, secret: input.secret ?? makeSecret(), createdAt: deps.now().toISOString() });
+  const endpoint = await deps.webhooks.createEndpoint(
+    { url: input.url, secret: input.secret ?? makeSecret(), createdAt: deps.now().toISOString() },
+    MAX_WEBHOOK_ENDPOINTS,
+  );
+  if (!endpoint) throw tooManyEndpoints();
+  return endpoint;
 }
 
-/** Makes sure an endpoint with this url and secret exists (the WEBHOOK_URL / WEBHOOK_SECRET bootstrap). */
-export function ensureEndpoint(deps: WebhookDeps, url: string, secret: string): { endpoint: WebhookEndpoint; created: boolean } {
-  const existing = deps.webhooks.findEndpointByUrl(url, secret);
-  if (existing) return { endpoint: existing, created: false };
-  return { endpoint: createEndpoint(deps, { url, secret }), created: true };
+/**
+ * Makes sure an endpoint with this url and secret exists (the WEBHOOK_URL / WEBHOOK_SECRET
+ * bootstrap): replicas starting together make one.
+ */
+export async function ensureEndpoint(deps: WebhookDeps, url: string, secret: string): Promise<{ endpoint: WebhookEndpoint; created: boolean }> {
+  const ensured = await deps.webhooks.findOrCreateEndpoint({ url, secret, createdAt: deps.now().toISOString() }, MAX_WEBHOOK_ENDPOINTS);
+  if (!ensured) throw tooManyEndpoints();
+  return ensured;
 }
 
-export function getEndpoint(deps: WebhookDeps, id: number): WebhookEndpoint {
-  const endpoint = deps.webhooks.findEndpoint(id);
+export async function getEndpoint(deps: WebhookDeps, id: number): Promise<WebhookEndpoint> {
+  const endpoint = await deps.webhooks.findEndpoint(id);
   if (!endpoint) throw notFound(`There is no webhook endpoint ${id}.`);
   return endpoint;
 }
 
-export function deleteEndpoint(deps: WebhookDeps, id: number): void {
-  if (!deps.webhooks.deleteEndpoint(id)) throw notFound(`There is no webhook endpoint ${id}.`);
+export async function listEndpoints(deps: WebhookDeps, after: number, limit: number): Promise<PublicEndpoint[]> {
+  return (await deps.webhooks.listEndpoints(after, limit)).map(withoutSecret);
 }
 
-export function listMessages(deps: WebhookDeps, endpointId: number, after: number, limit: number): WebhookMessage[] {
-  getEndpoint(deps, endpointId);
+export async function deleteEndpoint(deps: WebhookDeps, id: number): Promise<void> {
+  if (!(await deps.webhooks.deleteEndpoint(id))) throw notFound(`There is no webhook endpoint ${id}.`);
+}
+
+export async function listMessages(deps: WebhookDeps, endpointId: number, after: number, limit: number): Promise<WebhookMessage[]> {
+  await getEndpoint(deps, endpointId);
   return deps.webhooks.listMessages(endpointId, after, limit);
 }
 
 /** A failed or pending message is sent again now; a delivered one is a conflict. */
-export function retryMessage(deps: WebhookDeps, endpointId: number, messageId: number): WebhookMessage {
-  getEndpoint(deps, endpointId);
-  const message = deps.webhooks.findMessage(endpointId, messageId);
+export async function retryMessage(deps: WebhookDeps, endpointId: number, messageId: number): Promise<WebhookMessage> {
+  await getEndpoint(deps, endpointId);
+  const message = await deps.webhooks.findMessage(endpointId, messageId);
   if (!message) throw notFound(`Webhook endpoint ${endpointId} has no message ${messageId}.`);
   if (message.status === 'delivered') {
     throw new AppError(409, 'message-delivered', `Message ${messageId} was delivered already; there is nothing to retry.`);
   }
-  const due = deps.webhooks.makeDue(endpointId, messageId, deps.now().toISOString())!;
+  const due = (await deps.webhooks.makeDue(endpointId, messageId, deps.now().toISOString()))!;
   deps.onDue?.();
   return due;
 }

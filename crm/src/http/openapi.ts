@@ -138,7 +138,12 @@ export const crmOpenApi = openApiDocument({
           '200': json('A page of customers', { type: 'array', items: { $ref: '#/components/schemas/Customer' } }, linkHeader),
           '400': problem('A bad after, limit or wait.', 'validation-failed'),
           '503': {
-            ...problem('MAX_HELD_POLLS long polls are held already (only a request with wait that finds no customer is held); ask again after Retry-After.', 'too-many-long-polls'),
+            ...problem(
+              'MAX_HELD_POLLS long polls are held already (only a request with wait that finds no customer is held), or the database (PostgreSQL) ' +
+                'cannot be reached just now; ask again after Retry-After.',
+              'too-many-long-polls',
+              'database-unavailable',
+            ),
             headers: { 'Retry-After': { description: 'Seconds to wait.', required: true, schema: { type: 'integer', minimum: 1 } } },
           },
         },

@@ -34,7 +34,7 @@ export function addCustomerRoutes(router: Router, deps: CustomerDeps): void {
     sendPage(ctx, await listCustomers(deps, page.after, page.limit + 1, waitMs, gone.signal), page);
   });
 
-  router.get('/customers/:id', (ctx) => {
-    ctx.body = getCustomer(deps, parseIdParam(ctx.params.id));
+  router.get('/customers/:id', async (ctx) => {
+    ctx.body = await getCustomer(deps, parseIdParam(ctx.params.id));
   });
 }

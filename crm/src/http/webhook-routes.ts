@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import { jsonBody, parseBody, parseIdParam, parsePageRequest, sendPage, WEBHOOK_SECRET_PATTERN } from '@welcome/common';
 import { Webhook } from 'standardwebhooks';
 import { z } from 'zod';
-import { createEndpoint, deleteEndpoint, getEndpoint, listMessages, retryMessage, withoutSecret, type WebhookDeps } from '../domain/webhooks.js';
+import { createEndpoint, deleteEndpoint, getEndpoint, listEndpoints, listMessages, retryMessage, withoutSecret, type WebhookDeps } from '../domain/webhooks.js';
 
 /** `whsec_` and base64 of 24 to 64 bytes, the form the standardwebhooks package signs with. */
 const secret = z
@@ -27,34 +27,35 @@ const newEndpointBody = z.strictObject({
 
 /** The webhook-endpoint routes, on the CRM's router. */
 export function addWebhookRoutes(router: Router, deps: WebhookDeps): void {
-  router.post('/webhook-endpoints', jsonBody(), (ctx) => {
-    const endpoint = createEndpoint(deps, parseBody(newEndpointBody, ctx.request.body));
+  router.post('/webhook-endpoints', jsonBody(), async (ctx) => {
+    const endpoint = await createEndpoint(deps, parseBody(newEndpointBody, ctx.request.body));
     ctx.status = 201;
     ctx.set('Location', `/webhook-endpoints/${endpoint.id}`);
     ctx.body = endpoint;
   });
 
-  router.get('/webhook-endpoints', (ctx) => {
+  router.get('/webhook-endpoints', async (ctx) => {
     const page = parsePageRequest(ctx);
-    sendPage(ctx, deps.webhooks.listEndpoints(page.after, page.limit + 1).map(withoutSecret), page);
+    sendPage(ctx, await listEndpoints(deps, page.after, page.limit + 1), page);
   });
 
-  router.get('/webhook-endpoints/:id', (ctx) => {
-    ctx.body = withoutSecret(getEndpoint(deps, parseIdParam(ctx.params.id)));
+  router.get('/webhook-endpoints/:id', async (ctx) => {
+    ctx.body = withoutSecret(await getEndpoint(deps, parseIdParam(ctx.params.id)));
   });
 
-  router.delete('/webhook-endpoints/:id', (ctx) => {
-    deleteEndpoint(deps, parseIdParam(ctx.params.id));
+  router.delete('/webhook-endpoints/:id', async (ctx) => {
+    await deleteEndpoint(deps, parseIdParam(ctx.params.id));
     ctx.status = 204;
   });
 
-  router.get('/webhook-endpoints/:id/messages', (ctx) => {
+  router.get('/webhook-endpoints/:id/messages', async (ctx) => {
     const page = parsePageRequest(ctx);
-    sendPage(ctx, listMessages(deps, parseIdParam(ctx.params.id), page.after, page.limit + 1), page);
+    sendPage(ctx, await listMessages(deps, parseIdParam(ctx.params.id), page.after, page.limit + 1), page);
   });
 
-  router.post('/webhook-endpoints/:id/messages/:msgId/retry', (ctx) => {
+  router.post('/webhook-endpoints/:id/messages/:msgId/retry', async (ctx) => {
+    const message = await retryMessage(deps, parseIdParam(ctx.params.id), parseIdParam(ctx.params.msgId, 'msgId'));
     ctx.status = 202;
-    ctx.body = retryMessage(deps, parseIdParam(ctx.params.id), parseIdParam(ctx.params.msgId, 'msgId'));
+    ctx.body = message;
   });
 }

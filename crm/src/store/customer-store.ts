@@ -1,5 +1,6 @@
-import { groupCommit, isUniqueViolation, migrate, type Db, type Settled, type StorageGuard } from '@welcome/common';
-import { crmSchema } from './schema.js';
+import type { ServiceDatabase } from '@welcome/common';
+import { createPostgresCustomerStore } from './postgres-customer-store.js';
+import { createSqliteCustomerStore } from './sqlite-customer-store.js';
 
 export interface Customer {
   id: number;
@@ -21,75 +22,55 @@ export class EmailTakenError extends Error {
   }
 }
 
+/** Told of customers committed by another replica, which this one's own inserts cannot report. */
+export interface CommitWatcher {
+  /** Customers up to `highestId` are committed. */
+  committed(highestId: number): void;
+  /** News of commits may have been lost (the connection that hears it came back): look for yourself. */
+  missed(): void;
+}
+
 export interface CustomerStore {
   /**
    * Commits the customer, with a `customer.created` message for every webhook endpoint, before
-   * resolving; rejects with EmailTakenError when the email is in use. Customers asked for in the
-   * same turn are committed together (one sync to disk), each in a savepoint of its own, so that
-   * one taken email refuses that customer alone.
+   * resolving; rejects with EmailTakenError when the email is in use. Customers asked for while
+   * a commit is being made are committed together, in one transaction, and a taken email refuses
+   * that customer alone. Ids become visible in id order, on every replica: a reader that has
+   * seen id N never later finds a new customer below N.
    */
   insert(customer: NewCustomer): Promise<Customer>;
-  findById(id: number): Customer | undefined;
+  findById(id: number): Promise<Customer | undefined>;
   /** Up to `limit` customers with an id above `after`, by id ascending. */
-  listAfter(after: number, limit: number): Customer[];
+  listAfter(after: number, limit: number): Promise<Customer[]>;
+  /** The highest id committed; 0 before the first customer. */
+  highestId(): Promise<number>;
+  /** Tells `watcher` of commits made elsewhere until closed; a SQLite file has no elsewhere. */
+  watchCommits(watcher: CommitWatcher): { close(): Promise<void> };
 }
 
-interface CustomerRow {
+export interface CustomerRow {
   id: number;
   name: string;
   email: string;
+  email_key: string;
   created_at: string;
 }
 
-const toCustomer = (row: CustomerRow): Customer => ({
+export const toCustomer = (row: CustomerRow): Customer => ({
   id: row.id,
   name: row.name,
   email: row.email,
   createdAt: row.created_at,
 });
 
-export function createCustomerStore(db: Db, storage: StorageGuard): CustomerStore {
-  migrate(db, crmSchema);
-  const insert = db.prepare<[string, string, string, string], CustomerRow>(
-    'INSERT INTO customers (name, email, email_key, created_at) VALUES (?, ?, ?, ?) RETURNING *',
-  );
-  const byId = db.prepare<[number], CustomerRow>('SELECT * FROM customers WHERE id = ?');
-  const after = db.prepare<[number, number], CustomerRow>('SELECT * FROM customers WHERE id > ? ORDER BY id LIMIT ?');
-  const enqueue = db.prepare<[string, number, string, string]>(`
-    INSERT INTO webhook_messages (endpoint_id, event_type, customer_id, payload, next_attempt_at)
-    SELECT id, ?, ?, ?, ? FROM webhook_endpoints
-  `);
-  // In an explicit transaction, a commit that fails (a full disk) throws: in autocommit, .get()
-  // on INSERT ... RETURNING hands back the row even then, and never lets SQLite checkpoint.
-  const insertCommitted = db.transaction((customer: NewCustomer) => {
-    const created = toCustomer(insert.get(customer.name, customer.email, customer.email.toLowerCase(), customer.createdAt)!);
-    const event = JSON.stringify({ type: 'customer.created', timestamp: created.createdAt, data: created });
-    enqueue.run('customer.created', created.id, event, created.createdAt);
-    return created;
-  });
+/** What makes two emails the same: lower-cased by JavaScript, not by the database, so both backends agree. */
+export const emailKey = (email: string): string => email.toLowerCase();
 
-  // Inside the batch's transaction, insertCommitted runs as a savepoint: a taken email rolls back
-  // that customer alone; anything else (a full disk) fails the whole batch.
-  const insertAll = db.transaction((batch: NewCustomer[]): Array<Settled<Customer>> =>
-    batch.map((customer) => {
-      try {
-        return { ok: true, value: insertCommitted(customer) };
-      } catch (error) {
-        if (!isUniqueViolation(error)) throw error;
-        return { ok: false, error: new EmailTakenError(customer.email) };
-      }
-    }),
-  );
-  const insertTogether = groupCommit<NewCustomer, Customer>((batch) => storage.write('insert customer', () => insertAll.immediate(batch)));
+/** The body of every attempt to send a customer's `customer.created` message, made once and stored. */
+export const customerCreatedEvent = (customer: Customer): string =>
+  JSON.stringify({ type: 'customer.created', timestamp: customer.createdAt, data: customer });
 
-  return {
-    insert: insertTogether,
-    findById(id) {
-      const row = byId.get(id);
-      return row && toCustomer(row);
-    },
-    listAfter(afterId, limit) {
-      return after.all(afterId, limit).map(toCustomer);
-    },
-  };
+/** The customer store on the service's database, whichever it is. */
+export function createCustomerStore(database: ServiceDatabase): CustomerStore {
+  return database.kind === 'sqlite' ? createSqliteCustomerStore(database.db, database.storage) : createPostgresCustomerStore(database.pg);
 }

@@ -1,6 +1,6 @@
-import type { Schema } from '@welcome/common';
+import { loadMigrations, type Schema } from '@welcome/common';
 
-/** The CRM's database; each step is applied once, in order, and recorded in the file. */
+/** The CRM's SQLite file; each step is applied once, in order, and recorded in the file. */
 export const crmSchema: Schema = {
   applicationId: 0x7763726d, // "wcrm"
   ownTable: 'customers',
@@ -37,5 +37,11 @@ export const crmSchema: Schema = {
     ) STRICT;
     CREATE INDEX webhook_messages_due ON webhook_messages (status, next_attempt_at);
     CREATE INDEX webhook_messages_of_endpoint ON webhook_messages (endpoint_id, id);`,
+    // A message being sent is leased until lease_until: no other claim takes it before then.
+    `ALTER TABLE webhook_messages ADD COLUMN lease_until TEXT;
+    CREATE INDEX webhook_messages_leased ON webhook_messages (lease_until) WHERE lease_until IS NOT NULL;`,
   ],
 };
+
+/** The CRM's PostgreSQL schema, one numbered SQL file a step (crm/migrations/postgres). */
+export const crmMigrations = loadMigrations(new URL('../../migrations/postgres/', import.meta.url));

@@ -1,5 +1,6 @@
-import { groupCommit, migrate, type Db, type StorageGuard } from '@welcome/common';
-import { crmSchema } from './schema.js';
+import type { ServiceDatabase } from '@welcome/common';
+import { createPostgresWebhookStore } from './postgres-webhook-store.js';
+import { createSqliteWebhookStore } from './sqlite-webhook-store.js';
 
 export interface WebhookEndpoint {
   id: number;
@@ -7,6 +8,8 @@ export interface WebhookEndpoint {
   secret: string;
   createdAt: string;
 }
+
+export type NewEndpoint = Omit<WebhookEndpoint, 'id'>;
 
 export type MessageStatus = 'pending' | 'delivered' | 'failed';
 
@@ -23,7 +26,7 @@ export interface WebhookMessage {
   nextAttemptAt: string | null;
 }
 
-/** A message due for sending, with what sending it takes. */
+/** A message claimed for sending, with what sending it takes. */
 export interface DueMessage {
   id: number;
   payload: string;
@@ -41,34 +44,47 @@ export interface Attempt {
 }
 
 export interface WebhookStore {
-  createEndpoint(endpoint: Omit<WebhookEndpoint, 'id'>): WebhookEndpoint;
-  countEndpoints(): number;
-  findEndpoint(id: number): WebhookEndpoint | undefined;
-  findEndpointByUrl(url: string, secret: string): WebhookEndpoint | undefined;
-  listEndpoints(after: number, limit: number): WebhookEndpoint[];
+  /** Stores the endpoint, unless `limit` endpoints exist already (counted in the same transaction): undefined then. */
+  createEndpoint(endpoint: NewEndpoint, limit: number): Promise<WebhookEndpoint | undefined>;
+  /**
+   * The oldest endpoint with this url and secret, stored first when there is none; one
+   * transaction, so that replicas starting together make one. Undefined when none is there and
+   * `limit` endpoints exist already.
+   */
+  findOrCreateEndpoint(endpoint: NewEndpoint, limit: number): Promise<{ endpoint: WebhookEndpoint; created: boolean } | undefined>;
+  findEndpoint(id: number): Promise<WebhookEndpoint | undefined>;
+  listEndpoints(after: number, limit: number): Promise<WebhookEndpoint[]>;
   /** Deletes the endpoint and its messages; false when there was none. */
-  deleteEndpoint(id: number): boolean;
-  listMessages(endpointId: number, after: number, limit: number): WebhookMessage[];
-  findMessage(endpointId: number, id: number): WebhookMessage | undefined;
-  /** Makes a pending or failed message due now; the delivered one is returned unchanged. */
-  makeDue(endpointId: number, id: number, at: string): WebhookMessage | undefined;
-  /** Up to `limit` pending messages due by `at`, oldest first, but for those in `skip`. */
-  due(at: string, limit: number, skip: ReadonlySet<number>): DueMessage[];
-  /** When the next pending message falls due, if any is pending. */
-  nextDueAt(): string | undefined;
-  /** Records how an attempt ended; attempts that end in the same turn share one commit. */
+  deleteEndpoint(id: number): Promise<boolean>;
+  listMessages(endpointId: number, after: number, limit: number): Promise<WebhookMessage[]>;
+  findMessage(endpointId: number, id: number): Promise<WebhookMessage | undefined>;
+  /**
+   * Makes a pending or failed message due at `at`; the delivered one is returned unchanged. A
+   * message being sent keeps its lease: it is not sent twice at once, and the attempt under way
+   * decides what comes next.
+   */
+  makeDue(endpointId: number, id: number, at: string): Promise<WebhookMessage | undefined>;
+  /**
+   * Up to `limit` pending messages due by `at` and leased to nobody, oldest first, leased until
+   * `leaseUntil` to the caller: no other claim (on any replica) takes them before the lease ends
+   * or their attempt is recorded.
+   */
+  claimDue(at: string, limit: number, leaseUntil: string): Promise<DueMessage[]>;
+  /** When a pending message can next be claimed (its due time, or the end of its lease), if any is pending. */
+  nextDueAt(): Promise<string | undefined>;
+  /** Records how an attempt ended and ends its lease; attempts that end together share one commit. */
   recordAttempt(id: number, attempt: Attempt): Promise<void>;
-  countByStatus(): Record<MessageStatus, number>;
+  countByStatus(): Promise<Record<MessageStatus, number>>;
 }
 
-interface EndpointRow {
+export interface EndpointRow {
   id: number;
   url: string;
   secret: string;
   created_at: string;
 }
 
-interface MessageRow {
+export interface MessageRow {
   id: number;
   event_type: string;
   customer_id: number;
@@ -80,9 +96,18 @@ interface MessageRow {
   next_attempt_at: string | null;
 }
 
-const toEndpoint = (row: EndpointRow): WebhookEndpoint => ({ id: row.id, url: row.url, secret: row.secret, createdAt: row.created_at });
+export interface DueRow {
+  id: number;
+  payload: string;
+  attempts: number;
+  endpoint_id: number;
+  url: string;
+  secret: string;
+}
 
-const toMessage = (row: MessageRow): WebhookMessage => ({
+export const toEndpoint = (row: EndpointRow): WebhookEndpoint => ({ id: row.id, url: row.url, secret: row.secret, createdAt: row.created_at });
+
+export const toMessage = (row: MessageRow): WebhookMessage => ({
   id: row.id,
   eventType: row.event_type,
   customerId: row.customer_id,
@@ -94,82 +119,29 @@ const toMessage = (row: MessageRow): WebhookMessage => ({
   nextAttemptAt: row.next_attempt_at,
 });
 
-const MESSAGE_COLUMNS = 'id, event_type, customer_id, status, attempts, last_attempt_at, last_status, last_error, next_attempt_at';
+export const toDueMessage = (row: DueRow): DueMessage => ({
+  id: row.id,
+  payload: row.payload,
+  attempts: row.attempts,
+  endpoint: { id: row.endpoint_id, url: row.url, secret: row.secret },
+});
 
-export function createWebhookStore(db: Db, storage: StorageGuard): WebhookStore {
-  migrate(db, crmSchema);
-  const insertEndpoint = db.prepare<[string, string, string], EndpointRow>(
-    'INSERT INTO webhook_endpoints (url, secret, created_at) VALUES (?, ?, ?) RETURNING *',
-  );
-  const endpointCount = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM webhook_endpoints');
-  const endpointById = db.prepare<[number], EndpointRow>('SELECT * FROM webhook_endpoints WHERE id = ?');
-  const endpointByUrl = db.prepare<[string, string], EndpointRow>('SELECT * FROM webhook_endpoints WHERE url = ? AND secret = ? ORDER BY id LIMIT 1');
-  const endpointsAfter = db.prepare<[number, number], EndpointRow>('SELECT * FROM webhook_endpoints WHERE id > ? ORDER BY id LIMIT ?');
-  const removeEndpoint = db.prepare<[number]>('DELETE FROM webhook_endpoints WHERE id = ?');
-  const messagesAfter = db.prepare<[number, number, number], MessageRow>(
-    `SELECT ${MESSAGE_COLUMNS} FROM webhook_messages WHERE endpoint_id = ? AND id > ? ORDER BY id LIMIT ?`,
-  );
-  const messageById = db.prepare<[number, number], MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM webhook_messages WHERE endpoint_id = ? AND id = ?`);
-  const dueNow = db.prepare<[string], MessageRow & { payload: string; endpoint_id: number; url: string; secret: string }>(`
-    SELECT m.*, e.url, e.secret FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id
-    WHERE m.status = 'pending' AND m.next_attempt_at <= ? ORDER BY m.next_attempt_at, m.id
-  `);
-  const earliestDue = db.prepare<[], { at: string | null }>("SELECT MIN(next_attempt_at) AS at FROM webhook_messages WHERE status = 'pending'");
-  const due = db.prepare<[string, number, number]>("UPDATE webhook_messages SET status = 'pending', next_attempt_at = ? WHERE endpoint_id = ? AND id = ? AND status <> 'delivered'");
-  const attempted = db.prepare<[string, number | null, string | null, string, string | null, number]>(`
-    UPDATE webhook_messages SET attempts = attempts + 1, last_attempt_at = ?, last_status = ?, last_error = ?, status = ?, next_attempt_at = ?
-    WHERE id = ?
-  `);
-  const byStatus = db.prepare<[], { status: MessageStatus; n: number }>('SELECT status, COUNT(*) AS n FROM webhook_messages GROUP BY status');
+export const MESSAGE_COLUMNS = 'id, event_type, customer_id, status, attempts, last_attempt_at, last_status, last_error, next_attempt_at';
 
-  const write = storage.write;
-  const recordAll = db.transaction((batch: Array<{ id: number; attempt: Attempt }>) => {
-    for (const { id, attempt } of batch) {
-      const status = attempt.outcome === 'delivered' ? 'delivered' : attempt.outcome.retryAt === null ? 'failed' : 'pending';
-      const next = attempt.outcome === 'delivered' ? null : attempt.outcome.retryAt;
-      attempted.run(attempt.at, attempt.status, attempt.error, status, next, id);
-    }
-  });
-  const recordTogether = groupCommit<{ id: number; attempt: Attempt }>((batch) => write('record webhook attempts', () => recordAll.immediate(batch)));
-  return {
-    createEndpoint: (endpoint) =>
-      write('insert webhook endpoint', () => db.transaction(() => toEndpoint(insertEndpoint.get(endpoint.url, endpoint.secret, endpoint.createdAt)!))()),
-    countEndpoints: () => endpointCount.get()!.n,
-    findEndpoint(id) {
-      const row = endpointById.get(id);
-      return row && toEndpoint(row);
-    },
-    findEndpointByUrl(url, secret) {
-      const row = endpointByUrl.get(url, secret);
-      return row && toEndpoint(row);
-    },
-    listEndpoints: (after, limit) => endpointsAfter.all(after, limit).map(toEndpoint),
-    deleteEndpoint: (id) => write('delete webhook endpoint', () => removeEndpoint.run(id).changes > 0),
-    listMessages: (endpointId, after, limit) => messagesAfter.all(endpointId, after, limit).map(toMessage),
-    findMessage(endpointId, id) {
-      const row = messageById.get(endpointId, id);
-      return row && toMessage(row);
-    },
-    makeDue(endpointId, id, at) {
-      write('retry webhook message', () => due.run(at, endpointId, id));
-      const row = messageById.get(endpointId, id);
-      return row && toMessage(row);
-    },
-    due(at, limit, skip) {
-      const found: DueMessage[] = [];
-      for (const row of dueNow.iterate(at)) {
-        if (skip.has(row.id)) continue;
-        found.push({ id: row.id, payload: row.payload, attempts: row.attempts, endpoint: { id: row.endpoint_id, url: row.url, secret: row.secret } });
-        if (found.length >= limit) break;
-      }
-      return found;
-    },
-    nextDueAt: () => earliestDue.get()?.at ?? undefined,
-    recordAttempt: (id, attempt) => recordTogether({ id, attempt }),
-    countByStatus() {
-      const counts: Record<MessageStatus, number> = { pending: 0, delivered: 0, failed: 0 };
-      for (const row of byStatus.all()) counts[row.status] = row.n;
-      return counts;
-    },
-  };
+/** How an attempt leaves its message: its status, and when it is due again. */
+export function afterAttempt(attempt: Attempt): { status: MessageStatus; nextAttemptAt: string | null } {
+  if (attempt.outcome === 'delivered') return { status: 'delivered', nextAttemptAt: null };
+  return { status: attempt.outcome.retryAt === null ? 'failed' : 'pending', nextAttemptAt: attempt.outcome.retryAt };
+}
+
+/** The earlier of two times that may be missing (ISO 8601 strings compare as their times do). */
+export function earliest(a: string | null | undefined, b: string | null | undefined): string | undefined {
+  if (a == null) return b ?? undefined;
+  if (b == null) return a;
+  return a < b ? a : b;
+}
+
+/** The webhook store on the service's database, whichever it is. */
+export function createWebhookStore(database: ServiceDatabase): WebhookStore {
+  return database.kind === 'sqlite' ? createSqliteWebhookStore(database.db, database.storage) : createPostgresWebhookStore(database.pg);
 }

@@ -72,8 +72,8 @@ export function isLoopback(host: string): boolean {
 
 export interface ServiceParts {
   app: Koa;
-  /** Called once the port is bound: background work starts here. */
-  start?: () => void;
+  /** Called once the port is bound: background work starts here, and the service is announced once it has. */
+  start?: () => void | Promise<void>;
   /** Called first on shutdown, before the server closes: background work finishes here. */
   stop?: () => Promise<void>;
 }
@@ -93,6 +93,8 @@ export async function startService(
   const parts = build(database, logger);
   const server = await listen(parts.app, config.port, config.host);
   const port = boundPort(server);
+  // Background work first (the CRM's WEBHOOK_URL endpoint is in place before its first customer).
+  await parts.start?.();
   logger.info(`Listening on http://${config.host}:${port}`, { port, database: describeDatabase(database) });
   if (config.apiKeys.length === 0 && !isLoopback(config.host)) {
     logger.warn(
@@ -101,7 +103,6 @@ export async function startService(
       { host: config.host, port },
     );
   }
-  parts.start?.();
   return {
     logger,
     stop: async () => {

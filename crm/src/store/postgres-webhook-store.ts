@@ -1,0 +1,154 @@
+import { groupCommit, type Postgres, type Queryable } from '@welcome/common';
+import {
+  afterAttempt,
+  earliest,
+  MESSAGE_COLUMNS,
+  toDueMessage,
+  toEndpoint,
+  toMessage,
+  type Attempt,
+  type DueRow,
+  type EndpointRow,
+  type MessageRow,
+  type MessageStatus,
+  type NewEndpoint,
+  type WebhookEndpoint,
+  type WebhookStore,
+} from './webhook-store.js';
+
+const ENDPOINT_COLUMNS = 'id, url, secret, created_at';
+
+// Claims as pg-boss and graphile-worker do: the oldest due messages that no lease holds, locked
+// with SKIP LOCKED so that replicas claiming at the same instant take different ones, leased in
+// the same statement (its own transaction: nothing stays open while the messages are sent).
+const CLAIM_DUE = `
+  WITH claimed AS (
+    UPDATE webhook_messages SET lease_until = $3
+    WHERE id IN (
+      SELECT id FROM webhook_messages
+      WHERE status = 'pending' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1)
+      ORDER BY next_attempt_at, id
+      LIMIT $2
+      FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id, endpoint_id, payload, attempts, next_attempt_at
+  )
+  SELECT claimed.id, claimed.endpoint_id, claimed.payload, claimed.attempts, endpoint.url, endpoint.secret
+  FROM claimed JOIN webhook_endpoints endpoint ON endpoint.id = claimed.endpoint_id
+  ORDER BY claimed.next_attempt_at, claimed.id`;
+
+// Two lookups that each stay on an index: the first message due that no lease holds back, and
+// the first lease to end that holds one back.
+const NEXT_CLAIMABLE = `
+  SELECT
+    (SELECT next_attempt_at FROM webhook_messages
+      WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= next_attempt_at) ORDER BY next_attempt_at LIMIT 1) AS due_at,
+    (SELECT MIN(lease_until) FROM webhook_messages
+      WHERE lease_until IS NOT NULL AND status = 'pending' AND lease_until > next_attempt_at) AS lease_ends_at`;
+
+const RECORD_ATTEMPTS = `
+  UPDATE webhook_messages SET
+    attempts = attempts + 1, last_attempt_at = attempt.at, last_status = attempt.status, last_error = attempt.error,
+    status = attempt.outcome, next_attempt_at = attempt.next_attempt_at, lease_until = NULL
+  FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[]) AS attempt (id, at, status, error, outcome, next_attempt_at)
+  WHERE webhook_messages.id = attempt.id`;
+
+/**
+ * Webhook endpoints and the outbox on a PostgreSQL server that any number of CRM replicas share:
+ * every replica's dispatcher claims due messages with a lease, sends them outside any
+ * transaction, then records the attempt, which ends the lease. A replica that dies mid-send
+ * leaves its messages leased until the lease ends; then any replica claims them again.
+ */
+export function createPostgresWebhookStore(db: Postgres): WebhookStore {
+  // Endpoints are made under one lock, so that the limit and "one endpoint per WEBHOOK_URL" hold
+  // when replicas start, or are asked, at the same instant.
+  const endpointsLock = `welcome-integration:webhook-endpoints:${db.schema}`;
+  const lockEndpoints = (tx: Queryable) => tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [endpointsLock]);
+  const createWithin = async (tx: Queryable, endpoint: NewEndpoint, limit: number): Promise<WebhookEndpoint | undefined> => {
+    const [{ n }] = (await tx.query<{ n: number }>('SELECT COUNT(*) AS n FROM webhook_endpoints')) as [{ n: number }];
+    if (n >= limit) return undefined;
+    const [row] = await tx.query<EndpointRow>(
+      `INSERT INTO webhook_endpoints (url, secret, created_at) VALUES ($1, $2, $3) RETURNING ${ENDPOINT_COLUMNS}`,
+      [endpoint.url, endpoint.secret, endpoint.createdAt],
+    );
+    return toEndpoint(row!);
+  };
+
+  const recordAll = async (batch: Array<{ id: number; attempt: Attempt }>) => {
+    const outcomes = batch.map(({ attempt }) => afterAttempt(attempt));
+    await db.query(RECORD_ATTEMPTS, [
+      batch.map(({ id }) => id),
+      batch.map(({ attempt }) => attempt.at),
+      batch.map(({ attempt }) => attempt.status),
+      batch.map(({ attempt }) => attempt.error),
+      outcomes.map((outcome) => outcome.status),
+      outcomes.map((outcome) => outcome.nextAttemptAt),
+    ]);
+  };
+
+  const recordTogether = groupCommit<{ id: number; attempt: Attempt }>(recordAll);
+  const findMessage = async (endpointId: number, id: number) => {
+    const [row] = await db.query<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM webhook_messages WHERE endpoint_id = $1 AND id = $2`, [endpointId, id]);
+    return row && toMessage(row);
+  };
+
+  return {
+    createEndpoint: (endpoint, limit) =>
+      db.transaction(async (tx) => {
+        await lockEndpoints(tx);
+        return createWithin(tx, endpoint, limit);
+      }),
+    findOrCreateEndpoint: (endpoint, limit) =>
+      db.transaction(async (tx) => {
+        await lockEndpoints(tx);
+        const [existing] = await tx.query<EndpointRow>(
+          `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE url = $1 AND secret = $2 ORDER BY id LIMIT 1`,
+          [endpoint.url, endpoint.secret],
+        );
+        if (existing) return { endpoint: toEndpoint(existing), created: false };
+        const created = await createWithin(tx, endpoint, limit);
+        return created && { endpoint: created, created: true };
+      }),
+    async findEndpoint(id) {
+      const [row] = await db.query<EndpointRow>(`SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1`, [id]);
+      return row && toEndpoint(row);
+    },
+    async listEndpoints(after, limit) {
+      const rows = await db.query<EndpointRow>(`SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id > $1 ORDER BY id LIMIT $2`, [after, limit]);
+      return rows.map(toEndpoint);
+    },
+    async deleteEndpoint(id) {
+      return (await db.query('DELETE FROM webhook_endpoints WHERE id = $1 RETURNING id', [id])).length > 0;
+    },
+    async listMessages(endpointId, after, limit) {
+      const rows = await db.query<MessageRow>(
+        `SELECT ${MESSAGE_COLUMNS} FROM webhook_messages WHERE endpoint_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+        [endpointId, after, limit],
+      );
+      return rows.map(toMessage);
+    },
+    findMessage,
+    async makeDue(endpointId, id, at) {
+      const [made] = await db.query<MessageRow>(
+        `UPDATE webhook_messages SET status = 'pending', next_attempt_at = $1
+         WHERE endpoint_id = $2 AND id = $3 AND status <> 'delivered' RETURNING ${MESSAGE_COLUMNS}`,
+        [at, endpointId, id],
+      );
+      return made ? toMessage(made) : findMessage(endpointId, id);
+    },
+    async claimDue(at, limit, leaseUntil) {
+      return (await db.query<DueRow>(CLAIM_DUE, [at, limit, leaseUntil])).map(toDueMessage);
+    },
+    async nextDueAt() {
+      const [next] = await db.query<{ due_at: string | null; lease_ends_at: string | null }>(NEXT_CLAIMABLE);
+      return earliest(next?.due_at, next?.lease_ends_at);
+    },
+    recordAttempt: (id, attempt) => recordTogether({ id, attempt }),
+    async countByStatus() {
+      const counts: Record<MessageStatus, number> = { pending: 0, delivered: 0, failed: 0 };
+      const rows = await db.query<{ status: MessageStatus; n: number }>('SELECT status, COUNT(*) AS n FROM webhook_messages GROUP BY status');
+      for (const row of rows) counts[row.status] = row.n;
+      return counts;
+    },
+  };
+}

@@ -1,0 +1,63 @@
+import { groupCommit, isUniqueViolation, migrate, type Db, type Settled, type StorageGuard } from '@welcome/common';
+import {
+  customerCreatedEvent,
+  EmailTakenError,
+  emailKey,
+  toCustomer,
+  type Customer,
+  type CustomerRow,
+  type CustomerStore,
+  type NewCustomer,
+} from './customer-store.js';
+import { crmSchema } from './schema.js';
+
+/**
+ * Customers in a SQLite file, which one process owns: ids are handed out and committed in order by
+ * that process alone. Customers asked for in the same turn are committed together (one sync to
+ * disk), each in a savepoint of its own, so that one taken email refuses that customer alone.
+ */
+export function createSqliteCustomerStore(db: Db, storage: StorageGuard): CustomerStore {
+  migrate(db, crmSchema);
+  const insert = db.prepare<[string, string, string, string], CustomerRow>(
+    'INSERT INTO customers (name, email, email_key, created_at) VALUES (?, ?, ?, ?) RETURNING *',
+  );
+  const byId = db.prepare<[number], CustomerRow>('SELECT * FROM customers WHERE id = ?');
+  const after = db.prepare<[number, number], CustomerRow>('SELECT * FROM customers WHERE id > ? ORDER BY id LIMIT ?');
+  const highest = db.prepare<[], { id: number }>('SELECT COALESCE(MAX(id), 0) AS id FROM customers');
+  const enqueue = db.prepare<[string, number, string, string]>(`
+    INSERT INTO webhook_messages (endpoint_id, event_type, customer_id, payload, next_attempt_at)
+    SELECT id, ?, ?, ?, ? FROM webhook_endpoints
+  `);
+  // In an explicit transaction, a commit that fails (a full disk) throws: in autocommit, .get()
+  // on INSERT ... RETURNING hands back the row even then, and never lets SQLite checkpoint.
+  const insertCommitted = db.transaction((customer: NewCustomer) => {
+    const created = toCustomer(insert.get(customer.name, customer.email, emailKey(customer.email), customer.createdAt)!);
+    enqueue.run('customer.created', created.id, customerCreatedEvent(created), created.createdAt);
+    return created;
+  });
+
+  // Inside the batch's transaction, insertCommitted runs as a savepoint: a taken email rolls back
+  // that customer alone; anything else (a full disk) fails the whole batch.
+  const insertAll = db.transaction((batch: NewCustomer[]): Array<Settled<Customer>> =>
+    batch.map((customer) => {
+      try {
+        return { ok: true, value: insertCommitted(customer) };
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error;
+        return { ok: false, error: new EmailTakenError(customer.email) };
+      }
+    }),
+  );
+  const insertTogether = groupCommit<NewCustomer, Customer>((batch) => storage.write('insert customer', () => insertAll.immediate(batch)));
+
+  return {
+    insert: insertTogether,
+    async findById(id) {
+      const row = byId.get(id);
+      return row && toCustomer(row);
+    },
+    listAfter: async (afterId, limit) => after.all(afterId, limit).map(toCustomer),
+    highestId: async () => highest.get()!.id,
+    watchCommits: () => ({ close: async () => undefined }),
+  };
+}

@@ -1,0 +1,114 @@
+import { groupCommit, migrate, type Db, type StorageGuard } from '@welcome/common';
+import { crmSchema } from './schema.js';
+import {
+  afterAttempt,
+  earliest,
+  MESSAGE_COLUMNS,
+  toDueMessage,
+  toEndpoint,
+  toMessage,
+  type Attempt,
+  type DueRow,
+  type EndpointRow,
+  type MessageRow,
+  type MessageStatus,
+  type NewEndpoint,
+  type WebhookStore,
+} from './webhook-store.js';
+
+/** Webhook endpoints and the outbox in the CRM's SQLite file. */
+export function createSqliteWebhookStore(db: Db, storage: StorageGuard): WebhookStore {
+  migrate(db, crmSchema);
+  const insertEndpoint = db.prepare<[string, string, string], EndpointRow>(
+    'INSERT INTO webhook_endpoints (url, secret, created_at) VALUES (?, ?, ?) RETURNING *',
+  );
+  const endpointCount = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM webhook_endpoints');
+  const endpointById = db.prepare<[number], EndpointRow>('SELECT * FROM webhook_endpoints WHERE id = ?');
+  const endpointByUrl = db.prepare<[string, string], EndpointRow>('SELECT * FROM webhook_endpoints WHERE url = ? AND secret = ? ORDER BY id LIMIT 1');
+  const endpointsAfter = db.prepare<[number, number], EndpointRow>('SELECT * FROM webhook_endpoints WHERE id > ? ORDER BY id LIMIT ?');
+  const removeEndpoint = db.prepare<[number]>('DELETE FROM webhook_endpoints WHERE id = ?');
+  const messagesAfter = db.prepare<[number, number, number], MessageRow>(
+    `SELECT ${MESSAGE_COLUMNS} FROM webhook_messages WHERE endpoint_id = ? AND id > ? ORDER BY id LIMIT ?`,
+  );
+  const messageById = db.prepare<[number, number], MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM webhook_messages WHERE endpoint_id = ? AND id = ?`);
+  const dueUnleased = db.prepare<{ at: string; limit: number }, DueRow>(`
+    SELECT m.id, m.payload, m.attempts, m.endpoint_id, e.url, e.secret
+    FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id
+    WHERE m.status = 'pending' AND m.next_attempt_at <= :at AND (m.lease_until IS NULL OR m.lease_until <= :at)
+    ORDER BY m.next_attempt_at, m.id LIMIT :limit
+  `);
+  const lease = db.prepare<[string, number]>('UPDATE webhook_messages SET lease_until = ? WHERE id = ?');
+  // Two lookups that each stay on an index: the first message due that no lease holds back, and
+  // the first lease to end that holds one back.
+  const nextClaimable = db.prepare<[], { due_at: string | null; lease_ends_at: string | null }>(`
+    SELECT
+      (SELECT next_attempt_at FROM webhook_messages
+        WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= next_attempt_at) ORDER BY next_attempt_at LIMIT 1) AS due_at,
+      (SELECT MIN(lease_until) FROM webhook_messages
+        WHERE lease_until IS NOT NULL AND status = 'pending' AND lease_until > next_attempt_at) AS lease_ends_at
+  `);
+  const due = db.prepare<[string, number, number]>(
+    "UPDATE webhook_messages SET status = 'pending', next_attempt_at = ? WHERE endpoint_id = ? AND id = ? AND status <> 'delivered'",
+  );
+  const attempted = db.prepare<[string, number | null, string | null, string, string | null, number]>(`
+    UPDATE webhook_messages SET
+      attempts = attempts + 1, last_attempt_at = ?, last_status = ?, last_error = ?, status = ?, next_attempt_at = ?, lease_until = NULL
+    WHERE id = ?
+  `);
+  const byStatus = db.prepare<[], { status: MessageStatus; n: number }>('SELECT status, COUNT(*) AS n FROM webhook_messages GROUP BY status');
+
+  const write = storage.write;
+  const createWithin = (endpoint: NewEndpoint, limit: number) =>
+    endpointCount.get()!.n >= limit ? undefined : toEndpoint(insertEndpoint.get(endpoint.url, endpoint.secret, endpoint.createdAt)!);
+  const createEndpoint = db.transaction(createWithin);
+  const findOrCreateEndpoint = db.transaction((endpoint: NewEndpoint, limit: number) => {
+    const existing = endpointByUrl.get(endpoint.url, endpoint.secret);
+    if (existing) return { endpoint: toEndpoint(existing), created: false };
+    const created = createWithin(endpoint, limit);
+    return created && { endpoint: created, created: true };
+  });
+  const claimAll = db.transaction((at: string, limit: number, leaseUntil: string) => {
+    const rows = dueUnleased.all({ at, limit });
+    for (const row of rows) lease.run(leaseUntil, row.id);
+    return rows.map(toDueMessage);
+  });
+  const recordAll = db.transaction((batch: Array<{ id: number; attempt: Attempt }>) => {
+    for (const { id, attempt } of batch) {
+      const { status, nextAttemptAt } = afterAttempt(attempt);
+      attempted.run(attempt.at, attempt.status, attempt.error, status, nextAttemptAt, id);
+    }
+  });
+  const recordTogether = groupCommit<{ id: number; attempt: Attempt }>((batch) => write('record webhook attempts', () => recordAll.immediate(batch)));
+
+  return {
+    createEndpoint: async (endpoint, limit) => write('insert webhook endpoint', () => createEndpoint.immediate(endpoint, limit)),
+    findOrCreateEndpoint: async (endpoint, limit) => write('insert webhook endpoint', () => findOrCreateEndpoint.immediate(endpoint, limit)),
+    async findEndpoint(id) {
+      const row = endpointById.get(id);
+      return row && toEndpoint(row);
+    },
+    listEndpoints: async (after, limit) => endpointsAfter.all(after, limit).map(toEndpoint),
+    deleteEndpoint: async (id) => write('delete webhook endpoint', () => removeEndpoint.run(id).changes > 0),
+    listMessages: async (endpointId, after, limit) => messagesAfter.all(endpointId, after, limit).map(toMessage),
+    async findMessage(endpointId, id) {
+      const row = messageById.get(endpointId, id);
+      return row && toMessage(row);
+    },
+    async makeDue(endpointId, id, at) {
+      write('retry webhook message', () => due.run(at, endpointId, id));
+      const row = messageById.get(endpointId, id);
+      return row && toMessage(row);
+    },
+    claimDue: async (at, limit, leaseUntil) => write('claim webhook messages', () => claimAll.immediate(at, limit, leaseUntil)),
+    async nextDueAt() {
+      const next = nextClaimable.get()!;
+      return earliest(next.due_at, next.lease_ends_at);
+    },
+    recordAttempt: (id, attempt) => recordTogether({ id, attempt }),
+    async countByStatus() {
+      const counts: Record<MessageStatus, number> = { pending: 0, delivered: 0, failed: 0 };
+      for (const row of byStatus.all()) counts[row.status] = row.n;
+      return counts;
+    },
+  };
+}
