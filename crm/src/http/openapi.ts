@@ -139,10 +139,8 @@ export const crmOpenApi = openApiDocument({
           '400': problem('A bad after, limit or wait.', 'validation-failed'),
           '503': {
             ...problem(
-              'MAX_HELD_POLLS long polls are held already (only a request with wait that finds no customer is held), or the database (PostgreSQL) ' +
-                'cannot be reached just now; ask again after Retry-After.',
+              'MAX_HELD_POLLS long polls are held already (only a request with wait that finds no customer is held); ask again after Retry-After.',
               'too-many-long-polls',
-              'database-unavailable',
             ),
             headers: { 'Retry-After': { description: 'Seconds to wait.', required: true, schema: { type: 'integer', minimum: 1 } } },
           },

@@ -98,9 +98,15 @@ export const bodyProblems = {
   '415': problem('The body is not application/json.', 'unsupported-media-type'),
 };
 
+/** The Retry-After of a 503 or 507: when to send the same request again. */
+export const retryAfterHeader = { description: 'Seconds to wait before sending the request again.', required: true, schema: { type: 'integer', minimum: 1 } };
+
 /** The answers of a route that writes to the database when the database cannot take the write. */
 export const storageProblems = {
-  '503': problem('The database could not take the write just now (locked or an I/O error); nothing was stored. Try again.', 'storage-unavailable'),
+  '503': {
+    ...problem('The database could not take the write just now (SQLite: locked or an I/O error); nothing was stored. Try again.', 'storage-unavailable'),
+    headers: { 'Retry-After': retryAfterHeader },
+  },
   '507': {
     ...problem('The disk under the database is full; nothing was stored. Send the same request again later.', 'insufficient-storage'),
     headers: { 'Retry-After': { description: 'Seconds to wait before sending it again.', required: true, schema: { type: 'integer', minimum: 1 } } },
@@ -186,16 +192,41 @@ export function mapOperations(
   );
 }
 
-/** Every answer carries X-Request-Id, every operation may fail with a 500, and each response says so. */
-function withCommonAnswers(paths: OpenApiDocument['paths']): OpenApiDocument['paths'] {
+const DATABASE_UNAVAILABLE = 'The database server cannot be reached just now (PostgreSQL, DATABASE_URL); nothing was stored. Send the request again after Retry-After.';
+
+/** A 503 of the operation's own with `database-unavailable` among its problems, or that 503 alone. */
+function withDatabaseUnavailable(existing: Response | undefined): Response {
+  if (existing === undefined) return { ...problem(DATABASE_UNAVAILABLE, 'database-unavailable'), headers: { 'Retry-After': retryAfterHeader } };
+  const answer = existing as Response & { description: string; content: { 'application/problem+json': { schema: { allOf: [unknown, { properties: { type: { enum: string[] } } }] } } } };
+  const schema = answer.content['application/problem+json'].schema;
+  const codes = schema.allOf[1].properties.type.enum;
+  if (codes.includes('/problems/database-unavailable')) return { ...answer, headers: { 'Retry-After': retryAfterHeader, ...answer.headers } } as Response;
+  return {
+    ...answer,
+    description: `${answer.description} Or: ${DATABASE_UNAVAILABLE}`,
+    headers: { 'Retry-After': retryAfterHeader, ...answer.headers },
+    content: {
+      'application/problem+json': {
+        schema: { allOf: [schema.allOf[0], { type: 'object', properties: { type: { enum: [...codes, '/problems/database-unavailable'] } } }] },
+      },
+    },
+  } as Response;
+}
+
+/**
+ * Every answer carries X-Request-Id, every operation may fail with a 500, every operation that
+ * needs the database with a 503 while its server cannot be reached, and each response says so.
+ */
+function withCommonAnswers(paths: OpenApiDocument['paths'], usesDatabase: (path: string, method: string) => boolean): OpenApiDocument['paths'] {
   const internalError: Response = { $ref: '#/components/responses/InternalError' };
-  return mapOperations(paths, ({ responses, ...rest }) => ({
+  return mapOperations(paths, ({ responses, ...rest }, path, method) => ({
     ...rest,
     responses: Object.fromEntries(
-      Object.entries({ ...responses, '500': internalError }).map(([status, response]) => [
-        status,
-        response.$ref ? response : withRequestId(response, response.headers),
-      ]),
+      Object.entries({
+        ...responses,
+        ...(usesDatabase(path, method) ? { '503': withDatabaseUnavailable(responses['503']) } : {}),
+        '500': internalError,
+      }).map(([status, response]) => [status, response.$ref ? response : withRequestId(response, response.headers)]),
     ),
   }));
 }
@@ -207,6 +238,8 @@ export function openApiDocument(options: {
   tags: Array<{ name: string; description: string }>;
   paths: Record<string, Record<string, unknown>>;
   schemas: Record<string, unknown>;
+  /** Which of the service's operations read or write its database (all, unless told otherwise). */
+  usesDatabase?: (path: string, method: string) => boolean;
 }): OpenApiDocument {
   return {
     openapi: '3.1.0',
@@ -221,7 +254,10 @@ export function openApiDocument(options: {
     // Relative: "Try it out" and generated clients talk to the instance that served the document.
     servers: [{ url: '/', description: 'The service that served this document' }],
     tags: [...options.tags, { name: 'operations', description: 'Liveness, readiness, metrics and these documents.' }],
-    paths: withCommonAnswers({ ...options.paths, ...operational }),
+    paths: {
+      ...withCommonAnswers(options.paths, options.usesDatabase ?? (() => true)),
+      ...withCommonAnswers(operational, () => false),
+    },
     components: {
       schemas: { ...options.schemas, Problem: problemSchema },
       headers: { 'X-Request-Id': requestIdHeader },

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { personNameSchema } from '../src/openapi.js';
+import { json, openApiDocument, personNameSchema, storageProblems } from '../src/openapi.js';
 import { personName } from '../src/validation.js';
 
 describe('the documents say what the code enforces', () => {
@@ -24,5 +24,36 @@ describe('the documents say what the code enforces', () => {
 
   test.each(samples.map((sample) => [JSON.stringify(sample).slice(0, 40), sample]))('a name %s: the document and the code agree', (_, sample) => {
     expect(documented(sample)).toBe(personName.safeParse(sample).success);
+  });
+});
+
+describe('an unreachable database server in the documents', () => {
+  const document = openApiDocument({
+    title: 't',
+    description: 'd',
+    tags: [],
+    schemas: {},
+    paths: {
+      '/things': {
+        get: { responses: { '200': json('Things', { type: 'array' }) } },
+        post: { responses: { '201': json('Made', { type: 'object' }), ...storageProblems } },
+      },
+      '/page': { get: { responses: { '200': json('A page', { type: 'string' }) } } },
+    },
+    usesDatabase: (path) => path !== '/page',
+  });
+  const answers = (path: string, method: string) => (document.paths[path] as Record<string, { responses: Record<string, any> }>)[method]!.responses;
+  const codesOf = (response: any): string[] => response.content['application/problem+json'].schema.allOf[1].properties.type.enum;
+
+  test('every operation that needs the database may answer 503 database-unavailable, with Retry-After', () => {
+    expect(codesOf(answers('/things', 'get')['503'])).toEqual(['/problems/database-unavailable']);
+    expect(answers('/things', 'get')['503'].headers['Retry-After'].required).toBe(true);
+    expect(codesOf(answers('/things', 'post')['503'])).toEqual(['/problems/storage-unavailable', '/problems/database-unavailable']);
+  });
+
+  test('one that does not, and the operational routes, do not say so', () => {
+    expect(answers('/page', 'get')['503']).toBeUndefined();
+    expect(answers('/health', 'get')['503']).toBeUndefined();
+    expect(codesOf(answers('/ready', 'get')['503'])).toEqual(['/problems/not-ready']);
   });
 });
