@@ -14,7 +14,7 @@ const crmApp = (db = openDatabase(':memory:')) => createCrm({ database: sqliteDa
 const inventoryApp = (db = openDatabase(':memory:')) => createInventory({ database: sqliteDatabase(db, createSilentLogger()), logger: createSilentLogger() });
 async function middlewareApp() {
   const both = await upstreams();
-  const deps = middlewareDeps({ crmUrl: both.crm.url, inventoryUrl: both.inventory.url });
+  const deps = await middlewareDeps({ crmUrl: both.crm.url, inventoryUrl: both.inventory.url });
   return { ...both, deps, http: request(createMiddleware(deps).callback()) };
 }
 
@@ -71,7 +71,7 @@ describe('GET /metrics', () => {
     await createCustomer(crm.url, 'Bob');
     await syncNewCustomers(deps);
     await createCustomer(crm.url, 'Carol');
-    deps.store.recordCrmHighest(3);
+    await deps.store.recordCrmHighest(3);
     const metrics = (await http.get('/metrics')).text;
     expect(sample(metrics, 'middleware_packages_created')).toBe(2);
     expect(sample(metrics, 'middleware_packages_already_there')).toBe(0);

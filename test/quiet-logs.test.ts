@@ -38,7 +38,7 @@ describe('an idle platform is quiet; its story is not', () => {
   test('a sync cycle that finds nothing says nothing at info; one that finds a customer tells it', async () => {
     const { crm, inventory } = await upstreams();
     const { logger, lines } = captureLogs('middleware');
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url, logger });
+    const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url, logger });
     await syncNewCustomers(deps);
     await syncNewCustomers(deps);
     expect(atInfoOrAbove(lines)).toEqual([]);
@@ -55,7 +55,7 @@ describe('an idle platform is quiet; its story is not', () => {
   test('while idle, the poller says where it stands once a minute, not once a cycle', async () => {
     const { crm, inventory } = await upstreams();
     const { logger, lines } = captureLogs('middleware');
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url, logger });
+    const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url, logger });
     let now = 0;
     let cycles = 0;
     const idle: CycleReport = { found: 0, created: 0, alreadyThere: 0, deadLettered: 0 };

@@ -1,13 +1,24 @@
 import type Koa from 'koa';
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { createRegistry, createServiceApp, databaseChecks } from '@welcome/common';
 import { middlewareOpenApi } from './http/openapi.js';
 import { CRM_WEBHOOK_PATH, createMiddlewareRouter } from './http/routes.js';
 import type { SyncStatus } from './store/sync-store.js';
 import type { MiddlewareDeps } from './sync-deps.js';
 
-/** Gauges read from the store at each scrape: its counters survive restarts, so they are its to tell. */
-function addSyncMetrics(registry: Registry, status: () => SyncStatus): void {
+/**
+ * Gauges read from the store at each scrape: its counters survive restarts and are shared by the
+ * replicas, so they are its to tell. One read serves every gauge of a scrape; while the store
+ * cannot be read, the gauges keep their last values and the process's own metrics are still served.
+ */
+function addSyncMetrics(registry: Registry, status: () => Promise<SyncStatus>): void {
+  let reading: Promise<SyncStatus | undefined> | undefined;
+  const readOnce = () =>
+    (reading ??= status()
+      .catch(() => undefined)
+      .finally(() => {
+        reading = undefined;
+      }));
   const gauges: Array<[string, string, (s: SyncStatus) => number]> = [
     ['middleware_packages_created', 'Packages this middleware created', (s) => s.synced],
     ['middleware_packages_already_there', 'Customers whose package the Inventory already had', (s) => s.alreadyThere],
@@ -35,16 +46,31 @@ function addSyncMetrics(registry: Registry, status: () => SyncStatus): void {
       name,
       help,
       registers: [registry],
-      collect() {
-        this.set(read(status()));
+      async collect() {
+        const current = await readOnce();
+        if (current) this.set(read(current));
       },
     });
   }
 }
 
+/** What this process itself did, not the replicas together: its share of the work. */
+function addProcessMetrics(registry: Registry, deps: MiddlewareDeps): void {
+  new Counter({
+    name: 'middleware_inventory_asks_total',
+    help: 'Packages this process asked the Inventory for (each ask once, whatever the retry did)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(deps.inventory.asks());
+    },
+  });
+}
+
 export function createApp(deps: MiddlewareDeps): Koa {
   const registry = createRegistry('middleware');
-  addSyncMetrics(registry, () => deps.store.status());
+  addSyncMetrics(registry, () => deps.store.status(deps.now()));
+  addProcessMetrics(registry, deps);
   const upstreamCheck = (name: 'crm' | 'inventory', ping: () => Promise<string | undefined>) => async () => {
     const problem = await ping();
     return problem === undefined ? undefined : { field: name, message: problem };

@@ -1,8 +1,10 @@
 import { runService, startService } from '@welcome/common';
 import { createApp } from './app.js';
 import { loadConfig } from './config.js';
+import { startHeartbeat } from './domain/heartbeat.js';
 import { startPoller, type Poller } from './domain/poller.js';
 import { logIdleSummary, syncNewCustomers } from './domain/sync.js';
+import { middlewareMigrations } from './store/sync-store.js';
 import { createSyncDeps } from './sync-deps.js';
 
 const RETRY_DELAY_MS = 1000;
@@ -12,7 +14,7 @@ await runService(
   'middleware',
   () => loadConfig(process.env, Boolean(process.stdout.isTTY)),
   (config) =>
-    startService('middleware', config, [], (database, logger) => {
+    startService('middleware', config, middlewareMigrations, (database, logger) => {
       const deps = createSyncDeps({
         database,
         logger,
@@ -27,21 +29,26 @@ await runService(
         inventoryApiKey: config.inventoryApiKey,
         apiKeys: config.apiKeys,
       });
+      // The cursor for a log line; while the database cannot be reached, the line goes without it.
+      const cursorNow = () => deps.store.cursor().catch(() => undefined);
       let poller: Poller | undefined;
+      let heartbeat: ReturnType<typeof startHeartbeat> | undefined;
       return {
         app: createApp(deps),
         start: () => {
           const polling = config.longPollS > 0 ? `Long polling ${config.crmUrl} (held up to ${config.longPollS} s)` : `Polling ${config.crmUrl} every ${config.pollIntervalMs} ms`;
           const push = config.crmWebhookSecret ? '; CRM webhooks accepted at POST /webhooks/crm' : '';
-          logger.info(`${polling} into ${config.inventoryUrl}${push}`, {
+          const fields = {
             crmUrl: config.crmUrl,
             inventoryUrl: config.inventoryUrl,
             pollIntervalMs: config.pollIntervalMs,
             longPollS: config.longPollS,
             deliveryConcurrency: config.deliveryConcurrency,
             webhooks: config.crmWebhookSecret !== undefined,
-            cursor: deps.store.cursor(),
-          });
+            replica: deps.replica.id,
+          };
+          void cursorNow().then((cursor) => logger.info(`${polling} into ${config.inventoryUrl}${push}`, { ...fields, cursor }));
+          heartbeat = startHeartbeat(deps);
           poller = startPoller({
             intervalMs: config.pollIntervalMs,
             maxBackoffMs: config.backoffMaxMs,
@@ -53,7 +60,10 @@ await runService(
         },
         stop: async () => {
           await poller?.stop();
-          logger.info(`Cursor saved at ${deps.store.cursor()}`, { cursor: deps.store.cursor() });
+          await heartbeat?.stop();
+          const cursor = await cursorNow();
+          if (cursor === undefined) logger.warn('Stopped; the cursor could not be read back, the database does not answer');
+          else logger.info(`Cursor saved at ${cursor}`, { cursor });
         },
       };
     }),

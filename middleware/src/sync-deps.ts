@@ -2,17 +2,51 @@ import type { Logger, ServiceDatabase } from '@welcome/common';
 import { createCrmClient } from './clients/crm-client.js';
 import { DEFAULT_DELIVERY_CONCURRENCY } from './config.js';
 import { createInventoryClient } from './clients/inventory-client.js';
+import { processReplicaId, type ReplicaIdentity } from './domain/heartbeat.js';
 import type { SyncDeps } from './domain/sync.js';
-import { createSyncStore } from './store/sync-store.js';
+import { createSyncStore, type SyncStore } from './store/sync-store.js';
 
 /** Everything the middleware's app and poller are built from. */
 export type MiddlewareDeps = SyncDeps & {
   database: ServiceDatabase;
+  /** This process among the replicas sharing the database. */
+  replica: ReplicaIdentity;
   /** CRM_WEBHOOK_SECRET: POST /webhooks/crm exists only when it is set. */
   webhookSecret: string | undefined;
   /** API_KEYS of the middleware's own routes: when any, all but the public ones need one. */
   apiKeys: readonly string[];
 };
+
+/**
+ * How long a replica holds a customer it asks the Inventory for. One ask is two attempts of at
+ * most `timeoutMs` each with got's retry delay between them; twice that leaves room for the
+ * commit of the answer and a busy event loop, so that in normal running no lease ends while its
+ * ask is still going (another replica would then ask again), while a replica that died holding
+ * customers leaves them to the others within seconds.
+ */
+export const claimLeaseMs = (timeoutMs: number, retryDelayMs: number): number => 4 * timeoutMs + retryDelayMs;
+
+/**
+ * The store, with this process's own idea of whether its cycles meet an outage: got's retry hook
+ * asks synchronously, to log the retries of an outage quietly.
+ */
+function withOutageKnown(store: SyncStore): { store: SyncStore; inOutage: () => boolean } {
+  let inOutage = false;
+  return {
+    inOutage: () => inOutage,
+    store: {
+      ...store,
+      async markCycleFailed(upstream, error, at) {
+        inOutage = true;
+        return store.markCycleFailed(upstream, error, at);
+      },
+      async markCycleSucceeded(at) {
+        inOutage = false;
+        return store.markCycleSucceeded(at);
+      },
+    },
+  };
+}
 
 /** Wires the store and the two upstream clients; retries are logged quietly while an outage is known. */
 export function createSyncDeps(options: {
@@ -30,17 +64,21 @@ export function createSyncDeps(options: {
   inventoryApiKey?: string | undefined;
   /** API_KEYS of the middleware's own routes. */
   apiKeys?: readonly string[];
+  /** This replica's id; the host and pid by default. Tests that run several replicas in one process name each. */
+  replicaId?: string;
+  now?: () => Date;
 }): MiddlewareDeps {
   const concurrency = options.concurrency ?? DEFAULT_DELIVERY_CONCURRENCY;
-  if (options.database.kind !== 'sqlite') throw new Error('the middleware keeps its data in SQLite');
-  const store = createSyncStore(options.database.db, options.database.storage);
+  const { store, inOutage } = withOutageKnown(createSyncStore(options.database));
   const upstream = {
     timeoutMs: options.timeoutMs,
     retryDelayMs: options.retryDelayMs,
     logger: options.logger,
-    quiet: () => store.status().outage !== null,
+    quiet: inOutage,
   };
   const longPollS = options.longPollS ?? 0;
+  const now = options.now ?? (() => new Date());
+  const replica = { id: options.replicaId ?? processReplicaId(), startedAt: now().toISOString() };
   return {
     // The CRM: a page walk, a held long poll, a readiness ping and a replay may be open at once.
     crm: createCrmClient({ baseUrl: options.crmUrl, ...upstream, maxSockets: 4, apiKey: options.crmApiKey }),
@@ -49,7 +87,9 @@ export function createSyncDeps(options: {
     store,
     database: options.database,
     logger: options.logger,
-    now: () => new Date(),
+    now,
+    replica,
+    claims: { owner: replica.id, leaseMs: claimLeaseMs(options.timeoutMs, options.retryDelayMs) },
     inFlight: new Map(),
     longPollS,
     concurrency,

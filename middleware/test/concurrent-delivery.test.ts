@@ -4,10 +4,11 @@ import { syncNewCustomers } from '../src/domain/sync.js';
 import { sendJson, serveHandler } from '../../test/support/servers.js';
 import { closedAfterEach, createCustomer, listPackages, middlewareDeps, sqliteOf } from './support.js';
 import { failCommitsOn } from '../../test/storage/faults.js';
+import { BACKENDS } from '../../test/support/databases.js';
 
 const { upstreams, server } = closedAfterEach();
 
-describe('concurrent delivery', () => {
+describe.each(BACKENDS)('concurrent delivery on %s', (backend) => {
   test('with answers out of order and some customers failing, the cursor never passes a customer not yet handled', async () => {
     const { crm, inventory } = await upstreams();
     const total = 120;
@@ -25,38 +26,40 @@ describe('concurrent delivery', () => {
         sendJson(res, answer.status, await answer.json());
       }),
     );
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: flaky.url, concurrency: 8, retryDelayMs: 1 });
+    const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: flaky.url, concurrency: 8, retryDelayMs: 1 });
 
-    for (let cycle = 1; cycle <= 100 && deps.store.cursor() < total; cycle++) {
+    for (let cycle = 1; cycle <= 100 && (await deps.store.cursor()) < total; cycle++) {
       await syncNewCustomers(deps);
       // Everyone up to the cursor has a package or a dead letter.
-      const cursor = deps.store.cursor();
+      const cursor = await deps.store.cursor();
       const packaged = new Set((await listPackages(inventory.url)).map((p) => p.customerId));
-      const lettered = new Set(deps.store.listDeadLetters(0, 1000).map((letter) => letter.customerId));
+      const lettered = new Set((await deps.store.listDeadLetters(0, 1000)).map((letter) => letter.customerId));
       const skipped = Array.from({ length: cursor }, (_, i) => i + 1).filter((id) => !packaged.has(id) && !lettered.has(id));
       expect({ cycle, cursor, skipped }).toEqual({ cycle, cursor, skipped: [] });
     }
-    expect(deps.store.cursor()).toBe(total);
+    expect(await deps.store.cursor()).toBe(total);
     const packages = await listPackages(inventory.url);
     expect(packages).toHaveLength(total - Math.floor(total / 17));
     expect(new Set(packages.map((p) => p.customerId)).size).toBe(packages.length);
-    expect(deps.store.status().deadLetters).toBe(Math.floor(total / 17));
+    expect((await deps.store.status()).deadLetters).toBe(Math.floor(total / 17));
   }, 60_000);
+});
 
+describe('concurrent delivery on SQLite only', () => {
   test('confirmations asked for in the same turn share one commit: when it fails, none of them is stored', async () => {
-    const deps = middlewareDeps({ crmUrl: 'http://127.0.0.1:9', inventoryUrl: 'http://127.0.0.1:9' });
+    const deps = await middlewareDeps({ crmUrl: 'http://127.0.0.1:9', inventoryUrl: 'http://127.0.0.1:9' });
     const confirmAll = (ids: number[]) =>
       Promise.allSettled(ids.map((id) => deps.store.confirm({ customerId: id, customerName: `C${id}`, packageId: id, outcome: 'created' }, new Date(), 'poll')));
 
     const breaker = failCommitsOn(sqliteOf(deps), 'confirmed');
     const refused = await confirmAll([3, 4, 5, 6]);
     expect(refused.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
-    expect(deps.store.status()).toMatchObject({ synced: 0, cursor: 0 });
+    expect(await deps.store.status()).toMatchObject({ synced: 0, cursor: 0 });
 
     breaker.heal();
     const accepted = await confirmAll([1, 2, 3, 4]);
     expect(accepted.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
     // Confirmed 1 to 4, right after the cursor: it moves over all of them.
-    expect(deps.store.status()).toMatchObject({ synced: 4, cursor: 4 });
+    expect(await deps.store.status()).toMatchObject({ synced: 4, cursor: 4 });
   });
 });

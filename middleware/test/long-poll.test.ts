@@ -9,7 +9,7 @@ const { upstreams } = closedAfterEach();
 describe('LONG_POLL_S', () => {
   test('a cycle waits at the CRM for the next customer and delivers it the moment it is committed', async () => {
     const { crm, inventory } = await upstreams();
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url, longPollS: 10 });
+    const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url, longPollS: 10 });
     let done = false;
     const cycle = syncNewCustomers(deps).then((report) => {
       done = true;
@@ -19,12 +19,12 @@ describe('LONG_POLL_S', () => {
     expect(done).toBe(false);
     const alice = await createCustomer(crm.url, 'Alice');
     expect(await cycle).toMatchObject({ found: 1, created: 1 });
-    expect(deps.store.status()).toMatchObject({ cursor: alice.id, deliveriesByPath: { webhook: 0, longPoll: 1, poll: 0 } });
+    expect(await deps.store.status()).toMatchObject({ cursor: alice.id, deliveriesByPath: { webhook: 0, longPoll: 1, poll: 0 } });
   });
 
   test('the poller starts the next long poll as soon as one ends, and stopping cuts a held one short without an outage', async () => {
     const { crm, inventory } = await upstreams();
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url, longPollS: 30 });
+    const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url, longPollS: 30 });
     const poller = startPoller({
       intervalMs: 60_000,
       maxBackoffMs: 60_000,
@@ -40,6 +40,6 @@ describe('LONG_POLL_S', () => {
     const stopping = Date.now();
     await poller.stop();
     expect(Date.now() - stopping).toBeLessThan(2000);
-    expect(deps.store.status()).toMatchObject({ cursor: 3, failedCycles: 0, outage: null });
+    expect(await deps.store.status()).toMatchObject({ cursor: 3, failedCycles: 0, outage: null });
   });
 });

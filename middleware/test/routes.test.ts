@@ -3,17 +3,18 @@ import request from 'supertest';
 import { createApp } from '../src/app.js';
 import { syncNewCustomers } from '../src/domain/sync.js';
 import { sendJson, serveHandler } from '../../test/support/servers.js';
+import { BACKENDS } from '../../test/support/databases.js';
 import { closedAfterEach, createCustomer, gatedInventory, listPackages, middlewareDeps, postPackage } from './support.js';
 
 const { upstreams, server } = closedAfterEach();
 
-describe('GET /status', () => {
+describe.each(BACKENDS)('GET /status on %s', (backend) => {
   test('tells the cursor, the times and the counters', async () => {
     const { crm, inventory } = await upstreams();
     await createCustomer(crm.url, 'Alice');
     await createCustomer(crm.url, 'Bob');
     await postPackage(inventory.url, 2, 'Bob');
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
+    const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url });
     await syncNewCustomers(deps);
 
     const response = await request(createApp(deps).callback()).get('/status');
@@ -37,16 +38,17 @@ describe('GET /status', () => {
       ],
       deliveriesByPath: { webhook: 0, longPoll: 0, poll: 2 },
       lastWebhookAt: null,
+      replicas: [],
     });
   });
 });
 
-describe('dead letters', () => {
+describe.each(BACKENDS)('dead letters on %s', (backend) => {
   async function withDeadLetter() {
     const { crm, inventory } = await upstreams();
     await createCustomer(crm.url, 'Alice');
     await postPackage(inventory.url, 1, 'Mallory');
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
+    const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url });
     await syncNewCustomers(deps);
     return { crm, inventory, deps, http: request(createApp(deps).callback()) };
   }
@@ -83,7 +85,7 @@ describe('dead letters', () => {
     const crm = await server(serveHandler((req, res) => sendJson(res, 200, req.url?.startsWith('/customers/1') ? crmCustomers[0] : crmCustomers)));
     const { inventory } = await upstreams();
     const gate = await server(gatedInventory(inventory.url, () => (refuse ? 422 : undefined)));
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: gate.url });
+    const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: gate.url });
     await syncNewCustomers(deps);
     const http = request(createApp(deps).callback());
     expect((await http.get('/dead-letters')).body).toHaveLength(1);
@@ -112,7 +114,8 @@ describe('dead letters', () => {
     for (const name of ['Alice', 'Bob', 'Carol']) await createCustomer(crm.url, name);
     let refused = new Set([1, 2, 3]);
     const gate = await server(gatedInventory(inventory.url, ({ customerId }) => (refused.has(customerId) ? 422 : undefined)));
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: gate.url });
+    // One at a time, so that the letters are numbered in customer order.
+    const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: gate.url, concurrency: 1 });
     await syncNewCustomers(deps);
     const http = request(createApp(deps).callback());
     expect((await http.get('/status')).body.deadLetters).toBe(3);

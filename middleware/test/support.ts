@@ -3,26 +3,43 @@ import { Webhook } from 'standardwebhooks';
 import { createSilentLogger, type Db, type Logger, type ServiceDatabase } from '@welcome/common';
 import { createApp as createCrm } from '../../crm/src/app.js';
 import { createApp as createInventory } from '../../inventory/src/app.js';
-import { createSyncDeps } from '../src/sync-deps.js';
+import { middlewareMigrations } from '../src/store/sync-store.js';
+import { createSyncDeps, type MiddlewareDeps } from '../src/sync-deps.js';
 import { sendJson, serveApp, serveHandler, type RunningServer } from '../../test/support/servers.js';
-import { sqliteAt } from '../../test/support/databases.js';
+import { sqliteAt, testDatabases, type Backend } from '../../test/support/databases.js';
 
-/** The middleware's dependencies, wired as in production, with a short retry delay for tests. */
-export function middlewareDeps(options: {
+/** The middleware's databases of the test file that imports this: closed after each test, dropped after the file. */
+export const middlewareDatabases = testDatabases('middleware', middlewareMigrations);
+
+/**
+ * The middleware's dependencies, wired as in production, with a short retry delay for tests: on
+ * SQLite (in memory, or the file at `dbPath`) unless `backend` says PostgreSQL, in a fresh schema
+ * unless `schema` names one that replicas share.
+ */
+export async function middlewareDeps(options: {
   crmUrl: string;
   inventoryUrl: string;
+  backend?: Backend;
   logger?: Logger;
   dbPath?: string;
+  schema?: string;
+  replicaId?: string;
   timeoutMs?: number;
   retryDelayMs?: number;
   webhookSecret?: string;
   longPollS?: number;
   concurrency?: number;
-}): ReturnType<typeof createSyncDeps> {
+}): Promise<MiddlewareDeps> {
   const logger = options.logger ?? createSilentLogger();
-  return createSyncDeps({
-    database: sqliteAt(options.dbPath ?? ':memory:', logger),
+  const database = await middlewareDatabases.open(options.backend ?? 'sqlite', {
     logger,
+    ...(options.dbPath ? { path: options.dbPath } : {}),
+    ...(options.schema ? { schema: options.schema } : {}),
+  });
+  return createSyncDeps({
+    database,
+    logger,
+    ...(options.replicaId ? { replicaId: options.replicaId } : {}),
     crmUrl: options.crmUrl,
     inventoryUrl: options.inventoryUrl,
     timeoutMs: options.timeoutMs ?? 2000,

@@ -5,46 +5,47 @@ import { syncNewCustomers } from '../src/domain/sync.js';
 import { captureLogs } from '../../test/support/logs.js';
 import { sendJson, serveApp, serveHandler } from '../../test/support/servers.js';
 import { closedAfterEach, countingInventory, createCustomer, gatedInventory, listPackages, middlewareDeps, postPackage } from './support.js';
-import { sqliteAt } from '../../test/support/databases.js';
+import { BACKENDS, sqliteAt } from '../../test/support/databases.js';
 
 const { upstreams, server: track } = closedAfterEach();
 
-describe('syncNewCustomers', () => {
-  test('gives every new customer one package, in id order, and moves the cursor past them', async () => {
+describe.each(BACKENDS)('syncNewCustomers on %s', (backend) => {
+  test('gives every new customer one package and moves the cursor past them', async () => {
     const { crm, inventory } = await upstreams();
     for (const name of ['Alice', 'Bob', 'Carol']) await createCustomer(crm.url, name);
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
+    const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url });
 
     const report = await syncNewCustomers(deps);
 
     // It moved the cursor: the next cycle starts at once, in case more came meanwhile.
     expect(report).toEqual({ found: 3, created: 3, alreadyThere: 0, deadLettered: 0, more: true });
-    expect((await listPackages(inventory.url)).map((p) => [p.customerId, p.customerName])).toEqual([
+    // Up to DELIVERY_CONCURRENCY are asked for at once: the Inventory may number them in any order.
+    expect((await listPackages(inventory.url)).map((p) => [p.customerId, p.customerName]).sort(([a], [b]) => Number(a) - Number(b))).toEqual([
       [1, 'Alice'],
       [2, 'Bob'],
       [3, 'Carol'],
     ]);
-    expect(deps.store.status()).toMatchObject({ cursor: 3, synced: 3, failedCycles: 0, lastSuccessAt: expect.any(String) });
+    expect(await deps.store.status()).toMatchObject({ cursor: 3, synced: 3, failedCycles: 0, lastSuccessAt: expect.any(String) });
   });
 
   test('asks only for customers after the cursor, following every page', async () => {
     const { crm, inventory } = await upstreams();
     for (let i = 1; i <= 250; i++) await createCustomer(crm.url, `Customer ${i}`);
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
-    deps.store.advanceCursor(20);
+    const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url });
+    await deps.store.advanceCursor(20);
 
     const report = await syncNewCustomers(deps);
 
     expect(report.created).toBe(230);
     const packages = await listPackages(inventory.url);
     expect(packages.map((p) => p.customerId).sort((a, b) => a - b)).toEqual(Array.from({ length: 230 }, (_, i) => i + 21));
-    expect(deps.store.cursor()).toBe(250);
+    expect(await deps.store.cursor()).toBe(250);
   });
 
   test('a second cycle with nothing new sends nothing, and lets the poller sleep', async () => {
     const { crm, inventory } = await upstreams();
     await createCustomer(crm.url, 'Alice');
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
+    const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url });
     await syncNewCustomers(deps);
     expect(await syncNewCustomers(deps)).toEqual({ found: 0, created: 0, alreadyThere: 0, deadLettered: 0 });
     expect(await listPackages(inventory.url)).toHaveLength(1);
@@ -58,14 +59,14 @@ describe('syncNewCustomers', () => {
       sendJson(res, 200, everyone);
     }));
     const { inventory } = await upstreams();
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
-    deps.store.advanceCursor(1);
+    const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url });
+    await deps.store.advanceCursor(1);
 
     expect(await syncNewCustomers(deps)).toMatchObject({ found: 3, created: 3 });
     expect(await syncNewCustomers(deps)).toMatchObject({ found: 0, created: 0 });
-    expect((await listPackages(inventory.url)).map((p) => p.customerId)).toEqual([2, 3, 4]);
+    expect((await listPackages(inventory.url)).map((p) => p.customerId).sort((a, b) => a - b)).toEqual([2, 3, 4]);
     expect(asked[0]).toBe('/customers?after=1&limit=100');
-    expect(deps.store.cursor()).toBe(4);
+    expect(await deps.store.cursor()).toBe(4);
   });
 
   test('when the Inventory is down, the cycle stops, the cursor stays, and the outage is logged once, not per cycle', async () => {
@@ -73,12 +74,12 @@ describe('syncNewCustomers', () => {
     for (const name of ['Alice', 'Bob', 'Carol']) await createCustomer(crm.url, name);
     await inventory.close();
     const { logger, lines } = captureLogs();
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url, logger });
+    const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url, logger });
 
     const reports = [await syncNewCustomers(deps), await syncNewCustomers(deps), await syncNewCustomers(deps)];
 
     expect(reports.map((r) => r.failure)).toEqual(Array(3).fill(expect.stringMatching(/^Inventory unavailable: ECONNREFUSED/)));
-    expect(deps.store.status()).toMatchObject({
+    expect(await deps.store.status()).toMatchObject({
       cursor: 0,
       failedCycles: 3,
       lastSuccessAt: null,
@@ -99,42 +100,42 @@ describe('syncNewCustomers', () => {
     const realInventory = await track(serveApp(inventoryApp));
     const gate = await track(gatedInventory(realInventory.url, () => (down ? 503 : undefined)));
     const { logger, lines } = captureLogs();
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: gate.url, logger });
+    const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: gate.url, logger });
 
     expect((await syncNewCustomers(deps)).failure).toBe('Inventory unavailable: answered 503');
     down = false;
     expect(await syncNewCustomers(deps)).toMatchObject({ created: 2 });
-    expect((await listPackages(realInventory.url)).map((p) => p.customerName)).toEqual(['Alice', 'Bob']);
-    expect(deps.store.status()).toMatchObject({ cursor: 2, failedCycles: 1, lastError: null, outage: null });
+    expect((await listPackages(realInventory.url)).map((p) => p.customerName).sort()).toEqual(['Alice', 'Bob']);
+    expect(await deps.store.status()).toMatchObject({ cursor: 2, failedCycles: 1, lastError: null, outage: null });
     expect(lines).toContainEqual(expect.objectContaining({ level: 'info', upstream: 'Inventory', message: expect.stringMatching(/^Inventory outage over after/) }));
   });
 
   test('when the CRM is down, the cycle fails without moving anything', async () => {
     const { crm, inventory } = await upstreams();
     await crm.close();
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
+    const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url });
     expect((await syncNewCustomers(deps)).failure).toMatch(/^CRM unavailable/);
-    expect(deps.store.status()).toMatchObject({ cursor: 0, failedCycles: 1 });
+    expect(await deps.store.status()).toMatchObject({ cursor: 0, failedCycles: 1 });
   });
 
   test('a package the Inventory already has counts as there, not as new, and moves the cursor', async () => {
     const { crm, inventory } = await upstreams();
     await createCustomer(crm.url, 'Alice');
     await postPackage(inventory.url, 1, 'Alice');
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
+    const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url });
     expect(await syncNewCustomers(deps)).toMatchObject({ created: 0, alreadyThere: 1 });
-    expect(deps.store.status()).toMatchObject({ cursor: 1, alreadyThere: 1 });
+    expect(await deps.store.status()).toMatchObject({ cursor: 1, alreadyThere: 1 });
   });
 
   test('a permanent refusal dead-letters that customer with the answer, and the others still get theirs', async () => {
     const { crm, inventory } = await upstreams();
     for (const name of ['Alice', 'Bob', 'Carol']) await createCustomer(crm.url, name);
     await postPackage(inventory.url, 2, 'Mallory');
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
+    const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url });
 
     expect(await syncNewCustomers(deps)).toMatchObject({ created: 2, deadLettered: 1 });
-    expect(deps.store.cursor()).toBe(3);
-    expect(deps.store.listDeadLetters(0, 10)).toEqual([
+    expect(await deps.store.cursor()).toBe(3);
+    expect(await deps.store.listDeadLetters(0, 10)).toEqual([
       expect.objectContaining({
       customerId: 2,
       customer: { id: 2, name: 'Bob' },
@@ -149,25 +150,25 @@ describe('syncNewCustomers', () => {
     const { crm, inventory } = await upstreams();
     for (const name of ['Alice', 'Bob', 'Carol']) await createCustomer(crm.url, name);
     const counted = await track(countingInventory(inventory.url));
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: counted.url, concurrency: 1 });
+    const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: counted.url, concurrency: 1 });
     const report = await syncNewCustomers(deps, () => counted.requests.length >= 1);
     expect(report).toMatchObject({ created: 1, interrupted: true });
     expect(counted.requests).toHaveLength(1);
-    expect(deps.store.cursor()).toBe(1);
-    expect(deps.store.status().synced).toBe(1);
+    expect(await deps.store.cursor()).toBe(1);
+    expect((await deps.store.status()).synced).toBe(1);
   });
 
   test('asked to stop with several in flight, it finishes them all and saves the cursor past them', async () => {
     const { crm, inventory } = await upstreams();
     for (let i = 1; i <= 40; i++) await createCustomer(crm.url, `Customer ${i}`);
     const slow = await track(countingInventory(inventory.url, 100));
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: slow.url, concurrency: 8 });
+    const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: slow.url, concurrency: 8 });
     const report = await syncNewCustomers(deps, () => slow.requests.length >= 8);
     expect(report.interrupted).toBe(true);
     const delivered = (await listPackages(inventory.url)).map((p) => p.customerId).sort((a, b) => a - b);
     expect(delivered.length).toBeGreaterThanOrEqual(8);
     expect(delivered.length).toBeLessThan(40);
     expect(delivered).toEqual(Array.from({ length: delivered.length }, (_, i) => i + 1));
-    expect(deps.store.cursor()).toBe(delivered.length);
+    expect(await deps.store.cursor()).toBe(delivered.length);
   });
 });

@@ -18,7 +18,7 @@ async function fakeCrm(serve: (req: IncomingMessage, res: ServerResponse, url: U
   );
   const both = await upstreams();
   const { logger, lines } = captureLogs();
-  const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: both.inventory.url, logger });
+  const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: both.inventory.url, logger });
   return { deps, lines, asked, inventoryUrl: both.inventory.url };
 }
 
@@ -32,14 +32,14 @@ describe('the middleware does not trust what the CRM sends', () => {
     });
     const report = await syncNewCustomers(deps);
     expect(report.failure).toBe('CRM unavailable: it answered with something that is not JSON');
-    expect(deps.store.status()).toMatchObject({ cursor: 0, failedCycles: 1, deadLetters: 0 });
+    expect(await deps.store.status()).toMatchObject({ cursor: 0, failedCycles: 1, deadLetters: 0 });
     expect(lines).toContainEqual(expect.objectContaining({ level: 'error', upstream: 'CRM', message: expect.stringContaining('not JSON') }));
   });
 
   test('a page that is JSON but not a list fails the cycle the same way', async () => {
     const { deps } = await fakeCrm((_req, res) => sendJson(res, 200, { customers: [{ id: 1, name: 'Alice' }] }));
     expect((await syncNewCustomers(deps)).failure).toBe('CRM unavailable: the customer list is not a JSON array');
-    expect(deps.store.cursor()).toBe(0);
+    expect(await deps.store.cursor()).toBe(0);
   });
 
   test.each([
@@ -50,10 +50,10 @@ describe('the middleware does not trust what the CRM sends', () => {
     const { deps, inventoryUrl } = await fakeCrm((_req, res) => sendJson(res, 200, [{ id: 1, name: 'Alice' }, bad, { id: 3, name: 'Carol' }]));
     expect(await syncNewCustomers(deps)).toMatchObject({ created: 2, deadLettered: 1 });
     expect(await delivered(inventoryUrl)).toEqual([[1, 'Alice'], [3, 'Carol']]);
-    expect(deps.store.listDeadLetters(0, 10)).toEqual([
+    expect(await deps.store.listDeadLetters(0, 10)).toEqual([
       expect.objectContaining({ customerId: 2, customer: bad, status: null, reason: expect.stringMatching(/^The CRM record is unusable: its name/) }),
     ]);
-    expect(deps.store.cursor()).toBe(3);
+    expect(await deps.store.cursor()).toBe(3);
   });
 
   test.each([
@@ -67,17 +67,17 @@ describe('the middleware does not trust what the CRM sends', () => {
     const { deps, inventoryUrl } = await fakeCrm((_req, res) => sendJson(res, 200, [{ id: 1, name: 'Alice' }, bad]));
     expect(await syncNewCustomers(deps)).toMatchObject({ created: 1 });
     expect(await delivered(inventoryUrl)).toEqual([[1, 'Alice']]);
-    expect(deps.store.listDeadLetters(0, 10)).toEqual([
+    expect(await deps.store.listDeadLetters(0, 10)).toEqual([
       expect.objectContaining({ customerId: null, status: null, reason: expect.stringMatching(/its id .* not a positive whole number/) }),
     ]);
-    expect(deps.store.cursor()).toBe(1);
+    expect(await deps.store.cursor()).toBe(1);
   });
 
   test('the same garbage sent every cycle stays one dead letter, logged once', async () => {
     const { deps, lines } = await fakeCrm((_req, res) => sendJson(res, 200, [{ id: 'x', name: 'Mallory' }]));
     await syncNewCustomers(deps);
     await syncNewCustomers(deps);
-    expect(deps.store.listDeadLetters(0, 10)).toEqual([expect.objectContaining({ attempts: 2 })]);
+    expect(await deps.store.listDeadLetters(0, 10)).toEqual([expect.objectContaining({ attempts: 2 })]);
     expect(lines.filter((line) => line.level === 'warn' && /unusable/.test(line.message))).toHaveLength(1);
   });
 
@@ -92,7 +92,7 @@ describe('the middleware does not trust what the CRM sends', () => {
     });
     expect(await syncNewCustomers(deps)).toMatchObject({ created: 6 });
     expect((await delivered(inventoryUrl)).map(([id]) => id)).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(deps.store.cursor()).toBe(6);
+    expect(await deps.store.cursor()).toBe(6);
     expect(lines).toContainEqual(expect.objectContaining({ level: 'warn', message: expect.stringMatching(/out of id order/) }));
   });
 
@@ -117,7 +117,7 @@ describe('the middleware does not trust what the CRM sends', () => {
     expect(MAX_PAGES_PER_CYCLE).toBe(50);
     expect(report).toMatchObject({ created: MAX_PAGES_PER_CYCLE, more: true });
     expect(asked).toHaveLength(MAX_PAGES_PER_CYCLE);
-    expect(deps.store.cursor()).toBe(MAX_PAGES_PER_CYCLE);
+    expect(await deps.store.cursor()).toBe(MAX_PAGES_PER_CYCLE);
   });
 
   test('a Link to another origin is not followed', async () => {

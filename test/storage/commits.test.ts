@@ -53,30 +53,30 @@ describe('a commit that fails is never acknowledged', () => {
 
   test('the middleware does not move its cursor past a delivery it could not record, and the resend is answered 200', async () => {
     const { crm, inventory } = await upstreams();
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
+    const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
     await createCustomer(crm.url, 'Alice');
     const breaker = failCommitsOn(sqliteOf(deps), 'deliveries');
     await expect(syncNewCustomers(deps)).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_FOREIGNKEY' });
-    expect(deps.store.status()).toMatchObject({ cursor: 0, synced: 0, recentDeliveries: [] });
+    expect(await deps.store.status()).toMatchObject({ cursor: 0, synced: 0, recentDeliveries: [] });
 
     breaker.heal();
     expect(await syncNewCustomers(deps)).toMatchObject({ found: 1, alreadyThere: 1 });
-    expect(deps.store.cursor()).toBe(1);
+    expect(await deps.store.cursor()).toBe(1);
     expect(await listPackages(inventory.url)).toHaveLength(1);
   });
 
   test('the middleware does not move its cursor past a dead letter it could not record', async () => {
     const { crm, inventory } = await upstreams();
     const refusing = await server(gatedInventory(inventory.url, () => 422));
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: refusing.url });
+    const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: refusing.url });
     await createCustomer(crm.url, 'Mallory');
     const breaker = failCommitsOn(sqliteOf(deps), 'dead_letters');
     await expect(syncNewCustomers(deps)).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_FOREIGNKEY' });
-    expect(deps.store.status()).toMatchObject({ cursor: 0, deadLetters: 0 });
+    expect(await deps.store.status()).toMatchObject({ cursor: 0, deadLetters: 0 });
 
     breaker.heal();
     expect(await syncNewCustomers(deps)).toMatchObject({ found: 1, deadLettered: 1 });
-    expect(deps.store.status()).toMatchObject({ cursor: 1, deadLetters: 1 });
+    expect(await deps.store.status()).toMatchObject({ cursor: 1, deadLetters: 1 });
   });
 });
 
@@ -126,24 +126,24 @@ describe('a full disk', () => {
   test('the middleware stops the cycle without moving its cursor while its own disk is full, and delivers each customer once after', async () => {
     const { crm, inventory } = await upstreams();
     const { logger, lines } = captureLogs('middleware');
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url, logger });
+    const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url, logger });
     const http = request(createMiddleware(deps).callback());
     for (let n = 1; n <= 300; n++) await createCustomer(crm.url, `Customer ${n}`);
     const disk = fillDisk(sqliteOf(deps), 'deliveries');
 
     const report = await syncNewCustomers(deps);
     expect(report.failure).toMatch(/disk .* is full/);
-    const stuckAt = deps.store.cursor();
+    const stuckAt = await deps.store.cursor();
     expect(stuckAt).toBeLessThan(300);
     expect(await syncNewCustomers(deps)).toMatchObject({ failure: expect.stringMatching(/full/) });
-    expect(deps.store.cursor()).toBe(stuckAt);
+    expect(await deps.store.cursor()).toBe(stuckAt);
     expect((await http.get('/ready')).body.errors).toContainEqual({ field: 'storage', message: expect.stringMatching(/full/) });
 
     disk.free();
     while ((await syncNewCustomers(deps)).more) {
       // A backlog longer than one cycle reads: the poller would start the next at once.
     }
-    expect(deps.store.cursor()).toBe(300);
+    expect(await deps.store.cursor()).toBe(300);
     const packages = await listPackages(inventory.url);
     expect(new Set(packages.map((p) => p.customerId)).size).toBe(300);
     expect(packages).toHaveLength(300);
@@ -155,14 +155,14 @@ describe('a full disk', () => {
     const { crm, inventory } = await upstreams();
     let full = true;
     const gated = await server(gatedInventory(inventory.url, () => (full ? 507 : undefined)));
-    const deps = middlewareDeps({ crmUrl: crm.url, inventoryUrl: gated.url });
+    const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: gated.url });
     await createCustomer(crm.url, 'Alice');
     const report = await syncNewCustomers(deps);
     expect(report.failure).toMatch(/Inventory unavailable: answered 507/);
-    expect(deps.store.status()).toMatchObject({ cursor: 0, outage: { upstream: 'Inventory' } });
+    expect(await deps.store.status()).toMatchObject({ cursor: 0, outage: { upstream: 'Inventory' } });
 
     full = false;
     expect(await syncNewCustomers(deps)).toMatchObject({ created: 1 });
-    expect(deps.store.status()).toMatchObject({ cursor: 1, outage: null });
+    expect(await deps.store.status()).toMatchObject({ cursor: 1, outage: null });
   });
 });

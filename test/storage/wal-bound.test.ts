@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { createSilentLogger, createStorageGuard, openDatabase, sqliteDatabase, type Db } from '@welcome/common';
-import { createCustomerStore } from '../../crm/src/store/customer-store.js';
+import { createSqliteCustomerStore } from '../../crm/src/store/sqlite-customer-store.js';
 import { createPackageStore } from '../../inventory/src/store/package-store.js';
-import { createSyncStore } from '../../middleware/src/store/sync-store.js';
+import { createSqliteSyncStore } from '../../middleware/src/store/sqlite-sync-store.js';
 
 // Each service's write-ahead log stays a few MB however many customers pass: every write commits
 // in a statement that steps to its end, so SQLite's automatic checkpoint runs.
@@ -27,10 +27,10 @@ const guard = (db: Db) => createStorageGuard(db, createSilentLogger());
 describe(`after ${COUNT} customers, the write-ahead log stays bounded`, () => {
   test('in the CRM', async () => {
     const db = fileDb('crm.db');
-    const store = createCustomerStore(db, guard(db));
+    const store = createSqliteCustomerStore(db, guard(db));
     const createdAt = new Date().toISOString();
     for (let i = 1; i <= COUNT; i++) await store.insert({ name: `Customer ${i}`, email: `c${i}@example.com`, createdAt });
-    expect(store.listAfter(COUNT - 1, 10)).toHaveLength(1);
+    expect(await store.listAfter(COUNT - 1, 10)).toHaveLength(1);
     expect(walSize('crm.db')).toBeLessThan(WAL_BOUND);
     db.close();
   }, 300_000);
@@ -47,16 +47,16 @@ describe(`after ${COUNT} customers, the write-ahead log stays bounded`, () => {
 
   test('in the middleware', async () => {
     const db = fileDb('middleware.db');
-    const store = createSyncStore(db, guard(db));
+    const store = createSqliteSyncStore(db, guard(db));
     const at = new Date();
     // As the poller writes: the confirmations of customers in flight together share a commit,
     // and the cursor is saved after them.
     for (let first = 1; first <= COUNT; first += 100) {
       const ids = Array.from({ length: 100 }, (_, i) => first + i);
       await Promise.all(ids.map((i) => store.confirm({ customerId: i, customerName: `Customer ${i}`, packageId: i, outcome: 'created' }, at, 'poll')));
-      store.advanceCursor(ids.at(-1)!);
+      await store.advanceCursor(ids.at(-1)!);
     }
-    expect(store.cursor()).toBe(COUNT);
+    expect(await store.cursor()).toBe(COUNT);
     expect(walSize('middleware.db')).toBeLessThan(WAL_BOUND);
     db.close();
   }, 300_000);

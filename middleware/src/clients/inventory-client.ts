@@ -18,6 +18,8 @@ export interface InventoryClient {
   ping(): Promise<string | undefined>;
   /** Throws UpstreamUnavailableError when the Inventory gives no usable answer after the retry. */
   requestPackage(request: PackageRequest): Promise<PackageOutcome>;
+  /** How many packages this process has asked for, each ask once whatever got's retry did: its share of the work among replicas. */
+  asks(): number;
 }
 
 function packageIdOf(body: unknown): number | undefined {
@@ -27,11 +29,14 @@ function packageIdOf(body: unknown): number | undefined {
 
 export function createInventoryClient(options: ClientOptions): InventoryClient {
   const http: Got = createUpstream({ name: 'Inventory', ...options });
+  let asks = 0;
 
   return {
     ping: () => ping(http),
+    asks: () => asks,
 
     async requestPackage(request) {
+      asks += 1;
       try {
         const response = await http.post('packages', { json: request });
         const packageId = packageIdOf(response.body);

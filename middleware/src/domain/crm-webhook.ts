@@ -69,7 +69,7 @@ export async function handleCrmEvent(deps: DeliveryDeps, event: CrmEvent): Promi
   if (record.problem !== undefined) {
     const reason = `The CRM record is unusable: ${record.problem}`;
     if (!deps.store) return unprocessable(event.webhookId, reason, { customer: record.raw });
-    const letter = deadLetter(
+    const letter = await deadLetter(
       { store: deps.store, logger: deps.logger, now: deps.now },
       { customerId: record.id ?? null, customer: record.raw, status: null, reason },
       `Customer ${record.id} from a CRM webhook is unusable (${record.problem}); dead-lettered`,

@@ -1,6 +1,7 @@
 import { AppError, notFound } from '@welcome/common';
 import { UpstreamUnavailableError } from '../clients/upstream.js';
 import type { DeadLetter } from '../store/sync-store.js';
+import { claimForReplay, releaseCustomer } from './delivery.js';
 import type { SyncDeps } from './sync.js';
 
 export type ReplayResult =
@@ -10,34 +11,44 @@ export type ReplayResult =
 /**
  * Tries one dead letter again, with the customer as the CRM has it now (it may have been fixed
  * there). Delivered: it leaves the list. Refused again: the attempt and the new reason are kept.
+ * The customer is claimed meanwhile, so that two replicas replaying the same letter ask the
+ * Inventory one after the other; undefined when the letter was replayed away meanwhile.
  * Throws UpstreamUnavailableError, changing nothing, when either upstream gives no answer.
  */
-async function replay(deps: SyncDeps, letter: DeadLetter): Promise<ReplayResult> {
-  const stillRefused = (customer: unknown, status: number | null, reason: unknown): ReplayResult => {
-    const updated = deps.store.recordDeadLetter({ customerId: letter.customerId, customer, status, reason }, deps.now());
+async function replay(deps: SyncDeps, letter: DeadLetter): Promise<ReplayResult | undefined> {
+  const stillRefused = async (customer: unknown, status: number | null, reason: unknown): Promise<ReplayResult> => {
+    // The letter is there already: the cursor moves over it only with the customers before it.
+    const updated = await deps.store.recordDeadLetter({ customerId: letter.customerId, customer, status, reason }, deps.now(), { moveCursor: false });
     deps.logger.warn(`Replay of dead letter ${letter.id} refused again`, { deadLetterId: letter.id, customerId: letter.customerId, status, reason });
     return { id: letter.id, customerId: letter.customerId, outcome: 'stillRefused', deadLetter: updated };
   };
 
   if (letter.customerId === null) return stillRefused(letter.customer, letter.status, letter.reason);
-  const record = await deps.crm.getCustomer(letter.customerId);
-  if (record === undefined) return stillRefused(letter.customer, null, 'The CRM no longer has this customer');
-  if (record.problem !== undefined) return stillRefused(record.raw, null, `The CRM record is unusable: ${record.problem}`);
+  const customerId = letter.customerId;
+  await claimForReplay(deps, customerId);
+  try {
+    if ((await deps.store.findDeadLetter(letter.id)) === undefined) return undefined;
+    const record = await deps.crm.getCustomer(customerId);
+    if (record === undefined) return await stillRefused(letter.customer, null, 'The CRM no longer has this customer');
+    if (record.problem !== undefined) return await stillRefused(record.raw, null, `The CRM record is unusable: ${record.problem}`);
 
-  const outcome = await deps.inventory.requestPackage({ customerId: record.id, customerName: record.customer.name });
-  if (outcome.kind === 'refused') return stillRefused(record.customer, outcome.status, outcome.answer);
-  deps.store.resolveDeadLetter(
-    letter.id,
-    { customerId: record.id, customerName: record.customer.name, packageId: outcome.packageId, outcome: outcome.kind },
-    deps.now(),
-  );
-  deps.logger.info(`Replay delivered customer ${record.id}: package ${outcome.packageId}`, {
-    deadLetterId: letter.id,
-    customerId: record.id,
-    packageId: outcome.packageId,
-    outcome: outcome.kind,
-  });
-  return { id: letter.id, customerId: record.id, outcome: outcome.kind, packageId: outcome.packageId };
+    const outcome = await deps.inventory.requestPackage({ customerId: record.id, customerName: record.customer.name });
+    if (outcome.kind === 'refused') return await stillRefused(record.customer, outcome.status, outcome.answer);
+    await deps.store.resolveDeadLetter(
+      letter.id,
+      { customerId: record.id, customerName: record.customer.name, packageId: outcome.packageId, outcome: outcome.kind },
+      deps.now(),
+    );
+    deps.logger.info(`Replay delivered customer ${record.id}: package ${outcome.packageId}`, {
+      deadLetterId: letter.id,
+      customerId: record.id,
+      packageId: outcome.packageId,
+      outcome: outcome.kind,
+    });
+    return { id: letter.id, customerId: record.id, outcome: outcome.kind, packageId: outcome.packageId };
+  } finally {
+    await releaseCustomer(deps, customerId, { replay: true });
+  }
 }
 
 function unavailable(error: unknown): never {
@@ -48,9 +59,16 @@ function unavailable(error: unknown): never {
 }
 
 export async function replayDeadLetter(deps: SyncDeps, id: number): Promise<ReplayResult> {
-  const letter = deps.store.findDeadLetter(id);
+  const letter = await deps.store.findDeadLetter(id);
   if (!letter) throw notFound(`There is no dead letter ${id}.`);
-  return replay(deps, letter).catch(unavailable);
+  const result = await replay(deps, letter).catch(unavailable);
+  if (!result) throw notFound(`There is no dead letter ${id} any more: another replay delivered it meanwhile.`);
+  return result;
+}
+
+/** Up to `limit` dead letters with an id above `after`, by id. */
+export function listDeadLetters(deps: SyncDeps, after: number, limit: number): Promise<DeadLetter[]> {
+  return deps.store.listDeadLetters(after, limit);
 }
 
 export interface ReplayAllReport {
@@ -67,12 +85,13 @@ export interface ReplayAllReport {
 export async function replayAllDeadLetters(deps: SyncDeps): Promise<ReplayAllReport> {
   const report: ReplayAllReport = { delivered: 0, stillRefused: 0, notTried: 0, results: [] };
   const letters: DeadLetter[] = [];
-  for (let page = deps.store.listDeadLetters(0, 500); page.length > 0; page = deps.store.listDeadLetters(page.at(-1)!.id, 500)) {
+  for (let page = await deps.store.listDeadLetters(0, 500); page.length > 0; page = await deps.store.listDeadLetters(page.at(-1)!.id, 500)) {
     letters.push(...page);
   }
   for (const [index, letter] of letters.entries()) {
     try {
       const result = await replay(deps, letter);
+      if (!result) continue;
       report.results.push(result);
       if (result.outcome === 'stillRefused') report.stillRefused += 1;
       else report.delivered += 1;

@@ -1,7 +1,7 @@
 import type { Logger } from '@welcome/common';
 import type { CrmCustomer } from '../clients/crm-client.js';
 import type { InventoryClient } from '../clients/inventory-client.js';
-import type { DeadLetter, DeliveryPath, NewDeadLetter, SyncStore } from '../store/sync-store.js';
+import type { Claim, DeadLetter, DeliveryPath, KnownCustomer, NewDeadLetter, SyncStore } from '../store/sync-store.js';
 
 /**
  * What became of one customer. `refused` is the Inventory's permanent refusal where there is no
@@ -20,41 +20,71 @@ export interface DeliveryResult {
   repeat?: boolean;
 }
 
+/** Who this replica is to the store, and how long a claim of it lasts. */
+export interface ClaimSettings {
+  owner: string;
+  leaseMs: number;
+}
+
 /**
  * The one delivery core, which the poller, the webhook route and the Lambda handler all call.
  * A stateful caller gives the store (outcomes are recorded, known customers are not asked for
- * again) and the map of customers in flight (none is asked for twice at once); the stateless
- * Lambda handler gives neither.
+ * again, each customer is claimed before it is asked for, so that replicas sharing the store
+ * never ask for one together) and the map of customers in flight in this process (none is asked
+ * for twice at once); the stateless Lambda handler gives none of these.
  */
 export interface DeliveryDeps {
   inventory: InventoryClient;
   logger: Logger;
   now: () => Date;
   store?: SyncStore;
-  inFlight?: Map<number, Promise<DeliveryResult>>;
+  claims?: ClaimSettings;
+  /** Each customer in flight here: its result once recorded, or undefined when it was left to another replica. */
+  inFlight?: Map<number, Promise<DeliveryResult | undefined>>;
 }
+
+/** How often a customer another replica holds is looked at again, by a caller that waits for it. */
+export const CLAIM_RECHECK_MS = 25;
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Keeps a record that cannot be delivered, logging it the first time (a record sent again is
  * logged at debug). The cursor moves over it once every customer before it is handled too.
  */
-export function deadLetter(
+export async function deadLetter(
   deps: { store: SyncStore; logger: Logger; now: () => Date },
   letter: NewDeadLetter,
   message: string,
   fields: Record<string, unknown>,
-): DeadLetter {
-  const stored = deps.store.recordDeadLetter(letter, deps.now(), { moveCursor: false });
+): Promise<DeadLetter> {
+  const stored = await deps.store.recordDeadLetter(letter, deps.now(), { moveCursor: false });
   deps.logger.log(stored.attempts === 1 ? 'warn' : 'debug', message, { deadLetterId: stored.id, attempts: stored.attempts, ...fields });
   return stored;
 }
 
-function fromKnowledge(deps: DeliveryDeps, customerId: number): DeliveryResult | undefined {
-  const known = deps.store?.known(customerId);
-  if (known === undefined) return undefined;
+function fromKnowledge(customerId: number, known: KnownCustomer): DeliveryResult {
   if (known.state === 'confirmed') return { customerId, outcome: known.outcome, packageId: known.packageId, repeat: true };
   if (known.state === 'deadLettered') return { customerId, outcome: 'deadLettered', deadLetterId: known.deadLetterId, repeat: true };
   return { customerId, outcome: 'handledBefore', repeat: true };
+}
+
+/**
+ * Holds a dead-lettered customer for a replay, waiting while another replica replays it. The
+ * caller gives it back with `releaseCustomer(..., { replay: true })`.
+ */
+export async function claimForReplay(deps: DeliveryDeps & { store: SyncStore; claims: ClaimSettings }, customerId: number): Promise<void> {
+  while ((await deps.store.claim(customerId, deps.claims.owner, deps.now(), deps.claims.leaseMs, { replay: true })).state !== 'claimed') {
+    await pause(CLAIM_RECHECK_MS);
+  }
+}
+
+/** Gives a claim back before its lease ends; a store that cannot be reached lets the lease run out instead. */
+export async function releaseCustomer(deps: DeliveryDeps, customerId: number, options: { replay?: boolean } = {}): Promise<void> {
+  if (!deps.store || !deps.claims) return;
+  await deps.store.release(customerId, deps.claims.owner, options).catch((error: unknown) => {
+    deps.logger.debug(`The claim of customer ${customerId} could not be given back; it lapses with its lease`, { customerId, error: (error as Error).message });
+  });
 }
 
 /** A customer the Inventory has answered for, and the commit that records the answer. */
@@ -72,7 +102,7 @@ async function askInventory(deps: DeliveryDeps, customer: CrmCustomer, path: Del
   if (outcome.kind === 'refused') {
     const refusal = { customerId: customer.id, status: outcome.status, answer: outcome.answer };
     if (!deps.store) return { result: { ...refusal, outcome: 'refused' }, committed: nothingToCommit };
-    const letter = deadLetter(
+    const letter = await deadLetter(
       { store: deps.store, logger: deps.logger, now: deps.now },
       { customerId: customer.id, customer, status: outcome.status, reason: outcome.answer },
       `The Inventory refused customer ${customer.id} with ${outcome.status}; dead-lettered, moving on`,
@@ -96,30 +126,151 @@ async function askInventory(deps: DeliveryDeps, customer: CrmCustomer, path: Del
   return { result: { customerId: customer.id, outcome: outcome.kind, packageId: outcome.packageId }, committed };
 }
 
+/** As askInventory, for a claimed customer: one whose outcome is not recorded is given back at once. */
+async function askHoldingClaim(deps: DeliveryDeps, customer: CrmCustomer, path: DeliveryPath): Promise<Answered> {
+  let answered: Answered;
+  try {
+    answered = await askInventory(deps, customer, path);
+  } catch (error) {
+    await releaseCustomer(deps, customer.id);
+    throw error;
+  }
+  answered.committed.catch(() => releaseCustomer(deps, customer.id));
+  return answered;
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/**
+ * Where one customer stands for this process, once it has tried to take it: in flight here
+ * already (wait for that), known already, held by another replica, or claimed by this one, whose
+ * in-process waiters get `outcome` once the answer is on disk (undefined when it is given up).
+ */
+export type Reservation =
+  | { kind: 'inFlightHere'; pending: Promise<DeliveryResult | undefined> }
+  | { kind: 'known'; result: DeliveryResult }
+  | { kind: 'heldElsewhere' }
+  | { kind: 'claimed'; outcome: Deferred<DeliveryResult | undefined> };
+
+/** Marks the customer in flight in this process until `outcome` settles. */
+function markInFlight(deps: DeliveryDeps, customerId: number): Deferred<DeliveryResult | undefined> {
+  const outcome = deferred<DeliveryResult | undefined>();
+  const forget = () => {
+    if (deps.inFlight?.get(customerId) === outcome.promise) deps.inFlight.delete(customerId);
+  };
+  deps.inFlight?.set(customerId, outcome.promise);
+  outcome.promise.then(forget, forget);
+  return outcome;
+}
+
+/**
+ * Tries to take these customers for this replica, in one claim of the store. Each is marked in
+ * flight here before the claim is asked for, so that whoever else brings one of them meanwhile
+ * in this process (a webhook, say) waits for this outcome instead of claiming and asking too.
+ */
+export async function reserveCustomers(deps: DeliveryDeps, customerIds: readonly number[]): Promise<Reservation[]> {
+  const reservations: Reservation[] = [];
+  const toClaim: Array<{ index: number; customerId: number; outcome: Deferred<DeliveryResult | undefined> }> = [];
+  customerIds.forEach((customerId, index) => {
+    const pending = deps.inFlight?.get(customerId);
+    if (pending) reservations[index] = { kind: 'inFlightHere', pending };
+    else toClaim.push({ index, customerId, outcome: markInFlight(deps, customerId) });
+  });
+  let claims: Claim[];
+  try {
+    claims =
+      deps.store && deps.claims && toClaim.length > 0
+        ? await deps.store.claimAll(
+            toClaim.map(({ customerId }) => customerId),
+            deps.claims.owner,
+            deps.now(),
+            deps.claims.leaseMs,
+          )
+        : toClaim.map(() => ({ state: 'claimed' }));
+  } catch (error) {
+    for (const { outcome } of toClaim) outcome.reject(error);
+    throw error;
+  }
+  toClaim.forEach(({ index, customerId, outcome }, n) => {
+    const claim = claims[n]!;
+    if (claim.state === 'claimed') {
+      reservations[index] = { kind: 'claimed', outcome };
+    } else if (claim.state === 'claimedElsewhere') {
+      outcome.resolve(undefined);
+      reservations[index] = { kind: 'heldElsewhere' };
+    } else {
+      const result = fromKnowledge(customerId, claim);
+      outcome.resolve(result);
+      reservations[index] = { kind: 'known', result };
+    }
+  });
+  return reservations;
+}
+
+/** Gives up a customer claimed but not asked for (a cycle stopped first): released, and those waiting here try themselves. */
+export async function abandonReservation(deps: DeliveryDeps, customerId: number, reservation: Reservation): Promise<void> {
+  if (reservation.kind !== 'claimed') return;
+  await releaseCustomer(deps, customerId);
+  reservation.outcome.resolve(undefined);
+}
+
+/**
+ * Acts on a reservation: asks the Inventory for a customer claimed here, tells what is known of
+ * one handled already or in flight here, and undefined for one another replica holds.
+ */
+export async function deliverReserved(deps: DeliveryDeps, customer: CrmCustomer, path: DeliveryPath, reservation: Reservation): Promise<Answered | undefined> {
+  switch (reservation.kind) {
+    case 'inFlightHere': {
+      const result = await reservation.pending;
+      return result && { result: { ...result, repeat: true }, committed: nothingToCommit };
+    }
+    case 'known':
+      return { result: reservation.result, committed: nothingToCommit };
+    case 'heldElsewhere':
+      return undefined;
+    case 'claimed':
+      try {
+        const answered = await askHoldingClaim(deps, customer, path);
+        answered.committed.then(() => reservation.outcome.resolve(answered.result), reservation.outcome.reject);
+        return answered;
+      } catch (error) {
+        reservation.outcome.reject(error);
+        throw error;
+      }
+  }
+}
+
 /**
  * Gets one customer's welcome package made, or the refusal kept, at most once however many
- * paths bring the customer: a customer already known is not asked for again, and one in flight
- * is waited for, not asked for twice. Resolves once the Inventory has answered; `committed`
- * settles once the outcome is on disk (confirmations are committed in groups). A caller that
- * answers for the customer (the webhook route) waits for both; the poller waits for the commit
- * only before it moves the cursor, and asks for the next customer meanwhile.
+ * paths and replicas bring the customer: a customer already known is not asked for again, one in
+ * flight here is waited for, and one another replica holds is waited for until its outcome is
+ * recorded (or its lease runs out, and then this replica asks). Resolves once the Inventory has
+ * answered; `committed` settles once the outcome is on disk (confirmations are committed in
+ * groups). A caller that answers for the customer (the webhook route) waits for both.
  * Throws UpstreamUnavailableError, recording nothing, when the Inventory gives no answer.
  */
 export async function answerFor(deps: DeliveryDeps, customer: CrmCustomer, path: DeliveryPath): Promise<Answered> {
-  const pending = deps.inFlight?.get(customer.id);
-  const known = pending ? undefined : fromKnowledge(deps, customer.id);
-  if (known) return { result: known, committed: nothingToCommit };
-  if (pending) return { result: { ...(await pending), repeat: true }, committed: nothingToCommit };
-  const asking = askInventory(deps, customer, path);
-  // Whoever else brings this customer meanwhile waits until its outcome is on disk.
-  const done = asking.then(async ({ result, committed }) => {
-    await committed;
-    return result;
-  });
-  deps.inFlight?.set(customer.id, done);
-  const forget = () => deps.inFlight?.delete(customer.id);
-  done.then(forget, forget);
-  return asking;
+  for (;;) {
+    const [reservation] = await reserveCustomers(deps, [customer.id]);
+    const answered = await deliverReserved(deps, customer, path, reservation!);
+    if (answered) return answered;
+    // Held elsewhere, or given up by whoever had it here: look again.
+    if (reservation!.kind === 'heldElsewhere') await pause(CLAIM_RECHECK_MS);
+  }
 }
 
 /** As answerFor, resolving once the outcome is also on disk. */

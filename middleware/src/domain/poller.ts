@@ -32,7 +32,7 @@ export function startPoller(options: {
   logger: Logger;
   random?: () => number;
   /** While cycles find nothing, `log` is called once every `everyMs`: one line a minute instead of one a poll. */
-  idleSummary?: { everyMs: number; log: () => void };
+  idleSummary?: { everyMs: number; log: () => void | Promise<void> };
   clock?: () => number;
 }): Poller {
   const clock = options.clock ?? Date.now;
@@ -58,7 +58,12 @@ export function startPoller(options: {
       lastTold = clock();
     } else if (clock() - lastTold >= options.idleSummary.everyMs) {
       lastTold = clock();
-      options.idleSummary.log();
+      const { log } = options.idleSummary;
+      void Promise.resolve()
+        .then(log)
+        .catch((error: unknown) => {
+          options.logger.warn('The idle summary could not be read', { error: error instanceof Error ? error.message : String(error) });
+        });
     }
   };
 

@@ -1,8 +1,17 @@
-import { StorageFullError } from '@welcome/common';
+import { isDatabaseUnavailable, StorageFullError } from '@welcome/common';
 import type { CrmClient, CustomerRecord, UnusableRecord } from '../clients/crm-client.js';
 import { UpstreamUnavailableError } from '../clients/upstream.js';
-import type { DeliveryPath, SyncStore } from '../store/sync-store.js';
-import { answerFor, deadLetter, type DeliveryDeps, type DeliveryResult } from './delivery.js';
+import type { DeliveryPath, SyncStatus, SyncStore } from '../store/sync-store.js';
+import {
+  abandonReservation,
+  deadLetter,
+  deliverReserved,
+  reserveCustomers,
+  type ClaimSettings,
+  type DeliveryDeps,
+  type DeliveryResult,
+  type Reservation,
+} from './delivery.js';
 
 /**
  * How many CRM pages one cycle reads at most. A longer backlog is read by the next cycle, which
@@ -13,7 +22,8 @@ export const MAX_PAGES_PER_CYCLE = 50;
 export interface SyncDeps extends DeliveryDeps {
   crm: CrmClient;
   store: SyncStore;
-  inFlight: Map<number, Promise<DeliveryResult>>;
+  claims: ClaimSettings;
+  inFlight: Map<number, Promise<DeliveryResult | undefined>>;
   /** How the poller's customers arrive: by long poll when LONG_POLL_S is set, else by plain poll. */
   pollPath: DeliveryPath;
   /** LONG_POLL_S: how long each CRM read may be held waiting for a new customer; 0 for none. */
@@ -32,18 +42,19 @@ export interface CycleReport {
   /** True when a stop was asked for and the cycle ended after the customer in flight. */
   interrupted?: boolean;
   /**
-   * True when the cycle moved the cursor: a CRM that just had new customers may well have more by
-   * now (a burst, or more pages than one cycle reads), so the next cycle starts at once. The
-   * poller sleeps only after a cycle that found nothing to deliver.
+   * True when the cycle delivered customers or moved the cursor: a CRM that just had new customers
+   * may well have more by now (a burst, or more pages than one cycle reads, or a backlog other
+   * replicas are working through), so the next cycle starts at once. The poller sleeps only after
+   * a cycle that had nothing to deliver.
    */
   more?: boolean;
 }
 
 /** A record from the CRM that cannot be delivered is kept, with what is wrong with it. */
-export function deadLetterUnusable(deps: SyncDeps, record: UnusableRecord): 'deadLettered' {
+export async function deadLetterUnusable(deps: SyncDeps, record: UnusableRecord): Promise<'deadLettered'> {
   const reason = `The CRM record is unusable: ${record.problem}`;
   const which = record.id === undefined ? 'A CRM record without a usable id' : `Customer ${record.id} from the CRM`;
-  deadLetter(
+  await deadLetter(
     deps,
     { customerId: record.id ?? null, customer: record.raw, status: null, reason },
     `${which} is unusable (${record.problem}); dead-lettered, moving on`,
@@ -84,7 +95,7 @@ async function readNewCustomers(deps: SyncDeps, cursor: number, signal?: AbortSi
     if (pages >= MAX_PAGES_PER_CYCLE) break;
   }
   if (outOfOrder) deps.logger.warn('The CRM sent customers out of id order; delivering them in id order', { cursor });
-  deps.store.recordCrmHighest(highest);
+  await deps.store.recordCrmHighest(highest);
   return { records: [...byId.values()].sort((a, b) => a.id - b.id), unidentified };
 }
 
@@ -92,24 +103,75 @@ async function readNewCustomers(deps: SyncDeps, cursor: number, signal?: AbortSi
 const CURSOR_SAVE_EVERY = 100;
 
 /**
- * Delivers the walk's customers, up to `deps.concurrency` at once, taken in id order. The cursor
- * moves only past the run of customers from the start of the walk that are all handled
- * (confirmed or dead-lettered), so a crash at any instant never skips one. The first failure
- * stops new deliveries; those in flight finish, and the failure is returned.
+ * Claims the walk's customers ahead of the workers, `window` at a time in one claim of the store,
+ * the next window as the workers reach the middle of the one before: one round trip to the store
+ * for many customers, and no customer held long before it is asked for. Whatever is still held
+ * when the walk ends early is given back.
+ */
+function claimsAhead(deps: SyncDeps, records: CustomerRecord[], window: number) {
+  const reserved = new Map<number, { batch: Promise<Reservation[]>; at: number }>();
+  let until = 0;
+  const reserveNext = () => {
+    const from = until;
+    until = Math.min(records.length, from + window);
+    const indexes: number[] = [];
+    for (let index = from; index < until; index++) if (records[index]!.problem === undefined) indexes.push(index);
+    if (indexes.length === 0) return;
+    const batch = reserveCustomers(deps, indexes.map((index) => records[index]!.id));
+    // Each worker meets a failure of the batch where it takes its own customer from it.
+    batch.catch(() => undefined);
+    indexes.forEach((index, at) => reserved.set(index, { batch, at }));
+  };
+  return {
+    async take(index: number): Promise<Reservation> {
+      while (until < records.length && index + window / 2 >= until) reserveNext();
+      const entry = reserved.get(index)!;
+      reserved.delete(index);
+      return (await entry.batch)[entry.at]!;
+    },
+    async giveBackTheRest(): Promise<void> {
+      const left = [...reserved.entries()];
+      reserved.clear();
+      await Promise.all(
+        left.map(async ([index, { batch, at }]) => {
+          const reservation = (await batch.catch(() => undefined))?.[at];
+          if (reservation) await abandonReservation(deps, records[index]!.id, reservation);
+        }),
+      );
+    },
+  };
+}
+
+/**
+ * Delivers the walk's customers, up to `deps.concurrency` at once, taken in id order. A customer
+ * another replica holds is left to it. The cursor moves only past the run of customers from the
+ * start of the walk that are all handled (confirmed or dead-lettered, here or by another replica),
+ * so a crash at any instant never skips one. The first failure stops new deliveries; those in
+ * flight finish, and the failure is returned.
  */
 async function deliverInOrder(
   deps: SyncDeps,
   records: CustomerRecord[],
   report: CycleReport,
   shouldStop: () => boolean,
-): Promise<{ through?: number; error?: unknown; interrupted: boolean }> {
+): Promise<{ through?: number; error?: unknown; interrupted: boolean; asked: number }> {
   const handled: boolean[] = records.map(() => false);
+  const heldElsewhere: number[] = [];
+  const claims = claimsAhead(deps, records, deps.concurrency);
   let next = 0;
   let run = 0; // records[0 .. run) are all handled
   let saved = 0;
+  let asked = 0;
   let error: unknown;
+  const saves: Array<Promise<void>> = [];
   const save = () => {
-    if (run > saved) deps.store.advanceCursor(records[run - 1]!.id);
+    if (run <= saved) return;
+    saves.push(
+      deps.store.advanceCursor(records[run - 1]!.id).catch((caught: unknown) => {
+        // Saving the cursor failed (a full disk, a database out of reach): the cycle stops here.
+        error ??= caught;
+      }),
+    );
     saved = run;
   };
   const commits: Array<Promise<void>> = [];
@@ -124,22 +186,23 @@ async function deliverInOrder(
       const record = records[index]!;
       try {
         if (record.problem !== undefined) {
-          report[deadLetterUnusable(deps, record)] += 1;
+          report[await deadLetterUnusable(deps, record)] += 1;
           markHandled(index);
           continue;
         }
         // The next customer is asked for while this one's outcome waits for its group commit.
-        const { result, committed } = await answerFor(deps, record.customer, deps.pollPath);
+        const answered = await deliverReserved(deps, record.customer, deps.pollPath, await claims.take(index));
+        if (answered === undefined) {
+          heldElsewhere.push(index);
+          continue;
+        }
+        const { result, committed } = answered;
+        if (!result.repeat) asked += 1;
         commits.push(
           committed.then(
             () => {
               if (result.outcome === 'created' || result.outcome === 'alreadyThere' || result.outcome === 'deadLettered') report[result.outcome] += 1;
-              try {
-                markHandled(index);
-              } catch (caught) {
-                // Saving the cursor failed (a full disk): the cycle stops here, as for any failed write.
-                error ??= caught;
-              }
+              markHandled(index);
             },
             (caught: unknown) => {
               error ??= caught;
@@ -152,13 +215,32 @@ async function deliverInOrder(
     }
   };
   await Promise.all(Array.from({ length: Math.min(deps.concurrency, records.length) }, worker));
+  await claims.giveBackTheRest();
   await Promise.all(commits);
-  try {
-    save();
-  } catch (caught) {
-    error ??= caught;
+  // Those other replicas held: asked about together, once this replica's own are done.
+  if (error === undefined && heldElsewhere.length > 0) {
+    try {
+      const done = await deps.store.handledAmong(heldElsewhere.map((index) => records[index]!.id));
+      for (const index of heldElsewhere) if (done.has(records[index]!.id)) markHandled(index);
+    } catch (caught) {
+      error ??= caught;
+    }
   }
-  return { ...(run > 0 ? { through: records[run - 1]!.id } : {}), ...(error !== undefined ? { error } : {}), interrupted: next < records.length };
+  save();
+  await Promise.all(saves);
+  return {
+    ...(run > 0 ? { through: records[run - 1]!.id } : {}),
+    ...(error !== undefined ? { error } : {}),
+    interrupted: next < records.length,
+    asked,
+  };
+}
+
+/** Why a cycle stopped for the middleware's own storage (a full disk, a database out of reach), or undefined when it did not. */
+function ownStorageFailure(error: unknown): string | undefined {
+  if (error instanceof StorageFullError) return error.detail;
+  if (isDatabaseUnavailable(error)) return (error as Error).message;
+  return undefined;
 }
 
 /**
@@ -168,13 +250,14 @@ async function deliverInOrder(
  */
 export async function syncNewCustomers(deps: SyncDeps, shouldStop: () => boolean = () => false, signal?: AbortSignal): Promise<CycleReport> {
   const report: CycleReport = { found: 0, created: 0, alreadyThere: 0, deadLettered: 0 };
-  const started = deps.store.cursor();
-  let cursor = started;
-  deps.logger.debug(`Sync cycle started at cursor ${cursor}`, { cursor });
+  let cursor: number | undefined;
   try {
-    deps.store.markPollStarted(deps.now());
+    const started = await deps.store.cursor();
+    cursor = started;
+    deps.logger.debug(`Sync cycle started at cursor ${cursor}`, { cursor });
+    await deps.store.markPollStarted(deps.now());
     const walk = await readNewCustomers(deps, cursor, signal);
-    for (const record of walk.unidentified) deadLetterUnusable(deps, record);
+    for (const record of walk.unidentified) await deadLetterUnusable(deps, record);
     report.found = walk.records.length;
     if (walk.records.length > 0) {
       deps.logger.info(`Found ${walk.records.length} new customer(s) after cursor ${cursor}`, {
@@ -185,55 +268,78 @@ export async function syncNewCustomers(deps: SyncDeps, shouldStop: () => boolean
       });
     }
     const run = await deliverInOrder(deps, walk.records, report, shouldStop);
-    if (run.through !== undefined) cursor = run.through;
+    if (run.through !== undefined) cursor = Math.max(cursor, run.through);
     if (run.error !== undefined) throw run.error;
     if (run.interrupted) {
       report.interrupted = true;
       return report;
     }
-    // Drain, then sleep: only a cycle that moved the cursor earns an immediate next one.
-    if (cursor > started) report.more = true;
+    // Drain, then sleep: only a cycle that delivered or moved the cursor earns an immediate next one.
+    if (run.asked > 0 || cursor > started) report.more = true;
+    const ended = await deps.store.markCycleSucceeded(deps.now());
+    if (ended) {
+      const seconds = Math.round((deps.now().getTime() - Date.parse(ended.since)) / 100) / 10;
+      deps.logger.info(`${ended.upstream} outage over after ${seconds} s; the backlog is delivered`, {
+        upstream: ended.upstream,
+        since: ended.since,
+        seconds,
+        cursor,
+      });
+    }
+    if (report.found > 0) deps.logger.info(`Sync cycle done: cursor now ${cursor}`, { cursor, ...report });
+    return report;
   } catch (error) {
     if (signal?.aborted) {
       // Shutdown cut a held long poll short: not an outage.
       report.interrupted = true;
       return report;
     }
-    if (error instanceof StorageFullError) {
-      // The storage guard has said so once; the customer in flight is sent again once there is
-      // space, and the Inventory answers that resend with 200.
-      report.failure = error.detail;
-      deps.logger.debug(`Sync cycle stopped at cursor ${cursor}: the middleware's own disk is full`, { cursor });
-      return report;
-    }
-    if (!(error instanceof UpstreamUnavailableError)) throw error;
-    report.failure = error.message;
-    const began = deps.store.markCycleFailed(error.upstream, error.message, deps.now());
-    const fields = { upstream: error.upstream, cursor, error: error.message };
-    if (began) {
-      deps.logger.error(`${error.message}. Outage began: the cycle stopped at cursor ${cursor}; later cycles back off until it answers`, fields);
-    } else {
-      deps.logger.debug(`${error.message}; still in the outage, cursor ${cursor}`, fields);
-    }
+    return await stopCycle(deps, report, error, cursor);
+  }
+}
+
+/** Ends a cycle that met a failure: its own storage, or an upstream (an outage, said once); anything else is thrown. */
+async function stopCycle(deps: SyncDeps, report: CycleReport, error: unknown, cursor: number | undefined): Promise<CycleReport> {
+  const storage = ownStorageFailure(error);
+  if (storage !== undefined) {
+    // The storage guard or the database connection has said so once; the customers in flight are
+    // sent again once it takes writes, and the Inventory answers those resends with 200.
+    report.failure = storage;
+    deps.logger.debug(`Sync cycle stopped at cursor ${cursor ?? 'unknown'}: the middleware's own storage cannot take it`, { cursor, error: storage });
     return report;
   }
-  const ended = deps.store.markCycleSucceeded(deps.now());
-  if (ended) {
-    const seconds = Math.round((deps.now().getTime() - Date.parse(ended.since)) / 100) / 10;
-    deps.logger.info(`${ended.upstream} outage over after ${seconds} s; the backlog is delivered`, {
-      upstream: ended.upstream,
-      since: ended.since,
-      seconds,
-      cursor,
-    });
+  if (!(error instanceof UpstreamUnavailableError)) throw error;
+  report.failure = error.message;
+  let began: boolean;
+  try {
+    began = await deps.store.markCycleFailed(error.upstream, error.message, deps.now());
+  } catch (caught) {
+    if (ownStorageFailure(caught) === undefined) throw caught;
+    began = false;
   }
-  if (report.found > 0) deps.logger.info(`Sync cycle done: cursor now ${cursor}`, { cursor, ...report });
+  const fields = { upstream: error.upstream, cursor, error: error.message };
+  if (began) {
+    deps.logger.error(`${error.message}. Outage began: the cycle stopped at cursor ${cursor}; later cycles back off until it answers`, fields);
+  } else {
+    deps.logger.debug(`${error.message}; still in the outage, cursor ${cursor}`, fields);
+  }
   return report;
 }
 
+/** Where delivery stands, the same on every replica. */
+export function syncStatus(deps: SyncDeps): Promise<SyncStatus> {
+  return deps.store.status(deps.now());
+}
+
 /** The one line a minute an idle middleware says: where it stands and that it is still polling. */
-export function logIdleSummary(deps: SyncDeps): void {
-  const status = deps.store.status();
+export async function logIdleSummary(deps: SyncDeps): Promise<void> {
+  let status: SyncStatus;
+  try {
+    status = await syncStatus(deps);
+  } catch (error) {
+    if (ownStorageFailure(error) === undefined) throw error;
+    return;
+  }
   const ago = status.lastSuccessAt === null ? 'never' : `${Math.round((deps.now().getTime() - Date.parse(status.lastSuccessAt)) / 1000)} s ago`;
   deps.logger.info(`idle: cursor ${status.cursor}, lag ${status.lag}, last success ${ago}`, {
     cursor: status.cursor,

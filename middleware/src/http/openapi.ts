@@ -7,7 +7,8 @@ export const middlewareOpenApi = openApiDocument({
   title: 'Middleware',
   description:
     'Carries every new CRM customer to the Inventory as one welcome package. Its state (cursor, counters, dead letters) ' +
-    'lives in its own SQLite database. A status page for people is at `/`.',
+    'lives in its own SQLite database, or on PostgreSQL (DATABASE_URL), where any number of replicas share it and the work: ' +
+    'every replica answers the same. A status page for people is at `/`.',
   tags: [
     { name: 'status', description: 'Where delivery stands: for people (the page) and for programs.' },
     { name: 'push', description: "The CRM's webhooks." },
@@ -18,7 +19,7 @@ export const middlewareOpenApi = openApiDocument({
       type: 'object',
       required: [
         'cursor', 'lastPollAt', 'lastSuccessAt', 'synced', 'alreadyThere', 'failedCycles', 'lastError', 'outage', 'deadLetters',
-        'crmHighestId', 'lag', 'recentDeliveries', 'deliveriesByPath', 'lastWebhookAt',
+        'crmHighestId', 'lag', 'recentDeliveries', 'deliveriesByPath', 'lastWebhookAt', 'replicas',
       ],
       properties: {
         cursor: { type: 'integer', minimum: 0, description: 'The id of the last customer handled (delivered or dead-lettered).' },
@@ -66,6 +67,20 @@ export const middlewareOpenApi = openApiDocument({
           additionalProperties: false,
         },
         lastWebhookAt: { ...timestamp, description: 'When the last signed CRM webhook arrived; null before the first.' },
+        replicas: {
+          type: 'array',
+          description: 'The middleware processes whose heartbeat (every 15 s) was seen in the last minute, by id: one on SQLite, each replica on PostgreSQL.',
+          items: {
+            type: 'object',
+            required: ['id', 'startedAt', 'lastSeenAt'],
+            properties: {
+              id: { type: 'string', description: 'The host and process id.' },
+              startedAt: { type: 'string', format: 'date-time' },
+              lastSeenAt: { type: 'string', format: 'date-time' },
+            },
+            additionalProperties: false,
+          },
+        },
       },
       additionalProperties: false,
     },
@@ -124,6 +139,8 @@ export const middlewareOpenApi = openApiDocument({
       ],
     },
   },
+  // The status page's HTML is served without the database; its data comes from /status.
+  usesDatabase: (path) => path !== '/',
   paths: {
     '/': {
       get: {
@@ -230,7 +247,7 @@ export const middlewareOpenApi = openApiDocument({
         responses: {
           '200': json('Delivered (the letter leaves the list) or refused again (attempt counted)', { $ref: '#/components/schemas/ReplayResult' }),
           '400': problem('The id is not a positive whole number.', 'validation-failed'),
-          '404': notFoundAnswer('No such dead letter.'),
+          '404': notFoundAnswer('No such dead letter, or no longer: another replay delivered it meanwhile.'),
           '502': problem('The CRM or the Inventory is unavailable; nothing was changed.', 'upstream-unavailable'),
           ...storageProblems,
         },

@@ -2,8 +2,8 @@ import Router from '@koa/router';
 import getRawBody from 'raw-body';
 import { MAX_BODY, parseIdParam, parsePageRequest, sendPage } from '@welcome/common';
 import { handleCrmEvent, verifyCrmEvent } from '../domain/crm-webhook.js';
-import { replayAllDeadLetters, replayDeadLetter } from '../domain/dead-letters.js';
-import type { SyncDeps } from '../domain/sync.js';
+import { listDeadLetters, replayAllDeadLetters, replayDeadLetter } from '../domain/dead-letters.js';
+import { syncStatus, type SyncDeps } from '../domain/sync.js';
 import { statusPage, statusPageCss, statusPageScript } from './status-page.js';
 
 /** The route whose body is read as bytes, for its signature. */
@@ -37,13 +37,13 @@ export function createMiddlewareRouter(deps: SyncDeps & { webhookSecret: string 
     ctx.body = statusPageScript;
   });
 
-  router.get('/status', (ctx) => {
-    ctx.body = deps.store.status();
+  router.get('/status', async (ctx) => {
+    ctx.body = await syncStatus(deps);
   });
 
-  router.get('/dead-letters', (ctx) => {
+  router.get('/dead-letters', async (ctx) => {
     const page = parsePageRequest(ctx);
-    sendPage(ctx, deps.store.listDeadLetters(page.after, page.limit + 1), page);
+    sendPage(ctx, await listDeadLetters(deps, page.after, page.limit + 1), page);
   });
 
   router.post('/dead-letters/replay', async (ctx) => {

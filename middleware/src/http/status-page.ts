@@ -16,6 +16,7 @@ export const statusPage = `<!doctype html>
 <body>
   <h1>Welcome packages: middleware</h1>
   <div class="muted">Every customer the CRM acknowledges gets exactly one welcome package. <span id="updated">Loading…</span></div>
+  <div class="muted">Replicas seen in the last minute: <span id="replica-count">–</span> <span id="replica-list"></span></div>
   <div id="banner" role="alert"></div>
   <form id="key-form" hidden>
     <label for="key">This middleware needs an API key (one of its <code>API_KEYS</code>):</label>
@@ -175,6 +176,9 @@ async function refresh() {
     $('viaLongPoll').textContent = text(status.deliveriesByPath.longPoll);
     $('viaPoll').textContent = text(status.deliveriesByPath.poll);
     $('lastWebhookAt').textContent = when(status.lastWebhookAt);
+    $('replica-count').textContent = text(status.replicas.length);
+    const replicas = status.replicas.map((r) => r.id + ', up since ' + when(r.startedAt));
+    $('replica-list').textContent = replicas.length > 0 ? '(' + replicas.join('; ') + ')' : '';
     showBanner(status.outage ? status.outage.upstream + ' unreachable since ' + when(status.outage.since) + ': ' + status.outage.lastError : '');
     fill('deliveries', status.recentDeliveries.map((d) => row([d.customerId, d.customerName, d.packageId, d.outcome === 'created' ? 'created' : 'already there', when(d.at)])), 'No packages yet.', 5);
     fill('dead-letters', letters.map((letter) => {

@@ -1,0 +1,308 @@
+import { groupCommit, migrate, type Db, type Schema, type StorageGuard } from '@welcome/common';
+import type { UpstreamName } from '../clients/upstream.js';
+import {
+  countsOf,
+  letterKey,
+  RECENT_DELIVERIES,
+  REPLICA_FORGOTTEN_AFTER_MS,
+  REPLICA_SEEN_WITHIN_MS,
+  toDeadLetter,
+  toKnown,
+  toOutage,
+  toStatus,
+  type Claim,
+  type DeadLetterRow,
+  type Delivery,
+  type DeliveryPath,
+  type DeliveryRow,
+  type KnowledgeRow,
+  type NewDeadLetter,
+  type ReplicaRow,
+  type StateRow,
+  type SyncStore,
+} from './sync-store.js';
+
+/**
+ * The least time between two commits of confirmations. Each commit holds the event loop while
+ * SQLite writes it; under load the confirmations of this long share one, and a lone one after a
+ * quiet spell is still committed at once.
+ */
+const CONFIRM_SPACING_MS = 10;
+
+/** The middleware's database; each step is applied once, in order, and recorded in the file. */
+export const middlewareSchema: Schema = {
+  applicationId: 0x776d6964, // "wmid"
+  ownTable: 'sync_state',
+  migrations: [
+    `CREATE TABLE IF NOT EXISTS sync_state (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      cursor INTEGER NOT NULL DEFAULT 0,
+      last_poll_at TEXT,
+      last_success_at TEXT,
+      synced INTEGER NOT NULL DEFAULT 0,
+      already_there INTEGER NOT NULL DEFAULT 0,
+      failed_cycles INTEGER NOT NULL DEFAULT 0,
+      last_error TEXT,
+      outage_upstream TEXT,
+      outage_since TEXT,
+      crm_highest_id INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    INSERT OR IGNORE INTO sync_state (id) VALUES (1);
+    CREATE TABLE IF NOT EXISTS dead_letters (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      letter_key TEXT NOT NULL UNIQUE,
+      customer_id INTEGER UNIQUE,
+      customer TEXT NOT NULL,
+      status INTEGER,
+      reason TEXT NOT NULL,
+      attempts INTEGER NOT NULL DEFAULT 1,
+      first_failed_at TEXT NOT NULL,
+      last_failed_at TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE IF NOT EXISTS deliveries (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      customer_id INTEGER NOT NULL,
+      customer_name TEXT NOT NULL,
+      package_id INTEGER NOT NULL,
+      outcome TEXT NOT NULL,
+      at TEXT NOT NULL
+    ) STRICT;`,
+    // Push: customers confirmed ahead of the cursor (by a webhook), forgotten once the cursor
+    // passes them; and what each path carried.
+    `CREATE TABLE confirmed (
+      customer_id INTEGER PRIMARY KEY,
+      package_id INTEGER NOT NULL,
+      outcome TEXT NOT NULL
+    ) STRICT;
+    ALTER TABLE sync_state ADD COLUMN via_webhook INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sync_state ADD COLUMN via_long_poll INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sync_state ADD COLUMN via_poll INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sync_state ADD COLUMN last_webhook_at TEXT;`,
+    // The heartbeat /status lists the replicas by: here the one process, restarts included.
+    `CREATE TABLE replicas (
+      id TEXT PRIMARY KEY,
+      started_at TEXT NOT NULL,
+      last_seen_at TEXT NOT NULL
+    ) STRICT;`,
+  ],
+};
+
+/**
+ * The sync state in a SQLite file, which one process owns. Its claims are kept in memory: there
+ * is no other replica to share them with, and a restart starts with none held.
+ */
+export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore {
+  migrate(db, middlewareSchema);
+  // Everything here is rebuilt by sending again what the cursor has not passed, and the Inventory
+  // answers a resend 200. In WAL mode a commit without its own sync survives the process being
+  // killed at any instant (it is in the operating system's hands); only a crash of the machine
+  // itself can take back the last commits, and then the cursor is earlier than it was, never
+  // later. So the middleware does not sync the disk at every commit, which would hold its event
+  // loop for each; the CRM and the Inventory, whose answers promise a stored row, do.
+  db.pragma('synchronous = NORMAL');
+
+  const state = db.prepare<[], StateRow>('SELECT * FROM sync_state WHERE id = 1');
+  const cursorNow = db.prepare<[], number>('SELECT cursor FROM sync_state WHERE id = 1').pluck();
+  const deadLetterCount = db.prepare<[], number>('SELECT COUNT(*) FROM dead_letters').pluck();
+  const pollStarted = db.prepare<[string]>('UPDATE sync_state SET last_poll_at = ? WHERE id = 1');
+  const cycleSucceeded = db.prepare<[string]>(
+    'UPDATE sync_state SET last_success_at = ?, last_error = NULL, outage_upstream = NULL, outage_since = NULL WHERE id = 1',
+  );
+  const cycleFailed = db.prepare<[string, string, string]>(`
+    UPDATE sync_state SET failed_cycles = failed_cycles + 1, last_error = ?, outage_upstream = ?,
+      outage_since = COALESCE(outage_since, ?)
+    WHERE id = 1
+  `);
+  // MAX(): the cursor never moves back, whatever order replays and cycles finish in.
+  const advance = db.prepare<[number]>('UPDATE sync_state SET cursor = MAX(cursor, ?) WHERE id = 1');
+  const forgetBehindCursor = db.prepare('DELETE FROM confirmed WHERE customer_id <= (SELECT cursor FROM sync_state WHERE id = 1)');
+  const confirm = db.prepare<[number, number, string]>('INSERT OR REPLACE INTO confirmed (customer_id, package_id, outcome) VALUES (?, ?, ?)');
+  const handledNow = db.prepare<[{ customerId: number }], number>(
+    'SELECT EXISTS (SELECT 1 FROM confirmed WHERE customer_id = @customerId) OR EXISTS (SELECT 1 FROM dead_letters WHERE customer_id = @customerId)',
+  ).pluck();
+  const isHandled = (customerId: number) => handledNow.get({ customerId }) === 1;
+  // What is known of one customer, in one read: asked for each customer before it is delivered.
+  const knowledgeOf = db.prepare<[{ customerId: number }], KnowledgeRow>(`
+    SELECT s.cursor, c.package_id, c.outcome, d.id AS dead_letter_id
+    FROM sync_state s
+    LEFT JOIN confirmed c ON c.customer_id = @customerId
+    LEFT JOIN dead_letters d ON d.customer_id = @customerId
+    WHERE s.id = 1
+  `);
+  const webhookReceived = db.prepare<[string, number]>(
+    'UPDATE sync_state SET last_webhook_at = ?, crm_highest_id = MAX(crm_highest_id, ?) WHERE id = 1',
+  );
+  /**
+   * Moves the cursor past `customerId`, then over the run of customers right after it that are
+   * already handled (confirmed or dead-lettered ahead of it, by webhooks): everything up to the
+   * cursor stays handled, whatever the order the outcomes came in.
+   */
+  const moveCursor = (customerId = 0) => {
+    advance.run(customerId);
+    const start = cursorNow.get()!;
+    let cursor = start;
+    while (isHandled(cursor + 1)) cursor += 1;
+    if (cursor > start) advance.run(cursor);
+    forgetBehindCursor.run();
+  };
+  const countCreated = db.prepare('UPDATE sync_state SET synced = synced + 1 WHERE id = 1');
+  const countAlreadyThere = db.prepare('UPDATE sync_state SET already_there = already_there + 1 WHERE id = 1');
+  const upsertDeadLetter = db.prepare<[string, number | null, string, number | null, string, string, string], DeadLetterRow>(`
+    INSERT INTO dead_letters (letter_key, customer_id, customer, status, reason, first_failed_at, last_failed_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (letter_key) DO UPDATE SET
+      customer = excluded.customer, status = excluded.status, reason = excluded.reason,
+      attempts = attempts + 1, last_failed_at = excluded.last_failed_at
+    RETURNING *
+  `);
+  const deadLetterById = db.prepare<[number], DeadLetterRow>('SELECT * FROM dead_letters WHERE id = ?');
+  const deadLettersAfter = db.prepare<[number, number], DeadLetterRow>('SELECT * FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?');
+  const deleteDeadLetter = db.prepare<[number]>('DELETE FROM dead_letters WHERE id = ?');
+
+  const crmHighest = db.prepare<[number]>('UPDATE sync_state SET crm_highest_id = MAX(crm_highest_id, ?) WHERE id = 1');
+  const insertDelivery = db.prepare<[number, string, number, string, string]>(
+    'INSERT INTO deliveries (customer_id, customer_name, package_id, outcome, at) VALUES (?, ?, ?, ?, ?)',
+  );
+  const pruneDeliveries = db.prepare<[number]>('DELETE FROM deliveries WHERE id <= (SELECT MAX(id) FROM deliveries) - ?');
+  const recentDeliveries = db.prepare<[number], DeliveryRow>('SELECT * FROM deliveries ORDER BY id DESC LIMIT ?');
+  const upsertReplica = db.prepare<[string, string, string]>(`
+    INSERT INTO replicas (id, started_at, last_seen_at) VALUES (?, ?, ?)
+    ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, last_seen_at = excluded.last_seen_at
+  `);
+  const forgetReplicas = db.prepare<[string]>('DELETE FROM replicas WHERE last_seen_at < ?');
+  const replicasSince = db.prepare<[string], ReplicaRow>('SELECT * FROM replicas WHERE last_seen_at >= ? ORDER BY id');
+
+  /** Counts a confirmed package and keeps it among the recent ones. */
+  const count = (delivery: Omit<Delivery, 'at'>, at: string) => {
+    (delivery.outcome === 'created' ? countCreated : countAlreadyThere).run();
+    insertDelivery.run(delivery.customerId, delivery.customerName, delivery.packageId, delivery.outcome, at);
+    pruneDeliveries.run(RECENT_DELIVERIES);
+  };
+
+  type Confirmation = { delivery: Omit<Delivery, 'at'>; at: string; path: DeliveryPath };
+  const addCounts = db.prepare<[number, number, number, number, number]>(`
+    UPDATE sync_state SET synced = synced + ?, already_there = already_there + ?,
+      via_webhook = via_webhook + ?, via_long_poll = via_long_poll + ?, via_poll = via_poll + ?
+    WHERE id = 1
+  `);
+  const confirmAll = db.transaction((batch: Confirmation[]) => {
+    const counts = countsOf(batch);
+    addCounts.run(counts.created, counts.alreadyThere, counts.webhook, counts.longPoll, counts.poll);
+    for (const { delivery } of batch) confirm.run(delivery.customerId, delivery.packageId, delivery.outcome);
+    for (const { delivery, at } of batch.slice(-RECENT_DELIVERIES)) {
+      insertDelivery.run(delivery.customerId, delivery.customerName, delivery.packageId, delivery.outcome, at);
+    }
+    pruneDeliveries.run(RECENT_DELIVERIES);
+    moveCursor();
+  });
+
+  // Claims last as long as the process; the delivery claims the cursor has passed are dropped as it moves.
+  const claims = { delivery: new Map<number, { owner: string; until: number }>(), replay: new Map<number, { owner: string; until: number }>() };
+  const forgetClaimsBehindCursor = () => {
+    const cursor = cursorNow.get()!;
+    for (const customerId of claims.delivery.keys()) if (customerId <= cursor) claims.delivery.delete(customerId);
+  };
+  const claim = (customerId: number, owner: string, at: Date, leaseMs: number, replay: boolean): Claim => {
+    const known = replay ? undefined : toKnown(customerId, knowledgeOf.get({ customerId })!);
+    if (known) return known;
+    const held = claims[replay ? 'replay' : 'delivery'];
+    const holder = held.get(customerId);
+    if (holder && holder.owner !== owner && holder.until > at.getTime()) {
+      return { state: 'claimedElsewhere', owner: holder.owner, until: new Date(holder.until).toISOString() };
+    }
+    held.set(customerId, { owner, until: at.getTime() + leaseMs });
+    return { state: 'claimed' };
+  };
+
+  // Webhooks noted together share one write: the latest time and the highest id. A write that
+  // fails is logged by the storage guard; the next webhook notes it again.
+  const noteWebhooks = groupCommit<{ at: string; customerId: number }>(
+    (batch) =>
+      void storage.write('markWebhookReceived', () =>
+        webhookReceived.run(batch.at(-1)!.at, Math.max(...batch.map((webhook) => webhook.customerId))),
+      ),
+    { spacingMs: CONFIRM_SPACING_MS },
+  );
+  const confirmTogether = groupCommit<Confirmation>(
+    (batch) => {
+      storage.write('confirm', () => confirmAll.immediate(batch));
+      forgetClaimsBehindCursor();
+    },
+    { spacingMs: CONFIRM_SPACING_MS },
+  );
+
+  const recordDeadLetter = db.transaction((letter: NewDeadLetter, at: string, passCursor: boolean) => {
+    const row = upsertDeadLetter.get(
+      letterKey(letter),
+      letter.customerId,
+      JSON.stringify(letter.customer) ?? 'null',
+      letter.status,
+      JSON.stringify(letter.reason) ?? 'null',
+      at,
+      at,
+    )!;
+    if (letter.customerId !== null) moveCursor(passCursor ? letter.customerId : 0);
+    return toDeadLetter(row);
+  });
+  // A replayed letter delivered ahead of the cursor counts as confirmed, so the cursor can pass it.
+  const resolveDeadLetter = db.transaction((id: number, delivery: Omit<Delivery, 'at'>, at: string) => {
+    deleteDeadLetter.run(id);
+    count(delivery, at);
+    confirm.run(delivery.customerId, delivery.packageId, delivery.outcome);
+    moveCursor();
+  });
+  const markCycleSucceeded = db.transaction((at: string) => {
+    const ended = toOutage(state.get()!);
+    cycleSucceeded.run(at);
+    return ended ?? undefined;
+  });
+  const markCycleFailed = db.transaction((upstream: UpstreamName, error: string, at: string) => {
+    const started = toOutage(state.get()!) === null;
+    cycleFailed.run(error, upstream, at);
+    return started;
+  });
+  const heartbeat = db.transaction((id: string, startedAt: string, at: Date) => {
+    upsertReplica.run(id, startedAt, at.toISOString());
+    forgetReplicas.run(new Date(at.getTime() - REPLICA_FORGOTTEN_AFTER_MS).toISOString());
+  });
+
+  return {
+    cursor: async () => cursorNow.get()!,
+    async status(at = new Date()) {
+      const seenSince = new Date(at.getTime() - REPLICA_SEEN_WITHIN_MS).toISOString();
+      return toStatus(state.get()!, deadLetterCount.get()!, recentDeliveries.all(RECENT_DELIVERIES), replicasSince.all(seenSince));
+    },
+    markPollStarted: async (at) => void storage.write('markPollStarted', () => pollStarted.run(at.toISOString())),
+    markCycleSucceeded: async (at) => storage.write('markCycleSucceeded', () => markCycleSucceeded.immediate(at.toISOString())),
+    markCycleFailed: async (upstream, error, at) => storage.write('markCycleFailed', () => markCycleFailed.immediate(upstream, error, at.toISOString())),
+    confirm: (delivery, at, path) => confirmTogether({ delivery, at: at.toISOString(), path }),
+    async advanceCursor(customerId) {
+      storage.write('advanceCursor', () => db.transaction(moveCursor).immediate(customerId));
+      forgetClaimsBehindCursor();
+    },
+    claim: async (customerId, owner, at, leaseMs, options = {}) => claim(customerId, owner, at, leaseMs, options.replay ?? false),
+    claimAll: async (customerIds, owner, at, leaseMs) => customerIds.map((customerId) => claim(customerId, owner, at, leaseMs, false)),
+    async release(customerId, owner, options = {}) {
+      const held = claims[options.replay ? 'replay' : 'delivery'];
+      if (held.get(customerId)?.owner === owner) held.delete(customerId);
+    },
+    async handledAmong(customerIds) {
+      const cursor = cursorNow.get()!;
+      return new Set(customerIds.filter((customerId) => customerId <= cursor || isHandled(customerId)));
+    },
+    markWebhookReceived: (at, customerId = 0) => void noteWebhooks({ at: at.toISOString(), customerId }).catch(() => undefined),
+    recordCrmHighest: async (id) => void storage.write('recordCrmHighest', () => crmHighest.run(id)),
+    async recordDeadLetter(letter, at, options = {}) {
+      const stored = storage.write('recordDeadLetter', () => recordDeadLetter.immediate(letter, at.toISOString(), options.moveCursor ?? true));
+      forgetClaimsBehindCursor();
+      return stored;
+    },
+    async findDeadLetter(id) {
+      const row = deadLetterById.get(id);
+      return row && toDeadLetter(row);
+    },
+    listDeadLetters: async (after, limit) => deadLettersAfter.all(after, limit).map(toDeadLetter),
+    resolveDeadLetter: async (id, delivery, at) => storage.write('resolveDeadLetter', () => resolveDeadLetter.immediate(id, delivery, at.toISOString())),
+    heartbeat: async (replica, at) => storage.write('heartbeat', () => heartbeat.immediate(replica.id, replica.startedAt, at)),
+  };
+}
