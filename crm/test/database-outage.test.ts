@@ -1,4 +1,3 @@
-import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { connectPostgres, createSilentLogger, type Logger } from '@welcome/common';
@@ -6,6 +5,7 @@ import { createCrm, type CrmDeps } from '../src/app.js';
 import { crmMigrations } from '../src/store/schema.js';
 import { captureLogs } from '../../test/support/logs.js';
 import { serveHandler, waitFor } from '../../test/support/servers.js';
+import { closedPort, switchablePath, type SwitchablePath } from '../../test/support/switchable-path.js';
 import { testDatabases } from '../../test/support/databases.js';
 
 const databases = testDatabases('crm', crmMigrations);
@@ -16,52 +16,11 @@ afterEach(async () => {
 
 type Http = ReturnType<typeof request>;
 
-/** A TCP path to the test server that the test can cut (every connection dropped, new ones refused) and restore. */
-async function switchableDatabase(url: string): Promise<{ url: string; cut(): void; restore(): void }> {
-  const target = new URL(url);
-  let cut = false;
-  const sockets = new Set<Socket>();
-  const proxy = createServer((socket) => {
-    if (cut) return socket.destroy();
-    const upstream = createConnection(Number(target.port), target.hostname);
-    for (const end of [socket, upstream]) {
-      sockets.add(end);
-      end.on('error', () => undefined);
-      end.on('close', () => {
-        socket.destroy();
-        upstream.destroy();
-        sockets.delete(end);
-      });
-    }
-    socket.pipe(upstream).pipe(socket);
-  });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  cleanups.push(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise<void>((resolve) => proxy.close(() => resolve()));
-  });
-  const proxied = new URL(url);
-  proxied.hostname = '127.0.0.1';
-  proxied.port = String((proxy.address() as AddressInfo).port);
-  return {
-    url: proxied.toString(),
-    cut() {
-      cut = true;
-      for (const socket of sockets) socket.destroy();
-    },
-    restore() {
-      cut = false;
-    },
-  };
-}
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+/** A path to the test server that the test can cut and restore, closed after the test. */
+async function switchableDatabase(url: string): Promise<SwitchablePath> {
+  const path = await switchablePath(url);
+  cleanups.push(() => path.close());
+  return path;
 }
 
 /** A started CRM on `url` (schema `schema`, already migrated), as index.ts would run it. */

@@ -1,4 +1,3 @@
-import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { connectPostgres } from '@welcome/common';
@@ -9,6 +8,7 @@ import { syncNewCustomers } from '../src/domain/sync.js';
 import { createSyncDeps } from '../src/sync-deps.js';
 import { captureLogs } from '../../test/support/logs.js';
 import { waitFor } from '../../test/support/servers.js';
+import { switchablePath, type SwitchablePath } from '../../test/support/switchable-path.js';
 import { closedAfterEach, countingInventory, createCustomer, middlewareDatabases, signedEvent } from './support.js';
 
 const { upstreams, server } = closedAfterEach();
@@ -18,40 +18,11 @@ afterEach(async () => {
   await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
 });
 
-/** A TCP path to the test server that the test can cut (every connection dropped, new ones refused) and restore. */
-async function switchableDatabase(url: string): Promise<{ url: string; cut(): void; restore(): void }> {
-  const target = new URL(url);
-  let cut = false;
-  const sockets = new Set<Socket>();
-  const proxy = createServer((socket) => {
-    if (cut) return socket.destroy();
-    const upstream = createConnection(Number(target.port), target.hostname);
-    for (const end of [socket, upstream]) {
-      sockets.add(end);
-      end.on('error', () => undefined);
-      end.on('close', () => {
-        socket.destroy();
-        upstream.destroy();
-        sockets.delete(end);
-      });
-    }
-    socket.pipe(upstream).pipe(socket);
-  });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  cleanups.push(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
-  const proxied = new URL(url);
-  proxied.hostname = '127.0.0.1';
-  proxied.port = String((proxy.address() as AddressInfo).port);
-  return {
-    url: proxied.toString(),
-    cut() {
-      cut = true;
-      for (const socket of sockets) socket.destroy();
-    },
-    restore() {
-      cut = false;
-    },
-  };
+/** A path to the test server that the test can cut and restore, closed after the test. */
+async function switchableDatabase(url: string): Promise<SwitchablePath> {
+  const path = await switchablePath(url);
+  cleanups.push(() => path.close());
+  return path;
 }
 
 describe('the middleware on PostgreSQL, while its database cannot be reached', () => {

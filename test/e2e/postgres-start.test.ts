@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
 import pg from 'pg';
 import { createTestDatabase } from '../support/databases.js';
 import { waitFor } from '../support/servers.js';
+import { closedPort, switchablePath } from '../support/switchable-path.js';
 import { freePort, ROOT, ServiceProcess, type ServiceName } from './platform.js';
 
 const SERVICES = ['crm', 'inventory', 'middleware'] as const;
@@ -17,14 +17,6 @@ function startWith(service: ServiceName, env: Record<string, string>) {
     timeout: 15_000,
   });
   return { status: result.status, lines: result.stderr.trim().split('\n'), stdout: result.stdout };
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 const databases: Array<{ drop(): Promise<void> }> = [];
@@ -106,24 +98,8 @@ describe('DATABASE_URL at start', () => {
 
 describe('a service on PostgreSQL while the server goes away and comes back', () => {
   test('the Inventory answers 503 with Retry-After (never 500, never a hang), is not ready, and serves again without a restart', async () => {
-    const url = new URL(await freshDatabase());
-    // A proxy between the service and the server, which the test can cut and mend.
-    const { createConnection } = await import('node:net');
-    let cut = false;
-    const sockets = new Set<import('node:net').Socket>();
-    const proxy = createServer((socket) => {
-      if (cut) return socket.destroy();
-      const upstream = createConnection(Number(url.port), url.hostname);
-      sockets.add(socket).add(upstream);
-      socket.pipe(upstream).pipe(socket);
-      const end = () => (socket.destroy(), upstream.destroy());
-      socket.on('error', end).on('close', end);
-      upstream.on('error', end).on('close', end);
-    });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    const proxied = new URL(url);
-    proxied.port = String((proxy.address() as AddressInfo).port);
-    const inventory = new ServiceProcess('inventory', { DATABASE_URL: proxied.toString() });
+    const path = await switchablePath(await freshDatabase());
+    const inventory = new ServiceProcess('inventory', { DATABASE_URL: path.url });
     try {
       await inventory.start();
       const post = (customerId: number) =>
@@ -135,8 +111,7 @@ describe('a service on PostgreSQL while the server goes away and comes back', ()
         });
       expect((await post(1)).status).toBe(201);
 
-      cut = true;
-      for (const socket of sockets) socket.destroy();
+      path.cut();
       for (const attempt of [() => post(2), () => fetch(`${inventory.url}/packages`), () => fetch(`${inventory.url}/ready`)]) {
         const started = Date.now();
         const answer = await attempt();
@@ -145,7 +120,7 @@ describe('a service on PostgreSQL while the server goes away and comes back', ()
         if (answer.url.endsWith('/packages')) expect(answer.headers.get('retry-after')).toBe('5');
       }
 
-      cut = false;
+      path.restore();
       await waitFor('the Inventory to be ready again', async () => (await fetch(`${inventory.url}/ready`)).status === 200);
       expect((await post(2)).status).toBe(201);
       const levels = inventory.logs.filter((line) => /cannot be reached|answers again/.test(line.message)).map((line) => line.level);
@@ -153,7 +128,7 @@ describe('a service on PostgreSQL while the server goes away and comes back', ()
       expect(inventory.logs.some((line) => line.level === 'error' && /Unexpected/.test(line.message))).toBe(false);
     } finally {
       await inventory.kill();
-      proxy.close();
+      await path.close();
     }
   }, 60_000);
 });

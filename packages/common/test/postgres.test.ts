@@ -17,6 +17,7 @@ import {
 } from '../src/index.js';
 import { createTestDatabase } from '../../../test/support/databases.js';
 import { captureLogs } from '../../../test/support/logs.js';
+import { closedPort, switchablePath } from '../../../test/support/switchable-path.js';
 
 const steps: Migration[] = [
   { version: 1, name: '001-things', sql: 'CREATE TABLE things (id bigint PRIMARY KEY, name text NOT NULL);' },
@@ -43,13 +44,6 @@ function silentServer(): Promise<{ port: number; server: Server }> {
     const server = createServer(() => undefined);
     server.listen(0, '127.0.0.1', () => resolve({ port: (server.address() as AddressInfo).port, server }));
   });
-}
-
-/** A port nothing listens on: a database that is down. */
-async function closedPort(): Promise<number> {
-  const { port, server } = await silentServer();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe('schema migrations on PostgreSQL', () => {
@@ -145,31 +139,17 @@ describe('a database that cannot be reached', () => {
 
   test('when it comes back, the same pool serves again and the log says so once', async () => {
     const { logger, lines } = captureLogs('test');
-    const good = new URL((await made).url);
-    const port = await closedPort();
-    // A proxy port that refuses at first, then forwards to the test server.
-    const { createConnection } = await import('node:net');
-    let open = false;
-    const proxy = createServer((socket) => {
-      if (!open) return socket.destroy();
-      const upstream = createConnection(Number(good.port), good.hostname);
-      socket.pipe(upstream).pipe(socket);
-      const end = () => (socket.destroy(), upstream.destroy());
-      socket.on('error', end);
-      upstream.on('error', end);
-    });
-    await new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
+    const path = await switchablePath((await made).url);
     try {
-      const url = new URL(good);
-      url.port = String(port);
-      const db = connectPostgres({ url: url.toString(), poolSize: 2, schema: 'welcome_back', logger });
+      path.cut();
+      const db = connectPostgres({ url: path.url, poolSize: 2, schema: 'welcome_back', logger });
       opened.push(db);
       await expect(db.query('SELECT 1 AS one')).rejects.toMatchObject({ status: 503 });
-      open = true;
+      path.restore();
       expect(await db.query('SELECT 1 AS one')).toEqual([{ one: 1 }]);
       expect(lines.filter((line) => /cannot be reached|answers again/.test(line.message)).map((line) => line.level)).toEqual(['error', 'info']);
     } finally {
-      proxy.close();
+      await path.close();
     }
   });
 });
