@@ -1,26 +1,57 @@
-import type { Postgres } from '@welcome/common';
-import { toPackage, type PackageRow, type PackageStore } from './package-store.js';
+import { groupCommit, type Postgres } from '@welcome/common';
+import { toPackage, type NewPackage, type PackageRow, type PackageStore, type WelcomePackage } from './package-store.js';
+
+type Found = { created: boolean; pkg: WelcomePackage };
+
+// The first request for each customer in the batch, in the order they arrived: ids follow arrival.
+const INSERT_FIRSTS = `
+  INSERT INTO packages (customer_id, customer_name, created_at)
+  SELECT customer_id, customer_name, created_at FROM (
+    SELECT DISTINCT ON (customer_id) customer_id, customer_name, created_at, position
+    FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS asked (customer_id, customer_name, created_at, position)
+    ORDER BY customer_id, position
+  ) firsts
+  ORDER BY position
+  ON CONFLICT (customer_id) DO NOTHING
+  RETURNING *`;
 
 /**
  * Packages on a PostgreSQL server that any number of Inventory replicas share. UNIQUE
  * (customer_id) decides between two requests for the same customer: the second one's insert
- * waits for the first to commit, does nothing, and then finds the first one's package.
+ * waits for the first to commit, does nothing, and then finds the first one's package. The
+ * requests a replica takes while its previous insert commits go in together, one commit for all.
  */
 export function createPostgresPackageStore(db: Postgres): PackageStore {
-  return {
-    async findOrInsert(pkg) {
-      for (;;) {
-        const [inserted] = await db.query<PackageRow>(
-          'INSERT INTO packages (customer_id, customer_name, created_at) VALUES ($1, $2, $3) ON CONFLICT (customer_id) DO NOTHING RETURNING *',
-          [pkg.customerId, pkg.customerName, pkg.createdAt],
-        );
-        if (inserted) return { created: true, pkg: toPackage(inserted) };
-        // A statement of its own: its snapshot sees the row the insert conflicted with, even
-        // when another replica committed it after the insert began.
-        const [existing] = await db.query<PackageRow>('SELECT * FROM packages WHERE customer_id = $1', [pkg.customerId]);
-        if (existing) return { created: false, pkg: toPackage(existing) };
+  const findOrInsertAll = async (batch: NewPackage[]) => {
+    const inserted = await db.query<PackageRow>(INSERT_FIRSTS, [
+      batch.map((pkg) => pkg.customerId),
+      batch.map((pkg) => pkg.customerName),
+      batch.map((pkg) => pkg.createdAt),
+    ]);
+    const created = new Map(inserted.map((row) => [row.customer_id, toPackage(row)]));
+    const others = batch.map((pkg) => pkg.customerId).filter((customerId) => !created.has(customerId));
+    // A statement of its own: its snapshot sees the rows the insert conflicted with, even those
+    // another replica committed after the insert began.
+    const existing = new Map<number, WelcomePackage>();
+    if (others.length > 0) {
+      for (const row of await db.query<PackageRow>('SELECT * FROM packages WHERE customer_id = ANY($1::bigint[])', [others])) {
+        existing.set(row.customer_id, toPackage(row));
       }
-    },
+    }
+    const told = new Set<number>();
+    return batch.map((pkg) => {
+      const made = created.get(pkg.customerId);
+      if (made && !told.has(pkg.customerId)) {
+        told.add(pkg.customerId);
+        return { ok: true as const, value: { created: true, pkg: made } };
+      }
+      const found = made ?? existing.get(pkg.customerId);
+      return found ? { ok: true as const, value: { created: false, pkg: found } } : { ok: false as const, error: new Error(`no package found for customer ${pkg.customerId} after its insert`) };
+    });
+  };
+
+  return {
+    findOrInsert: groupCommit<NewPackage, Found>(findOrInsertAll),
     async findById(id) {
       const [row] = await db.query<PackageRow>('SELECT * FROM packages WHERE id = $1', [id]);
       return row && toPackage(row);
