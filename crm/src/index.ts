@@ -1,13 +1,13 @@
 import { runService, startService } from '@welcome/common';
 import { createCrm } from './app.js';
 import { loadConfig } from './config.js';
-import { crmMigrations } from './store/schema.js';
+import { crmPostgres } from './store/schema.js';
 
 await runService(
   'crm',
   () => loadConfig(process.env, Boolean(process.stdout.isTTY)),
   (config) =>
-    startService('crm', config, crmMigrations, (database, logger) =>
+    startService('crm', config, crmPostgres, (database, logger) =>
       createCrm({
         database,
         logger,

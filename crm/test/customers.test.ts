@@ -6,12 +6,12 @@ import request from 'supertest';
 import { createSilentLogger, createStorageGuard, openDatabase } from '@welcome/common';
 import { createApp } from '../src/app.js';
 import { createCustomerStore, EmailTakenError } from '../src/store/customer-store.js';
-import { crmMigrations } from '../src/store/schema.js';
+import { crmPostgres } from '../src/store/schema.js';
 import { createSqliteCustomerStore } from '../src/store/sqlite-customer-store.js';
 import { failCommitsOn } from '../../test/storage/faults.js';
 import { BACKENDS, testDatabases, type Backend } from '../../test/support/databases.js';
 
-const databases = testDatabases('crm', crmMigrations);
+const databases = testDatabases('crm', crmPostgres);
 
 /** A CRM on `backend`: in a fresh database, or on the data at `path` (SQLite) or in `schema` (PostgreSQL). */
 async function crm(backend: Backend, where: { path?: string; schema?: string } = {}) {

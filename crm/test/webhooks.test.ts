@@ -7,11 +7,11 @@ import { Webhook } from 'standardwebhooks';
 import { createSilentLogger } from '@welcome/common';
 import { createCrm, type CrmDeps, type CrmParts } from '../src/app.js';
 import { createWebhookSender } from '../src/clients/webhook-sender.js';
-import { crmMigrations } from '../src/store/schema.js';
+import { crmPostgres } from '../src/store/schema.js';
 import { serveHandler, waitFor, type RunningServer } from '../../test/support/servers.js';
 import { BACKENDS, testDatabases, type Backend } from '../../test/support/databases.js';
 
-const databases = testDatabases('crm', crmMigrations);
+const databases = testDatabases('crm', crmPostgres);
 const running: Array<{ stop(): Promise<void> }> = [];
 afterEach(async () => {
   await Promise.all(running.splice(0).map((item) => item.stop()));

@@ -5,11 +5,11 @@ import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { createSilentLogger, openDatabase, sqliteDatabase } from '@welcome/common';
 import { createApp } from '../src/app.js';
-import { createPackageStore, inventoryMigrations, type PackageStore } from '../src/store/package-store.js';
+import { createPackageStore, inventoryPostgres, type PackageStore } from '../src/store/package-store.js';
 import { failCommitsOn } from '../../test/storage/faults.js';
 import { BACKENDS, testDatabases, type Backend } from '../../test/support/databases.js';
 
-const databases = testDatabases('inventory', inventoryMigrations);
+const databases = testDatabases('inventory', inventoryPostgres);
 
 async function inventory(backend: Backend) {
   const app = createApp({ database: await databases.open(backend), logger: createSilentLogger() });

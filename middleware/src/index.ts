@@ -4,7 +4,7 @@ import { loadConfig } from './config.js';
 import { startHeartbeat } from './domain/heartbeat.js';
 import { startPoller, type Poller } from './domain/poller.js';
 import { logIdleSummary, syncNewCustomers } from './domain/sync.js';
-import { middlewareMigrations } from './store/sync-store.js';
+import { middlewarePostgres } from './store/sync-store.js';
 import { createSyncDeps } from './sync-deps.js';
 
 const RETRY_DELAY_MS = 1000;
@@ -14,7 +14,7 @@ await runService(
   'middleware',
   () => loadConfig(process.env, Boolean(process.stdout.isTTY)),
   (config) =>
-    startService('middleware', config, middlewareMigrations, (database, logger) => {
+    startService('middleware', config, middlewarePostgres, (database, logger) => {
       const deps = createSyncDeps({
         database,
         logger,

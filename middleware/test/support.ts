@@ -3,13 +3,13 @@ import { Webhook } from 'standardwebhooks';
 import { createSilentLogger, type Db, type Logger, type ServiceDatabase } from '@welcome/common';
 import { createApp as createCrm } from '../../crm/src/app.js';
 import { createApp as createInventory } from '../../inventory/src/app.js';
-import { middlewareMigrations } from '../src/store/sync-store.js';
+import { middlewarePostgres } from '../src/store/sync-store.js';
 import { createSyncDeps, type MiddlewareDeps } from '../src/sync-deps.js';
 import { sendJson, serveApp, serveHandler, type RunningServer } from '../../test/support/servers.js';
 import { sqliteAt, testDatabases, type Backend } from '../../test/support/databases.js';
 
 /** The middleware's databases of the test file that imports this: closed after each test, dropped after the file. */
-export const middlewareDatabases = testDatabases('middleware', middlewareMigrations);
+export const middlewareDatabases = testDatabases('middleware', middlewarePostgres);
 
 /**
  * The middleware's dependencies, wired as in production, with a short retry delay for tests: on

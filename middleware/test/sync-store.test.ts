@@ -4,11 +4,13 @@ import { join } from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import { createSilentLogger, createStorageGuard, openDatabase, type Db } from '@welcome/common';
 import { createSqliteSyncStore } from '../src/store/sqlite-sync-store.js';
-import { createSyncStore, middlewareMigrations, REPLICA_SEEN_WITHIN_MS, type SyncStore } from '../src/store/sync-store.js';
+import { createSyncStore, middlewarePostgres, REPLICA_SEEN_WITHIN_MS, type SyncStore } from '../src/store/sync-store.js';
 import { BACKENDS, testDatabases, type Backend } from '../../test/support/databases.js';
 import { waitFor } from '../../test/support/servers.js';
+import { crmPostgres } from '../../crm/src/store/schema.js';
 
-const databases = testDatabases('middleware', middlewareMigrations);
+const databases = testDatabases('middleware', middlewarePostgres);
+const crmDatabases = testDatabases('crm', crmPostgres);
 const freshFile = () => join(mkdtempSync(join(tmpdir(), 'sync-store-')), 'middleware.db');
 const at = new Date('2026-01-02T03:04:05.000Z');
 const later = (ms: number) => new Date(at.getTime() + ms);
@@ -283,3 +285,13 @@ describe('the sync store on SQLite only', () => {
   });
 });
 
+
+describe('the sync store on PostgreSQL only', () => {
+  test('commits without waiting for the server’s disk, where the CRM and the Inventory wait at every commit', async () => {
+    const pg = await databases.postgres();
+    expect(await pg.query('SHOW synchronous_commit')).toEqual([{ synchronous_commit: 'off' }]);
+    expect(await pg.transaction((tx) => tx.query('SHOW synchronous_commit'))).toEqual([{ synchronous_commit: 'off' }]);
+    const crm = await crmDatabases.postgres();
+    expect(await crm.query('SHOW synchronous_commit')).toEqual([{ synchronous_commit: 'on' }]);
+  });
+});

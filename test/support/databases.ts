@@ -8,8 +8,8 @@ import {
   openDatabase,
   sqliteDatabase,
   type Logger,
-  type Migration,
   type Postgres,
+  type PostgresSetup,
   type ServiceDatabase,
 } from '@welcome/common';
 
@@ -49,10 +49,10 @@ export async function createTestDatabase(): Promise<{ url: string; drop(): Promi
 /**
  * The databases of one test file: SQLite files or `:memory:`, and on PostgreSQL one database of
  * the file's own (made on first use, dropped after the file), with a fresh schema for every
- * database a test opens, migrated as the service migrates it at start. What a test opened is
+ * database a test opens, migrated and set up as the service does at start. What a test opened is
  * closed after it.
  */
-export function testDatabases(service: string, migrations: readonly Migration[]) {
+export function testDatabases(service: string, setup: PostgresSetup) {
   let database: Promise<{ url: string; drop(): Promise<void> }> | undefined;
   let schemas = 0;
   const opened: Array<() => Promise<void>> = [];
@@ -71,9 +71,15 @@ export function testDatabases(service: string, migrations: readonly Migration[])
     newSchema: () => `${service}_${++schemas}`,
     /** Connects to `schema` of this file's database and migrates it; closed after the test. */
     async postgres(schema = `${service}_${++schemas}`, options: { logger?: Logger; poolSize?: number } = {}): Promise<Postgres> {
-      const pgDb = connectPostgres({ url: await url(), poolSize: options.poolSize ?? 4, schema, logger: options.logger ?? createSilentLogger() });
+      const pgDb = connectPostgres({
+        url: await url(),
+        poolSize: options.poolSize ?? 4,
+        schema,
+        logger: options.logger ?? createSilentLogger(),
+        settings: setup.settings,
+      });
       opened.push(() => pgDb.close());
-      await migratePostgres(pgDb, migrations);
+      await migratePostgres(pgDb, setup.migrations);
       return pgDb;
     },
     /**

@@ -1,4 +1,4 @@
-import { loadMigrations, type Schema } from '@welcome/common';
+import { loadMigrations, type PostgresSetup, type Schema } from '@welcome/common';
 
 /** The CRM's SQLite file; each step is applied once, in order, and recorded in the file. */
 export const crmSchema: Schema = {
@@ -45,3 +45,6 @@ export const crmSchema: Schema = {
 
 /** The CRM's PostgreSQL schema, one numbered SQL file a step (crm/migrations/postgres). */
 export const crmMigrations = loadMigrations(new URL('../../migrations/postgres/', import.meta.url));
+
+/** The CRM on PostgreSQL: its answers promise a stored row, so every commit waits for the disk (the server's default). */
+export const crmPostgres: PostgresSetup = { migrations: crmMigrations };

@@ -65,6 +65,16 @@ export interface Migration {
   sql: string;
 }
 
+/**
+ * What a service's schema is made of, and the settings of every connection it opens: the
+ * middleware, whose state is rebuilt by sending again what its cursor has not passed, commits
+ * without waiting for the disk (`synchronous_commit = off`), as it does on SQLite.
+ */
+export interface PostgresSetup {
+  migrations: readonly Migration[];
+  settings?: Readonly<Record<string, string>>;
+}
+
 export interface Postgres extends Queryable {
   /** The schema (namespace) this service's tables live in; the search path of every connection. */
   readonly schema: string;
@@ -90,6 +100,8 @@ export interface PostgresOptions {
   poolSize: number;
   schema: string;
   logger: Logger;
+  /** Session settings of every connection (`-c name=value`). */
+  settings?: PostgresSetup['settings'];
   /** Shown in pg_stat_activity. */
   applicationName?: string;
 }
@@ -118,7 +130,7 @@ export function connectPostgres(options: PostgresOptions): Postgres {
     idleTimeoutMillis: 30_000,
     keepAlive: true,
     application_name: options.applicationName ?? schema,
-    options: `-c search_path=${schema}`,
+    options: [`-c search_path=${schema}`, ...Object.entries(options.settings ?? {}).map(([name, value]) => `-c ${name}=${value}`)].join(' '),
     types,
   };
   const pool = new pg.Pool(config);

@@ -1,6 +1,6 @@
 import type Koa from 'koa';
 import { ConfigError, type CommonConfig } from './config.js';
-import type { Migration } from './postgres.js';
+import type { PostgresSetup } from './postgres.js';
 import { closeServiceDatabase, describeDatabase, openServiceDatabase, type ServiceDatabase } from './service-database.js';
 import { boundPort, closeServer, listen } from './http.js';
 import { createLogger, type Logger } from './logger.js';
@@ -85,11 +85,11 @@ export interface ServiceParts {
 export async function startService(
   service: string,
   config: CommonConfig,
-  migrations: readonly Migration[],
+  postgres: PostgresSetup,
   build: (database: ServiceDatabase, logger: Logger) => ServiceParts,
 ): Promise<RunningService> {
   const logger = createLogger({ service, level: config.logLevel, format: config.logFormat });
-  const database = await openServiceDatabase(config.database, { service, logger, migrations });
+  const database = await openServiceDatabase(config.database, { service, logger, postgres });
   const parts = build(database, logger);
   const server = await listen(parts.app, config.port, config.host);
   const port = boundPort(server);

@@ -1,7 +1,7 @@
 import type { DatabaseConfig } from './config.js';
 import { createStorageGuard, openDatabase, type Db, type StorageGuard } from './database.js';
 import type { Logger } from './logger.js';
-import { openPostgres, type Migration, type Postgres } from './postgres.js';
+import { openPostgres, type Postgres, type PostgresSetup } from './postgres.js';
 
 /**
  * A service's database, as its stores are built on it: a SQLite file, with the guard that turns a
@@ -25,10 +25,17 @@ export function describeDatabase(database: ServiceDatabase): string {
  */
 export async function openServiceDatabase(
   config: DatabaseConfig,
-  options: { service: string; logger: Logger; migrations: readonly Migration[] },
+  options: { service: string; logger: Logger; postgres: PostgresSetup },
 ): Promise<ServiceDatabase> {
   if (config.kind === 'sqlite') return sqliteDatabase(openDatabase(config.path), options.logger);
-  const pg = await openPostgres({ url: config.url, poolSize: config.poolSize, schema: options.service, logger: options.logger, migrations: options.migrations });
+  const pg = await openPostgres({
+    url: config.url,
+    poolSize: config.poolSize,
+    schema: options.service,
+    logger: options.logger,
+    migrations: options.postgres.migrations,
+    settings: options.postgres.settings,
+  });
   return { kind: 'postgres', pg };
 }
 
