@@ -8,6 +8,8 @@ import { createSilentLogger } from '@welcome/common';
 import { createCrm, type CrmDeps, type CrmParts } from '../src/app.js';
 import { createWebhookSender } from '../src/clients/webhook-sender.js';
 import { crmPostgres } from '../src/store/schema.js';
+import { createCustomerStore } from '../src/store/customer-store.js';
+import { createWebhookStore } from '../src/store/webhook-store.js';
 import { serveHandler, waitFor, type RunningServer } from '../../test/support/servers.js';
 import { BACKENDS, testDatabases, type Backend } from '../../test/support/databases.js';
 
@@ -104,6 +106,50 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
       expect(refused.status).toBe(409);
       expect(refused.body.type).toBe('/problems/too-many-endpoints');
     });
+  });
+
+  describe('the outbox store', () => {
+    /** A store with two messages due since `t0`, for one endpoint. */
+    async function outboxOfTwo() {
+      const database = await databases.open(backend);
+      const webhooks = createWebhookStore(database);
+      const customers = createCustomerStore(database);
+      await webhooks.createEndpoint({ url: 'http://localhost:9/hook', secret: 'whsec_c2VjcmV0', createdAt: '2026-01-01T00:00:00.000Z' }, 100);
+      for (const name of ['Alice', 'Bob']) {
+        await customers.insert({ name, email: `${name.toLowerCase()}@example.com`, createdAt: '2026-01-01T00:00:00.000Z' });
+      }
+      return { database, webhooks };
+    }
+    const t = (seconds: number) => new Date(Date.parse('2026-01-01T00:00:00.000Z') + seconds * 1000).toISOString();
+
+    test('a claimed message is nobody else\'s until its lease ends or its attempt is recorded; nextDueAt says when the next can be claimed', async () => {
+      const { webhooks } = await outboxOfTwo();
+      expect((await webhooks.claimDue(t(1), 1, t(60))).map((message) => message.id)).toEqual([1]);
+      expect((await webhooks.claimDue(t(2), 10, t(30))).map((message) => message.id)).toEqual([2]);
+      expect(await webhooks.claimDue(t(3), 10, t(90))).toEqual([]);
+      expect(await webhooks.nextDueAt()).toBe(t(30));
+
+      await webhooks.recordAttempt(1, { at: t(4), status: 500, error: 'answered 500', outcome: { retryAt: t(10) } });
+      expect(await webhooks.nextDueAt()).toBe(t(10));
+      expect((await webhooks.claimDue(t(10), 10, t(70))).map((message) => message.id)).toEqual([1]);
+      // Message 2's lease ended without an attempt recorded (its sender died): it is claimable again.
+      expect((await webhooks.claimDue(t(31), 10, t(91))).map((message) => message.id)).toEqual([2]);
+      await webhooks.recordAttempt(2, { at: t(32), status: 204, error: null, outcome: 'delivered' });
+      expect(await webhooks.nextDueAt()).toBe(t(70));
+    });
+
+    if (backend === 'sqlite') {
+      test('on SQLite, one process owns the file: a claim writes nothing, and recording attempts leaves every other commit waiting for the disk', async () => {
+        const { database, webhooks } = await outboxOfTwo();
+        const db = (database as { db: import('@welcome/common').Db }).db;
+        const changes = () => (db.prepare('SELECT total_changes() AS n').get() as { n: number }).n;
+        const before = changes();
+        expect(await webhooks.claimDue(t(1), 10, t(60))).toHaveLength(2);
+        expect(changes()).toBe(before);
+        await webhooks.recordAttempt(1, { at: t(2), status: 204, error: null, outcome: 'delivered' });
+        expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
+      });
+    }
   });
 
   describe('webhook delivery', () => {

@@ -71,6 +71,9 @@ function drain(stream: NodeJS.ReadableStream & { destroy(): void }): void {
   });
 }
 
+/** Signers and url verdicts kept at most: as many endpoints as the CRM keeps. */
+const MAX_SIGNERS = 100;
+
 export function createWebhookSender(options: WebhookSenderOptions): WebhookSender {
   const http = got.extend({
     agent: keepAliveAgents(options.maxSockets ?? 1),
@@ -80,10 +83,29 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
     throwHttpErrors: false,
     dnsLookup: lookupOutsideLinkLocal(options.resolve) as never,
   });
+  const problems = new Map<string, string | undefined>();
+  const problemOf = (url: string) => {
+    if (!problems.has(url)) {
+      if (problems.size >= MAX_SIGNERS) problems.clear();
+      problems.set(url, urlProblem(url));
+    }
+    return problems.get(url);
+  };
+  // A signer decodes its secret once: one per endpoint secret, reused for every message.
+  const signers = new Map<string, Webhook>();
+  const signerFor = (secret: string) => {
+    let signer = signers.get(secret);
+    if (!signer) {
+      if (signers.size >= MAX_SIGNERS) signers.clear();
+      signer = new Webhook(secret);
+      signers.set(secret, signer);
+    }
+    return signer;
+  };
   return async (message, at) => {
     const id = webhookId(message.id);
-    // An endpoint stored before a rule existed is held to it too.
-    const problem = urlProblem(message.endpoint.url);
+    // An endpoint stored before a rule existed is held to it too (its name's address is checked at each send, by the lookup).
+    const problem = problemOf(message.endpoint.url);
     if (problem) return { delivered: false, status: null, error: `not called: the url ${problem}` };
     try {
       const stream = http.stream.post(message.endpoint.url, {
@@ -92,7 +114,7 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
           'content-type': 'application/json',
           'webhook-id': id,
           'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
-          'webhook-signature': new Webhook(message.endpoint.secret).sign(id, at, message.payload),
+          'webhook-signature': signerFor(message.endpoint.secret).sign(id, at, message.payload),
         },
       });
       const status = await new Promise<number>((resolve, reject) => {

@@ -18,6 +18,9 @@ export const MAX_SLEEP_MS = 10_000;
 /** How soon to look again when a message due now was claimed by another replica at the same instant. */
 const CONTENDED_RETRY_MS = 100;
 
+/** While attempts are in flight, the outbox is looked at once this many slots are free. */
+const CLAIM_AT_LEAST = 4;
+
 /** How soon to look again when the outbox could not be read. */
 const UNAVAILABLE_RETRY_MS = 2000;
 
@@ -84,28 +87,40 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
       })
       .finally(() => {
         inFlight.delete(message.id);
-        pump();
+        pumpSoon();
       });
     inFlight.set(message.id, running);
+  };
+
+  /** Claims what is due and free to take, and starts sending it; tells how long to sleep before looking again. */
+  /**
+   * How many messages to claim now: every free slot, but while attempts are in flight only once
+   * CLAIM_AT_LEAST slots are free, so that under load one look at the outbox takes several messages.
+   */
+  const slotsToClaim = () => {
+    const free = options.concurrency - inFlight.size;
+    return free >= Math.min(CLAIM_AT_LEAST, options.concurrency) || (free > 0 && inFlight.size === 0) ? free : 0;
   };
 
   /** Claims what is due and free to take, and starts sending it; tells how long to sleep before looking again. */
   const claimAndSend = async (): Promise<number> => {
     do {
       wokenWhilePumping = false;
-      const free = options.concurrency - inFlight.size;
+      const free = slotsToClaim();
       if (free > 0) {
         const at = now();
         const leaseUntil = new Date(at.getTime() + options.leaseMs).toISOString();
         for (const message of await webhooks.claimDue(at.toISOString(), free, leaseUntil)) run(message, leaseUntil);
       }
     } while (wokenWhilePumping && !stopped);
+    // Too few slots free to look: the end of an attempt in flight wakes the dispatcher, and nothing need be looked up until then.
+    if (slotsToClaim() === 0) return MAX_SLEEP_MS;
     const next = await webhooks.nextDueAt();
     if (next === undefined) return MAX_SLEEP_MS;
     const wait = Date.parse(next) - now().getTime();
     if (wait > 0) return Math.min(wait, MAX_SLEEP_MS);
-    // Due now but not taken: every slot is busy (the end of an attempt wakes the dispatcher), or another replica was quicker.
-    return inFlight.size >= options.concurrency ? MAX_SLEEP_MS : CONTENDED_RETRY_MS;
+    // Due now but not taken: another replica was quicker.
+    return CONTENDED_RETRY_MS;
   };
 
   const pumpOnce = async () => {
@@ -129,6 +144,17 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
     clearTimeout(timer);
     timer = setTimeout(pump, sleep);
   };
+
+  /** Attempts that end in the same turn of the event loop free their slots for one claim. */
+  let pumpScheduled = false;
+  function pumpSoon(): void {
+    if (pumpScheduled) return;
+    pumpScheduled = true;
+    setImmediate(() => {
+      pumpScheduled = false;
+      pump();
+    });
+  }
 
   function pump(): void {
     if (stopped) return;

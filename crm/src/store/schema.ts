@@ -40,6 +40,9 @@ export const crmSchema: Schema = {
     // A message being sent is leased until lease_until: no other claim takes it before then.
     `ALTER TABLE webhook_messages ADD COLUMN lease_until TEXT;
     CREATE INDEX webhook_messages_leased ON webhook_messages (lease_until) WHERE lease_until IS NOT NULL;`,
+    // One process owns the file: its leases are held in memory (no commit per claim), not in this column.
+    `DROP INDEX webhook_messages_leased;
+    ALTER TABLE webhook_messages DROP COLUMN lease_until;`,
   ],
 };
 

@@ -1,4 +1,4 @@
-import { groupCommit, migrate, type Db, type StorageGuard } from '@welcome/common';
+import { commitWithoutSync, groupCommit, migrate, type Db, type StorageGuard } from '@welcome/common';
 import { crmSchema } from './schema.js';
 import {
   afterAttempt,
@@ -31,28 +31,21 @@ export function createSqliteWebhookStore(db: Db, storage: StorageGuard): Webhook
     `SELECT ${MESSAGE_COLUMNS} FROM webhook_messages WHERE endpoint_id = ? AND id > ? ORDER BY id LIMIT ?`,
   );
   const messageById = db.prepare<[number, number], MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM webhook_messages WHERE endpoint_id = ? AND id = ?`);
-  const dueUnleased = db.prepare<{ at: string; limit: number }, DueRow>(`
+  const duePending = db.prepare<{ at: string; limit: number }, DueRow>(`
     SELECT m.id, m.payload, m.attempts, m.endpoint_id, e.url, e.secret
     FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id
-    WHERE m.status = 'pending' AND m.next_attempt_at <= :at AND (m.lease_until IS NULL OR m.lease_until <= :at)
+    WHERE m.status = 'pending' AND m.next_attempt_at <= :at
     ORDER BY m.next_attempt_at, m.id LIMIT :limit
   `);
-  const lease = db.prepare<[string, number]>('UPDATE webhook_messages SET lease_until = ? WHERE id = ?');
-  // Two lookups that each stay on an index: the first message due that no lease holds back, and
-  // the first lease to end that holds one back.
-  const nextClaimable = db.prepare<[], { due_at: string | null; lease_ends_at: string | null }>(`
-    SELECT
-      (SELECT next_attempt_at FROM webhook_messages
-        WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= next_attempt_at) ORDER BY next_attempt_at LIMIT 1) AS due_at,
-      (SELECT MIN(lease_until) FROM webhook_messages
-        WHERE lease_until IS NOT NULL AND status = 'pending' AND lease_until > next_attempt_at) AS lease_ends_at
-  `);
+  const firstPending = db.prepare<[number], { id: number; next_attempt_at: string }>(
+    "SELECT id, next_attempt_at FROM webhook_messages WHERE status = 'pending' ORDER BY next_attempt_at, id LIMIT ?",
+  );
   const due = db.prepare<[string, number, number]>(
     "UPDATE webhook_messages SET status = 'pending', next_attempt_at = ? WHERE endpoint_id = ? AND id = ? AND status <> 'delivered'",
   );
   const attempted = db.prepare<[string, number | null, string | null, string, string | null, number]>(`
     UPDATE webhook_messages SET
-      attempts = attempts + 1, last_attempt_at = ?, last_status = ?, last_error = ?, status = ?, next_attempt_at = ?, lease_until = NULL
+      attempts = attempts + 1, last_attempt_at = ?, last_status = ?, last_error = ?, status = ?, next_attempt_at = ?
     WHERE id = ?
   `);
   const byStatus = db.prepare<[], { status: MessageStatus; n: number }>('SELECT status, COUNT(*) AS n FROM webhook_messages GROUP BY status');
@@ -67,18 +60,23 @@ export function createSqliteWebhookStore(db: Db, storage: StorageGuard): Webhook
     const created = createWithin(endpoint, limit);
     return created && { endpoint: created, created: true };
   });
-  const claimAll = db.transaction((at: string, limit: number, leaseUntil: string) => {
-    const rows = dueUnleased.all({ at, limit });
-    for (const row of rows) lease.run(leaseUntil, row.id);
-    return rows.map(toDueMessage);
-  });
+  // One process owns the file, so a lease need not be written: it is held here, and a claim costs
+  // no commit (no sync to disk) per message sent. A restart forgets them, and sends what is due.
+  const leases = new Map<number, string>();
+  const leased = (id: number, at: string) => {
+    const until = leases.get(id);
+    return until !== undefined && until > at;
+  };
   const recordAll = db.transaction((batch: Array<{ id: number; attempt: Attempt }>) => {
     for (const { id, attempt } of batch) {
       const { status, nextAttemptAt } = afterAttempt(attempt);
       attempted.run(attempt.at, attempt.status, attempt.error, status, nextAttemptAt, id);
     }
   });
-  const recordTogether = groupCommit<{ id: number; attempt: Attempt }>((batch) => write('record webhook attempts', () => recordAll.immediate(batch)));
+  const recordTogether = groupCommit<{ id: number; attempt: Attempt }>((batch) => {
+    write('record webhook attempts', () => commitWithoutSync(db, () => recordAll.immediate(batch)));
+    for (const { id } of batch) leases.delete(id);
+  });
 
   return {
     createEndpoint: async (endpoint, limit) => write('insert webhook endpoint', () => createEndpoint.immediate(endpoint, limit)),
@@ -99,10 +97,22 @@ export function createSqliteWebhookStore(db: Db, storage: StorageGuard): Webhook
       const row = messageById.get(endpointId, id);
       return row && toMessage(row);
     },
-    claimDue: async (at, limit, leaseUntil) => write('claim webhook messages', () => claimAll.immediate(at, limit, leaseUntil)),
+    async claimDue(at, limit, leaseUntil) {
+      // The messages leased now are among the first due: asking for as many more skips them.
+      const claimed = duePending.all({ at, limit: limit + leases.size }).filter((row) => !leased(row.id, at)).slice(0, limit);
+      for (const row of claimed) leases.set(row.id, leaseUntil);
+      return claimed.map(toDueMessage);
+    },
     async nextDueAt() {
-      const next = nextClaimable.get()!;
-      return earliest(next.due_at, next.lease_ends_at);
+      // In due order, each message is claimable at its due time or the end of its lease, whichever is
+      // later; past the first that no lease holds, none is claimable sooner.
+      let next: string | undefined;
+      for (const row of firstPending.all(leases.size + 1)) {
+        const until = leases.get(row.id);
+        next = earliest(next, until !== undefined && until > row.next_attempt_at ? until : row.next_attempt_at);
+        if (until === undefined) break;
+      }
+      return next;
     },
     recordAttempt: (id, attempt) => recordTogether({ id, attempt }),
     async countByStatus() {

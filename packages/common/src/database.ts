@@ -59,6 +59,21 @@ export function openDatabase(path: string): Db {
   }
 }
 
+/**
+ * Runs `commit` (one transaction) without waiting for the disk: for writes nobody is told of, whose
+ * loss in a power cut costs only work done again (a webhook sent a second time under the same
+ * webhook-id). The write-ahead log keeps them in order, so the next commit that does wait makes
+ * them durable too; a process crash alone loses nothing.
+ */
+export function commitWithoutSync<R>(db: Db, commit: () => R): R {
+  db.pragma('synchronous = NORMAL');
+  try {
+    return commit();
+  } finally {
+    db.pragma('synchronous = FULL');
+  }
+}
+
 /** True for the error SQLite raises when a UNIQUE index refuses a row. */
 export function isUniqueViolation(error: unknown): boolean {
   return codeOf(error) === 'SQLITE_CONSTRAINT_UNIQUE';
