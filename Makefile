@@ -17,12 +17,13 @@ build: $(INSTALLED)
 DEV_WEBHOOK_SECRET := whsec_d2VsY29tZS1pbnRlZ3JhdGlvbi1kZXYh
 
 ## make run: the three services as local processes on 3001/3002/3003, the CRM pushing each new customer to
-## the middleware by webhook; Ctrl-C stops them all. API_KEYS=k turns keys on for all three (the middleware
+## the middleware by webhook (up to 100 due customers a request); Ctrl-C stops them all. API_KEYS=k turns keys on for all three (the middleware
 ## sends the first as CRM_API_KEY and INVENTORY_API_KEY unless those are set).
 run: build
 	LOG_FORMAT=$${LOG_FORMAT:-pretty} \
 	WEBHOOK_URL=$${WEBHOOK_URL:-http://localhost:3003/webhooks/crm} \
 	WEBHOOK_SECRET=$${WEBHOOK_SECRET:-$(DEV_WEBHOOK_SECRET)} \
+	WEBHOOK_BATCH_SIZE=$${WEBHOOK_BATCH_SIZE:-100} \
 	CRM_WEBHOOK_SECRET=$${CRM_WEBHOOK_SECRET:-$(DEV_WEBHOOK_SECRET)} \
 	CRM_API_KEY=$${CRM_API_KEY:-$${API_KEYS%%,*}} \
 	INVENTORY_API_KEY=$${INVENTORY_API_KEY:-$${API_KEYS%%,*}} \

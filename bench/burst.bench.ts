@@ -6,9 +6,9 @@ import { test } from '@jest/globals';
 import { waitFor } from '../test/support/servers.js';
 import { getAll, getJson, Platform, ROOT, type ServiceProcess } from '../test/e2e/platform.js';
 
-// make bench: what push costs. The same burst, posted by 32 clients, lands with the middleware polling only
-// and with the CRM's webhooks on as make run and compose start it; beside them, how fast the original
-// exercise's in-memory services take writes on this machine (bench/in-memory-service.mjs).
+// make bench: what push costs. The same burst, posted by 32 clients, lands with the middleware polling only,
+// with the CRM's webhooks on as make run and compose start them, and with one event a request; beside them,
+// how fast the original exercise's in-memory services take writes on this machine (bench/in-memory-service.mjs).
 const BURST = Number(process.env.BENCH_BURST ?? (process.env.BENCH_SCALE === 'small' ? 1000 : 5000));
 const WRITES = BURST;
 const CLIENTS = 32;
@@ -45,8 +45,9 @@ interface BurstFigures {
 }
 
 /** One burst of BURST customers on a fresh platform: the CRM's intake, when it all landed, 201 → package, CPU per customer. */
-async function burst(webhooks: boolean): Promise<BurstFigures> {
-  const platform = await new Platform({ pollIntervalMs: 5000, ...(webhooks ? { webhookSecret: secret } : {}) }).start();
+async function burst(webhooks: { batchSize: number } | false): Promise<BurstFigures> {
+  const push = webhooks ? { webhookSecret: secret, webhookBatchSize: webhooks.batchSize } : {};
+  const platform = await new Platform({ pollIntervalMs: 5000, ...push }).start();
   try {
     const services: ServiceProcess[] = [platform.crm, platform.middleware];
     const cpuBefore = services.map((service) => cpuSeconds(service.pid));
@@ -85,10 +86,12 @@ test(
   async () => {
     const rows: Array<[string, string, string]> = [];
     const polling = await burst(false);
-    const pushed = await burst(true);
+    const pushed = await burst({ batchSize: 100 });
+    const oneByOne = await burst({ batchSize: 1 });
     for (const [name, figures] of [
       ['polling only (POLL_INTERVAL_MS=5000)', polling],
-      ['webhooks on, as shipped', pushed],
+      ['webhooks on, as shipped (WEBHOOK_BATCH_SIZE=100)', pushed],
+      ['webhooks on, one event a request (WEBHOOK_BATCH_SIZE=1)', oneByOne],
     ] as const) {
       rows.push([`Burst of ${BURST}, ${name}: CRM intake`, `${figures.intake.toFixed(0)}/s`, `landed ${figures.landedS.toFixed(2)} s after the first POST`]);
       rows.push([`  201 → package during the burst`, `p50 ${figures.p50} ms, p99 ${figures.p99} ms`, '']);

@@ -18,8 +18,8 @@ export interface CrmDeps {
   database: ServiceDatabase;
   logger: Logger;
   now?: () => Date;
-  /** The endpoint to make sure of at start (WEBHOOK_URL, WEBHOOK_SECRET). */
-  webhook?: { url: string; secret: string } | undefined;
+  /** The endpoint to make sure of at start (WEBHOOK_URL, WEBHOOK_SECRET, WEBHOOK_BATCH_SIZE: 1 when not given). */
+  webhook?: { url: string; secret: string; batchSize?: number } | undefined;
   webhookRetryScheduleMs?: readonly number[];
   webhookTimeoutMs?: number;
   /** How long a claimed message is one replica's to send; by default long enough for any attempt to end (webhookLeaseMs). */
@@ -133,13 +133,15 @@ export function createCrm(deps: CrmDeps): CrmParts {
   });
 
   /** The WEBHOOK_URL endpoint, tried again until the database takes it: a start never fails on it. */
-  const ensureConfiguredEndpoint = async (url: string, secret: string, until: AbortSignal) => {
+  const ensureConfiguredEndpoint = async (wanted: { url: string; secret: string; batchSize: number }, until: AbortSignal) => {
+    const { url } = wanted;
     for (let tries = 1; !until.aborted; tries += 1) {
       try {
-        const { endpoint, created } = await ensureEndpoint(webhookDeps, url, secret);
+        const { endpoint, created } = await ensureEndpoint(webhookDeps, wanted);
         logger.info(`Webhook endpoint ${endpoint.id} ${created ? 'created' : 'in place'} for ${endpoint.url} (WEBHOOK_URL)`, {
           endpointId: endpoint.id,
           url: endpoint.url,
+          batchSize: endpoint.batchSize,
         });
         return;
       } catch (error) {
@@ -178,9 +180,9 @@ export function createCrm(deps: CrmDeps): CrmParts {
         leaseMs: deps.webhookLeaseMs ?? webhookLeaseMs(webhookTimeoutMs),
         logger,
         now,
-        onAttempt: (result) => attempts.inc({ result }),
+        onAttempt: (result, messages) => attempts.inc({ result }, messages),
       });
-      if (deps.webhook) await ensureConfiguredEndpoint(deps.webhook.url, deps.webhook.secret, stopping.signal);
+      if (deps.webhook) await ensureConfiguredEndpoint({ batchSize: 1, ...deps.webhook }, stopping.signal);
     },
     async stop() {
       stopping.abort();

@@ -1,12 +1,12 @@
 import { EnvReader, parsePositiveInteger, parseWebhookSecret, readCommonConfig, type CommonConfig, type Env } from '@welcome/common';
-import { urlProblem } from './domain/webhooks.js';
+import { MAX_BATCH_SIZE, urlProblem } from './domain/webhooks.js';
 
 /** MAX_HELD_POLLS when not set. */
 export const DEFAULT_MAX_HELD_POLLS = 1000;
 
 export interface CrmConfig extends CommonConfig {
-  /** An endpoint the CRM makes sure exists at start (compose points it at the middleware). */
-  webhook: { url: string; secret: string } | undefined;
+  /** An endpoint the CRM makes sure exists at start (compose points it at the middleware), with its batch size. */
+  webhook: { url: string; secret: string; batchSize: number } | undefined;
   /** The delays between a failed webhook attempt and the next; once spent, the message is failed. */
   webhookRetryScheduleMs: number[];
   webhookTimeoutMs: number;
@@ -30,15 +30,21 @@ function parseWebhookUrl(raw: string): string {
   return raw;
 }
 
+function parseBatchSize(raw: string): number {
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > MAX_BATCH_SIZE) throw new Error(`expected a whole number from 1 to ${MAX_BATCH_SIZE}`);
+  return Number(raw);
+}
+
 export function loadConfig(env: Env, isTty: boolean): Readonly<CrmConfig> {
   const reader = new EnvReader(env);
   const common = readCommonConfig(reader, 'crm', 3001, isTty);
   const url = reader.read<string | undefined>('WEBHOOK_URL', undefined, parseWebhookUrl);
   const secret = reader.read<string | undefined>('WEBHOOK_SECRET', undefined, parseWebhookSecret);
   reader.check((url === undefined) === (secret === undefined), 'WEBHOOK_URL and WEBHOOK_SECRET go together: set both, or neither');
+  const batchSize = reader.read('WEBHOOK_BATCH_SIZE', 1, parseBatchSize);
   return reader.done({
     ...common,
-    webhook: url !== undefined && secret !== undefined ? { url, secret } : undefined,
+    webhook: url !== undefined && secret !== undefined ? { url, secret, batchSize } : undefined,
     webhookRetryScheduleMs: reader.read('WEBHOOK_RETRY_SCHEDULE_MS', DEFAULT_RETRY_SCHEDULE_MS, parseSchedule),
     webhookTimeoutMs: reader.read('WEBHOOK_TIMEOUT_MS', 5000, parsePositiveInteger),
     maxHeldPolls: reader.read('MAX_HELD_POLLS', DEFAULT_MAX_HELD_POLLS, parsePositiveInteger),

@@ -23,7 +23,10 @@ describe('the CRM configuration', () => {
   test('reads the webhook variables', () => {
     expect(
       loadConfig({ WEBHOOK_URL: 'http://middleware:3003/webhooks/crm', WEBHOOK_SECRET: secret, WEBHOOK_RETRY_SCHEDULE_MS: '10, 20', WEBHOOK_TIMEOUT_MS: '700' }, false),
-    ).toMatchObject({ webhook: { url: 'http://middleware:3003/webhooks/crm', secret }, webhookRetryScheduleMs: [10, 20], webhookTimeoutMs: 700 });
+    ).toMatchObject({ webhook: { url: 'http://middleware:3003/webhooks/crm', secret, batchSize: 1 }, webhookRetryScheduleMs: [10, 20], webhookTimeoutMs: 700 });
+    expect(loadConfig({ WEBHOOK_URL: 'http://middleware:3003/webhooks/crm', WEBHOOK_SECRET: secret, WEBHOOK_BATCH_SIZE: '100' }, false).webhook).toMatchObject({
+      batchSize: 100,
+    });
   });
 
   test('reports every bad webhook setting at once', () => {
@@ -33,6 +36,7 @@ describe('the CRM configuration', () => {
       'WEBHOOK_RETRY_SCHEDULE_MS="5,soon" is not valid: expected comma-separated delays in milliseconds, each a whole number of 1 or more',
       'WEBHOOK_TIMEOUT_MS="0" is not valid: expected a whole number of 1 or more',
     ]);
+    expect(problemsOf({ WEBHOOK_BATCH_SIZE: '101' })).toEqual(['WEBHOOK_BATCH_SIZE="101" is not valid: expected a whole number from 1 to 100']);
     expect(problemsOf({ WEBHOOK_URL: 'http://middleware:3003/webhooks/crm' })).toEqual(['WEBHOOK_URL and WEBHOOK_SECRET go together: set both, or neither']);
   });
 });

@@ -249,7 +249,7 @@ describe('the outbox is dispatched by all replicas together', () => {
     const dead = createWebhookStore(await databases.open('postgres', { schema }));
     const claimedAt = new Date();
     const leaseUntil = new Date(claimedAt.getTime() + 1500).toISOString();
-    expect((await dead.claimDue(claimedAt.toISOString(), 10, leaseUntil)).map((message) => message.id)).toEqual([1]);
+    expect((await dead.claimDue(claimedAt.toISOString(), 10, leaseUntil)).flat().map((message) => message.id)).toEqual([1]);
 
     const b = await replica(schema, { webhookLeaseMs: 1500 });
     await waitFor('the message to be sent', () => target.received.length === 1);
@@ -273,7 +273,7 @@ describe('the outbox is dispatched by all replicas together', () => {
     const afterRetry = new Date(Date.now() + 1).toISOString();
     expect(await other.claimDue(afterRetry, 10, new Date(Date.now() + 60_000).toISOString())).toEqual([]);
     expect(await other.nextDueAt()).toBe(leaseUntil);
-    expect((await other.claimDue(leaseUntil, 10, new Date(Date.parse(leaseUntil) + 60_000).toISOString())).map((message) => message.id)).toEqual([1]);
+    expect((await other.claimDue(leaseUntil, 10, new Date(Date.parse(leaseUntil) + 60_000).toISOString())).flat().map((message) => message.id)).toEqual([1]);
   });
 });
 
@@ -283,7 +283,7 @@ describe('start-up and limits across replicas', () => {
     const webhook = { url: 'http://localhost:3003/webhooks/crm', secret: `whsec_${Buffer.alloc(24, 7).toString('base64')}` };
     const replicas = await Promise.all([1, 2, 3].map(() => replica(schema, { webhook }, false)));
     await Promise.all(replicas.map((started) => started.parts.start()));
-    expect((await replicas[0]!.http.get('/webhook-endpoints')).body).toEqual([{ id: 1, url: webhook.url, createdAt: expect.any(String) }]);
+    expect((await replicas[0]!.http.get('/webhook-endpoints')).body).toEqual([{ id: 1, url: webhook.url, batchSize: 1, createdAt: expect.any(String) }]);
   });
 
   test('the 100-endpoint limit holds when the last places are asked for on two replicas at once', async () => {

@@ -9,7 +9,7 @@ import { createCrm, type CrmDeps, type CrmParts } from '../src/app.js';
 import { createWebhookSender } from '../src/clients/webhook-sender.js';
 import { crmPostgres } from '../src/store/schema.js';
 import { createCustomerStore } from '../src/store/customer-store.js';
-import { createWebhookStore } from '../src/store/webhook-store.js';
+import { createWebhookStore, MAX_BATCH_BYTES, type DueMessage } from '../src/store/webhook-store.js';
 import { serveHandler, waitFor, type RunningServer } from '../../test/support/servers.js';
 import { BACKENDS, testDatabases, type Backend } from '../../test/support/databases.js';
 
@@ -68,7 +68,13 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
       const created = await postJson(http, '/webhook-endpoints', { url: 'http://localhost:9/hook' });
       expect(created.status).toBe(201);
       expect(created.headers.location).toBe('/webhook-endpoints/1');
-      expect(created.body).toEqual({ id: 1, url: 'http://localhost:9/hook', secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{32}$/), createdAt: expect.any(String) });
+      expect(created.body).toEqual({
+        id: 1,
+        url: 'http://localhost:9/hook',
+        secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{32}$/),
+        batchSize: 1,
+        createdAt: expect.any(String),
+      });
       expect(Buffer.from(created.body.secret.slice(6), 'base64')).toHaveLength(24);
       const { secret: _secret, ...shown } = created.body;
       expect((await http.get('/webhook-endpoints/1')).body).toEqual(shown);
@@ -114,7 +120,7 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
       const database = await databases.open(backend);
       const webhooks = createWebhookStore(database);
       const customers = createCustomerStore(database);
-      await webhooks.createEndpoint({ url: 'http://localhost:9/hook', secret: 'whsec_c2VjcmV0', createdAt: '2026-01-01T00:00:00.000Z' }, 100);
+      await webhooks.createEndpoint({ url: 'http://localhost:9/hook', secret: 'whsec_c2VjcmV0', batchSize: 1, createdAt: '2026-01-01T00:00:00.000Z' }, 100);
       for (const name of ['Alice', 'Bob']) {
         await customers.insert({ name, email: `${name.toLowerCase()}@example.com`, createdAt: '2026-01-01T00:00:00.000Z' });
       }
@@ -124,18 +130,48 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
 
     test('a claimed message is nobody else\'s until its lease ends or its attempt is recorded; nextDueAt says when the next can be claimed', async () => {
       const { webhooks } = await outboxOfTwo();
-      expect((await webhooks.claimDue(t(1), 1, t(60))).map((message) => message.id)).toEqual([1]);
-      expect((await webhooks.claimDue(t(2), 10, t(30))).map((message) => message.id)).toEqual([2]);
+      expect((await webhooks.claimDue(t(1), 1, t(60))).flat().map((message) => message.id)).toEqual([1]);
+      expect((await webhooks.claimDue(t(2), 10, t(30))).flat().map((message) => message.id)).toEqual([2]);
       expect(await webhooks.claimDue(t(3), 10, t(90))).toEqual([]);
       expect(await webhooks.nextDueAt()).toBe(t(30));
 
       await webhooks.recordAttempt(1, { at: t(4), status: 500, error: 'answered 500', outcome: { retryAt: t(10) } });
       expect(await webhooks.nextDueAt()).toBe(t(10));
-      expect((await webhooks.claimDue(t(10), 10, t(70))).map((message) => message.id)).toEqual([1]);
+      expect((await webhooks.claimDue(t(10), 10, t(70))).flat().map((message) => message.id)).toEqual([1]);
       // Message 2's lease ended without an attempt recorded (its sender died): it is claimable again.
-      expect((await webhooks.claimDue(t(31), 10, t(91))).map((message) => message.id)).toEqual([2]);
+      expect((await webhooks.claimDue(t(31), 10, t(91))).flat().map((message) => message.id)).toEqual([2]);
       await webhooks.recordAttempt(2, { at: t(32), status: 204, error: null, outcome: 'delivered' });
       expect(await webhooks.nextDueAt()).toBe(t(70));
+    });
+
+    test('an endpoint with a batch size above 1 has its due messages claimed together, up to that many a request', async () => {
+      const database = await databases.open(backend);
+      const webhooks = createWebhookStore(database);
+      const customers = createCustomerStore(database);
+      const createdAt = t(0);
+      await webhooks.createEndpoint({ url: 'http://localhost:9/batched', secret: 'whsec_c2VjcmV0', batchSize: 3, createdAt }, 100);
+      await webhooks.createEndpoint({ url: 'http://localhost:9/single', secret: 'whsec_c2VjcmV0', batchSize: 1, createdAt }, 100);
+      for (const name of ['A', 'B', 'C', 'D', 'E']) await customers.insert({ name, email: `${name.toLowerCase()}@example.com`, createdAt });
+      // Messages 1, 3, 5, 7, 9 are the batched endpoint's; 2, 4, 6, 8, 10 the other's.
+      const ids = (batches: Array<Array<{ id: number }>>) => batches.map((batch) => batch.map((message) => message.id));
+      expect(ids(await webhooks.claimDue(t(1), 3, t(60)))).toEqual([[1, 3, 5], [2], [4]]);
+      expect(ids(await webhooks.claimDue(t(1), 10, t(60)))).toEqual([[6], [7, 9], [8], [10]]);
+      expect(await webhooks.claimDue(t(1), 10, t(60))).toEqual([]);
+    });
+
+    test('a batch stays under 60 KiB of payloads, so that a receiver taking 64 KiB bodies takes it', async () => {
+      const database = await databases.open(backend);
+      const webhooks = createWebhookStore(database);
+      const customers = createCustomerStore(database);
+      await webhooks.createEndpoint({ url: 'http://localhost:9/batched', secret: 'whsec_c2VjcmV0', batchSize: 100, createdAt: t(0) }, 100);
+      // Names of 200 characters, the most the CRM takes, of 4 bytes each: about 1 KB of payload a message.
+      for (let i = 0; i < 150; i++) await customers.insert({ name: `${'\u{1F600}'.repeat(196)}${String(i).padStart(4, '0')}`, email: `n${i}@example.com`, createdAt: t(0) });
+      const [first, second] = await webhooks.claimDue(t(1), 2, t(60));
+      const bytes = (batch: DueMessage[]) => batch.reduce((sum, message) => sum + Buffer.byteLength(message.payload), 0);
+      expect(first!.length).toBeLessThan(150);
+      expect(bytes(first!)).toBeLessThanOrEqual(MAX_BATCH_BYTES);
+      expect(bytes(first!) + Buffer.byteLength(second![0]!.payload)).toBeGreaterThan(MAX_BATCH_BYTES);
+      expect(first!.length + second!.length).toBe(Math.min(150, 2 * first!.length));
     });
 
     if (backend === 'sqlite') {
@@ -173,6 +209,36 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
       expect(metrics).toMatch(/^crm_webhook_attempts_total\{result="delivered",service="crm"\} 1$/m);
       expect(metrics).toMatch(/^crm_webhook_messages\{status="delivered",service="crm"\} 1$/m);
       expect(metrics).toMatch(/^crm_webhook_messages\{status="pending",service="crm"\} 0$/m);
+    });
+
+    test('an endpoint made with a batchSize gets its messages as JSON arrays of events, each with its id, signed; each is delivered', async () => {
+      const target = await subscriber();
+      const { http } = await startedCrm(backend);
+      const endpoint = (await postJson(http, '/webhook-endpoints', { url: `${target.url}/batched`, batchSize: 3 })).body;
+      expect(endpoint).toMatchObject({ batchSize: 3 });
+      expect((await http.get(`/webhook-endpoints/${endpoint.id}`)).body).toMatchObject({ batchSize: 3 });
+      const made = await Promise.all(['A', 'B', 'C', 'D', 'E'].map(async (name) => (await newCustomer(http, name)).body));
+      const messages = `/webhook-endpoints/${endpoint.id}/messages`;
+      await waitFor('all five delivered', async () => (await http.get(messages)).body.filter((m: { status: string }) => m.status === 'delivered').length === 5);
+
+      const events = target.received.flatMap((sent) => {
+        const body = new Webhook(endpoint.secret).verify(sent.body, sent.headers);
+        expect(Array.isArray(body)).toBe(true);
+        expect((body as unknown[]).length).toBeLessThanOrEqual(3);
+        return body as Array<{ id: string; type: string; data: { id: number } }>;
+      });
+      expect(events.map((event) => event.data.id).sort((a, b) => a - b)).toEqual(made.map((customer) => customer.id).sort((a, b) => a - b));
+      const byCustomer = new Map((await http.get(messages)).body.map((m: { id: number; customerId: number }) => [m.customerId, m.id]));
+      for (const event of events) expect(event).toMatchObject({ id: `msg_${byCustomer.get(event.data.id)}`, type: 'customer.created' });
+      expect(target.received.every((sent) => sent.headers['webhook-id']!.startsWith('batch_'))).toBe(true);
+    });
+
+    test.each([0, 101, 2.5, '3'])('a batchSize of %p is a 400, and no endpoint is made', async (batchSize) => {
+      const { http } = await startedCrm(backend);
+      const refused = await postJson(http, '/webhook-endpoints', { url: 'http://localhost:9/hook', batchSize });
+      expect(refused.status).toBe(400);
+      expect(refused.body.errors).toEqual([expect.objectContaining({ field: 'batchSize' })]);
+      expect((await http.get('/webhook-endpoints')).body).toEqual([]);
     });
 
     test('the 201 never waits for a subscriber: a hanging one does not hold it', async () => {
@@ -242,7 +308,10 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
       const webhook = { url: 'http://localhost:3003/webhooks/crm', secret };
       await startedCrm(backend, { database: await databases.open(backend, data), webhook });
       const { http } = await startedCrm(backend, { database: await databases.open(backend, data), webhook });
-      expect((await http.get('/webhook-endpoints')).body).toEqual([{ id: 1, url: webhook.url, createdAt: expect.any(String) }]);
+      expect((await http.get('/webhook-endpoints')).body).toEqual([{ id: 1, url: webhook.url, batchSize: 1, createdAt: expect.any(String) }]);
+      // WEBHOOK_BATCH_SIZE changed between two starts: the same endpoint, with the new batch size.
+      const again = await startedCrm(backend, { database: await databases.open(backend, data), webhook: { ...webhook, batchSize: 50 } });
+      expect((await again.http.get('/webhook-endpoints')).body).toEqual([{ id: 1, url: webhook.url, batchSize: 50, createdAt: expect.any(String) }]);
     });
   });
 
@@ -323,11 +392,10 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
 });
 
 describe('the webhook sender: no way into the network, connections kept open', () => {
-  const message = (url: string) => ({
-    id: 1,
-    endpoint: { id: 1, url, secret: `whsec_${Buffer.alloc(24, 9).toString('base64')}`, createdAt: new Date().toISOString() },
-    payload: '{"type":"customer.created"}',
-  });
+  /** One message, as the dispatcher hands it to the sender. */
+  const message = (url: string): DueMessage[] => [
+    { id: 1, attempts: 0, endpoint: { id: 1, url, secret: `whsec_${Buffer.alloc(24, 9).toString('base64')}`, batchSize: 1 }, payload: '{"type":"customer.created"}' },
+  ];
 
   test('a name that resolves to a link-local address at send time is not called', async () => {
     const target = await subscriber();
@@ -335,7 +403,7 @@ describe('the webhook sender: no way into the network, connections kept open', (
     const resolve = ((_host: string, _options: unknown, callback: (e: null, a: Array<{ address: string; family: number }>) => void) =>
       callback(null, [{ address: '169.254.169.254', family: 4 }])) as never;
     const send = createWebhookSender({ timeoutMs: 1000, resolve });
-    const result = await send(message(`http://metadata.attacker.test:${new URL(target.url).port}/hook`) as never, new Date());
+    const result = await send(message(`http://metadata.attacker.test:${new URL(target.url).port}/hook`), new Date());
     expect(result).toEqual({ delivered: false, status: null, error: expect.stringMatching(/ELINKLOCAL: .*169\.254\.169\.254; not called/) });
     // The same sender calls a name that resolves elsewhere.
     const fine = createWebhookSender({
@@ -343,7 +411,7 @@ describe('the webhook sender: no way into the network, connections kept open', (
       resolve: ((_host: string, _options: unknown, callback: (e: null, a: Array<{ address: string; family: number }>) => void) =>
         callback(null, [{ address: '127.0.0.1', family: 4 }])) as never,
     });
-    expect((await fine(message(`http://subscriber.test:${new URL(target.url).port}/hook`) as never, new Date())).delivered).toBe(true);
+    expect((await fine(message(`http://subscriber.test:${new URL(target.url).port}/hook`), new Date())).delivered).toBe(true);
     expect(target.received).toHaveLength(1);
   });
 
@@ -354,7 +422,7 @@ describe('the webhook sender: no way into the network, connections kept open', (
       res.end();
     });
     running.push({ stop: redirecting.close });
-    const result = await createWebhookSender({ timeoutMs: 1000 })(message(`${redirecting.url}/hook`) as never, new Date());
+    const result = await createWebhookSender({ timeoutMs: 1000 })(message(`${redirecting.url}/hook`), new Date());
     expect(result).toEqual({ delivered: false, status: 307, error: 'answered 307' });
     expect(elsewhere.received).toHaveLength(0);
   });
@@ -369,7 +437,7 @@ describe('the webhook sender: no way into the network, connections kept open', (
     running.push({ stop: target.close });
     const send = createWebhookSender({ timeoutMs: 5000, maxSockets: 4 });
     for (let i = 0; i < 5; i += 1) {
-      expect(await send(message(`${target.url}/hook`) as never, new Date())).toEqual({ delivered: true, status: 200, error: null });
+      expect(await send(message(`${target.url}/hook`), new Date())).toEqual({ delivered: true, status: 200, error: null });
       // The outcome is settled at the headers; the body is read just after, and the connection freed.
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -389,7 +457,7 @@ describe('the webhook sender: no way into the network, connections kept open', (
     });
     running.push({ stop: endless.close });
     const started = Date.now();
-    const result = await createWebhookSender({ timeoutMs: 5000 })(message(`${endless.url}/hook`) as never, new Date());
+    const result = await createWebhookSender({ timeoutMs: 5000 })(message(`${endless.url}/hook`), new Date());
     expect(result).toEqual({ delivered: true, status: 200, error: null });
     expect(Date.now() - started).toBeLessThan(2000);
     await waitFor('the connection to be dropped', () => closed);

@@ -3,7 +3,7 @@ import { AppError } from '@welcome/common/errors';
 import { EnvReader, parseApiKey, parseHttpUrl, parseLogLevel, parsePositiveInteger, parseWebhookSecret, type Env } from '@welcome/common/config';
 import { createLogger } from '@welcome/common/logger';
 import { createInventoryClient } from './clients/inventory-client.js';
-import { handleCrmEvent, verifyCrmEvent, type WebhookAnswer } from './domain/crm-webhook.js';
+import { handleCrmRequest, verifyCrmRequest, type WebhookAnswer } from './domain/crm-webhook.js';
 import type { DeliveryDeps } from './domain/delivery.js';
 
 /**
@@ -66,7 +66,7 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<APIGateway
   const { config, deps } = build();
   const body = Buffer.from(event.body ?? '', event.isBase64Encoded ? 'base64' : 'utf8');
   try {
-    return toResult(await handleCrmEvent(deps, verifyCrmEvent(config.secret, event.headers ?? {}, body)));
+    return toResult(await handleCrmRequest(deps, verifyCrmRequest(config.secret, event.headers ?? {}, body)));
   } catch (error) {
     if (error instanceof AppError) return toResult({ status: error.status, headers: error.headers, body: error.toProblem() });
     deps.logger.error('The webhook could not be handled', { error: (error as Error).stack });

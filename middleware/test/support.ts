@@ -132,7 +132,11 @@ export function signedEvent(
 ): { body: string; headers: Record<string, string> } {
   const at = options.at ?? new Date();
   const id = options.id ?? `msg_${Math.random().toString(36).slice(2)}`;
-  const body = JSON.stringify({ type: options.type ?? 'customer.created', timestamp: at.toISOString(), data });
+  return signed(secret, id, at, JSON.stringify({ type: options.type ?? 'customer.created', timestamp: at.toISOString(), data }));
+}
+
+/** A body with the Standard Webhooks headers that sign it. */
+function signed(secret: string, id: string, at: Date, body: string): { body: string; headers: Record<string, string> } {
   return {
     body,
     headers: {
@@ -142,6 +146,13 @@ export function signedEvent(
       'webhook-signature': new Webhook(secret).sign(id, at, body),
     },
   };
+}
+
+/** A batch as an endpoint with a batch size above 1 gets it: a JSON array of customer.created events, each with its id, signed once. */
+export function signedBatch(secret: string, customers: unknown[], options: { id?: string } = {}): { body: string; headers: Record<string, string> } {
+  const at = new Date();
+  const id = options.id ?? `batch_${Math.random().toString(36).slice(2)}`;
+  return signed(secret, id, at, JSON.stringify(customers.map((data, index) => ({ id: `msg_${index + 1}`, type: 'customer.created', timestamp: at.toISOString(), data }))));
 }
 
 /** An Inventory in front of a real one that counts the package requests it passes on, waiting `delayMs` before each. */

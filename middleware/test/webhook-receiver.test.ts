@@ -4,7 +4,7 @@ import { createApp } from '../src/app.js';
 import { syncNewCustomers } from '../src/domain/sync.js';
 import { BACKENDS, type Backend } from '../../test/support/databases.js';
 import { waitFor } from '../../test/support/servers.js';
-import { closedAfterEach, countingInventory, createCustomer, gatedInventory, listPackages, middlewareDeps, signedEvent } from './support.js';
+import { closedAfterEach, countingInventory, createCustomer, gatedInventory, listPackages, middlewareDeps, signedBatch, signedEvent } from './support.js';
 
 const { upstreams, server } = closedAfterEach();
 const secret = `whsec_${Buffer.alloc(24, 3).toString('base64')}`;
@@ -56,6 +56,44 @@ describe.each(BACKENDS)('POST /webhooks/crm on %s', (backend) => {
     expect(again.status).toBe(200);
     expect(again.body).toMatchObject({ webhookId: 'msg_7', outcome: 'handledBefore', repeat: true });
     expect(requests).toEqual([alice.id]);
+  });
+
+  test('a batch (a JSON array of events) gets each customer its package, answered once all are, in order; sent again, nobody is asked for twice', async () => {
+    const { crm, inventory, requests, deps, send } = await receiver(backend);
+    const customers = [await createCustomer(crm.url, 'Alice'), await createCustomer(crm.url, 'Bob'), await createCustomer(crm.url, 'Carol')];
+    const batch = signedBatch(secret, customers, { id: 'batch_abc' });
+    const response = await send(batch);
+    expect(response.status).toBe(200);
+    expect(response.body).toEqual({
+      webhookId: 'batch_abc',
+      results: customers.map((customer, index) => expect.objectContaining({ webhookId: `msg_${index + 1}`, customerId: customer.id, outcome: 'created' })),
+    });
+    expect((await listPackages(inventory.url)).map((pkg) => pkg.customerName).sort()).toEqual(['Alice', 'Bob', 'Carol']);
+    expect(await deps.store.status()).toMatchObject({ cursor: customers[2]!.id, synced: 3, deliveriesByPath: { webhook: 3 } });
+
+    const again = await send(batch);
+    expect(again.status).toBe(200);
+    expect(again.body.results).toEqual(customers.map(() => expect.objectContaining({ repeat: true })));
+    expect([...requests].sort()).toEqual(customers.map((customer) => customer.id).sort());
+  });
+
+  test('a batch while the Inventory is down is a 503 with Retry-After and each event\'s answer; sent again once it is up, it is delivered', async () => {
+    const { crm, inventory } = await upstreams();
+    let down = true;
+    const gated = await server(gatedInventory(inventory.url, () => (down ? 503 : undefined)));
+    const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: gated.url, webhookSecret: secret });
+    const http = request(createApp(deps).callback());
+    const customers = [await createCustomer(crm.url, 'Alice'), await createCustomer(crm.url, 'Bob')];
+    const batch = signedBatch(secret, customers);
+    const refused = await http.post('/webhooks/crm').set(batch.headers).send(batch.body);
+    expect(refused.status).toBe(503);
+    expect(refused.headers['retry-after']).toBe('5');
+    expect(refused.body).toMatchObject({ type: '/problems/upstream-unavailable', results: [expect.objectContaining({ status: 503 }), expect.objectContaining({ status: 503 })] });
+    expect(await listPackages(inventory.url)).toEqual([]);
+    down = false;
+    const delivered = await http.post('/webhooks/crm').set(batch.headers).send(batch.body);
+    expect(delivered.status).toBe(200);
+    expect(delivered.body.results).toEqual([expect.objectContaining({ outcome: 'created' }), expect.objectContaining({ outcome: 'created' })]);
   });
 
   test.each([

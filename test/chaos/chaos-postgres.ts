@@ -81,7 +81,7 @@ export async function runPostgresChaos(options: PostgresChaosOptions): Promise<P
     new ServiceProcess(name, { DATABASE_URL: databaseUrl, DATABASE_POOL_SIZE: '5', ...env });
   crms.push(
     ...[1, 2].map(() =>
-    replica('crm', { WEBHOOK_URL: `${middlewareBalancer.url}/webhooks/crm`, WEBHOOK_SECRET: SECRET, WEBHOOK_TIMEOUT_MS: '1000', WEBHOOK_RETRY_SCHEDULE_MS: '500,1000,2000' }),
+    replica('crm', { WEBHOOK_URL: `${middlewareBalancer.url}/webhooks/crm`, WEBHOOK_SECRET: SECRET, WEBHOOK_BATCH_SIZE: '20', WEBHOOK_TIMEOUT_MS: '1000', WEBHOOK_RETRY_SCHEDULE_MS: '500,1000,2000' }),
     ),
   );
   inventories.push(...[1, 2].map(() => replica('inventory')));

@@ -28,10 +28,17 @@ let messages = 0;
  * A CRM webhook as a Lambda function URL delivers it: an HTTP API payload 2.0 event, shaped as
  * AWS documents it, with the body base64-encoded unless `plainBody`.
  */
-function functionUrlEvent(customer: { id: number; name: string }, options: { secret?: string; at?: Date; plainBody?: boolean; tamper?: boolean } = {}) {
+function functionUrlEvent(
+  customer: { id: number; name: string },
+  options: { secret?: string; at?: Date; plainBody?: boolean; tamper?: boolean; batchWith?: Array<{ id: number; name: string }> } = {},
+) {
   const at = options.at ?? new Date();
   const id = `msg_${(messages += 1)}`;
-  const payload = JSON.stringify({ type: 'customer.created', timestamp: at.toISOString(), data: { ...customer, email: 'x@example.com', createdAt: at.toISOString() } });
+  const event = (one: { id: number; name: string }) => ({ type: 'customer.created', timestamp: at.toISOString(), data: { ...one, email: 'x@example.com', createdAt: at.toISOString() } });
+  // A batch, as an endpoint with a batch size above 1 sends it: the events as an array, each with its id first.
+  const payload = options.batchWith
+    ? JSON.stringify([customer, ...options.batchWith].map((one, index) => ({ id: `${id}_${index}`, ...event(one) })))
+    : JSON.stringify(event(customer));
   const signature = new Webhook(options.secret ?? secret).sign(id, at, payload);
   const body = options.tamper ? payload.replace(customer.name, `${customer.name}!`) : payload;
   return {
@@ -114,6 +121,17 @@ describe('the Lambda handler, run by lambda-local with function-URL events', () 
     const result = await invoke(functionUrlEvent({ id: 104, name: 'Carol' }));
     expect(result.statusCode).toBe(422);
     expect(result.body).toMatchObject({ customerId: 104, inventoryStatus: 409, inventoryAnswer: { type: '/problems/customer-has-package' } });
+  });
+
+  test('a batch is answered once every event is: 422 with each answer when the Inventory refused one, the others delivered', async () => {
+    await postJson(`${inventory.url}/packages`, { customerId: 109, customerName: 'Someone Else' });
+    const result = await invoke(functionUrlEvent({ id: 108, name: 'Batch Erin' }, { batchWith: [{ id: 109, name: 'Batch Frank' }] }));
+    expect(result.statusCode).toBe(422);
+    expect(result.body.results).toEqual([
+      expect.objectContaining({ customerId: 108, outcome: 'created' }),
+      expect.objectContaining({ customerId: 109, inventoryStatus: 409 }),
+    ]);
+    expect(await packagesOf(108)).toEqual([expect.objectContaining({ customerName: 'Batch Erin' })]);
   });
 
   test('an Inventory that does not answer is a 503, so the CRM sends the event again', async () => {

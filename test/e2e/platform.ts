@@ -115,6 +115,8 @@ export class Platform {
       dataDirs?: Partial<Record<ServiceName, string>>;
       /** Push: the CRM's webhook pointed at the middleware, both with this secret. */
       webhookSecret?: string;
+      /** WEBHOOK_BATCH_SIZE of that webhook: 100 by default, as make run and compose set it. */
+      webhookBatchSize?: number;
       longPollS?: number;
       deliveryConcurrency?: number;
       /** LOG_LEVEL for all three (benchmarks use warn, so that reading logs costs nothing). */
@@ -124,6 +126,7 @@ export class Platform {
     } = {},
   ) {
     this.webhookSecret = options.webhookSecret;
+    this.webhookBatchSize = options.webhookBatchSize ?? 100;
     const dbPath = (service: ServiceName) => join(options.dataDirs?.[service] ?? this.dir, `${service}.db`);
     const logLevel: Record<string, string> = options.logLevel ? { LOG_LEVEL: options.logLevel } : {};
     const database = (service: ServiceName): Record<string, string> =>
@@ -143,6 +146,7 @@ export class Platform {
   }
 
   readonly webhookSecret: string | undefined;
+  readonly webhookBatchSize: number;
 
   async start(which: { middleware?: boolean } = {}): Promise<this> {
     if (this.webhookSecret) {
@@ -150,6 +154,7 @@ export class Platform {
       this.middleware.port = await freePort();
       this.crm.env.WEBHOOK_URL = `${this.middleware.url}/webhooks/crm`;
       this.crm.env.WEBHOOK_SECRET = this.webhookSecret;
+      this.crm.env.WEBHOOK_BATCH_SIZE = String(this.webhookBatchSize);
     }
     await Promise.all([this.crm.start(), this.inventory.start()]);
     // Only now are the upstream ports known.

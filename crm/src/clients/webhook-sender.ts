@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { lookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import got from 'got';
 import { keepAliveAgents } from '@welcome/common';
@@ -12,11 +13,29 @@ export interface SendResult {
   error: string | null;
 }
 
-/** Sends one message, signed as Standard Webhooks says; any 2xx is delivered. */
-export type WebhookSender = (message: DueMessage, at: Date) => Promise<SendResult>;
+/**
+ * Sends one request to one endpoint, signed as Standard Webhooks says; any 2xx delivers every
+ * message it carries. An endpoint whose batch size is 1 gets one message, its payload as the body;
+ * one whose batch size is more gets one or more, as a JSON array of their payloads, each with its
+ * `id` (its webhook-id) first.
+ */
+export type WebhookSender = (messages: readonly DueMessage[], at: Date) => Promise<SendResult>;
 
 /** The `webhook-id` of a message: the same on every attempt, so a subscriber can drop a repeat. */
 export const webhookId = (messageId: number) => `msg_${messageId}`;
+
+/** The `webhook-id` of a request carrying several messages: the same for the same messages. */
+export const batchWebhookId = (messageIds: readonly number[]) =>
+  `batch_${createHash('sha256').update(messageIds.join(',')).digest('base64url').slice(0, 24)}`;
+
+/** The body and webhook-id of one request to the endpoint of `messages`. */
+export function requestOf(messages: readonly DueMessage[]): { id: string; body: string } {
+  const [first] = messages;
+  if (messages.length === 1 && first!.endpoint.batchSize === 1) return { id: webhookId(first!.id), body: first!.payload };
+  // Each payload is a stored JSON object, sent as it is but for its id, put in front of its fields.
+  const events = messages.map((message) => `{"id":${JSON.stringify(webhookId(message.id))},${message.payload.slice(1)}`);
+  return { id: batchWebhookId(messages.map((message) => message.id)), body: `[${events.join(',')}]` };
+}
 
 type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 
@@ -56,7 +75,7 @@ export const MAX_ANSWER_BYTES = 64 * 1024;
  */
 export interface WebhookSenderOptions {
   timeoutMs: number;
-  /** How many messages are sent at once: the size of the keep-alive pool. */
+  /** How many requests are sent at once: the size of the keep-alive pool. */
   maxSockets?: number;
   /** How names are resolved: the system's, unless a test says otherwise. */
   resolve?: typeof lookup;
@@ -102,19 +121,20 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
     }
     return signer;
   };
-  return async (message, at) => {
-    const id = webhookId(message.id);
-    // An endpoint stored before a rule existed is held to it too (its name's address is checked at each send, by the lookup).
-    const problem = problemOf(message.endpoint.url);
+  return async (messages, at) => {
+    const { endpoint } = messages[0]!;
+    // An endpoint stored before a rule existed is held to it too (the address its name resolves to, at each send, by the lookup).
+    const problem = problemOf(endpoint.url);
     if (problem) return { delivered: false, status: null, error: `not called: the url ${problem}` };
+    const { id, body } = requestOf(messages);
     try {
-      const stream = http.stream.post(message.endpoint.url, {
-        body: message.payload,
+      const stream = http.stream.post(endpoint.url, {
+        body,
         headers: {
           'content-type': 'application/json',
           'webhook-id': id,
           'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
-          'webhook-signature': signerFor(message.endpoint.secret).sign(id, at, message.payload),
+          'webhook-signature': signerFor(endpoint.secret).sign(id, at, body),
         },
       });
       const status = await new Promise<number>((resolve, reject) => {

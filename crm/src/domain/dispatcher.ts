@@ -33,13 +33,14 @@ export interface DispatcherOptions {
   leaseMs: number;
   logger: Logger;
   now: () => Date;
-  /** Told of each attempt's end (for metrics). */
-  onAttempt?: (result: 'delivered' | 'retrying' | 'failed') => void;
+  /** Told how many messages' attempts ended, and how (for metrics). */
+  onAttempt?: (result: 'delivered' | 'retrying' | 'failed', messages: number) => void;
 }
 
 /**
- * Sends the outbox: claims what is due, up to `concurrency` attempts at once, each recorded when
- * it ends; a failed attempt is tried again after the next delay of `schedule`, and once the
+ * Sends the outbox: claims what is due, up to `concurrency` requests at once (one message each, or
+ * several for an endpoint with a batch size above 1), each message's attempt recorded when its
+ * request ends; a failed attempt is tried again after the next delay of `schedule`, and once the
  * schedule is spent the message is `failed` until someone retries it. Any number of replicas may
  * run one on the same database: a claim leases its messages, so none is sent by two at once.
  * Between due times it sleeps on one timer, woken early by `wake()`.
@@ -53,46 +54,73 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
   let wokenWhilePumping = false;
   let failingSince: Date | undefined;
 
-  const attempt = async (message: DueMessage) => {
+  /** Names the messages of one request in a log line: "message 12", or "messages 12 to 40 (29)". */
+  const named = (messages: readonly DueMessage[]) =>
+    messages.length === 1 ? `message ${messages[0]!.id}` : `messages ${messages[0]!.id} to ${messages.at(-1)!.id} (${messages.length})`;
+
+  /** Sends one request, and records its outcome for each message it carried, each on its own schedule. */
+  const attempt = async (messages: readonly DueMessage[]) => {
     const at = now();
-    const result = await options.send(message, at);
-    const attempts = message.attempts + 1;
-    const delay = options.schedule[attempts - 1];
-    const retryAt = result.delivered || delay === undefined ? null : new Date(at.getTime() + delay).toISOString();
-    const fields = { messageId: message.id, endpointId: message.endpoint.id, url: message.endpoint.url, attempts, status: result.status };
-    await webhooks.recordAttempt(message.id, { at: at.toISOString(), status: result.status, error: result.error, outcome: result.delivered ? 'delivered' : { retryAt } });
+    const result = await options.send(messages, at);
+    const { endpoint } = messages[0]!;
+    const recorded = messages.map((message) => {
+      const attempts = message.attempts + 1;
+      const delay = options.schedule[attempts - 1];
+      const retryAt = result.delivered || delay === undefined ? null : new Date(at.getTime() + delay).toISOString();
+      const outcome = result.delivered ? ('delivered' as const) : { retryAt };
+      return { message, attempts, retryAt, done: webhooks.recordAttempt(message.id, { at: at.toISOString(), status: result.status, error: result.error, outcome }) };
+    });
+    await Promise.all(recorded.map((entry) => entry.done));
+    const fields = { messageIds: messages.map((message) => message.id), endpointId: endpoint.id, url: endpoint.url, status: result.status };
     if (result.delivered) {
-      logger.info(`Webhook message ${message.id} delivered to ${message.endpoint.url}`, fields);
-      options.onAttempt?.('delivered');
-    } else if (retryAt) {
-      logger.warn(`Webhook message ${message.id} to ${message.endpoint.url} failed (${result.error}); retrying at ${retryAt}`, { ...fields, error: result.error, retryAt });
-      options.onAttempt?.('retrying');
-    } else {
-      logger.error(`Webhook message ${message.id} to ${message.endpoint.url} failed ${attempts} times; it stays failed until retried`, { ...fields, error: result.error });
-      options.onAttempt?.('failed');
+      logger.info(`Webhook ${named(messages)} delivered to ${endpoint.url}`, fields);
+      options.onAttempt?.('delivered', messages.length);
+      return;
+    }
+    const retrying = recorded.filter((entry) => entry.retryAt !== null);
+    const failed = recorded.filter((entry) => entry.retryAt === null);
+    if (retrying.length > 0) {
+      const retryAt = retrying[0]!.retryAt;
+      logger.warn(`Webhook ${named(retrying.map((entry) => entry.message))} to ${endpoint.url} failed (${result.error}); retrying at ${retryAt}`, {
+        ...fields,
+        attempts: retrying[0]!.attempts,
+        error: result.error,
+        retryAt,
+      });
+      options.onAttempt?.('retrying', retrying.length);
+    }
+    if (failed.length > 0) {
+      logger.error(
+        `Webhook ${named(failed.map((entry) => entry.message))} to ${endpoint.url} failed ${failed[0]!.attempts} times; it stays failed until retried`,
+        { ...fields, attempts: failed[0]!.attempts, error: result.error },
+      );
+      options.onAttempt?.('failed', failed.length);
     }
   };
 
-  const run = (message: DueMessage, leaseUntil: string) => {
-    const running = attempt(message)
+  const run = (messages: readonly DueMessage[], leaseUntil: string) => {
+    const key = messages[0]!.id;
+    const running = attempt(messages)
       .catch((error: unknown) => {
         if (isDatabaseUnavailable(error)) {
-          logger.warn(`Webhook message ${message.id} was sent, but the attempt could not be recorded; it is sent again once its lease ends at ${leaseUntil}`, {
-            messageId: message.id,
+          logger.warn(`Webhook ${named(messages)} was sent, but the attempt could not be recorded; it is sent again once its lease ends at ${leaseUntil}`, {
+            messageIds: messages.map((message) => message.id),
             leaseUntil,
           });
         } else {
-          logger.error('Webhook dispatch failed unexpectedly; the message stays pending', { messageId: message.id, error: (error as Error).stack });
+          logger.error('Webhook dispatch failed unexpectedly; the messages stay pending', {
+            messageIds: messages.map((message) => message.id),
+            error: (error as Error).stack,
+          });
         }
       })
       .finally(() => {
-        inFlight.delete(message.id);
+        inFlight.delete(key);
         pumpSoon();
       });
-    inFlight.set(message.id, running);
+    inFlight.set(key, running);
   };
 
-  /** Claims what is due and free to take, and starts sending it; tells how long to sleep before looking again. */
   /**
    * How many messages to claim now: every free slot, but while attempts are in flight only once
    * CLAIM_AT_LEAST slots are free, so that under load one look at the outbox takes several messages.
@@ -110,7 +138,7 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
       if (free > 0) {
         const at = now();
         const leaseUntil = new Date(at.getTime() + options.leaseMs).toISOString();
-        for (const message of await webhooks.claimDue(at.toISOString(), free, leaseUntil)) run(message, leaseUntil);
+        for (const messages of await webhooks.claimDue(at.toISOString(), free, leaseUntil)) run(messages, leaseUntil);
       }
     } while (wokenWhilePumping && !stopped);
     // Too few slots free to look: the end of an attempt in flight wakes the dispatcher, and nothing need be looked up until then.

@@ -5,6 +5,9 @@ import type { WebhookEndpoint, WebhookMessage, WebhookStore } from '../store/web
 
 /** At most this many endpoints, so that one customer never fans out into an unbounded number of messages. */
 export const MAX_WEBHOOK_ENDPOINTS = 100;
+
+/** The most messages one request may carry (an endpoint's batchSize). */
+export const MAX_BATCH_SIZE = 100;
 const MAX_URL_LENGTH = 2048;
 
 export interface WebhookDeps {
@@ -53,11 +56,14 @@ export function urlProblem(url: string): string | undefined {
 const tooManyEndpoints = () =>
   conflict('too-many-endpoints', `There are already ${MAX_WEBHOOK_ENDPOINTS} webhook endpoints, the most this CRM keeps; delete one first.`);
 
-export async function createEndpoint(deps: WebhookDeps, input: { url: string; secret?: string | undefined }): Promise<WebhookEndpoint> {
+export async function createEndpoint(
+  deps: WebhookDeps,
+  input: { url: string; secret?: string | undefined; batchSize?: number | undefined },
+): Promise<WebhookEndpoint> {
   const problem = urlProblem(input.url);
   if (problem) throw validationFailed([{ field: 'url', message: problem }]);
   const endpoint = await deps.webhooks.createEndpoint(
-    { url: input.url, secret: input.secret ?? makeSecret(), createdAt: deps.now().toISOString() },
+    { url: input.url, secret: input.secret ?? makeSecret(), batchSize: input.batchSize ?? 1, createdAt: deps.now().toISOString() },
     MAX_WEBHOOK_ENDPOINTS,
   );
   if (!endpoint) throw tooManyEndpoints();
@@ -65,11 +71,14 @@ export async function createEndpoint(deps: WebhookDeps, input: { url: string; se
 }
 
 /**
- * Makes sure an endpoint with this url and secret exists (the WEBHOOK_URL / WEBHOOK_SECRET
- * bootstrap): replicas starting together make one.
+ * Makes sure an endpoint with this url and secret exists, with this batch size (the WEBHOOK_URL /
+ * WEBHOOK_SECRET / WEBHOOK_BATCH_SIZE bootstrap): replicas starting together make one.
  */
-export async function ensureEndpoint(deps: WebhookDeps, url: string, secret: string): Promise<{ endpoint: WebhookEndpoint; created: boolean }> {
-  const ensured = await deps.webhooks.findOrCreateEndpoint({ url, secret, createdAt: deps.now().toISOString() }, MAX_WEBHOOK_ENDPOINTS);
+export async function ensureEndpoint(
+  deps: WebhookDeps,
+  wanted: { url: string; secret: string; batchSize: number },
+): Promise<{ endpoint: WebhookEndpoint; created: boolean }> {
+  const ensured = await deps.webhooks.findOrCreateEndpoint({ ...wanted, createdAt: deps.now().toISOString() }, MAX_WEBHOOK_ENDPOINTS);
   if (!ensured) throw tooManyEndpoints();
   return ensured;
 }

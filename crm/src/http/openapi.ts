@@ -15,6 +15,11 @@ import {
 
 const ENDPOINT_ID = idParameter('The webhook endpoint id');
 
+const BATCH_SIZE =
+  'The most messages one request carries. 1 (the default): each event alone, as Standard Webhooks sends them. More: the messages ' +
+  'due together go in one request, up to this many and 60 KiB of events, as a JSON array of the same events, each with its `id` ' +
+  '(its webhook-id) first, signed once under a `webhook-id` of its own (`batch_…`). Each message keeps its own attempts.';
+
 export const crmOpenApi = openApiDocument({
   title: 'CRM',
   description:
@@ -39,21 +44,24 @@ export const crmOpenApi = openApiDocument({
     WebhookEndpoint: {
       type: 'object',
       description: 'A subscriber. Its secret is shown only in the answer to its creation.',
-      required: ['id', 'url', 'createdAt'],
+      required: ['id', 'url', 'batchSize', 'createdAt'],
       properties: {
         id: { type: 'integer', minimum: 1 },
         url: { type: 'string', format: 'uri', maxLength: 2048 },
+        batchSize: { type: 'integer', minimum: 1, maximum: 100, description: BATCH_SIZE },
         createdAt: { type: 'string', format: 'date-time' },
       },
       additionalProperties: false,
     },
     CreatedWebhookEndpoint: {
       type: 'object',
-      required: ['id', 'url', 'secret', 'createdAt'],
+      required: ['id', 'url', 'secret', 'batchSize', 'createdAt'],
       properties: {
         id: { type: 'integer', minimum: 1 },
         url: { type: 'string', format: 'uri', maxLength: 2048 },
         secret: { type: 'string', pattern: '^whsec_', description: 'Keep it: the HMAC key of every webhook-signature sent to this endpoint.' },
+        batchSize: { type: 'integer', minimum: 1, maximum: 100, description: BATCH_SIZE },
+
         createdAt: { type: 'string', format: 'date-time' },
       },
       additionalProperties: false,
@@ -68,6 +76,7 @@ export const crmOpenApi = openApiDocument({
           pattern: WEBHOOK_SECRET_PATTERN.source,
           description: '`whsec_` and base64 of 24 to 64 bytes; made for you when not given.',
         },
+        batchSize: { type: 'integer', minimum: 1, maximum: 100, default: 1, description: BATCH_SIZE },
       },
       additionalProperties: false,
     },
@@ -75,7 +84,7 @@ export const crmOpenApi = openApiDocument({
       type: 'object',
       description:
         'One event for one endpoint. Sent as `{ type, timestamp, data }` with the Standard Webhooks headers `webhook-id` (`msg_` + id, ' +
-        'the same on every attempt), `webhook-timestamp` and `webhook-signature`.',
+        'the same on every attempt), `webhook-timestamp` and `webhook-signature`; to an endpoint whose batchSize is above 1, within a batch.',
       required: ['id', 'eventType', 'customerId', 'status', 'attempts', 'lastAttemptAt', 'lastStatus', 'lastError', 'nextAttemptAt'],
       properties: {
         id: { type: 'integer', minimum: 1 },

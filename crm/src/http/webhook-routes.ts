@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import { jsonBody, parseBody, parseIdParam, parsePageRequest, sendPage, WEBHOOK_SECRET_PATTERN } from '@welcome/common';
 import { Webhook } from 'standardwebhooks';
 import { z } from 'zod';
-import { createEndpoint, deleteEndpoint, getEndpoint, listEndpoints, listMessages, retryMessage, withoutSecret, type WebhookDeps } from '../domain/webhooks.js';
+import { createEndpoint, deleteEndpoint, MAX_BATCH_SIZE, getEndpoint, listEndpoints, listMessages, retryMessage, withoutSecret, type WebhookDeps } from '../domain/webhooks.js';
 
 /** `whsec_` and base64 of 24 to 64 bytes, the form the standardwebhooks package signs with. */
 const secret = z
@@ -23,6 +23,12 @@ const secret = z
 const newEndpointBody = z.strictObject({
   url: z.string({ error: 'must be a string' }).trim(),
   secret: secret.optional(),
+  batchSize: z
+    .number({ error: 'must be a number' })
+    .int('must be a whole number')
+    .min(1, 'must be 1 or more')
+    .max(MAX_BATCH_SIZE, `must be at most ${MAX_BATCH_SIZE}`)
+    .optional(),
 });
 
 /** The webhook-endpoint routes, on the CRM's router. */

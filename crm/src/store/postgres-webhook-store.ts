@@ -1,6 +1,7 @@
 import { groupCommit, type Postgres, type Queryable } from '@welcome/common';
 import {
   afterAttempt,
+  batchesOf,
   earliest,
   MESSAGE_COLUMNS,
   toDueMessage,
@@ -16,7 +17,7 @@ import {
   type WebhookStore,
 } from './webhook-store.js';
 
-const ENDPOINT_COLUMNS = 'id, url, secret, created_at';
+const ENDPOINT_COLUMNS = 'id, url, secret, batch_size, created_at';
 
 // Claims as pg-boss and graphile-worker do: the oldest due messages that no lease holds, locked
 // with SKIP LOCKED so that replicas claiming at the same instant take different ones, leased in
@@ -33,9 +34,25 @@ const CLAIM_DUE = `
     )
     RETURNING id, endpoint_id, payload, attempts, next_attempt_at
   )
-  SELECT claimed.id, claimed.endpoint_id, claimed.payload, claimed.attempts, endpoint.url, endpoint.secret
+  SELECT claimed.id, claimed.endpoint_id, claimed.payload, octet_length(claimed.payload) AS payload_bytes, claimed.attempts,
+    endpoint.url, endpoint.secret, endpoint.batch_size
   FROM claimed JOIN webhook_endpoints endpoint ON endpoint.id = claimed.endpoint_id
   ORDER BY claimed.next_attempt_at, claimed.id`;
+
+// Where an endpoint takes several messages a request: the candidates are locked first (SKIP LOCKED,
+// as above), grouped into requests, and only those that fit are leased; the rest are let go at commit.
+const LOCK_DUE = `
+  SELECT m.id, m.endpoint_id, endpoint.batch_size, octet_length(m.payload) AS payload_bytes
+  FROM webhook_messages m JOIN webhook_endpoints endpoint ON endpoint.id = m.endpoint_id
+  WHERE m.status = 'pending' AND m.next_attempt_at <= $1 AND (m.lease_until IS NULL OR m.lease_until <= $1)
+  ORDER BY m.next_attempt_at, m.id
+  LIMIT $2
+  FOR UPDATE OF m SKIP LOCKED`;
+const LEASE = `
+  WITH leased AS (UPDATE webhook_messages SET lease_until = $2 WHERE id = ANY($1::bigint[]) RETURNING id, endpoint_id, payload, attempts)
+  SELECT leased.id, leased.endpoint_id, leased.payload, octet_length(leased.payload) AS payload_bytes, leased.attempts,
+    endpoint.url, endpoint.secret, endpoint.batch_size
+  FROM leased JOIN webhook_endpoints endpoint ON endpoint.id = leased.endpoint_id`;
 
 // Two lookups that each stay on an index: the first message due that no lease holds back, and
 // the first lease to end that holds one back.
@@ -68,8 +85,8 @@ export function createPostgresWebhookStore(db: Postgres): WebhookStore {
     const [{ n }] = (await tx.query<{ n: number }>('SELECT COUNT(*) AS n FROM webhook_endpoints')) as [{ n: number }];
     if (n >= limit) return undefined;
     const [row] = await tx.query<EndpointRow>(
-      `INSERT INTO webhook_endpoints (url, secret, created_at) VALUES ($1, $2, $3) RETURNING ${ENDPOINT_COLUMNS}`,
-      [endpoint.url, endpoint.secret, endpoint.createdAt],
+      `INSERT INTO webhook_endpoints (url, secret, batch_size, created_at) VALUES ($1, $2, $3, $4) RETURNING ${ENDPOINT_COLUMNS}`,
+      [endpoint.url, endpoint.secret, endpoint.batchSize, endpoint.createdAt],
     );
     return toEndpoint(row!);
   };
@@ -105,7 +122,14 @@ export function createPostgresWebhookStore(db: Postgres): WebhookStore {
           `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE url = $1 AND secret = $2 ORDER BY id LIMIT 1`,
           [endpoint.url, endpoint.secret],
         );
-        if (existing) return { endpoint: toEndpoint(existing), created: false };
+        if (existing) {
+          if (existing.batch_size === endpoint.batchSize) return { endpoint: toEndpoint(existing), created: false };
+          const [kept] = await tx.query<EndpointRow>(`UPDATE webhook_endpoints SET batch_size = $1 WHERE id = $2 RETURNING ${ENDPOINT_COLUMNS}`, [
+            endpoint.batchSize,
+            existing.id,
+          ]);
+          return { endpoint: toEndpoint(kept!), created: false };
+        }
         const created = await createWithin(tx, endpoint, limit);
         return created && { endpoint: created, created: true };
       }),
@@ -136,8 +160,15 @@ export function createPostgresWebhookStore(db: Postgres): WebhookStore {
       );
       return made ? toMessage(made) : findMessage(endpointId, id);
     },
-    async claimDue(at, limit, leaseUntil) {
-      return (await db.query<DueRow>(CLAIM_DUE, [at, limit, leaseUntil])).map(toDueMessage);
+    async claimDue(at, requests, leaseUntil) {
+      const [{ n: largest }] = (await db.query<{ n: number }>('SELECT COALESCE(MAX(batch_size), 1) AS n FROM webhook_endpoints')) as [{ n: number }];
+      if (largest === 1) return (await db.query<DueRow>(CLAIM_DUE, [at, requests, leaseUntil])).map((row) => [toDueMessage(row)]);
+      const leased = await db.transaction(async (tx) => {
+        const chosen = batchesOf(await tx.query<{ id: number; endpoint_id: number; batch_size: number; payload_bytes: number }>(LOCK_DUE, [at, requests * largest]), requests);
+        const rows = await tx.query<DueRow>(LEASE, [chosen.flat().map((row) => row.id), leaseUntil]);
+        return { chosen, byId: new Map(rows.map((row) => [Number(row.id), row])) };
+      });
+      return leased.chosen.map((batch) => batch.map((row) => toDueMessage(leased.byId.get(Number(row.id))!)));
     },
     async nextDueAt() {
       const [next] = await db.query<{ due_at: string | null; lease_ends_at: string | null }>(NEXT_CLAIMABLE);

@@ -43,6 +43,8 @@ export const crmSchema: Schema = {
     // One process owns the file: its leases are held in memory (no commit per claim), not in this column.
     `DROP INDEX webhook_messages_leased;
     ALTER TABLE webhook_messages DROP COLUMN lease_until;`,
+    // How many messages one request to the endpoint may carry (1: one event per request).
+    'ALTER TABLE webhook_endpoints ADD COLUMN batch_size INTEGER NOT NULL DEFAULT 1;',
   ],
 };
 

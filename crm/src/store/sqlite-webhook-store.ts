@@ -2,6 +2,7 @@ import { commitWithoutSync, groupCommit, migrate, type Db, type StorageGuard } f
 import { crmSchema } from './schema.js';
 import {
   afterAttempt,
+  batchesOf,
   earliest,
   MESSAGE_COLUMNS,
   toDueMessage,
@@ -19,9 +20,10 @@ import {
 /** Webhook endpoints and the outbox in the CRM's SQLite file. */
 export function createSqliteWebhookStore(db: Db, storage: StorageGuard): WebhookStore {
   migrate(db, crmSchema);
-  const insertEndpoint = db.prepare<[string, string, string], EndpointRow>(
-    'INSERT INTO webhook_endpoints (url, secret, created_at) VALUES (?, ?, ?) RETURNING *',
+  const insertEndpoint = db.prepare<[string, string, number, string], EndpointRow>(
+    'INSERT INTO webhook_endpoints (url, secret, batch_size, created_at) VALUES (?, ?, ?, ?) RETURNING *',
   );
+  const setBatchSize = db.prepare<[number, number], EndpointRow>('UPDATE webhook_endpoints SET batch_size = ? WHERE id = ? RETURNING *');
   const endpointCount = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM webhook_endpoints');
   const endpointById = db.prepare<[number], EndpointRow>('SELECT * FROM webhook_endpoints WHERE id = ?');
   const endpointByUrl = db.prepare<[string, string], EndpointRow>('SELECT * FROM webhook_endpoints WHERE url = ? AND secret = ? ORDER BY id LIMIT 1');
@@ -31,8 +33,9 @@ export function createSqliteWebhookStore(db: Db, storage: StorageGuard): Webhook
     `SELECT ${MESSAGE_COLUMNS} FROM webhook_messages WHERE endpoint_id = ? AND id > ? ORDER BY id LIMIT ?`,
   );
   const messageById = db.prepare<[number, number], MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM webhook_messages WHERE endpoint_id = ? AND id = ?`);
+  const largestBatch = db.prepare<[], { n: number }>('SELECT COALESCE(MAX(batch_size), 1) AS n FROM webhook_endpoints');
   const duePending = db.prepare<{ at: string; limit: number }, DueRow>(`
-    SELECT m.id, m.payload, m.attempts, m.endpoint_id, e.url, e.secret
+    SELECT m.id, m.payload, length(CAST(m.payload AS BLOB)) AS payload_bytes, m.attempts, m.endpoint_id, e.url, e.secret, e.batch_size
     FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id
     WHERE m.status = 'pending' AND m.next_attempt_at <= :at
     ORDER BY m.next_attempt_at, m.id LIMIT :limit
@@ -52,11 +55,14 @@ export function createSqliteWebhookStore(db: Db, storage: StorageGuard): Webhook
 
   const write = storage.write;
   const createWithin = (endpoint: NewEndpoint, limit: number) =>
-    endpointCount.get()!.n >= limit ? undefined : toEndpoint(insertEndpoint.get(endpoint.url, endpoint.secret, endpoint.createdAt)!);
+    endpointCount.get()!.n >= limit ? undefined : toEndpoint(insertEndpoint.get(endpoint.url, endpoint.secret, endpoint.batchSize, endpoint.createdAt)!);
   const createEndpoint = db.transaction(createWithin);
   const findOrCreateEndpoint = db.transaction((endpoint: NewEndpoint, limit: number) => {
     const existing = endpointByUrl.get(endpoint.url, endpoint.secret);
-    if (existing) return { endpoint: toEndpoint(existing), created: false };
+    if (existing) {
+      const kept = existing.batch_size === endpoint.batchSize ? existing : setBatchSize.get(endpoint.batchSize, existing.id)!;
+      return { endpoint: toEndpoint(kept), created: false };
+    }
     const created = createWithin(endpoint, limit);
     return created && { endpoint: created, created: true };
   });
@@ -97,11 +103,12 @@ export function createSqliteWebhookStore(db: Db, storage: StorageGuard): Webhook
       const row = messageById.get(endpointId, id);
       return row && toMessage(row);
     },
-    async claimDue(at, limit, leaseUntil) {
+    async claimDue(at, requests, leaseUntil) {
       // The messages leased now are among the first due: asking for as many more skips them.
-      const claimed = duePending.all({ at, limit: limit + leases.size }).filter((row) => !leased(row.id, at)).slice(0, limit);
-      for (const row of claimed) leases.set(row.id, leaseUntil);
-      return claimed.map(toDueMessage);
+      const free = duePending.all({ at, limit: requests * largestBatch.get()!.n + leases.size }).filter((row) => !leased(row.id, at));
+      const batches = batchesOf(free, requests);
+      for (const batch of batches) for (const row of batch) leases.set(row.id, leaseUntil);
+      return batches.map((batch) => batch.map(toDueMessage));
     },
     async nextDueAt() {
       // In due order, each message is claimable at its due time or the end of its lease, whichever is

@@ -6,6 +6,8 @@ export interface WebhookEndpoint {
   id: number;
   url: string;
   secret: string;
+  /** How many messages one request may carry: 1 sends each event alone, more sends due messages together as a JSON array. */
+  batchSize: number;
   createdAt: string;
 }
 
@@ -31,7 +33,7 @@ export interface DueMessage {
   id: number;
   payload: string;
   attempts: number;
-  endpoint: { id: number; url: string; secret: string };
+  endpoint: { id: number; url: string; secret: string; batchSize: number };
 }
 
 export interface Attempt {
@@ -47,9 +49,9 @@ export interface WebhookStore {
   /** Stores the endpoint, unless `limit` endpoints exist already (counted in the same transaction): undefined then. */
   createEndpoint(endpoint: NewEndpoint, limit: number): Promise<WebhookEndpoint | undefined>;
   /**
-   * The oldest endpoint with this url and secret, stored first when there is none; one
-   * transaction, so that replicas starting together make one. Undefined when none is there and
-   * `limit` endpoints exist already.
+   * The oldest endpoint with this url and secret (given this batch size), stored first when there
+   * is none; one transaction, so that replicas starting together make one. Undefined when none is
+   * there and `limit` endpoints exist already.
    */
   findOrCreateEndpoint(endpoint: NewEndpoint, limit: number): Promise<{ endpoint: WebhookEndpoint; created: boolean } | undefined>;
   findEndpoint(id: number): Promise<WebhookEndpoint | undefined>;
@@ -65,11 +67,11 @@ export interface WebhookStore {
    */
   makeDue(endpointId: number, id: number, at: string): Promise<WebhookMessage | undefined>;
   /**
-   * Up to `limit` pending messages due by `at` and leased to nobody, oldest first, leased until
-   * `leaseUntil` to the caller: no other claim (on any replica) takes them before the lease ends
-   * or their attempt is recorded.
+   * Up to `requests` requests' worth of pending messages due by `at` and leased to nobody, oldest
+   * first (see batchesOf), leased until `leaseUntil` to the caller: no other claim (on any replica)
+   * takes them before the lease ends or their attempt is recorded.
    */
-  claimDue(at: string, limit: number, leaseUntil: string): Promise<DueMessage[]>;
+  claimDue(at: string, requests: number, leaseUntil: string): Promise<DueMessage[][]>;
   /** When a pending message can next be claimed (its due time, or the end of its lease), if any is pending. */
   nextDueAt(): Promise<string | undefined>;
   /** Records how an attempt ended and ends its lease; attempts that end together share one commit. */
@@ -81,6 +83,7 @@ export interface EndpointRow {
   id: number;
   url: string;
   secret: string;
+  batch_size: number;
   created_at: string;
 }
 
@@ -99,13 +102,21 @@ export interface MessageRow {
 export interface DueRow {
   id: number;
   payload: string;
+  payload_bytes: number;
   attempts: number;
   endpoint_id: number;
   url: string;
   secret: string;
+  batch_size: number;
 }
 
-export const toEndpoint = (row: EndpointRow): WebhookEndpoint => ({ id: row.id, url: row.url, secret: row.secret, createdAt: row.created_at });
+export const toEndpoint = (row: EndpointRow): WebhookEndpoint => ({
+  id: row.id,
+  url: row.url,
+  secret: row.secret,
+  batchSize: row.batch_size,
+  createdAt: row.created_at,
+});
 
 export const toMessage = (row: MessageRow): WebhookMessage => ({
   id: row.id,
@@ -123,8 +134,36 @@ export const toDueMessage = (row: DueRow): DueMessage => ({
   id: row.id,
   payload: row.payload,
   attempts: row.attempts,
-  endpoint: { id: row.endpoint_id, url: row.url, secret: row.secret },
+  endpoint: { id: row.endpoint_id, url: row.url, secret: row.secret, batchSize: row.batch_size },
 });
+
+/**
+ * The most payload bytes one request carries: with the ids added, a batch stays under the 64 KiB a
+ * receiver such as the middleware takes in one body.
+ */
+export const MAX_BATCH_BYTES = 60 * 1024;
+
+/**
+ * Groups due messages (oldest first) into at most `requests` requests: each endpoint's messages in
+ * the order they came, up to its batch size and MAX_BATCH_BYTES of payload a request. A message
+ * that fits in none is left for a later claim.
+ */
+export function batchesOf<T extends { endpoint_id: number; batch_size: number; payload_bytes: number }>(rows: readonly T[], requests: number): T[][] {
+  const batches: T[][] = [];
+  const open = new Map<number, { rows: T[]; bytes: number }>();
+  for (const row of rows) {
+    let batch = open.get(row.endpoint_id);
+    if (!batch || batch.rows.length >= row.batch_size || batch.bytes + row.payload_bytes > MAX_BATCH_BYTES) {
+      if (batches.length >= requests) continue;
+      batch = { rows: [], bytes: 0 };
+      batches.push(batch.rows);
+      open.set(row.endpoint_id, batch);
+    }
+    batch.rows.push(row);
+    batch.bytes += row.payload_bytes;
+  }
+  return batches;
+}
 
 export const MESSAGE_COLUMNS = 'id, event_type, customer_id, status, attempts, last_attempt_at, last_status, last_error, next_attempt_at';
 

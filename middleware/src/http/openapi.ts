@@ -3,6 +3,17 @@ import { idParameter, json, linkHeader, notFoundAnswer, openApiDocument, pagePar
 const timestamp = { type: ['string', 'null'], format: 'date-time' };
 const deadLetterRef = { $ref: '#/components/schemas/DeadLetter' };
 
+/** One CRM event, as Standard Webhooks delivers it. */
+const crmEvent = {
+  type: 'object',
+  required: ['type', 'timestamp', 'data'],
+  properties: {
+    type: { type: 'string', examples: ['customer.created'] },
+    timestamp: { type: 'string', format: 'date-time' },
+    data: { type: 'object', description: 'The customer, as the CRM has it: `{ id, name, email, createdAt }`.' },
+  },
+};
+
 export const middlewareOpenApi = openApiDocument({
   title: 'Middleware',
   description:
@@ -170,24 +181,39 @@ export const middlewareOpenApi = openApiDocument({
           content: {
             'application/json': {
               schema: {
-                type: 'object',
-                required: ['type', 'timestamp', 'data'],
-                properties: {
-                  type: { type: 'string', examples: ['customer.created'] },
-                  timestamp: { type: 'string', format: 'date-time' },
-                  data: { type: 'object', description: 'The customer, as the CRM has it: `{ id, name, email, createdAt }`.' },
-                },
+                oneOf: [
+                  crmEvent,
+                  {
+                    type: 'array',
+                    description: 'A batch, from an endpoint whose batchSize is above 1: the events, each with its own webhook-id as `id`.',
+                    items: { ...crmEvent, required: ['id', ...crmEvent.required], properties: { id: { type: 'string', examples: ['msg_12'] }, ...crmEvent.properties } },
+                  },
+                ],
               },
             },
           },
         },
         responses: {
-          '200': json('Delivered, known already, dead-lettered, or an event type that is ignored', { $ref: '#/components/schemas/WebhookOutcome' }),
+          '200': json('Delivered, known already, dead-lettered, or an event type that is ignored (for a batch: every event, in order)', {
+            oneOf: [
+              { $ref: '#/components/schemas/WebhookOutcome' },
+              {
+                type: 'object',
+                required: ['webhookId', 'results'],
+                properties: { webhookId: { type: 'string' }, results: { type: 'array', items: { $ref: '#/components/schemas/WebhookOutcome' } } },
+                additionalProperties: false,
+              },
+            ],
+          }),
           '401': problem('Unsigned, wrongly signed, tampered with or stale: nothing was done.', 'invalid-signature'),
           '404': notFoundAnswer('The receiver is off: CRM_WEBHOOK_SECRET is not set.'),
           '413': problem('The body is larger than 64 KiB.', 'body-too-large'),
           '503': {
-            ...problem('The Inventory is unavailable: send the event again later (Retry-After).', 'upstream-unavailable'),
+            ...problem(
+              'The Inventory is unavailable: send the event again later (Retry-After). For a batch: some of its events found it so; ' +
+                '`results` has each event\'s answer, and those handled are not asked for again when the batch comes back.',
+              'upstream-unavailable',
+            ),
             headers: { 'Retry-After': { description: 'Seconds to wait.', required: true, schema: { type: 'integer', minimum: 1 } } },
           },
           '507': storageProblems['507'],

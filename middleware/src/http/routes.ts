@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import getRawBody from 'raw-body';
 import { MAX_BODY, parseIdParam, parsePageRequest, sendPage } from '@welcome/common';
-import { handleCrmEvent, verifyCrmEvent } from '../domain/crm-webhook.js';
+import { handleCrmRequest, verifyCrmRequest } from '../domain/crm-webhook.js';
 import { listDeadLetters, replayAllDeadLetters, replayDeadLetter } from '../domain/dead-letters.js';
 import { syncStatus, type SyncDeps } from '../domain/sync.js';
 import { statusPage, statusPageCss, statusPageScript } from './status-page.js';
@@ -16,7 +16,7 @@ export function createMiddlewareRouter(deps: SyncDeps & { webhookSecret: string 
   if (secret !== undefined) {
     router.post(CRM_WEBHOOK_PATH, async (ctx) => {
       const body = await getRawBody(ctx.req, { limit: MAX_BODY });
-      const answer = await handleCrmEvent(deps, verifyCrmEvent(secret, ctx.headers, body));
+      const answer = await handleCrmRequest(deps, verifyCrmRequest(secret, ctx.headers, body));
       ctx.status = answer.status;
       ctx.set(answer.headers ?? {});
       ctx.body = answer.body;
