@@ -178,6 +178,10 @@ export function connectPostgres(options: PostgresOptions): Postgres {
       guarded(async () => {
         const client = await pool.connect();
         let broken: Error | undefined;
+        // While a connection is checked out the pool does not listen for its errors: one the server ends
+        // between two statements (a restart) would otherwise crash the process. Its next statement fails.
+        const ended = (error: Error) => (broken = error);
+        client.on('error', ended);
         try {
           await client.query('BEGIN');
           const result = await work({ query: (text, values) => rowsOf(client.query(text, values as unknown[])) });
@@ -189,6 +193,7 @@ export function connectPostgres(options: PostgresOptions): Postgres {
           else await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
           throw error;
         } finally {
+          client.removeListener('error', ended);
           client.release(broken);
         }
       }),

@@ -154,6 +154,21 @@ describe('a database that cannot be reached', () => {
   });
 });
 
+describe('a connection the server ends', () => {
+  test('mid-transaction (a restart, an administrator) fails that transaction with a 503, never the process, and the next one is served', async () => {
+    const db = await connect('welcome_ended');
+    const ended = db.transaction(async (tx) => {
+      const [mine] = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      // Ended from elsewhere while this transaction waits between two statements, as a server restart does.
+      await db.query('SELECT pg_terminate_backend($1)', [mine!.pid]);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return tx.query('SELECT 1 AS one');
+    });
+    await expect(ended).rejects.toMatchObject({ status: 503 });
+    expect(await db.transaction((tx) => tx.query('SELECT 1 AS one'))).toEqual([{ one: 1 }]);
+  });
+});
+
 describe('DATABASE_URL in what a person sees', () => {
   test('is shown without its password', () => {
     expect(redactUrl('postgres://welcome:hunter2@db:5432/welcome')).toBe('postgres://welcome:***@db:5432/welcome');
