@@ -74,6 +74,8 @@ describe('the built services with API keys', () => {
     processes.push(exposed, keyed, local);
     await Promise.all([exposed.start(), keyed.start(), local.start()]);
     const warnings = (service: ServiceProcess) => service.logs.filter((line) => line.level === 'warn').map((line) => line.message);
+    // The warning follows the "Listening on" line that start() waits for, and may be read a moment after it.
+    await waitFor('the warning', () => warnings(exposed).length > 0);
     expect(warnings(exposed)).toEqual([expect.stringMatching(/^Listening on 0\.0\.0\.0, beyond this machine, without API_KEYS/)]);
     expect(warnings(keyed)).toEqual([]);
     expect(warnings(local)).toEqual([]);
