@@ -7,6 +7,7 @@ import { createWebhookSender, type WebhookSender } from './clients/webhook-sende
 import { DEFAULT_MAX_HELD_POLLS, DEFAULT_RETRY_SCHEDULE_MS } from './config.js';
 import { createCustomerFeed } from './domain/customer-feed.js';
 import { startDispatcher, type Dispatcher } from './domain/dispatcher.js';
+import { DEFAULT_WEBHOOK_RETENTION_DAYS, startMessagePruner } from './domain/message-retention.js';
 import { ensureEndpoint } from './domain/webhooks.js';
 import { crmOpenApi } from './http/openapi.js';
 import { addCustomerRoutes } from './http/routes.js';
@@ -28,6 +29,8 @@ export interface CrmDeps {
   send?: WebhookSender;
   /** API_KEYS: when any, every route but the public ones needs one. */
   apiKeys?: readonly string[];
+  /** WEBHOOK_RETENTION_DAYS: delivered and failed messages are kept this long after their last attempt. */
+  webhookRetentionDays?: number;
   /** MAX_HELD_POLLS: long polls held at once, beyond which one is answered 503. */
   maxHeldPolls?: number;
   /**
@@ -63,7 +66,8 @@ export const webhookLeaseMs = (timeoutMs: number): number => 2 * timeoutMs + 10_
 
 /**
  * The CRM: its HTTP app, and the background work that `start` begins and `stop` ends: the
- * webhook dispatcher, and the long polls held open (answered at once on stop).
+ * webhook dispatcher, the pruning of its message log, and the long polls held open (answered at
+ * once on stop).
  */
 export function createCrm(deps: CrmDeps): CrmParts {
   const now = deps.now ?? (() => new Date());
@@ -78,6 +82,7 @@ export function createCrm(deps: CrmDeps): CrmParts {
   });
   const webhookTimeoutMs = deps.webhookTimeoutMs ?? 5000;
   let dispatcher: Dispatcher | undefined;
+  let pruner: { stop(): Promise<void> } | undefined;
   let watcher: { close(): Promise<void> } | undefined;
   const stopping = new AbortController();
 
@@ -182,6 +187,7 @@ export function createCrm(deps: CrmDeps): CrmParts {
         now,
         onAttempt: (result, messages) => attempts.inc({ result }, messages),
       });
+      pruner = startMessagePruner({ webhooks, retentionDays: deps.webhookRetentionDays ?? DEFAULT_WEBHOOK_RETENTION_DAYS, logger, now });
       if (deps.webhook) await ensureConfiguredEndpoint({ batchSize: 1, ...deps.webhook }, stopping.signal);
     },
     async stop() {
@@ -189,6 +195,7 @@ export function createCrm(deps: CrmDeps): CrmParts {
       feed.releaseAll();
       await watcher?.close();
       await dispatcher?.stop();
+      await pruner?.stop();
     },
   };
 }

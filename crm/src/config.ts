@@ -1,4 +1,5 @@
 import { EnvReader, parsePositiveInteger, parseWebhookSecret, readCommonConfig, type CommonConfig, type Env } from '@welcome/common';
+import { DEFAULT_WEBHOOK_RETENTION_DAYS } from './domain/message-retention.js';
 import { MAX_BATCH_SIZE, urlProblem } from './domain/webhooks.js';
 
 /** MAX_HELD_POLLS when not set. */
@@ -10,6 +11,8 @@ export interface CrmConfig extends CommonConfig {
   /** The delays between a failed webhook attempt and the next; once spent, the message is failed. */
   webhookRetryScheduleMs: number[];
   webhookTimeoutMs: number;
+  /** WEBHOOK_RETENTION_DAYS: how long delivered and failed messages are kept after their last attempt. */
+  webhookRetentionDays: number;
   /** MAX_HELD_POLLS: long polls held at once; one more is answered 503 with Retry-After. */
   maxHeldPolls: number;
 }
@@ -47,6 +50,7 @@ export function loadConfig(env: Env, isTty: boolean): Readonly<CrmConfig> {
     webhook: url !== undefined && secret !== undefined ? { url, secret, batchSize } : undefined,
     webhookRetryScheduleMs: reader.read('WEBHOOK_RETRY_SCHEDULE_MS', DEFAULT_RETRY_SCHEDULE_MS, parseSchedule),
     webhookTimeoutMs: reader.read('WEBHOOK_TIMEOUT_MS', 5000, parsePositiveInteger),
+    webhookRetentionDays: reader.read('WEBHOOK_RETENTION_DAYS', DEFAULT_WEBHOOK_RETENTION_DAYS, parsePositiveInteger),
     maxHeldPolls: reader.read('MAX_HELD_POLLS', DEFAULT_MAX_HELD_POLLS, parsePositiveInteger),
   });
 }

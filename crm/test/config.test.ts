@@ -37,6 +37,9 @@ describe('the CRM configuration', () => {
       'WEBHOOK_TIMEOUT_MS="0" is not valid: expected a whole number of 1 or more',
     ]);
     expect(problemsOf({ WEBHOOK_BATCH_SIZE: '101' })).toEqual(['WEBHOOK_BATCH_SIZE="101" is not valid: expected a whole number from 1 to 100']);
+    expect(loadConfig({}, false).webhookRetentionDays).toBe(30);
+    expect(loadConfig({ WEBHOOK_RETENTION_DAYS: '7' }, false).webhookRetentionDays).toBe(7);
+    expect(problemsOf({ WEBHOOK_RETENTION_DAYS: '0' })).toEqual(['WEBHOOK_RETENTION_DAYS="0" is not valid: expected a whole number of 1 or more']);
     expect(problemsOf({ WEBHOOK_URL: 'http://middleware:3003/webhooks/crm' })).toEqual(['WEBHOOK_URL and WEBHOOK_SECRET go together: set both, or neither']);
   });
 });

@@ -7,6 +7,7 @@ import { Webhook } from 'standardwebhooks';
 import { createSilentLogger } from '@welcome/common';
 import { createCrm, type CrmDeps, type CrmParts } from '../src/app.js';
 import { createWebhookSender } from '../src/clients/webhook-sender.js';
+import { startMessagePruner } from '../src/domain/message-retention.js';
 import { crmPostgres } from '../src/store/schema.js';
 import { createCustomerStore } from '../src/store/customer-store.js';
 import { createWebhookStore, MAX_BATCH_BYTES, type DueMessage } from '../src/store/webhook-store.js';
@@ -172,6 +173,29 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
       expect(bytes(first!)).toBeLessThanOrEqual(MAX_BATCH_BYTES);
       expect(bytes(first!) + Buffer.byteLength(second![0]!.payload)).toBeGreaterThan(MAX_BATCH_BYTES);
       expect(first!.length + second!.length).toBe(Math.min(150, 2 * first!.length));
+    });
+
+    test('the message log keeps delivered and failed messages WEBHOOK_RETENTION_DAYS after their last attempt, pending ones always', async () => {
+      const database = await databases.open(backend);
+      const webhooks = createWebhookStore(database);
+      const customers = createCustomerStore(database);
+      const daysAgo = (days: number) => t(-days * 24 * 60 * 60);
+      const endpoint = (await webhooks.createEndpoint({ url: 'http://localhost:9/hook', secret: 'whsec_c2VjcmV0', batchSize: 1, createdAt: daysAgo(50) }, 100))!;
+      for (const name of ['A', 'B', 'C', 'D']) await customers.insert({ name, email: `${name.toLowerCase()}@example.com`, createdAt: daysAgo(45) });
+      expect(await webhooks.claimDue(daysAgo(44), 4, daysAgo(43))).toHaveLength(4);
+      await webhooks.recordAttempt(1, { at: daysAgo(40), status: 204, error: null, outcome: 'delivered' });
+      await webhooks.recordAttempt(2, { at: daysAgo(40), status: 500, error: 'answered 500', outcome: { retryAt: null } });
+      await webhooks.recordAttempt(3, { at: daysAgo(10), status: 204, error: null, outcome: 'delivered' });
+      await webhooks.recordAttempt(4, { at: daysAgo(40), status: 500, error: 'answered 500', outcome: { retryAt: daysAgo(1) } });
+
+      const pruner = startMessagePruner({ webhooks, retentionDays: 30, logger: createSilentLogger(), now: () => new Date(t(0)) });
+      await waitFor('the old messages pruned', async () => (await webhooks.listMessages(endpoint.id, 0, 10)).length === 2);
+      await pruner.stop();
+      expect((await webhooks.listMessages(endpoint.id, 0, 10)).map((message) => [message.id, message.status])).toEqual([
+        [3, 'delivered'],
+        [4, 'pending'],
+      ]);
+      expect(await webhooks.pruneMessages(daysAgo(30), 10)).toBe(0);
     });
 
     if (backend === 'sqlite') {

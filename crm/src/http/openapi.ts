@@ -222,6 +222,7 @@ export const crmOpenApi = openApiDocument({
       get: {
         tags: ['webhooks'],
         summary: "The endpoint's message log, one row per event, keyset-paged",
+        description: 'Delivered and failed messages are kept WEBHOOK_RETENTION_DAYS (30 by default) after their last attempt; pending ones until they end.',
         operationId: 'listWebhookMessages',
         parameters: [ENDPOINT_ID, ...pageParameters],
         responses: {

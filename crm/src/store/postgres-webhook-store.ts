@@ -175,6 +175,15 @@ export function createPostgresWebhookStore(db: Postgres): WebhookStore {
       return earliest(next?.due_at, next?.lease_ends_at);
     },
     recordAttempt: (id, attempt) => recordTogether({ id, attempt }),
+    async pruneMessages(before, limit) {
+      const pruned = await db.query(
+        `DELETE FROM webhook_messages WHERE id IN (
+           SELECT id FROM webhook_messages WHERE status IN ('delivered', 'failed') AND last_attempt_at < $1 ORDER BY id LIMIT $2
+         ) RETURNING id`,
+        [before, limit],
+      );
+      return pruned.length;
+    },
     async countByStatus() {
       const counts: Record<MessageStatus, number> = { pending: 0, delivered: 0, failed: 0 };
       const rows = await db.query<{ status: MessageStatus; n: number }>('SELECT status, COUNT(*) AS n FROM webhook_messages GROUP BY status');

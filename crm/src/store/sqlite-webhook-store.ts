@@ -51,6 +51,11 @@ export function createSqliteWebhookStore(db: Db, storage: StorageGuard): Webhook
       attempts = attempts + 1, last_attempt_at = ?, last_status = ?, last_error = ?, status = ?, next_attempt_at = ?
     WHERE id = ?
   `);
+  const prune = db.prepare<[string, number]>(`
+    DELETE FROM webhook_messages WHERE id IN (
+      SELECT id FROM webhook_messages WHERE status IN ('delivered', 'failed') AND last_attempt_at < ? ORDER BY id LIMIT ?
+    )
+  `);
   const byStatus = db.prepare<[], { status: MessageStatus; n: number }>('SELECT status, COUNT(*) AS n FROM webhook_messages GROUP BY status');
 
   const write = storage.write;
@@ -122,6 +127,7 @@ export function createSqliteWebhookStore(db: Db, storage: StorageGuard): Webhook
       return next;
     },
     recordAttempt: (id, attempt) => recordTogether({ id, attempt }),
+    pruneMessages: async (before, limit) => write('prune webhook messages', () => prune.run(before, limit).changes),
     async countByStatus() {
       const counts: Record<MessageStatus, number> = { pending: 0, delivered: 0, failed: 0 };
       for (const row of byStatus.all()) counts[row.status] = row.n;

@@ -77,6 +77,8 @@ export interface WebhookStore {
   /** Records how an attempt ended and ends its lease; attempts that end together share one commit. */
   recordAttempt(id: number, attempt: Attempt): Promise<void>;
   countByStatus(): Promise<Record<MessageStatus, number>>;
+  /** Deletes up to `limit` delivered or failed messages whose last attempt was before `before`, oldest first; tells how many. */
+  pruneMessages(before: string, limit: number): Promise<number>;
 }
 
 export interface EndpointRow {
