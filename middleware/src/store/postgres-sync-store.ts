@@ -1,6 +1,7 @@
 import { groupCommit, type Postgres, type Queryable } from '@welcome/common';
 import {
   countsOf,
+  type Confirmation,
   letterKey,
   RECENT_DELIVERIES,
   REPLICA_FORGOTTEN_AFTER_MS,
@@ -10,8 +11,6 @@ import {
   toStatus,
   type Claim,
   type DeadLetterRow,
-  type Delivery,
-  type DeliveryPath,
   type DeliveryRow,
   type KnowledgeRow,
   type Outage,
@@ -20,7 +19,6 @@ import {
   type SyncStore,
 } from './sync-store.js';
 
-type Confirmation = { delivery: Omit<Delivery, 'at'>; at: string; path: DeliveryPath };
 type OutageRow = Pick<StateRow, 'outage_upstream' | 'outage_since' | 'last_error'>;
 
 const purposeOf = (options: { replay?: boolean }) => (options.replay ? 'replay' : 'delivery');
@@ -62,47 +60,48 @@ async function moveCursor(tx: Queryable, past = 0, lockedAt?: number): Promise<v
  * tells the same and none asks the Inventory for a customer another one holds.
  */
 export function createPostgresSyncStore(pg: Postgres): SyncStore {
-  const confirmAll = (batch: Confirmation[]) =>
-    pg.transaction(async (tx) => {
-      const counts = countsOf(batch);
-      // The state row first: the lock every cursor move takes, in the same order everywhere.
-      const [locked] = await tx.query<{ cursor: number }>(
-        `UPDATE sync_state SET synced = synced + $1, already_there = already_there + $2,
-           via_webhook = via_webhook + $3, via_long_poll = via_long_poll + $4, via_poll = via_poll + $5
-         WHERE id = 1 RETURNING cursor`,
-        [counts.created, counts.alreadyThere, counts.webhook, counts.longPoll, counts.poll],
-      );
-      // One row per customer: ON CONFLICT may not touch the same row twice in one statement.
-      const latest = [...new Map(batch.map(({ delivery }) => [delivery.customerId, delivery])).values()];
-      const recent = batch.slice(-RECENT_DELIVERIES);
-      // The pruning sees the deliveries as they were before this statement: at most a batch more than RECENT_DELIVERIES are kept.
-      await tx.query(
-        `WITH confirming AS (
-           INSERT INTO confirmed (customer_id, package_id, outcome) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[])
-           ON CONFLICT (customer_id) DO UPDATE SET package_id = excluded.package_id, outcome = excluded.outcome
-         ),
-         recording AS (
-           INSERT INTO deliveries (customer_id, customer_name, package_id, outcome, at)
-           SELECT customer_id, customer_name, package_id, outcome, at
-           FROM unnest($4::bigint[], $5::text[], $6::bigint[], $7::text[], $8::text[])
-             WITH ORDINALITY AS d (customer_id, customer_name, package_id, outcome, at, n)
-           ORDER BY n
-         )
-         DELETE FROM deliveries WHERE id <= (SELECT MAX(id) FROM deliveries) - $9`,
-        [
-          latest.map((d) => d.customerId),
-          latest.map((d) => d.packageId),
-          latest.map((d) => d.outcome),
-          recent.map((c) => c.delivery.customerId),
-          recent.map((c) => c.delivery.customerName),
-          recent.map((c) => c.delivery.packageId),
-          recent.map((c) => c.delivery.outcome),
-          recent.map((c) => c.at),
-          RECENT_DELIVERIES,
-        ],
-      );
-      await moveCursor(tx, 0, locked!.cursor);
-    });
+  /** Counts confirmed packages, remembers them, keeps the latest among the recent ones, and moves the cursor over them. */
+  const recordConfirmed = async (tx: Queryable, batch: readonly Confirmation[]) => {
+    const counts = countsOf(batch);
+    // The state row first: the lock every cursor move takes, in the same order everywhere.
+    const [locked] = await tx.query<{ cursor: number }>(
+      `UPDATE sync_state SET synced = synced + $1, already_there = already_there + $2,
+         via_webhook = via_webhook + $3, via_long_poll = via_long_poll + $4, via_poll = via_poll + $5
+       WHERE id = 1 RETURNING cursor`,
+      [counts.created, counts.alreadyThere, counts.webhook, counts.longPoll, counts.poll],
+    );
+    // One row per customer: ON CONFLICT may not touch the same row twice in one statement.
+    const latest = [...new Map(batch.map(({ delivery }) => [delivery.customerId, delivery])).values()];
+    const recent = batch.slice(-RECENT_DELIVERIES);
+    // The pruning sees the deliveries as they were before this statement: at most a batch more than RECENT_DELIVERIES are kept.
+    await tx.query(
+      `WITH confirming AS (
+         INSERT INTO confirmed (customer_id, package_id, outcome) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[])
+         ON CONFLICT (customer_id) DO UPDATE SET package_id = excluded.package_id, outcome = excluded.outcome
+       ),
+       recording AS (
+         INSERT INTO deliveries (customer_id, customer_name, package_id, outcome, at)
+         SELECT customer_id, customer_name, package_id, outcome, at
+         FROM unnest($4::bigint[], $5::text[], $6::bigint[], $7::text[], $8::text[])
+           WITH ORDINALITY AS d (customer_id, customer_name, package_id, outcome, at, n)
+         ORDER BY n
+       )
+       DELETE FROM deliveries WHERE id <= (SELECT MAX(id) FROM deliveries) - $9`,
+      [
+        latest.map((d) => d.customerId),
+        latest.map((d) => d.packageId),
+        latest.map((d) => d.outcome),
+        recent.map((c) => c.delivery.customerId),
+        recent.map((c) => c.delivery.customerName),
+        recent.map((c) => c.delivery.packageId),
+        recent.map((c) => c.delivery.outcome),
+        recent.map((c) => c.at),
+        RECENT_DELIVERIES,
+      ],
+    );
+    await moveCursor(tx, 0, locked!.cursor);
+  };
+  const confirmAll = (batch: Confirmation[]) => pg.transaction((tx) => recordConfirmed(tx, batch));
   // The server groups concurrent commits itself; this keeps one transaction of this replica's
   // confirmations in flight at a time, the ones that arrive meanwhile forming the next.
   const confirmTogether = groupCommit<Confirmation>(async (batch) => void (await confirmAll(batch)));
@@ -252,25 +251,7 @@ export function createPostgresSyncStore(pg: Postgres): SyncStore {
     resolveDeadLetter: (id, delivery, at) =>
       pg.transaction(async (tx) => {
         await tx.query('DELETE FROM dead_letters WHERE id = $1', [id]);
-        await tx.query(
-          delivery.outcome === 'created'
-            ? 'UPDATE sync_state SET synced = synced + 1 WHERE id = 1'
-            : 'UPDATE sync_state SET already_there = already_there + 1 WHERE id = 1',
-        );
-        await tx.query('INSERT INTO deliveries (customer_id, customer_name, package_id, outcome, at) VALUES ($1, $2, $3, $4, $5)', [
-          delivery.customerId,
-          delivery.customerName,
-          delivery.packageId,
-          delivery.outcome,
-          at.toISOString(),
-        ]);
-        await tx.query('DELETE FROM deliveries WHERE id <= (SELECT MAX(id) FROM deliveries) - $1', [RECENT_DELIVERIES]);
-        await tx.query(
-          `INSERT INTO confirmed (customer_id, package_id, outcome) VALUES ($1, $2, $3)
-           ON CONFLICT (customer_id) DO UPDATE SET package_id = excluded.package_id, outcome = excluded.outcome`,
-          [delivery.customerId, delivery.packageId, delivery.outcome],
-        );
-        await moveCursor(tx);
+        await recordConfirmed(tx, [{ delivery, at: at.toISOString() }]);
       }),
     async heartbeat(replica, at) {
       await pg.query(

@@ -2,6 +2,7 @@ import { groupCommit, migrate, type Db, type Schema, type StorageGuard } from '@
 import type { UpstreamName } from '../clients/upstream.js';
 import {
   countsOf,
+  type Confirmation,
   letterKey,
   RECENT_DELIVERIES,
   REPLICA_FORGOTTEN_AFTER_MS,
@@ -13,7 +14,6 @@ import {
   type Claim,
   type DeadLetterRow,
   type Delivery,
-  type DeliveryPath,
   type DeliveryRow,
   type KnowledgeRow,
   type NewDeadLetter,
@@ -145,8 +145,6 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
     if (cursor > start) advance.run(cursor);
     forgetBehindCursor.run();
   };
-  const countCreated = db.prepare('UPDATE sync_state SET synced = synced + 1 WHERE id = 1');
-  const countAlreadyThere = db.prepare('UPDATE sync_state SET already_there = already_there + 1 WHERE id = 1');
   const upsertDeadLetter = db.prepare<[string, number | null, string, number | null, string, string, string], DeadLetterRow>(`
     INSERT INTO dead_letters (letter_key, customer_id, customer, status, reason, first_failed_at, last_failed_at)
     VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -172,20 +170,13 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
   const forgetReplicas = db.prepare<[string]>('DELETE FROM replicas WHERE last_seen_at < ?');
   const replicasSince = db.prepare<[string], ReplicaRow>('SELECT * FROM replicas WHERE last_seen_at >= ? ORDER BY id');
 
-  /** Counts a confirmed package and keeps it among the recent ones. */
-  const count = (delivery: Omit<Delivery, 'at'>, at: string) => {
-    (delivery.outcome === 'created' ? countCreated : countAlreadyThere).run();
-    insertDelivery.run(delivery.customerId, delivery.customerName, delivery.packageId, delivery.outcome, at);
-    pruneDeliveries.run(RECENT_DELIVERIES);
-  };
-
-  type Confirmation = { delivery: Omit<Delivery, 'at'>; at: string; path: DeliveryPath };
   const addCounts = db.prepare<[number, number, number, number, number]>(`
     UPDATE sync_state SET synced = synced + ?, already_there = already_there + ?,
       via_webhook = via_webhook + ?, via_long_poll = via_long_poll + ?, via_poll = via_poll + ?
     WHERE id = 1
   `);
-  const confirmAll = db.transaction((batch: Confirmation[]) => {
+  /** Counts confirmed packages, remembers them, keeps the latest among the recent ones, and moves the cursor over them. */
+  const recordConfirmed = (batch: readonly Confirmation[]) => {
     const counts = countsOf(batch);
     addCounts.run(counts.created, counts.alreadyThere, counts.webhook, counts.longPoll, counts.poll);
     for (const { delivery } of batch) confirm.run(delivery.customerId, delivery.packageId, delivery.outcome);
@@ -194,7 +185,8 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
     }
     pruneDeliveries.run(RECENT_DELIVERIES);
     moveCursor();
-  });
+  };
+  const confirmAll = db.transaction(recordConfirmed);
 
   // Claims last as long as the process; the delivery claims the cursor has passed are dropped as it moves.
   const claims = { delivery: new Map<number, { owner: string; until: number }>(), replay: new Map<number, { owner: string; until: number }>() };
@@ -247,9 +239,7 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
   // A replayed letter delivered ahead of the cursor counts as confirmed, so the cursor can pass it.
   const resolveDeadLetter = db.transaction((id: number, delivery: Omit<Delivery, 'at'>, at: string) => {
     deleteDeadLetter.run(id);
-    count(delivery, at);
-    confirm.run(delivery.customerId, delivery.packageId, delivery.outcome);
-    moveCursor();
+    recordConfirmed([{ delivery, at }]);
   });
   const markCycleSucceeded = db.transaction((at: string) => {
     const ended = toOutage(state.get()!);

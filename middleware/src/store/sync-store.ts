@@ -266,7 +266,11 @@ export function letterKey(letter: NewDeadLetter): string {
 }
 
 /** The counters a batch of confirmations adds. */
-export function countsOf(batch: ReadonlyArray<{ delivery: Omit<Delivery, 'at'>; path: DeliveryPath }>) {
+/** A package confirmed, to be recorded: by the path that brought its customer, none for a replay. */
+export type Confirmation = { delivery: Omit<Delivery, 'at'>; at: string; path?: DeliveryPath };
+
+/** What a batch of confirmations adds to the counters: created or already there, and by which path. */
+export function countsOf(batch: readonly Confirmation[]) {
   const created = batch.filter(({ delivery }) => delivery.outcome === 'created').length;
   const byPath = (path: DeliveryPath) => batch.filter((confirmation) => confirmation.path === path).length;
   return { created, alreadyThere: batch.length - created, webhook: byPath('webhook'), longPoll: byPath('longPoll'), poll: byPath('poll') };
