@@ -227,7 +227,8 @@ export function addOperationalRoutes(router: Router, options: ServiceAppOptions)
     ctx.type = options.registry.contentType;
     ctx.body = await options.registry.metrics();
   });
-  const served = options.apiKeys?.length ? withApiKeys(options.openapi, publicRoutesOf(options)) : options.openapi;
+  // Without API_KEYS every route is open, and the document says so (an empty security requirement).
+  const served = options.apiKeys?.length ? withApiKeys(options.openapi, publicRoutesOf(options)) : { ...options.openapi, security: [] };
   router.get('/openapi.json', (ctx) => {
     ctx.body = served;
   });
