@@ -63,6 +63,21 @@ test('with API keys on all three services, the collection passes with the key in
   }
 }, 60_000);
 
+test('without a webhook (no WEBHOOK_URL, no CRM_WEBHOOK_SECRET) the collection passes too, skipping what needs one', async () => {
+  const unhooked = new Platform({ pollIntervalMs: 200 });
+  try {
+    await unhooked.start();
+    const summary = await runCollection(unhooked);
+    expect(summary.run.failures.map((f) => `${f.source?.name ?? '?'}: ${f.error.message}`)).toEqual([]);
+    const ran = (name: string) => summary.run.executions.filter((execution) => execution.item.name === name);
+    expect(ran("Its message log: one row per customer, delivered").every((execution) => execution.response === undefined)).toBe(true);
+    const names = summary.run.executions.flatMap((execution) => (execution.assertions ?? []).map((assertion) => assertion.assertion));
+    expect(names).toEqual(expect.arrayContaining([expect.stringMatching(/without WEBHOOK_URL/), expect.stringMatching(/receiver is off/)]));
+  } finally {
+    await unhooked.close();
+  }
+}, 60_000);
+
 test('the environment names the three base URLs of a local run, and an empty API key', () => {
   const environment = JSON.parse(readFileSync(environmentFile, 'utf8')) as { values: Array<{ key: string; value: string }> };
   expect(Object.fromEntries(environment.values.map((v) => [v.key, v.value]))).toEqual({
