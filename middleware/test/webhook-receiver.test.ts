@@ -19,6 +19,14 @@ async function receiver(backend: Backend, options: { inventoryDelayMs?: number }
   return { crm, inventory, requests: counted.requests, deps, http, send };
 }
 
+/** The middleware with webhooks on, in front of the real CRM and an Inventory whose answers `gate` may replace. */
+async function gatedReceiver(backend: Backend, gate: () => number | undefined) {
+  const { crm, inventory } = await upstreams();
+  const gated = await server(gatedInventory(inventory.url, gate));
+  const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: gated.url, webhookSecret: secret });
+  return { crm, inventory, deps, http: request(createApp(deps).callback()) };
+}
+
 describe.each(BACKENDS)('POST /webhooks/crm on %s', (backend) => {
   test('is not there without CRM_WEBHOOK_SECRET', async () => {
     const { crm, inventory } = await upstreams();
@@ -78,11 +86,8 @@ describe.each(BACKENDS)('POST /webhooks/crm on %s', (backend) => {
   });
 
   test('a batch while the Inventory is down is a 503 with Retry-After and each event\'s answer; sent again once it is up, it is delivered', async () => {
-    const { crm, inventory } = await upstreams();
     let down = true;
-    const gated = await server(gatedInventory(inventory.url, () => (down ? 503 : undefined)));
-    const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: gated.url, webhookSecret: secret });
-    const http = request(createApp(deps).callback());
+    const { crm, inventory, http } = await gatedReceiver(backend, () => (down ? 503 : undefined));
     const customers = [await createCustomer(crm.url, 'Alice'), await createCustomer(crm.url, 'Bob')];
     const batch = signedBatch(secret, customers);
     const refused = await http.post('/webhooks/crm').set(batch.headers).send(batch.body);
@@ -113,11 +118,8 @@ describe.each(BACKENDS)('POST /webhooks/crm on %s', (backend) => {
   });
 
   test('while the Inventory is down the answer is 503 with Retry-After, so the CRM sends it again; then it is delivered', async () => {
-    const { crm, inventory } = await upstreams();
     let down = true;
-    const gated = await server(gatedInventory(inventory.url, () => (down ? 503 : undefined)));
-    const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: gated.url, webhookSecret: secret });
-    const http = request(createApp(deps).callback());
+    const { crm, http } = await gatedReceiver(backend, () => (down ? 503 : undefined));
     const alice = await createCustomer(crm.url, 'Alice');
     const event = signedEvent(secret, alice);
     const refused = await http.post('/webhooks/crm').set(event.headers).send(event.body);
@@ -129,10 +131,7 @@ describe.each(BACKENDS)('POST /webhooks/crm on %s', (backend) => {
   });
 
   test('an Inventory refusal is dead-lettered (200, so the CRM stops sending it), and the cursor moves past it', async () => {
-    const { crm, inventory } = await upstreams();
-    const gated = await server(gatedInventory(inventory.url, () => 409));
-    const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: gated.url, webhookSecret: secret });
-    const http = request(createApp(deps).callback());
+    const { crm, deps, http } = await gatedReceiver(backend, () => 409);
     const alice = await createCustomer(crm.url, 'Alice');
     const event = signedEvent(secret, alice);
     const response = await http.post('/webhooks/crm').set(event.headers).send(event.body);

@@ -3,7 +3,7 @@ import { lookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import got from 'got';
 import { keepAliveAgents } from '@welcome/common';
 import { Webhook } from 'standardwebhooks';
-import { isLinkLocal, urlProblem } from '../domain/webhooks.js';
+import { isLinkLocal, MAX_WEBHOOK_ENDPOINTS, urlProblem } from '../domain/webhooks.js';
 import type { DueMessage } from '../store/webhook-store.js';
 
 export interface SendResult {
@@ -90,8 +90,17 @@ function drain(stream: NodeJS.ReadableStream & { destroy(): void }): void {
   });
 }
 
-/** Signers and url verdicts kept at most: as many endpoints as the CRM keeps. */
-const MAX_SIGNERS = 100;
+/** What `work` gave for each key, kept for as many keys as the CRM keeps endpoints (all forgotten past that). */
+function remembered<T>(work: (key: string) => T): (key: string) => T {
+  const kept = new Map<string, T>();
+  return (key) => {
+    if (!kept.has(key)) {
+      if (kept.size >= MAX_WEBHOOK_ENDPOINTS) kept.clear();
+      kept.set(key, work(key));
+    }
+    return kept.get(key)!;
+  };
+}
 
 export function createWebhookSender(options: WebhookSenderOptions): WebhookSender {
   const http = got.extend({
@@ -102,25 +111,9 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
     throwHttpErrors: false,
     dnsLookup: lookupOutsideLinkLocal(options.resolve) as never,
   });
-  const problems = new Map<string, string | undefined>();
-  const problemOf = (url: string) => {
-    if (!problems.has(url)) {
-      if (problems.size >= MAX_SIGNERS) problems.clear();
-      problems.set(url, urlProblem(url));
-    }
-    return problems.get(url);
-  };
-  // A signer decodes its secret once: one per endpoint secret, reused for every message.
-  const signers = new Map<string, Webhook>();
-  const signerFor = (secret: string) => {
-    let signer = signers.get(secret);
-    if (!signer) {
-      if (signers.size >= MAX_SIGNERS) signers.clear();
-      signer = new Webhook(secret);
-      signers.set(secret, signer);
-    }
-    return signer;
-  };
+  // Worked out once per endpoint and reused for every request: the url's verdict, and the signer (which decodes its secret).
+  const problemOf = remembered(urlProblem);
+  const signerFor = remembered((secret: string) => new Webhook(secret));
   return async (messages, at) => {
     const { endpoint } = messages[0]!;
     // An endpoint stored before a rule existed is held to it too (the address its name resolves to, at each send, by the lookup).

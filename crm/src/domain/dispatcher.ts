@@ -122,8 +122,8 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
   };
 
   /**
-   * How many messages to claim now: every free slot, but while attempts are in flight only once
-   * CLAIM_AT_LEAST slots are free, so that under load one look at the outbox takes several messages.
+   * How many requests' worth to claim now: every free slot, but while requests are in flight only
+   * once CLAIM_AT_LEAST slots are free, so that under load one look at the outbox fills several.
    */
   const slotsToClaim = () => {
     const free = options.concurrency - inFlight.size;

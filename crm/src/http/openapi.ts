@@ -12,13 +12,19 @@ import {
   storageProblems,
   WEBHOOK_SECRET_PATTERN,
 } from '@welcome/common';
+import { MAX_BATCH_SIZE } from '../domain/webhooks.js';
 
 const ENDPOINT_ID = idParameter('The webhook endpoint id');
 
-const BATCH_SIZE =
-  'The most messages one request carries. 1 (the default): each event alone, as Standard Webhooks sends them. More: the messages ' +
-  'due together go in one request, up to this many and 60 KiB of events, as a JSON array of the same events, each with its `id` ' +
-  '(its webhook-id) first, signed once under a `webhook-id` of its own (`batch_…`). Each message keeps its own attempts.';
+const batchSize = {
+  type: 'integer',
+  minimum: 1,
+  maximum: MAX_BATCH_SIZE,
+  description:
+    'The most messages one request carries. 1 (the default): each event alone, as Standard Webhooks sends them. More: the messages ' +
+    'due together go in one request, up to this many and 60 KiB of events, as a JSON array of the same events, each with its `id` ' +
+    '(its webhook-id) first, signed once under a `webhook-id` of its own (`batch_…`). Each message keeps its own attempts.',
+};
 
 export const crmOpenApi = openApiDocument({
   title: 'CRM',
@@ -48,7 +54,7 @@ export const crmOpenApi = openApiDocument({
       properties: {
         id: { type: 'integer', minimum: 1 },
         url: { type: 'string', format: 'uri', maxLength: 2048 },
-        batchSize: { type: 'integer', minimum: 1, maximum: 100, description: BATCH_SIZE },
+        batchSize,
         createdAt: { type: 'string', format: 'date-time' },
       },
       additionalProperties: false,
@@ -60,8 +66,7 @@ export const crmOpenApi = openApiDocument({
         id: { type: 'integer', minimum: 1 },
         url: { type: 'string', format: 'uri', maxLength: 2048 },
         secret: { type: 'string', pattern: '^whsec_', description: 'Keep it: the HMAC key of every webhook-signature sent to this endpoint.' },
-        batchSize: { type: 'integer', minimum: 1, maximum: 100, description: BATCH_SIZE },
-
+        batchSize,
         createdAt: { type: 'string', format: 'date-time' },
       },
       additionalProperties: false,
@@ -76,7 +81,7 @@ export const crmOpenApi = openApiDocument({
           pattern: WEBHOOK_SECRET_PATTERN.source,
           description: '`whsec_` and base64 of 24 to 64 bytes; made for you when not given.',
         },
-        batchSize: { type: 'integer', minimum: 1, maximum: 100, default: 1, description: BATCH_SIZE },
+        batchSize: { ...batchSize, default: 1 },
       },
       additionalProperties: false,
     },
