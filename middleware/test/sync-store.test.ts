@@ -256,6 +256,89 @@ describe.each(BACKENDS)('the sync store on %s', (backend) => {
     });
   });
 
+  describe('reconciliations', () => {
+    const lease = 60_000;
+    const range = { fromId: 1, toId: 500, repair: true };
+    const noCounts = { missing: 0, mismatched: 0, orphaned: 0, repaired: 0 };
+    const missing = (customerId: number) => ({ kind: 'missing' as const, customerId, customerName: `C${customerId}` });
+
+    test('one runs at a time: a second start is told the running one, and once it ends another starts', async () => {
+      const store = await storeOn(backend);
+      const first = await store.startReconciliation(range, 'a', at, lease);
+      expect(first).toMatchObject({ started: true, run: { status: 'running', fromId: 1, toId: 500, repair: true, position: 0, counts: noCounts, findings: [] } });
+      expect(first.run).toMatchObject({ startedAt: at.toISOString(), updatedAt: at.toISOString(), finishedAt: null, error: null });
+      const second = await store.startReconciliation({ ...range, repair: false }, 'b', later(1000), lease);
+      expect(second).toEqual({ started: false, run: first.run });
+      await store.finishReconciliation(first.run.id, 'a', { position: 500, counts: noCounts, findings: [] }, { status: 'done' }, later(2000));
+      const third = await store.startReconciliation({ ...range, repair: false }, 'b', later(3000), lease);
+      expect(third).toMatchObject({ started: true, run: { repair: false } });
+      expect(third.run.id).toBeGreaterThan(first.run.id);
+      expect(await store.latestReconciliation()).toEqual(third.run);
+      expect(await store.findReconciliation(first.run.id)).toMatchObject({ status: 'done', position: 500, finishedAt: later(2000).toISOString() });
+      expect((await store.listReconciliations(0, 10)).map((run) => run.id)).toEqual([first.run.id, third.run.id]);
+      expect((await store.listReconciliations(first.run.id, 10)).map((run) => run.id)).toEqual([third.run.id]);
+    });
+
+    test('saves progress and counts, and keeps the first 100 findings only', async () => {
+      const store = await storeOn(backend);
+      const { run } = await store.startReconciliation(range, 'a', at, lease);
+      const first = Array.from({ length: 60 }, (_, n) => missing(n + 1));
+      const counts = { ...noCounts, missing: 60, repaired: 60 };
+      expect(await store.saveReconciliation(run.id, 'a', { position: 60, counts, findings: first }, later(1000), lease)).toBe(true);
+      const next = Array.from({ length: 60 }, (_, n) => missing(n + 61));
+      const more = { ...counts, missing: 120, orphaned: 1 };
+      expect(await store.saveReconciliation(run.id, 'a', { position: 130, counts: more, findings: next }, later(2000), lease)).toBe(true);
+      const saved = (await store.findReconciliation(run.id))!;
+      expect(saved).toMatchObject({ status: 'running', position: 130, counts: more, updatedAt: later(2000).toISOString() });
+      expect(saved.findings.map((finding) => finding.customerId)).toEqual(Array.from({ length: 100 }, (_, n) => n + 1));
+      await store.finishReconciliation(run.id, 'a', { position: 131, counts: more, findings: [missing(131)] }, { status: 'failed', error: 'CRM unavailable: x' }, later(3000));
+      expect(await store.findReconciliation(run.id)).toMatchObject({ status: 'failed', error: 'CRM unavailable: x', position: 131, finishedAt: later(3000).toISOString() });
+      expect((await store.findReconciliation(run.id))!.findings).toHaveLength(100);
+    });
+
+    test('a run whose lease ran out is taken over by another owner, and its old owner can no longer save or end it', async () => {
+      const store = await storeOn(backend);
+      const { run } = await store.startReconciliation(range, 'a', at, lease);
+      await store.saveReconciliation(run.id, 'a', { position: 40, counts: noCounts, findings: [] }, later(1000), lease);
+      expect(await store.adoptReconciliation('b', later(lease), lease)).toBeUndefined();
+      const adopted = await store.adoptReconciliation('b', later(1000 + lease), lease);
+      expect(adopted).toMatchObject({ id: run.id, status: 'running', position: 40 });
+      expect(await store.adoptReconciliation('c', later(2000 + lease), lease)).toBeUndefined();
+      expect(await store.saveReconciliation(run.id, 'a', { position: 99, counts: noCounts, findings: [] }, later(2000 + lease), lease)).toBe(false);
+      await store.finishReconciliation(run.id, 'a', { position: 99, counts: noCounts, findings: [] }, { status: 'done' }, later(2000 + lease));
+      expect(await store.findReconciliation(run.id)).toMatchObject({ status: 'running', position: 40 });
+      // A run left by its owner (a stop) is free at once.
+      await store.leaveReconciliation(run.id, 'b');
+      expect(await store.adoptReconciliation('c', later(2001 + lease), lease)).toMatchObject({ id: run.id });
+    });
+
+    test('a running run is free to be taken over as soon as the store is opened again', async () => {
+      const place = sharedPlace(backend);
+      const store = await storeOn(backend, place);
+      const { run } = await store.startReconciliation(range, 'a', at, lease);
+      const reopened = await storeOn(backend, place);
+      const adopted = await reopened.adoptReconciliation('a', later(1000), lease);
+      // On SQLite the one process that owns the file is a new one: the walk is its to go on with.
+      // Replicas on PostgreSQL wait for the lease, since the walker may be alive elsewhere.
+      if (backend === 'sqlite') expect(adopted).toMatchObject({ id: run.id });
+      else expect(adopted).toBeUndefined();
+    });
+
+    test('tells which customers have a dead letter', async () => {
+      const store = await storeOn(backend);
+      await store.recordDeadLetter({ customerId: 4, customer: {}, status: 422, reason: 'no' }, at);
+      await store.confirm(delivery(5), at, 'poll');
+      expect(await store.deadLetteredAmong([3, 4, 5])).toEqual(new Set([4]));
+      expect(await store.deadLetteredAmong([])).toEqual(new Set());
+    });
+
+    test('a confirmation without a path counts as made, in no path', async () => {
+      const store = await storeOn(backend);
+      await store.confirm(delivery(1), at);
+      expect(await store.status()).toMatchObject({ cursor: 1, synced: 1, deliveriesByPath: { webhook: 0, longPoll: 0, poll: 0 } });
+    });
+  });
+
   describe('replicas', () => {
     test('lists the replicas whose heartbeat is at most a minute old, each with when it started and was last seen', async () => {
       const store = await storeOn(backend);

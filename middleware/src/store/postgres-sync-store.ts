@@ -12,6 +12,11 @@ import {
   type Claim,
   type DeadLetterRow,
   type DeliveryRow,
+  keptFindings,
+  toReconciliation,
+  type ReconciliationEnd,
+  type ReconciliationProgress,
+  type ReconciliationRow,
   type KnowledgeRow,
   type Outage,
   type ReplicaRow,
@@ -161,6 +166,36 @@ export function createPostgresSyncStore(pg: Postgres): SyncStore {
     return customerIds.map((customerId) => claims.get(customerId)!);
   };
 
+  /** Saves a walk's progress (and its end, if given) when the run is still this owner's running one. */
+  const saveReconciliation = (id: number, owner: string, progress: ReconciliationProgress, at: Date, leaseUntil: string, end?: ReconciliationEnd) =>
+    pg.transaction(async (tx) => {
+      const [row] = await tx.query<{ findings: string }>(
+        "SELECT findings FROM reconciliations WHERE id = $1 AND owner = $2 AND status = 'running' FOR UPDATE",
+        [id, owner],
+      );
+      if (!row) return false;
+      await tx.query(
+        `UPDATE reconciliations SET position = $2, missing = $3, mismatched = $4, orphaned = $5, repaired = $6, findings = $7,
+           lease_until = $8, updated_at = $9, status = $10, error = $11, finished_at = $12
+         WHERE id = $1`,
+        [
+          id,
+          progress.position,
+          progress.counts.missing,
+          progress.counts.mismatched,
+          progress.counts.orphaned,
+          progress.counts.repaired,
+          keptFindings(row.findings, progress.findings),
+          leaseUntil,
+          at.toISOString(),
+          end?.status ?? 'running',
+          end?.status === 'failed' ? end.error : null,
+          end ? at.toISOString() : null,
+        ],
+      );
+      return true;
+    });
+
   return {
     async cursor() {
       const [row] = await pg.query<{ cursor: number }>('SELECT cursor FROM sync_state WHERE id = 1');
@@ -260,6 +295,52 @@ export function createPostgresSyncStore(pg: Postgres): SyncStore {
         [replica.id, replica.startedAt, at.toISOString()],
       );
       await pg.query('DELETE FROM replicas WHERE last_seen_at < $1', [new Date(at.getTime() - REPLICA_FORGOTTEN_AFTER_MS).toISOString()]);
+    },
+    async deadLetteredAmong(customerIds) {
+      const rows = await pg.query<{ customer_id: number }>('SELECT customer_id FROM dead_letters WHERE customer_id = ANY($1::bigint[])', [customerIds]);
+      return new Set(rows.map((row) => row.customer_id));
+    },
+    async startReconciliation(range, owner, at, leaseMs) {
+      for (;;) {
+        // The partial unique index lets one run at a time: an insert beside a running one does nothing.
+        const [started] = await pg.query<ReconciliationRow>(
+          `INSERT INTO reconciliations (status, from_id, to_id, repair, position, owner, lease_until, started_at, updated_at)
+           VALUES ('running', $1, $2, $3, $4, $5, $6, $7, $7)
+           ON CONFLICT (status) WHERE status = 'running' DO NOTHING
+           RETURNING *`,
+          [range.fromId, range.toId, range.repair, range.fromId - 1, owner, new Date(at.getTime() + leaseMs).toISOString(), at.toISOString()],
+        );
+        if (started) return { started: true, run: toReconciliation(started) };
+        const [running] = await pg.query<ReconciliationRow>("SELECT * FROM reconciliations WHERE status = 'running'");
+        // Otherwise the running one ended between the two statements: try again.
+        if (running) return { started: false, run: toReconciliation(running) };
+      }
+    },
+    saveReconciliation: (id, owner, progress, at, leaseMs) =>
+      saveReconciliation(id, owner, progress, at, new Date(at.getTime() + leaseMs).toISOString()),
+    async finishReconciliation(id, owner, progress, end, at) {
+      await saveReconciliation(id, owner, progress, at, '', end);
+    },
+    async leaveReconciliation(id, owner) {
+      await pg.query("UPDATE reconciliations SET lease_until = '' WHERE id = $1 AND owner = $2 AND status = 'running'", [id, owner]);
+    },
+    async adoptReconciliation(owner, at, leaseMs) {
+      const [row] = await pg.query<ReconciliationRow>(
+        "UPDATE reconciliations SET owner = $1, lease_until = $2 WHERE status = 'running' AND lease_until <= $3 RETURNING *",
+        [owner, new Date(at.getTime() + leaseMs).toISOString(), at.toISOString()],
+      );
+      return row && toReconciliation(row);
+    },
+    async findReconciliation(id) {
+      const [row] = await pg.query<ReconciliationRow>('SELECT * FROM reconciliations WHERE id = $1', [id]);
+      return row && toReconciliation(row);
+    },
+    async latestReconciliation() {
+      const [row] = await pg.query<ReconciliationRow>('SELECT * FROM reconciliations ORDER BY id DESC LIMIT 1');
+      return row && toReconciliation(row);
+    },
+    async listReconciliations(after, limit) {
+      return (await pg.query<ReconciliationRow>('SELECT * FROM reconciliations WHERE id > $1 ORDER BY id LIMIT $2', [after, limit])).map(toReconciliation);
     },
   };
 }

@@ -14,6 +14,11 @@ import {
   type Claim,
   type DeadLetterRow,
   type Delivery,
+  keptFindings,
+  toReconciliation,
+  type ReconciliationProgress,
+  type ReconciliationRange,
+  type ReconciliationRow,
   type DeliveryRow,
   type KnowledgeRow,
   type NewDeadLetter,
@@ -84,6 +89,27 @@ export const middlewareSchema: Schema = {
       started_at TEXT NOT NULL,
       last_seen_at TEXT NOT NULL
     ) STRICT;`,
+    // Reconciliations: one running at a time, the walk's position and counts saved as it goes.
+    `CREATE TABLE reconciliations (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+      from_id INTEGER NOT NULL,
+      to_id INTEGER NOT NULL,
+      repair INTEGER NOT NULL,
+      position INTEGER NOT NULL,
+      missing INTEGER NOT NULL DEFAULT 0,
+      mismatched INTEGER NOT NULL DEFAULT 0,
+      orphaned INTEGER NOT NULL DEFAULT 0,
+      repaired INTEGER NOT NULL DEFAULT 0,
+      findings TEXT NOT NULL DEFAULT '[]',
+      error TEXT,
+      owner TEXT NOT NULL,
+      lease_until TEXT NOT NULL,
+      started_at TEXT NOT NULL,
+      updated_at TEXT NOT NULL,
+      finished_at TEXT
+    ) STRICT;
+    CREATE UNIQUE INDEX one_running_reconciliation ON reconciliations (status) WHERE status = 'running';`,
   ],
 };
 
@@ -256,6 +282,79 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
     forgetReplicas.run(new Date(at.getTime() - REPLICA_FORGOTTEN_AFTER_MS).toISOString());
   });
 
+  // One process owns the file: a walk still marked running was its previous process's, and is
+  // free to be taken over at once.
+  db.prepare("UPDATE reconciliations SET lease_until = '' WHERE status = 'running'").run();
+  const reconciliationById = db.prepare<[number], ReconciliationRow>('SELECT * FROM reconciliations WHERE id = ?');
+  const runningReconciliation = db.prepare<[], ReconciliationRow>("SELECT * FROM reconciliations WHERE status = 'running'");
+  const latestReconciliation = db.prepare<[], ReconciliationRow>('SELECT * FROM reconciliations ORDER BY id DESC LIMIT 1');
+  const reconciliationsAfter = db.prepare<[number, number], ReconciliationRow>('SELECT * FROM reconciliations WHERE id > ? ORDER BY id LIMIT ?');
+  const insertReconciliation = db.prepare<[number, number, number, number, string, string, string, string], ReconciliationRow>(`
+    INSERT INTO reconciliations (status, from_id, to_id, repair, position, owner, lease_until, started_at, updated_at)
+    VALUES ('running', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *
+  `);
+  const updateReconciliation = db.prepare<{
+    id: number;
+    owner: string;
+    position: number;
+    missing: number;
+    mismatched: number;
+    orphaned: number;
+    repaired: number;
+    findings: string;
+    leaseUntil: string;
+    at: string;
+    status: string;
+    error: string | null;
+    finishedAt: string | null;
+  }>(`
+    UPDATE reconciliations SET position = @position, missing = @missing, mismatched = @mismatched, orphaned = @orphaned,
+      repaired = @repaired, findings = @findings, lease_until = @leaseUntil, updated_at = @at, status = @status,
+      error = @error, finished_at = @finishedAt
+    WHERE id = @id AND owner = @owner AND status = 'running'
+  `);
+  const adoptReconciliation = db.prepare<[string, string, string], ReconciliationRow>(
+    "UPDATE reconciliations SET owner = ?, lease_until = ? WHERE status = 'running' AND lease_until <= ? RETURNING *",
+  );
+  const leaveReconciliation = db.prepare<[number, string]>(
+    "UPDATE reconciliations SET lease_until = '' WHERE id = ? AND owner = ? AND status = 'running'",
+  );
+  const deadLettered = db.prepare<[number], number>('SELECT EXISTS (SELECT 1 FROM dead_letters WHERE customer_id = ?)').pluck();
+
+  const startReconciliation = db.transaction((range: ReconciliationRange, owner: string, at: Date, leaseMs: number) => {
+    const running = runningReconciliation.get();
+    if (running) return { started: false, run: toReconciliation(running) };
+    const row = insertReconciliation.get(
+      range.fromId,
+      range.toId,
+      range.repair ? 1 : 0,
+      range.fromId - 1,
+      owner,
+      new Date(at.getTime() + leaseMs).toISOString(),
+      at.toISOString(),
+      at.toISOString(),
+    )!;
+    return { started: true, run: toReconciliation(row) };
+  });
+  const saveReconciliation = db.transaction(
+    (id: number, owner: string, progress: ReconciliationProgress, at: Date, leaseUntil: string, end: { status: string; error: string | null; finishedAt: string | null }) => {
+      const row = reconciliationById.get(id);
+      if (!row || row.owner !== owner || row.status !== 'running') return false;
+      updateReconciliation.run({
+        id,
+        owner,
+        position: progress.position,
+        ...progress.counts,
+        findings: keptFindings(row.findings, progress.findings),
+        leaseUntil,
+        at: at.toISOString(),
+        ...end,
+      });
+      return true;
+    },
+  );
+  const stillRunning = { status: 'running', error: null, finishedAt: null };
+
   return {
     cursor: async () => cursorNow.get()!,
     async status(at = new Date()) {
@@ -294,5 +393,32 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
     listDeadLetters: async (after, limit) => deadLettersAfter.all(after, limit).map(toDeadLetter),
     resolveDeadLetter: async (id, delivery, at) => storage.write('resolveDeadLetter', () => resolveDeadLetter.immediate(id, delivery, at.toISOString())),
     heartbeat: async (replica, at) => storage.write('heartbeat', () => heartbeat.immediate(replica.id, replica.startedAt, at)),
+    deadLetteredAmong: async (customerIds) => new Set(customerIds.filter((customerId) => deadLettered.get(customerId) === 1)),
+    startReconciliation: async (range, owner, at, leaseMs) =>
+      storage.write('startReconciliation', () => startReconciliation.immediate(range, owner, at, leaseMs)),
+    saveReconciliation: async (id, owner, progress, at, leaseMs) =>
+      storage.write('saveReconciliation', () =>
+        saveReconciliation.immediate(id, owner, progress, at, new Date(at.getTime() + leaseMs).toISOString(), stillRunning),
+      ),
+    async finishReconciliation(id, owner, progress, end, at) {
+      const ended = { status: end.status, error: end.status === 'failed' ? end.error : null, finishedAt: at.toISOString() };
+      storage.write('finishReconciliation', () => saveReconciliation.immediate(id, owner, progress, at, '', ended));
+    },
+    leaveReconciliation: async (id, owner) => void storage.write('leaveReconciliation', () => leaveReconciliation.run(id, owner)),
+    async adoptReconciliation(owner, at, leaseMs) {
+      const row = storage.write('adoptReconciliation', () =>
+        adoptReconciliation.get(owner, new Date(at.getTime() + leaseMs).toISOString(), at.toISOString()),
+      );
+      return row && toReconciliation(row);
+    },
+    async findReconciliation(id) {
+      const row = reconciliationById.get(id);
+      return row && toReconciliation(row);
+    },
+    async latestReconciliation() {
+      const row = latestReconciliation.get();
+      return row && toReconciliation(row);
+    },
+    listReconciliations: async (after, limit) => reconciliationsAfter.all(after, limit).map(toReconciliation),
   };
 }

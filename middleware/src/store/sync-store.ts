@@ -93,6 +93,70 @@ export interface NewDeadLetter {
 
 export type Delivered = 'created' | 'alreadyThere';
 
+export type FindingKind = 'missing' | 'mismatched' | 'orphaned';
+
+/**
+ * One difference a reconciliation found between the CRM and the Inventory: a customer without a
+ * package (with what its repair did, when repair is on), a package under another name than its
+ * customer's, or a package for a customer the CRM does not have.
+ */
+export interface Finding {
+  kind: FindingKind;
+  customerId: number;
+  /** The name the CRM has (missing, mismatched). */
+  customerName?: string;
+  /** The Inventory's package (mismatched, orphaned; missing once repaired). */
+  packageId?: number;
+  /** The name the package was made for (mismatched, orphaned). */
+  packageCustomerName?: string;
+  /** What the repair of a missing customer came to. */
+  repair?: 'created' | 'alreadyThere' | 'deadLettered';
+}
+
+export interface FindingCounts {
+  missing: number;
+  mismatched: number;
+  orphaned: number;
+  /** Missing customers that have their package now. */
+  repaired: number;
+}
+
+/** How many findings a reconciliation keeps to show; the counts cover them all. */
+export const KEPT_FINDINGS = 100;
+
+export type ReconciliationStatus = 'running' | 'done' | 'failed';
+
+/** A walk of the customers `fromId`..`toId` side by side with their packages. */
+export interface ReconciliationRange {
+  fromId: number;
+  toId: number;
+  repair: boolean;
+}
+
+export interface Reconciliation extends ReconciliationRange {
+  id: number;
+  status: ReconciliationStatus;
+  /** The last id compared (and repaired): a walk resumed after a restart goes on after it. */
+  position: number;
+  counts: FindingCounts;
+  /** The first KEPT_FINDINGS findings, in id order. */
+  findings: Finding[];
+  error: string | null;
+  startedAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+}
+
+/** What a walk has done since its last save: where it is, its counts so far, and its new findings. */
+export interface ReconciliationProgress {
+  position: number;
+  counts: FindingCounts;
+  findings: readonly Finding[];
+}
+
+/** How a walk ended. */
+export type ReconciliationEnd = { status: 'done' } | { status: 'failed'; error: string };
+
 /**
  * The middleware's state: on SQLite for one process, on PostgreSQL for any number of replicas,
  * which then share the cursor, the confirmations, the dead letters, the counters and the claims.
@@ -109,9 +173,9 @@ export interface SyncStore {
   /**
    * Group commit: the confirmations asked for together are written in one transaction, each
    * promise settling once it is committed. The cursor moves over the run of confirmed customers
-   * right after it.
+   * right after it. A confirmation without a path (a reconciliation's repair) counts in no path's column.
    */
-  confirm(delivery: Omit<Delivery, 'at'>, at: Date, path: DeliveryPath): Promise<void>;
+  confirm(delivery: Omit<Delivery, 'at'>, at: Date, path?: DeliveryPath): Promise<void>;
   /**
    * Moves the cursor past a customer handled before (by a webhook, say), and on over the run of
    * handled customers right after it: never backwards.
@@ -119,9 +183,10 @@ export interface SyncStore {
   advanceCursor(customerId: number): Promise<void>;
   /**
    * Takes the customer for `owner` until `at` + `leaseMs`, unless it is handled already or another
-   * owner's lease still runs. With `replay`, the claim is one to replay the customer's dead
-   * letter: handled or not, and held apart from the claims to deliver it, so replays take turns
-   * among themselves only.
+   * owner's lease still runs. With `replay`, the claim is one to ask again for a customer handled
+   * already (to replay its dead letter, or to repair the package a reconciliation found missing):
+   * handled or not, and held apart from the claims to deliver it, so such asks take turns among
+   * themselves only.
    */
   claim(customerId: number, owner: string, at: Date, leaseMs: number, options?: { replay?: boolean }): Promise<Claim>;
   /** As `claim` (to deliver) for several customers in one go, the answers in the same order: the poller's next ones. */
@@ -150,6 +215,27 @@ export interface SyncStore {
   resolveDeadLetter(id: number, delivery: Omit<Delivery, 'at'>, at: Date): Promise<void>;
   /** This replica is alive at `at`: /status lists it for REPLICA_SEEN_WITHIN_MS. */
   heartbeat(replica: { id: string; startedAt: string }, at: Date): Promise<void>;
+  /** Which of these customers have a dead letter. */
+  deadLetteredAmong(customerIds: readonly number[]): Promise<Set<number>>;
+  /**
+   * Starts a reconciliation held by `owner` until `at` + `leaseMs`, unless one is running already
+   * (on any replica): then `started` is false and `run` is that one.
+   */
+  startReconciliation(range: ReconciliationRange, owner: string, at: Date, leaseMs: number): Promise<{ started: boolean; run: Reconciliation }>;
+  /**
+   * Saves a running walk's progress and renews its lease; false when the run is no longer this
+   * owner's (its lease ran out and another replica took it over), and then nothing is saved.
+   */
+  saveReconciliation(id: number, owner: string, progress: ReconciliationProgress, at: Date, leaseMs: number): Promise<boolean>;
+  /** Saves the last progress and ends the run, if it is still this owner's. */
+  finishReconciliation(id: number, owner: string, progress: ReconciliationProgress, end: ReconciliationEnd, at: Date): Promise<void>;
+  /** Lets another replica (or this one) take the run over at once: this process stops walking it. */
+  leaveReconciliation(id: number, owner: string): Promise<void>;
+  /** Takes over a running reconciliation whose lease has run out (its walker stopped or died), for `owner`. */
+  adoptReconciliation(owner: string, at: Date, leaseMs: number): Promise<Reconciliation | undefined>;
+  findReconciliation(id: number): Promise<Reconciliation | undefined>;
+  latestReconciliation(): Promise<Reconciliation | undefined>;
+  listReconciliations(after: number, limit: number): Promise<Reconciliation[]>;
 }
 
 /** How many of the latest deliveries are kept for /status and the status page. */
@@ -259,13 +345,54 @@ export function toKnown(customerId: number, row: KnowledgeRow): KnownCustomer | 
   return row.dead_letter_id !== null ? { state: 'deadLettered', deadLetterId: row.dead_letter_id } : undefined;
 }
 
+export interface ReconciliationRow {
+  id: number;
+  status: ReconciliationStatus;
+  from_id: number;
+  to_id: number;
+  repair: number | boolean;
+  position: number;
+  missing: number;
+  mismatched: number;
+  orphaned: number;
+  repaired: number;
+  findings: string;
+  error: string | null;
+  owner: string;
+  lease_until: string;
+  started_at: string;
+  updated_at: string;
+  finished_at: string | null;
+}
+
+export const toReconciliation = (row: ReconciliationRow): Reconciliation => ({
+  id: row.id,
+  status: row.status,
+  fromId: row.from_id,
+  toId: row.to_id,
+  repair: Boolean(row.repair),
+  position: row.position,
+  counts: { missing: row.missing, mismatched: row.mismatched, orphaned: row.orphaned, repaired: row.repaired },
+  findings: JSON.parse(row.findings) as Finding[],
+  error: row.error,
+  startedAt: row.started_at,
+  updatedAt: row.updated_at,
+  finishedAt: row.finished_at,
+});
+
+/** The findings kept after a save: those kept before, then the new ones, up to KEPT_FINDINGS. */
+export function keptFindings(kept: string, added: readonly Finding[]): string {
+  const findings = JSON.parse(kept) as Finding[];
+  if (findings.length >= KEPT_FINDINGS || added.length === 0) return kept;
+  return JSON.stringify([...findings, ...added.slice(0, KEPT_FINDINGS - findings.length)]);
+}
+
 /** What makes two letters the same: the customer id, or for a record without one, its content. */
 export function letterKey(letter: NewDeadLetter): string {
   if (letter.customerId !== null) return `customer:${letter.customerId}`;
   return `record:${createHash('sha256').update(JSON.stringify(letter.customer) ?? 'undefined').digest('hex')}`;
 }
 
-/** The counters a batch of confirmations adds. */
 /** A package confirmed, to be recorded: by the path that brought its customer, none for a replay. */
 export type Confirmation = { delivery: Omit<Delivery, 'at'>; at: string; path?: DeliveryPath };
 
