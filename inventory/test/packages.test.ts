@@ -19,6 +19,7 @@ async function inventory(backend: Backend) {
 type Http = Awaited<ReturnType<typeof inventory>>;
 const post = (http: Http, body: unknown) => http.post('/packages').set('Content-Type', 'application/json').send(JSON.stringify(body));
 const ids = (body: Array<{ id: number }>) => body.map((p) => p.id);
+const customerIds = (body: Array<{ customerId: number }>) => body.map((p) => p.customerId);
 const ask = (packages: PackageStore, customerId: number, customerName: string) =>
   packages.findOrInsert({ customerId, customerName, createdAt: new Date().toISOString() });
 
@@ -122,6 +123,68 @@ describe.each(BACKENDS)('the Inventory on %s', (backend) => {
       expect(filtered.headers.link).toBeUndefined();
     });
 
+    test('orders by customer id on request, whatever order the packages were made in', async () => {
+      const http = await inventory(backend);
+      await withPackages(http, [30, 10, 40, 20]);
+      const response = await http.get('/packages?orderBy=customerId');
+      expect(response.status).toBe(200);
+      expect(customerIds(response.body)).toEqual([10, 20, 30, 40]);
+      expect(ids(response.body)).toEqual([2, 4, 1, 3]);
+      expect(response.headers.link).toBeUndefined();
+    });
+
+    test('pages by customer id: the next Link carries the last customerId, following it gives the rest', async () => {
+      const http = await inventory(backend);
+      await withPackages(http, [30, 10, 50, 40, 20]);
+      const first = await http.get('/packages?orderBy=customerId&limit=2');
+      expect(customerIds(first.body)).toEqual([10, 20]);
+      expect(first.headers.link).toBe('</packages?orderBy=customerId&after=20&limit=2>; rel="next"');
+      const second = await http.get('/packages?orderBy=customerId&after=20&limit=2');
+      expect(customerIds(second.body)).toEqual([30, 40]);
+      expect(second.headers.link).toBe('</packages?orderBy=customerId&after=40&limit=2>; rel="next"');
+      const last = await http.get('/packages?orderBy=customerId&after=40&limit=2');
+      expect(customerIds(last.body)).toEqual([50]);
+      expect(last.headers.link).toBeUndefined();
+    });
+
+    test('keeps the customerId filter under the customer-id order', async () => {
+      const http = await inventory(backend);
+      await withPackages(http, [3, 1, 2]);
+      // Package 1 is customer 3's and package 2 customer 1's: `after` is a customer id here, not a package id.
+      expect(customerIds((await http.get('/packages?orderBy=customerId&customerId=3&after=1')).body)).toEqual([3]);
+      expect((await http.get('/packages?orderBy=customerId&customerId=1&after=1')).body).toEqual([]);
+      expect((await http.get('/packages?orderBy=customerId&customerId=99')).body).toEqual([]);
+    });
+
+    test('orderBy=id answers exactly what no orderBy does', async () => {
+      const http = await inventory(backend);
+      await withPackages(http, [30, 10, 20]);
+      const byDefault = await http.get('/packages?limit=2');
+      const byId = await http.get('/packages?orderBy=id&limit=2');
+      expect(byId.body).toEqual(byDefault.body);
+      expect(ids(byId.body)).toEqual([1, 2]);
+      expect(byId.headers.link).toBe('</packages?orderBy=id&after=2&limit=2>; rel="next"');
+      expect(ids((await http.get('/packages?orderBy=id&after=2&limit=2')).body)).toEqual([3]);
+    });
+
+    test.each([
+      ['an unknown order', 'orderBy=name', 'must be one of id, customerId'],
+      ['an empty order', 'orderBy=', 'must be one of id, customerId'],
+      ['an order given twice', 'orderBy=id&orderBy=customerId', 'must be given once'],
+    ])('refuses %s with a 400 problem naming orderBy', async (_, query, message) => {
+      const response = await (await inventory(backend)).get(`/packages?${query}`);
+      expect(response.status).toBe(400);
+      expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(response.body).toMatchObject({ type: '/problems/validation-failed', status: 400 });
+      expect(response.body.errors).toEqual([{ field: 'orderBy', message }]);
+    });
+
+    test('names a bad orderBy together with a bad limit', async () => {
+      const response = await (await inventory(backend)).get('/packages?orderBy=name&limit=0');
+      expect(response.status).toBe(400);
+      expect(response.body.errors.map((error: { field: string }) => error.field).sort()).toEqual(['limit', 'orderBy']);
+    });
+
     test.each(['customerId=abc', 'customerId=0', 'limit=0', 'after=x'])('answers 400 for %s', async (query) => {
       const response = await (await inventory(backend)).get(`/packages?${query}`);
       expect(response.status).toBe(400);
@@ -135,6 +198,23 @@ describe.each(BACKENDS)('the Inventory on %s', (backend) => {
       expect((await http.get('/packages/2')).status).toBe(404);
       expect((await http.get('/packages/x')).status).toBe(400);
     });
+  });
+
+  test('the store lists by customer id: above `after`, at most `limit`, of one customer if told', async () => {
+    const packages = createPackageStore(await databases.open(backend));
+    for (const customerId of [30, 10, 50, 40, 20]) await ask(packages, customerId, `C${customerId}`);
+    const listed = async (after: number, limit: number, customerId?: number) =>
+      customerIds(await packages.listAfterCustomerId(after, limit, customerId));
+    expect(await listed(0, 10)).toEqual([10, 20, 30, 40, 50]);
+    expect(await listed(0, 2)).toEqual([10, 20]);
+    expect(await listed(20, 2)).toEqual([30, 40]);
+    expect(await listed(25, 10)).toEqual([30, 40, 50]);
+    expect(await listed(50, 10)).toEqual([]);
+    expect(await listed(0, 10, 40)).toEqual([40]);
+    expect(await listed(40, 10, 40)).toEqual([]);
+    expect(await packages.listAfterCustomerId(20, 1)).toEqual([
+      { id: 1, customerId: 30, customerName: 'C30', status: 'Pending', createdAt: expect.any(String) },
+    ]);
   });
 
   test('requests for one customer that arrive together make one package: one is told it was created, the others find it', async () => {

@@ -105,6 +105,8 @@ describe('real responses match the OpenAPI documents, and every documented route
       () => call(inventory, 'GET', '/packages?limit=1'),
       () => call(inventory, 'GET', '/packages?customerId=500'),
       () => call(inventory, 'GET', '/packages?customerId=0'),
+      () => call(inventory, 'GET', '/packages?orderBy=customerId&limit=1'),
+      () => call(inventory, 'GET', '/packages?orderBy=name'),
       () => call(inventory, 'GET', '/packages/1'),
       () => call(inventory, 'GET', '/packages/99999'),
       () => call(inventory, 'GET', '/packages/x'),

@@ -34,6 +34,19 @@ export async function getPackage(deps: PackageDeps, id: number): Promise<Welcome
   return pkg;
 }
 
-export function listPackages(deps: PackageDeps, after: number, limit: number, customerId?: number): Promise<WelcomePackage[]> {
-  return deps.store.listAfter(after, limit, customerId);
+/** The orders a client can walk the packages in; each names the field its keyset pages go by. */
+export const PACKAGE_ORDERS = ['id', 'customerId'] as const;
+export type PackageOrder = (typeof PACKAGE_ORDERS)[number];
+
+/** Up to `limit` packages whose `orderBy` field is above `after`, in that order; of one customer if given. */
+export function listPackages(
+  deps: PackageDeps,
+  orderBy: PackageOrder,
+  after: number,
+  limit: number,
+  customerId?: number,
+): Promise<WelcomePackage[]> {
+  return orderBy === 'customerId'
+    ? deps.store.listAfterCustomerId(after, limit, customerId)
+    : deps.store.listAfter(after, limit, customerId);
 }

@@ -1,17 +1,19 @@
 import {
+  afterParameter,
   bodyProblems,
   idParameter,
   json,
+  limitParameter,
   linkHeader,
   locationHeader,
   MAX_ID,
   openApiDocument,
-  pageParameters,
   personNameSchema,
   notFoundAnswer,
   problem,
   storageProblems,
 } from '@welcome/common';
+import { PACKAGE_ORDERS } from '../domain/packages.js';
 
 export const inventoryOpenApi = openApiDocument({
   title: 'Inventory',
@@ -57,15 +59,33 @@ export const inventoryOpenApi = openApiDocument({
       },
       get: {
         tags: ['packages'],
-        summary: 'List packages by id, keyset-paged',
+        summary: 'List packages by id or by customer id, keyset-paged',
         operationId: 'listPackages',
         parameters: [
-          ...pageParameters,
-          { name: 'customerId', in: 'query', description: "Only this customer's package.", schema: { type: 'integer', minimum: 1, maximum: MAX_ID } },
+          {
+            name: 'orderBy',
+            in: 'query',
+            description:
+              'The order of the list and of its pages: `id` (package id) or `customerId`, ascending. ' +
+              'A customer has at most one package, so either order walks every package once. ' +
+              'The `Link` to the next page keeps it.',
+            schema: { type: 'string', enum: [...PACKAGE_ORDERS], default: 'id' },
+          },
+          afterParameter(
+            'Only packages whose key in the chosen order is greater than this (keyset paging): ' +
+              'the package id under `orderBy=id`, the customerId under `orderBy=customerId`.',
+          ),
+          limitParameter,
+          {
+            name: 'customerId',
+            in: 'query',
+            description: "Only this customer's package.",
+            schema: { type: 'integer', minimum: 1, maximum: MAX_ID },
+          },
         ],
         responses: {
           '200': json('A page of packages', { type: 'array', items: { $ref: '#/components/schemas/Package' } }, linkHeader),
-          '400': problem('A bad after, limit or customerId.', 'validation-failed'),
+          '400': problem('A bad after, limit, customerId or orderBy.', 'validation-failed'),
         },
       },
     },

@@ -1,7 +1,13 @@
 import Router from '@koa/router';
 import { jsonBody, parseBody, parseIdParam, parsePageRequest, personName, sendPage } from '@welcome/common';
 import { z } from 'zod';
-import { getPackage, listPackages, requestWelcomePackage, type PackageDeps } from '../domain/packages.js';
+import {
+  getPackage,
+  listPackages,
+  PACKAGE_ORDERS,
+  requestWelcomePackage,
+  type PackageDeps,
+} from '../domain/packages.js';
 
 const packageRequestBody = z.strictObject({
   customerId: z
@@ -24,8 +30,9 @@ export function createPackageRouter(deps: PackageDeps): Router {
   });
 
   router.get('/packages', async (ctx) => {
-    const page = parsePageRequest(ctx, ['customerId']);
-    sendPage(ctx, await listPackages(deps, page.after, page.limit + 1, page.filters.customerId), page);
+    const page = parsePageRequest(ctx, ['customerId'], PACKAGE_ORDERS);
+    const rows = await listPackages(deps, page.orderBy, page.after, page.limit + 1, page.filters.customerId);
+    sendPage(ctx, rows, page, (pkg) => pkg[page.orderBy]);
   });
 
   router.get('/packages/:id', async (ctx) => {

@@ -28,6 +28,11 @@ export interface PackageStore {
   findById(id: number): Promise<WelcomePackage | undefined>;
   /** Up to `limit` packages with an id above `after`, by id ascending, of one customer if given. */
   listAfter(after: number, limit: number, customerId?: number): Promise<WelcomePackage[]>;
+  /**
+   * Up to `limit` packages with a customerId above `afterCustomerId`, by customerId ascending, of
+   * one customer if given. UNIQUE (customer_id) makes it a keyset order, walked on that index.
+   */
+  listAfterCustomerId(afterCustomerId: number, limit: number, customerId?: number): Promise<WelcomePackage[]>;
 }
 
 export interface PackageRow {

@@ -63,5 +63,18 @@ export function createPostgresPackageStore(db: Postgres): PackageStore {
           : await db.query<PackageRow>('SELECT * FROM packages WHERE id > $1 AND customer_id = $2 ORDER BY id LIMIT $3', [after, customerId, limit]);
       return rows.map(toPackage);
     },
+    async listAfterCustomerId(afterCustomerId, limit, customerId) {
+      const rows =
+        customerId === undefined
+          ? await db.query<PackageRow>(
+              'SELECT * FROM packages WHERE customer_id > $1 ORDER BY customer_id LIMIT $2',
+              [afterCustomerId, limit],
+            )
+          : await db.query<PackageRow>(
+              'SELECT * FROM packages WHERE customer_id > $1 AND customer_id = $2 ORDER BY customer_id LIMIT $3',
+              [afterCustomerId, customerId, limit],
+            );
+      return rows.map(toPackage);
+    },
   };
 }

@@ -33,6 +33,12 @@ export function createSqlitePackageStore(db: Db, storage: StorageGuard): Package
   const afterOfCustomer = db.prepare<[number, number, number], PackageRow>(
     'SELECT * FROM packages WHERE id > ? AND customer_id = ? ORDER BY id LIMIT ?',
   );
+  const afterCustomer = db.prepare<[number, number], PackageRow>(
+    'SELECT * FROM packages WHERE customer_id > ? ORDER BY customer_id LIMIT ?',
+  );
+  const afterCustomerOfCustomer = db.prepare<[number, number, number], PackageRow>(
+    'SELECT * FROM packages WHERE customer_id > ? AND customer_id = ? ORDER BY customer_id LIMIT ?',
+  );
 
   const findOrInsert = (pkg: NewPackage) => {
     const existing = byCustomer.get(pkg.customerId);
@@ -52,6 +58,13 @@ export function createSqlitePackageStore(db: Db, storage: StorageGuard): Package
     },
     async listAfter(afterId, limit, customerId) {
       const rows = customerId === undefined ? after.all(afterId, limit) : afterOfCustomer.all(afterId, customerId, limit);
+      return rows.map(toPackage);
+    },
+    async listAfterCustomerId(afterCustomerId, limit, customerId) {
+      const rows =
+        customerId === undefined
+          ? afterCustomer.all(afterCustomerId, limit)
+          : afterCustomerOfCustomer.all(afterCustomerId, customerId, limit);
       return rows.map(toPackage);
     },
   };

@@ -45,14 +45,24 @@ export function json(description: string, schema: unknown, headers?: Record<stri
 /** The largest id any service accepts: ids are JSON numbers, exact up to 2^53 - 1. */
 export const MAX_ID = Number.MAX_SAFE_INTEGER;
 
+/** `after` of a keyset-paged list, described by what its key is. */
+export const afterParameter = (description: string) => ({
+  name: 'after',
+  in: 'query',
+  description,
+  schema: { type: 'integer', minimum: 0, maximum: MAX_ID, default: 0 },
+});
+
+export const limitParameter = {
+  name: 'limit',
+  in: 'query',
+  description: 'Items per page.',
+  schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+};
+
 export const pageParameters = [
-  {
-    name: 'after',
-    in: 'query',
-    description: 'Only items with an id greater than this (keyset paging).',
-    schema: { type: 'integer', minimum: 0, maximum: MAX_ID, default: 0 },
-  },
-  { name: 'limit', in: 'query', description: 'Items per page.', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+  afterParameter('Only items with an id greater than this (keyset paging).'),
+  limitParameter,
 ];
 
 /** The OpenAPI face of `personName` (validation.ts): the same rule, for names and customer names. */
