@@ -1,7 +1,8 @@
-import { HTTPError, ParseError, type Got } from 'got';
-import LinkHeader from 'http-link-header';
+import { HTTPError, type Got } from 'got';
 import { z } from 'zod';
-import { createUpstream, describeFailure, UpstreamUnavailableError, ping, type ClientOptions } from './upstream.js';
+import { createUpstream, linkedPages, unavailableRead, UpstreamUnavailableError, ping, type ClientOptions } from './upstream.js';
+
+export { nextLink } from './upstream.js';
 
 /** The middleware's own view of a CRM customer: only what it needs, checked on arrival. */
 export interface CrmCustomer {
@@ -69,65 +70,23 @@ function readCustomerPage(body: unknown): CustomerPage {
   return page;
 }
 
-/** The `rel="next"` target of a Link header (RFC 8288), resolved against the page it came with. */
-export function nextLink(header: string | undefined, pageUrl: string): URL | undefined {
-  if (!header) return undefined;
-  try {
-    const target = LinkHeader.parse(header).rel('next')[0]?.uri;
-    return target === undefined ? undefined : new URL(target, pageUrl);
-  } catch {
-    // A Link header we cannot read ends the walk here, as if there were no next page.
-    return undefined;
-  }
-}
-
-function unavailable(error: unknown): UpstreamUnavailableError {
-  if (error instanceof UpstreamUnavailableError) return error;
-  if (error instanceof ParseError) {
-    return new UpstreamUnavailableError('CRM', 'it answered with something that is not JSON', { cause: error });
-  }
-  return new UpstreamUnavailableError('CRM', describeFailure(error, 'CRM'), { cause: error });
-}
+const unavailable = (error: unknown) => unavailableRead('CRM', error);
 
 export function createCrmClient(options: ClientOptions): CrmClient {
   const http: Got = createUpstream({ name: 'CRM', ...options });
-  const origin = new URL(options.baseUrl).origin;
 
   return {
     ping: () => ping(http),
 
     async *customersAfter(cursor, pageSize = 100, { waitS = 0, signal } = {}) {
-      let url = new URL(`${options.baseUrl}/customers`);
+      const url = new URL(`${options.baseUrl}/customers`);
       url.searchParams.set('after', String(cursor));
       url.searchParams.set('limit', String(pageSize));
       if (waitS > 0) url.searchParams.set('wait', String(waitS));
-      const visited = new Set<string>();
-      for (;;) {
-        visited.add(url.href);
-        let body: unknown;
-        let link: string | undefined;
-        try {
-          // A held long poll has its wait on top of the usual timeout.
-          const timeout = { request: options.timeoutMs + (url.searchParams.has('wait') ? waitS * 1000 : 0) };
-          const response = await http.get(url, { prefixUrl: '', timeout, ...(signal ? { signal } : {}) });
-          body = response.body;
-          const header = response.headers.link;
-          link = Array.isArray(header) ? header.join(', ') : header;
-        } catch (error) {
-          throw unavailable(error);
-        }
+      // A held long poll has its wait on top of the usual timeout.
+      const timeoutMs = (page: URL) => options.timeoutMs + (page.searchParams.has('wait') ? waitS * 1000 : 0);
+      for await (const body of linkedPages(http, url, { upstream: 'CRM', logger: options.logger, timeoutMs, ...(signal ? { signal } : {}) })) {
         yield readCustomerPage(body);
-        const next = nextLink(link, url.href);
-        if (!next) return;
-        if (next.origin !== origin) {
-          options.logger.warn('The CRM linked to a page on another origin; not following it', { link: next.href });
-          return;
-        }
-        if (visited.has(next.href)) {
-          options.logger.warn('The CRM linked back to a page already read; stopping this walk', { link: next.href });
-          return;
-        }
-        url = next;
       }
     },
 

@@ -1,5 +1,14 @@
 import { HTTPError, type Got } from 'got';
-import { createUpstream, describeFailure, TRANSIENT_STATUSES, UpstreamUnavailableError, ping, type ClientOptions } from './upstream.js';
+import { z } from 'zod';
+import {
+  createUpstream,
+  describeFailure,
+  linkedPages,
+  TRANSIENT_STATUSES,
+  UpstreamUnavailableError,
+  ping,
+  type ClientOptions,
+} from './upstream.js';
 
 export interface PackageRequest {
   customerId: number;
@@ -13,11 +22,31 @@ export type PackageOutcome =
   /** A permanent refusal (4xx other than 408/429): sending it again would not help. */
   | { kind: 'refused'; status: number; answer: unknown };
 
+/** A package as a reconciliation compares it with its customer. */
+export interface InventoryPackage {
+  id: number;
+  customerId: number;
+  customerName: string;
+}
+
+const packagePage = z.array(
+  z.looseObject({
+    id: z.number().int().positive(),
+    customerId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+    customerName: z.string(),
+  }),
+);
+
 export interface InventoryClient {
   /** Why /health does not answer, or undefined when it does. */
   ping(): Promise<string | undefined>;
   /** Throws UpstreamUnavailableError when the Inventory gives no usable answer after the retry. */
   requestPackage(request: PackageRequest): Promise<PackageOutcome>;
+  /**
+   * Every package of a customer after `customerId`, in customer-id order, a page at a time
+   * (`GET /packages?orderBy=customerId`). Throws UpstreamUnavailableError when a page cannot be read.
+   */
+  packagesByCustomer(customerId: number, pageSize?: number): AsyncGenerator<InventoryPackage[]>;
   /** How many packages this process has asked for, each ask once whatever got's retry did: its share of the work among replicas. */
   asks(): number;
 }
@@ -34,6 +63,18 @@ export function createInventoryClient(options: ClientOptions): InventoryClient {
   return {
     ping: () => ping(http),
     asks: () => asks,
+
+    async *packagesByCustomer(customerId, pageSize = 100) {
+      const url = new URL(`${options.baseUrl}/packages`);
+      url.searchParams.set('orderBy', 'customerId');
+      url.searchParams.set('after', String(customerId));
+      url.searchParams.set('limit', String(pageSize));
+      for await (const body of linkedPages(http, url, { upstream: 'Inventory', logger: options.logger })) {
+        const page = packagePage.safeParse(body);
+        if (!page.success) throw new UpstreamUnavailableError('Inventory', 'the package list is not a JSON array of packages');
+        yield page.data.map(({ id, customerId: owner, customerName }) => ({ id, customerId: owner, customerName }));
+      }
+    },
 
     async requestPackage(request) {
       asks += 1;

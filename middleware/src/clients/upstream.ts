@@ -1,4 +1,5 @@
-import got, { HTTPError, RequestError, type Got } from 'got';
+import got, { HTTPError, ParseError, RequestError, type Got } from 'got';
+import LinkHeader from 'http-link-header';
 import { keepAliveAgents } from '@welcome/common/agents';
 import type { Logger } from '@welcome/common';
 
@@ -96,5 +97,67 @@ export async function ping(http: Got): Promise<string | undefined> {
     return undefined;
   } catch (error) {
     return describeFailure(error);
+  }
+}
+
+/** The `rel="next"` target of a Link header (RFC 8288), resolved against the page it came with. */
+export function nextLink(header: string | undefined, pageUrl: string): URL | undefined {
+  if (!header) return undefined;
+  try {
+    const target = LinkHeader.parse(header).rel('next')[0]?.uri;
+    return target === undefined ? undefined : new URL(target, pageUrl);
+  } catch {
+    // A Link header we cannot read ends the walk here, as if there were no next page.
+    return undefined;
+  }
+}
+
+/** Why a read of an upstream gave nothing to act on, as the error every caller handles. */
+export function unavailableRead(upstream: UpstreamName, error: unknown): UpstreamUnavailableError {
+  if (error instanceof UpstreamUnavailableError) return error;
+  if (error instanceof ParseError) {
+    return new UpstreamUnavailableError(upstream, 'it answered with something that is not JSON', { cause: error });
+  }
+  return new UpstreamUnavailableError(upstream, describeFailure(error, upstream), { cause: error });
+}
+
+/**
+ * The bodies of a keyset-paged list, from `first` on, following `Link: rel="next"` until the end
+ * (read lazily: the next page is asked for when the one before has been used). A link to another
+ * origin, or back to a page already read, ends the walk with a warning.
+ */
+export async function* linkedPages(
+  http: Got,
+  first: URL,
+  options: { upstream: UpstreamName; logger: Logger; timeoutMs?: (url: URL) => number; signal?: AbortSignal },
+): AsyncGenerator<unknown> {
+  const origin = first.origin;
+  const visited = new Set<string>();
+  let url = first;
+  for (;;) {
+    visited.add(url.href);
+    let body: unknown;
+    let link: string | undefined;
+    try {
+      const timeout = options.timeoutMs ? { timeout: { request: options.timeoutMs(url) } } : {};
+      const response = await http.get(url, { prefixUrl: '', ...timeout, ...(options.signal ? { signal: options.signal } : {}) });
+      body = response.body;
+      const header = response.headers.link;
+      link = Array.isArray(header) ? header.join(', ') : header;
+    } catch (error) {
+      throw unavailableRead(options.upstream, error);
+    }
+    yield body;
+    const next = nextLink(link, url.href);
+    if (!next) return;
+    if (next.origin !== origin) {
+      options.logger.warn(`The ${options.upstream} linked to a page on another origin; not following it`, { link: next.href });
+      return;
+    }
+    if (visited.has(next.href)) {
+      options.logger.warn(`The ${options.upstream} linked back to a page already read; stopping this walk`, { link: next.href });
+      return;
+    }
+    url = next;
   }
 }
