@@ -51,6 +51,45 @@ function peakRssMiB(service: ServiceProcess): number {
   return kib / 1024;
 }
 
+/** The resident set the process has now (VmRSS), in MiB. */
+function rssMiB(service: ServiceProcess): number {
+  const kib = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${service.pid}/status`, 'utf8'))?.[1] ?? 0);
+  return kib / 1024;
+}
+
+/**
+ * Reconciles every customer (none missing) while `newCustomers` more are posted: how long it
+ * takes, what it found, and the middleware's memory before and at most during it.
+ */
+async function reconcileWhileDelivering(platform: Platform, stored: number, newCustomers: number): Promise<[string, string, string]> {
+  const before = rssMiB(platform.middleware);
+  let highest = before;
+  const sampler = setInterval(() => {
+    highest = Math.max(highest, rssMiB(platform.middleware));
+  }, 100);
+  try {
+    const started = performance.now();
+    const response = await fetch(`${platform.middleware.url}/reconciliations`, { method: 'POST' });
+    const location = `${platform.middleware.url}${response.headers.get('location')}`;
+    const posting = postCustomers(platform, newCustomers, 'r');
+    const run = await waitFor('the reconciliation', async () => {
+      const current = await getJson(location);
+      return current.status === 'running' ? undefined : current;
+    }, 600_000);
+    const seconds = (performance.now() - started) / 1000;
+    await posting;
+    await waitFor('the new customers', async () => (await getJson(`${platform.middleware.url}/status`)).cursor >= stored + newCustomers, 120_000);
+    const { missing, mismatched, orphaned } = run.counts as { missing: number; mismatched: number; orphaned: number };
+    return [
+      `Reconciliation of ${stored}, ${newCustomers} new customers delivered meanwhile`,
+      `${seconds.toFixed(1)} s (${run.status}, ${missing + mismatched + orphaned} found)`,
+      `middleware RSS ${before.toFixed(0)} MiB before, at most ${highest.toFixed(0)} MiB during`,
+    ];
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
 /** CPU the middleware and the CRM use over ten idle seconds, as a share of one core. */
 async function idleCpu(platform: Platform): Promise<string> {
   const before = [cpuSeconds(platform.middleware), cpuSeconds(platform.crm)];
@@ -112,6 +151,7 @@ test(
       const { seconds, rate } = await deliverBacklog(platform, BIG_BACKLOG);
       rows.push([`Backlog of ${BIG_BACKLOG}`, `${seconds.toFixed(1)} s (${rate.toFixed(0)}/s)`, `middleware peak RSS ${peakRssMiB(platform.middleware).toFixed(0)} MiB`]);
       rows.push([`Idle CPU with ${BIG_BACKLOG} customers stored`, await idleCpu(platform), 'ten seconds, share of one core']);
+      rows.push(await reconcileWhileDelivering(platform, BIG_BACKLOG, small ? 500 : 2000));
     } finally {
       await platform.close();
     }

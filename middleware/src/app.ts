@@ -65,6 +65,26 @@ function addProcessMetrics(registry: Registry, deps: MiddlewareDeps): void {
       this.inc(deps.inventory.asks());
     },
   });
+  const findings = new Counter({
+    name: 'middleware_reconciliation_findings_total',
+    help: "What this process's reconciliations found, by kind: missing, mismatched, orphaned",
+    labelNames: ['kind'] as const,
+    registers: [registry],
+    collect() {
+      const tally = deps.reconciler.tally();
+      findings.reset();
+      for (const kind of ['missing', 'mismatched', 'orphaned'] as const) findings.inc({ kind }, tally[kind]);
+    },
+  });
+  new Counter({
+    name: 'middleware_reconciliation_repairs_total',
+    help: "Missing packages this process's reconciliations had made (or found made meanwhile)",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(deps.reconciler.tally().repaired);
+    },
+  });
 }
 
 export function createApp(deps: MiddlewareDeps): Koa {

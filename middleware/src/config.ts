@@ -29,6 +29,21 @@ export interface MiddlewareConfig extends CommonConfig {
   /** CRM_API_KEY, INVENTORY_API_KEY: sent to each upstream as a bearer token when set. */
   crmApiKey: string | undefined;
   inventoryApiKey: string | undefined;
+  /** RECONCILE_INTERVAL: how often a reconciliation starts on its own, in ms; undefined (the default) for never. */
+  reconcileIntervalMs: number | undefined;
+}
+
+const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration such as `90s`, `30m`, `24h` or `7d`; `off` for none. */
+export function parseInterval(raw: string): number | undefined {
+  if (raw === 'off') return undefined;
+  const match = /^(\d+)([smhd])$/.exec(raw);
+  const ms = match ? Number(match[1]) * DURATION_UNITS[match[2]!]! : Number.NaN;
+  if (!Number.isSafeInteger(ms) || ms < 1000 || ms > 365 * DURATION_UNITS.d!) {
+    throw new Error('expected a whole number with s, m, h or d (from 1s to 365d, e.g. 24h), or off');
+  }
+  return ms;
 }
 
 function parseConcurrency(raw: string): number {
@@ -55,5 +70,6 @@ export function loadConfig(env: Env, isTty: boolean): Readonly<MiddlewareConfig>
     inventoryApiKey: reader.read<string | undefined>('INVENTORY_API_KEY', undefined, parseApiKey),
     longPollS: reader.read('LONG_POLL_S', 0, parseLongPoll),
     deliveryConcurrency: reader.read('DELIVERY_CONCURRENCY', DEFAULT_DELIVERY_CONCURRENCY, parseConcurrency),
+    reconcileIntervalMs: reader.read<number | undefined>('RECONCILE_INTERVAL', undefined, parseInterval),
   });
 }

@@ -28,6 +28,7 @@ await runService(
         crmApiKey: config.crmApiKey,
         inventoryApiKey: config.inventoryApiKey,
         apiKeys: config.apiKeys,
+        reconcileIntervalMs: config.reconcileIntervalMs,
       });
       // The cursor for a log line; while the database cannot be reached, the line goes without it.
       const cursorNow = () => deps.store.cursor().catch(() => undefined);
@@ -46,9 +47,11 @@ await runService(
             deliveryConcurrency: config.deliveryConcurrency,
             webhooks: config.crmWebhookSecret !== undefined,
             replica: deps.replica.id,
+            reconcileIntervalMs: config.reconcileIntervalMs ?? null,
           };
           void cursorNow().then((cursor) => logger.info(`${polling} into ${config.inventoryUrl}${push}`, { ...fields, cursor }));
           heartbeat = startHeartbeat(deps);
+          deps.reconciler.startTimers();
           poller = startPoller({
             intervalMs: config.pollIntervalMs,
             maxBackoffMs: config.backoffMaxMs,
@@ -60,6 +63,7 @@ await runService(
         },
         stop: async () => {
           await poller?.stop();
+          await deps.reconciler.stop();
           await heartbeat?.stop();
           const cursor = await cursorNow();
           if (cursor === undefined) logger.warn('Stopped; the cursor could not be read back, the database does not answer');

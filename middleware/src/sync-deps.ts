@@ -3,8 +3,9 @@ import { createCrmClient } from './clients/crm-client.js';
 import { DEFAULT_DELIVERY_CONCURRENCY } from './config.js';
 import { createInventoryClient } from './clients/inventory-client.js';
 import { processReplicaId, type ReplicaIdentity } from './domain/heartbeat.js';
+import { createReconciler, type Reconciler } from './domain/reconciliation.js';
 import type { SyncDeps } from './domain/sync.js';
-import { createSyncStore, type SyncStore } from './store/sync-store.js';
+import { createSyncStore, type DeliveryPath, type SyncStore } from './store/sync-store.js';
 
 /** Everything the middleware's app and poller are built from. */
 export type MiddlewareDeps = SyncDeps & {
@@ -15,6 +16,8 @@ export type MiddlewareDeps = SyncDeps & {
   webhookSecret: string | undefined;
   /** API_KEYS of the middleware's own routes: when any, all but the public ones need one. */
   apiKeys: readonly string[];
+  /** Reconciliations of the CRM's customers against the Inventory's packages. */
+  reconciler: Reconciler;
 };
 
 /**
@@ -64,6 +67,10 @@ export function createSyncDeps(options: {
   inventoryApiKey?: string | undefined;
   /** API_KEYS of the middleware's own routes. */
   apiKeys?: readonly string[];
+  /** RECONCILE_INTERVAL in ms: how often a reconciliation starts on its own; never when undefined. */
+  reconcileIntervalMs?: number | undefined;
+  /** How often the reconciler looks for a walk to take over or a scheduled one that is due, and how long a walk's lease lasts. */
+  reconcileTiming?: { checkMs?: number; leaseMs?: number };
   /** This replica's id; the host and pid by default. Tests that run several replicas in one process name each. */
   replicaId?: string;
   now?: () => Date;
@@ -79,7 +86,7 @@ export function createSyncDeps(options: {
   const longPollS = options.longPollS ?? 0;
   const now = options.now ?? (() => new Date());
   const replica = { id: options.replicaId ?? processReplicaId(), startedAt: now().toISOString() };
-  return {
+  const deps = {
     // The CRM: a page walk, a held long poll, a readiness ping and a replay may be open at once.
     crm: createCrmClient({ baseUrl: options.crmUrl, ...upstream, maxSockets: 4, apiKey: options.crmApiKey }),
     // The Inventory: the poller's deliveries, and room beside them for webhooks, replays and pings.
@@ -93,8 +100,13 @@ export function createSyncDeps(options: {
     inFlight: new Map(),
     longPollS,
     concurrency,
-    pollPath: longPollS > 0 ? 'longPoll' : 'poll',
+    pollPath: (longPollS > 0 ? 'longPoll' : 'poll') as DeliveryPath,
     webhookSecret: options.webhookSecret,
     apiKeys: options.apiKeys ?? [],
+  } satisfies Omit<MiddlewareDeps, 'reconciler'>;
+  const reconcileIntervalMs = options.reconcileIntervalMs;
+  return {
+    ...deps,
+    reconciler: createReconciler(deps, { ...options.reconcileTiming, ...(reconcileIntervalMs !== undefined ? { intervalMs: reconcileIntervalMs } : {}) }),
   };
 }

@@ -39,6 +39,7 @@ describe.each(BACKENDS)('GET /status on %s', (backend) => {
       deliveriesByPath: { webhook: 0, longPoll: 0, poll: 2 },
       lastWebhookAt: null,
       replicas: [],
+      lastReconciliation: null,
     });
   });
 });

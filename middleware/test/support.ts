@@ -29,6 +29,8 @@ export async function middlewareDeps(options: {
   webhookSecret?: string;
   longPollS?: number;
   concurrency?: number;
+  reconcileIntervalMs?: number;
+  reconcileTiming?: { checkMs?: number; leaseMs?: number };
 }): Promise<MiddlewareDeps> {
   const logger = options.logger ?? createSilentLogger();
   const database = await middlewareDatabases.open(options.backend ?? 'sqlite', {
@@ -47,6 +49,8 @@ export async function middlewareDeps(options: {
     webhookSecret: options.webhookSecret,
     longPollS: options.longPollS ?? 0,
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+    reconcileIntervalMs: options.reconcileIntervalMs,
+    ...(options.reconcileTiming ? { reconcileTiming: options.reconcileTiming } : {}),
   });
 }
 

@@ -258,7 +258,7 @@ describe.each(BACKENDS)('the sync store on %s', (backend) => {
 
   describe('reconciliations', () => {
     const lease = 60_000;
-    const range = { fromId: 1, toId: 500, repair: true };
+    const range = { fromId: 1, toId: 500, repair: true, openEnded: false };
     const noCounts = { missing: 0, mismatched: 0, orphaned: 0, repaired: 0 };
     const missing = (customerId: number) => ({ kind: 'missing' as const, customerId, customerName: `C${customerId}` });
 

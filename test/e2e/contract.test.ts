@@ -145,6 +145,17 @@ describe('real responses match the OpenAPI documents, and every documented route
       () => call(base, 'POST', '/dead-letters/replay', undefined, form),
       () => call(base, 'POST', '/dead-letters/x/replay'),
       () => call(base, 'POST', '/dead-letters/replay'),
+      () => call(base, 'GET', '/reconciliations/latest'),
+      () => call(base, 'POST', '/reconciliations', { repair: false }),
+      () => call(base, 'POST', '/reconciliations', { repair: false }),
+      () => call(base, 'POST', '/reconciliations', { fromId: 0, toId: 'x', extra: 1 }),
+      () => call(base, 'POST', '/reconciliations', { fromId: 100_000 }),
+      () => call(base, 'POST', '/reconciliations', undefined, malformed),
+      () => call(base, 'GET', '/reconciliations?limit=1'),
+      () => call(base, 'GET', '/reconciliations/latest'),
+      () => call(base, 'GET', '/reconciliations/1'),
+      () => call(base, 'GET', '/reconciliations/999'),
+      () => call(base, 'GET', '/reconciliations/x'),
       ...operational(base),
     ]);
     expect(checker.uncovered()).toEqual([]);

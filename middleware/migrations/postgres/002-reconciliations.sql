@@ -6,6 +6,7 @@ CREATE TABLE reconciliations (
   from_id bigint NOT NULL,
   to_id bigint NOT NULL,
   repair boolean NOT NULL,
+  open_ended boolean NOT NULL,
   position bigint NOT NULL,
   missing bigint NOT NULL DEFAULT 0,
   mismatched bigint NOT NULL DEFAULT 0,

@@ -1,7 +1,7 @@
 import { AppError, notFound } from '@welcome/common';
 import { UpstreamUnavailableError } from '../clients/upstream.js';
 import type { DeadLetter } from '../store/sync-store.js';
-import { claimForReplay, releaseCustomer } from './delivery.js';
+import { claimToAskAgain, releaseCustomer } from './delivery.js';
 import type { SyncDeps } from './sync.js';
 
 export type ReplayResult =
@@ -25,7 +25,7 @@ async function replay(deps: SyncDeps, letter: DeadLetter): Promise<ReplayResult 
 
   if (letter.customerId === null) return stillRefused(letter.customer, letter.status, letter.reason);
   const customerId = letter.customerId;
-  await claimForReplay(deps, customerId);
+  await claimToAskAgain(deps, customerId);
   try {
     if ((await deps.store.findDeadLetter(letter.id)) === undefined) return undefined;
     const record = await deps.crm.getCustomer(customerId);

@@ -70,10 +70,11 @@ function fromKnowledge(customerId: number, known: KnownCustomer): DeliveryResult
 }
 
 /**
- * Holds a dead-lettered customer for a replay, waiting while another replica replays it. The
- * caller gives it back with `releaseCustomer(..., { replay: true })`.
+ * Holds a customer handled already for one more ask of the Inventory (the replay of its dead
+ * letter, or the repair of a package a reconciliation found missing), waiting while another
+ * replica holds it for the same. The caller gives it back with `releaseCustomer(..., { replay: true })`.
  */
-export async function claimForReplay(deps: DeliveryDeps & { store: SyncStore; claims: ClaimSettings }, customerId: number): Promise<void> {
+export async function claimToAskAgain(deps: DeliveryDeps & { store: SyncStore; claims: ClaimSettings }, customerId: number): Promise<void> {
   while ((await deps.store.claim(customerId, deps.claims.owner, deps.now(), deps.claims.leaseMs, { replay: true })).state !== 'claimed') {
     await pause(CLAIM_RECHECK_MS);
   }
@@ -96,7 +97,10 @@ export interface Answered {
 
 const nothingToCommit = Promise.resolve();
 
-async function askInventory(deps: DeliveryDeps, customer: CrmCustomer, path: DeliveryPath): Promise<Answered> {
+/** Why the Inventory is asked for a customer: a path brought it, or a reconciliation found its package missing. */
+export type AskedBy = DeliveryPath | 'reconciliation';
+
+async function askInventory(deps: DeliveryDeps, customer: CrmCustomer, path: AskedBy): Promise<Answered> {
   const outcome = await deps.inventory.requestPackage({ customerId: customer.id, customerName: customer.name });
   const fields = { customerId: customer.id, customerName: customer.name, via: path };
   if (outcome.kind === 'refused') {
@@ -113,7 +117,7 @@ async function askInventory(deps: DeliveryDeps, customer: CrmCustomer, path: Del
   const stored = deps.store?.confirm(
     { customerId: customer.id, customerName: customer.name, packageId: outcome.packageId, outcome: outcome.kind },
     deps.now(),
-    path,
+    path === 'reconciliation' ? undefined : path,
   );
   const committed = (stored ?? nothingToCommit).then(() => {
     deps.logger.info(
@@ -278,4 +282,20 @@ export async function deliverCustomer(deps: DeliveryDeps, customer: CrmCustomer,
   const { result, committed } = await answerFor(deps, customer, path);
   await committed;
   return result;
+}
+
+/**
+ * Asks the Inventory again for a customer handled long ago whose package a reconciliation found
+ * missing, under the claim replays take (so that one replica asks, once), and records the outcome
+ * as any other: a package confirmed, or the refusal dead-lettered.
+ */
+export async function repairCustomer(deps: DeliveryDeps & { store: SyncStore; claims: ClaimSettings }, customer: CrmCustomer): Promise<DeliveryResult> {
+  await claimToAskAgain(deps, customer.id);
+  try {
+    const { result, committed } = await askInventory(deps, customer, 'reconciliation');
+    await committed;
+    return result;
+  } finally {
+    await releaseCustomer(deps, customer.id, { replay: true });
+  }
 }

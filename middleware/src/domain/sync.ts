@@ -2,6 +2,7 @@ import { isDatabaseUnavailable, StorageFullError } from '@welcome/common';
 import type { CrmClient, CustomerRecord, UnusableRecord } from '../clients/crm-client.js';
 import { UpstreamUnavailableError } from '../clients/upstream.js';
 import type { DeliveryPath, SyncStatus, SyncStore } from '../store/sync-store.js';
+import { viewOf, type ReconciliationView } from './reconciliation.js';
 import {
   abandonReservation,
   deadLetter,
@@ -326,16 +327,17 @@ async function stopCycle(deps: SyncDeps, report: CycleReport, error: unknown, cu
   return report;
 }
 
-/** Where delivery stands, the same on every replica. */
-export function syncStatus(deps: SyncDeps): Promise<SyncStatus> {
-  return deps.store.status(deps.now());
+/** Where delivery stands, the same on every replica, with the latest reconciliation (null before the first). */
+export async function syncStatus(deps: SyncDeps): Promise<SyncStatus & { lastReconciliation: ReconciliationView | null }> {
+  const [status, latest] = await Promise.all([deps.store.status(deps.now()), deps.store.latestReconciliation()]);
+  return { ...status, lastReconciliation: latest ? viewOf(latest) : null };
 }
 
 /** The one line a minute an idle middleware says: where it stands and that it is still polling. */
 export async function logIdleSummary(deps: SyncDeps): Promise<void> {
   let status: SyncStatus;
   try {
-    status = await syncStatus(deps);
+    status = await deps.store.status(deps.now());
   } catch (error) {
     if (ownStorageFailure(error) === undefined) throw error;
     return;

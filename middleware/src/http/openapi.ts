@@ -1,7 +1,21 @@
-import { idParameter, json, linkHeader, notFoundAnswer, openApiDocument, pageParameters, problem, storageProblems } from '@welcome/common';
+import {
+  bodyProblems,
+  idParameter,
+  json,
+  linkHeader,
+  MAX_ID,
+  notFoundAnswer,
+  openApiDocument,
+  pageParameters,
+  problem,
+  storageProblems,
+} from '@welcome/common';
 
 const timestamp = { type: ['string', 'null'], format: 'date-time' };
 const deadLetterRef = { $ref: '#/components/schemas/DeadLetter' };
+const reconciliationRef = { $ref: '#/components/schemas/Reconciliation' };
+const count = { type: 'integer', minimum: 0 };
+const customerId = { type: 'integer', minimum: 1, maximum: MAX_ID };
 
 /** One CRM event, as Standard Webhooks delivers it. */
 const crmEvent = {
@@ -24,13 +38,19 @@ export const middlewareOpenApi = openApiDocument({
     { name: 'status', description: 'Where delivery stands: for people (the page) and for programs.' },
     { name: 'push', description: "The CRM's webhooks." },
     { name: 'dead letters', description: 'Customers that could not be delivered, and replaying them.' },
+    {
+      name: 'reconciliation',
+      description:
+        "The CRM's customers and the Inventory's packages compared side by side, to find (and repair) what the Inventory lost " +
+        'after it had confirmed it: a restore from an old backup, a table emptied by mistake, a package deleted by hand.',
+    },
   ],
   schemas: {
     Status: {
       type: 'object',
       required: [
         'cursor', 'lastPollAt', 'lastSuccessAt', 'synced', 'alreadyThere', 'failedCycles', 'lastError', 'outage', 'deadLetters',
-        'crmHighestId', 'lag', 'recentDeliveries', 'deliveriesByPath', 'lastWebhookAt', 'replicas',
+        'crmHighestId', 'lag', 'recentDeliveries', 'deliveriesByPath', 'lastWebhookAt', 'replicas', 'lastReconciliation',
       ],
       properties: {
         cursor: { type: 'integer', minimum: 0, description: 'The id of the last customer handled (delivered or dead-lettered).' },
@@ -92,6 +112,7 @@ export const middlewareOpenApi = openApiDocument({
             additionalProperties: false,
           },
         },
+        lastReconciliation: { oneOf: [{ type: 'null' }, reconciliationRef], description: 'The latest reconciliation; null before the first.' },
       },
       additionalProperties: false,
     },
@@ -130,6 +151,69 @@ export const middlewareOpenApi = openApiDocument({
         attempts: { type: 'integer', minimum: 1 },
         firstFailedAt: { type: 'string', format: 'date-time' },
         lastFailedAt: { type: 'string', format: 'date-time' },
+      },
+      additionalProperties: false,
+    },
+    NewReconciliation: {
+      type: 'object',
+      description: 'Every field may be left out; an empty body (or none) checks every customer up to the cursor and repairs.',
+      properties: {
+        fromId: { ...customerId, default: 1, description: 'The first customer id to check; at most the cursor.' },
+        toId: {
+          ...customerId,
+          description: 'The last customer id to check: the cursor by default, and never beyond it (customers after it are not handled yet).',
+        },
+        repair: { type: 'boolean', default: true, description: 'Deliver the missing customers again (mismatches and orphans are only reported).' },
+      },
+      additionalProperties: false,
+    },
+    Finding: {
+      type: 'object',
+      description:
+        '`missing`: a customer without a package (not one with a dead letter: that is on its own list). `mismatched`: a package ' +
+        "under another name than its customer's. `orphaned`: a package for a customer the CRM does not have.",
+      required: ['kind', 'customerId'],
+      properties: {
+        kind: { enum: ['missing', 'mismatched', 'orphaned'] },
+        customerId,
+        customerName: { type: 'string', description: 'The name the CRM has (missing, mismatched).' },
+        packageId: { type: 'integer', minimum: 1, description: "The Inventory's package (mismatched, orphaned; missing once repaired)." },
+        packageCustomerName: { type: 'string', description: 'The name the package was made for (mismatched, orphaned).' },
+        repair: {
+          enum: ['created', 'alreadyThere', 'deadLettered'],
+          description: 'What the repair of a missing customer came to; `deadLettered`: the Inventory refused it, see /dead-letters.',
+        },
+      },
+      additionalProperties: false,
+    },
+    Reconciliation: {
+      type: 'object',
+      required: ['id', 'status', 'fromId', 'toId', 'repair', 'progress', 'counts', 'findings', 'error', 'startedAt', 'updatedAt', 'finishedAt'],
+      properties: {
+        id: { type: 'integer', minimum: 1 },
+        status: { enum: ['running', 'done', 'failed'] },
+        fromId: customerId,
+        toId: { type: 'integer', minimum: 0 },
+        repair: { type: 'boolean' },
+        progress: {
+          type: 'object',
+          description: 'Ids checked, up to and including `checkedUpTo`, of the `total` ids from fromId to toId.',
+          required: ['checkedUpTo', 'checked', 'total'],
+          properties: { checkedUpTo: count, checked: count, total: count },
+          additionalProperties: false,
+        },
+        counts: {
+          type: 'object',
+          description: 'Every finding so far, by kind, and the missing customers that have their package now.',
+          required: ['missing', 'mismatched', 'orphaned', 'repaired'],
+          properties: { missing: count, mismatched: count, orphaned: count, repaired: count },
+          additionalProperties: false,
+        },
+        findings: { type: 'array', maxItems: 100, description: 'The first 100 findings, in customer-id order.', items: { $ref: '#/components/schemas/Finding' } },
+        error: { type: ['string', 'null'], description: 'Why it failed: the upstream that stopped answering. Start another from `progress.checkedUpTo + 1`.' },
+        startedAt: { type: 'string', format: 'date-time' },
+        updatedAt: { type: 'string', format: 'date-time' },
+        finishedAt: timestamp,
       },
       additionalProperties: false,
     },
@@ -260,6 +344,69 @@ export const middlewareOpenApi = openApiDocument({
             additionalProperties: false,
           }),
           ...storageProblems,
+        },
+      },
+    },
+    '/reconciliations': {
+      post: {
+        tags: ['reconciliation'],
+        summary: "Compare the CRM's customers with the Inventory's packages, and repair the missing ones",
+        description:
+          'Walks both in customer-id order, a page of 1,000 at a time, in the background: follow its progress at the Location. ' +
+          'Missing customers are delivered again through the same delivery code as every other path (the Inventory answers 200 ' +
+          'for a package it has; a refusal becomes a dead letter). Mismatched and orphaned packages are reported, never changed. ' +
+          'One runs at a time across all replicas; a run left by a stopped or lost middleware is taken up again from its last save. ' +
+          'RECONCILE_INTERVAL starts one on its own.',
+        operationId: 'startReconciliation',
+        requestBody: { required: false, content: { 'application/json': { schema: { $ref: '#/components/schemas/NewReconciliation' } } } },
+        responses: {
+          '202': json('Started', reconciliationRef, {
+            Location: { description: 'The run: /reconciliations/{id}', required: true, schema: { type: 'string' } },
+          }),
+          ...bodyProblems,
+          '400': problem(
+            'A bad body: malformed JSON, a field that is not accepted or wrong, toId below fromId, or fromId beyond the cursor.',
+            'malformed-json',
+            'malformed-body',
+            'validation-failed',
+            'beyond-cursor',
+          ),
+          '409': {
+            ...problem('One is running already: its Location says which.', 'reconciliation-running'),
+            headers: { Location: { description: 'The running one: /reconciliations/{id}', required: true, schema: { type: 'string' } } },
+          },
+          ...storageProblems,
+        },
+      },
+      get: {
+        tags: ['reconciliation'],
+        summary: 'The reconciliations, by id, keyset-paged',
+        operationId: 'listReconciliations',
+        parameters: pageParameters,
+        responses: {
+          '200': json('A page of reconciliations', { type: 'array', items: reconciliationRef }, linkHeader),
+          '400': problem('A bad after or limit.', 'validation-failed'),
+        },
+      },
+    },
+    '/reconciliations/latest': {
+      get: {
+        tags: ['reconciliation'],
+        summary: 'The latest reconciliation, running or not',
+        operationId: 'getLatestReconciliation',
+        responses: { '200': json('The latest', reconciliationRef), '404': notFoundAnswer('None has run yet.') },
+      },
+    },
+    '/reconciliations/{id}': {
+      get: {
+        tags: ['reconciliation'],
+        summary: 'One reconciliation: status, progress, counts and the first 100 findings',
+        operationId: 'getReconciliation',
+        parameters: [idParameter('The reconciliation id')],
+        responses: {
+          '200': json('The reconciliation', reconciliationRef),
+          '400': problem('The id is not a positive whole number.', 'validation-failed'),
+          '404': notFoundAnswer('No such reconciliation.'),
         },
       },
     },

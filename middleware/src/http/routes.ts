@@ -1,15 +1,37 @@
 import Router from '@koa/router';
 import getRawBody from 'raw-body';
-import { MAX_BODY, parseIdParam, parsePageRequest, sendPage } from '@welcome/common';
+import { jsonBody, MAX_BODY, parseBody, parseIdParam, parsePageRequest, sendPage } from '@welcome/common';
+import { z } from 'zod';
 import { handleCrmRequest, verifyCrmRequest } from '../domain/crm-webhook.js';
 import { listDeadLetters, replayAllDeadLetters, replayDeadLetter } from '../domain/dead-letters.js';
+import {
+  getReconciliation,
+  latestReconciliation,
+  listReconciliations,
+  reconciliationPath,
+  startReconciliation,
+  type Reconciler,
+} from '../domain/reconciliation.js';
 import { syncStatus, type SyncDeps } from '../domain/sync.js';
 import { statusPage, statusPageCss, statusPageScript } from './status-page.js';
 
 /** The route whose body is read as bytes, for its signature. */
 export const CRM_WEBHOOK_PATH = '/webhooks/crm';
 
-export function createMiddlewareRouter(deps: SyncDeps & { webhookSecret: string | undefined }): Router {
+const customerIdField = z.number({ error: 'must be a number' }).int('must be a whole number').positive('must be positive');
+
+const reconcileBody = z
+  .strictObject({
+    fromId: customerIdField.optional(),
+    toId: customerIdField.optional(),
+    repair: z.boolean({ error: 'must be true or false' }).optional(),
+  })
+  .refine((body) => body.fromId === undefined || body.toId === undefined || body.fromId <= body.toId, {
+    message: 'must not be below fromId',
+    path: ['toId'],
+  });
+
+export function createMiddlewareRouter(deps: SyncDeps & { webhookSecret: string | undefined; reconciler: Reconciler }): Router {
   const router = new Router();
 
   const secret = deps.webhookSecret;
@@ -52,6 +74,26 @@ export function createMiddlewareRouter(deps: SyncDeps & { webhookSecret: string 
 
   router.post('/dead-letters/:id/replay', async (ctx) => {
     ctx.body = await replayDeadLetter(deps, parseIdParam(ctx.params.id));
+  });
+
+  router.post('/reconciliations', jsonBody(), async (ctx) => {
+    const run = await startReconciliation(deps, parseBody(reconcileBody, ctx.request.body ?? {}));
+    ctx.status = 202;
+    ctx.set('Location', reconciliationPath(run.id));
+    ctx.body = run;
+  });
+
+  router.get('/reconciliations', async (ctx) => {
+    const page = parsePageRequest(ctx);
+    sendPage(ctx, await listReconciliations(deps, page.after, page.limit + 1), page);
+  });
+
+  router.get('/reconciliations/latest', async (ctx) => {
+    ctx.body = await latestReconciliation(deps);
+  });
+
+  router.get('/reconciliations/:id', async (ctx) => {
+    ctx.body = await getReconciliation(deps, parseIdParam(ctx.params.id));
   });
 
   return router;

@@ -57,7 +57,16 @@ export const statusPage = `<!doctype html>
     <tbody></tbody>
   </table>
 
-  <footer class="muted">JSON: <a href="/status">/status</a> · <a href="/dead-letters">/dead-letters</a> · <a href="/metrics">/metrics</a> · API docs: <a href="/docs">/docs</a></footer>
+  <h2>Reconciliation <button class="secondary" id="reconcile" type="button">Reconcile now</button></h2>
+  <div class="muted">Compares every customer up to the cursor with the Inventory's packages and makes the missing ones again.</div>
+  <div id="reconcile-result" aria-live="polite"></div>
+  <div id="reconciliation">No reconciliation has run yet.</div>
+  <table id="findings" hidden>
+    <thead><tr><th>Finding</th><th>Customer</th><th>CRM name</th><th>Package</th><th>Package name</th><th>Repair</th></tr></thead>
+    <tbody></tbody>
+  </table>
+
+  <footer class="muted">JSON: <a href="/status">/status</a> · <a href="/dead-letters">/dead-letters</a> · <a href="/reconciliations/latest">/reconciliations/latest</a> · <a href="/metrics">/metrics</a> · API docs: <a href="/docs">/docs</a></footer>
 
 </body>
 </html>
@@ -82,7 +91,8 @@ th { background: #eef1f5; font-size: 12px; text-transform: uppercase; letter-spa
 td.empty { color: #66758a; font-style: italic; }
 button { font: inherit; padding: 4px 12px; border-radius: 6px; border: 1px solid #2f6fde; background: #2f6fde; color: #fff; cursor: pointer; }
 button.secondary { background: #fff; color: #2f6fde; }
-#replay-result { margin-top: 8px; min-height: 1.2em; font-size: 14px; }
+#replay-result, #reconcile-result { margin-top: 8px; min-height: 1.2em; font-size: 14px; }
+#reconciliation { margin: 8px 0; font-size: 14px; }
 footer { margin-top: 28px; font-size: 13px; }
 footer a { color: #2f6fde; }
 #key-form { margin: 16px 0; padding: 12px 16px; border-radius: 8px; background: #fff8e1; border: 1px solid #f0d58a; }
@@ -163,6 +173,31 @@ async function replay(path) {
   await refresh();
 }
 
+async function reconcileNow() {
+  $('reconcile-result').textContent = 'Starting…';
+  try {
+    const response = await api('/reconciliations', { method: 'POST' });
+    const body = await response.json();
+    if (response.status === 202) $('reconcile-result').textContent = 'Reconciliation ' + body.id + ' started.';
+    else $('reconcile-result').textContent = 'Not started: ' + text(body.detail);
+  } catch (error) {
+    $('reconcile-result').textContent = 'Not started: ' + error.message;
+  }
+  await refresh();
+}
+
+function showReconciliation(run) {
+  if (!run) return;
+  const c = run.counts;
+  const p = run.progress;
+  $('reconciliation').textContent = 'Reconciliation ' + run.id + ' (customers ' + run.fromId + ' to ' + run.toId + ', repair ' + (run.repair ? 'on' : 'off') + '): ' +
+    run.status + (run.error ? ' (' + run.error + ')' : '') + ', ' + p.checked + ' of ' + p.total + ' ids checked; ' +
+    c.missing + ' missing (' + c.repaired + ' repaired), ' + c.mismatched + ' mismatched, ' + c.orphaned + ' orphaned. Started ' +
+    when(run.startedAt) + (run.finishedAt ? ', ended ' + when(run.finishedAt) : '') + '.';
+  $('findings').hidden = run.findings.length === 0;
+  fill('findings', run.findings.map((f) => row([f.kind, f.customerId, f.customerName, f.packageId, f.packageCustomerName, f.repair])), '', 6);
+}
+
 async function refresh() {
   try {
     const [status, letters] = await Promise.all([
@@ -189,6 +224,7 @@ async function refresh() {
       button.addEventListener('click', () => replay('/dead-letters/' + letter.id + '/replay'));
       return row([letter.id, letter.customerId === null ? 'no usable id' : letter.customerId, reasonOf(letter), letter.attempts, when(letter.lastFailedAt), button]);
     }), 'No dead letters.', 6);
+    showReconciliation(status.lastReconciliation);
     $('updated').textContent = 'Updated ' + new Date().toLocaleTimeString() + '.';
   } catch (error) {
     showBanner($('key-form').hidden ? 'The middleware does not answer: ' + error.message : '');
@@ -196,6 +232,7 @@ async function refresh() {
 }
 
 $('replay-all').addEventListener('click', () => replay('/dead-letters/replay'));
+$('reconcile').addEventListener('click', reconcileNow);
 refresh();
 setInterval(refresh, 2000);
 `;

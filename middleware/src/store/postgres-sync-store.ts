@@ -304,11 +304,20 @@ export function createPostgresSyncStore(pg: Postgres): SyncStore {
       for (;;) {
         // The partial unique index lets one run at a time: an insert beside a running one does nothing.
         const [started] = await pg.query<ReconciliationRow>(
-          `INSERT INTO reconciliations (status, from_id, to_id, repair, position, owner, lease_until, started_at, updated_at)
-           VALUES ('running', $1, $2, $3, $4, $5, $6, $7, $7)
+          `INSERT INTO reconciliations (status, from_id, to_id, repair, open_ended, position, owner, lease_until, started_at, updated_at)
+           VALUES ('running', $1, $2, $3, $8, $4, $5, $6, $7, $7)
            ON CONFLICT (status) WHERE status = 'running' DO NOTHING
            RETURNING *`,
-          [range.fromId, range.toId, range.repair, range.fromId - 1, owner, new Date(at.getTime() + leaseMs).toISOString(), at.toISOString()],
+          [
+            range.fromId,
+            range.toId,
+            range.repair,
+            range.fromId - 1,
+            owner,
+            new Date(at.getTime() + leaseMs).toISOString(),
+            at.toISOString(),
+            range.openEnded,
+          ],
         );
         if (started) return { started: true, run: toReconciliation(started) };
         const [running] = await pg.query<ReconciliationRow>("SELECT * FROM reconciliations WHERE status = 'running'");

@@ -96,6 +96,7 @@ export const middlewareSchema: Schema = {
       from_id INTEGER NOT NULL,
       to_id INTEGER NOT NULL,
       repair INTEGER NOT NULL,
+      open_ended INTEGER NOT NULL,
       position INTEGER NOT NULL,
       missing INTEGER NOT NULL DEFAULT 0,
       mismatched INTEGER NOT NULL DEFAULT 0,
@@ -289,9 +290,9 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
   const runningReconciliation = db.prepare<[], ReconciliationRow>("SELECT * FROM reconciliations WHERE status = 'running'");
   const latestReconciliation = db.prepare<[], ReconciliationRow>('SELECT * FROM reconciliations ORDER BY id DESC LIMIT 1');
   const reconciliationsAfter = db.prepare<[number, number], ReconciliationRow>('SELECT * FROM reconciliations WHERE id > ? ORDER BY id LIMIT ?');
-  const insertReconciliation = db.prepare<[number, number, number, number, string, string, string, string], ReconciliationRow>(`
-    INSERT INTO reconciliations (status, from_id, to_id, repair, position, owner, lease_until, started_at, updated_at)
-    VALUES ('running', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *
+  const insertReconciliation = db.prepare<[number, number, number, number, number, string, string, string, string], ReconciliationRow>(`
+    INSERT INTO reconciliations (status, from_id, to_id, repair, open_ended, position, owner, lease_until, started_at, updated_at)
+    VALUES ('running', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *
   `);
   const updateReconciliation = db.prepare<{
     id: number;
@@ -328,6 +329,7 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
       range.fromId,
       range.toId,
       range.repair ? 1 : 0,
+      range.openEnded ? 1 : 0,
       range.fromId - 1,
       owner,
       new Date(at.getTime() + leaseMs).toISOString(),

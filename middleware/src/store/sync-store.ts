@@ -131,6 +131,11 @@ export interface ReconciliationRange {
   fromId: number;
   toId: number;
   repair: boolean;
+  /**
+   * No end was asked for: after `toId` (the cursor), the packages of customers beyond it are
+   * looked at too, for orphans and mismatches only (those customers are not handled yet).
+   */
+  openEnded: boolean;
 }
 
 export interface Reconciliation extends ReconciliationRange {
@@ -351,6 +356,7 @@ export interface ReconciliationRow {
   from_id: number;
   to_id: number;
   repair: number | boolean;
+  open_ended: number | boolean;
   position: number;
   missing: number;
   mismatched: number;
@@ -371,6 +377,7 @@ export const toReconciliation = (row: ReconciliationRow): Reconciliation => ({
   fromId: row.from_id,
   toId: row.to_id,
   repair: Boolean(row.repair),
+  openEnded: Boolean(row.open_ended),
   position: row.position,
   counts: { missing: row.missing, mismatched: row.mismatched, orphaned: row.orphaned, repaired: row.repaired },
   findings: JSON.parse(row.findings) as Finding[],
