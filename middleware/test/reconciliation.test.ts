@@ -191,6 +191,30 @@ describe('a reconciliation', () => {
     expect(run.error).toMatch(/^Inventory unavailable: answered 503/);
   });
 
+  test('fails, saying why, against an Inventory that does not list its packages by customer id, and repairs nothing', async () => {
+    const { crm } = await upstreams();
+    for (const name of NAMES.slice(0, 2)) await createCustomer(crm.url, name);
+    const asked: string[] = [];
+    // An older Inventory: orderBy is not known, and the packages come by their own id.
+    const older = await server(
+      serveHandler((req, res) => {
+        asked.push(`${req.method} ${req.url}`);
+        sendJson(res, 200, [
+          { id: 1, customerId: 2, customerName: 'Brian' },
+          { id: 2, customerId: 1, customerName: 'Ada' },
+        ]);
+      }),
+    );
+    const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: older.url });
+    await deps.store.advanceCursor(2);
+
+    const run = await reconcile(deps, createApp(deps));
+
+    expect(run).toMatchObject({ status: 'failed', counts: { missing: 0, repaired: 0 } });
+    expect(run.error).toBe('Inventory unavailable: it does not list its packages in customer-id order (GET /packages?orderBy=customerId)');
+    expect(asked.filter((line) => line.startsWith('POST'))).toEqual([]);
+  });
+
   test('one runs at a time: 409 with the running one as Location', async () => {
     const { deps, app } = await delivered(NAMES.slice(0, 2));
     const other = await deps.store.startReconciliation({ fromId: 1, toId: 2, repair: true, openEnded: true }, 'another-replica', new Date(), 60_000);

@@ -14,6 +14,11 @@ const SAVE_EVERY = 1000;
 const REPAIRS_PER_SAVE = 64;
 /** Missing customers repaired at once, beside the deliveries that go on meanwhile. */
 const REPAIR_CONCURRENCY = 8;
+/**
+ * Packages beyond the cursor looked at, one CRM request each: normally only those a webhook
+ * delivered ahead of the cursor; a middleware far behind its Inventory stops there.
+ */
+const BEYOND_CURSOR_AT_MOST = 1000;
 /** How long a walk is held without a save before another replica (or this one) may take it over. */
 export const RECONCILE_LEASE_MS = 60_000;
 /** How often each replica looks for a walk to take over, and whether a scheduled one is due. */
@@ -97,32 +102,47 @@ function peekable<T>(source: AsyncIterable<T>) {
   };
 }
 
-/** The CRM's customers after `after` up to `toId`, one by one, in id order. */
-async function* customersBetween(deps: SyncDeps, after: number, toId: number): AsyncGenerator<CustomerRecord> {
-  let last = after;
-  for await (const page of deps.crm.customersAfter(after, RECONCILE_PAGE_SIZE)) {
-    for (const record of page.records) {
-      // A CRM that ignores `after` sends the ones before too.
-      if (record.id <= last) continue;
-      if (record.id > toId) return;
-      last = record.id;
-      yield record;
+/**
+ * Each item after `after` up to `toId`, in the order of `idOf`, from pages that must come in that
+ * order: an upstream listing them otherwise (one that does not know the order asked for) would
+ * make the walk find what is not there, so it ends the walk instead, as an upstream giving no
+ * usable answer. Items up to `after` are skipped (an upstream that ignores `after` sends them).
+ */
+async function* inOrder<T>(
+  pages: AsyncIterable<readonly T[]>,
+  idOf: (item: T) => number,
+  after: number,
+  toId: number,
+  disorder: () => UpstreamUnavailableError,
+): AsyncGenerator<T> {
+  let previous = 0;
+  for await (const page of pages) {
+    for (const item of page) {
+      const id = idOf(item);
+      if (id < previous) throw disorder();
+      if (id === previous || id <= after) continue;
+      if (id > toId) return;
+      previous = id;
+      yield item;
     }
   }
 }
 
-/** The Inventory's packages of customers after `after` up to `toId`, one by one, in customer-id order. */
-async function* packagesBetween(deps: SyncDeps, after: number, toId: number): AsyncGenerator<InventoryPackage> {
-  let last = after;
-  for await (const page of deps.inventory.packagesByCustomer(after, RECONCILE_PAGE_SIZE)) {
-    for (const pkg of page) {
-      if (pkg.customerId <= last) continue;
-      if (pkg.customerId > toId) return;
-      last = pkg.customerId;
-      yield pkg;
-    }
-  }
+async function* recordsOf(pages: AsyncIterable<{ records: CustomerRecord[] }>) {
+  for await (const page of pages) yield page.records;
 }
+
+/** The CRM's customers after `after` up to `toId`, one by one, in id order. */
+const customersBetween = (deps: SyncDeps, after: number, toId: number) =>
+  inOrder(recordsOf(deps.crm.customersAfter(after, RECONCILE_PAGE_SIZE)), (record) => record.id, after, toId, () =>
+    new UpstreamUnavailableError('CRM', 'it does not list its customers in id order'),
+  );
+
+/** The Inventory's packages of customers after `after` up to `toId`, one by one, in customer-id order. */
+const packagesBetween = (deps: SyncDeps, after: number, toId: number) =>
+  inOrder(deps.inventory.packagesByCustomer(after, RECONCILE_PAGE_SIZE), (pkg) => pkg.customerId, after, toId, () =>
+    new UpstreamUnavailableError('Inventory', 'it does not list its packages in customer-id order (GET /packages?orderBy=customerId)'),
+  );
 
 /** Runs `act` on every item, at most `limit` at once; after a failure no more are started, and the first failure is thrown once the others end. */
 async function eachAtMost<T>(items: readonly T[], limit: number, act: (item: T) => Promise<void>): Promise<void> {
@@ -153,7 +173,7 @@ export function createReconciler(deps: SyncDeps, options: { intervalMs?: number;
   const startedAt = deps.now().getTime();
   const tally = noCounts();
   let walking: Promise<void> | undefined;
-  let stopping: AbortController = new AbortController();
+  const stopping = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let ticking: Promise<void> = Promise.resolve();
 
@@ -216,7 +236,12 @@ export function createReconciler(deps: SyncDeps, options: { intervalMs?: number;
     // for a customer the CRM does not have (or under another name) is found all the same. Each is
     // asked of the CRM now: a customer committed since its page was read is no orphan.
     const lookBeyond = async () => {
+      let looked = 0;
       for await (const pkg of packagesBetween(deps, run.toId, Number.MAX_SAFE_INTEGER)) {
+        if (++looked > BEYOND_CURSOR_AT_MOST) {
+          deps.logger.warn(`Reconciliation ${run.id} looked at ${BEYOND_CURSOR_AT_MOST} packages beyond the cursor and no further`, { reconciliationId: run.id });
+          return;
+        }
         const record = await deps.crm.getCustomer(pkg.customerId);
         if (record === undefined) orphaned(pkg);
         else if (record.problem === undefined && record.customer.name !== pkg.customerName) mismatched(pkg, record.customer.name);
@@ -350,7 +375,6 @@ export function createReconciler(deps: SyncDeps, options: { intervalMs?: number;
   return {
     start,
     startTimers() {
-      stopping = new AbortController();
       ticking = tick();
       timer = setInterval(() => {
         ticking = ticking.then(tick);
