@@ -83,6 +83,35 @@ describe.each(BACKENDS)('a reconciliation on %s', (backend) => {
     expect(second.counts).toEqual({ missing: 0, mismatched: 0, orphaned: 0, repaired: 0 });
     expect(second.findings).toEqual([]);
   });
+
+  test('one runs at a time: 409 with the running one as Location', async () => {
+    const { deps, app } = await delivered(NAMES.slice(0, 2), { backend });
+    const other = await deps.store.startReconciliation({ fromId: 1, toId: 2, repair: true, openEnded: true }, 'another-replica', new Date(), 60_000);
+
+    const response = await request(app.callback()).post('/reconciliations').send({});
+
+    expect(response.status).toBe(409);
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(response.headers.location).toBe(`/reconciliations/${other.run.id}`);
+    expect((await request(app.callback()).get('/reconciliations/latest')).body).toMatchObject({ id: other.run.id, status: 'running' });
+  });
+
+  test('a walk left running by a stopped process goes on from where it was saved', async () => {
+    const { deps, inventorySql } = await delivered(NAMES, { backend });
+    inventorySql.prepare('DELETE FROM packages WHERE customer_id IN (2, 6)').run();
+    const { run } = await deps.store.startReconciliation({ fromId: 1, toId: 8, repair: true, openEnded: true }, 'gone', new Date(0), 1);
+    await deps.store.saveReconciliation(run.id, 'gone', { position: 4, counts: { missing: 0, mismatched: 0, orphaned: 0, repaired: 0 }, findings: [] }, new Date(0), 1);
+
+    deps.reconciler.startTimers();
+    await waitFor('the walk to be taken over and ended', async () => (await deps.store.findReconciliation(run.id))?.status === 'done');
+    await deps.reconciler.stop();
+
+    const ended = (await deps.store.findReconciliation(run.id))!;
+    // Customer 2 was before the saved position: that walk was the other process's.
+    expect(ended.findings).toEqual([expect.objectContaining({ kind: 'missing', customerId: 6, repair: 'created' })]);
+    expect(ended.counts).toEqual({ missing: 1, mismatched: 0, orphaned: 0, repaired: 1 });
+  });
+
 });
 
 describe('a reconciliation', () => {
@@ -213,34 +242,6 @@ describe('a reconciliation', () => {
     expect(run).toMatchObject({ status: 'failed', counts: { missing: 0, repaired: 0 } });
     expect(run.error).toBe('Inventory unavailable: it does not list its packages in customer-id order (GET /packages?orderBy=customerId)');
     expect(asked.filter((line) => line.startsWith('POST'))).toEqual([]);
-  });
-
-  test('one runs at a time: 409 with the running one as Location', async () => {
-    const { deps, app } = await delivered(NAMES.slice(0, 2));
-    const other = await deps.store.startReconciliation({ fromId: 1, toId: 2, repair: true, openEnded: true }, 'another-replica', new Date(), 60_000);
-
-    const response = await request(app.callback()).post('/reconciliations').send({});
-
-    expect(response.status).toBe(409);
-    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(response.headers.location).toBe(`/reconciliations/${other.run.id}`);
-    expect((await request(app.callback()).get('/reconciliations/latest')).body).toMatchObject({ id: other.run.id, status: 'running' });
-  });
-
-  test('a walk left running by a stopped process goes on from where it was saved', async () => {
-    const { deps, inventorySql } = await delivered(NAMES);
-    inventorySql.prepare('DELETE FROM packages WHERE customer_id IN (2, 6)').run();
-    const { run } = await deps.store.startReconciliation({ fromId: 1, toId: 8, repair: true, openEnded: true }, 'gone', new Date(0), 1);
-    await deps.store.saveReconciliation(run.id, 'gone', { position: 4, counts: { missing: 0, mismatched: 0, orphaned: 0, repaired: 0 }, findings: [] }, new Date(0), 1);
-
-    deps.reconciler.startTimers();
-    await waitFor('the walk to be taken over and ended', async () => (await deps.store.findReconciliation(run.id))?.status === 'done');
-    await deps.reconciler.stop();
-
-    const ended = (await deps.store.findReconciliation(run.id))!;
-    // Customer 2 was before the saved position: that walk was the other process's.
-    expect(ended.findings).toEqual([expect.objectContaining({ kind: 'missing', customerId: 6, repair: 'created' })]);
-    expect(ended.counts).toEqual({ missing: 1, mismatched: 0, orphaned: 0, repaired: 1 });
   });
 
   test('RECONCILE_INTERVAL starts one on its own, and the next one an interval after the last began', async () => {

@@ -76,6 +76,42 @@ describe('reconciliation: the built services', () => {
     expect(second).toMatchObject({ status: 'done', counts: { missing: 0, repaired: 0, mismatched: 0, orphaned: 0 }, findings: [] });
   });
 
+  test('a middleware killed in the middle of a reconciliation takes it up again when it starts, and it ends with one package each', async () => {
+    platform = await new Platform({ pollIntervalMs: 200 }).start();
+    const count = 1500;
+    for (let start = 0; start < count; start += 50) {
+      await Promise.all(
+        Array.from({ length: Math.min(50, count - start) }, (_, i) =>
+          postJson(`${platform!.crm.url}/customers`, { name: `Bulk ${start + i}`, email: `bulk-${start + i}@example.com` }),
+        ),
+      );
+    }
+    await cursorAt(platform, count);
+    // The Inventory's table emptied by mistake.
+    await platform.inventory.stop();
+    const sql = new Database(join(platform.dir, 'inventory.db'));
+    sql.prepare('DELETE FROM packages').run();
+    sql.close();
+    await platform.inventory.start();
+
+    const started = await fetch(`${platform.middleware.url}/reconciliations`, { method: 'POST' });
+    const location = `${platform.middleware.url}${started.headers.get('location')}`;
+    await waitFor('some repairs saved', async () => (await getJson(location)).counts.repaired > 0, 30_000);
+    await platform.middleware.kill();
+    const atKill = await getJson(`${platform.inventory.url}/packages?limit=1`);
+    expect(atKill.length).toBe(1);
+    await platform.middleware.start();
+
+    const run = await waitFor('the reconciliation to end', async () => {
+      const current = await getJson(location);
+      return current.status === 'running' ? undefined : current;
+    }, 60_000);
+    expect(run).toMatchObject({ status: 'done', progress: { checked: count, total: count } });
+    expect(run.counts.repaired).toBeGreaterThan(0);
+    expect(platform.middleware.logs.some((line) => /^Reconciliation \d+ goes on after id \d+$/.test(line.message))).toBe(true);
+    await expectExactlyOnePackageEach(platform, 1000);
+  }, 120_000);
+
   test('a package renamed by hand and one added for a customer the CRM never had: reported, not changed', async () => {
     platform = await new Platform({ pollIntervalMs: 200 }).start();
     const customers = await createCustomers(platform, 5);
