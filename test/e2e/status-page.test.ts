@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import Database from 'better-sqlite3';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { getJson, Platform, postJson, ROOT } from './platform.js';
@@ -54,6 +55,8 @@ if (!hasBrowser) {
     await platform?.close();
   });
 
+  const packageOf = async (customerId: number) => ((await getJson(`${platform.inventory.url}/packages?customerId=${customerId}`)) as Array<{ id: number }>)[0]!;
+
   let made = 0;
   const createCustomer = async (name: string) => {
     made += 1;
@@ -96,6 +99,21 @@ if (!hasBrowser) {
     await page.locator('#deliveries tbody tr', { hasText: 'Bob' }).waitFor();
     expect(await page.locator('#deadLetters').textContent()).toBe('0');
     await page.screenshot({ path: join(screenshots, 'status-page.png'), fullPage: true });
+  });
+
+  test('"Reconcile now" finds and repairs a package the Inventory lost, and the page shows the finding', async () => {
+    const carol = await createCustomer('Carol');
+    await page.locator('#deliveries tbody tr', { hasText: 'Carol' }).waitFor({ timeout: 10_000 });
+    const sql = new Database(join(platform.dir, 'inventory.db'));
+    sql.prepare('DELETE FROM packages WHERE customer_id = ?').run(carol.id);
+    sql.close();
+
+    await page.locator('#reconcile').click();
+    await page.locator('#reconcile-result', { hasText: /^Reconciliation \d+ started\.$/ }).waitFor();
+    await page.locator('#reconciliation', { hasText: 'done' }).waitFor({ timeout: 15_000 });
+    expect(await page.locator('#reconciliation').textContent()).toContain('1 missing (1 repaired), 0 mismatched, 0 orphaned');
+    expect(await page.locator('#findings tbody tr').first().textContent()).toBe(`missing${carol.id}Carol${(await packageOf(carol.id)).id}created`);
+    await page.screenshot({ path: join(screenshots, 'status-page-reconciliation.png'), fullPage: true });
   });
 
   test('names from the CRM are shown as text, never run as HTML', async () => {
