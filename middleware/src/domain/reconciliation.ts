@@ -31,41 +31,17 @@ export interface ReconcileRequest {
   repair?: boolean | undefined;
 }
 
-/** A reconciliation as the API shows it. */
-export interface ReconciliationView {
-  id: number;
-  status: Reconciliation['status'];
-  fromId: number;
-  toId: number;
-  repair: boolean;
+/** A reconciliation as the API shows it: its position as progress through the range. */
+export type ReconciliationView = Omit<Reconciliation, 'position' | 'openEnded'> & {
   /** Ids checked (up to and including `checkedUpTo`) of the `total` in the range. */
   progress: { checkedUpTo: number; checked: number; total: number };
-  counts: FindingCounts;
-  findings: Finding[];
-  error: string | null;
-  startedAt: string;
-  updatedAt: string;
-  finishedAt: string | null;
-}
+};
 
 export function viewOf(run: Reconciliation): ReconciliationView {
-  const { position, ...rest } = run;
-  const total = Math.max(0, run.toId - run.fromId + 1);
-  const progress = { checkedUpTo: position, checked: Math.min(total, Math.max(0, position - run.fromId + 1)), total };
-  return {
-    id: rest.id,
-    status: rest.status,
-    fromId: rest.fromId,
-    toId: rest.toId,
-    repair: rest.repair,
-    progress,
-    counts: rest.counts,
-    findings: rest.findings,
-    error: rest.error,
-    startedAt: rest.startedAt,
-    updatedAt: rest.updatedAt,
-    finishedAt: rest.finishedAt,
-  };
+  const { position, openEnded, id, status, fromId, toId, repair, ...rest } = run;
+  const total = Math.max(0, toId - fromId + 1);
+  const progress = { checkedUpTo: position, checked: Math.min(total, Math.max(0, position - fromId + 1)), total };
+  return { id, status, fromId, toId, repair, progress, ...rest };
 }
 
 export interface Reconciler {
