@@ -34,6 +34,8 @@ import {
  */
 const CONFIRM_SPACING_MS = 10;
 
+type FindingCountColumns = 'missing' | 'mismatched' | 'orphaned' | 'repaired';
+
 /** The middleware's database; each step is applied once, in order, and recorded in the file. */
 export const middlewareSchema: Schema = {
   applicationId: 0x776d6964, // "wmid"
@@ -294,24 +296,12 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
     INSERT INTO reconciliations (status, from_id, to_id, repair, open_ended, position, owner, lease_until, started_at, updated_at)
     VALUES ('running', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *
   `);
-  const updateReconciliation = db.prepare<{
-    id: number;
-    owner: string;
-    position: number;
-    missing: number;
-    mismatched: number;
-    orphaned: number;
-    repaired: number;
-    findings: string;
-    leaseUntil: string;
-    at: string;
-    status: string;
-    error: string | null;
-    finishedAt: string | null;
-  }>(`
+  const updateReconciliation = db.prepare<
+    Pick<ReconciliationRow, 'id' | 'owner' | 'position' | FindingCountColumns | 'findings' | 'lease_until' | 'updated_at' | 'status' | 'error' | 'finished_at'>
+  >(`
     UPDATE reconciliations SET position = @position, missing = @missing, mismatched = @mismatched, orphaned = @orphaned,
-      repaired = @repaired, findings = @findings, lease_until = @leaseUntil, updated_at = @at, status = @status,
-      error = @error, finished_at = @finishedAt
+      repaired = @repaired, findings = @findings, lease_until = @lease_until, updated_at = @updated_at, status = @status,
+      error = @error, finished_at = @finished_at
     WHERE id = @id AND owner = @owner AND status = 'running'
   `);
   const adoptReconciliation = db.prepare<[string, string, string], ReconciliationRow>(
@@ -339,7 +329,7 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
     return { started: true, run: toReconciliation(row) };
   });
   const saveReconciliation = db.transaction(
-    (id: number, owner: string, progress: ReconciliationProgress, at: Date, leaseUntil: string, end: { status: string; error: string | null; finishedAt: string | null }) => {
+    (id: number, owner: string, progress: ReconciliationProgress, at: Date, leaseUntil: string, end: Pick<ReconciliationRow, 'status' | 'error' | 'finished_at'>) => {
       const row = reconciliationById.get(id);
       if (!row || row.owner !== owner || row.status !== 'running') return false;
       updateReconciliation.run({
@@ -348,14 +338,14 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
         position: progress.position,
         ...progress.counts,
         findings: keptFindings(row.findings, progress.findings),
-        leaseUntil,
-        at: at.toISOString(),
+        lease_until: leaseUntil,
+        updated_at: at.toISOString(),
         ...end,
       });
       return true;
     },
   );
-  const stillRunning = { status: 'running', error: null, finishedAt: null };
+  const stillRunning = { status: 'running' as const, error: null, finished_at: null };
 
   return {
     cursor: async () => cursorNow.get()!,
@@ -403,7 +393,7 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
         saveReconciliation.immediate(id, owner, progress, at, new Date(at.getTime() + leaseMs).toISOString(), stillRunning),
       ),
     async finishReconciliation(id, owner, progress, end, at) {
-      const ended = { status: end.status, error: end.status === 'failed' ? end.error : null, finishedAt: at.toISOString() };
+      const ended = { status: end.status, error: end.status === 'failed' ? end.error : null, finished_at: at.toISOString() };
       storage.write('finishReconciliation', () => saveReconciliation.immediate(id, owner, progress, at, '', ended));
     },
     leaveReconciliation: async (id, owner) => void storage.write('leaveReconciliation', () => leaveReconciliation.run(id, owner)),
