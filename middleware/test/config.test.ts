@@ -51,6 +51,7 @@ describe('the middleware configuration', () => {
           API_KEYS: 'key-one-0123456789, key-two-0123456789',
           CRM_API_KEY: 'crm-key-0123456789',
           INVENTORY_API_KEY: 'inventory-key-0123456789',
+          RECONCILE_INTERVAL: '24h',
         },
         false,
       ),
@@ -71,6 +72,7 @@ describe('the middleware configuration', () => {
       deliveryConcurrency: 4,
       crmApiKey: 'crm-key-0123456789',
       inventoryApiKey: 'inventory-key-0123456789',
+      reconcileIntervalMs: 86_400_000,
     });
   });
 
@@ -95,6 +97,19 @@ describe('the middleware configuration', () => {
 
   test.each([['0'], ['257'], ['many']])('refuses DELIVERY_CONCURRENCY=%s', (value) => {
     expect(() => loadConfig({ DELIVERY_CONCURRENCY: value }, false)).toThrow(/^DELIVERY_CONCURRENCY=.*from 1 to 256/);
+  });
+
+  test.each([
+    ['90s', 90_000],
+    ['30m', 1_800_000],
+    ['7d', 604_800_000],
+    ['off', undefined],
+  ])('reads RECONCILE_INTERVAL=%s', (value, ms) => {
+    expect(loadConfig({ RECONCILE_INTERVAL: value }, false).reconcileIntervalMs).toBe(ms);
+  });
+
+  test.each([['0s'], ['24'], ['1.5h'], ['366d'], ['daily'], ['500ms']])('refuses RECONCILE_INTERVAL=%s', (value) => {
+    expect(() => loadConfig({ RECONCILE_INTERVAL: value }, false)).toThrow(/^RECONCILE_INTERVAL=.*s, m, h or d/);
   });
 
   test('refuses a CRM_WEBHOOK_SECRET that is not whsec_ and base64', () => {
