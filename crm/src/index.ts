@@ -1,22 +1,5 @@
-import { runService, startService } from '@welcome/common';
-import { createCrm } from './app.js';
-import { loadConfig } from './config.js';
-import { crmPostgres } from './store/schema.js';
+// Traces first: when OTEL_* asks for them, the modules the instrumentations patch must be loaded after the SDK starts.
+import { startTelemetry } from '@welcome/common/telemetry';
 
-await runService(
-  'crm',
-  () => loadConfig(process.env, Boolean(process.stdout.isTTY)),
-  (config) =>
-    startService('crm', config, crmPostgres, (database, logger) =>
-      createCrm({
-        database,
-        logger,
-        webhook: config.webhook,
-        webhookRetryScheduleMs: config.webhookRetryScheduleMs,
-        webhookTimeoutMs: config.webhookTimeoutMs,
-        webhookRetentionDays: config.webhookRetentionDays,
-        apiKeys: config.apiKeys,
-        maxHeldPolls: config.maxHeldPolls,
-      }),
-    ),
-);
+await startTelemetry('crm');
+await import('./main.js');

@@ -1,13 +1,5 @@
-import { runService, startService } from '@welcome/common';
-import { createApp } from './app.js';
-import { loadConfig } from './config.js';
-import { inventoryPostgres } from './store/package-store.js';
+// Traces first: when OTEL_* asks for them, the modules the instrumentations patch must be loaded after the SDK starts.
+import { startTelemetry } from '@welcome/common/telemetry';
 
-await runService(
-  'inventory',
-  () => loadConfig(process.env, Boolean(process.stdout.isTTY)),
-  (config) =>
-    startService('inventory', config, inventoryPostgres, (database, logger) => ({
-      app: createApp({ database, logger, apiKeys: config.apiKeys }),
-    })),
-);
+await startTelemetry('inventory');
+await import('./main.js');

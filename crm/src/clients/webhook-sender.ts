@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { lookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import got from 'got';
-import { keepAliveAgents } from '@welcome/common';
+import { SpanKind } from '@opentelemetry/api';
+import { contextOf, inSpan, isTracing, keepAliveAgents, linkTo } from '@welcome/common';
 import { Webhook } from 'standardwebhooks';
 import { isLinkLocal, MAX_WEBHOOK_ENDPOINTS, urlProblem } from '../domain/webhooks.js';
 import type { DueMessage } from '../store/webhook-store.js';
@@ -35,6 +36,29 @@ export function requestOf(messages: readonly DueMessage[]): { id: string; body: 
   // Each payload is a stored JSON object, sent as it is but for its id, put in front of its fields.
   const events = messages.map((message) => `{"id":${JSON.stringify(webhookId(message.id))},${message.payload.slice(1)}`);
   return { id: batchWebhookId(messages.map((message) => message.id)), body: `[${events.join(',')}]` };
+}
+
+/** The trace context a stored payload's customer was created in, if it was traced. */
+const traceparentIn = (payload: string) => /"traceparent":"(00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2})"/.exec(payload)?.[1];
+
+/**
+ * The span of one request: a child of the first message's trace (one message: its customer's own),
+ * linked to the trace of every message it carries, so each customer's trace shows its webhook.
+ */
+function sendSpan(messages: readonly DueMessage[], id: string) {
+  const traceparents = messages.map((message) => traceparentIn(message.payload));
+  return {
+    kind: SpanKind.PRODUCER,
+    parent: contextOf(traceparents[0]),
+    links: traceparents.flatMap(linkTo),
+    attributes: {
+      'messaging.operation.type': 'send',
+      'messaging.operation.name': 'send',
+      'messaging.destination.name': 'customer.created',
+      'messaging.message.id': id,
+      'messaging.batch.message_count': messages.length,
+    },
+  };
 }
 
 type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
@@ -120,6 +144,16 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
     const problem = problemOf(endpoint.url);
     if (problem) return { delivered: false, status: null, error: `not called: the url ${problem}` };
     const { id, body } = requestOf(messages);
+    if (!isTracing()) return send(endpoint, id, body, at);
+    return inSpan('send customer.created', sendSpan(messages, id), async (span) => {
+      const result = await send(endpoint, id, body, at);
+      if (result.status !== null) span?.setAttribute('http.response.status_code', result.status);
+      if (!result.delivered) span?.addEvent('not delivered', { 'http.response.status_code': result.status ?? 0, 'error.message': result.error ?? '' });
+      return result;
+    });
+  };
+
+  async function send(endpoint: DueMessage['endpoint'], id: string, body: string, at: Date): Promise<SendResult> {
     try {
       const stream = http.stream.post(endpoint.url, {
         body,
@@ -143,5 +177,5 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
       const code = (error as { code?: string }).code;
       return { delivered: false, status: null, error: code ? `${code}: ${(error as Error).message}` : (error as Error).message };
     }
-  };
+  }
 }

@@ -1,4 +1,4 @@
-import { AppError, conflict, notFound } from '@welcome/common';
+import { AppError, conflict, currentTraceparent, notFound } from '@welcome/common';
 import { EmailTakenError, type Customer, type CustomerStore } from '../store/customer-store.js';
 import type { CustomerFeed } from './customer-feed.js';
 
@@ -17,7 +17,7 @@ export const HELD_POLLS_RETRY_AFTER_S = 5;
 
 export async function registerCustomer(deps: CustomerDeps, input: { name: string; email: string }): Promise<Customer> {
   try {
-    const customer = await deps.store.insert({ ...input, createdAt: deps.now().toISOString() });
+    const customer = await deps.store.insert({ ...input, createdAt: deps.now().toISOString(), traceparent: currentTraceparent() });
     deps.feed.committed(customer.id);
     deps.onRegistered?.(customer);
     return customer;

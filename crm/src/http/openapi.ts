@@ -44,6 +44,13 @@ export const crmOpenApi = openApiDocument({
         name: { type: 'string' },
         email: { type: 'string', format: 'email' },
         createdAt: { type: 'string', format: 'date-time' },
+        traceparent: {
+          type: 'string',
+          pattern: '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$',
+          description:
+            'The W3C trace context the customer was created in, present when the CRM records traces (OTEL_EXPORTER_OTLP_ENDPOINT): ' +
+            'the middleware continues that trace when it delivers the customer, by webhook or by poll.',
+        },
       },
       additionalProperties: false,
     },

@@ -7,12 +7,15 @@ export interface Customer {
   name: string;
   email: string;
   createdAt: string;
+  /** The W3C trace context the customer was created in, when traces are on: where its journey's trace begins. */
+  traceparent?: string;
 }
 
 export interface NewCustomer {
   name: string;
   email: string;
   createdAt: string;
+  traceparent?: string | undefined;
 }
 
 export class EmailTakenError extends Error {
@@ -54,6 +57,7 @@ export interface CustomerRow {
   email: string;
   email_key: string;
   created_at: string;
+  traceparent: string | null;
 }
 
 export const toCustomer = (row: CustomerRow): Customer => ({
@@ -61,6 +65,7 @@ export const toCustomer = (row: CustomerRow): Customer => ({
   name: row.name,
   email: row.email,
   createdAt: row.created_at,
+  ...(row.traceparent === null ? {} : { traceparent: row.traceparent }),
 });
 
 /** What makes two emails the same: lower-cased by JavaScript, not by the database, so both backends agree. */

@@ -10,15 +10,16 @@ import {
   type NewCustomer,
 } from './customer-store.js';
 
-const CUSTOMER_COLUMNS = 'id, name, email, email_key, created_at';
+const CUSTOMER_COLUMNS = 'id, name, email, email_key, created_at, traceparent';
 
 // The customers of a batch in one statement, ids drawn in the order they were asked for. An email
 // already taken is left out before it draws an id (no gap for a refusal); ON CONFLICT covers the
 // one taken by a transaction that is still open, once that transaction commits.
 const INSERT_CUSTOMERS = `
-  INSERT INTO customers (name, email, email_key, created_at)
-  SELECT asked.name, asked.email, asked.email_key, asked.created_at
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS asked (name, email, email_key, created_at, position)
+  INSERT INTO customers (name, email, email_key, created_at, traceparent)
+  SELECT asked.name, asked.email, asked.email_key, asked.created_at, asked.traceparent
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+    WITH ORDINALITY AS asked (name, email, email_key, created_at, traceparent, position)
   WHERE NOT EXISTS (SELECT 1 FROM customers taken WHERE taken.email_key = asked.email_key)
   ORDER BY asked.position
   ON CONFLICT (email_key) DO NOTHING
@@ -63,6 +64,7 @@ export function createPostgresCustomerStore(db: Postgres): CustomerStore {
         asked.map((customer) => customer.email),
         asked.map((customer) => emailKey(customer.email)),
         asked.map((customer) => customer.createdAt),
+        asked.map((customer) => customer.traceparent ?? null),
       ]);
       if (rows.length === 0) return rows;
       const customers = rows.map(toCustomer);

@@ -45,6 +45,8 @@ export const crmSchema: Schema = {
     ALTER TABLE webhook_messages DROP COLUMN lease_until;`,
     // How many messages one request to the endpoint may carry (1: one event per request).
     'ALTER TABLE webhook_endpoints ADD COLUMN batch_size INTEGER NOT NULL DEFAULT 1;',
+    // The trace context a customer was created in, when traces were on.
+    'ALTER TABLE customers ADD COLUMN traceparent TEXT;',
   ],
 };
 

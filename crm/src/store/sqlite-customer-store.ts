@@ -18,8 +18,8 @@ import { crmSchema } from './schema.js';
  */
 export function createSqliteCustomerStore(db: Db, storage: StorageGuard): CustomerStore {
   migrate(db, crmSchema);
-  const insert = db.prepare<[string, string, string, string], CustomerRow>(
-    'INSERT INTO customers (name, email, email_key, created_at) VALUES (?, ?, ?, ?) RETURNING *',
+  const insert = db.prepare<[string, string, string, string, string | null], CustomerRow>(
+    'INSERT INTO customers (name, email, email_key, created_at, traceparent) VALUES (?, ?, ?, ?, ?) RETURNING *',
   );
   const byId = db.prepare<[number], CustomerRow>('SELECT * FROM customers WHERE id = ?');
   const after = db.prepare<[number, number], CustomerRow>('SELECT * FROM customers WHERE id > ? ORDER BY id LIMIT ?');
@@ -31,7 +31,7 @@ export function createSqliteCustomerStore(db: Db, storage: StorageGuard): Custom
   // In an explicit transaction, a commit that fails (a full disk) throws: in autocommit, .get()
   // on INSERT ... RETURNING hands back the row even then, and never lets SQLite checkpoint.
   const insertCommitted = db.transaction((customer: NewCustomer) => {
-    const created = toCustomer(insert.get(customer.name, customer.email, emailKey(customer.email), customer.createdAt)!);
+    const created = toCustomer(insert.get(customer.name, customer.email, emailKey(customer.email), customer.createdAt, customer.traceparent ?? null)!);
     enqueue.run('customer.created', created.id, customerCreatedEvent(created), created.createdAt);
     return created;
   });

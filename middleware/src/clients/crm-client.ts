@@ -1,4 +1,5 @@
 import { HTTPError, type Got } from 'got';
+import { readTraceparent } from '@welcome/common/tracing';
 import { z } from 'zod';
 import { createUpstream, linkedPages, unavailableRead, UpstreamUnavailableError, ping, type ClientOptions } from './upstream.js';
 
@@ -14,7 +15,16 @@ export interface CrmCustomer {
  * One record of a CRM page: a customer fit to deliver, or one with a usable id but something
  * wrong with it (`problem`), which is dead-lettered in its turn instead of blocking the rest.
  */
-export type CustomerRecord = { id: number; customer: CrmCustomer; problem?: undefined } | (UnusableRecord & { id: number });
+export type CustomerRecord =
+  | { id: number; customer: CrmCustomer; problem?: undefined; trace?: RecordTrace }
+  | (UnusableRecord & { id: number; trace?: RecordTrace });
+
+/** When and in which trace the CRM created a customer, as its record tells (when it does). */
+export interface RecordTrace {
+  createdAt?: string;
+  /** The W3C trace context of the customer's creation: its delivery continues that trace. */
+  traceparent?: string;
+}
 
 /** A record the middleware cannot deliver, as received, with what is wrong with it. */
 export interface UnusableRecord {
@@ -56,7 +66,16 @@ export function readCustomerRecord(raw: unknown): CustomerRecord | UnusableRecor
   if (!name.success) {
     return { id: id.data, raw, problem: `its name ${JSON.stringify(record.name) ?? 'is missing'}: not a non-empty string` };
   }
-  return { id: id.data, customer: { id: id.data, name: name.data } };
+  const trace = traceOf(record);
+  return { id: id.data, customer: { id: id.data, name: name.data }, ...(trace ? { trace } : {}) };
+}
+
+/** The record's creation time and trace context, the ones that are well formed; undefined for neither. */
+function traceOf(record: Record<string, unknown>): RecordTrace | undefined {
+  const traceparent = readTraceparent(record.traceparent);
+  const createdAt = typeof record.createdAt === 'string' && !Number.isNaN(Date.parse(record.createdAt)) ? record.createdAt : undefined;
+  if (traceparent === undefined && createdAt === undefined) return undefined;
+  return { ...(traceparent ? { traceparent } : {}), ...(createdAt ? { createdAt } : {}) };
 }
 
 function readCustomerPage(body: unknown): CustomerPage {

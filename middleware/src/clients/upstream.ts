@@ -2,6 +2,7 @@ import got, { HTTPError, ParseError, RequestError, type Got } from 'got';
 import LinkHeader from 'http-link-header';
 import { keepAliveAgents } from '@welcome/common/agents';
 import type { Logger } from '@welcome/common';
+import { spanEvent } from '@welcome/common/tracing';
 
 export type UpstreamName = 'CRM' | 'Inventory';
 
@@ -64,6 +65,11 @@ export function createUpstream(options: UpstreamOptions): Got {
     hooks: {
       beforeRetry: [
         (error, retryCount) => {
+          spanEvent('retry', {
+            'http.response.status_code': error instanceof HTTPError ? error.response.statusCode : undefined,
+            'http.request.resend_count': retryCount,
+            'error.message': describeFailure(error, options.name),
+          });
           const repeated = Date.now() - warnedAt < Math.max(options.retryDelayMs, 1000);
           const level = options.quiet?.() || repeated ? 'debug' : 'warn';
           if (level === 'warn') warnedAt = Date.now();

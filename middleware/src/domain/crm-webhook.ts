@@ -3,7 +3,7 @@ import { AppError } from '@welcome/common/errors';
 import { Webhook } from 'standardwebhooks';
 import { readCustomerRecord } from '../clients/crm-client.js';
 import { UpstreamUnavailableError } from '../clients/upstream.js';
-import { deadLetter, deliverCustomer, type DeliveryDeps, type DeliveryResult } from './delivery.js';
+import { deadLetter, deliverCustomer, inCustomerSpan, type DeliveryDeps, type DeliveryResult } from './delivery.js';
 
 /** A CRM event whose signature was checked: its webhook-id and its parsed body's type and data. */
 export interface CrmEvent {
@@ -100,7 +100,7 @@ export async function handleCrmEvent(deps: DeliveryDeps, event: CrmEvent): Promi
   }
   let result: DeliveryResult;
   try {
-    result = await deliverCustomer(deps, record.customer, 'webhook');
+    result = await inCustomerSpan(record, 'webhook', () => deliverCustomer(deps, record.customer, 'webhook'));
   } catch (error) {
     if (!(error instanceof UpstreamUnavailableError)) throw error;
     deps.logger.warn(`${error.message}; the CRM will send customer ${record.id} again`, { customerId: record.id, webhookId: event.webhookId });

@@ -1,5 +1,7 @@
+import { SpanKind } from '@opentelemetry/api';
 import type { Logger } from '@welcome/common';
-import type { CrmCustomer } from '../clients/crm-client.js';
+import { contextOf, inSpan, linkToActive, spanEvent } from '@welcome/common/tracing';
+import type { CrmCustomer, RecordTrace } from '../clients/crm-client.js';
 import type { InventoryClient } from '../clients/inventory-client.js';
 import type { Claim, DeadLetter, DeliveryPath, KnownCustomer, NewDeadLetter, SyncStore } from '../store/sync-store.js';
 
@@ -88,6 +90,26 @@ export async function releaseCustomer(deps: DeliveryDeps, customerId: number, op
   });
 }
 
+/**
+ * Runs the delivery of one customer in a span of its trace: a child of the context the CRM created
+ * it in (the record tells it), so that the customer's spans in the three services share one trace
+ * whichever path brought it, linked to the span of that path (the webhook request, the poll).
+ */
+export function inCustomerSpan<T>(customer: { id: number; trace?: RecordTrace | undefined }, via: AskedBy, work: () => Promise<T>): Promise<T> {
+  const options = {
+    kind: SpanKind.CONSUMER,
+    parent: contextOf(customer.trace?.traceparent),
+    links: linkToActive(),
+    attributes: {
+      'messaging.operation.type': 'process',
+      'messaging.destination.name': 'customer.created',
+      'welcome.customer.id': customer.id,
+      'welcome.via': via,
+    },
+  };
+  return inSpan('process customer.created', options, work);
+}
+
 /** A customer the Inventory has answered for, and the commit that records the answer. */
 export interface Answered {
   result: DeliveryResult;
@@ -104,6 +126,7 @@ async function askInventory(deps: DeliveryDeps, customer: CrmCustomer, path: Ask
   const outcome = await deps.inventory.requestPackage({ customerId: customer.id, customerName: customer.name });
   const fields = { customerId: customer.id, customerName: customer.name, via: path };
   if (outcome.kind === 'refused') {
+    spanEvent(deps.store ? 'dead-lettered' : 'refused', { 'http.response.status_code': outcome.status, 'welcome.customer.id': customer.id });
     const refusal = { customerId: customer.id, status: outcome.status, answer: outcome.answer };
     if (!deps.store) return { result: { ...refusal, outcome: 'refused' }, committed: nothingToCommit };
     const letter = await deadLetter(

@@ -1,4 +1,5 @@
-import { isDatabaseUnavailable, StorageFullError } from '@welcome/common';
+import { ROOT_CONTEXT, SpanKind } from '@opentelemetry/api';
+import { inSpan, isDatabaseUnavailable, StorageFullError } from '@welcome/common';
 import type { CrmClient, CustomerRecord, UnusableRecord } from '../clients/crm-client.js';
 import { UpstreamUnavailableError } from '../clients/upstream.js';
 import type { DeliveryPath, SyncStatus, SyncStore } from '../store/sync-store.js';
@@ -7,6 +8,7 @@ import {
   abandonReservation,
   deadLetter,
   deliverReserved,
+  inCustomerSpan,
   reserveCustomers,
   type ClaimSettings,
   type DeliveryDeps,
@@ -192,7 +194,8 @@ async function deliverInOrder(
           continue;
         }
         // The next customer is asked for while this one's outcome waits for its group commit.
-        const answered = await deliverReserved(deps, record.customer, deps.pollPath, await claims.take(index));
+        const reservation = await claims.take(index);
+        const answered = await inCustomerSpan(record, deps.pollPath, () => deliverReserved(deps, record.customer, deps.pollPath, reservation));
         if (answered === undefined) {
           heldElsewhere.push(index);
           continue;
@@ -249,7 +252,16 @@ function ownStorageFailure(error: unknown): string | undefined {
  * `after` and send everything, so the cursor is applied here too. An unavailable upstream ends the
  * cycle where it is; the next cycle starts from the same customer.
  */
-export async function syncNewCustomers(deps: SyncDeps, shouldStop: () => boolean = () => false, signal?: AbortSignal): Promise<CycleReport> {
+export function syncNewCustomers(deps: SyncDeps, shouldStop: () => boolean = () => false, signal?: AbortSignal): Promise<CycleReport> {
+  const attributes = { 'messaging.operation.type': 'receive', 'messaging.destination.name': 'customer.created', 'welcome.via': deps.pollPath };
+  return inSpan('poll CRM', { kind: SpanKind.CONSUMER, parent: ROOT_CONTEXT, attributes }, async (span) => {
+    const report = await syncCycle(deps, shouldStop, signal);
+    span?.setAttribute('messaging.batch.message_count', report.found);
+    return report;
+  });
+}
+
+async function syncCycle(deps: SyncDeps, shouldStop: () => boolean, signal?: AbortSignal): Promise<CycleReport> {
   const report: CycleReport = { found: 0, created: 0, alreadyThere: 0, deadLettered: 0 };
   let cursor: number | undefined;
   try {

@@ -13,3 +13,5 @@ export * from './validation.js';
 export * from './postgres.js';
 export * from './process.js';
 export * from './service-database.js';
+export * from './telemetry.js';
+export * from './tracing.js';

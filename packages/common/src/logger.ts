@@ -1,4 +1,6 @@
+import { trace } from '@opentelemetry/api';
 import winston from 'winston';
+import { isTracing } from './tracing.js';
 
 export type Logger = winston.Logger;
 export type LogFormat = 'json' | 'pretty';
@@ -46,6 +48,17 @@ const oneLine = winston.format((info) => {
   return info;
 });
 
+/** A line written inside a span carries its trace_id and span_id, so a trace viewer and the log meet. */
+const traceFields = winston.format((info) => {
+  const span = isTracing() ? trace.getActiveSpan() : undefined;
+  if (span) {
+    const { traceId, spanId } = span.spanContext();
+    info.trace_id = traceId;
+    info.span_id = spanId;
+  }
+  return info;
+});
+
 export function createLogger(options: LoggerOptions): Logger {
   const format = options.format ?? 'json';
   return winston.createLogger({
@@ -54,6 +67,7 @@ export function createLogger(options: LoggerOptions): Logger {
     format: winston.format.combine(
       winston.format.errors({ stack: true }),
       winston.format.timestamp(),
+      traceFields(),
       format === 'pretty' ? winston.format.combine(winston.format.colorize(), pretty) : winston.format.combine(winston.format.json(), oneLine()),
     ),
     transports: [

@@ -4,6 +4,7 @@ import type { PostgresSetup } from './postgres.js';
 import { closeServiceDatabase, describeDatabase, openServiceDatabase, type ServiceDatabase } from './service-database.js';
 import { boundPort, closeServer, listen } from './http.js';
 import { createLogger, type Logger } from './logger.js';
+import { stopTelemetry } from './telemetry.js';
 
 export interface RunningService {
   logger: Logger;
@@ -48,7 +49,7 @@ export async function runService<C>(
     if (stopping) return;
     stopping = true;
     running.logger.info(`Received ${signal}; finishing the work in flight and shutting down`, { signal });
-    running.stop().then(
+    running.stop().then(stopTelemetry).then(
       () => {
         running.logger.info('Shut down cleanly');
         process.exitCode = 0;

@@ -1,0 +1,22 @@
+import { runService, startService } from '@welcome/common';
+import { createCrm } from './app.js';
+import { loadConfig } from './config.js';
+import { crmPostgres } from './store/schema.js';
+
+await runService(
+  'crm',
+  () => loadConfig(process.env, Boolean(process.stdout.isTTY)),
+  (config) =>
+    startService('crm', config, crmPostgres, (database, logger) =>
+      createCrm({
+        database,
+        logger,
+        webhook: config.webhook,
+        webhookRetryScheduleMs: config.webhookRetryScheduleMs,
+        webhookTimeoutMs: config.webhookTimeoutMs,
+        webhookRetentionDays: config.webhookRetentionDays,
+        apiKeys: config.apiKeys,
+        maxHeldPolls: config.maxHeldPolls,
+      }),
+    ),
+);

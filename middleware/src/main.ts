@@ -1,0 +1,74 @@
+import { runService, startService } from '@welcome/common';
+import { createApp } from './app.js';
+import { loadConfig } from './config.js';
+import { startHeartbeat } from './domain/heartbeat.js';
+import { startPoller, type Poller } from './domain/poller.js';
+import { logIdleSummary, syncNewCustomers } from './domain/sync.js';
+import { middlewarePostgres } from './store/sync-store.js';
+import { createSyncDeps } from './sync-deps.js';
+
+const RETRY_DELAY_MS = 1000;
+const IDLE_SUMMARY_MS = 60_000;
+
+await runService(
+  'middleware',
+  () => loadConfig(process.env, Boolean(process.stdout.isTTY)),
+  (config) =>
+    startService('middleware', config, middlewarePostgres, (database, logger) => {
+      const deps = createSyncDeps({
+        database,
+        logger,
+        crmUrl: config.crmUrl,
+        inventoryUrl: config.inventoryUrl,
+        timeoutMs: config.httpTimeoutMs,
+        retryDelayMs: RETRY_DELAY_MS,
+        longPollS: config.longPollS,
+        webhookSecret: config.crmWebhookSecret,
+        concurrency: config.deliveryConcurrency,
+        crmApiKey: config.crmApiKey,
+        inventoryApiKey: config.inventoryApiKey,
+        apiKeys: config.apiKeys,
+        reconcileIntervalMs: config.reconcileIntervalMs,
+      });
+      // The cursor for a log line; while the database cannot be reached, the line goes without it.
+      const cursorNow = () => deps.store.cursor().catch(() => undefined);
+      let poller: Poller | undefined;
+      let heartbeat: ReturnType<typeof startHeartbeat> | undefined;
+      return {
+        app: createApp(deps),
+        start: () => {
+          const polling = config.longPollS > 0 ? `Long polling ${config.crmUrl} (held up to ${config.longPollS} s)` : `Polling ${config.crmUrl} every ${config.pollIntervalMs} ms`;
+          const push = config.crmWebhookSecret ? '; CRM webhooks accepted at POST /webhooks/crm' : '';
+          const fields = {
+            crmUrl: config.crmUrl,
+            inventoryUrl: config.inventoryUrl,
+            pollIntervalMs: config.pollIntervalMs,
+            longPollS: config.longPollS,
+            deliveryConcurrency: config.deliveryConcurrency,
+            webhooks: config.crmWebhookSecret !== undefined,
+            replica: deps.replica.id,
+            reconcileIntervalMs: config.reconcileIntervalMs ?? null,
+          };
+          void cursorNow().then((cursor) => logger.info(`${polling} into ${config.inventoryUrl}${push}`, { ...fields, cursor }));
+          heartbeat = startHeartbeat(deps);
+          deps.reconciler.startTimers();
+          poller = startPoller({
+            intervalMs: config.pollIntervalMs,
+            maxBackoffMs: config.backoffMaxMs,
+            cycle: (shouldStop, signal) => syncNewCustomers(deps, shouldStop, signal),
+            longPoll: config.longPollS > 0,
+            logger,
+            idleSummary: { everyMs: IDLE_SUMMARY_MS, log: () => logIdleSummary(deps) },
+          });
+        },
+        stop: async () => {
+          await poller?.stop();
+          await deps.reconciler.stop();
+          await heartbeat?.stop();
+          const cursor = await cursorNow();
+          if (cursor === undefined) logger.warn('Stopped; the cursor could not be read back, the database does not answer');
+          else logger.info(`Cursor saved at ${cursor}`, { cursor });
+        },
+      };
+    }),
+);
