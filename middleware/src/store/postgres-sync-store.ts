@@ -12,6 +12,9 @@ import {
   type Claim,
   type DeadLetterRow,
   type DeliveryRow,
+  journeyRow,
+  type JourneyStepRow,
+  toRecordedStep,
   keptFindings,
   toReconciliation,
   type ReconciliationEnd,
@@ -350,6 +353,35 @@ export function createPostgresSyncStore(pg: Postgres): SyncStore {
     },
     async listReconciliations(after, limit) {
       return (await pg.query<ReconciliationRow>('SELECT * FROM reconciliations WHERE id > $1 ORDER BY id LIMIT $2', [after, limit])).map(toReconciliation);
+    },
+    async recordJourney(entries) {
+      if (entries.length === 0) return;
+      const rows = entries.map(journeyRow);
+      await pg.query(
+        `INSERT INTO journey_steps (customer_id, at, kind, detail, trace_id)
+         SELECT customer_id, at, kind, detail, trace_id
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])
+           WITH ORDINALITY AS s (customer_id, at, kind, detail, trace_id, n)
+         ORDER BY n`,
+        [0, 1, 2, 3, 4].map((column) => rows.map((row) => row[column])),
+      );
+    },
+    async journeyOf(customerId) {
+      const rows = await pg.query<JourneyStepRow>('SELECT kind, at, detail, trace_id FROM journey_steps WHERE customer_id = $1 ORDER BY at, id', [customerId]);
+      return rows.map(toRecordedStep);
+    },
+    async pruneJourneys(before, limit) {
+      // Replicas prune at the same hours: each skips the steps another is deleting.
+      const [pruned] = await pg.query<{ n: number }>(
+        `WITH pruned AS (
+           DELETE FROM journey_steps WHERE id IN (
+             SELECT id FROM journey_steps WHERE at < $1 ORDER BY at LIMIT $2 FOR UPDATE SKIP LOCKED
+           ) RETURNING 1
+         )
+         SELECT COUNT(*) AS n FROM pruned`,
+        [before, limit],
+      );
+      return pruned!.n;
     },
   };
 }

@@ -20,6 +20,9 @@ import {
   type ReconciliationRange,
   type ReconciliationRow,
   type DeliveryRow,
+  journeyRow,
+  type JourneyStepRow,
+  toRecordedStep,
   type KnowledgeRow,
   type NewDeadLetter,
   type ReplicaRow,
@@ -113,6 +116,17 @@ export const middlewareSchema: Schema = {
       finished_at TEXT
     ) STRICT;
     CREATE UNIQUE INDEX one_running_reconciliation ON reconciliations (status) WHERE status = 'running';`,
+    // Journeys: each customer's steps, read by customer; pruned by time.
+    `CREATE TABLE journey_steps (
+      id INTEGER PRIMARY KEY,
+      customer_id INTEGER NOT NULL,
+      at TEXT NOT NULL,
+      kind TEXT NOT NULL CHECK (kind IN ('created', 'found', 'asked', 'outcome')),
+      detail TEXT NOT NULL,
+      trace_id TEXT
+    ) STRICT;
+    CREATE INDEX journey_steps_by_customer ON journey_steps (customer_id, id);
+    CREATE INDEX journey_steps_by_time ON journey_steps (at);`,
   ],
 };
 
@@ -347,6 +361,19 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
   );
   const stillRunning = { status: 'running' as const, error: null, finished_at: null };
 
+  // One statement for any number of steps, given as one JSON array of rows: no limit on bound
+  // parameters to mind, and one prepared statement whatever the size of the group.
+  const insertJourneySteps = db.prepare<[string]>(`
+    INSERT INTO journey_steps (customer_id, at, kind, detail, trace_id)
+    SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?) ORDER BY key
+  `);
+  const journeyStepsOf = db.prepare<[number], JourneyStepRow>(
+    'SELECT kind, at, detail, trace_id FROM journey_steps WHERE customer_id = ? ORDER BY at, id',
+  );
+  const pruneJourneySteps = db.prepare<[string, number]>(
+    'DELETE FROM journey_steps WHERE id IN (SELECT id FROM journey_steps WHERE at < ? ORDER BY at LIMIT ?)',
+  );
+
   return {
     cursor: async () => cursorNow.get()!,
     async status(at = new Date()) {
@@ -412,5 +439,10 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
       return row && toReconciliation(row);
     },
     listReconciliations: async (after, limit) => reconciliationsAfter.all(after, limit).map(toReconciliation),
+    async recordJourney(entries) {
+      if (entries.length > 0) storage.write('recordJourney', () => insertJourneySteps.run(JSON.stringify(entries.map(journeyRow))));
+    },
+    journeyOf: async (customerId) => journeyStepsOf.all(customerId).map(toRecordedStep),
+    pruneJourneys: async (before, limit) => storage.write('pruneJourneys', () => pruneJourneySteps.run(before, limit).changes),
   };
 }

@@ -162,6 +162,35 @@ export interface ReconciliationProgress {
 /** How a walk ended. */
 export type ReconciliationEnd = { status: 'done' } | { status: 'failed'; error: string };
 
+/** How a customer was found: one of the delivery paths, a reconciliation, or a dead letter's replay. */
+export type FoundVia = DeliveryPath | 'reconciliation' | 'replay';
+
+/** One step of a customer's way through the middleware; `at` is an ISO 8601 time. */
+export type JourneyStep =
+  /** At the CRM: the customer's createdAt. */
+  | { kind: 'created'; at: string }
+  | { kind: 'found'; at: string; via: FoundVia }
+  /** One HTTP attempt at the Inventory: its status, or null and the error when it gave no answer. */
+  | { kind: 'asked'; at: string; status: number | null; error?: string }
+  | {
+      kind: 'outcome';
+      at: string;
+      outcome: 'created' | 'alreadyThere' | 'deadLettered' | 'replayed' | 'repaired';
+      packageId?: number;
+      deadLetterId?: number;
+      status?: number;
+    };
+
+/** A step to record, with the trace it happened in. */
+export interface JourneyEntry {
+  customerId: number;
+  step: JourneyStep;
+  traceId?: string | undefined;
+}
+
+/** A recorded step, with its trace id (null when it was recorded outside a trace). */
+export type RecordedStep = JourneyStep & { traceId: string | null };
+
 /**
  * The middleware's state: on SQLite for one process, on PostgreSQL for any number of replicas,
  * which then share the cursor, the confirmations, the dead letters, the counters and the claims.
@@ -241,6 +270,12 @@ export interface SyncStore {
   findReconciliation(id: number): Promise<Reconciliation | undefined>;
   latestReconciliation(): Promise<Reconciliation | undefined>;
   listReconciliations(after: number, limit: number): Promise<Reconciliation[]>;
+  /** Writes the steps in one statement, in the order given. */
+  recordJourney(entries: readonly JourneyEntry[]): Promise<void>;
+  /** The customer's steps in time order, those of the same time in the order they were recorded; none for a customer never seen. */
+  journeyOf(customerId: number): Promise<RecordedStep[]>;
+  /** Deletes up to `limit` steps older than `before` (oldest first), and says how many it deleted. */
+  pruneJourneys(before: string, limit: number): Promise<number>;
 }
 
 /** How many of the latest deliveries are kept for /status and the status page. */
@@ -409,6 +444,22 @@ export function countsOf(batch: readonly Confirmation[]) {
   const byPath = (path: DeliveryPath) => batch.filter((confirmation) => confirmation.path === path).length;
   return { created, alreadyThere: batch.length - created, webhook: byPath('webhook'), longPoll: byPath('longPoll'), poll: byPath('poll') };
 }
+
+export interface JourneyStepRow {
+  kind: JourneyStep['kind'];
+  at: string;
+  detail: string;
+  trace_id: string | null;
+}
+
+/** A step as stored: its kind and time in their own columns, the rest as JSON text. */
+export function journeyRow(entry: JourneyEntry): [customerId: number, at: string, kind: string, detail: string, traceId: string | null] {
+  const { kind, at, ...detail } = entry.step;
+  return [entry.customerId, at, kind, JSON.stringify(detail), entry.traceId ?? null];
+}
+
+export const toRecordedStep = (row: JourneyStepRow): RecordedStep =>
+  ({ kind: row.kind, at: row.at, ...(JSON.parse(row.detail) as object), traceId: row.trace_id }) as RecordedStep;
 
 /** The middleware's PostgreSQL schema, one numbered SQL file a step (middleware/migrations/postgres). */
 export const middlewareMigrations = loadMigrations(new URL('../../migrations/postgres/', import.meta.url));
