@@ -8,6 +8,7 @@ import {
   type CommonConfig,
   type Env,
 } from '@welcome/common';
+import { DEFAULT_JOURNEY_RETENTION_DAYS } from './domain/journey-retention.js';
 
 /** Customers delivered at once by default: see the README's bench section for how it was chosen. */
 export const DEFAULT_DELIVERY_CONCURRENCY = 16;
@@ -31,6 +32,10 @@ export interface MiddlewareConfig extends CommonConfig {
   inventoryApiKey: string | undefined;
   /** RECONCILE_INTERVAL: how often a reconciliation starts on its own, in ms; undefined (the default) for never. */
   reconcileIntervalMs: number | undefined;
+  /** JOURNEY_RETENTION_DAYS: how long each step of a customer's journey is kept (1 to 3650 days). */
+  journeyRetentionDays: number;
+  /** TRACE_UI_URL: a trace viewer's page for one trace, `{traceId}` standing for its id; undefined for none. */
+  traceUiUrl: string | undefined;
 }
 
 const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -56,6 +61,18 @@ function parseLongPoll(raw: string): number {
   return Number(raw);
 }
 
+function parseRetentionDays(raw: string): number {
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 3650) throw new Error('expected a whole number of days from 1 to 3650');
+  return Number(raw);
+}
+
+/** A trace viewer's URL for one trace, such as Jaeger's `http://localhost:16686/trace/{traceId}`. */
+function parseTraceUiUrl(raw: string): string {
+  if (!raw.includes('{traceId}')) throw new Error('expected {traceId} where the trace id goes, e.g. http://localhost:16686/trace/{traceId}');
+  parseHttpUrl(raw.replaceAll('{traceId}', '0'));
+  return raw;
+}
+
 export function loadConfig(env: Env, isTty: boolean): Readonly<MiddlewareConfig> {
   const reader = new EnvReader(env);
   return reader.done({
@@ -71,5 +88,7 @@ export function loadConfig(env: Env, isTty: boolean): Readonly<MiddlewareConfig>
     longPollS: reader.read('LONG_POLL_S', 0, parseLongPoll),
     deliveryConcurrency: reader.read('DELIVERY_CONCURRENCY', DEFAULT_DELIVERY_CONCURRENCY, parseConcurrency),
     reconcileIntervalMs: reader.read<number | undefined>('RECONCILE_INTERVAL', undefined, parseInterval),
+    journeyRetentionDays: reader.read('JOURNEY_RETENTION_DAYS', DEFAULT_JOURNEY_RETENTION_DAYS, parseRetentionDays),
+    traceUiUrl: reader.read<string | undefined>('TRACE_UI_URL', undefined, parseTraceUiUrl),
   });
 }

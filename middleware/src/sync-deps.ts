@@ -3,6 +3,7 @@ import { createCrmClient } from './clients/crm-client.js';
 import { DEFAULT_DELIVERY_CONCURRENCY } from './config.js';
 import { createInventoryClient } from './clients/inventory-client.js';
 import { processReplicaId, type ReplicaIdentity } from './domain/heartbeat.js';
+import { createJournal, type Journal } from './domain/journey.js';
 import { createReconciler, type Reconciler } from './domain/reconciliation.js';
 import type { SyncDeps } from './domain/sync.js';
 import { createSyncStore, type DeliveryPath, type SyncStore } from './store/sync-store.js';
@@ -18,6 +19,10 @@ export type MiddlewareDeps = SyncDeps & {
   apiKeys: readonly string[];
   /** Reconciliations of the CRM's customers against the Inventory's packages. */
   reconciler: Reconciler;
+  /** Where each customer's steps are noted, for GET /customers/{id}/journey. */
+  journal: Journal;
+  /** TRACE_UI_URL: a trace viewer's page for one trace, `{traceId}` standing for its id. */
+  traceUiUrl: string | undefined;
 };
 
 /**
@@ -71,6 +76,8 @@ export function createSyncDeps(options: {
   reconcileIntervalMs?: number | undefined;
   /** How often the reconciler looks for a walk to take over or a scheduled one that is due, and how long a walk's lease lasts. */
   reconcileTiming?: { checkMs?: number; leaseMs?: number };
+  /** TRACE_UI_URL, for the journeys' links to their traces. */
+  traceUiUrl?: string | undefined;
   /** This replica's id; the host and pid by default. Tests that run several replicas in one process name each. */
   replicaId?: string;
   now?: () => Date;
@@ -103,6 +110,8 @@ export function createSyncDeps(options: {
     pollPath: (longPollS > 0 ? 'longPoll' : 'poll') as DeliveryPath,
     webhookSecret: options.webhookSecret,
     apiKeys: options.apiKeys ?? [],
+    journal: createJournal({ store, logger: options.logger }),
+    traceUiUrl: options.traceUiUrl,
   } satisfies Omit<MiddlewareDeps, 'reconciler'>;
   const reconcileIntervalMs = options.reconcileIntervalMs;
   return {

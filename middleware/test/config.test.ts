@@ -21,6 +21,8 @@ describe('the middleware configuration', () => {
       deliveryConcurrency: 16,
       crmApiKey: undefined,
       inventoryApiKey: undefined,
+      journeyRetentionDays: 30,
+      traceUiUrl: undefined,
     });
     expect(loadConfig({}, true).logFormat).toBe('pretty');
   });
@@ -52,6 +54,8 @@ describe('the middleware configuration', () => {
           CRM_API_KEY: 'crm-key-0123456789',
           INVENTORY_API_KEY: 'inventory-key-0123456789',
           RECONCILE_INTERVAL: '24h',
+          JOURNEY_RETENTION_DAYS: '7',
+          TRACE_UI_URL: 'http://localhost:16686/trace/{traceId}',
         },
         false,
       ),
@@ -73,6 +77,8 @@ describe('the middleware configuration', () => {
       crmApiKey: 'crm-key-0123456789',
       inventoryApiKey: 'inventory-key-0123456789',
       reconcileIntervalMs: 86_400_000,
+      journeyRetentionDays: 7,
+      traceUiUrl: 'http://localhost:16686/trace/{traceId}',
     });
   });
 
@@ -110,6 +116,31 @@ describe('the middleware configuration', () => {
 
   test.each([['0s'], ['24'], ['1.5h'], ['366d'], ['daily'], ['500ms']])('refuses RECONCILE_INTERVAL=%s', (value) => {
     expect(() => loadConfig({ RECONCILE_INTERVAL: value }, false)).toThrow(/^RECONCILE_INTERVAL=.*s, m, h or d/);
+  });
+
+  test.each([['0'], ['3651'], ['1.5'], ['-1'], ['a month']])('refuses JOURNEY_RETENTION_DAYS=%s', (value) => {
+    expect(() => loadConfig({ JOURNEY_RETENTION_DAYS: value }, false)).toThrow(/^JOURNEY_RETENTION_DAYS=.*from 1 to 3650/);
+  });
+
+  test('reads JOURNEY_RETENTION_DAYS from 1 to 3650', () => {
+    expect(loadConfig({ JOURNEY_RETENTION_DAYS: '1' }, false).journeyRetentionDays).toBe(1);
+    expect(loadConfig({ JOURNEY_RETENTION_DAYS: '3650' }, false).journeyRetentionDays).toBe(3650);
+  });
+
+  test('keeps a TRACE_UI_URL as written, {traceId} included, wherever it stands', () => {
+    for (const template of ['https://grafana.example/explore?traceId={traceId}&orgId=1', 'http://zipkin:9411/zipkin/traces/{traceId}']) {
+      expect(loadConfig({ TRACE_UI_URL: template }, false).traceUiUrl).toBe(template);
+    }
+  });
+
+  test('refuses a TRACE_UI_URL without {traceId}, saying where it goes', () => {
+    expect(() => loadConfig({ TRACE_UI_URL: 'http://localhost:16686/trace/' }, false)).toThrow(
+      /^TRACE_UI_URL="http:\/\/localhost:16686\/trace\/" is not valid: expected \{traceId\} where the trace id goes, e\.g\. http:\/\/localhost:16686\/trace\/\{traceId\}$/,
+    );
+  });
+
+  test.each([['/trace/{traceId}'], ['ftp://traces.example/{traceId}'], ['{traceId}']])('refuses TRACE_UI_URL=%s, which is not an absolute http(s) URL', (value) => {
+    expect(() => loadConfig({ TRACE_UI_URL: value }, false)).toThrow(/^TRACE_UI_URL=.*expected an absolute http:\/\/ or https:\/\/ URL/);
   });
 
   test('refuses a CRM_WEBHOOK_SECRET that is not whsec_ and base64', () => {
