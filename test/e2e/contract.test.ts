@@ -156,6 +156,12 @@ describe('real responses match the OpenAPI documents, and every documented route
       () => call(base, 'GET', '/reconciliations/1'),
       () => call(base, 'GET', '/reconciliations/999'),
       () => call(base, 'GET', '/reconciliations/x'),
+      () => call(base, 'GET', '/customers/1/journey'),
+      () => call(base, 'GET', '/customers/999999/journey'),
+      () => call(base, 'GET', '/customers/x/journey'),
+      () => call(base, 'GET', '/journeys?customerId=1'),
+      () => call(base, 'GET', '/journeys?customerId=999999'),
+      () => call(base, 'GET', '/journeys'),
       ...operational(base),
     ]);
     expect(checker.uncovered()).toEqual([]);

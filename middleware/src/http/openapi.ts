@@ -16,6 +16,17 @@ const deadLetterRef = { $ref: '#/components/schemas/DeadLetter' };
 const reconciliationRef = { $ref: '#/components/schemas/Reconciliation' };
 const count = { type: 'integer', minimum: 0 };
 const customerId = { type: 'integer', minimum: 1, maximum: MAX_ID };
+const journeyRef = { $ref: '#/components/schemas/Journey' };
+const traceId = { type: ['string', 'null'], description: 'The trace (OpenTelemetry, 32 hex digits) the step happened in; null outside one.' };
+
+/** One kind of journey step: `kind`, `at` and `traceId`, and the fields of that kind. */
+const journeyStep = (kind: string, description: string, properties: Record<string, unknown> = {}, required: string[] = []) => ({
+  type: 'object',
+  description,
+  required: ['kind', 'at', ...required, 'traceId'],
+  properties: { kind: { const: kind }, at: { type: 'string', format: 'date-time' }, ...properties, traceId },
+  additionalProperties: false,
+});
 
 /** One CRM event, as Standard Webhooks delivers it. */
 const crmEvent = {
@@ -43,6 +54,12 @@ export const middlewareOpenApi = openApiDocument({
       description:
         "The CRM's customers and the Inventory's packages compared side by side, to find (and repair) what the Inventory lost " +
         'after it had confirmed it: a restore from an old backup, a table emptied by mistake, a package deleted by hand.',
+    },
+    {
+      name: 'journeys',
+      description:
+        'What happened to one customer: when the CRM made it, how the middleware found it, each ask of the Inventory with its answer, ' +
+        'and the outcome, each step with the trace it happened in. Kept JOURNEY_RETENTION_DAYS (30).',
     },
   ],
   schemas: {
@@ -214,6 +231,67 @@ export const middlewareOpenApi = openApiDocument({
         startedAt: { type: 'string', format: 'date-time' },
         updatedAt: { type: 'string', format: 'date-time' },
         finishedAt: timestamp,
+      },
+      additionalProperties: false,
+    },
+    JourneyStepCreated: journeyStep('created', 'The CRM made the customer (`at` is its createdAt).'),
+    JourneyStepFound: journeyStep(
+      'found',
+      'The middleware found the customer: by a CRM webhook, a long poll, a plain poll, a reconciliation (missing), or a replay of its dead letter.',
+      { via: { enum: ['webhook', 'longPoll', 'poll', 'reconciliation', 'replay'] } },
+      ['via'],
+    ),
+    JourneyStepAsked: journeyStep(
+      'asked',
+      "One HTTP attempt at the Inventory (a retry is a second one): its status, or null and the error when it gave no answer.",
+      { status: { type: ['integer', 'null'], minimum: 100, maximum: 599 }, error: { type: 'string' } },
+      ['status'],
+    ),
+    JourneyStepOutcome: journeyStep(
+      'outcome',
+      'What came of it: a package created or already there, a dead letter (with the refusal status), a dead letter replayed, a lost package repaired.',
+      {
+        outcome: { enum: ['created', 'alreadyThere', 'deadLettered', 'replayed', 'repaired'] },
+        packageId: { type: 'integer', minimum: 1 },
+        deadLetterId: { type: 'integer', minimum: 1 },
+        status: { type: 'integer', description: "The Inventory's refusal status, for a dead letter." },
+      },
+      ['outcome'],
+    ),
+    JourneyStep: {
+      oneOf: [
+        { $ref: '#/components/schemas/JourneyStepCreated' },
+        { $ref: '#/components/schemas/JourneyStepFound' },
+        { $ref: '#/components/schemas/JourneyStepAsked' },
+        { $ref: '#/components/schemas/JourneyStepOutcome' },
+      ],
+      discriminator: {
+        propertyName: 'kind',
+        mapping: {
+          created: '#/components/schemas/JourneyStepCreated',
+          found: '#/components/schemas/JourneyStepFound',
+          asked: '#/components/schemas/JourneyStepAsked',
+          outcome: '#/components/schemas/JourneyStepOutcome',
+        },
+      },
+    },
+    Journey: {
+      type: 'object',
+      required: ['customerId', 'traceId', 'traceUrl', 'steps'],
+      properties: {
+        customerId,
+        traceId: { type: ['string', 'null'], description: 'The trace of the latest step that has one; null when none has.' },
+        traceUrl: {
+          type: ['string', 'null'],
+          format: 'uri',
+          description: 'That trace in the trace viewer (TRACE_UI_URL with the trace id); null without TRACE_UI_URL or a trace.',
+        },
+        steps: {
+          type: 'array',
+          minItems: 1,
+          description: 'In time order; steps of the same time in the order they happened.',
+          items: { $ref: '#/components/schemas/JourneyStep' },
+        },
       },
       additionalProperties: false,
     },
@@ -407,6 +485,37 @@ export const middlewareOpenApi = openApiDocument({
           '200': json('The reconciliation', reconciliationRef),
           '400': problem('The id is not a positive whole number.', 'validation-failed'),
           '404': notFoundAnswer('No such reconciliation.'),
+        },
+      },
+    },
+    '/customers/{id}/journey': {
+      get: {
+        tags: ['journeys'],
+        summary: 'What happened to one customer: found how, each ask of the Inventory, the outcome, and its trace',
+        description:
+          'The steps the middleware recorded for the customer, in time order. Steps are written a few milliseconds after they happen, ' +
+          'and deleted JOURNEY_RETENTION_DAYS (30) after.',
+        operationId: 'getJourney',
+        parameters: [idParameter("The CRM's customer id")],
+        responses: {
+          '200': json('The journey', journeyRef),
+          '400': problem('The id is not a positive whole number.', 'validation-failed'),
+          '404': notFoundAnswer('The middleware has not seen this customer, or not within JOURNEY_RETENTION_DAYS.'),
+        },
+      },
+    },
+    '/journeys': {
+      get: {
+        tags: ['journeys'],
+        summary: "One customer's journey as a list: it, or none (never a 404)",
+        description:
+          'The same journey as /customers/{id}/journey, for a caller that would rather not meet a 404 for a customer never seen: ' +
+          'the status page does this, since a browser reports every 404 it fetches as an error.',
+        operationId: 'findJourneys',
+        parameters: [{ name: 'customerId', in: 'query', required: true, description: "The CRM's customer id", schema: customerId }],
+        responses: {
+          '200': json('The journey, or none', { type: 'array', maxItems: 1, items: journeyRef }),
+          '400': problem('customerId is missing, given twice, or not a positive whole number.', 'validation-failed'),
         },
       },
     },

@@ -4,6 +4,7 @@ import { jsonBody, MAX_BODY, parseBody, parseIdParam, parsePageRequest, sendPage
 import { z } from 'zod';
 import { handleCrmRequest, verifyCrmRequest } from '../domain/crm-webhook.js';
 import { listDeadLetters, replayAllDeadLetters, replayDeadLetter } from '../domain/dead-letters.js';
+import { describeJourney, findJourneys } from '../domain/journey.js';
 import {
   getReconciliation,
   latestReconciliation,
@@ -31,7 +32,9 @@ const reconcileBody = z
     path: ['toId'],
   });
 
-export function createMiddlewareRouter(deps: SyncDeps & { webhookSecret: string | undefined; reconciler: Reconciler }): Router {
+export function createMiddlewareRouter(
+  deps: SyncDeps & { webhookSecret: string | undefined; reconciler: Reconciler; traceUiUrl: string | undefined },
+): Router {
   const router = new Router();
 
   const secret = deps.webhookSecret;
@@ -94,6 +97,15 @@ export function createMiddlewareRouter(deps: SyncDeps & { webhookSecret: string 
 
   router.get('/reconciliations/:id', async (ctx) => {
     ctx.body = await getReconciliation(deps, parseIdParam(ctx.params.id));
+  });
+
+  router.get('/customers/:id/journey', async (ctx) => {
+    ctx.body = await describeJourney(deps, parseIdParam(ctx.params.id));
+  });
+
+  router.get('/journeys', async (ctx) => {
+    const customerId = ctx.query.customerId;
+    ctx.body = await findJourneys(deps, parseIdParam(typeof customerId === 'string' ? customerId : undefined, 'customerId'));
   });
 
   return router;
