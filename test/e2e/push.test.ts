@@ -41,7 +41,9 @@ describe('push: the built services in webhook mode', () => {
 
   test("the middleware SIGKILLed while customers keep coming: the CRM's retries and the poller still give each exactly one package", async () => {
     platform = await new Platform({ webhookSecret: secret, pollIntervalMs: 200 });
-    platform.crm.env.WEBHOOK_RETRY_SCHEDULE_MS = '200,200,200,200,200,200,200,200,200,200';
+    // Quick retries, then slower ones: about 15 s in all, so that a restart slowed by a busy machine
+    // still ends before a message runs out of attempts.
+    platform.crm.env.WEBHOOK_RETRY_SCHEDULE_MS = '200,200,200,200,200,500,500,1000,1000,2000,2000,3000,4000';
     await platform.start();
     let producing = true;
     const producer = (async () => {
