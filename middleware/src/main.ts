@@ -2,6 +2,7 @@ import { runService, startService } from '@welcome/common';
 import { createApp } from './app.js';
 import { loadConfig } from './config.js';
 import { startHeartbeat } from './domain/heartbeat.js';
+import { startJourneyRetention } from './domain/journey-retention.js';
 import { startPoller, type Poller } from './domain/poller.js';
 import { logIdleSummary, syncNewCustomers } from './domain/sync.js';
 import { middlewarePostgres } from './store/sync-store.js';
@@ -29,11 +30,13 @@ await runService(
         inventoryApiKey: config.inventoryApiKey,
         apiKeys: config.apiKeys,
         reconcileIntervalMs: config.reconcileIntervalMs,
+        traceUiUrl: config.traceUiUrl,
       });
       // The cursor for a log line; while the database cannot be reached, the line goes without it.
       const cursorNow = () => deps.store.cursor().catch(() => undefined);
       let poller: Poller | undefined;
       let heartbeat: ReturnType<typeof startHeartbeat> | undefined;
+      let journeyRetention: ReturnType<typeof startJourneyRetention> | undefined;
       return {
         app: createApp(deps),
         start: () => {
@@ -52,6 +55,7 @@ await runService(
           void cursorNow().then((cursor) => logger.info(`${polling} into ${config.inventoryUrl}${push}`, { ...fields, cursor }));
           heartbeat = startHeartbeat(deps);
           deps.reconciler.startTimers();
+          journeyRetention = startJourneyRetention({ store: deps.store, retentionDays: config.journeyRetentionDays, logger, now: deps.now });
           poller = startPoller({
             intervalMs: config.pollIntervalMs,
             maxBackoffMs: config.backoffMaxMs,
@@ -64,6 +68,8 @@ await runService(
         stop: async () => {
           await poller?.stop();
           await deps.reconciler.stop();
+          await journeyRetention?.stop();
+          await deps.journal.flush();
           await heartbeat?.stop();
           const cursor = await cursorNow();
           if (cursor === undefined) logger.warn('Stopped; the cursor could not be read back, the database does not answer');

@@ -46,6 +46,15 @@ async function traceOf(r: OtlpReceiver, traceId: string): Promise<ReceivedSpan[]
 
 const traceIdOf = (customer: { traceparent?: string }) => customer.traceparent!.split('-')[1]!;
 
+/** A customer's journey once its outcome is in (steps are written a few milliseconds after they happen). */
+async function journeyOf(p: Platform, customerId: number): Promise<{ traceId: string | null; traceUrl: string | null; steps: Array<Record<string, unknown>> }> {
+  return waitFor('the journey’s outcome', async () => {
+    const response = await fetch(`${p.middleware.url}/customers/${customerId}/journey`);
+    const journey = response.ok ? ((await response.json()) as { traceId: string | null; traceUrl: string | null; steps: Array<Record<string, unknown>> }) : undefined;
+    return journey?.steps.some((step) => step.kind === 'outcome') ? journey : undefined;
+  });
+}
+
 describe('traces: the built services, exporting to an OTLP receiver', () => {
   test('webhook path: one customer’s spans in the CRM, the middleware and the Inventory share one trace', async () => {
     const { platform: p, receiver: r } = await traced({ webhookSecret: secret, pollIntervalMs: 60_000 });
@@ -64,6 +73,16 @@ describe('traces: the built services, exporting to an OTLP receiver', () => {
     // Every log line the middleware wrote inside the customer's span carries its ids.
     const line = p.middleware.logs.find((entry) => entry.message === `Welcome package 1 created for customer ${customer.id}`);
     expect(line).toMatchObject({ trace_id: traceIdOf(customer), span_id: expect.stringMatching(/^[0-9a-f]{16}$/) });
+    // Its journey tells the same story, with the same trace.
+    const journey = await journeyOf(p, customer.id);
+    expect(journey).toMatchObject({ customerId: customer.id, traceId: traceIdOf(customer) });
+    expect(journey.steps.map((step: { kind: string }) => step.kind)).toEqual(['created', 'found', 'asked', 'outcome']);
+    expect(journey.steps).toEqual([
+      { kind: 'created', at: customer.createdAt, traceId: traceIdOf(customer) },
+      { kind: 'found', at: expect.any(String), via: 'webhook', traceId: traceIdOf(customer) },
+      { kind: 'asked', at: expect.any(String), status: 201, traceId: traceIdOf(customer) },
+      { kind: 'outcome', at: expect.any(String), outcome: 'created', packageId: 1, traceId: traceIdOf(customer) },
+    ]);
   });
 
   test('poll path: the middleware continues the customer’s trace, linked to the poll that found it', async () => {
@@ -120,6 +139,16 @@ describe('traces: the built services, exporting to an OTLP receiver', () => {
     });
     const refusal = await processOf(refused);
     expect(refusal.events).toContainEqual({ name: 'dead-lettered', attributes: { 'http.response.status_code': 422, 'welcome.customer.id': refused.id } });
+
+    // Each attempt is a step of the journey, with its status.
+    const stepsOf = async (customer: Customer) => (await journeyOf(p, customer.id)).steps;
+    expect((await stepsOf(retried)).filter((step) => step.kind !== 'created').map(({ kind, status, outcome, via }) => ({ kind, status, outcome, via }))).toEqual([
+      { kind: 'found', via: 'poll', status: undefined, outcome: undefined },
+      { kind: 'asked', status: 503, outcome: undefined, via: undefined },
+      { kind: 'asked', status: 201, outcome: undefined, via: undefined },
+      { kind: 'outcome', outcome: 'created', status: undefined, via: undefined },
+    ]);
+    expect((await stepsOf(refused)).at(-1)).toMatchObject({ kind: 'outcome', outcome: 'deadLettered', status: 422, deadLetterId: 1 });
   });
 
   test('with no endpoint set, nothing is traced: no traceparent on customers, no trace ids in the log', async () => {
@@ -128,5 +157,9 @@ describe('traces: the built services, exporting to an OTLP receiver', () => {
     expect(customer.traceparent).toBeUndefined();
     await waitFor('the package', async () => (await getJson(`${platform!.middleware.url}/status`)).synced === 1);
     expect(platform.middleware.logs.some((line) => 'trace_id' in line)).toBe(false);
+    // The journey is kept all the same, without a trace.
+    const journey = await journeyOf(platform, customer.id);
+    expect(journey).toMatchObject({ traceId: null, traceUrl: null });
+    expect(journey.steps.map((step: { kind: string }) => step.kind)).toEqual(['created', 'found', 'asked', 'outcome']);
   });
 });

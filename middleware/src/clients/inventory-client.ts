@@ -1,4 +1,4 @@
-import { HTTPError, type Got } from 'got';
+import { HTTPError, type Got, type Response } from 'got';
 import { z } from 'zod';
 import {
   createUpstream,
@@ -37,11 +37,20 @@ const packagePage = z.array(
   }),
 );
 
+/** One HTTP attempt at the Inventory, as a customer's journey tells it: its status, or null and why there was none. */
+export interface Attempt {
+  status: number | null;
+  error?: string;
+}
+
 export interface InventoryClient {
   /** Why /health does not answer, or undefined when it does. */
   ping(): Promise<string | undefined>;
-  /** Throws UpstreamUnavailableError when the Inventory gives no usable answer after the retry. */
-  requestPackage(request: PackageRequest): Promise<PackageOutcome>;
+  /**
+   * Throws UpstreamUnavailableError when the Inventory gives no usable answer after the retry.
+   * `onAttempt` is told of each HTTP attempt (got's retry included) as it ends.
+   */
+  requestPackage(request: PackageRequest, onAttempt?: (attempt: Attempt) => void): Promise<PackageOutcome>;
   /**
    * Every package of a customer after `customerId`, in customer-id order, a page at a time
    * (`GET /packages?orderBy=customerId`). Throws UpstreamUnavailableError when a page cannot be read.
@@ -76,16 +85,32 @@ export function createInventoryClient(options: ClientOptions): InventoryClient {
       }
     },
 
-    async requestPackage(request) {
+    async requestPackage(request, onAttempt) {
       asks += 1;
+      // An attempt with an answer is told when it comes; one without, when got retries it or gives up.
+      const told = (error: unknown) => {
+        if (onAttempt && !(error instanceof HTTPError) && !(error instanceof UpstreamUnavailableError)) {
+          onAttempt({ status: null, error: describeFailure(error, 'Inventory') });
+        }
+      };
+      const hooks = onAttempt && {
+        afterResponse: [
+          (response: Response) => {
+            onAttempt({ status: response.statusCode });
+            return response;
+          },
+        ],
+        beforeRetry: [told],
+      };
       try {
-        const response = await http.post('packages', { json: request });
+        const response = await http.post('packages', { json: request, ...(hooks ? { hooks } : {}) });
         const packageId = packageIdOf(response.body);
         if ((response.statusCode !== 200 && response.statusCode !== 201) || packageId === undefined) {
           throw new UpstreamUnavailableError('Inventory', `unexpected answer ${response.statusCode} without a package id`);
         }
         return { kind: response.statusCode === 201 ? 'created' : 'alreadyThere', packageId };
       } catch (error) {
+        told(error);
         if (error instanceof UpstreamUnavailableError) throw error;
         // A 401 is about our key, not this customer: an outage until the key is right, never a dead letter.
         if (error instanceof HTTPError && error.response.statusCode !== 401 && !TRANSIENT_STATUSES.includes(error.response.statusCode)) {

@@ -100,7 +100,7 @@ export async function handleCrmEvent(deps: DeliveryDeps, event: CrmEvent): Promi
   }
   let result: DeliveryResult;
   try {
-    result = await inCustomerSpan(record, 'webhook', () => deliverCustomer(deps, record.customer, 'webhook'));
+    result = await inCustomerSpan(record, 'webhook', () => deliverCustomer(deps, record.customer, 'webhook', record.trace));
   } catch (error) {
     if (!(error instanceof UpstreamUnavailableError)) throw error;
     deps.logger.warn(`${error.message}; the CRM will send customer ${record.id} again`, { customerId: record.id, webhookId: event.webhookId });

@@ -1,7 +1,8 @@
-import { AppError, notFound } from '@welcome/common';
+import { AppError, currentTraceId, notFound } from '@welcome/common';
 import { UpstreamUnavailableError } from '../clients/upstream.js';
 import type { DeadLetter } from '../store/sync-store.js';
 import { claimToAskAgain, releaseCustomer } from './delivery.js';
+import type { JourneyStep } from './journey.js';
 import type { SyncDeps } from './sync.js';
 
 export type ReplayResult =
@@ -32,13 +33,21 @@ async function replay(deps: SyncDeps, letter: DeadLetter): Promise<ReplayResult 
     if (record === undefined) return await stillRefused(letter.customer, null, 'The CRM no longer has this customer');
     if (record.problem !== undefined) return await stillRefused(record.raw, null, `The CRM record is unusable: ${record.problem}`);
 
-    const outcome = await deps.inventory.requestPackage({ customerId: record.id, customerName: record.customer.name });
-    if (outcome.kind === 'refused') return await stillRefused(record.customer, outcome.status, outcome.answer);
+    const note = (step: JourneyStep) => deps.journal?.record(customerId, step, currentTraceId());
+    note({ kind: 'found', at: deps.now().toISOString(), via: 'replay' });
+    const outcome = await deps.inventory.requestPackage({ customerId: record.id, customerName: record.customer.name }, (attempt) =>
+      note({ kind: 'asked', at: deps.now().toISOString(), ...attempt }),
+    );
+    if (outcome.kind === 'refused') {
+      note({ kind: 'outcome', at: deps.now().toISOString(), outcome: 'deadLettered', deadLetterId: letter.id, status: outcome.status });
+      return await stillRefused(record.customer, outcome.status, outcome.answer);
+    }
     await deps.store.resolveDeadLetter(
       letter.id,
       { customerId: record.id, customerName: record.customer.name, packageId: outcome.packageId, outcome: outcome.kind },
       deps.now(),
     );
+    note({ kind: 'outcome', at: deps.now().toISOString(), outcome: 'replayed', packageId: outcome.packageId });
     deps.logger.info(`Replay delivered customer ${record.id}: package ${outcome.packageId}`, {
       deadLetterId: letter.id,
       customerId: record.id,

@@ -1,9 +1,10 @@
 import { SpanKind } from '@opentelemetry/api';
 import type { Logger } from '@welcome/common';
-import { contextOf, inSpan, linkToActive, spanEvent } from '@welcome/common/tracing';
+import { contextOf, currentTraceId, inSpan, linkToActive, spanEvent } from '@welcome/common/tracing';
 import type { CrmCustomer, RecordTrace } from '../clients/crm-client.js';
-import type { InventoryClient } from '../clients/inventory-client.js';
+import type { Attempt, InventoryClient } from '../clients/inventory-client.js';
 import type { Claim, DeadLetter, DeliveryPath, KnownCustomer, NewDeadLetter, SyncStore } from '../store/sync-store.js';
+import type { Journal, JourneyStep } from './journey.js';
 
 /**
  * What became of one customer. `refused` is the Inventory's permanent refusal where there is no
@@ -43,6 +44,8 @@ export interface DeliveryDeps {
   claims?: ClaimSettings;
   /** Each customer in flight here: its result once recorded, or undefined when it was left to another replica. */
   inFlight?: Map<number, Promise<DeliveryResult | undefined>>;
+  /** Where each customer's journey is noted; the stateless Lambda handler keeps none. */
+  journal?: Journal;
 }
 
 /** How often a customer another replica holds is looked at again, by a caller that waits for it. */
@@ -122,9 +125,24 @@ const nothingToCommit = Promise.resolve();
 /** Why the Inventory is asked for a customer: a path brought it, or a reconciliation found its package missing. */
 export type AskedBy = DeliveryPath | 'reconciliation';
 
-async function askInventory(deps: DeliveryDeps, customer: CrmCustomer, path: AskedBy): Promise<Answered> {
-  const outcome = await deps.inventory.requestPackage({ customerId: customer.id, customerName: customer.name });
+/**
+ * Notes in the customer's journey that `path` brought it to be asked for (and, the first time a
+ * record says, when the CRM created it), in the trace it is delivered in.
+ */
+function noteFound(deps: DeliveryDeps, customer: CrmCustomer, path: AskedBy, trace: RecordTrace | undefined, traceId: string | undefined): void {
+  if (!deps.journal) return;
+  if (trace?.createdAt) deps.journal.record(customer.id, { kind: 'created', at: trace.createdAt }, traceId);
+  deps.journal.record(customer.id, { kind: 'found', at: deps.now().toISOString(), via: path }, traceId);
+}
+
+async function askInventory(deps: DeliveryDeps, customer: CrmCustomer, path: AskedBy, trace?: RecordTrace): Promise<Answered> {
+  const traceId = currentTraceId();
+  noteFound(deps, customer, path, trace, traceId);
+  const onAttempt = deps.journal && ((attempt: Attempt) => deps.journal!.record(customer.id, { kind: 'asked', at: deps.now().toISOString(), ...attempt }, traceId));
+  const outcome = await deps.inventory.requestPackage({ customerId: customer.id, customerName: customer.name }, onAttempt);
   const fields = { customerId: customer.id, customerName: customer.name, via: path };
+  const noteOutcome = (step: Omit<Extract<JourneyStep, { kind: 'outcome' }>, 'kind' | 'at'>) =>
+    deps.journal?.record(customer.id, { kind: 'outcome', at: deps.now().toISOString(), ...step }, traceId);
   if (outcome.kind === 'refused') {
     spanEvent(deps.store ? 'dead-lettered' : 'refused', { 'http.response.status_code': outcome.status, 'welcome.customer.id': customer.id });
     const refusal = { customerId: customer.id, status: outcome.status, answer: outcome.answer };
@@ -135,6 +153,7 @@ async function askInventory(deps: DeliveryDeps, customer: CrmCustomer, path: Ask
       `The Inventory refused customer ${customer.id} with ${outcome.status}; dead-lettered, moving on`,
       { ...fields, status: outcome.status, answer: outcome.answer },
     );
+    noteOutcome({ outcome: 'deadLettered', deadLetterId: letter.id, status: outcome.status });
     return { result: { ...refusal, outcome: 'deadLettered', deadLetterId: letter.id }, committed: nothingToCommit };
   }
   const stored = deps.store?.confirm(
@@ -143,6 +162,7 @@ async function askInventory(deps: DeliveryDeps, customer: CrmCustomer, path: Ask
     path === 'reconciliation' ? undefined : path,
   );
   const committed = (stored ?? nothingToCommit).then(() => {
+    noteOutcome({ outcome: path === 'reconciliation' ? 'repaired' : outcome.kind, packageId: outcome.packageId });
     deps.logger.info(
       outcome.kind === 'created'
         ? `Welcome package ${outcome.packageId} created for customer ${customer.id}`
@@ -154,10 +174,10 @@ async function askInventory(deps: DeliveryDeps, customer: CrmCustomer, path: Ask
 }
 
 /** As askInventory, for a claimed customer: one whose outcome is not recorded is given back at once. */
-async function askHoldingClaim(deps: DeliveryDeps, customer: CrmCustomer, path: DeliveryPath): Promise<Answered> {
+async function askHoldingClaim(deps: DeliveryDeps, customer: CrmCustomer, path: DeliveryPath, trace?: RecordTrace): Promise<Answered> {
   let answered: Answered;
   try {
-    answered = await askInventory(deps, customer, path);
+    answered = await askInventory(deps, customer, path, trace);
   } catch (error) {
     await releaseCustomer(deps, customer.id);
     throw error;
@@ -259,7 +279,13 @@ export async function abandonReservation(deps: DeliveryDeps, customerId: number,
  * Acts on a reservation: asks the Inventory for a customer claimed here, tells what is known of
  * one handled already or in flight here, and undefined for one another replica holds.
  */
-export async function deliverReserved(deps: DeliveryDeps, customer: CrmCustomer, path: DeliveryPath, reservation: Reservation): Promise<Answered | undefined> {
+export async function deliverReserved(
+  deps: DeliveryDeps,
+  customer: CrmCustomer,
+  path: DeliveryPath,
+  reservation: Reservation,
+  trace?: RecordTrace,
+): Promise<Answered | undefined> {
   switch (reservation.kind) {
     case 'inFlightHere': {
       const result = await reservation.pending;
@@ -271,7 +297,7 @@ export async function deliverReserved(deps: DeliveryDeps, customer: CrmCustomer,
       return undefined;
     case 'claimed':
       try {
-        const answered = await askHoldingClaim(deps, customer, path);
+        const answered = await askHoldingClaim(deps, customer, path, trace);
         answered.committed.then(() => reservation.outcome.resolve(answered.result), reservation.outcome.reject);
         return answered;
       } catch (error) {
@@ -290,10 +316,10 @@ export async function deliverReserved(deps: DeliveryDeps, customer: CrmCustomer,
  * groups). A caller that answers for the customer (the webhook route) waits for both.
  * Throws UpstreamUnavailableError, recording nothing, when the Inventory gives no answer.
  */
-export async function answerFor(deps: DeliveryDeps, customer: CrmCustomer, path: DeliveryPath): Promise<Answered> {
+export async function answerFor(deps: DeliveryDeps, customer: CrmCustomer, path: DeliveryPath, trace?: RecordTrace): Promise<Answered> {
   for (;;) {
     const [reservation] = await reserveCustomers(deps, [customer.id]);
-    const answered = await deliverReserved(deps, customer, path, reservation!);
+    const answered = await deliverReserved(deps, customer, path, reservation!, trace);
     if (answered) return answered;
     // Held elsewhere, or given up by whoever had it here: look again.
     if (reservation!.kind === 'heldElsewhere') await pause(CLAIM_RECHECK_MS);
@@ -301,8 +327,8 @@ export async function answerFor(deps: DeliveryDeps, customer: CrmCustomer, path:
 }
 
 /** As answerFor, resolving once the outcome is also on disk. */
-export async function deliverCustomer(deps: DeliveryDeps, customer: CrmCustomer, path: DeliveryPath): Promise<DeliveryResult> {
-  const { result, committed } = await answerFor(deps, customer, path);
+export async function deliverCustomer(deps: DeliveryDeps, customer: CrmCustomer, path: DeliveryPath, trace?: RecordTrace): Promise<DeliveryResult> {
+  const { result, committed } = await answerFor(deps, customer, path, trace);
   await committed;
   return result;
 }
@@ -312,10 +338,14 @@ export async function deliverCustomer(deps: DeliveryDeps, customer: CrmCustomer,
  * missing, under the claim replays take (so that one replica asks, once), and records the outcome
  * as any other: a package confirmed, or the refusal dead-lettered.
  */
-export async function repairCustomer(deps: DeliveryDeps & { store: SyncStore; claims: ClaimSettings }, customer: CrmCustomer): Promise<DeliveryResult> {
+export async function repairCustomer(
+  deps: DeliveryDeps & { store: SyncStore; claims: ClaimSettings },
+  customer: CrmCustomer,
+  trace?: RecordTrace,
+): Promise<DeliveryResult> {
   await claimToAskAgain(deps, customer.id);
   try {
-    const { result, committed } = await askInventory(deps, customer, 'reconciliation');
+    const { result, committed } = await askInventory(deps, customer, 'reconciliation', trace);
     await committed;
     return result;
   } finally {

@@ -3,7 +3,7 @@ import type { CrmCustomer, CustomerRecord } from '../clients/crm-client.js';
 import type { InventoryPackage } from '../clients/inventory-client.js';
 import { UpstreamUnavailableError } from '../clients/upstream.js';
 import type { Finding, FindingCounts, Reconciliation, ReconciliationProgress } from '../store/sync-store.js';
-import { repairCustomer } from './delivery.js';
+import { inCustomerSpan, repairCustomer } from './delivery.js';
 import type { SyncDeps } from './sync.js';
 
 /** Customers (and packages) read a page at a time: the most either list gives. */
@@ -162,7 +162,7 @@ export function createReconciler(deps: SyncDeps, options: { intervalMs?: number;
     const counts = { ...run.counts };
     let position = run.position;
     let findings: Finding[] = [];
-    let missing: Array<{ finding: Finding; customer: CrmCustomer }> = [];
+    let missing: Array<{ finding: Finding; record: CustomerRecord & { customer: CrmCustomer } }> = [];
     let compared = 0;
 
     // Reported, never changed: which name is right is for a person to say.
@@ -179,15 +179,15 @@ export function createReconciler(deps: SyncDeps, options: { intervalMs?: number;
     // A customer with a dead letter has no package and is not missing: its refusal is on the list.
     const repairMissing = async () => {
       if (missing.length === 0) return;
-      const lettered = await deps.store.deadLetteredAmong(missing.map(({ customer }) => customer.id));
-      const found = missing.filter(({ customer }) => !lettered.has(customer.id));
+      const lettered = await deps.store.deadLetteredAmong(missing.map(({ record }) => record.id));
+      const found = missing.filter(({ record }) => !lettered.has(record.id));
       findings = findings.filter((finding) => finding.kind !== 'missing' || !lettered.has(finding.customerId));
       missing = [];
       counts.missing += found.length;
       tally.missing += found.length;
       if (!run.repair) return;
-      await eachAtMost(found, REPAIR_CONCURRENCY, async ({ finding, customer }) => {
-        const result = await repairCustomer(deps, customer);
+      await eachAtMost(found, REPAIR_CONCURRENCY, async ({ finding, record }) => {
+        const result = await inCustomerSpan(record, 'reconciliation', () => repairCustomer(deps, record.customer, record.trace));
         if (result.outcome === 'created' || result.outcome === 'alreadyThere') {
           finding.repair = result.outcome;
           finding.packageId = result.packageId!;
@@ -239,7 +239,7 @@ export function createReconciler(deps: SyncDeps, options: { intervalMs?: number;
           if (customer.problem === undefined) {
             const finding: Finding = { kind: 'missing', customerId: customer.id, customerName: customer.customer.name };
             findings.push(finding);
-            missing.push({ finding, customer: customer.customer });
+            missing.push({ finding, record: customer });
           }
         } else if (pkg !== undefined && (customer === undefined || pkg.customerId < customer.id)) {
           packages.take();

@@ -195,7 +195,7 @@ async function deliverInOrder(
         }
         // The next customer is asked for while this one's outcome waits for its group commit.
         const reservation = await claims.take(index);
-        const answered = await inCustomerSpan(record, deps.pollPath, () => deliverReserved(deps, record.customer, deps.pollPath, reservation));
+        const answered = await inCustomerSpan(record, deps.pollPath, () => deliverReserved(deps, record.customer, deps.pollPath, reservation, record.trace));
         if (answered === undefined) {
           heldElsewhere.push(index);
           continue;
