@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { parse } from 'yaml';
-import { createSilentLogger, type Env } from '@welcome/common';
+import { createSilentLogger, tracesWanted, type Env } from '@welcome/common';
 import { createApp as createCrm } from '../crm/src/app.js';
 import { loadConfig as loadCrmConfig } from '../crm/src/config.js';
 import { createApp as createInventory } from '../inventory/src/app.js';
@@ -180,6 +180,37 @@ describe('docker-compose.postgres.yml puts every service on PostgreSQL', () => {
   const hasCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status === 0;
   (hasCompose ? test : test.skip)('is a valid override of docker-compose.yml (docker-compose config -q; skipped where docker-compose is not installed)', () => {
     const files = ['-f', join(ROOT, 'docker-compose.yml'), '-f', join(ROOT, 'docker-compose.postgres.yml')];
+    expect(() => execFileSync('docker-compose', [...files, 'config', '-q'], { stdio: 'pipe' })).not.toThrow();
+  });
+});
+
+describe('docker-compose.tracing.yml sends the traces of every service to Jaeger', () => {
+  const override = parse(readFileSync(join(ROOT, 'docker-compose.tracing.yml'), 'utf8'), { merge: true }) as { services: Record<string, any> };
+  const jaeger = override.services.jaeger;
+
+  test('runs a pinned Jaeger all-in-one with its UI on 16686 and its OTLP receiver on', () => {
+    expect(jaeger.image).toMatch(/^jaegertracing\/all-in-one:\d+\.\d+\.\d+$/);
+    expect(jaeger.ports).toEqual(['16686:16686']);
+    expect(jaeger.environment.COLLECTOR_OTLP_ENABLED).toBe('true');
+  });
+
+  test.each(names)('%s exports its traces to it over OTLP/HTTP, and starts after it', (name) => {
+    const environment = { ...compose.services[name].environment, ...override.services[name].environment } as Env;
+    expect(tracesWanted(environment)).toBe(true);
+    expect(environment.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://jaeger:4318');
+    expect(environment.OTEL_EXPORTER_OTLP_PROTOCOL).toBe('http/protobuf');
+    expect(() => services[name].load(environment, false)).not.toThrow();
+    expect(override.services[name].depends_on.jaeger).toEqual({ condition: 'service_started' });
+  });
+
+  test("the middleware's journeys link to their trace in Jaeger's UI", () => {
+    const config = loadMiddlewareConfig({ ...compose.services.middleware.environment, ...override.services.middleware.environment }, false);
+    expect(config.traceUiUrl).toBe('http://localhost:16686/trace/{traceId}');
+  });
+
+  const hasCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status === 0;
+  (hasCompose ? test : test.skip)('is a valid override of docker-compose.yml (docker-compose config -q; skipped where docker-compose is not installed)', () => {
+    const files = ['-f', join(ROOT, 'docker-compose.yml'), '-f', join(ROOT, 'docker-compose.tracing.yml')];
     expect(() => execFileSync('docker-compose', [...files, 'config', '-q'], { stdio: 'pipe' })).not.toThrow();
   });
 });
