@@ -4,12 +4,15 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import Database from 'better-sqlite3';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { FaultProxy } from '../support/fault-proxy.js';
+import { OtlpReceiver } from '../support/otlp-receiver.js';
 import { getJson, Platform, postJson, ROOT } from './platform.js';
 
 // Debian's Chromium; playwright-core never downloads a browser of its own.
 const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const hasBrowser = existsSync(executablePath);
 const screenshots = join(ROOT, 'test-results');
+// Jaeger's page for a trace; nothing is served there, the link is only read.
+const TRACE_UI_URL = 'http://127.0.0.1:16686/trace/{traceId}';
 
 if (!hasBrowser) {
   if (process.env.CI) {
@@ -24,11 +27,17 @@ if (!hasBrowser) {
 (hasBrowser ? describe : describe.skip)('the status page, in a real headless Chromium', () => {
   let platform: Platform;
   let inventoryProxy: FaultProxy;
+  let traces: OtlpReceiver;
   let browser: Browser;
   let page: Page;
 
   beforeAll(async () => {
-    platform = await new Platform({ pollIntervalMs: 200 }).start({ middleware: false });
+    // Traced, so that a journey has a trace to link to.
+    traces = await new OtlpReceiver().listen();
+    platform = new Platform({ pollIntervalMs: 200 });
+    for (const service of [platform.crm, platform.inventory, platform.middleware]) Object.assign(service.env, traces.env);
+    platform.middleware.env.TRACE_UI_URL = TRACE_UI_URL;
+    await platform.start({ middleware: false });
     inventoryProxy = await new FaultProxy(platform.inventory.url).listen();
     platform.middleware.env.INVENTORY_URL = inventoryProxy.url;
     await platform.middleware.start();
@@ -53,6 +62,7 @@ if (!hasBrowser) {
     await browser?.close();
     await inventoryProxy?.close();
     await platform?.close();
+    await traces?.close();
   });
 
   const packageOf = async (customerId: number) => ((await getJson(`${platform.inventory.url}/packages?customerId=${customerId}`)) as Array<{ id: number }>)[0]!;
@@ -120,6 +130,54 @@ if (!hasBrowser) {
     await createCustomer('<img src=x onerror="document.body.dataset.pwned=1">');
     await page.locator('#deliveries tbody tr', { hasText: '<img src=x' }).waitFor({ timeout: 10_000 });
     expect(await page.evaluate(() => document.body.dataset.pwned)).toBeUndefined();
+  });
+
+  test('"What happened to customer…" shows a delivered customer\'s journey with its trace, a dead-lettered one\'s refusal, and says so for an unknown or bad id', async () => {
+    const dave = await createCustomer('Dave');
+    await page.locator('#deliveries tbody tr', { hasText: 'Dave' }).waitFor({ timeout: 10_000 });
+    inventoryProxy.set({ kind: 'status', status: 422 });
+    const erin = await createCustomer('Erin');
+    await page.locator('#dead-letters tbody tr', { hasText: String(erin.id) }).waitFor({ timeout: 15_000 });
+    inventoryProxy.set(null);
+    const search = async (id: string) => {
+      await page.locator('#journey-id').fill(id);
+      await page.locator('#journey-form button[type=submit]').click();
+    };
+    const stepRows = () => page.locator('#journey tbody tr').evaluateAll((rows) => rows.map((row) => [(row as HTMLElement).dataset.kind, ...Array.from(row.children).slice(1, 3).map((cell) => cell.textContent)]));
+
+    await search(String(dave.id));
+    await page.locator('#journey-result', { hasText: `Customer ${dave.id}:` }).waitFor();
+    const daveJourney = (await getJson(`${platform.middleware.url}/customers/${dave.id}/journey`)) as { traceId: string | null };
+    expect(daveJourney.traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(await page.locator('#journey-trace').getAttribute('href')).toBe(TRACE_UI_URL.replace('{traceId}', daveJourney.traceId!));
+    expect(await page.locator('#journey-trace').textContent()).toBe('Open the trace');
+    expect(await stepRows()).toEqual(
+      expect.arrayContaining([
+        ['found', 'Found', 'by a poll'],
+        ['asked', 'Asked the Inventory', 'answered 201'],
+        ['outcome', 'Outcome', `package ${(await packageOf(dave.id)).id} created`],
+      ]),
+    );
+    await page.locator('#journey').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(screenshots, 'status-page-journey.png'), fullPage: true });
+
+    await search(String(erin.id));
+    await page.locator('#journey-result', { hasText: `Customer ${erin.id}:` }).waitFor();
+    const letter = ((await getJson(`${platform.middleware.url}/dead-letters`)) as Array<{ id: number; customerId: number }>).find((l) => l.customerId === erin.id)!;
+    expect(await stepRows()).toEqual(
+      expect.arrayContaining([
+        ['asked', 'Asked the Inventory', 'answered 422'],
+        ['outcome', 'Outcome', `refused with 422: dead letter ${letter.id}`],
+      ]),
+    );
+    await page.screenshot({ path: join(screenshots, 'status-page-journey-dead-letter.png'), fullPage: true });
+
+    await search('999999');
+    await page.locator('#journey-result', { hasText: 'The middleware has not seen customer 999999' }).waitFor();
+    expect(await page.locator('#journey').isVisible()).toBe(false);
+    expect(await page.locator('#journey-trace').isVisible()).toBe(false);
+    await search('4711abc');
+    await page.locator('#journey-result', { hasText: 'A customer id is a whole number from 1' }).waitFor();
   });
 
   test('the API docs render in Swagger UI from local files, one operation block per documented operation', async () => {

@@ -1,7 +1,8 @@
 /**
  * The middleware's status page: plain HTML, a style sheet and a small script (separate files, so
  * the Content-Security-Policy needs no inline code), no build step. It reads /status and
- * /dead-letters every two seconds. Every value from the CRM is set as text, never as HTML.
+ * /dead-letters every two seconds, and a customer's journey when asked. Every value from the CRM
+ * or the store is set as text, never as HTML.
  * When the middleware has API keys, the page asks for one and sends it as a bearer token.
  */
 export const statusPage = `<!doctype html>
@@ -66,6 +67,19 @@ export const statusPage = `<!doctype html>
     <tbody></tbody>
   </table>
 
+  <h2>What happened to customer…</h2>
+  <form id="journey-form" class="search">
+    <label for="journey-id">Customer id</label>
+    <input id="journey-id" inputmode="numeric" autocomplete="off" placeholder="4711" required>
+    <button type="submit">Show the journey</button>
+  </form>
+  <div id="journey-result" aria-live="polite"></div>
+  <a id="journey-trace" target="_blank" rel="noopener noreferrer" hidden>Open the trace</a>
+  <table id="journey" hidden>
+    <thead><tr><th>When</th><th>Step</th><th>Details</th><th>Trace</th></tr></thead>
+    <tbody></tbody>
+  </table>
+
   <footer class="muted">JSON: <a href="/status">/status</a> · <a href="/dead-letters">/dead-letters</a> · <a href="/reconciliations/latest">/reconciliations/latest</a> · <a href="/metrics">/metrics</a> · API docs: <a href="/docs">/docs</a></footer>
 
 </body>
@@ -95,6 +109,11 @@ button.secondary { background: #fff; color: #2f6fde; }
 #reconciliation { margin: 8px 0; font-size: 14px; }
 footer { margin-top: 28px; font-size: 13px; }
 footer a { color: #2f6fde; }
+form.search input { font: inherit; padding: 4px 8px; margin: 0 8px; width: 10em; }
+#journey-result { margin: 8px 0; min-height: 1.2em; font-size: 14px; }
+#journey-trace { display: inline-block; margin-bottom: 8px; color: #2f6fde; font-size: 14px; }
+#journey-trace[hidden] { display: none; }
+#journey td.trace { font-family: ui-monospace, monospace; font-size: 12px; color: #66758a; }
 #key-form { margin: 16px 0; padding: 12px 16px; border-radius: 8px; background: #fff8e1; border: 1px solid #f0d58a; }
 #key-form input { font: inherit; padding: 4px 8px; margin: 0 8px; }
 `;
@@ -230,6 +249,88 @@ async function refresh() {
     showBanner($('key-form').hidden ? 'The middleware does not answer: ' + error.message : '');
   }
 }
+
+const FOUND_VIA = { webhook: 'by a CRM webhook', longPoll: 'by a long poll', poll: 'by a poll', reconciliation: 'by a reconciliation (its package was missing)', replay: 'by a replay of its dead letter' };
+const exactly = (iso) => new Date(iso).toLocaleString(undefined, { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', fractionalSecondDigits: 3 });
+
+function outcomeOf(step) {
+  const pkg = 'package ' + text(step.packageId);
+  const letter = step.deadLetterId !== undefined ? 'dead letter ' + step.deadLetterId : 'a dead letter';
+  if (step.outcome === 'created') return pkg + ' created';
+  if (step.outcome === 'alreadyThere') return 'the Inventory had ' + pkg + ' already';
+  if (step.outcome === 'deadLettered') return 'refused' + (step.status !== undefined ? ' with ' + step.status : '') + ': ' + letter;
+  if (step.outcome === 'replayed') return letter + ' replayed: ' + pkg;
+  if (step.outcome === 'repaired') return 'its lost package made again by a reconciliation: ' + pkg;
+  return text(step.outcome);
+}
+
+/** What one step of a journey says, as [step, details]. */
+function describeStep(step) {
+  if (step.kind === 'created') return ['Created at the CRM', ''];
+  if (step.kind === 'found') return ['Found', FOUND_VIA[step.via] || text(step.via)];
+  if (step.kind === 'asked') {
+    return ['Asked the Inventory', step.status === null ? 'no answer: ' + text(step.error) : 'answered ' + step.status];
+  }
+  return ['Outcome', outcomeOf(step)];
+}
+
+function clearJourney(message) {
+  $('journey-result').textContent = message;
+  $('journey-trace').hidden = true;
+  $('journey-trace').removeAttribute('href');
+  $('journey').hidden = true;
+}
+
+/**
+ * Looks the customer up in /journeys?customerId=, which answers 200 with an empty list for a
+ * customer never seen: the browser would log a 404 from /customers/{id}/journey as an error.
+ * An id that is not a positive whole number is not sent at all.
+ */
+async function showJourney(raw) {
+  const id = raw.trim();
+  if (!/^[1-9][0-9]*$/.test(id) || !Number.isSafeInteger(Number(id))) {
+    clearJourney('A customer id is a whole number from 1, such as 4711.');
+    return;
+  }
+  clearJourney('Looking up customer ' + id + '…');
+  try {
+    const response = await api('/journeys?customerId=' + id);
+    const body = await response.json();
+    if (!response.ok) {
+      clearJourney('Customer ' + id + ' could not be looked up: ' + text(body.detail));
+      return;
+    }
+    const journey = body[0];
+    if (!journey) {
+      clearJourney('The middleware has not seen customer ' + id + ' (or not within the days it keeps journeys).');
+      return;
+    }
+    $('journey-result').textContent = 'Customer ' + journey.customerId + ': ' + journey.steps.length + (journey.steps.length === 1 ? ' step' : ' steps') +
+      (journey.traceId ? ', trace ' + journey.traceId : '') + '.';
+    const link = $('journey-trace');
+    // TRACE_UI_URL is checked at start; this keeps any other scheme out of the link all the same.
+    const linkable = typeof journey.traceUrl === 'string' && /^https?:$/.test(new URL(journey.traceUrl, location.href).protocol);
+    link.hidden = !linkable;
+    if (linkable) link.href = journey.traceUrl;
+    else link.removeAttribute('href');
+    fill('journey', journey.steps.map((step) => {
+      const [label, details] = describeStep(step);
+      const tr = row([exactly(step.at), label, details, step.traceId ? step.traceId.slice(0, 8) + '…' : '']);
+      tr.lastChild.className = 'trace';
+      if (step.traceId) tr.lastChild.title = step.traceId;
+      tr.dataset.kind = step.kind;
+      return tr;
+    }), '', 4);
+    $('journey').hidden = false;
+  } catch (error) {
+    clearJourney('Customer ' + id + ' could not be looked up: ' + error.message);
+  }
+}
+
+$('journey-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  showJourney($('journey-id').value);
+});
 
 $('replay-all').addEventListener('click', () => replay('/dead-letters/replay'));
 $('reconcile').addEventListener('click', reconcileNow);
