@@ -26,11 +26,11 @@ async function traced(options: ConstructorParameters<typeof Platform>[0], start 
 }
 
 let made = 0;
-async function createCustomer(p: Platform, name = `Traced ${made + 1}`): Promise<Customer & { traceparent?: string }> {
+async function createCustomer(p: Platform, name = `Traced ${made + 1}`): Promise<Customer & { createdAt: string; traceparent?: string }> {
   made += 1;
   const response = await postJson(`${p.crm.url}/customers`, { name, email: `traced-${made}@example.com` });
   expect(response.status).toBe(201);
-  return response.body as Customer & { traceparent?: string };
+  return response.body as Customer & { createdAt: string; traceparent?: string };
 }
 
 const HTTP_SERVER = 2;
@@ -76,7 +76,7 @@ describe('traces: the built services, exporting to an OTLP receiver', () => {
     // Its journey tells the same story, with the same trace.
     const journey = await journeyOf(p, customer.id);
     expect(journey).toMatchObject({ customerId: customer.id, traceId: traceIdOf(customer) });
-    expect(journey.steps.map((step: { kind: string }) => step.kind)).toEqual(['created', 'found', 'asked', 'outcome']);
+    expect(journey.steps.map((step) => step.kind)).toEqual(['created', 'found', 'asked', 'outcome']);
     expect(journey.steps).toEqual([
       { kind: 'created', at: customer.createdAt, traceId: traceIdOf(customer) },
       { kind: 'found', at: expect.any(String), via: 'webhook', traceId: traceIdOf(customer) },
@@ -160,6 +160,6 @@ describe('traces: the built services, exporting to an OTLP receiver', () => {
     // The journey is kept all the same, without a trace.
     const journey = await journeyOf(platform, customer.id);
     expect(journey).toMatchObject({ traceId: null, traceUrl: null });
-    expect(journey.steps.map((step: { kind: string }) => step.kind)).toEqual(['created', 'found', 'asked', 'outcome']);
+    expect(journey.steps.map((step) => step.kind)).toEqual(['created', 'found', 'asked', 'outcome']);
   });
 });
