@@ -195,7 +195,9 @@ async function deliverInOrder(
         }
         // The next customer is asked for while this one's outcome waits for its group commit.
         const reservation = await claims.take(index);
-        const answered = await inCustomerSpan(record, deps.pollPath, () => deliverReserved(deps, record.customer, deps.pollPath, reservation, record.trace));
+        const deliver = () => deliverReserved(deps, record.customer, deps.pollPath, reservation, record.trace);
+        // Only the customer this replica asks for has a span of its own: one known already adds nothing to its trace.
+        const answered = await (reservation.kind === 'claimed' ? inCustomerSpan(record, deps.pollPath, deliver) : deliver());
         if (answered === undefined) {
           heldElsewhere.push(index);
           continue;
