@@ -8,7 +8,7 @@ import { DEFAULT_MAX_HELD_POLLS, DEFAULT_RETRY_SCHEDULE_MS } from './config.js';
 import { createCustomerFeed } from './domain/customer-feed.js';
 import { startDispatcher, type Dispatcher } from './domain/dispatcher.js';
 import { DEFAULT_WEBHOOK_RETENTION_DAYS, startMessagePruner } from './domain/message-retention.js';
-import { ensureEndpoint } from './domain/webhooks.js';
+import { ensureEndpoint, MAX_WEBHOOK_ENDPOINTS } from './domain/webhooks.js';
 import { crmOpenApi } from './http/openapi.js';
 import { addCustomerRoutes } from './http/routes.js';
 import { addWebhookRoutes } from './http/webhook-routes.js';
@@ -179,7 +179,7 @@ export function createCrm(deps: CrmDeps): CrmParts {
       });
       dispatcher = startDispatcher({
         webhooks,
-        send: deps.send ?? createWebhookSender({ timeoutMs: webhookTimeoutMs, maxSockets: DISPATCH_CONCURRENCY }),
+        send: deps.send ?? createWebhookSender({ timeoutMs: webhookTimeoutMs, maxSockets: DISPATCH_CONCURRENCY, endpoints: MAX_WEBHOOK_ENDPOINTS }),
         schedule: deps.webhookRetryScheduleMs ?? DEFAULT_RETRY_SCHEDULE_MS,
         concurrency: DISPATCH_CONCURRENCY,
         leaseMs: deps.webhookLeaseMs ?? webhookLeaseMs(webhookTimeoutMs),

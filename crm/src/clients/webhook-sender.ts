@@ -4,7 +4,7 @@ import got from 'got';
 import { SpanKind } from '@opentelemetry/api';
 import { contextOf, inSpan, isTracing, keepAliveAgents, linkTo } from '@welcome/common';
 import { Webhook } from 'standardwebhooks';
-import { isLinkLocal, MAX_WEBHOOK_ENDPOINTS, urlProblem } from '../domain/webhooks.js';
+import { isLinkLocal, urlProblem } from './webhook-url.js';
 import type { DueMessage } from '../store/webhook-store.js';
 
 export interface SendResult {
@@ -103,6 +103,8 @@ export interface WebhookSenderOptions {
   maxSockets?: number;
   /** How names are resolved: the system's, unless a test says otherwise. */
   resolve?: typeof lookup;
+  /** How many endpoints there may be: each one's url verdict and signer are kept for reuse. */
+  endpoints?: number;
 }
 
 /** Reads an answer's body to its end, so its connection goes back to the pool, or drops it past the cap. */
@@ -114,12 +116,12 @@ function drain(stream: NodeJS.ReadableStream & { destroy(): void }): void {
   });
 }
 
-/** What `work` gave for each key, kept for as many keys as the CRM keeps endpoints (all forgotten past that). */
-function remembered<T>(work: (key: string) => T): (key: string) => T {
+/** What `work` gave for each key, kept for `most` keys (all forgotten past that). */
+function remembered<T>(work: (key: string) => T, most: number): (key: string) => T {
   const kept = new Map<string, T>();
   return (key) => {
     if (!kept.has(key)) {
-      if (kept.size >= MAX_WEBHOOK_ENDPOINTS) kept.clear();
+      if (kept.size >= most) kept.clear();
       kept.set(key, work(key));
     }
     return kept.get(key)!;
@@ -136,8 +138,8 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
     dnsLookup: lookupOutsideLinkLocal(options.resolve) as never,
   });
   // Worked out once per endpoint and reused for every request: the url's verdict, and the signer (which decodes its secret).
-  const problemOf = remembered(urlProblem);
-  const signerFor = remembered((secret: string) => new Webhook(secret));
+  const problemOf = remembered(urlProblem, options.endpoints ?? 1);
+  const signerFor = remembered((secret: string) => new Webhook(secret), options.endpoints ?? 1);
   return async (messages, at) => {
     const { endpoint } = messages[0]!;
     // An endpoint stored before a rule existed is held to it too (the address its name resolves to, at each send, by the lookup).

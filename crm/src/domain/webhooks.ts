@@ -1,14 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { BlockList, isIP } from 'node:net';
 import { AppError, conflict, notFound, validationFailed } from '@welcome/common';
+import { urlProblem } from '../clients/webhook-url.js';
 import type { WebhookEndpoint, WebhookMessage, WebhookStore } from '../store/webhook-store.js';
+
+export { urlProblem } from '../clients/webhook-url.js';
 
 /** At most this many endpoints, so that one customer never fans out into an unbounded number of messages. */
 export const MAX_WEBHOOK_ENDPOINTS = 100;
 
 /** The most messages one request may carry (an endpoint's batchSize). */
 export const MAX_BATCH_SIZE = 100;
-const MAX_URL_LENGTH = 2048;
 
 export interface WebhookDeps {
   webhooks: WebhookStore;
@@ -24,33 +25,6 @@ export const withoutSecret = ({ secret: _secret, ...endpoint }: WebhookEndpoint)
 /** A secret as Standard Webhooks writes them: `whsec_` and base64 of 24 random bytes. */
 export function makeSecret(): string {
   return `whsec_${randomBytes(24).toString('base64')}`;
-}
-
-/** Link-local addresses: the cloud metadata service (169.254.169.254) and its kind; never called. */
-const linkLocal = new BlockList();
-linkLocal.addSubnet('169.254.0.0', 16, 'ipv4');
-linkLocal.addSubnet('fe80::', 10, 'ipv6');
-
-/** Whether `address` (an IP address; anything else is not) is link-local; BlockList counts IPv4-mapped IPv6 too. */
-export function isLinkLocal(address: string): boolean {
-  const family = isIP(address);
-  return family !== 0 && linkLocal.check(address, family === 4 ? 'ipv4' : 'ipv6');
-}
-
-/** Why `url` cannot be a webhook endpoint, or undefined when it can. */
-export function urlProblem(url: string): string | undefined {
-  if (url.length > MAX_URL_LENGTH) return `must be at most ${MAX_URL_LENGTH} characters`;
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return 'must be an absolute http:// or https:// URL';
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return 'must be an absolute http:// or https:// URL';
-  if (parsed.username !== '' || parsed.password !== '') return 'must not carry credentials (user:password@): they would be sent to whoever answers';
-  const host = parsed.hostname.replace(/^\[|\]$/g, '');
-  if (isLinkLocal(host)) return `must not point at a link-local address (${host}), such as a cloud metadata service`;
-  return undefined;
 }
 
 const tooManyEndpoints = () =>
