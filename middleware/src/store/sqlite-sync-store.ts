@@ -1,5 +1,4 @@
 import { groupCommit, migrate, type Db, type Schema, type StorageGuard } from '@welcome/common';
-import type { UpstreamName } from '../clients/upstream.js';
 import {
   countsOf,
   type Confirmation,
@@ -28,6 +27,7 @@ import {
   type ReplicaRow,
   type StateRow,
   type SyncStore,
+  type UpstreamName,
 } from './sync-store.js';
 
 /**

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import { loadMigrations, type PostgresSetup, type ServiceDatabase } from '@welcome/common';
-import type { UpstreamName } from '../clients/upstream.js';
 import { createPostgresSyncStore } from './postgres-sync-store.js';
 import { createSqliteSyncStore } from './sqlite-sync-store.js';
+
+/** Which upstream an outage is of, as the store keeps it. */
+export type UpstreamName = 'CRM' | 'Inventory';
 
 export interface Outage {
   upstream: UpstreamName;
