@@ -3,7 +3,7 @@ import { AppError } from '@welcome/common/errors';
 import { Webhook } from 'standardwebhooks';
 import { readCustomerRecord } from '../clients/crm-client.js';
 import { UpstreamUnavailableError } from '../clients/upstream.js';
-import { deadLetter, deliverCustomer, inCustomerSpan, type DeliveryDeps, type DeliveryResult } from './delivery.js';
+import { deadLetter, deliverCustomer, inCustomerSpan, isRecorded, type DeliveryDeps, type DeliveryResult } from './delivery.js';
 
 /** A CRM event whose signature was checked: its webhook-id and its parsed body's type and data. */
 export interface CrmEvent {
@@ -86,10 +86,10 @@ function unprocessable(webhookId: string, detail: string, extra: Record<string, 
 export async function handleCrmEvent(deps: DeliveryDeps, event: CrmEvent): Promise<WebhookAnswer> {
   if (event.type !== 'customer.created') return answer(200, { webhookId: event.webhookId, outcome: 'ignored', type: event.type ?? null });
   const record = readCustomerRecord(event.data);
-  deps.store?.markWebhookReceived(deps.now(), record.id);
+  if (isRecorded(deps)) deps.store.markWebhookReceived(deps.now(), record.id);
   if (record.problem !== undefined) {
     const reason = `The CRM record is unusable: ${record.problem}`;
-    if (!deps.store) return unprocessable(event.webhookId, reason, { customer: record.raw });
+    if (!isRecorded(deps)) return unprocessable(event.webhookId, reason, { customer: record.raw });
     const letter = await deadLetter(
       { store: deps.store, logger: deps.logger, now: deps.now },
       { customerId: record.id ?? null, customer: record.raw, status: null, reason },

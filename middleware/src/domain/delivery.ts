@@ -30,23 +30,37 @@ export interface ClaimSettings {
 }
 
 /**
- * The one delivery core, which the poller, the webhook route and the Lambda handler all call.
- * A stateful caller gives the store (outcomes are recorded, known customers are not asked for
- * again, each customer is claimed before it is asked for, so that replicas sharing the store
- * never ask for one together) and the map of customers in flight in this process (none is asked
- * for twice at once); the stateless Lambda handler gives none of these.
+ * The one delivery core, which the poller, the webhook route, the reconciliation and the Lambda
+ * handler all call, in one of two modes.
+ *
+ * Stateless (the Lambda handler): the Inventory, a log and a clock; nothing is kept, a refusal is
+ * handed back to the caller.
  */
-export interface DeliveryDeps {
+export interface StatelessDelivery {
   inventory: InventoryClient;
   logger: Logger;
   now: () => Date;
-  store?: SyncStore;
-  claims?: ClaimSettings;
+  store?: undefined;
+}
+
+/**
+ * Recorded (a middleware process): outcomes are recorded in the store, known customers are not
+ * asked for again, each customer is claimed before it is asked for (so that replicas sharing the
+ * store never ask for one together), none is in flight twice in this process, and each
+ * customer's journey is noted.
+ */
+export interface RecordedDelivery extends Omit<StatelessDelivery, 'store'> {
+  store: SyncStore;
+  claims: ClaimSettings;
   /** Each customer in flight here: its result once recorded, or undefined when it was left to another replica. */
-  inFlight?: Map<number, Promise<DeliveryResult | undefined>>;
-  /** Where each customer's journey is noted; the stateless Lambda handler keeps none. */
+  inFlight: Map<number, Promise<DeliveryResult | undefined>>;
   journal?: Journal;
 }
+
+export type DeliveryDeps = StatelessDelivery | RecordedDelivery;
+
+/** Whether this delivery records its outcomes (a middleware) or keeps nothing (the Lambda handler). */
+export const isRecorded = (deps: DeliveryDeps): deps is RecordedDelivery => deps.store !== undefined;
 
 /** How often a customer another replica holds is looked at again, by a caller that waits for it. */
 export const CLAIM_RECHECK_MS = 25;
@@ -79,7 +93,7 @@ function fromKnowledge(customerId: number, known: KnownCustomer): DeliveryResult
  * letter, or the repair of a package a reconciliation found missing), waiting while another
  * replica holds it for the same. The caller gives it back with `releaseCustomer(..., { replay: true })`.
  */
-export async function claimToAskAgain(deps: DeliveryDeps & { store: SyncStore; claims: ClaimSettings }, customerId: number): Promise<void> {
+export async function claimToAskAgain(deps: RecordedDelivery, customerId: number): Promise<void> {
   while ((await deps.store.claim(customerId, deps.claims.owner, deps.now(), deps.claims.leaseMs, { replay: true })).state !== 'claimed') {
     await pause(CLAIM_RECHECK_MS);
   }
@@ -87,7 +101,7 @@ export async function claimToAskAgain(deps: DeliveryDeps & { store: SyncStore; c
 
 /** Gives a claim back before its lease ends; a store that cannot be reached lets the lease run out instead. */
 export async function releaseCustomer(deps: DeliveryDeps, customerId: number, options: { replay?: boolean } = {}): Promise<void> {
-  if (!deps.store || !deps.claims) return;
+  if (!isRecorded(deps)) return;
   await deps.store.release(customerId, deps.claims.owner, options).catch((error: unknown) => {
     deps.logger.debug(`The claim of customer ${customerId} could not be given back; it lapses with its lease`, { customerId, error: (error as Error).message });
   });
@@ -130,23 +144,25 @@ export type AskedBy = DeliveryPath | 'reconciliation';
  * record says, when the CRM created it), in the trace it is delivered in.
  */
 function noteFound(deps: DeliveryDeps, customer: CrmCustomer, path: AskedBy, trace: RecordTrace | undefined, traceId: string | undefined): void {
-  if (!deps.journal) return;
-  if (trace?.createdAt) deps.journal.record(customer.id, { kind: 'created', at: trace.createdAt }, traceId);
-  deps.journal.record(customer.id, { kind: 'found', at: deps.now().toISOString(), via: path }, traceId);
+  const journal = isRecorded(deps) ? deps.journal : undefined;
+  if (!journal) return;
+  if (trace?.createdAt) journal.record(customer.id, { kind: 'created', at: trace.createdAt }, traceId);
+  journal.record(customer.id, { kind: 'found', at: deps.now().toISOString(), via: path }, traceId);
 }
 
 async function askInventory(deps: DeliveryDeps, customer: CrmCustomer, path: AskedBy, trace?: RecordTrace): Promise<Answered> {
   const traceId = currentTraceId();
   noteFound(deps, customer, path, trace, traceId);
-  const onAttempt = deps.journal && ((attempt: Attempt) => deps.journal!.record(customer.id, { kind: 'asked', at: deps.now().toISOString(), ...attempt }, traceId));
+  const journal = isRecorded(deps) ? deps.journal : undefined;
+  const onAttempt = journal && ((attempt: Attempt) => journal.record(customer.id, { kind: 'asked', at: deps.now().toISOString(), ...attempt }, traceId));
   const outcome = await deps.inventory.requestPackage({ customerId: customer.id, customerName: customer.name }, onAttempt);
   const fields = { customerId: customer.id, customerName: customer.name, via: path };
   const noteOutcome = (step: Omit<Extract<JourneyStep, { kind: 'outcome' }>, 'kind' | 'at'>) =>
-    deps.journal?.record(customer.id, { kind: 'outcome', at: deps.now().toISOString(), ...step }, traceId);
+    journal?.record(customer.id, { kind: 'outcome', at: deps.now().toISOString(), ...step }, traceId);
   if (outcome.kind === 'refused') {
-    spanEvent(deps.store ? 'dead-lettered' : 'refused', { 'http.response.status_code': outcome.status, 'welcome.customer.id': customer.id });
+    spanEvent(isRecorded(deps) ? 'dead-lettered' : 'refused', { 'http.response.status_code': outcome.status, 'welcome.customer.id': customer.id });
     const refusal = { customerId: customer.id, status: outcome.status, answer: outcome.answer };
-    if (!deps.store) return { result: { ...refusal, outcome: 'refused' }, committed: nothingToCommit };
+    if (!isRecorded(deps)) return { result: { ...refusal, outcome: 'refused' }, committed: nothingToCommit };
     const letter = await deadLetter(
       { store: deps.store, logger: deps.logger, now: deps.now },
       { customerId: customer.id, customer, status: outcome.status, reason: outcome.answer },
@@ -217,9 +233,9 @@ export type Reservation =
 function markInFlight(deps: DeliveryDeps, customerId: number): Deferred<DeliveryResult | undefined> {
   const outcome = deferred<DeliveryResult | undefined>();
   const forget = () => {
-    if (deps.inFlight?.get(customerId) === outcome.promise) deps.inFlight.delete(customerId);
+    if (isRecorded(deps) && deps.inFlight.get(customerId) === outcome.promise) deps.inFlight.delete(customerId);
   };
-  deps.inFlight?.set(customerId, outcome.promise);
+  if (isRecorded(deps)) deps.inFlight.set(customerId, outcome.promise);
   outcome.promise.then(forget, forget);
   return outcome;
 }
@@ -233,14 +249,14 @@ export async function reserveCustomers(deps: DeliveryDeps, customerIds: readonly
   const reservations: Reservation[] = [];
   const toClaim: Array<{ index: number; customerId: number; outcome: Deferred<DeliveryResult | undefined> }> = [];
   customerIds.forEach((customerId, index) => {
-    const pending = deps.inFlight?.get(customerId);
+    const pending = isRecorded(deps) ? deps.inFlight.get(customerId) : undefined;
     if (pending) reservations[index] = { kind: 'inFlightHere', pending };
     else toClaim.push({ index, customerId, outcome: markInFlight(deps, customerId) });
   });
   let claims: Claim[];
   try {
     claims =
-      deps.store && deps.claims && toClaim.length > 0
+      isRecorded(deps) && toClaim.length > 0
         ? await deps.store.claimAll(
             toClaim.map(({ customerId }) => customerId),
             deps.claims.owner,
@@ -339,7 +355,7 @@ export async function deliverCustomer(deps: DeliveryDeps, customer: CrmCustomer,
  * as any other: a package confirmed, or the refusal dead-lettered.
  */
 export async function repairCustomer(
-  deps: DeliveryDeps & { store: SyncStore; claims: ClaimSettings },
+  deps: RecordedDelivery,
   customer: CrmCustomer,
   trace?: RecordTrace,
 ): Promise<DeliveryResult> {

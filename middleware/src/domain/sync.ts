@@ -2,7 +2,7 @@ import { ROOT_CONTEXT, SpanKind } from '@opentelemetry/api';
 import { inSpan, isDatabaseUnavailable, StorageFullError } from '@welcome/common';
 import type { CrmClient, CustomerRecord, UnusableRecord } from '../clients/crm-client.js';
 import { UpstreamUnavailableError } from '../clients/upstream.js';
-import type { DeliveryPath, SyncStatus, SyncStore } from '../store/sync-store.js';
+import type { DeliveryPath, SyncStatus } from '../store/sync-store.js';
 import { viewOf, type ReconciliationView } from './reconciliation.js';
 import {
   abandonReservation,
@@ -10,9 +10,7 @@ import {
   deliverReserved,
   inCustomerSpan,
   reserveCustomers,
-  type ClaimSettings,
-  type DeliveryDeps,
-  type DeliveryResult,
+  type RecordedDelivery,
   type Reservation,
 } from './delivery.js';
 
@@ -22,11 +20,9 @@ import {
  */
 export const MAX_PAGES_PER_CYCLE = 50;
 
-export interface SyncDeps extends DeliveryDeps {
+/** What the poller and every other stateful path of the middleware are built from: a recorded delivery, and the CRM. */
+export interface SyncDeps extends RecordedDelivery {
   crm: CrmClient;
-  store: SyncStore;
-  claims: ClaimSettings;
-  inFlight: Map<number, Promise<DeliveryResult | undefined>>;
   /** How the poller's customers arrive: by long poll when LONG_POLL_S is set, else by plain poll. */
   pollPath: DeliveryPath;
   /** LONG_POLL_S: how long each CRM read may be held waiting for a new customer; 0 for none. */
