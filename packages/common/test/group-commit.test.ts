@@ -1,7 +1,5 @@
-import { describe, expect, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { groupCommit } from '../src/group-commit.js';
-
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('group commit', () => {
   test('writes asked for in the same turn share one commit, and each learns its own outcome', async () => {
@@ -16,23 +14,35 @@ describe('group commit', () => {
   });
 
   test('with a spacing, a write after a quiet spell commits at once and the writes of the next interval share one commit', async () => {
-    const batches: Array<{ items: number[]; at: number }> = [];
-    const started = performance.now();
-    const write = groupCommit<number>((batch) => void batches.push({ items: batch, at: performance.now() - started }), { spacingMs: 300 });
+    // Jest's clock, not the machine's: the commits' times are exact, however busy the machine is.
+    jest.useFakeTimers();
+    try {
+      const batches: Array<{ items: number[]; at: number }> = [];
+      const write = groupCommit<number>((batch) => void batches.push({ items: batch, at: performance.now() }), { spacingMs: 300 });
+      const started = performance.now();
 
-    await write(0);
-    expect(batches).toEqual([{ items: [0], at: expect.any(Number) }]);
-    expect(batches[0]!.at).toBeLessThan(150);
+      const first = write(0);
+      await jest.advanceTimersByTimeAsync(0);
+      await first;
+      expect(batches).toEqual([{ items: [0], at: started }]);
 
-    // Five writes spread over the next 100 ms: one commit, no sooner than 300 ms after the first.
-    const pending: Array<Promise<void>> = [];
-    for (let n = 1; n <= 5; n++) {
-      pending.push(write(n));
-      await pause(20);
+      // Five writes spread over the next 100 ms: nothing is committed before 300 ms after the first, then all at once.
+      const pending: Array<Promise<void>> = [];
+      for (let n = 1; n <= 5; n++) {
+        pending.push(write(n));
+        await jest.advanceTimersByTimeAsync(20);
+      }
+      await jest.advanceTimersByTimeAsync(199);
+      expect(batches).toHaveLength(1);
+      await jest.advanceTimersByTimeAsync(1);
+      await Promise.all(pending);
+      expect(batches).toEqual([
+        { items: [0], at: started },
+        { items: [1, 2, 3, 4, 5], at: started + 300 },
+      ]);
+    } finally {
+      jest.useRealTimers();
     }
-    await Promise.all(pending);
-    expect(batches.map((b) => b.items)).toEqual([[0], [1, 2, 3, 4, 5]]);
-    expect(batches[1]!.at - batches[0]!.at).toBeGreaterThanOrEqual(295);
   });
 
   test('a commit that throws fails every write of its batch', async () => {
