@@ -14,7 +14,7 @@ import {
   type Reconciler,
 } from '../domain/reconciliation.js';
 import { syncStatus, type SyncDeps } from '../domain/sync.js';
-import { statusPage, statusPageCss, statusPageScript } from './status-page.js';
+import { statusPage } from './status-page.js';
 
 /** The route whose body is read as bytes, for its signature. */
 export const CRM_WEBHOOK_PATH = '/webhooks/crm';
@@ -51,15 +51,15 @@ export function createMiddlewareRouter(
 
   router.get('/', (ctx) => {
     ctx.type = 'text/html';
-    ctx.body = statusPage;
+    ctx.body = statusPage.html;
   });
   router.get('/assets/status-page.css', (ctx) => {
     ctx.type = 'text/css';
-    ctx.body = statusPageCss;
+    ctx.body = statusPage.css;
   });
   router.get('/assets/status-page.js', (ctx) => {
     ctx.type = 'application/javascript';
-    ctx.body = statusPageScript;
+    ctx.body = statusPage.script;
   });
 
   router.get('/status', async (ctx) => {

@@ -1,0 +1,90 @@
+import { readFileSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, test } from '@jest/globals';
+import request from 'supertest';
+import ts from 'typescript';
+import { createSilentLogger } from '@welcome/common';
+import { createApp } from '../src/app.js';
+import { statusPageFiles } from '../src/http/status-page.js';
+import { createSyncDeps } from '../src/sync-deps.js';
+import { sqliteAt } from '../../test/support/databases.js';
+
+const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const inMiddleware = (path: string) => fileURLToPath(new URL(path, new URL('../', import.meta.url)));
+
+/** The middleware with nothing behind it: the page's routes ask no upstream. */
+const middleware = () =>
+  request(
+    createApp(
+      createSyncDeps({
+        database: sqliteAt(':memory:'),
+        logger: createSilentLogger(),
+        crmUrl: 'http://127.0.0.1:9',
+        inventoryUrl: 'http://127.0.0.1:9',
+        timeoutMs: 100,
+        retryDelayMs: 0,
+      }),
+    ).callback(),
+  );
+
+/** middleware/web/status-page.ts compiled with its own tsconfig.json, as `npm run build` does. */
+function compiledScript(): string {
+  const config = ts.getParsedCommandLineOfConfigFile(
+    inMiddleware('web/tsconfig.json'),
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
+        throw new Error(ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'));
+      },
+    },
+  );
+  if (!config) throw new Error('middleware/web/tsconfig.json cannot be read');
+  return ts.transpileModule(readFileSync(inMiddleware('web/status-page.ts'), 'utf8'), {
+    compilerOptions: config.options,
+    fileName: 'status-page.ts',
+  }).outputText;
+}
+
+describe('the status page is served from its files', () => {
+  test('GET / answers middleware/public/status-page.html byte for byte, as HTML', async () => {
+    const response = await middleware().get('/');
+
+    expect(response.status).toBe(200);
+    expect(response.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(Buffer.from(response.text).equals(readFileSync(inMiddleware('public/status-page.html')))).toBe(true);
+  });
+
+  test('GET /assets/status-page.css answers middleware/public/status-page.css byte for byte, as CSS', async () => {
+    const response = await middleware().get('/assets/status-page.css');
+
+    expect(response.status).toBe(200);
+    expect(response.headers['content-type']).toBe('text/css; charset=utf-8');
+    expect(Buffer.from(response.text).equals(readFileSync(inMiddleware('public/status-page.css')))).toBe(true);
+  });
+
+  test('GET /assets/status-page.js answers middleware/web/status-page.ts compiled, as a plain script', async () => {
+    const response = await middleware().get('/assets/status-page.js');
+
+    expect(response.status).toBe(200);
+    expect(response.headers['content-type']).toBe('application/javascript; charset=utf-8');
+    expect(response.text).toBe(readFileSync(inMiddleware('dist/web/status-page.js'), 'utf8'));
+    // A stale build (the source changed since `npm run build`) fails here.
+    expect(response.text).toBe(compiledScript());
+    expect(response.text).not.toMatch(/^\s*(import|export)\b/m);
+    expect(response.text).not.toContain('sourceMappingURL');
+  });
+});
+
+test("the middleware's image holds every file the status page is read from", () => {
+  const lines = readFileSync(inMiddleware('Dockerfile'), 'utf8').split('\n');
+  const runtimeStage = lines.slice(lines.findLastIndex((line) => line.startsWith('FROM ')));
+  // Each runtime COPY takes a file or folder of the build stage's /app to the same place under the image's /app.
+  const copied = runtimeStage.flatMap((line) => /^COPY --from=build \/app\/(\S+)/.exec(line)?.[1] ?? []);
+
+  for (const file of Object.values(statusPageFiles)) {
+    const path = relative(ROOT, fileURLToPath(file));
+    expect([path, copied.some((source) => path === source || path.startsWith(`${source}/`))]).toEqual([path, true]);
+  }
+});
