@@ -1,5 +1,5 @@
 # Thin wrappers over the npm scripts; every target installs what it needs first.
-.PHONY: install build run lambda test chaos fuzz audit bench lint up up-postgres down clean
+.PHONY: install build run lambda test chaos fuzz audit bench lint format up up-postgres down clean
 
 INSTALLED := node_modules/.installed
 MANIFESTS := package.json package-lock.json packages/common/package.json crm/package.json inventory/package.json middleware/package.json
@@ -54,8 +54,13 @@ audit: $(INSTALLED)
 bench: build
 	npm test -- --testMatch '<rootDir>/bench/**/*.bench.ts'
 
+## make lint: type-checks everything, ESLint (with the layers of each service) and Prettier's check on the code, and the OpenAPI documents.
 lint: build
 	npm run lint
+
+## make format: Prettier writes the code in its form (make lint checks it).
+format: $(INSTALLED)
+	npm run format
 
 up:
 	docker compose up --build --detach --wait
