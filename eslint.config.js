@@ -12,7 +12,12 @@ function layer(name, forbidden, why) {
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: forbidden.map((other) => ({ regex: `(^|/)${other}/`, message: `${name} must not import ${other}: ${why}` })) },
+        {
+          patterns: forbidden.map((other) => ({
+            regex: `(^|/)${other}/`,
+            message: `${name} must not import ${other}: ${why}`,
+          })),
+        },
       ],
     },
   };
@@ -27,7 +32,10 @@ export default tseslint.config(
     rules: {
       // An unused argument named _x is there on purpose (a callback's signature); an unused
       // property taken out of a rest pattern is how a field is left out of a copy.
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true },
+      ],
     },
   },
   layer('http', ['store', 'clients'], 'a route parses, calls one domain function and answers'),

@@ -21,8 +21,22 @@ interface Load {
   acks?: Array<[number, number]>;
 }
 
-async function load(url: string, count: number, kind: 'customers' | 'packages', tag: string, acks = false): Promise<Load> {
-  const args = [join(ROOT, 'bench/load.mjs'), url, String(count), String(CLIENTS), kind, tag, ...(acks ? ['acks'] : [])];
+async function load(
+  url: string,
+  count: number,
+  kind: 'customers' | 'packages',
+  tag: string,
+  acks = false,
+): Promise<Load> {
+  const args = [
+    join(ROOT, 'bench/load.mjs'),
+    url,
+    String(count),
+    String(CLIENTS),
+    kind,
+    tag,
+    ...(acks ? ['acks'] : []),
+  ];
   const { stdout } = await promisify(execFile)(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 });
   return JSON.parse(stdout) as Load;
 }
@@ -33,7 +47,8 @@ function cpuSeconds(pid: number | undefined): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
 interface BurstFigures {
   intake: number;
@@ -52,7 +67,11 @@ async function burst(webhooks: { batchSize: number } | false): Promise<BurstFigu
     const services: ServiceProcess[] = [platform.crm, platform.middleware];
     const cpuBefore = services.map((service) => cpuSeconds(service.pid));
     const posted = await load(`${platform.crm.url}/customers`, BURST, 'customers', 'burst', true);
-    await waitFor('the burst', async () => (await getJson(`${platform.inventory.url}/packages?after=${BURST - 1}&limit=1`)).length > 0, 300_000);
+    await waitFor(
+      'the burst',
+      async () => (await getJson(`${platform.inventory.url}/packages?after=${BURST - 1}&limit=1`)).length > 0,
+      300_000,
+    );
     const cpu = services.map((service, i) => ((cpuSeconds(service.pid) - cpuBefore[i]!) * 1000) / BURST);
     const packages = await getAll<{ customerId: number; createdAt: string }>(`${platform.inventory.url}/packages`);
     const madeAt = new Map(packages.map((pkg) => [pkg.customerId, Date.parse(pkg.createdAt)]));
@@ -72,54 +91,71 @@ async function burst(webhooks: { batchSize: number } | false): Promise<BurstFigu
 
 /** The in-memory stand-in for the original's services, started for one load. */
 async function inMemoryRate(kind: 'customers' | 'packages'): Promise<number> {
-  const child = spawn(process.execPath, [join(ROOT, 'bench/in-memory-service.mjs')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [join(ROOT, 'bench/in-memory-service.mjs')], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   try {
-    const port = await new Promise<number>((resolve) => child.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim()))));
+    const port = await new Promise<number>((resolve) =>
+      child.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim()))),
+    );
     return (await load(`http://127.0.0.1:${port}/${kind}`, WRITES, kind, 'm')).perSecond;
   } finally {
     child.kill('SIGKILL');
   }
 }
 
-test(
-  `the cost of push: a burst of ${BURST} with webhooks on and off, and writes beside in-memory services`,
-  async () => {
-    const rows: Array<[string, string, string]> = [];
-    const polling = await burst(false);
-    const pushed = await burst({ batchSize: 100 });
-    const oneByOne = await burst({ batchSize: 1 });
-    for (const [name, figures] of [
-      ['polling only (POLL_INTERVAL_MS=5000)', polling],
-      ['webhooks on, as shipped (WEBHOOK_BATCH_SIZE=100)', pushed],
-      ['webhooks on, one event a request (WEBHOOK_BATCH_SIZE=1)', oneByOne],
-    ] as const) {
-      rows.push([`Burst of ${BURST}, ${name}: CRM intake`, `${figures.intake.toFixed(0)}/s`, `landed ${figures.landedS.toFixed(2)} s after the first POST`]);
-      rows.push([`  201 → package during the burst`, `p50 ${figures.p50} ms, p99 ${figures.p99} ms`, '']);
-      rows.push([`  CPU per customer`, `CRM ${figures.crmCpuMs.toFixed(2)} ms, middleware ${figures.middlewareCpuMs.toFixed(2)} ms`, '']);
-    }
+test(`the cost of push: a burst of ${BURST} with webhooks on and off, and writes beside in-memory services`, async () => {
+  const rows: Array<[string, string, string]> = [];
+  const polling = await burst(false);
+  const pushed = await burst({ batchSize: 100 });
+  const oneByOne = await burst({ batchSize: 1 });
+  for (const [name, figures] of [
+    ['polling only (POLL_INTERVAL_MS=5000)', polling],
+    ['webhooks on, as shipped (WEBHOOK_BATCH_SIZE=100)', pushed],
+    ['webhooks on, one event a request (WEBHOOK_BATCH_SIZE=1)', oneByOne],
+  ] as const) {
     rows.push([
-      'Push against polling only',
-      `intake ${(pushed.intake / polling.intake).toFixed(2)}, landed ${(pushed.landedS / polling.landedS).toFixed(2)}`,
-      `CPU: CRM ${(pushed.crmCpuMs / polling.crmCpuMs).toFixed(2)}, middleware ${(pushed.middlewareCpuMs / polling.middlewareCpuMs).toFixed(2)}`,
+      `Burst of ${BURST}, ${name}: CRM intake`,
+      `${figures.intake.toFixed(0)}/s`,
+      `landed ${figures.landedS.toFixed(2)} s after the first POST`,
     ]);
+    rows.push([`  201 → package during the burst`, `p50 ${figures.p50} ms, p99 ${figures.p99} ms`, '']);
+    rows.push([
+      `  CPU per customer`,
+      `CRM ${figures.crmCpuMs.toFixed(2)} ms, middleware ${figures.middlewareCpuMs.toFixed(2)} ms`,
+      '',
+    ]);
+  }
+  rows.push([
+    'Push against polling only',
+    `intake ${(pushed.intake / polling.intake).toFixed(2)}, landed ${(pushed.landedS / polling.landedS).toFixed(2)}`,
+    `CPU: CRM ${(pushed.crmCpuMs / polling.crmCpuMs).toFixed(2)}, middleware ${(pushed.middlewareCpuMs / polling.middlewareCpuMs).toFixed(2)}`,
+  ]);
 
-    const platform = await new Platform({ logLevel: 'warn' }).start({ middleware: false });
-    let crm: number;
-    let inventory: number;
-    try {
-      crm = (await load(`${platform.crm.url}/customers`, WRITES, 'customers', 'w')).perSecond;
-      inventory = (await load(`${platform.inventory.url}/packages`, WRITES, 'packages', 'w')).perSecond;
-    } finally {
-      await platform.close();
-    }
-    const memoryCrm = await inMemoryRate('customers');
-    const memoryInventory = await inMemoryRate('packages');
-    rows.push([`CRM POST /customers, ${CLIENTS} clients`, `${crm.toFixed(0)}/s`, `in memory ${memoryCrm.toFixed(0)}/s: ${(crm / memoryCrm).toFixed(2)}`]);
-    rows.push([`Inventory POST /packages, ${CLIENTS} clients`, `${inventory.toFixed(0)}/s`, `in memory ${memoryInventory.toFixed(0)}/s: ${(inventory / memoryInventory).toFixed(2)}`]);
+  const platform = await new Platform({ logLevel: 'warn' }).start({ middleware: false });
+  let crm: number;
+  let inventory: number;
+  try {
+    crm = (await load(`${platform.crm.url}/customers`, WRITES, 'customers', 'w')).perSecond;
+    inventory = (await load(`${platform.inventory.url}/packages`, WRITES, 'packages', 'w')).perSecond;
+  } finally {
+    await platform.close();
+  }
+  const memoryCrm = await inMemoryRate('customers');
+  const memoryInventory = await inMemoryRate('packages');
+  rows.push([
+    `CRM POST /customers, ${CLIENTS} clients`,
+    `${crm.toFixed(0)}/s`,
+    `in memory ${memoryCrm.toFixed(0)}/s: ${(crm / memoryCrm).toFixed(2)}`,
+  ]);
+  rows.push([
+    `Inventory POST /packages, ${CLIENTS} clients`,
+    `${inventory.toFixed(0)}/s`,
+    `in memory ${memoryInventory.toFixed(0)}/s: ${(inventory / memoryInventory).toFixed(2)}`,
+  ]);
 
-    const width = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i]!.length)));
-    const line = (row: string[]) => `  ${row.map((cell, i) => cell.padEnd(width[i]!)).join('  ')}`;
-    process.stdout.write(`\nbench, the cost of push (${new Date().toISOString()}):\n${rows.map(line).join('\n')}\n`);
-  },
-  1_800_000,
-);
+  const width = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i]!.length)));
+  const line = (row: string[]) => `  ${row.map((cell, i) => cell.padEnd(width[i]!)).join('  ')}`;
+  process.stdout.write(`\nbench, the cost of push (${new Date().toISOString()}):\n${rows.map(line).join('\n')}\n`);
+}, 1_800_000);

@@ -7,7 +7,10 @@ import bodyParser from 'koa-bodyparser';
 import { z } from 'zod';
 
 // The services' name rule (packages/common/src/validation.ts): trimmed, 1 to 200 code points.
-const personName = z.string().trim().refine((value) => value.length > 0 && [...value].length <= 200);
+const personName = z
+  .string()
+  .trim()
+  .refine((value) => value.length > 0 && [...value].length <= 200);
 const customerBody = z.strictObject({ name: personName, email: z.string().trim().max(254).pipe(z.email()) });
 const packageBody = z.strictObject({ customerId: z.number().int().positive(), customerName: personName });
 

@@ -7,13 +7,20 @@ const total = Number(count);
 let next = 0;
 let lastAt = 0;
 const acks = [];
-const body = (i) => (kind === 'customers' ? { name: `${tag} ${i}`, email: `${tag}-${i}@example.com` } : { customerId: i, customerName: `${tag} ${i}` });
+const body = (i) =>
+  kind === 'customers'
+    ? { name: `${tag} ${i}`, email: `${tag}-${i}@example.com` }
+    : { customerId: i, customerName: `${tag} ${i}` };
 const firstAt = Date.now();
 const started = performance.now();
 await Promise.all(
   Array.from({ length: Number(clients) }, async () => {
     for (let i = ++next; i <= total; i = ++next) {
-      const response = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body(i)) });
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(body(i)),
+      });
       const answer = withAcks ? await response.json() : await response.arrayBuffer();
       if (response.status !== 201) throw new Error(`${url} answered ${response.status}`);
       lastAt = Date.now();

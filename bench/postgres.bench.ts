@@ -26,21 +26,30 @@ async function freshDatabase(): Promise<string> {
 }
 
 async function load(url: string, count: number, kind: 'customers' | 'packages', tag: string): Promise<number> {
-  const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, 'bench/load.mjs'), url, String(count), String(CLIENTS), kind, tag], {
-    maxBuffer: 1024 * 1024,
-  });
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [join(ROOT, 'bench/load.mjs'), url, String(count), String(CLIENTS), kind, tag],
+    {
+      maxBuffer: 1024 * 1024,
+    },
+  );
   return (JSON.parse(stdout) as { perSecond: number }).perSecond;
 }
 
 /** How many packages this middleware process asked the Inventory for, from its own metrics. */
 async function asksOf(middleware: ServiceProcess): Promise<number> {
   const metrics = await (await fetch(`${middleware.url}/metrics`)).text();
-  return [...metrics.matchAll(/^middleware_inventory_asks_total\{[^}]*\} (\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
+  return [...metrics.matchAll(/^middleware_inventory_asks_total\{[^}]*\} (\d+)/gm)].reduce(
+    (sum, match) => sum + Number(match[1]),
+    0,
+  );
 }
 
 /** The upstreams' write rates on `databaseUrl` (PostgreSQL) or their SQLite files. */
 async function writeRates(databaseUrl?: string): Promise<{ crm: number; inventory: number }> {
-  const platform = await new Platform({ logLevel: 'warn', ...(databaseUrl ? { databaseUrl } : {}) }).start({ middleware: false });
+  const platform = await new Platform({ logLevel: 'warn', ...(databaseUrl ? { databaseUrl } : {}) }).start({
+    middleware: false,
+  });
   try {
     return {
       crm: await load(`${platform.crm.url}/customers`, WRITES, 'customers', 'w'),
@@ -56,14 +65,25 @@ async function writeRates(databaseUrl?: string): Promise<{ crm: number; inventor
  * shared cursor passing the last customer, with each replica's share of the asks.
  */
 async function backlog(replicas: number, databaseUrl?: string): Promise<{ rate: number; shares: number[] }> {
-  const platform = await new Platform({ logLevel: 'warn', pollIntervalMs: 1000, ...(databaseUrl ? { databaseUrl } : {}) }).start({ middleware: false });
-  const others = Array.from({ length: replicas - 1 }, () => new ServiceProcess('middleware', { ...platform.middleware.env }));
+  const platform = await new Platform({
+    logLevel: 'warn',
+    pollIntervalMs: 1000,
+    ...(databaseUrl ? { databaseUrl } : {}),
+  }).start({ middleware: false });
+  const others = Array.from(
+    { length: replicas - 1 },
+    () => new ServiceProcess('middleware', { ...platform.middleware.env }),
+  );
   try {
     await load(`${platform.crm.url}/customers`, BACKLOG, 'customers', 'b');
     const middlewares = [platform.middleware, ...others];
     await Promise.all(middlewares.map((middleware) => middleware.start()));
     const started = performance.now();
-    await waitFor('the backlog', async () => (await getJson(`${platform.middleware.url}/status`)).cursor >= BACKLOG, 1_800_000);
+    await waitFor(
+      'the backlog',
+      async () => (await getJson(`${platform.middleware.url}/status`)).cursor >= BACKLOG,
+      1_800_000,
+    );
     const rate = BACKLOG / ((performance.now() - started) / 1000);
     const asks = await Promise.all(middlewares.map(asksOf));
     const total = asks.reduce((sum, n) => sum + n, 0);
@@ -74,41 +94,44 @@ async function backlog(replicas: number, databaseUrl?: string): Promise<{ rate: 
   }
 }
 
-test(
-  'PostgreSQL beside SQLite',
-  async () => {
-    const rows: Array<[string, string, string, string]> = [['', 'SQLite', 'PostgreSQL', '']];
-    const sqliteWrites = await writeRates();
-    const postgresWrites = await writeRates(await freshDatabase());
-    const ratio = (postgres: number, sqlite: number) => `${(postgres / sqlite).toFixed(2)} of SQLite's`;
-    rows.push([`CRM POST /customers, ${CLIENTS} clients`, `${sqliteWrites.crm.toFixed(0)}/s`, `${postgresWrites.crm.toFixed(0)}/s`, ratio(postgresWrites.crm, sqliteWrites.crm)]);
-    rows.push([
-      `Inventory POST /packages, ${CLIENTS} clients`,
-      `${sqliteWrites.inventory.toFixed(0)}/s`,
-      `${postgresWrites.inventory.toFixed(0)}/s`,
-      ratio(postgresWrites.inventory, sqliteWrites.inventory),
-    ]);
+test('PostgreSQL beside SQLite', async () => {
+  const rows: Array<[string, string, string, string]> = [['', 'SQLite', 'PostgreSQL', '']];
+  const sqliteWrites = await writeRates();
+  const postgresWrites = await writeRates(await freshDatabase());
+  const ratio = (postgres: number, sqlite: number) => `${(postgres / sqlite).toFixed(2)} of SQLite's`;
+  rows.push([
+    `CRM POST /customers, ${CLIENTS} clients`,
+    `${sqliteWrites.crm.toFixed(0)}/s`,
+    `${postgresWrites.crm.toFixed(0)}/s`,
+    ratio(postgresWrites.crm, sqliteWrites.crm),
+  ]);
+  rows.push([
+    `Inventory POST /packages, ${CLIENTS} clients`,
+    `${sqliteWrites.inventory.toFixed(0)}/s`,
+    `${postgresWrites.inventory.toFixed(0)}/s`,
+    ratio(postgresWrites.inventory, sqliteWrites.inventory),
+  ]);
 
-    const sqliteBacklog = await backlog(1);
-    const postgresBacklog = await backlog(1, await freshDatabase());
-    rows.push([
-      `Backlog of ${BACKLOG}, one middleware`,
-      `${sqliteBacklog.rate.toFixed(0)}/s`,
-      `${postgresBacklog.rate.toFixed(0)}/s`,
-      `${ratio(postgresBacklog.rate, sqliteBacklog.rate)} (target ≥ 0.70)`,
-    ]);
-    const two = await backlog(2, await freshDatabase());
-    const split = two.shares.map((share) => `${(share * 100).toFixed(0)} %`).join(' / ');
-    rows.push([
-      `Backlog of ${BACKLOG}, two middleware replicas`,
-      '(one file, one process)',
-      `${two.rate.toFixed(0)}/s`,
-      `${(two.rate / postgresBacklog.rate).toFixed(2)} of one replica's (target ≥ 1); asks split ${split} (target: neither > 60 %)`,
-    ]);
+  const sqliteBacklog = await backlog(1);
+  const postgresBacklog = await backlog(1, await freshDatabase());
+  rows.push([
+    `Backlog of ${BACKLOG}, one middleware`,
+    `${sqliteBacklog.rate.toFixed(0)}/s`,
+    `${postgresBacklog.rate.toFixed(0)}/s`,
+    `${ratio(postgresBacklog.rate, sqliteBacklog.rate)} (target ≥ 0.70)`,
+  ]);
+  const two = await backlog(2, await freshDatabase());
+  const split = two.shares.map((share) => `${(share * 100).toFixed(0)} %`).join(' / ');
+  rows.push([
+    `Backlog of ${BACKLOG}, two middleware replicas`,
+    '(one file, one process)',
+    `${two.rate.toFixed(0)}/s`,
+    `${(two.rate / postgresBacklog.rate).toFixed(2)} of one replica's (target ≥ 1); asks split ${split} (target: neither > 60 %)`,
+  ]);
 
-    const width = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i]!.length)));
-    const line = (row: string[]) => `  ${row.map((cell, i) => cell.padEnd(width[i]!)).join('  ')}`;
-    process.stdout.write(`\nbench, PostgreSQL beside SQLite (${new Date().toISOString()}${small ? ', BENCH_SCALE=small' : ''}):\n${rows.map(line).join('\n')}\n`);
-  },
-  3_600_000,
-);
+  const width = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i]!.length)));
+  const line = (row: string[]) => `  ${row.map((cell, i) => cell.padEnd(width[i]!)).join('  ')}`;
+  process.stdout.write(
+    `\nbench, PostgreSQL beside SQLite (${new Date().toISOString()}${small ? ', BENCH_SCALE=small' : ''}):\n${rows.map(line).join('\n')}\n`,
+  );
+}, 3_600_000);

@@ -17,14 +17,24 @@ const CLIENTS = 32;
 const secret = `whsec_${Buffer.alloc(24, 4).toString('base64')}`;
 
 /** POSTs `count` customers or packages from 32 concurrent clients in a process of their own: the rate, and when (Unix ms) the last was answered. */
-async function load(url: string, count: number, kind: 'customers' | 'packages', tag: string): Promise<{ perSecond: number; lastAt: number }> {
-  const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, 'bench/load.mjs'), url, String(count), String(CLIENTS), kind, tag], {
-    maxBuffer: 1024 * 1024,
-  });
+async function load(
+  url: string,
+  count: number,
+  kind: 'customers' | 'packages',
+  tag: string,
+): Promise<{ perSecond: number; lastAt: number }> {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [join(ROOT, 'bench/load.mjs'), url, String(count), String(CLIENTS), kind, tag],
+    {
+      maxBuffer: 1024 * 1024,
+    },
+  );
   return JSON.parse(stdout) as { perSecond: number; lastAt: number };
 }
 
-const postCustomers = (platform: Platform, count: number, tag: string) => load(`${platform.crm.url}/customers`, count, 'customers', tag);
+const postCustomers = (platform: Platform, count: number, tag: string) =>
+  load(`${platform.crm.url}/customers`, count, 'customers', tag);
 
 /**
  * Starts the middleware on a CRM that already holds its customers, and times the backlog from the
@@ -34,7 +44,11 @@ const postCustomers = (platform: Platform, count: number, tag: string) => load(`
 async function deliverBacklog(platform: Platform, count: number): Promise<{ seconds: number; rate: number }> {
   await platform.middleware.start();
   const started = performance.now();
-  await waitFor('the backlog', async () => (await getJson(`${platform.middleware.url}/status`)).cursor >= count, 1_800_000);
+  await waitFor(
+    'the backlog',
+    async () => (await getJson(`${platform.middleware.url}/status`)).cursor >= count,
+    1_800_000,
+  );
   const seconds = (performance.now() - started) / 1000;
   return { seconds, rate: count / seconds };
 }
@@ -61,7 +75,11 @@ function rssMiB(service: ServiceProcess): number {
  * Reconciles every customer (none missing) while `newCustomers` more are posted: how long it
  * takes, what it found, and the middleware's memory before and at most during it.
  */
-async function reconcileWhileDelivering(platform: Platform, stored: number, newCustomers: number): Promise<[string, string, string]> {
+async function reconcileWhileDelivering(
+  platform: Platform,
+  stored: number,
+  newCustomers: number,
+): Promise<[string, string, string]> {
   const before = rssMiB(platform.middleware);
   let highest = before;
   const sampler = setInterval(() => {
@@ -72,13 +90,21 @@ async function reconcileWhileDelivering(platform: Platform, stored: number, newC
     const response = await fetch(`${platform.middleware.url}/reconciliations`, { method: 'POST' });
     const location = `${platform.middleware.url}${response.headers.get('location')}`;
     const posting = postCustomers(platform, newCustomers, 'r');
-    const run = await waitFor('the reconciliation', async () => {
-      const current = await getJson(location);
-      return current.status === 'running' ? undefined : current;
-    }, 600_000);
+    const run = await waitFor(
+      'the reconciliation',
+      async () => {
+        const current = await getJson(location);
+        return current.status === 'running' ? undefined : current;
+      },
+      600_000,
+    );
     const seconds = (performance.now() - started) / 1000;
     await posting;
-    await waitFor('the new customers', async () => (await getJson(`${platform.middleware.url}/status`)).cursor >= stored + newCustomers, 120_000);
+    await waitFor(
+      'the new customers',
+      async () => (await getJson(`${platform.middleware.url}/status`)).cursor >= stored + newCustomers,
+      120_000,
+    );
     const { missing, mismatched, orphaned } = run.counts as { missing: number; mismatched: number; orphaned: number };
     return [
       `Reconciliation of ${stored}, ${newCustomers} new customers delivered meanwhile`,
@@ -98,67 +124,95 @@ async function idleCpu(platform: Platform): Promise<string> {
   return `middleware ${((after[0]! - before[0]!) * 10).toFixed(1)} %, CRM ${((after[1]! - before[1]!) * 10).toFixed(1)} %`;
 }
 
-test(
-  'throughput of the built services',
-  async () => {
-    const rows: Array<[string, string, string]> = [];
-    const fresh = (options: ConstructorParameters<typeof Platform>[0] = {}) => new Platform({ pollIntervalMs: 5000, logLevel: 'warn', ...options });
+test('throughput of the built services', async () => {
+  const rows: Array<[string, string, string]> = [];
+  const fresh = (options: ConstructorParameters<typeof Platform>[0] = {}) =>
+    new Platform({ pollIntervalMs: 5000, logLevel: 'warn', ...options });
 
-    // The two upstreams alone, 32 clients each.
-    let platform = await fresh().start({ middleware: false });
-    let inventoryRate = 0;
+  // The two upstreams alone, 32 clients each.
+  let platform = await fresh().start({ middleware: false });
+  let inventoryRate = 0;
+  try {
+    const crm = await postCustomers(platform, WRITES, 'w');
+    rows.push([
+      `CRM POST /customers, ${CLIENTS} clients`,
+      `${crm.perSecond.toFixed(0)}/s`,
+      'its commits, shared by requests that arrive together',
+    ]);
+    const inventory = await load(`${platform.inventory.url}/packages`, WRITES, 'packages', 'w');
+    inventoryRate = inventory.perSecond;
+    rows.push([
+      `Inventory POST /packages, ${CLIENTS} clients`,
+      `${inventoryRate.toFixed(0)}/s`,
+      'its commits, shared by requests that arrive together',
+    ]);
+  } finally {
+    await platform.close();
+  }
+
+  // A backlog the middleware finds waiting, one at a time and at the default concurrency.
+  for (const concurrency of [1, undefined]) {
+    platform = await fresh(concurrency ? { deliveryConcurrency: concurrency } : {}).start({ middleware: false });
     try {
-      const crm = await postCustomers(platform, WRITES, 'w');
-      rows.push([`CRM POST /customers, ${CLIENTS} clients`, `${crm.perSecond.toFixed(0)}/s`, 'its commits, shared by requests that arrive together']);
-      const inventory = await load(`${platform.inventory.url}/packages`, WRITES, 'packages', 'w');
-      inventoryRate = inventory.perSecond;
-      rows.push([`Inventory POST /packages, ${CLIENTS} clients`, `${inventoryRate.toFixed(0)}/s`, 'its commits, shared by requests that arrive together']);
-    } finally {
-      await platform.close();
-    }
-
-    // A backlog the middleware finds waiting, one at a time and at the default concurrency.
-    for (const concurrency of [1, undefined]) {
-      platform = await fresh(concurrency ? { deliveryConcurrency: concurrency } : {}).start({ middleware: false });
-      try {
-        await postCustomers(platform, BACKLOG, 'b');
-        const { rate } = await deliverBacklog(platform, BACKLOG);
+      await postCustomers(platform, BACKLOG, 'b');
+      const { rate } = await deliverBacklog(platform, BACKLOG);
+      rows.push([
+        `Backlog of ${BACKLOG}, DELIVERY_CONCURRENCY=${concurrency ?? 'default (16)'}`,
+        `${rate.toFixed(0)}/s`,
+        `${(rate / inventoryRate).toFixed(2)} of the Inventory's ${CLIENTS}-client rate`,
+      ]);
+      if (!concurrency)
         rows.push([
-          `Backlog of ${BACKLOG}, DELIVERY_CONCURRENCY=${concurrency ?? 'default (16)'}`,
-          `${rate.toFixed(0)}/s`,
-          `${(rate / inventoryRate).toFixed(2)} of the Inventory's ${CLIENTS}-client rate`,
+          `Idle CPU with ${BACKLOG} customers stored`,
+          await idleCpu(platform),
+          'ten seconds, share of one core',
         ]);
-        if (!concurrency) rows.push([`Idle CPU with ${BACKLOG} customers stored`, await idleCpu(platform), 'ten seconds, share of one core']);
-      } finally {
-        await platform.close();
-      }
-    }
-
-    // A burst posted by 32 clients while everything runs as compose runs it (webhook, poll every 5 s).
-    platform = await fresh({ webhookSecret: secret }).start();
-    try {
-      const burst = await postCustomers(platform, BURST, 'u');
-      await waitFor('the burst', async () => (await getJson(`${platform.inventory.url}/packages?after=${BURST - 1}&limit=1`)).length > 0, 120_000);
-      rows.push([`Burst of ${BURST} by ${CLIENTS} clients: last 201 → last package`, `${((Date.now() - burst.lastAt) / 1000).toFixed(2)} s`, 'webhooks, the poller draining ahead of them']);
     } finally {
       await platform.close();
     }
+  }
 
-    // A big backlog: time, the middleware's peak memory, and idle CPU once it is all stored.
-    platform = await fresh().start({ middleware: false });
-    try {
-      await postCustomers(platform, BIG_BACKLOG, 'g');
-      const { seconds, rate } = await deliverBacklog(platform, BIG_BACKLOG);
-      rows.push([`Backlog of ${BIG_BACKLOG}`, `${seconds.toFixed(1)} s (${rate.toFixed(0)}/s)`, `middleware peak RSS ${peakRssMiB(platform.middleware).toFixed(0)} MiB`]);
-      rows.push([`Idle CPU with ${BIG_BACKLOG} customers stored`, await idleCpu(platform), 'ten seconds, share of one core']);
-      rows.push(await reconcileWhileDelivering(platform, BIG_BACKLOG, small ? 500 : 2000));
-    } finally {
-      await platform.close();
-    }
+  // A burst posted by 32 clients while everything runs as compose runs it (webhook, poll every 5 s).
+  platform = await fresh({ webhookSecret: secret }).start();
+  try {
+    const burst = await postCustomers(platform, BURST, 'u');
+    await waitFor(
+      'the burst',
+      async () => (await getJson(`${platform.inventory.url}/packages?after=${BURST - 1}&limit=1`)).length > 0,
+      120_000,
+    );
+    rows.push([
+      `Burst of ${BURST} by ${CLIENTS} clients: last 201 → last package`,
+      `${((Date.now() - burst.lastAt) / 1000).toFixed(2)} s`,
+      'webhooks, the poller draining ahead of them',
+    ]);
+  } finally {
+    await platform.close();
+  }
 
-    const width = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i]!.length)));
-    const line = (row: string[]) => `  ${row.map((cell, i) => cell.padEnd(width[i]!)).join('  ')}`;
-    process.stdout.write(`\nbench, throughput (${new Date().toISOString()}${small ? ', BENCH_SCALE=small' : ''}):\n${rows.map(line).join('\n')}\n`);
-  },
-  3_600_000,
-);
+  // A big backlog: time, the middleware's peak memory, and idle CPU once it is all stored.
+  platform = await fresh().start({ middleware: false });
+  try {
+    await postCustomers(platform, BIG_BACKLOG, 'g');
+    const { seconds, rate } = await deliverBacklog(platform, BIG_BACKLOG);
+    rows.push([
+      `Backlog of ${BIG_BACKLOG}`,
+      `${seconds.toFixed(1)} s (${rate.toFixed(0)}/s)`,
+      `middleware peak RSS ${peakRssMiB(platform.middleware).toFixed(0)} MiB`,
+    ]);
+    rows.push([
+      `Idle CPU with ${BIG_BACKLOG} customers stored`,
+      await idleCpu(platform),
+      'ten seconds, share of one core',
+    ]);
+    rows.push(await reconcileWhileDelivering(platform, BIG_BACKLOG, small ? 500 : 2000));
+  } finally {
+    await platform.close();
+  }
+
+  const width = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i]!.length)));
+  const line = (row: string[]) => `  ${row.map((cell, i) => cell.padEnd(width[i]!)).join('  ')}`;
+  process.stdout.write(
+    `\nbench, throughput (${new Date().toISOString()}${small ? ', BENCH_SCALE=small' : ''}):\n${rows.map(line).join('\n')}\n`,
+  );
+}, 3_600_000);

@@ -8,7 +8,8 @@ import { getJson, Platform, postJson, type ServiceName } from '../test/e2e/platf
 const customers = Number(process.env.BENCH_WAL_CUSTOMERS ?? 100_000);
 const clients = 32;
 
-const mib = (bytes: number) => (bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(0)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`);
+const mib = (bytes: number) =>
+  bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(0)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 const sizeOf = (path: string) => {
   try {
     return statSync(path).size;
@@ -17,36 +18,43 @@ const sizeOf = (path: string) => {
   }
 };
 
-test(
-  `database and write-ahead log sizes after ${customers} customers`,
-  async () => {
-    const platform = await new Platform({ pollIntervalMs: 100 }).start({ middleware: false });
-    const lines: string[] = [];
-    try {
-      let next = 0;
-      const started = performance.now();
-      await Promise.all(
-        Array.from({ length: clients }, async () => {
-          for (let i = (next += 1); i <= customers; i = (next += 1)) {
-            const response = await postJson(`${platform.crm.url}/customers`, { name: `Wal ${i}`, email: `wal-${i}@example.com` });
-            if (response.status !== 201) throw new Error(`CRM answered ${response.status}`);
-          }
-        }),
-      );
-      const postSeconds = (performance.now() - started) / 1000;
-      await platform.middleware.start();
-      const delivering = performance.now();
-      await waitFor('the backlog', async () => (await getJson(`${platform.middleware.url}/status`)).cursor >= customers, 1_800_000);
-      const deliverSeconds = (performance.now() - delivering) / 1000;
-      lines.push(`${customers} customers posted by ${clients} clients in ${postSeconds.toFixed(1)} s; delivered from a backlog in ${deliverSeconds.toFixed(1)} s`);
-      for (const service of ['crm', 'inventory', 'middleware'] as ServiceName[]) {
-        const db = platform[service].env.DB_PATH!;
-        lines.push(`${service.padEnd(10)} database ${mib(sizeOf(db))}, write-ahead log ${mib(sizeOf(`${db}-wal`))}`);
-      }
-    } finally {
-      await platform.close();
+test(`database and write-ahead log sizes after ${customers} customers`, async () => {
+  const platform = await new Platform({ pollIntervalMs: 100 }).start({ middleware: false });
+  const lines: string[] = [];
+  try {
+    let next = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: clients }, async () => {
+        for (let i = (next += 1); i <= customers; i = next += 1) {
+          const response = await postJson(`${platform.crm.url}/customers`, {
+            name: `Wal ${i}`,
+            email: `wal-${i}@example.com`,
+          });
+          if (response.status !== 201) throw new Error(`CRM answered ${response.status}`);
+        }
+      }),
+    );
+    const postSeconds = (performance.now() - started) / 1000;
+    await platform.middleware.start();
+    const delivering = performance.now();
+    await waitFor(
+      'the backlog',
+      async () => (await getJson(`${platform.middleware.url}/status`)).cursor >= customers,
+      1_800_000,
+    );
+    const deliverSeconds = (performance.now() - delivering) / 1000;
+    lines.push(
+      `${customers} customers posted by ${clients} clients in ${postSeconds.toFixed(1)} s; delivered from a backlog in ${deliverSeconds.toFixed(1)} s`,
+    );
+    for (const service of ['crm', 'inventory', 'middleware'] as ServiceName[]) {
+      const db = platform[service].env.DB_PATH!;
+      lines.push(`${service.padEnd(10)} database ${mib(sizeOf(db))}, write-ahead log ${mib(sizeOf(`${db}-wal`))}`);
     }
-    process.stdout.write(`\nbench, storage (${new Date().toISOString()}):\n${lines.map((line) => `  ${line}`).join('\n')}\n`);
-  },
-  3_600_000,
-);
+  } finally {
+    await platform.close();
+  }
+  process.stdout.write(
+    `\nbench, storage (${new Date().toISOString()}):\n${lines.map((line) => `  ${line}`).join('\n')}\n`,
+  );
+}, 3_600_000);

@@ -25,11 +25,21 @@ const freePort = () =>
 /** Starts the built service, reads its /openapi.json, stops it; returns the file written. */
 async function served(name, keyed) {
   const port = await freePort();
-  const env = { ...process.env, PORT: String(port), HOST: '127.0.0.1', DB_PATH: join(dir, `${name}.db`), LOG_LEVEL: 'warn' };
+  const env = {
+    ...process.env,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    DB_PATH: join(dir, `${name}.db`),
+    LOG_LEVEL: 'warn',
+  };
   if (keyed) env.API_KEYS = 'openapi-lint-key-0123456789';
   else delete env.API_KEYS;
-  if (name === 'middleware') Object.assign(env, { CRM_URL: 'http://127.0.0.1:9', INVENTORY_URL: 'http://127.0.0.1:9', LOG_LEVEL: 'error' });
-  const child = spawn(process.execPath, [join(root, name, 'dist/index.js')], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  if (name === 'middleware')
+    Object.assign(env, { CRM_URL: 'http://127.0.0.1:9', INVENTORY_URL: 'http://127.0.0.1:9', LOG_LEVEL: 'error' });
+  const child = spawn(process.execPath, [join(root, name, 'dist/index.js')], {
+    env,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   try {
     for (let tries = 0; ; tries++) {
       try {
@@ -56,7 +66,14 @@ let ok = false;
 try {
   const files = [];
   for (const name of services) for (const keyed of [true, false]) files.push(await served(name, keyed));
-  const spectral = run('spectral', ['lint', '--ruleset', join(root, '.spectral.yaml'), '--fail-severity', 'warn', ...files]);
+  const spectral = run('spectral', [
+    'lint',
+    '--ruleset',
+    join(root, '.spectral.yaml'),
+    '--fail-severity',
+    'warn',
+    ...files,
+  ]);
   const redocly = run('redocly', ['lint', '--config', join(root, 'redocly.yaml'), '--format', 'stylish', ...files]);
   ok = spectral && redocly;
 } finally {

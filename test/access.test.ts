@@ -14,14 +14,16 @@ const unreachable = 'http://127.0.0.1:9';
 const services = [
   {
     name: 'crm',
-    build: (apiKeys: string[]) => createCrm({ database: sqliteAt(':memory:'), logger: createSilentLogger(), apiKeys }).app,
+    build: (apiKeys: string[]) =>
+      createCrm({ database: sqliteAt(':memory:'), logger: createSilentLogger(), apiKeys }).app,
     read: '/customers',
     write: { path: '/customers', body: { name: 'Alice', email: 'alice@example.com' } },
     publicPaths: ['/health', '/ready', '/openapi.json', '/docs', '/docs/swagger-ui.css'],
   },
   {
     name: 'inventory',
-    build: (apiKeys: string[]) => createInventory({ database: sqliteAt(':memory:'), logger: createSilentLogger(), apiKeys }),
+    build: (apiKeys: string[]) =>
+      createInventory({ database: sqliteAt(':memory:'), logger: createSilentLogger(), apiKeys }),
     read: '/packages',
     write: { path: '/packages', body: { customerId: 1, customerName: 'Alice' } },
     publicPaths: ['/health', '/ready', '/openapi.json', '/docs'],
@@ -30,11 +32,27 @@ const services = [
     name: 'middleware',
     build: (apiKeys: string[]) =>
       createMiddleware(
-        createSyncDeps({ database: sqliteAt(':memory:'), logger: createSilentLogger(), crmUrl: unreachable, inventoryUrl: unreachable, timeoutMs: 500, retryDelayMs: 0, apiKeys }),
+        createSyncDeps({
+          database: sqliteAt(':memory:'),
+          logger: createSilentLogger(),
+          crmUrl: unreachable,
+          inventoryUrl: unreachable,
+          timeoutMs: 500,
+          retryDelayMs: 0,
+          apiKeys,
+        }),
       ),
     read: '/status',
     write: { path: '/dead-letters/replay', body: undefined },
-    publicPaths: ['/health', '/ready', '/openapi.json', '/docs', '/', '/assets/status-page.js', '/assets/status-page.css'],
+    publicPaths: [
+      '/health',
+      '/ready',
+      '/openapi.json',
+      '/docs',
+      '/',
+      '/assets/status-page.js',
+      '/assets/status-page.css',
+    ],
   },
 ];
 
@@ -63,9 +81,15 @@ describe.each(services)('$name: API keys', ({ name, build, read, write, publicPa
 
   test('a write refused for want of a key changes nothing', async () => {
     const http = request(build(keys).callback());
-    const send = () => http.post(write.path).set('Content-Type', 'application/json').send(JSON.stringify(write.body ?? {}));
+    const send = () =>
+      http
+        .post(write.path)
+        .set('Content-Type', 'application/json')
+        .send(JSON.stringify(write.body ?? {}));
     expect((await send()).status).toBe(401);
-    expect((await http.get(read).set('Authorization', `Bearer ${keys[1]}`)).body).toEqual(name === 'middleware' ? expect.objectContaining({ synced: 0 }) : []);
+    expect((await http.get(read).set('Authorization', `Bearer ${keys[1]}`)).body).toEqual(
+      name === 'middleware' ? expect.objectContaining({ synced: 0 }) : [],
+    );
   });
 
   test('health, readiness, the documents and Swagger UI (and the status page) stay open', async () => {
@@ -80,7 +104,9 @@ describe.each(services)('$name: API keys', ({ name, build, read, write, publicPa
     expect(open.components.securitySchemes).toBeUndefined();
 
     const secured = (await request(build(keys).callback()).get('/openapi.json')).body;
-    expect(secured.components.securitySchemes).toEqual({ apiKey: expect.objectContaining({ type: 'http', scheme: 'bearer' }) });
+    expect(secured.components.securitySchemes).toEqual({
+      apiKey: expect.objectContaining({ type: 'http', scheme: 'bearer' }),
+    });
     expect(secured.security).toEqual([{ apiKey: [] }]);
     expect(secured.paths[read].get.responses['401']).toEqual({ $ref: '#/components/responses/Unauthorized' });
     expect(secured.paths['/health'].get.security).toEqual([]);
@@ -92,11 +118,21 @@ describe.each(services)('$name: API keys', ({ name, build, read, write, publicPa
     const checker = new ContractChecker((await http.get('/openapi.json')).body);
     for (const key of [undefined, 'not-a-key-at-all-0123456789']) {
       const response = key ? await http.get(read).set('Authorization', `Bearer ${key}`) : await http.get(read);
-      const observed = { method: 'GET', path: read, status: response.status, contentType: response.headers['content-type'] ?? '', body: response.body, headers: response.headers as Record<string, string> };
+      const observed = {
+        method: 'GET',
+        path: read,
+        status: response.status,
+        contentType: response.headers['content-type'] ?? '',
+        body: response.body,
+        headers: response.headers as Record<string, string>,
+      };
       expect(checker.check(observed)).toEqual([]);
-      expect(checker.check({ ...observed, headers: { ...observed.headers, 'www-authenticate': undefined as unknown as string } })).toEqual([
-        expect.stringMatching(/required header WWW-Authenticate missing/),
-      ]);
+      expect(
+        checker.check({
+          ...observed,
+          headers: { ...observed.headers, 'www-authenticate': undefined as unknown as string },
+        }),
+      ).toEqual([expect.stringMatching(/required header WWW-Authenticate missing/)]);
     }
   });
 });
@@ -112,7 +148,10 @@ test('the middleware: a webhook needs its signature, not a key', async () => {
     apiKeys: keys,
     webhookSecret: `whsec_${Buffer.alloc(24, 3).toString('base64')}`,
   });
-  const response = await request(createMiddleware(deps).callback()).post('/webhooks/crm').set('Content-Type', 'application/json').send('{}');
+  const response = await request(createMiddleware(deps).callback())
+    .post('/webhooks/crm')
+    .set('Content-Type', 'application/json')
+    .send('{}');
   expect(response.status).toBe(401);
   expect(response.body.type).toBe('/problems/invalid-signature');
 });
@@ -120,7 +159,8 @@ test('the middleware: a webhook needs its signature, not a key', async () => {
 describe('isApiKey', () => {
   test('accepts each key whole, and nothing else: not a prefix, not a longer string, not an empty one', () => {
     for (const key of keys) expect(isApiKey(keys, key)).toBe(true);
-    for (const other of ['', keys[0]!.slice(0, -1), `${keys[0]}x`, keys[0]!.toUpperCase(), keys.join(',')]) expect(isApiKey(keys, other)).toBe(false);
+    for (const other of ['', keys[0]!.slice(0, -1), `${keys[0]}x`, keys[0]!.toUpperCase(), keys.join(',')])
+      expect(isApiKey(keys, other)).toBe(false);
     expect(isApiKey([], keys[0]!)).toBe(false);
   });
 });

@@ -28,7 +28,16 @@ const services = [
   {
     name: 'middleware',
     build: (logger = createSilentLogger()) =>
-      createMiddleware(createSyncDeps({ database: sqliteAt(':memory:'), logger, crmUrl: unreachable.baseUrl, inventoryUrl: unreachable.baseUrl, timeoutMs: unreachable.timeoutMs, retryDelayMs: 0 })),
+      createMiddleware(
+        createSyncDeps({
+          database: sqliteAt(':memory:'),
+          logger,
+          crmUrl: unreachable.baseUrl,
+          inventoryUrl: unreachable.baseUrl,
+          timeoutMs: unreachable.timeoutMs,
+          retryDelayMs: 0,
+        }),
+      ),
     list: '/dead-letters',
     post: '/dead-letters/1/replay',
     emptyPost: 404,
@@ -57,13 +66,20 @@ describe.each(bodyRoutes)('$name: a route that takes a JSON body', ({ build, pos
 
   test('a body that says it is compressed and is not is a 400 problem, not a 500', async () => {
     for (const encoding of ['gzip', 'deflate', 'br']) {
-      const response = await request(build().callback()).post(post).set('Content-Type', 'application/json').set('Content-Encoding', encoding).send('[[[[');
+      const response = await request(build().callback())
+        .post(post)
+        .set('Content-Type', 'application/json')
+        .set('Content-Encoding', encoding)
+        .send('[[[[');
       expect([encoding, response.status, response.body.type]).toEqual([encoding, 400, '/problems/malformed-body']);
     }
   });
 
   test('malformed JSON is a 400 problem', async () => {
-    const response = await request(build().callback()).post(post).set('Content-Type', 'application/json').send('{"name": ');
+    const response = await request(build().callback())
+      .post(post)
+      .set('Content-Type', 'application/json')
+      .send('{"name": ');
     expect(response.status).toBe(400);
     expect(response.body).toMatchObject({ type: '/problems/malformed-json', status: 400 });
   });
@@ -85,7 +101,10 @@ describe('the middleware: a route that takes no body', () => {
     ['application/json', '{"name": '],
     ['application/json', JSON.stringify({ name: 'x'.repeat(65 * 1024) })],
   ])('ignores a body of %s, whatever it holds: the replay answers as without one', async (type, body) => {
-    const response = await request(middleware.build().callback()).post(middleware.post).set('Content-Type', type).send(body);
+    const response = await request(middleware.build().callback())
+      .post(middleware.post)
+      .set('Content-Type', type)
+      .send(body);
     expect(response.status).toBe(middleware.emptyPost);
     expect(response.body).toMatchObject({ type: '/problems/not-found' });
   });
@@ -102,7 +121,12 @@ describe.each(services)('$name: the HTTP behaviour common to all services', ({ b
     const response = await request(build().callback()).get('/no/such/thing');
     expect(response.status).toBe(404);
     expect(response.headers['content-type']).toBe('application/problem+json');
-    expect(response.body).toEqual({ type: '/problems/not-found', title: 'Not Found', status: 404, detail: expect.any(String) });
+    expect(response.body).toEqual({
+      type: '/problems/not-found',
+      title: 'Not Found',
+      status: 404,
+      detail: expect.any(String),
+    });
   });
 
   test('a known route with the wrong method is a 405 with an Allow header', async () => {
@@ -133,7 +157,13 @@ describe.each(services)('$name: the HTTP behaviour common to all services', ({ b
     expect(made.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     const logged = lines.filter((line) => line.path === '/health');
     expect(logged).toEqual([
-      expect.objectContaining({ method: 'GET', path: '/health', status: 200, ms: expect.any(Number), requestId: 'abc-123' }),
+      expect.objectContaining({
+        method: 'GET',
+        path: '/health',
+        status: 200,
+        ms: expect.any(Number),
+        requestId: 'abc-123',
+      }),
       expect.objectContaining({ requestId: made.headers['x-request-id'] }),
     ]);
   });

@@ -41,7 +41,16 @@ const services = {
   middleware: {
     load: loadMiddlewareConfig,
     app: () =>
-      createMiddleware(createSyncDeps({ database: sqliteAt(':memory:'), logger: createSilentLogger(), crmUrl: client.baseUrl, inventoryUrl: client.baseUrl, timeoutMs: client.timeoutMs, retryDelayMs: 0 })),
+      createMiddleware(
+        createSyncDeps({
+          database: sqliteAt(':memory:'),
+          logger: createSilentLogger(),
+          crmUrl: client.baseUrl,
+          inventoryUrl: client.baseUrl,
+          timeoutMs: client.timeoutMs,
+          retryDelayMs: 0,
+        }),
+      ),
   },
 };
 type Name = keyof typeof services;
@@ -124,7 +133,8 @@ describe('docker-compose.yml agrees with the code', () => {
   });
 
   test('every service logs for people under compose', () => {
-    for (const name of names) expect(services[name].load(compose.services[name].environment, false).logFormat).toBe('pretty');
+    for (const name of names)
+      expect(services[name].load(compose.services[name].environment, false).logFormat).toBe('pretty');
   });
 
   const hasCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status === 0;
@@ -133,13 +143,21 @@ describe('docker-compose.yml agrees with the code', () => {
       throw new Error('docker-compose is missing: .ci/run must install it (apt-get install docker-compose)');
     });
   }
-  (hasCompose ? test : test.skip)('is a valid compose file (docker-compose config -q; skipped where docker-compose is not installed)', () => {
-    expect(() => execFileSync('docker-compose', ['-f', join(ROOT, 'docker-compose.yml'), 'config', '-q'], { stdio: 'pipe' })).not.toThrow();
-  });
+  (hasCompose ? test : test.skip)(
+    'is a valid compose file (docker-compose config -q; skipped where docker-compose is not installed)',
+    () => {
+      expect(() =>
+        execFileSync('docker-compose', ['-f', join(ROOT, 'docker-compose.yml'), 'config', '-q'], { stdio: 'pipe' }),
+      ).not.toThrow();
+    },
+  );
 });
 
 describe('docker-compose.postgres.yml puts every service on PostgreSQL', () => {
-  const override = parse(readFileSync(join(ROOT, 'docker-compose.postgres.yml'), 'utf8'), { merge: true }) as { services: Record<string, any>; volumes: Record<string, unknown> };
+  const override = parse(readFileSync(join(ROOT, 'docker-compose.postgres.yml'), 'utf8'), { merge: true }) as {
+    services: Record<string, any>;
+    volumes: Record<string, unknown>;
+  };
   const postgres = override.services.postgres;
 
   test('runs the official postgres image with a named volume and a pg_isready healthcheck', () => {
@@ -150,27 +168,33 @@ describe('docker-compose.postgres.yml puts every service on PostgreSQL', () => {
     expect(postgres.healthcheck.test.join(' ')).toContain('pg_isready');
   });
 
-  test.each([...names, 'middleware-2'])('%s: on DATABASE_URL, the server’s own database and user, once the server is healthy', (name) => {
-    const service = override.services[name];
-    const load = services[name === 'middleware-2' ? 'middleware' : (name as Name)].load;
-    const environment = { ...(compose.services[name]?.environment ?? {}), ...service.environment };
-    const database = load(environment, false).database;
-    expect(database.kind).toBe('postgres');
-    const url = new URL(database.kind === 'postgres' ? database.url : '');
-    expect([url.hostname, url.username, url.password, url.pathname]).toEqual([
-      'postgres',
-      postgres.environment.POSTGRES_USER,
-      postgres.environment.POSTGRES_PASSWORD,
-      `/${postgres.environment.POSTGRES_DB}`,
-    ]);
-    expect(service.depends_on.postgres).toEqual({ condition: 'service_healthy' });
-  });
+  test.each([...names, 'middleware-2'])(
+    '%s: on DATABASE_URL, the server’s own database and user, once the server is healthy',
+    (name) => {
+      const service = override.services[name];
+      const load = services[name === 'middleware-2' ? 'middleware' : (name as Name)].load;
+      const environment = { ...(compose.services[name]?.environment ?? {}), ...service.environment };
+      const database = load(environment, false).database;
+      expect(database.kind).toBe('postgres');
+      const url = new URL(database.kind === 'postgres' ? database.url : '');
+      expect([url.hostname, url.username, url.password, url.pathname]).toEqual([
+        'postgres',
+        postgres.environment.POSTGRES_USER,
+        postgres.environment.POSTGRES_PASSWORD,
+        `/${postgres.environment.POSTGRES_DB}`,
+      ]);
+      expect(service.depends_on.postgres).toEqual({ condition: 'service_healthy' });
+    },
+  );
 
   test('the second middleware replica is the first one again: same image, same settings, and the name the CRM sends webhooks to', () => {
     const first = { ...compose.services.middleware, ...override.services.middleware };
     const second = override.services['middleware-2'];
     expect(second.build).toEqual(first.build);
-    const { DB_PATH: _path, ...settings } = { ...compose.services.middleware.environment, ...override.services.middleware.environment };
+    const { DB_PATH: _path, ...settings } = {
+      ...compose.services.middleware.environment,
+      ...override.services.middleware.environment,
+    };
     expect(second.environment).toEqual(settings);
     expect(second.depends_on).toEqual(first.depends_on);
     expect(second.networks.default.aliases).toEqual(['middleware']);
@@ -178,14 +202,19 @@ describe('docker-compose.postgres.yml puts every service on PostgreSQL', () => {
   });
 
   const hasCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status === 0;
-  (hasCompose ? test : test.skip)('is a valid override of docker-compose.yml (docker-compose config -q; skipped where docker-compose is not installed)', () => {
-    const files = ['-f', join(ROOT, 'docker-compose.yml'), '-f', join(ROOT, 'docker-compose.postgres.yml')];
-    expect(() => execFileSync('docker-compose', [...files, 'config', '-q'], { stdio: 'pipe' })).not.toThrow();
-  });
+  (hasCompose ? test : test.skip)(
+    'is a valid override of docker-compose.yml (docker-compose config -q; skipped where docker-compose is not installed)',
+    () => {
+      const files = ['-f', join(ROOT, 'docker-compose.yml'), '-f', join(ROOT, 'docker-compose.postgres.yml')];
+      expect(() => execFileSync('docker-compose', [...files, 'config', '-q'], { stdio: 'pipe' })).not.toThrow();
+    },
+  );
 });
 
 describe('docker-compose.tracing.yml sends the traces of every service to Jaeger', () => {
-  const override = parse(readFileSync(join(ROOT, 'docker-compose.tracing.yml'), 'utf8'), { merge: true }) as { services: Record<string, any> };
+  const override = parse(readFileSync(join(ROOT, 'docker-compose.tracing.yml'), 'utf8'), { merge: true }) as {
+    services: Record<string, any>;
+  };
   const jaeger = override.services.jaeger;
 
   test('runs a pinned Jaeger all-in-one with its UI on 16686 and its OTLP receiver on', () => {
@@ -204,20 +233,27 @@ describe('docker-compose.tracing.yml sends the traces of every service to Jaeger
   });
 
   test("the middleware's journeys link to their trace in Jaeger's UI", () => {
-    const config = loadMiddlewareConfig({ ...compose.services.middleware.environment, ...override.services.middleware.environment }, false);
+    const config = loadMiddlewareConfig(
+      { ...compose.services.middleware.environment, ...override.services.middleware.environment },
+      false,
+    );
     expect(config.traceUiUrl).toBe('http://localhost:16686/trace/{traceId}');
   });
 
   const hasCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status === 0;
-  (hasCompose ? test : test.skip)('is a valid override of docker-compose.yml (docker-compose config -q; skipped where docker-compose is not installed)', () => {
-    const files = ['-f', join(ROOT, 'docker-compose.yml'), '-f', join(ROOT, 'docker-compose.tracing.yml')];
-    expect(() => execFileSync('docker-compose', [...files, 'config', '-q'], { stdio: 'pipe' })).not.toThrow();
-  });
+  (hasCompose ? test : test.skip)(
+    'is a valid override of docker-compose.yml (docker-compose config -q; skipped where docker-compose is not installed)',
+    () => {
+      const files = ['-f', join(ROOT, 'docker-compose.yml'), '-f', join(ROOT, 'docker-compose.tracing.yml')];
+      expect(() => execFileSync('docker-compose', [...files, 'config', '-q'], { stdio: 'pipe' })).not.toThrow();
+    },
+  );
 });
 
 describe.each(names)('%s/Dockerfile agrees with the code', (name) => {
   const steps = dockerfile(name);
-  const all = (instruction: string) => steps.filter((step) => step.instruction === instruction).map((step) => step.args);
+  const all = (instruction: string) =>
+    steps.filter((step) => step.instruction === instruction).map((step) => step.args);
 
   test('is multi-stage: builds with npm ci and the workspace build, runs without dev dependencies as node', () => {
     expect(all('FROM').length).toBeGreaterThanOrEqual(2);

@@ -10,8 +10,10 @@ import { closedAfterEach, createCustomer, middlewareDeps } from '../middleware/t
 
 const { upstreams } = closedAfterEach();
 
-const crmApp = (db = openDatabase(':memory:')) => createCrm({ database: sqliteDatabase(db, createSilentLogger()), logger: createSilentLogger() });
-const inventoryApp = (db = openDatabase(':memory:')) => createInventory({ database: sqliteDatabase(db, createSilentLogger()), logger: createSilentLogger() });
+const crmApp = (db = openDatabase(':memory:')) =>
+  createCrm({ database: sqliteDatabase(db, createSilentLogger()), logger: createSilentLogger() });
+const inventoryApp = (db = openDatabase(':memory:')) =>
+  createInventory({ database: sqliteDatabase(db, createSilentLogger()), logger: createSilentLogger() });
 async function middlewareApp() {
   const both = await upstreams();
   const deps = await middlewareDeps({ crmUrl: both.crm.url, inventoryUrl: both.inventory.url });
@@ -48,9 +50,27 @@ describe('GET /metrics', () => {
     expect(response.status).toBe(200);
     expect(response.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
     expect(sample(response.text, 'crm_customers_created_total')).toBe(1);
-    expect(sample(response.text, 'http_request_duration_seconds_count', { route: '/customers', method: 'POST', status: '201' })).toBe(1);
-    expect(sample(response.text, 'http_request_duration_seconds_count', { route: '/customers', method: 'POST', status: '409' })).toBe(1);
-    expect(sample(response.text, 'http_request_duration_seconds_count', { route: '/customers/:id', method: 'GET', status: '200' })).toBe(1);
+    expect(
+      sample(response.text, 'http_request_duration_seconds_count', {
+        route: '/customers',
+        method: 'POST',
+        status: '201',
+      }),
+    ).toBe(1);
+    expect(
+      sample(response.text, 'http_request_duration_seconds_count', {
+        route: '/customers',
+        method: 'POST',
+        status: '409',
+      }),
+    ).toBe(1);
+    expect(
+      sample(response.text, 'http_request_duration_seconds_count', {
+        route: '/customers/:id',
+        method: 'GET',
+        status: '200',
+      }),
+    ).toBe(1);
     expect(sample(response.text, 'process_cpu_seconds_total', { service: 'crm' })).toBeGreaterThanOrEqual(0);
   });
 
@@ -93,7 +113,10 @@ describe('GET /ready', () => {
     db.close();
     const response = await http.get('/ready');
     expect(response.status).toBe(503);
-    expect(response.body).toMatchObject({ type: '/problems/not-ready', errors: [{ field: 'database', message: expect.any(String) }] });
+    expect(response.body).toMatchObject({
+      type: '/problems/not-ready',
+      errors: [{ field: 'database', message: expect.any(String) }],
+    });
     expect((await http.get('/health')).status).toBe(200);
   });
 

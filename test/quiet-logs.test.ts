@@ -18,12 +18,16 @@ describe('an idle platform is quiet; its story is not', () => {
   test('successful reads and probes log at debug; writes and every refusal at info', async () => {
     const { logger, lines } = captureLogs('crm');
     const http = request(createCrm({ database: sqliteAt(':memory:'), logger }).callback());
-    for (const path of ['/customers?after=0', '/health', '/ready', '/metrics']) expect((await http.get(path)).status).toBe(200);
+    for (const path of ['/customers?after=0', '/health', '/ready', '/metrics'])
+      expect((await http.get(path)).status).toBe(200);
     expect((await http.head('/customers')).status).toBe(200);
     expect(atInfoOrAbove(lines)).toEqual([]);
     expect(lines.filter((line) => line.method === 'GET' || line.method === 'HEAD')).toHaveLength(5);
 
-    await http.post('/customers').set('Content-Type', 'application/json').send({ name: 'Alice', email: 'alice@example.com' });
+    await http
+      .post('/customers')
+      .set('Content-Type', 'application/json')
+      .send({ name: 'Alice', email: 'alice@example.com' });
     await http.get('/customers/99');
     await http.get('/customers?limit=0');
     await http.delete('/customers');
@@ -76,18 +80,27 @@ describe('an idle platform is quiet; its story is not', () => {
     await poller.stop();
     const summaries = atInfoOrAbove(lines);
     expect(summaries).toHaveLength(3);
-    expect(summaries[0]).toMatchObject({ level: 'info', message: 'idle: cursor 0, lag 0, last success never', cursor: 0, lag: 0 });
+    expect(summaries[0]).toMatchObject({
+      level: 'info',
+      message: 'idle: cursor 0, lag 0, last success never',
+      cursor: 0,
+      lag: 0,
+    });
   });
 });
 
 describe('under make run', () => {
-  test("each line names its service once: the log line does, concurrently adds no label of its own", () => {
+  test('each line names its service once: the log line does, concurrently adds no label of its own', () => {
     const written: string[] = [];
-    const stream = new Writable({ write: (chunk: Buffer, _encoding, done) => done(void written.push(chunk.toString())) });
+    const stream = new Writable({
+      write: (chunk: Buffer, _encoding, done) => done(void written.push(chunk.toString())),
+    });
     createLogger({ service: 'crm', format: 'pretty', stream }).info('Listening on http://0.0.0.0:3001');
     expect(written.join('').match(/crm/g)).toHaveLength(1);
 
-    const start = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }).scripts.start;
+    const start = (
+      JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }
+    ).scripts.start;
     expect(start).toMatch(/^concurrently .*--prefix none /);
   });
 });

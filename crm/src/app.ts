@@ -2,7 +2,15 @@ import { setTimeout } from 'node:timers/promises';
 import type Koa from 'koa';
 import Router from '@koa/router';
 import { Counter, Gauge } from 'prom-client';
-import { AppError, createRegistry, createServiceApp, databaseChecks, type Logger, type ServiceDatabase, type ServiceParts } from '@welcome/common';
+import {
+  AppError,
+  createRegistry,
+  createServiceApp,
+  databaseChecks,
+  type Logger,
+  type ServiceDatabase,
+  type ServiceParts,
+} from '@welcome/common';
 import { createWebhookSender, type WebhookSender } from './clients/webhook-sender.js';
 import { DEFAULT_MAX_HELD_POLLS, DEFAULT_RETRY_SCHEDULE_MS } from './config.js';
 import { createCustomerFeed } from './domain/customer-feed.js';
@@ -87,7 +95,11 @@ export function createCrm(deps: CrmDeps): CrmParts {
   const stopping = new AbortController();
 
   const registry = createRegistry('crm');
-  const customersCreated = new Counter({ name: 'crm_customers_created_total', help: 'Customers registered', registers: [registry] });
+  const customersCreated = new Counter({
+    name: 'crm_customers_created_total',
+    help: 'Customers registered',
+    registers: [registry],
+  });
   const attempts = new Counter({
     name: 'crm_webhook_attempts_total',
     help: 'Webhook delivery attempts, by result: delivered, retrying (failed, another attempt scheduled) or failed (schedule spent)',
@@ -138,16 +150,22 @@ export function createCrm(deps: CrmDeps): CrmParts {
   });
 
   /** The WEBHOOK_URL endpoint, tried again until the database takes it: a start never fails on it. */
-  const ensureConfiguredEndpoint = async (wanted: { url: string; secret: string; batchSize: number }, until: AbortSignal) => {
+  const ensureConfiguredEndpoint = async (
+    wanted: { url: string; secret: string; batchSize: number },
+    until: AbortSignal,
+  ) => {
     const { url } = wanted;
     for (let tries = 1; !until.aborted; tries += 1) {
       try {
         const { endpoint, created } = await ensureEndpoint(webhookDeps, wanted);
-        logger.info(`Webhook endpoint ${endpoint.id} ${created ? 'created' : 'in place'} for ${endpoint.url} (WEBHOOK_URL)`, {
-          endpointId: endpoint.id,
-          url: endpoint.url,
-          batchSize: endpoint.batchSize,
-        });
+        logger.info(
+          `Webhook endpoint ${endpoint.id} ${created ? 'created' : 'in place'} for ${endpoint.url} (WEBHOOK_URL)`,
+          {
+            endpointId: endpoint.id,
+            url: endpoint.url,
+            batchSize: endpoint.batchSize,
+          },
+        );
         return;
       } catch (error) {
         if (error instanceof AppError && error.status < 500) {
@@ -179,7 +197,13 @@ export function createCrm(deps: CrmDeps): CrmParts {
       });
       dispatcher = startDispatcher({
         webhooks,
-        send: deps.send ?? createWebhookSender({ timeoutMs: webhookTimeoutMs, maxSockets: DISPATCH_CONCURRENCY, endpoints: MAX_WEBHOOK_ENDPOINTS }),
+        send:
+          deps.send ??
+          createWebhookSender({
+            timeoutMs: webhookTimeoutMs,
+            maxSockets: DISPATCH_CONCURRENCY,
+            endpoints: MAX_WEBHOOK_ENDPOINTS,
+          }),
         schedule: deps.webhookRetryScheduleMs ?? DEFAULT_RETRY_SCHEDULE_MS,
         concurrency: DISPATCH_CONCURRENCY,
         leaseMs: deps.webhookLeaseMs ?? webhookLeaseMs(webhookTimeoutMs),
@@ -187,7 +211,12 @@ export function createCrm(deps: CrmDeps): CrmParts {
         now,
         onAttempt: (result, messages) => attempts.inc({ result }, messages),
       });
-      pruner = startMessagePruner({ webhooks, retentionDays: deps.webhookRetentionDays ?? DEFAULT_WEBHOOK_RETENTION_DAYS, logger, now });
+      pruner = startMessagePruner({
+        webhooks,
+        retentionDays: deps.webhookRetentionDays ?? DEFAULT_WEBHOOK_RETENTION_DAYS,
+        logger,
+        now,
+      });
       if (deps.webhook) await ensureConfiguredEndpoint({ batchSize: 1, ...deps.webhook }, stopping.signal);
     },
     async stop() {

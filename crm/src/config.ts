@@ -1,4 +1,11 @@
-import { EnvReader, parsePositiveInteger, parseWebhookSecret, readCommonConfig, type CommonConfig, type Env } from '@welcome/common';
+import {
+  EnvReader,
+  parsePositiveInteger,
+  parseWebhookSecret,
+  readCommonConfig,
+  type CommonConfig,
+  type Env,
+} from '@welcome/common';
 import { DEFAULT_WEBHOOK_RETENTION_DAYS } from './domain/message-retention.js';
 import { MAX_BATCH_SIZE, urlProblem } from './domain/webhooks.js';
 
@@ -34,7 +41,8 @@ function parseWebhookUrl(raw: string): string {
 }
 
 function parseBatchSize(raw: string): number {
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > MAX_BATCH_SIZE) throw new Error(`expected a whole number from 1 to ${MAX_BATCH_SIZE}`);
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > MAX_BATCH_SIZE)
+    throw new Error(`expected a whole number from 1 to ${MAX_BATCH_SIZE}`);
   return Number(raw);
 }
 
@@ -43,7 +51,10 @@ export function loadConfig(env: Env, isTty: boolean): Readonly<CrmConfig> {
   const common = readCommonConfig(reader, 'crm', 3001, isTty);
   const url = reader.read<string | undefined>('WEBHOOK_URL', undefined, parseWebhookUrl);
   const secret = reader.read<string | undefined>('WEBHOOK_SECRET', undefined, parseWebhookSecret);
-  reader.check((url === undefined) === (secret === undefined), 'WEBHOOK_URL and WEBHOOK_SECRET go together: set both, or neither');
+  reader.check(
+    (url === undefined) === (secret === undefined),
+    'WEBHOOK_URL and WEBHOOK_SECRET go together: set both, or neither',
+  );
   const batchSize = reader.read('WEBHOOK_BATCH_SIZE', 1, parseBatchSize);
   return reader.done({
     ...common,

@@ -21,10 +21,13 @@ async function crm(backend: Backend, where: { path?: string; schema?: string } =
 
 /** Where a CRM started again finds the data of the one before. */
 const lastingData = (backend: Backend) =>
-  backend === 'sqlite' ? { path: join(mkdtempSync(join(tmpdir(), 'crm-')), 'crm.db') } : { schema: databases.newSchema() };
+  backend === 'sqlite'
+    ? { path: join(mkdtempSync(join(tmpdir(), 'crm-')), 'crm.db') }
+    : { schema: databases.newSchema() };
 
 type Http = Awaited<ReturnType<typeof crm>>;
-const post = (http: Http, body: unknown) => http.post('/customers').set('Content-Type', 'application/json').send(JSON.stringify(body));
+const post = (http: Http, body: unknown) =>
+  http.post('/customers').set('Content-Type', 'application/json').send(JSON.stringify(body));
 
 describe.each(BACKENDS)('the CRM on %s', (backend) => {
   describe('POST /customers', () => {
@@ -32,7 +35,12 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
       const http = await crm(backend);
       const response = await post(http, { name: 'Alice', email: 'alice@example.com' });
       expect(response.status).toBe(201);
-      expect(response.body).toEqual({ id: 1, name: 'Alice', email: 'alice@example.com', createdAt: expect.any(String) });
+      expect(response.body).toEqual({
+        id: 1,
+        name: 'Alice',
+        email: 'alice@example.com',
+        createdAt: expect.any(String),
+      });
       expect(new Date(response.body.createdAt).toISOString()).toBe(response.body.createdAt);
       expect(response.headers.location).toBe('/customers/1');
       expect((await http.get('/customers/1')).body).toEqual(response.body);
@@ -125,7 +133,11 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
       const http = await crm(backend);
       const response = await http.get('/customers/99');
       expect(response.status).toBe(404);
-      expect(response.body).toMatchObject({ type: '/problems/not-found', status: 404, detail: 'There is no customer 99.' });
+      expect(response.body).toMatchObject({
+        type: '/problems/not-found',
+        status: 404,
+        detail: 'There is no customer 99.',
+      });
     });
 
     test.each(['abc', '0', '-1', '1.5', '99999999999999999999'])('answers 400 for the id %s', async (id) => {
@@ -193,14 +205,21 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
     const store = createCustomerStore(await databases.open(backend));
     const createdAt = new Date().toISOString();
     await store.insert({ name: 'Earlier', email: 'd@example.com', createdAt });
-    const asked = ['a', 'b', 'a', 'c', 'D'].map((who, i) => store.insert({ name: `Customer ${i}`, email: `${who}@example.com`, createdAt }));
+    const asked = ['a', 'b', 'a', 'c', 'D'].map((who, i) =>
+      store.insert({ name: `Customer ${i}`, email: `${who}@example.com`, createdAt }),
+    );
     const settled = await Promise.allSettled(asked);
     expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'rejected']);
     expect((settled[2] as PromiseRejectedResult).reason).toBeInstanceOf(EmailTakenError);
     expect((settled[4] as PromiseRejectedResult).reason).toBeInstanceOf(EmailTakenError);
     // A refusal draws no id.
     expect(settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value.id] : []))).toEqual([2, 3, 4]);
-    expect((await store.listAfter(0, 10)).map((c) => c.email)).toEqual(['d@example.com', 'a@example.com', 'b@example.com', 'c@example.com']);
+    expect((await store.listAfter(0, 10)).map((c) => c.email)).toEqual([
+      'd@example.com',
+      'a@example.com',
+      'b@example.com',
+      'c@example.com',
+    ]);
     expect(await store.highestId()).toBe(4);
   });
 });
@@ -211,7 +230,9 @@ describe('the CRM on sqlite, when its file fails', () => {
     const store = createSqliteCustomerStore(db, createStorageGuard(db, createSilentLogger()));
     const breaker = failCommitsOn(db, 'customers');
     const createdAt = new Date().toISOString();
-    const settled = await Promise.allSettled(['a', 'b', 'c'].map((who) => store.insert({ name: who, email: `${who}@example.com`, createdAt })));
+    const settled = await Promise.allSettled(
+      ['a', 'b', 'c'].map((who) => store.insert({ name: who, email: `${who}@example.com`, createdAt })),
+    );
     expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected', 'rejected']);
     breaker.heal();
     expect((await store.insert({ name: 'd', email: 'd@example.com', createdAt })).id).toBe(1);

@@ -35,7 +35,8 @@ async function crmOn(url: string, schema: string, logger: Logger, overrides: Par
   return request(parts.app.callback());
 }
 
-const postJson = (http: Http, path: string, body: unknown) => http.post(path).set('Content-Type', 'application/json').send(JSON.stringify(body));
+const postJson = (http: Http, path: string, body: unknown) =>
+  http.post(path).set('Content-Type', 'application/json').send(JSON.stringify(body));
 
 function expectUnavailable(response: request.Response): void {
   expect(response.status).toBe(503);
@@ -68,9 +69,10 @@ describe('the CRM on PostgreSQL, while its database cannot be reached', () => {
     const schema = databases.newSchema();
     const direct = await databases.postgres(schema);
     const listening = async () => {
-      const listeners = await direct.query('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = $1', [
-        `LISTEN ${direct.channel('customers')}`,
-      ]);
+      const listeners = await direct.query(
+        'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = $1',
+        [`LISTEN ${direct.channel('customers')}`],
+      );
       return listeners.length;
     };
     const path = await switchableDatabase(await databases.url());
@@ -96,7 +98,9 @@ describe('the CRM on PostgreSQL, while its database cannot be reached', () => {
     expectUnavailable(await postJson(http, '/customers', { name: 'Bob', email: 'bob@example.com' }));
     expectUnavailable(await http.get('/customers'));
     expect((await http.get('/ready')).status).toBe(503);
-    await waitFor('the dispatcher to find its outbox out of reach', () => lines.some((line) => /webhook dispatcher cannot read its outbox/.test(line.message)));
+    await waitFor('the dispatcher to find its outbox out of reach', () =>
+      lines.some((line) => /webhook dispatcher cannot read its outbox/.test(line.message)),
+    );
 
     path.restore();
     await waitFor('the database to answer again', async () => (await http.get('/ready')).status === 200);
@@ -113,8 +117,13 @@ describe('the CRM on PostgreSQL, while its database cannot be reached', () => {
     await waitFor('the replica to listen again', async () => (await listening()) === 1);
     const other = createCrm({ database: await databases.open('postgres', { schema }), logger: createSilentLogger() });
     const held = http.get(`/customers?after=${bob.body.id}&wait=25`).then((response) => response);
-    await waitFor('the poll to be held', async () => /crm_long_polls_held\{service="crm"\} 1/.test((await http.get('/metrics')).text));
-    const carol = await postJson(request(other.app.callback()), '/customers', { name: 'Carol', email: 'carol@example.com' });
+    await waitFor('the poll to be held', async () =>
+      /crm_long_polls_held\{service="crm"\} 1/.test((await http.get('/metrics')).text),
+    );
+    const carol = await postJson(request(other.app.callback()), '/customers', {
+      name: 'Carol',
+      email: 'carol@example.com',
+    });
     expect((await held).body).toEqual([carol.body]);
   });
 });

@@ -27,7 +27,13 @@ interface Replica {
 /** A CRM replica on `schema`: started (dispatcher, LISTEN, WEBHOOK_URL) unless `started` is false. */
 async function replica(schema: string, overrides: Partial<CrmDeps> = {}, started = true): Promise<Replica> {
   const database = await databases.open('postgres', { schema });
-  const parts = createCrm({ database, logger: createSilentLogger(), webhookRetryScheduleMs: [50, 50], webhookTimeoutMs: 1000, ...overrides });
+  const parts = createCrm({
+    database,
+    logger: createSilentLogger(),
+    webhookRetryScheduleMs: [50, 50],
+    webhookTimeoutMs: 1000,
+    ...overrides,
+  });
   running.push(() => parts.stop());
   if (started) await parts.start();
   return { parts, http: request(parts.app.callback()), pg: pgOf(database) };
@@ -38,8 +44,10 @@ function pgOf(database: ServiceDatabase): Postgres {
   return database.pg;
 }
 
-const postJson = (http: Http, path: string, body: unknown) => http.post(path).set('Content-Type', 'application/json').send(JSON.stringify(body));
-const newCustomer = (http: Http, name: string) => postJson(http, '/customers', { name, email: `${name.toLowerCase()}@example.com` });
+const postJson = (http: Http, path: string, body: unknown) =>
+  http.post(path).set('Content-Type', 'application/json').send(JSON.stringify(body));
+const newCustomer = (http: Http, name: string) =>
+  postJson(http, '/customers', { name, email: `${name.toLowerCase()}@example.com` });
 
 /** Sessions of this database waiting for a lock of the kind named (pg_stat_activity's wait_event). */
 async function waitingFor(pg: Postgres, waitEvent: 'transactionid' | 'advisory'): Promise<number> {
@@ -52,15 +60,17 @@ async function waitingFor(pg: Postgres, waitEvent: 'transactionid' | 'advisory')
 
 /** The connections that LISTEN for this schema's customers: a notification sent before they do is not heard. */
 async function listeners(pg: Postgres): Promise<number[]> {
-  const rows = await pg.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = $1', [
-    `LISTEN ${pg.channel('customers')}`,
-  ]);
+  const rows = await pg.query<{ pid: number }>(
+    'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = $1',
+    [`LISTEN ${pg.channel('customers')}`],
+  );
   return rows.map((row) => row.pid);
 }
 
 /** A long poll after nothing, sent now (supertest sends a request only once it is awaited). */
 const longPoll = (http: Http) => http.get('/customers?after=0&wait=25').then((response) => response);
-const heldPolls = async (http: Http) => Number(/crm_long_polls_held\{service="crm"\} (\d+)/.exec((await http.get('/metrics')).text)?.[1] ?? 0);
+const heldPolls = async (http: Http) =>
+  Number(/crm_long_polls_held\{service="crm"\} (\d+)/.exec((await http.get('/metrics')).text)?.[1] ?? 0);
 
 describe('the feed across replicas never skips a customer', () => {
   test('a customer whose transaction commits after a later one was read is still found by a reader that continues from its cursor', async () => {
@@ -79,7 +89,11 @@ describe('the feed across replicas never skips a customer', () => {
     const held = new Promise<void>((resolve) => (holding = resolve));
     const holder = own
       .transaction(async (tx) => {
-        await tx.query('INSERT INTO customers (name, email, email_key, created_at) VALUES ($1, $2, $2, $3)', ['Holder', 'late@example.com', createdAt]);
+        await tx.query('INSERT INTO customers (name, email, email_key, created_at) VALUES ($1, $2, $2, $3)', [
+          'Holder',
+          'late@example.com',
+          createdAt,
+        ]);
         holding();
         await rolledBack;
         throw new Error('rolled back by the test');
@@ -89,8 +103,13 @@ describe('the feed across replicas never skips a customer', () => {
 
     // Replica 1 asks for late@ too: it waits on the held row's unique key, with its id drawn.
     const committed: Customer[] = [];
-    const late = first.insert({ name: 'Late', email: 'late@example.com', createdAt }).then((customer) => (committed.push(customer), customer));
-    await waitFor('the late insert to wait on the held row', async () => (await waitingFor(own, 'transactionid')) === 1);
+    const late = first
+      .insert({ name: 'Late', email: 'late@example.com', createdAt })
+      .then((customer) => (committed.push(customer), customer));
+    await waitFor(
+      'the late insert to wait on the held row',
+      async () => (await waitingFor(own, 'transactionid')) === 1,
+    );
     // Replica 2 asks for another email: it commits, or waits for replica 1's turn.
     let quickSettled = false;
     const quick = second.insert({ name: 'Quick', email: 'quick@example.com', createdAt }).then((customer) => {
@@ -98,7 +117,10 @@ describe('the feed across replicas never skips a customer', () => {
       committed.push(customer);
       return customer;
     });
-    await waitFor('the quick insert to commit or to wait its turn', async () => quickSettled || (await waitingFor(own, 'advisory')) === 1);
+    await waitFor(
+      'the quick insert to commit or to wait its turn',
+      async () => quickSettled || (await waitingFor(own, 'advisory')) === 1,
+    );
 
     // A third replica answers a poll meanwhile; its reader keeps the cursor the page gives.
     const firstPage = await reader.http.get(`/customers?after=${before.id}`);
@@ -129,16 +151,26 @@ describe('the feed across replicas never skips a customer', () => {
 
   test('customers asked for on two replicas at once each get one id, none given twice', async () => {
     const schema = databases.newSchema();
-    const stores = [0, 1].map(async () => createCustomerStore({ kind: 'postgres', pg: await databases.postgres(schema) }));
+    const stores = [0, 1].map(async () =>
+      createCustomerStore({ kind: 'postgres', pg: await databases.postgres(schema) }),
+    );
     const [a, b] = await Promise.all(stores);
     const createdAt = new Date().toISOString();
-    const asked = Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? a! : b!).insert({ name: `C${i}`, email: `c${i % 50}@example.com`, createdAt }));
+    const asked = Array.from({ length: 60 }, (_, i) =>
+      (i % 2 === 0 ? a! : b!).insert({ name: `C${i}`, email: `c${i % 50}@example.com`, createdAt }),
+    );
     const settled = await Promise.allSettled(asked);
     const created = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     expect(created).toHaveLength(50);
-    expect(settled.filter((s) => s.status === 'rejected').every((s) => (s as PromiseRejectedResult).reason instanceof EmailTakenError)).toBe(true);
+    expect(
+      settled
+        .filter((s) => s.status === 'rejected')
+        .every((s) => (s as PromiseRejectedResult).reason instanceof EmailTakenError),
+    ).toBe(true);
     expect(new Set(created.map((customer) => customer.id)).size).toBe(50);
-    expect((await a!.listAfter(0, 100)).map((customer) => customer.id)).toEqual(created.map((customer) => customer.id).sort((x, y) => x - y));
+    expect((await a!.listAfter(0, 100)).map((customer) => customer.id)).toEqual(
+      created.map((customer) => customer.id).sort((x, y) => x - y),
+    );
   });
 });
 
@@ -223,7 +255,11 @@ describe('the outbox is dispatched by all replicas together', () => {
     const endpoint = (await postJson(a.http, '/webhook-endpoints', { url: `${target.url}/hook` })).body;
     const count = 60;
     for (let first = 0; first < count; first += 10) {
-      const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => newCustomer((first + i) % 2 === 0 ? a.http : b.http, `Customer${first + i}`)));
+      const answers = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          newCustomer((first + i) % 2 === 0 ? a.http : b.http, `Customer${first + i}`),
+        ),
+      );
       expect(answers.every((answer) => answer.status === 201)).toBe(true);
     }
     const messages = `/webhook-endpoints/${endpoint.id}/messages?limit=1000`;
@@ -235,7 +271,9 @@ describe('the outbox is dispatched by all replicas together', () => {
     await Promise.all([a.parts.stop(), b.parts.stop()]);
     expect(target.overlapping).toEqual([]);
     expect([...target.received].sort()).toEqual(Array.from({ length: count }, (_, i) => webhookId(i + 1)).sort());
-    expect(((await a.http.get(messages)).body as Array<{ attempts: number }>).every((message) => message.attempts === 1)).toBe(true);
+    expect(
+      ((await a.http.get(messages)).body as Array<{ attempts: number }>).every((message) => message.attempts === 1),
+    ).toBe(true);
   });
 
   test('a message claimed by a replica that died is sent by another once the lease ends, and not before', async () => {
@@ -249,12 +287,17 @@ describe('the outbox is dispatched by all replicas together', () => {
     const dead = createWebhookStore(await databases.open('postgres', { schema }));
     const claimedAt = new Date();
     const leaseUntil = new Date(claimedAt.getTime() + 1500).toISOString();
-    expect((await dead.claimDue(claimedAt.toISOString(), 10, leaseUntil)).flat().map((message) => message.id)).toEqual([1]);
+    expect((await dead.claimDue(claimedAt.toISOString(), 10, leaseUntil)).flat().map((message) => message.id)).toEqual([
+      1,
+    ]);
 
     const b = await replica(schema, { webhookLeaseMs: 1500 });
     await waitFor('the message to be sent', () => target.received.length === 1);
     expect(target.receivedAt[0]).toBeGreaterThanOrEqual(Date.parse(leaseUntil));
-    await waitFor('its delivery recorded', async () => (await b.http.get('/webhook-endpoints/1/messages')).body[0]?.status === 'delivered');
+    await waitFor(
+      'its delivery recorded',
+      async () => (await b.http.get('/webhook-endpoints/1/messages')).body[0]?.status === 'delivered',
+    );
     expect((await b.http.get('/webhook-endpoints/1/messages')).body[0]).toMatchObject({ attempts: 1, lastStatus: 204 });
   });
 
@@ -273,25 +316,37 @@ describe('the outbox is dispatched by all replicas together', () => {
     const afterRetry = new Date(Date.now() + 1).toISOString();
     expect(await other.claimDue(afterRetry, 10, new Date(Date.now() + 60_000).toISOString())).toEqual([]);
     expect(await other.nextDueAt()).toBe(leaseUntil);
-    expect((await other.claimDue(leaseUntil, 10, new Date(Date.parse(leaseUntil) + 60_000).toISOString())).flat().map((message) => message.id)).toEqual([1]);
+    expect(
+      (await other.claimDue(leaseUntil, 10, new Date(Date.parse(leaseUntil) + 60_000).toISOString()))
+        .flat()
+        .map((message) => message.id),
+    ).toEqual([1]);
   });
 });
 
 describe('start-up and limits across replicas', () => {
   test('replicas starting together with WEBHOOK_URL make one endpoint', async () => {
     const schema = databases.newSchema();
-    const webhook = { url: 'http://localhost:3003/webhooks/crm', secret: `whsec_${Buffer.alloc(24, 7).toString('base64')}` };
+    const webhook = {
+      url: 'http://localhost:3003/webhooks/crm',
+      secret: `whsec_${Buffer.alloc(24, 7).toString('base64')}`,
+    };
     const replicas = await Promise.all([1, 2, 3].map(() => replica(schema, { webhook }, false)));
     await Promise.all(replicas.map((started) => started.parts.start()));
-    expect((await replicas[0]!.http.get('/webhook-endpoints')).body).toEqual([{ id: 1, url: webhook.url, batchSize: 1, createdAt: expect.any(String) }]);
+    expect((await replicas[0]!.http.get('/webhook-endpoints')).body).toEqual([
+      { id: 1, url: webhook.url, batchSize: 1, createdAt: expect.any(String) },
+    ]);
   });
 
   test('the 100-endpoint limit holds when the last places are asked for on two replicas at once', async () => {
     const schema = databases.newSchema();
     const [a, b] = [await replica(schema, {}, false), await replica(schema, {}, false)];
-    for (let i = 1; i <= 98; i++) expect((await postJson(a.http, '/webhook-endpoints', { url: `http://localhost:9/${i}` })).status).toBe(201);
+    for (let i = 1; i <= 98; i++)
+      expect((await postJson(a.http, '/webhook-endpoints', { url: `http://localhost:9/${i}` })).status).toBe(201);
     const answers = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => postJson((i % 2 === 0 ? a : b).http, '/webhook-endpoints', { url: `http://localhost:9/last-${i}` })),
+      Array.from({ length: 10 }, (_, i) =>
+        postJson((i % 2 === 0 ? a : b).http, '/webhook-endpoints', { url: `http://localhost:9/last-${i}` }),
+      ),
     );
     expect(answers.filter((answer) => answer.status === 201)).toHaveLength(2);
     expect(answers.filter((answer) => answer.status === 409)).toHaveLength(8);

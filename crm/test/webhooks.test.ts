@@ -21,7 +21,10 @@ afterEach(async () => {
 });
 
 /** The CRM with its dispatcher running, as index.ts starts it, in a fresh database unless told; retries every 50 ms in tests. */
-async function startedCrm(backend: Backend, overrides: Partial<CrmDeps> = {}): Promise<{ parts: CrmParts; http: ReturnType<typeof request> }> {
+async function startedCrm(
+  backend: Backend,
+  overrides: Partial<CrmDeps> = {},
+): Promise<{ parts: CrmParts; http: ReturnType<typeof request> }> {
   const parts = createCrm({
     database: overrides.database ?? (await databases.open(backend)),
     logger: createSilentLogger(),
@@ -36,7 +39,9 @@ async function startedCrm(backend: Backend, overrides: Partial<CrmDeps> = {}): P
 
 /** Where a CRM started again finds the data of the one before: a file, or a schema. */
 const lastingData = (backend: Backend) =>
-  backend === 'sqlite' ? { path: join(mkdtempSync(join(tmpdir(), 'crm-outbox-')), 'crm.db') } : { schema: databases.newSchema() };
+  backend === 'sqlite'
+    ? { path: join(mkdtempSync(join(tmpdir(), 'crm-outbox-')), 'crm.db') }
+    : { schema: databases.newSchema() };
 
 interface Received {
   headers: Record<string, string>;
@@ -60,7 +65,10 @@ async function subscriber(status: () => number = () => 204): Promise<RunningServ
 const postJson = (http: ReturnType<typeof request>, path: string, body: unknown) =>
   http.post(path).set('Content-Type', 'application/json').send(JSON.stringify(body));
 const newCustomer = (http: ReturnType<typeof request>, name: string) =>
-  postJson(http, '/customers', { name, email: `${name.toLowerCase()}-${Math.random().toString(36).slice(2)}@example.com` });
+  postJson(http, '/customers', {
+    name,
+    email: `${name.toLowerCase()}-${Math.random().toString(36).slice(2)}@example.com`,
+  });
 
 describe.each(BACKENDS)('the CRM on %s', (backend) => {
   describe('POST /webhook-endpoints', () => {
@@ -108,7 +116,8 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
 
     test('keeps at most 100 endpoints: the 101st is a 409', async () => {
       const { http } = await startedCrm(backend);
-      for (let i = 1; i <= 100; i++) expect((await postJson(http, '/webhook-endpoints', { url: `http://localhost:9/${i}` })).status).toBe(201);
+      for (let i = 1; i <= 100; i++)
+        expect((await postJson(http, '/webhook-endpoints', { url: `http://localhost:9/${i}` })).status).toBe(201);
       const refused = await postJson(http, '/webhook-endpoints', { url: 'http://localhost:9/101' });
       expect(refused.status).toBe(409);
       expect(refused.body.type).toBe('/problems/too-many-endpoints');
@@ -121,15 +130,27 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
       const database = await databases.open(backend);
       const webhooks = createWebhookStore(database);
       const customers = createCustomerStore(database);
-      await webhooks.createEndpoint({ url: 'http://localhost:9/hook', secret: 'whsec_c2VjcmV0', batchSize: 1, createdAt: '2026-01-01T00:00:00.000Z' }, 100);
+      await webhooks.createEndpoint(
+        {
+          url: 'http://localhost:9/hook',
+          secret: 'whsec_c2VjcmV0',
+          batchSize: 1,
+          createdAt: '2026-01-01T00:00:00.000Z',
+        },
+        100,
+      );
       for (const name of ['Alice', 'Bob']) {
-        await customers.insert({ name, email: `${name.toLowerCase()}@example.com`, createdAt: '2026-01-01T00:00:00.000Z' });
+        await customers.insert({
+          name,
+          email: `${name.toLowerCase()}@example.com`,
+          createdAt: '2026-01-01T00:00:00.000Z',
+        });
       }
       return { database, webhooks };
     }
     const t = (seconds: number) => new Date(Date.parse('2026-01-01T00:00:00.000Z') + seconds * 1000).toISOString();
 
-    test('a claimed message is nobody else\'s until its lease ends or its attempt is recorded; nextDueAt says when the next can be claimed', async () => {
+    test("a claimed message is nobody else's until its lease ends or its attempt is recorded; nextDueAt says when the next can be claimed", async () => {
       const { webhooks } = await outboxOfTwo();
       expect((await webhooks.claimDue(t(1), 1, t(60))).flat().map((message) => message.id)).toEqual([1]);
       expect((await webhooks.claimDue(t(2), 10, t(30))).flat().map((message) => message.id)).toEqual([2]);
@@ -150,9 +171,16 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
       const webhooks = createWebhookStore(database);
       const customers = createCustomerStore(database);
       const createdAt = t(0);
-      await webhooks.createEndpoint({ url: 'http://localhost:9/batched', secret: 'whsec_c2VjcmV0', batchSize: 3, createdAt }, 100);
-      await webhooks.createEndpoint({ url: 'http://localhost:9/single', secret: 'whsec_c2VjcmV0', batchSize: 1, createdAt }, 100);
-      for (const name of ['A', 'B', 'C', 'D', 'E']) await customers.insert({ name, email: `${name.toLowerCase()}@example.com`, createdAt });
+      await webhooks.createEndpoint(
+        { url: 'http://localhost:9/batched', secret: 'whsec_c2VjcmV0', batchSize: 3, createdAt },
+        100,
+      );
+      await webhooks.createEndpoint(
+        { url: 'http://localhost:9/single', secret: 'whsec_c2VjcmV0', batchSize: 1, createdAt },
+        100,
+      );
+      for (const name of ['A', 'B', 'C', 'D', 'E'])
+        await customers.insert({ name, email: `${name.toLowerCase()}@example.com`, createdAt });
       // Messages 1, 3, 5, 7, 9 are the batched endpoint's; 2, 4, 6, 8, 10 the other's.
       const ids = (batches: Array<Array<{ id: number }>>) => batches.map((batch) => batch.map((message) => message.id));
       expect(ids(await webhooks.claimDue(t(1), 3, t(60)))).toEqual([[1, 3, 5], [2], [4]]);
@@ -164,11 +192,20 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
       const database = await databases.open(backend);
       const webhooks = createWebhookStore(database);
       const customers = createCustomerStore(database);
-      await webhooks.createEndpoint({ url: 'http://localhost:9/batched', secret: 'whsec_c2VjcmV0', batchSize: 100, createdAt: t(0) }, 100);
+      await webhooks.createEndpoint(
+        { url: 'http://localhost:9/batched', secret: 'whsec_c2VjcmV0', batchSize: 100, createdAt: t(0) },
+        100,
+      );
       // Names of 200 characters, the most the CRM takes, of 4 bytes each: about 1 KB of payload a message.
-      for (let i = 0; i < 150; i++) await customers.insert({ name: `${'\u{1F600}'.repeat(196)}${String(i).padStart(4, '0')}`, email: `n${i}@example.com`, createdAt: t(0) });
+      for (let i = 0; i < 150; i++)
+        await customers.insert({
+          name: `${'\u{1F600}'.repeat(196)}${String(i).padStart(4, '0')}`,
+          email: `n${i}@example.com`,
+          createdAt: t(0),
+        });
       const [first, second] = await webhooks.claimDue(t(1), 2, t(60));
-      const bytes = (batch: DueMessage[]) => batch.reduce((sum, message) => sum + Buffer.byteLength(message.payload), 0);
+      const bytes = (batch: DueMessage[]) =>
+        batch.reduce((sum, message) => sum + Buffer.byteLength(message.payload), 0);
       expect(first!.length).toBeLessThan(150);
       expect(bytes(first!)).toBeLessThanOrEqual(MAX_BATCH_BYTES);
       expect(bytes(first!) + Buffer.byteLength(second![0]!.payload)).toBeGreaterThan(MAX_BATCH_BYTES);
@@ -180,16 +217,38 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
       const webhooks = createWebhookStore(database);
       const customers = createCustomerStore(database);
       const daysAgo = (days: number) => t(-days * 24 * 60 * 60);
-      const endpoint = (await webhooks.createEndpoint({ url: 'http://localhost:9/hook', secret: 'whsec_c2VjcmV0', batchSize: 1, createdAt: daysAgo(50) }, 100))!;
-      for (const name of ['A', 'B', 'C', 'D']) await customers.insert({ name, email: `${name.toLowerCase()}@example.com`, createdAt: daysAgo(45) });
+      const endpoint = (await webhooks.createEndpoint(
+        { url: 'http://localhost:9/hook', secret: 'whsec_c2VjcmV0', batchSize: 1, createdAt: daysAgo(50) },
+        100,
+      ))!;
+      for (const name of ['A', 'B', 'C', 'D'])
+        await customers.insert({ name, email: `${name.toLowerCase()}@example.com`, createdAt: daysAgo(45) });
       expect(await webhooks.claimDue(daysAgo(44), 4, daysAgo(43))).toHaveLength(4);
       await webhooks.recordAttempt(1, { at: daysAgo(40), status: 204, error: null, outcome: 'delivered' });
-      await webhooks.recordAttempt(2, { at: daysAgo(40), status: 500, error: 'answered 500', outcome: { retryAt: null } });
+      await webhooks.recordAttempt(2, {
+        at: daysAgo(40),
+        status: 500,
+        error: 'answered 500',
+        outcome: { retryAt: null },
+      });
       await webhooks.recordAttempt(3, { at: daysAgo(10), status: 204, error: null, outcome: 'delivered' });
-      await webhooks.recordAttempt(4, { at: daysAgo(40), status: 500, error: 'answered 500', outcome: { retryAt: daysAgo(1) } });
+      await webhooks.recordAttempt(4, {
+        at: daysAgo(40),
+        status: 500,
+        error: 'answered 500',
+        outcome: { retryAt: daysAgo(1) },
+      });
 
-      const pruner = startMessagePruner({ webhooks, retentionDays: 30, logger: createSilentLogger(), now: () => new Date(t(0)) });
-      await waitFor('the old messages pruned', async () => (await webhooks.listMessages(endpoint.id, 0, 10)).length === 2);
+      const pruner = startMessagePruner({
+        webhooks,
+        retentionDays: 30,
+        logger: createSilentLogger(),
+        now: () => new Date(t(0)),
+      });
+      await waitFor(
+        'the old messages pruned',
+        async () => (await webhooks.listMessages(endpoint.id, 0, 10)).length === 2,
+      );
       await pruner.stop();
       expect((await webhooks.listMessages(endpoint.id, 0, 10)).map((message) => [message.id, message.status])).toEqual([
         [3, 'delivered'],
@@ -220,14 +279,31 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
       const endpoint = (await postJson(http, '/webhook-endpoints', { url: `${target.url}/hook` })).body;
       const alice = (await newCustomer(http, 'Alice')).body;
 
-      await waitFor('the delivery', async () => (await http.get(`/webhook-endpoints/${endpoint.id}/messages`)).body[0]?.status === 'delivered');
+      await waitFor(
+        'the delivery',
+        async () => (await http.get(`/webhook-endpoints/${endpoint.id}/messages`)).body[0]?.status === 'delivered',
+      );
       expect(target.received).toHaveLength(1);
       const [sent] = target.received;
       expect(sent!.headers).toMatchObject({ 'content-type': 'application/json', 'webhook-id': 'msg_1' });
-      const event = new Webhook(endpoint.secret).verify(sent!.body, sent!.headers) as { type: string; timestamp: string; data: unknown };
+      const event = new Webhook(endpoint.secret).verify(sent!.body, sent!.headers) as {
+        type: string;
+        timestamp: string;
+        data: unknown;
+      };
       expect(event).toEqual({ type: 'customer.created', timestamp: alice.createdAt, data: alice });
       expect((await http.get(`/webhook-endpoints/${endpoint.id}/messages`)).body).toEqual([
-        { id: 1, eventType: 'customer.created', customerId: alice.id, status: 'delivered', attempts: 1, lastAttemptAt: expect.any(String), lastStatus: 204, lastError: null, nextAttemptAt: null },
+        {
+          id: 1,
+          eventType: 'customer.created',
+          customerId: alice.id,
+          status: 'delivered',
+          attempts: 1,
+          lastAttemptAt: expect.any(String),
+          lastStatus: 204,
+          lastError: null,
+          nextAttemptAt: null,
+        },
       ]);
       const metrics = (await http.get('/metrics')).text;
       expect(metrics).toMatch(/^crm_webhook_attempts_total\{result="delivered",service="crm"\} 1$/m);
@@ -238,12 +314,19 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
     test('an endpoint made with a batchSize gets its messages as JSON arrays of events, each with its id, signed; each is delivered', async () => {
       const target = await subscriber();
       const { http } = await startedCrm(backend);
-      const endpoint = (await postJson(http, '/webhook-endpoints', { url: `${target.url}/batched`, batchSize: 3 })).body;
+      const endpoint = (await postJson(http, '/webhook-endpoints', { url: `${target.url}/batched`, batchSize: 3 }))
+        .body;
       expect(endpoint).toMatchObject({ batchSize: 3 });
       expect((await http.get(`/webhook-endpoints/${endpoint.id}`)).body).toMatchObject({ batchSize: 3 });
-      const made = await Promise.all(['A', 'B', 'C', 'D', 'E'].map(async (name) => (await newCustomer(http, name)).body));
+      const made = await Promise.all(
+        ['A', 'B', 'C', 'D', 'E'].map(async (name) => (await newCustomer(http, name)).body),
+      );
       const messages = `/webhook-endpoints/${endpoint.id}/messages`;
-      await waitFor('all five delivered', async () => (await http.get(messages)).body.filter((m: { status: string }) => m.status === 'delivered').length === 5);
+      await waitFor(
+        'all five delivered',
+        async () =>
+          (await http.get(messages)).body.filter((m: { status: string }) => m.status === 'delivered').length === 5,
+      );
 
       const events = target.received.flatMap((sent) => {
         const body = new Webhook(endpoint.secret).verify(sent.body, sent.headers);
@@ -251,9 +334,14 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
         expect((body as unknown[]).length).toBeLessThanOrEqual(3);
         return body as Array<{ id: string; type: string; data: { id: number } }>;
       });
-      expect(events.map((event) => event.data.id).sort((a, b) => a - b)).toEqual(made.map((customer) => customer.id).sort((a, b) => a - b));
-      const byCustomer = new Map((await http.get(messages)).body.map((m: { id: number; customerId: number }) => [m.customerId, m.id]));
-      for (const event of events) expect(event).toMatchObject({ id: `msg_${byCustomer.get(event.data.id)}`, type: 'customer.created' });
+      expect(events.map((event) => event.data.id).sort((a, b) => a - b)).toEqual(
+        made.map((customer) => customer.id).sort((a, b) => a - b),
+      );
+      const byCustomer = new Map(
+        (await http.get(messages)).body.map((m: { id: number; customerId: number }) => [m.customerId, m.id]),
+      );
+      for (const event of events)
+        expect(event).toMatchObject({ id: `msg_${byCustomer.get(event.data.id)}`, type: 'customer.created' });
       expect(target.received.every((sent) => sent.headers['webhook-id']!.startsWith('batch_'))).toBe(true);
     });
 
@@ -282,7 +370,12 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
       await newCustomer(http, 'Alice');
       const messages = `/webhook-endpoints/${endpoint.id}/messages`;
       await waitFor('the schedule to be spent', async () => (await http.get(messages)).body[0]?.status === 'failed');
-      expect((await http.get(messages)).body[0]).toMatchObject({ attempts: 3, lastStatus: 500, lastError: 'answered 500', nextAttemptAt: null });
+      expect((await http.get(messages)).body[0]).toMatchObject({
+        attempts: 3,
+        lastStatus: 500,
+        lastError: 'answered 500',
+        nextAttemptAt: null,
+      });
       expect(target.received.map((r) => r.headers['webhook-id'])).toEqual(['msg_1', 'msg_1', 'msg_1']);
 
       answer = 200;
@@ -299,7 +392,12 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
       await newCustomer(http, 'Alice');
       const messages = `/webhook-endpoints/${endpoint.id}/messages`;
       await waitFor('the first attempt to end', async () => (await http.get(messages)).body[0]?.attempts === 1);
-      expect((await http.get(messages)).body[0]).toMatchObject({ status: 'pending', lastStatus: null, lastError: expect.stringMatching(/ETIMEDOUT|Timeout/), nextAttemptAt: expect.any(String) });
+      expect((await http.get(messages)).body[0]).toMatchObject({
+        status: 'pending',
+        lastStatus: null,
+        lastError: expect.stringMatching(/ETIMEDOUT|Timeout/),
+        nextAttemptAt: expect.any(String),
+      });
     });
 
     test('messages pending when the CRM stopped are sent when it starts again', async () => {
@@ -313,7 +411,10 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
 
       const { http: again } = await startedCrm(backend, { database: await databases.open(backend, data) });
       await waitFor('the pending message', () => target.received.length === 1);
-      await waitFor('its log', async () => (await again.get('/webhook-endpoints/1/messages')).body[0]?.status === 'delivered');
+      await waitFor(
+        'its log',
+        async () => (await again.get('/webhook-endpoints/1/messages')).body[0]?.status === 'delivered',
+      );
     });
 
     test('deleting an endpoint drops it and its messages', async () => {
@@ -332,17 +433,28 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
       const webhook = { url: 'http://localhost:3003/webhooks/crm', secret };
       await startedCrm(backend, { database: await databases.open(backend, data), webhook });
       const { http } = await startedCrm(backend, { database: await databases.open(backend, data), webhook });
-      expect((await http.get('/webhook-endpoints')).body).toEqual([{ id: 1, url: webhook.url, batchSize: 1, createdAt: expect.any(String) }]);
+      expect((await http.get('/webhook-endpoints')).body).toEqual([
+        { id: 1, url: webhook.url, batchSize: 1, createdAt: expect.any(String) },
+      ]);
       // WEBHOOK_BATCH_SIZE changed between two starts: the same endpoint, with the new batch size.
-      const again = await startedCrm(backend, { database: await databases.open(backend, data), webhook: { ...webhook, batchSize: 50 } });
-      expect((await again.http.get('/webhook-endpoints')).body).toEqual([{ id: 1, url: webhook.url, batchSize: 50, createdAt: expect.any(String) }]);
+      const again = await startedCrm(backend, {
+        database: await databases.open(backend, data),
+        webhook: { ...webhook, batchSize: 50 },
+      });
+      expect((await again.http.get('/webhook-endpoints')).body).toEqual([
+        { id: 1, url: webhook.url, batchSize: 50, createdAt: expect.any(String) },
+      ]);
     });
   });
 
   describe('webhook urls are never a way into the network (server-side request forgery)', () => {
     test.each([
       ['credentials in it', 'http://user:secret@example.com/hook', /credentials/],
-      ['the cloud metadata service', 'http://169.254.169.254/latest/meta-data/', /link-local address \(169\.254\.169\.254\)/],
+      [
+        'the cloud metadata service',
+        'http://169.254.169.254/latest/meta-data/',
+        /link-local address \(169\.254\.169\.254\)/,
+      ],
       ['the metadata service written as a number', 'http://2852039166/', /link-local/],
       ['an IPv6 link-local host', 'http://[fe80::1]:8080/hook', /link-local/],
       ['the metadata service as IPv4-mapped IPv6', 'http://[::ffff:169.254.169.254]/', /link-local/],
@@ -353,7 +465,6 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
       expect(response.body.errors).toEqual([{ field: 'url', message: expect.stringMatching(message) }]);
       expect((await http.get('/webhook-endpoints')).body).toEqual([]);
     });
-
   });
 
   describe('GET /customers?wait= (long polling)', () => {
@@ -361,7 +472,9 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
       const { http } = await startedCrm(backend, { maxHeldPolls: 2 });
       const held = [http.get('/customers?after=0&wait=10'), http.get('/customers?after=0&wait=10')];
       const answers = Promise.all(held);
-      await waitFor('two polls held', async () => /crm_long_polls_held\{service="crm"\} 2/.test((await http.get('/metrics')).text));
+      await waitFor('two polls held', async () =>
+        /crm_long_polls_held\{service="crm"\} 2/.test((await http.get('/metrics')).text),
+      );
       const refused = await http.get('/customers?after=0&wait=10');
       expect(refused.status).toBe(503);
       expect(refused.headers['retry-after']).toBe('5');
@@ -379,7 +492,9 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
         answered = true;
         return response;
       });
-      await waitFor('the poll to be held', async () => /crm_long_polls_held\{service="crm"\} 1/.test((await http.get('/metrics')).text));
+      await waitFor('the poll to be held', async () =>
+        /crm_long_polls_held\{service="crm"\} 1/.test((await http.get('/metrics')).text),
+      );
       expect(answered).toBe(false);
       const alice = (await newCustomer(http, 'Alice')).body;
       expect((await held).body).toEqual([alice]);
@@ -405,7 +520,9 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
       const { parts, http } = await startedCrm(backend);
       const held = Array.from({ length: 200 }, () => http.get('/customers?after=0&wait=30'));
       const listening = Promise.all(held);
-      await waitFor('200 held polls', async () => /crm_long_polls_held\{service="crm"\} 200/.test((await http.get('/metrics')).text));
+      await waitFor('200 held polls', async () =>
+        /crm_long_polls_held\{service="crm"\} 200/.test((await http.get('/metrics')).text),
+      );
       const stopped = Date.now();
       await parts.stop?.();
       const answers = await listening;
@@ -418,24 +535,41 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
 describe('the webhook sender: no way into the network, connections kept open', () => {
   /** One message, as the dispatcher hands it to the sender. */
   const message = (url: string): DueMessage[] => [
-    { id: 1, attempts: 0, endpoint: { id: 1, url, secret: `whsec_${Buffer.alloc(24, 9).toString('base64')}`, batchSize: 1 }, payload: '{"type":"customer.created"}' },
+    {
+      id: 1,
+      attempts: 0,
+      endpoint: { id: 1, url, secret: `whsec_${Buffer.alloc(24, 9).toString('base64')}`, batchSize: 1 },
+      payload: '{"type":"customer.created"}',
+    },
   ];
 
   test('a name that resolves to a link-local address at send time is not called', async () => {
     const target = await subscriber();
     // The attacker's DNS answers the metadata service's address for a name of theirs.
-    const resolve = ((_host: string, _options: unknown, callback: (e: null, a: Array<{ address: string; family: number }>) => void) =>
-      callback(null, [{ address: '169.254.169.254', family: 4 }])) as never;
+    const resolve = ((
+      _host: string,
+      _options: unknown,
+      callback: (e: null, a: Array<{ address: string; family: number }>) => void,
+    ) => callback(null, [{ address: '169.254.169.254', family: 4 }])) as never;
     const send = createWebhookSender({ timeoutMs: 1000, resolve });
     const result = await send(message(`http://metadata.attacker.test:${new URL(target.url).port}/hook`), new Date());
-    expect(result).toEqual({ delivered: false, status: null, error: expect.stringMatching(/ELINKLOCAL: .*169\.254\.169\.254; not called/) });
+    expect(result).toEqual({
+      delivered: false,
+      status: null,
+      error: expect.stringMatching(/ELINKLOCAL: .*169\.254\.169\.254; not called/),
+    });
     // The same sender calls a name that resolves elsewhere.
     const fine = createWebhookSender({
       timeoutMs: 1000,
-      resolve: ((_host: string, _options: unknown, callback: (e: null, a: Array<{ address: string; family: number }>) => void) =>
-        callback(null, [{ address: '127.0.0.1', family: 4 }])) as never,
+      resolve: ((
+        _host: string,
+        _options: unknown,
+        callback: (e: null, a: Array<{ address: string; family: number }>) => void,
+      ) => callback(null, [{ address: '127.0.0.1', family: 4 }])) as never,
     });
-    expect((await fine(message(`http://subscriber.test:${new URL(target.url).port}/hook`), new Date())).delivered).toBe(true);
+    expect((await fine(message(`http://subscriber.test:${new URL(target.url).port}/hook`), new Date())).delivered).toBe(
+      true,
+    );
     expect(target.received).toHaveLength(1);
   });
 
@@ -461,7 +595,11 @@ describe('the webhook sender: no way into the network, connections kept open', (
     running.push({ stop: target.close });
     const send = createWebhookSender({ timeoutMs: 5000, maxSockets: 4 });
     for (let i = 0; i < 5; i += 1) {
-      expect(await send(message(`${target.url}/hook`), new Date())).toEqual({ delivered: true, status: 200, error: null });
+      expect(await send(message(`${target.url}/hook`), new Date())).toEqual({
+        delivered: true,
+        status: 200,
+        error: null,
+      });
       // The outcome is settled at the headers; the body is read just after, and the connection freed.
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -487,4 +625,3 @@ describe('the webhook sender: no way into the network, connections kept open', (
     await waitFor('the connection to be dropped', () => closed);
   });
 });
-

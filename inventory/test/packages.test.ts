@@ -17,7 +17,8 @@ async function inventory(backend: Backend) {
 }
 
 type Http = Awaited<ReturnType<typeof inventory>>;
-const post = (http: Http, body: unknown) => http.post('/packages').set('Content-Type', 'application/json').send(JSON.stringify(body));
+const post = (http: Http, body: unknown) =>
+  http.post('/packages').set('Content-Type', 'application/json').send(JSON.stringify(body));
 const ids = (body: Array<{ id: number }>) => body.map((p) => p.id);
 const customerIds = (body: Array<{ customerId: number }>) => body.map((p) => p.customerId);
 const ask = (packages: PackageStore, customerId: number, customerName: string) =>
@@ -29,7 +30,13 @@ describe.each(BACKENDS)('the Inventory on %s', (backend) => {
       const http = await inventory(backend);
       const response = await post(http, { customerId: 7, customerName: 'Alice' });
       expect(response.status).toBe(201);
-      expect(response.body).toEqual({ id: 1, customerId: 7, customerName: 'Alice', status: 'Pending', createdAt: expect.any(String) });
+      expect(response.body).toEqual({
+        id: 1,
+        customerId: 7,
+        customerName: 'Alice',
+        status: 'Pending',
+        createdAt: expect.any(String),
+      });
       expect(response.headers.location).toBe('/packages/1');
     });
 
@@ -219,7 +226,12 @@ describe.each(BACKENDS)('the Inventory on %s', (backend) => {
 
   test('requests for one customer that arrive together make one package: one is told it was created, the others find it', async () => {
     const packages = createPackageStore(await databases.open(backend));
-    const answers = await Promise.all([ask(packages, 1, 'Alice'), ask(packages, 2, 'Bob'), ask(packages, 1, 'Alice'), ask(packages, 3, 'Carol')]);
+    const answers = await Promise.all([
+      ask(packages, 1, 'Alice'),
+      ask(packages, 2, 'Bob'),
+      ask(packages, 1, 'Alice'),
+      ask(packages, 3, 'Carol'),
+    ]);
     const alice = answers.filter((answer) => answer.pkg.customerId === 1);
     expect(alice.map((answer) => answer.created).sort()).toEqual([false, true]);
     expect(alice[0]!.pkg).toEqual(alice[1]!.pkg);
@@ -236,7 +248,12 @@ describe('the Inventory on a SQLite file', () => {
 
   test('commits requests that arrive together in one transaction, in arrival order', async () => {
     const { store: packages } = store();
-    const answers = await Promise.all([ask(packages, 1, 'Alice'), ask(packages, 2, 'Bob'), ask(packages, 1, 'Alice'), ask(packages, 3, 'Carol')]);
+    const answers = await Promise.all([
+      ask(packages, 1, 'Alice'),
+      ask(packages, 2, 'Bob'),
+      ask(packages, 1, 'Alice'),
+      ask(packages, 3, 'Carol'),
+    ]);
     expect(answers.map((a) => [a.created, a.pkg.id, a.pkg.customerId])).toEqual([
       [true, 1, 1],
       [true, 2, 2],
@@ -251,7 +268,9 @@ describe('the Inventory on a SQLite file', () => {
       const db = openDatabase(join(dir, 'inventory.db'));
       const packages = createPackageStore(sqliteDatabase(db, createSilentLogger()));
       await ask(packages, 1000, 'Warm-up');
-      const frames = () => (statSync(join(dir, 'inventory.db-wal')).size - 32) / (db.pragma('page_size', { simple: true }) as number + 24);
+      const frames = () =>
+        (statSync(join(dir, 'inventory.db-wal')).size - 32) /
+        ((db.pragma('page_size', { simple: true }) as number) + 24);
       const before = frames();
       await Promise.all(Array.from({ length: 20 }, (_, i) => ask(packages, i + 1, `Customer ${i + 1}`)));
       // Each commit appends every page it changed (the table's and the index's leaves at least).
@@ -278,10 +297,19 @@ describe('Inventory replicas on one PostgreSQL database', () => {
   test('the same request on two replicas at the same instant gives one 201 and one 200; another name a 409', async () => {
     const schema = databases.newSchema();
     const replicas = await Promise.all(
-      [1, 2].map(async () => request(createApp({ database: { kind: 'postgres', pg: await databases.postgres(schema) }, logger: createSilentLogger() }).callback())),
+      [1, 2].map(async () =>
+        request(
+          createApp({
+            database: { kind: 'postgres', pg: await databases.postgres(schema) },
+            logger: createSilentLogger(),
+          }).callback(),
+        ),
+      ),
     );
     for (let customerId = 1; customerId <= 20; customerId++) {
-      const [a, b] = await Promise.all(replicas.map((http) => post(http, { customerId, customerName: `Customer ${customerId}` })));
+      const [a, b] = await Promise.all(
+        replicas.map((http) => post(http, { customerId, customerName: `Customer ${customerId}` })),
+      );
       expect([a!.status, b!.status].sort()).toEqual([200, 201]);
       expect(a!.body.id).toBe(b!.body.id);
       const renamed = await post(replicas[customerId % 2]!, { customerId, customerName: 'Mallory' });

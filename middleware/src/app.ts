@@ -27,9 +27,21 @@ function addSyncMetrics(registry: Registry, status: () => Promise<SyncStatus>): 
     ['middleware_cursor', 'The id of the last customer handled', (s) => s.cursor],
     ['middleware_lag', 'How many ids the cursor is behind the highest the CRM has shown', (s) => s.lag],
     ['middleware_outage', '1 while an upstream is failing, else 0', (s) => (s.outage ? 1 : 0)],
-    ['middleware_deliveries_webhook', 'Packages confirmed for customers a CRM webhook brought', (s) => s.deliveriesByPath.webhook],
-    ['middleware_deliveries_long_poll', 'Packages confirmed for customers a long poll brought', (s) => s.deliveriesByPath.longPoll],
-    ['middleware_deliveries_poll', 'Packages confirmed for customers a plain poll brought', (s) => s.deliveriesByPath.poll],
+    [
+      'middleware_deliveries_webhook',
+      'Packages confirmed for customers a CRM webhook brought',
+      (s) => s.deliveriesByPath.webhook,
+    ],
+    [
+      'middleware_deliveries_long_poll',
+      'Packages confirmed for customers a long poll brought',
+      (s) => s.deliveriesByPath.longPoll,
+    ],
+    [
+      'middleware_deliveries_poll',
+      'Packages confirmed for customers a plain poll brought',
+      (s) => s.deliveriesByPath.poll,
+    ],
     [
       'middleware_last_webhook_timestamp_seconds',
       'When the last signed CRM webhook arrived (Unix time; 0 before the first)',

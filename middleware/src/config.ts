@@ -52,7 +52,8 @@ export function parseInterval(raw: string): number | undefined {
 }
 
 function parseConcurrency(raw: string): number {
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 256) throw new Error('expected a whole number from 1 to 256');
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 256)
+    throw new Error('expected a whole number from 1 to 256');
   return Number(raw);
 }
 
@@ -62,13 +63,15 @@ function parseLongPoll(raw: string): number {
 }
 
 function parseRetentionDays(raw: string): number {
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 3650) throw new Error('expected a whole number of days from 1 to 3650');
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 3650)
+    throw new Error('expected a whole number of days from 1 to 3650');
   return Number(raw);
 }
 
 /** A trace viewer's URL for one trace, such as Jaeger's `http://localhost:16686/trace/{traceId}`. */
 function parseTraceUiUrl(raw: string): string {
-  if (!raw.includes('{traceId}')) throw new Error('expected {traceId} where the trace id goes, e.g. http://localhost:16686/trace/{traceId}');
+  if (!raw.includes('{traceId}'))
+    throw new Error('expected {traceId} where the trace id goes, e.g. http://localhost:16686/trace/{traceId}');
   parseHttpUrl(raw.replaceAll('{traceId}', '0'));
   return raw;
 }

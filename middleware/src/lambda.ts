@@ -1,6 +1,14 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { AppError } from '@welcome/common/errors';
-import { EnvReader, parseApiKey, parseHttpUrl, parseLogLevel, parsePositiveInteger, parseWebhookSecret, type Env } from '@welcome/common/config';
+import {
+  EnvReader,
+  parseApiKey,
+  parseHttpUrl,
+  parseLogLevel,
+  parsePositiveInteger,
+  parseWebhookSecret,
+  type Env,
+} from '@welcome/common/config';
 import { createLogger } from '@welcome/common/logger';
 import { createInventoryClient } from './clients/inventory-client.js';
 import { handleCrmRequest, verifyCrmRequest, type WebhookAnswer } from './domain/crm-webhook.js';
@@ -29,7 +37,10 @@ export function loadLambdaConfig(env: Env): Readonly<LambdaConfig> {
   const inventoryUrl = reader.read<string | undefined>('INVENTORY_URL', undefined, parseHttpUrl);
   const secret = reader.read<string | undefined>('CRM_WEBHOOK_SECRET', undefined, parseWebhookSecret);
   reader.check(inventoryUrl !== undefined, 'INVENTORY_URL is required: where the Inventory is');
-  reader.check(secret !== undefined, 'CRM_WEBHOOK_SECRET is required: the secret of the CRM webhook endpoint that calls this function');
+  reader.check(
+    secret !== undefined,
+    'CRM_WEBHOOK_SECRET is required: the secret of the CRM webhook endpoint that calls this function',
+  );
   return reader.done({
     inventoryUrl: inventoryUrl ?? '',
     secret: secret ?? '',
@@ -58,7 +69,10 @@ function build(): { config: LambdaConfig; deps: DeliveryDeps } {
 
 const toResult = (answer: WebhookAnswer): APIGatewayProxyStructuredResultV2 => ({
   statusCode: answer.status,
-  headers: { 'content-type': answer.status >= 400 ? 'application/problem+json' : 'application/json', ...answer.headers },
+  headers: {
+    'content-type': answer.status >= 400 ? 'application/problem+json' : 'application/json',
+    ...answer.headers,
+  },
   body: JSON.stringify(answer.body),
 });
 
@@ -68,8 +82,17 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<APIGateway
   try {
     return toResult(await handleCrmRequest(deps, verifyCrmRequest(config.secret, event.headers ?? {}, body)));
   } catch (error) {
-    if (error instanceof AppError) return toResult({ status: error.status, headers: error.headers, body: error.toProblem() });
+    if (error instanceof AppError)
+      return toResult({ status: error.status, headers: error.headers, body: error.toProblem() });
     deps.logger.error('The webhook could not be handled', { error: (error as Error).stack });
-    return toResult({ status: 500, body: { type: '/problems/internal-error', title: 'Internal Server Error', status: 500, detail: 'The function failed; the error is in its log.' } });
+    return toResult({
+      status: 500,
+      body: {
+        type: '/problems/internal-error',
+        title: 'Internal Server Error',
+        status: 500,
+        detail: 'The function failed; the error is in its log.',
+      },
+    });
   }
 }

@@ -40,7 +40,10 @@ await runService(
       return {
         app: createApp(deps),
         start: () => {
-          const polling = config.longPollS > 0 ? `Long polling ${config.crmUrl} (held up to ${config.longPollS} s)` : `Polling ${config.crmUrl} every ${config.pollIntervalMs} ms`;
+          const polling =
+            config.longPollS > 0
+              ? `Long polling ${config.crmUrl} (held up to ${config.longPollS} s)`
+              : `Polling ${config.crmUrl} every ${config.pollIntervalMs} ms`;
           const push = config.crmWebhookSecret ? '; CRM webhooks accepted at POST /webhooks/crm' : '';
           const fields = {
             crmUrl: config.crmUrl,
@@ -52,10 +55,17 @@ await runService(
             replica: deps.replica.id,
             reconcileIntervalMs: config.reconcileIntervalMs ?? null,
           };
-          void cursorNow().then((cursor) => logger.info(`${polling} into ${config.inventoryUrl}${push}`, { ...fields, cursor }));
+          void cursorNow().then((cursor) =>
+            logger.info(`${polling} into ${config.inventoryUrl}${push}`, { ...fields, cursor }),
+          );
           heartbeat = startHeartbeat(deps);
           deps.reconciler.startTimers();
-          journeyRetention = startJourneyRetention({ store: deps.store, retentionDays: config.journeyRetentionDays, logger, now: deps.now });
+          journeyRetention = startJourneyRetention({
+            store: deps.store,
+            retentionDays: config.journeyRetentionDays,
+            logger,
+            now: deps.now,
+          });
           poller = startPoller({
             intervalMs: config.pollIntervalMs,
             maxBackoffMs: config.backoffMaxMs,
@@ -72,7 +82,8 @@ await runService(
           await deps.journal.flush();
           await heartbeat?.stop();
           const cursor = await cursorNow();
-          if (cursor === undefined) logger.warn('Stopped; the cursor could not be read back, the database does not answer');
+          if (cursor === undefined)
+            logger.warn('Stopped; the cursor could not be read back, the database does not answer');
           else logger.info(`Cursor saved at ${cursor}`, { cursor });
         },
       };

@@ -97,7 +97,12 @@ export function createSyncDeps(options: {
     // The CRM: a page walk, a held long poll, a readiness ping and a replay may be open at once.
     crm: createCrmClient({ baseUrl: options.crmUrl, ...upstream, maxSockets: 4, apiKey: options.crmApiKey }),
     // The Inventory: the poller's deliveries, and room beside them for webhooks, replays and pings.
-    inventory: createInventoryClient({ baseUrl: options.inventoryUrl, ...upstream, maxSockets: concurrency + 8, apiKey: options.inventoryApiKey }),
+    inventory: createInventoryClient({
+      baseUrl: options.inventoryUrl,
+      ...upstream,
+      maxSockets: concurrency + 8,
+      apiKey: options.inventoryApiKey,
+    }),
     store,
     database: options.database,
     logger: options.logger,
@@ -116,6 +121,9 @@ export function createSyncDeps(options: {
   const reconcileIntervalMs = options.reconcileIntervalMs;
   return {
     ...deps,
-    reconciler: createReconciler(deps, { ...options.reconcileTiming, ...(reconcileIntervalMs !== undefined ? { intervalMs: reconcileIntervalMs } : {}) }),
+    reconciler: createReconciler(deps, {
+      ...options.reconcileTiming,
+      ...(reconcileIntervalMs !== undefined ? { intervalMs: reconcileIntervalMs } : {}),
+    }),
   };
 }

@@ -23,14 +23,20 @@ async function scriptedInventory(script: Array<(res: import('node:http').ServerR
   return { server, calls };
 }
 
-const created = (res: import('node:http').ServerResponse) => sendJson(res, 201, { id: 11, customerId: 1, customerName: 'Alice' });
+const created = (res: import('node:http').ServerResponse) =>
+  sendJson(res, 201, { id: 11, customerId: 1, customerName: 'Alice' });
 const status = (code: number) => (res: import('node:http').ServerResponse) => sendJson(res, code, { status: code });
 const hang = () => undefined;
 const reset = (res: import('node:http').ServerResponse) => res.socket?.destroy();
 
 function inventoryClient(url: string, overrides: { timeoutMs?: number; retryDelayMs?: number } = {}) {
   const { logger, lines } = captureLogs('middleware');
-  const client = createInventoryClient({ baseUrl: url, timeoutMs: overrides.timeoutMs ?? 2000, retryDelayMs: overrides.retryDelayMs ?? 10, logger });
+  const client = createInventoryClient({
+    baseUrl: url,
+    timeoutMs: overrides.timeoutMs ?? 2000,
+    retryDelayMs: overrides.retryDelayMs ?? 10,
+    logger,
+  });
   return { client, lines };
 }
 
@@ -39,13 +45,19 @@ const alice = { customerId: 1, customerName: 'Alice' };
 describe('the Inventory client: got with one retry', () => {
   test('a 201 is a created package, sent once as JSON by POST', async () => {
     const { server, calls } = await scriptedInventory([created]);
-    await expect(inventoryClient(server.url).client.requestPackage(alice)).resolves.toEqual({ kind: 'created', packageId: 11 });
+    await expect(inventoryClient(server.url).client.requestPackage(alice)).resolves.toEqual({
+      kind: 'created',
+      packageId: 11,
+    });
     expect(calls).toEqual([{ at: expect.any(Number), method: 'POST', body: JSON.stringify(alice) }]);
   });
 
   test('a 200 is a package already there', async () => {
     const { server } = await scriptedInventory([(res) => sendJson(res, 200, { id: 11 })]);
-    await expect(inventoryClient(server.url).client.requestPackage(alice)).resolves.toEqual({ kind: 'alreadyThere', packageId: 11 });
+    await expect(inventoryClient(server.url).client.requestPackage(alice)).resolves.toEqual({
+      kind: 'alreadyThere',
+      packageId: 11,
+    });
   });
 
   test.each([
@@ -71,7 +83,9 @@ describe('the Inventory client: got with one retry', () => {
 
   test('a failure that persists is tried exactly twice, then reported unavailable', async () => {
     const { server, calls } = await scriptedInventory([status(503)]);
-    const error = await inventoryClient(server.url).client.requestPackage(alice).catch((e: unknown) => e);
+    const error = await inventoryClient(server.url)
+      .client.requestPackage(alice)
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UpstreamUnavailableError);
     expect((error as UpstreamUnavailableError).message).toBe('Inventory unavailable: answered 503');
     expect(calls).toHaveLength(2);
@@ -96,7 +110,9 @@ describe('the Inventory client: got with one retry', () => {
   test('nobody listening is unavailable, after one retry', async () => {
     const { server } = await scriptedInventory([created]);
     await server.close();
-    await expect(inventoryClient(server.url).client.requestPackage(alice)).rejects.toThrow(/Inventory unavailable: ECONNREFUSED/);
+    await expect(inventoryClient(server.url).client.requestPackage(alice)).rejects.toThrow(
+      /Inventory unavailable: ECONNREFUSED/,
+    );
   });
 
   test('a 2xx without a package id is not taken as delivered', async () => {
@@ -106,7 +122,8 @@ describe('the Inventory client: got with one retry', () => {
 });
 
 describe('the CRM client', () => {
-  const crmClient = (url: string) => createCrmClient({ baseUrl: url, timeoutMs: 1000, retryDelayMs: 10, logger: createSilentLogger() });
+  const crmClient = (url: string) =>
+    createCrmClient({ baseUrl: url, timeoutMs: 1000, retryDelayMs: 10, logger: createSilentLogger() });
 
   test('follows Link: rel="next" page by page, asking with after and limit', async () => {
     const asked: string[] = [];
@@ -114,7 +131,10 @@ describe('the CRM client', () => {
       asked.push(req.url ?? '');
       const after = Number(new URL(req.url ?? '', 'http://x').searchParams.get('after'));
       const page = [after + 1, after + 2].filter((id) => id <= 5).map((id) => ({ id, name: `C${id}` }));
-      const link = page.length === 2 && after + 2 < 5 ? { Link: `</customers?after=${after + 2}&limit=2>; rel="next"` } : undefined;
+      const link =
+        page.length === 2 && after + 2 < 5
+          ? { Link: `</customers?after=${after + 2}&limit=2>; rel="next"` }
+          : undefined;
       sendJson(res, 200, page, link);
     });
     servers.push(server);
@@ -134,7 +154,9 @@ describe('the CRM client', () => {
 
   test('reads the next link among several, in any parameter order', () => {
     const base = 'http://crm:3001/customers?after=0&limit=2';
-    expect(nextLink('</customers?after=2&limit=2>; rel="next"', base)?.href).toBe('http://crm:3001/customers?after=2&limit=2');
+    expect(nextLink('</customers?after=2&limit=2>; rel="next"', base)?.href).toBe(
+      'http://crm:3001/customers?after=2&limit=2',
+    );
     expect(nextLink('</a>; rel="prev", </b>; title="x"; rel=next', base)?.href).toBe('http://crm:3001/b');
     expect(nextLink('</a>; rel="prev"', base)).toBeUndefined();
     expect(nextLink(undefined, base)).toBeUndefined();

@@ -22,11 +22,21 @@ describe.each(BACKENDS)('concurrent delivery on %s', (backend) => {
         await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 30)));
         if (customerId % 17 === 0) return sendJson(res, 422, { title: 'Refused by the test', status: 422 });
         if (random() < 0.05) return sendJson(res, 503, { title: 'Unavailable', status: 503 });
-        const answer = await fetch(`${inventory.url}/packages`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
+        const answer = await fetch(`${inventory.url}/packages`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body,
+        });
         sendJson(res, answer.status, await answer.json());
       }),
     );
-    const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: flaky.url, concurrency: 8, retryDelayMs: 1 });
+    const deps = await middlewareDeps({
+      backend,
+      crmUrl: crm.url,
+      inventoryUrl: flaky.url,
+      concurrency: 8,
+      retryDelayMs: 1,
+    });
 
     for (let cycle = 1; cycle <= 100 && (await deps.store.cursor()) < total; cycle++) {
       await syncNewCustomers(deps);
@@ -34,7 +44,9 @@ describe.each(BACKENDS)('concurrent delivery on %s', (backend) => {
       const cursor = await deps.store.cursor();
       const packaged = new Set((await listPackages(inventory.url)).map((p) => p.customerId));
       const lettered = new Set((await deps.store.listDeadLetters(0, 1000)).map((letter) => letter.customerId));
-      const skipped = Array.from({ length: cursor }, (_, i) => i + 1).filter((id) => !packaged.has(id) && !lettered.has(id));
+      const skipped = Array.from({ length: cursor }, (_, i) => i + 1).filter(
+        (id) => !packaged.has(id) && !lettered.has(id),
+      );
       expect({ cycle, cursor, skipped }).toEqual({ cycle, cursor, skipped: [] });
     }
     expect(await deps.store.cursor()).toBe(total);
@@ -49,7 +61,15 @@ describe('concurrent delivery on SQLite only', () => {
   test('confirmations asked for in the same turn share one commit: when it fails, none of them is stored', async () => {
     const deps = await middlewareDeps({ crmUrl: 'http://127.0.0.1:9', inventoryUrl: 'http://127.0.0.1:9' });
     const confirmAll = (ids: number[]) =>
-      Promise.allSettled(ids.map((id) => deps.store.confirm({ customerId: id, customerName: `C${id}`, packageId: id, outcome: 'created' }, new Date(), 'poll')));
+      Promise.allSettled(
+        ids.map((id) =>
+          deps.store.confirm(
+            { customerId: id, customerName: `C${id}`, packageId: id, outcome: 'created' },
+            new Date(),
+            'poll',
+          ),
+        ),
+      );
 
     const breaker = failCommitsOn(sqliteOf(deps), 'confirmed');
     const refused = await confirmAll([3, 4, 5, 6]);

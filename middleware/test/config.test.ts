@@ -85,14 +85,23 @@ describe('the middleware configuration', () => {
   test('reports every bad value at once, each naming its variable', () => {
     let error: unknown;
     try {
-      loadConfig({ PORT: 'abc', CRM_URL: 'not a url', INVENTORY_URL: 'ftp://x', POLL_INTERVAL_MS: '0', LOG_LEVEL: 'loud' }, false);
+      loadConfig(
+        { PORT: 'abc', CRM_URL: 'not a url', INVENTORY_URL: 'ftp://x', POLL_INTERVAL_MS: '0', LOG_LEVEL: 'loud' },
+        false,
+      );
     } catch (caught) {
       error = caught;
     }
     expect(error).toBeInstanceOf(ConfigError);
     const problems = (error as ConfigError).problems;
     expect(problems).toHaveLength(5);
-    for (const [name, index] of [['PORT', 0], ['LOG_LEVEL', 1], ['CRM_URL', 2], ['INVENTORY_URL', 3], ['POLL_INTERVAL_MS', 4]] as const) {
+    for (const [name, index] of [
+      ['PORT', 0],
+      ['LOG_LEVEL', 1],
+      ['CRM_URL', 2],
+      ['INVENTORY_URL', 3],
+      ['POLL_INTERVAL_MS', 4],
+    ] as const) {
       expect(problems[index]).toMatch(new RegExp(`^${name}=`));
     }
   });
@@ -119,7 +128,9 @@ describe('the middleware configuration', () => {
   });
 
   test.each([['0'], ['3651'], ['1.5'], ['-1'], ['a month']])('refuses JOURNEY_RETENTION_DAYS=%s', (value) => {
-    expect(() => loadConfig({ JOURNEY_RETENTION_DAYS: value }, false)).toThrow(/^JOURNEY_RETENTION_DAYS=.*from 1 to 3650/);
+    expect(() => loadConfig({ JOURNEY_RETENTION_DAYS: value }, false)).toThrow(
+      /^JOURNEY_RETENTION_DAYS=.*from 1 to 3650/,
+    );
   });
 
   test('reads JOURNEY_RETENTION_DAYS from 1 to 3650', () => {
@@ -128,7 +139,10 @@ describe('the middleware configuration', () => {
   });
 
   test('keeps a TRACE_UI_URL as written, {traceId} included, wherever it stands', () => {
-    for (const template of ['https://grafana.example/explore?traceId={traceId}&orgId=1', 'http://zipkin:9411/zipkin/traces/{traceId}']) {
+    for (const template of [
+      'https://grafana.example/explore?traceId={traceId}&orgId=1',
+      'http://zipkin:9411/zipkin/traces/{traceId}',
+    ]) {
       expect(loadConfig({ TRACE_UI_URL: template }, false).traceUiUrl).toBe(template);
     }
   });
@@ -139,12 +153,19 @@ describe('the middleware configuration', () => {
     );
   });
 
-  test.each([['/trace/{traceId}'], ['ftp://traces.example/{traceId}'], ['{traceId}']])('refuses TRACE_UI_URL=%s, which is not an absolute http(s) URL', (value) => {
-    expect(() => loadConfig({ TRACE_UI_URL: value }, false)).toThrow(/^TRACE_UI_URL=.*expected an absolute http:\/\/ or https:\/\/ URL/);
-  });
+  test.each([['/trace/{traceId}'], ['ftp://traces.example/{traceId}'], ['{traceId}']])(
+    'refuses TRACE_UI_URL=%s, which is not an absolute http(s) URL',
+    (value) => {
+      expect(() => loadConfig({ TRACE_UI_URL: value }, false)).toThrow(
+        /^TRACE_UI_URL=.*expected an absolute http:\/\/ or https:\/\/ URL/,
+      );
+    },
+  );
 
   test('refuses a CRM_WEBHOOK_SECRET that is not whsec_ and base64', () => {
-    expect(() => loadConfig({ CRM_WEBHOOK_SECRET: 'hunter2' }, false)).toThrow(/^CRM_WEBHOOK_SECRET is not valid: .*whsec_/);
+    expect(() => loadConfig({ CRM_WEBHOOK_SECRET: 'hunter2' }, false)).toThrow(
+      /^CRM_WEBHOOK_SECRET is not valid: .*whsec_/,
+    );
   });
 
   test.each([['70000'], ['-1'], ['3.5'], ['80 80']])('refuses the port %s', (port) => {
@@ -154,12 +175,25 @@ describe('the middleware configuration', () => {
   test('refuses bad keys and secrets naming the variable, never the value', () => {
     let error: unknown;
     try {
-      loadConfig({ API_KEYS: 'short,hunter2-but-long-enough', CRM_API_KEY: 'two words here and there', INVENTORY_API_KEY: 'a,b', CRM_WEBHOOK_SECRET: 'hunter2' }, false);
+      loadConfig(
+        {
+          API_KEYS: 'short,hunter2-but-long-enough',
+          CRM_API_KEY: 'two words here and there',
+          INVENTORY_API_KEY: 'a,b',
+          CRM_WEBHOOK_SECRET: 'hunter2',
+        },
+        false,
+      );
     } catch (caught) {
       error = caught;
     }
     const problems = (error as ConfigError).problems;
-    expect(problems.map((problem) => problem.split(' ')[0])).toEqual(['API_KEYS', 'CRM_WEBHOOK_SECRET', 'CRM_API_KEY', 'INVENTORY_API_KEY']);
+    expect(problems.map((problem) => problem.split(' ')[0])).toEqual([
+      'API_KEYS',
+      'CRM_WEBHOOK_SECRET',
+      'CRM_API_KEY',
+      'INVENTORY_API_KEY',
+    ]);
     for (const value of ['short', 'hunter2', 'two words', 'a,b']) expect(problems.join('\n')).not.toContain(value);
   });
 
@@ -175,7 +209,10 @@ describe('the middleware configuration', () => {
       error = caught;
     }
     const problems = (error as ConfigError).problems;
-    expect(problems).toEqual([expect.stringMatching(/^DATABASE_URL is not valid: expected /), expect.stringMatching(/^DATABASE_POOL_SIZE="0" is not valid/)]);
+    expect(problems).toEqual([
+      expect.stringMatching(/^DATABASE_URL is not valid: expected /),
+      expect.stringMatching(/^DATABASE_POOL_SIZE="0" is not valid/),
+    ]);
     expect(problems.join('\n')).not.toContain('hunter2');
   });
 });

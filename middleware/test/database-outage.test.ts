@@ -53,14 +53,23 @@ describe('the middleware on PostgreSQL, while its database cannot be reached', (
 
     database.cut();
     const heartbeat = startHeartbeat(deps, 50);
-    const poller = startPoller({ intervalMs: 20, maxBackoffMs: 200, logger, cycle: (stop, signal) => syncNewCustomers(deps, stop, signal) });
+    const poller = startPoller({
+      intervalMs: 20,
+      maxBackoffMs: 200,
+      logger,
+      cycle: (stop, signal) => syncNewCustomers(deps, stop, signal),
+    });
     cleanups.push(async () => {
       await poller.stop();
       await heartbeat.stop();
     });
     for (const path of ['/status', '/dead-letters']) {
       const response = await http.get(path);
-      expect({ path, status: response.status, retryAfter: response.headers['retry-after'] }).toEqual({ path, status: 503, retryAfter: '5' });
+      expect({ path, status: response.status, retryAfter: response.headers['retry-after'] }).toEqual({
+        path,
+        status: 503,
+        retryAfter: '5',
+      });
       expect(response.body).toMatchObject({ type: '/problems/database-unavailable', status: 503 });
     }
     const event = signedEvent(secret, alice);
@@ -73,15 +82,30 @@ describe('the middleware on PostgreSQL, while its database cannot be reached', (
     expect(counted.requests).toEqual([]);
 
     database.restore();
-    await waitFor('Alice delivered once the database is back', async () => (await http.get('/status')).body.cursor === alice.id);
+    await waitFor(
+      'Alice delivered once the database is back',
+      async () => (await http.get('/status')).body.cursor === alice.id,
+    );
     await waitFor('the heartbeat written again', async () => (await http.get('/status')).body.replicas.length === 1);
-    expect((await http.post('/webhooks/crm').set(event.headers).send(event.body)).body).toMatchObject({ customerId: alice.id, repeat: true });
-    expect((await http.get('/status')).body).toMatchObject({ synced: 1, failedCycles: 0, outage: null, lastError: null });
+    expect((await http.post('/webhooks/crm').set(event.headers).send(event.body)).body).toMatchObject({
+      customerId: alice.id,
+      repeat: true,
+    });
+    expect((await http.get('/status')).body).toMatchObject({
+      synced: 1,
+      failedCycles: 0,
+      outage: null,
+      lastError: null,
+    });
     expect(counted.requests).toEqual([alice.id]);
 
-    const said = lines.filter((line) => line.level === 'error' || line.level === 'warn' || /answers again|written again/.test(line.message));
+    const said = lines.filter(
+      (line) => line.level === 'error' || line.level === 'warn' || /answers again|written again/.test(line.message),
+    );
     expect(said.filter((line) => /heartbeat/.test(line.message)).map((line) => line.level)).toEqual(['warn', 'info']);
-    expect(said.filter((line) => /cannot be reached|answers again/.test(line.message)).map((line) => line.level)).toEqual(['error', 'info']);
+    expect(
+      said.filter((line) => /cannot be reached|answers again/.test(line.message)).map((line) => line.level),
+    ).toEqual(['error', 'info']);
     expect(lines.filter((line) => /^Sync cycle failed unexpectedly|Outage began/.test(line.message))).toEqual([]);
     expect(unhandled).toEqual([]);
   });

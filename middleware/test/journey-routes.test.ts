@@ -14,11 +14,18 @@ describe.each(BACKENDS)('GET /customers/:id/journey on %s', (backend) => {
   const unused = { crmUrl: 'http://127.0.0.1:9', inventoryUrl: 'http://127.0.0.1:9' };
 
   test('answers the steps, the latest trace id and its link in the trace viewer', async () => {
-    const deps = { ...(await middlewareDeps({ backend, ...unused })), traceUiUrl: 'http://localhost:16686/trace/{traceId}' };
+    const deps = {
+      ...(await middlewareDeps({ backend, ...unused })),
+      traceUiUrl: 'http://localhost:16686/trace/{traceId}',
+    };
     deps.journal.record(4711, { kind: 'created', at: t(0) });
     deps.journal.record(4711, step(t(1)), traceA);
     deps.journal.record(4711, { kind: 'asked', at: t(2), status: 503 }, traceA);
-    deps.journal.record(4711, { kind: 'outcome', at: t(2), outcome: 'deadLettered', deadLetterId: 1, status: 422 }, traceA);
+    deps.journal.record(
+      4711,
+      { kind: 'outcome', at: t(2), outcome: 'deadLettered', deadLetterId: 1, status: 422 },
+      traceA,
+    );
     await deps.journal.flush();
 
     const response = await request(createApp(deps).callback()).get('/customers/4711/journey');
@@ -55,7 +62,11 @@ describe.each(BACKENDS)('GET /customers/:id/journey on %s', (backend) => {
     expect(missing.body.detail).toMatch(/Customer 4711 has no journey/);
     for (const id of ['0', 'abc', '1.5', '9007199254740992']) {
       const bad = await http.get(`/customers/${id}/journey`);
-      expect([id, bad.status, bad.body.errors]).toEqual([id, 400, [{ field: 'id', message: 'must be a positive whole number' }]]);
+      expect([id, bad.status, bad.body.errors]).toEqual([
+        id,
+        400,
+        [{ field: 'id', message: 'must be a positive whole number' }],
+      ]);
     }
   });
 
@@ -65,30 +76,62 @@ describe.each(BACKENDS)('GET /customers/:id/journey on %s', (backend) => {
     await deps.journal.flush();
     const http = request(createApp(deps).callback());
     expect((await http.get('/journeys?customerId=5')).body).toEqual([
-      { customerId: 5, traceId: traceA, traceUrl: null, steps: [{ kind: 'found', at: t(1), via: 'webhook', traceId: traceA }] },
+      {
+        customerId: 5,
+        traceId: traceA,
+        traceUrl: null,
+        steps: [{ kind: 'found', at: t(1), via: 'webhook', traceId: traceA }],
+      },
     ]);
     const none = await http.get('/journeys?customerId=6');
     expect([none.status, none.body]).toEqual([200, []]);
     for (const query of ['', '?customerId=x', '?customerId=1&customerId=2']) {
       const bad = await http.get(`/journeys${query}`);
-      expect([query, bad.status, bad.body.errors]).toEqual([query, 400, [{ field: 'customerId', message: 'must be a positive whole number' }]]);
+      expect([query, bad.status, bad.body.errors]).toEqual([
+        query,
+        400,
+        [{ field: 'customerId', message: 'must be a positive whole number' }],
+      ]);
     }
   });
 
   test('every answer matches the OpenAPI document: each kind of step, the link, the 404 and the 400s', async () => {
-    const deps = { ...(await middlewareDeps({ backend, ...unused })), traceUiUrl: 'https://traces.example/trace?id={traceId}' };
+    const deps = {
+      ...(await middlewareDeps({ backend, ...unused })),
+      traceUiUrl: 'https://traces.example/trace?id={traceId}',
+    };
     deps.journal.record(1, { kind: 'created', at: t(0) });
-    for (const via of ['webhook', 'longPoll', 'poll', 'reconciliation', 'replay'] as const) deps.journal.record(1, { kind: 'found', at: t(1), via }, traceA);
+    for (const via of ['webhook', 'longPoll', 'poll', 'reconciliation', 'replay'] as const)
+      deps.journal.record(1, { kind: 'found', at: t(1), via }, traceA);
     deps.journal.record(1, { kind: 'asked', at: t(2), status: null, error: 'socket hang up' }, traceA);
     deps.journal.record(1, { kind: 'asked', at: t(3), status: 409 }, traceA);
-    deps.journal.record(1, { kind: 'outcome', at: t(3), outcome: 'deadLettered', deadLetterId: 4, status: 409 }, traceA);
-    for (const outcome of ['created', 'alreadyThere', 'replayed', 'repaired'] as const) deps.journal.record(1, { kind: 'outcome', at: t(4), outcome, packageId: 9 });
+    deps.journal.record(
+      1,
+      { kind: 'outcome', at: t(3), outcome: 'deadLettered', deadLetterId: 4, status: 409 },
+      traceA,
+    );
+    for (const outcome of ['created', 'alreadyThere', 'replayed', 'repaired'] as const)
+      deps.journal.record(1, { kind: 'outcome', at: t(4), outcome, packageId: 9 });
     await deps.journal.flush();
     const http = request(createApp(deps).callback());
     const checker = new ContractChecker((await http.get('/openapi.json')).body);
-    for (const path of ['/customers/1/journey', '/customers/2/journey', '/customers/x/journey', '/journeys?customerId=1', '/journeys?customerId=2', '/journeys']) {
+    for (const path of [
+      '/customers/1/journey',
+      '/customers/2/journey',
+      '/customers/x/journey',
+      '/journeys?customerId=1',
+      '/journeys?customerId=2',
+      '/journeys',
+    ]) {
       const response = await http.get(path);
-      const observed = { method: 'GET', path, status: response.status, contentType: response.headers['content-type'] ?? '', body: response.body, headers: response.headers as Record<string, string> };
+      const observed = {
+        method: 'GET',
+        path,
+        status: response.status,
+        contentType: response.headers['content-type'] ?? '',
+        body: response.body,
+        headers: response.headers as Record<string, string>,
+      };
       expect(checker.check(observed)).toEqual([]);
     }
     expect((await http.get('/customers/1/journey')).body.steps).toHaveLength(13);

@@ -15,7 +15,11 @@ describe.each(BACKENDS)('journeys in the store on %s', (backend) => {
     await store.recordJourney([
       { customerId: 7, step: { kind: 'found', at: t(2), via: 'webhook' }, traceId: traceA },
       { customerId: 8, step: { kind: 'found', at: t(2), via: 'poll' } },
-      { customerId: 7, step: { kind: 'asked', at: t(3), status: null, error: 'timed out after 5000 ms' }, traceId: traceA },
+      {
+        customerId: 7,
+        step: { kind: 'asked', at: t(3), status: null, error: 'timed out after 5000 ms' },
+        traceId: traceA,
+      },
       { customerId: 7, step: { kind: 'asked', at: t(4), status: 201 }, traceId: traceA },
       { customerId: 7, step: { kind: 'outcome', at: t(4), outcome: 'created', packageId: 12 }, traceId: traceA },
     ]);
@@ -35,7 +39,10 @@ describe.each(BACKENDS)('journeys in the store on %s', (backend) => {
   test('writes a few thousand steps in one go, and nothing for none', async () => {
     const store = await storeOn(backend);
     await store.recordJourney([]);
-    const steps = Array.from({ length: 5000 }, (_, index): JourneyEntry => ({ customerId: 1 + (index % 2), step: { kind: 'asked', at: t(index), status: 500 + (index % 2) } }));
+    const steps = Array.from({ length: 5000 }, (_, index): JourneyEntry => ({
+      customerId: 1 + (index % 2),
+      step: { kind: 'asked', at: t(index), status: 500 + (index % 2) },
+    }));
     await store.recordJourney(steps);
     const first = await store.journeyOf(1);
     expect(first).toHaveLength(2500);
@@ -46,14 +53,19 @@ describe.each(BACKENDS)('journeys in the store on %s', (backend) => {
   test('prunes, a batch at a time, only the steps older than the time given', async () => {
     const store = await storeOn(backend);
     await store.recordJourney([
-      ...[40, 35, 31].map((days): JourneyEntry => ({ customerId: 1, step: { kind: 'found', at: daysAgo(days), via: 'poll' } })),
+      ...[40, 35, 31].map((days): JourneyEntry => ({
+        customerId: 1,
+        step: { kind: 'found', at: daysAgo(days), via: 'poll' },
+      })),
       { customerId: 1, step: { kind: 'outcome', at: daysAgo(29), outcome: 'created', packageId: 1 } },
       { customerId: 2, step: { kind: 'found', at: daysAgo(31), via: 'webhook' } },
     ]);
     expect(await store.pruneJourneys(daysAgo(30), 3)).toBe(3);
     expect(await store.pruneJourneys(daysAgo(30), 3)).toBe(1);
     expect(await store.pruneJourneys(daysAgo(30), 3)).toBe(0);
-    expect(await store.journeyOf(1)).toEqual([{ kind: 'outcome', at: daysAgo(29), outcome: 'created', packageId: 1, traceId: null }]);
+    expect(await store.journeyOf(1)).toEqual([
+      { kind: 'outcome', at: daysAgo(29), outcome: 'created', packageId: 1, traceId: null },
+    ]);
     expect(await store.journeyOf(2)).toEqual([]);
   });
 });

@@ -84,7 +84,12 @@ describe.each(BACKENDS)('the journal on %s', (backend) => {
     store.failing = true;
     expect(() => journal.record(1, { kind: 'found', at: t(0), via: 'poll' })).not.toThrow();
     await journal.flush();
-    expect(lines).toEqual([expect.objectContaining({ level: 'debug', message: expect.stringMatching(/^1 journey steps were dropped: .*does not answer/) })]);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 'debug',
+        message: expect.stringMatching(/^1 journey steps were dropped: .*does not answer/),
+      }),
+    ]);
 
     store.failing = false;
     journal.record(1, { kind: 'asked', at: t(1), status: 201 });
@@ -94,22 +99,34 @@ describe.each(BACKENDS)('the journal on %s', (backend) => {
 
   test('a customer never seen has no journey: a 404 problem', async () => {
     const store = await storeOn(backend);
-    await expect(journeyOf({ store }, 4711)).rejects.toMatchObject({ status: 404, detail: expect.stringContaining('Customer 4711 has no journey') });
+    await expect(journeyOf({ store }, 4711)).rejects.toMatchObject({
+      status: 404,
+      detail: expect.stringContaining('Customer 4711 has no journey'),
+    });
   });
 
   test('the steps older than JOURNEY_RETENTION_DAYS are pruned at start, the rest kept', async () => {
     const store = await storeOn(backend);
     await store.recordJourney(
-      Array.from({ length: 2500 }, (_, index): JourneyEntry => ({ customerId: 1 + (index % 10), step: { kind: 'asked', at: daysAgo(31), status: 201 } })),
+      Array.from({ length: 2500 }, (_, index): JourneyEntry => ({
+        customerId: 1 + (index % 10),
+        step: { kind: 'asked', at: daysAgo(31), status: 201 },
+      })),
     );
-    await store.recordJourney([{ customerId: 1, step: { kind: 'outcome', at: daysAgo(29), outcome: 'created', packageId: 1 } }]);
+    await store.recordJourney([
+      { customerId: 1, step: { kind: 'outcome', at: daysAgo(29), outcome: 'created', packageId: 1 } },
+    ]);
     const { logger, lines } = captureLogs('middleware');
     const pruner = startJourneyRetention({ store, retentionDays: 30, logger, now: () => new Date(t(0)) });
     await waitFor('the old steps pruned', async () => (await store.journeyOf(1)).length === 1);
     await pruner.stop();
-    expect(await store.journeyOf(1)).toEqual([{ kind: 'outcome', at: daysAgo(29), outcome: 'created', packageId: 1, traceId: null }]);
+    expect(await store.journeyOf(1)).toEqual([
+      { kind: 'outcome', at: daysAgo(29), outcome: 'created', packageId: 1, traceId: null },
+    ]);
     expect(await store.journeyOf(2)).toEqual([]);
-    expect(lines).toContainEqual(expect.objectContaining({ level: 'info', message: 'Pruned 2500 journey steps older than 30 days', pruned: 2500 }));
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: 'info', message: 'Pruned 2500 journey steps older than 30 days', pruned: 2500 }),
+    );
   });
 });
 
@@ -128,11 +145,18 @@ describe('the journal while the database hangs', () => {
     const journal = createJournal({ store, logger });
     journal.record(1, { kind: 'found', at: t(0), via: 'poll' });
     await waitFor('the first write to hang', async () => written.length === 1);
-    for (let customerId = 2; customerId <= 20_005; customerId++) journal.record(customerId, { kind: 'found', at: t(0), via: 'poll' });
+    for (let customerId = 2; customerId <= 20_005; customerId++)
+      journal.record(customerId, { kind: 'found', at: t(0), via: 'poll' });
     release();
     await journal.flush();
     expect(written).toEqual([1, 19_999]);
-    expect(lines).toEqual([expect.objectContaining({ level: 'debug', message: '5 journey steps were dropped: 20000 were waiting to be written', steps: 5 })]);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 'debug',
+        message: '5 journey steps were dropped: 20000 were waiting to be written',
+        steps: 5,
+      }),
+    ]);
   });
 });
 
@@ -151,7 +175,13 @@ describe('the journey pruner', () => {
         return deleted;
       },
     };
-    const pruner = startJourneyRetention({ store, retentionDays: 7, logger: createSilentLogger(), now: () => new Date(t(0)), everyMs: 20 });
+    const pruner = startJourneyRetention({
+      store,
+      retentionDays: 7,
+      logger: createSilentLogger(),
+      now: () => new Date(t(0)),
+      everyMs: 20,
+    });
     await waitFor('a second round', async () => calls.length >= 4);
     await pruner.stop();
     // 1,000, 1,000 and 500: the round ends on a short batch; the next starts an interval later.
@@ -172,6 +202,9 @@ describe('the journey pruner', () => {
     const pruner = startJourneyRetention({ store, retentionDays: 30, logger, now: () => new Date(t(0)), everyMs: 10 });
     await waitFor('a second try', async () => attempts >= 2);
     await pruner.stop();
-    expect(lines[0]).toMatchObject({ level: 'warn', message: expect.stringMatching(/^Old journey steps could not be pruned \(connection refused\)/) });
+    expect(lines[0]).toMatchObject({
+      level: 'warn',
+      message: expect.stringMatching(/^Old journey steps could not be pruned \(connection refused\)/),
+    });
   });
 });

@@ -19,7 +19,10 @@ describe('LONG_POLL_S', () => {
     expect(done).toBe(false);
     const alice = await createCustomer(crm.url, 'Alice');
     expect(await cycle).toMatchObject({ found: 1, created: 1 });
-    expect(await deps.store.status()).toMatchObject({ cursor: alice.id, deliveriesByPath: { webhook: 0, longPoll: 1, poll: 0 } });
+    expect(await deps.store.status()).toMatchObject({
+      cursor: alice.id,
+      deliveriesByPath: { webhook: 0, longPoll: 1, poll: 0 },
+    });
   });
 
   test('the poller starts the next long poll as soon as one ends, and stopping cuts a held one short without an outage', async () => {
@@ -35,7 +38,11 @@ describe('LONG_POLL_S', () => {
     for (const name of ['Alice', 'Bob', 'Carol']) {
       const customer = await createCustomer(crm.url, name);
       // Each arrives well within the 60 s poll interval: long polls, one after another.
-      await waitFor(`${name}'s package`, async () => (await listPackages(inventory.url)).some((p) => p.customerId === customer.id), 5000);
+      await waitFor(
+        `${name}'s package`,
+        async () => (await listPackages(inventory.url)).some((p) => p.customerId === customer.id),
+        5000,
+      );
     }
     const stopping = Date.now();
     await poller.stop();

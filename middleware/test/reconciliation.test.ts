@@ -21,7 +21,10 @@ function sqlOf(database: ServiceDatabase) {
  * A CRM with `names` as its customers, an Inventory whose database the test can reach behind its
  * back, and a middleware that has delivered them all.
  */
-async function delivered(names: string[], options: { backend?: Backend; reconcileIntervalMs?: number; checkMs?: number; leaseMs?: number } = {}) {
+async function delivered(
+  names: string[],
+  options: { backend?: Backend; reconcileIntervalMs?: number; checkMs?: number; leaseMs?: number } = {},
+) {
   const { crm } = await upstreams();
   const inventoryDb = sqliteAt(':memory:');
   const inventory = await server(serveApp(createInventory({ database: inventoryDb, logger: createSilentLogger() })));
@@ -68,7 +71,13 @@ describe.each(BACKENDS)('a reconciliation on %s', (backend) => {
 
     const first = await reconcile(deps, app);
 
-    expect(first).toMatchObject({ status: 'done', fromId: 1, toId: 8, progress: { checkedUpTo: 8, checked: 8, total: 8 }, error: null });
+    expect(first).toMatchObject({
+      status: 'done',
+      fromId: 1,
+      toId: 8,
+      progress: { checkedUpTo: 8, checked: 8, total: 8 },
+      error: null,
+    });
     expect(first.counts).toEqual({ missing: 2, mismatched: 0, orphaned: 0, repaired: 2 });
     expect(first.findings).toEqual([
       { kind: 'missing', customerId: 3, customerName: 'Cleo', repair: 'created', packageId: expect.any(Number) },
@@ -76,7 +85,10 @@ describe.each(BACKENDS)('a reconciliation on %s', (backend) => {
     ]);
     const packages = await listPackages(inventory.url);
     expect(packages.map((pkg) => pkg.customerId).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-    expect(packages.find((pkg) => pkg.customerId === 3)).toMatchObject({ customerName: 'Cleo', id: first.findings[0]!.packageId });
+    expect(packages.find((pkg) => pkg.customerId === 3)).toMatchObject({
+      customerName: 'Cleo',
+      id: first.findings[0]!.packageId,
+    });
     expect((await deps.store.status()).synced).toBe(10);
 
     const second = await reconcile(deps, app);
@@ -86,24 +98,46 @@ describe.each(BACKENDS)('a reconciliation on %s', (backend) => {
 
   test('one runs at a time: 409 with the running one as Location', async () => {
     const { deps, app } = await delivered(NAMES.slice(0, 2), { backend });
-    const other = await deps.store.startReconciliation({ fromId: 1, toId: 2, repair: true, openEnded: true }, 'another-replica', new Date(), 60_000);
+    const other = await deps.store.startReconciliation(
+      { fromId: 1, toId: 2, repair: true, openEnded: true },
+      'another-replica',
+      new Date(),
+      60_000,
+    );
 
     const response = await request(app.callback()).post('/reconciliations').send({});
 
     expect(response.status).toBe(409);
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(response.headers.location).toBe(`/reconciliations/${other.run.id}`);
-    expect((await request(app.callback()).get('/reconciliations/latest')).body).toMatchObject({ id: other.run.id, status: 'running' });
+    expect((await request(app.callback()).get('/reconciliations/latest')).body).toMatchObject({
+      id: other.run.id,
+      status: 'running',
+    });
   });
 
   test('a walk left running by a stopped process goes on from where it was saved', async () => {
     const { deps, inventorySql } = await delivered(NAMES, { backend });
     inventorySql.prepare('DELETE FROM packages WHERE customer_id IN (2, 6)').run();
-    const { run } = await deps.store.startReconciliation({ fromId: 1, toId: 8, repair: true, openEnded: true }, 'gone', new Date(0), 1);
-    await deps.store.saveReconciliation(run.id, 'gone', { position: 4, counts: { missing: 0, mismatched: 0, orphaned: 0, repaired: 0 }, findings: [] }, new Date(0), 1);
+    const { run } = await deps.store.startReconciliation(
+      { fromId: 1, toId: 8, repair: true, openEnded: true },
+      'gone',
+      new Date(0),
+      1,
+    );
+    await deps.store.saveReconciliation(
+      run.id,
+      'gone',
+      { position: 4, counts: { missing: 0, mismatched: 0, orphaned: 0, repaired: 0 }, findings: [] },
+      new Date(0),
+      1,
+    );
 
     deps.reconciler.startTimers();
-    await waitFor('the walk to be taken over and ended', async () => (await deps.store.findReconciliation(run.id))?.status === 'done');
+    await waitFor(
+      'the walk to be taken over and ended',
+      async () => (await deps.store.findReconciliation(run.id))?.status === 'done',
+    );
     await deps.reconciler.stop();
 
     const ended = (await deps.store.findReconciliation(run.id))!;
@@ -111,7 +145,6 @@ describe.each(BACKENDS)('a reconciliation on %s', (backend) => {
     expect(ended.findings).toEqual([expect.objectContaining({ kind: 'missing', customerId: 6, repair: 'created' })]);
     expect(ended.counts).toEqual({ missing: 1, mismatched: 0, orphaned: 0, repaired: 1 });
   });
-
 });
 
 describe('a reconciliation', () => {
@@ -130,7 +163,13 @@ describe('a reconciliation', () => {
 
     expect(run.counts).toEqual({ missing: 0, mismatched: 1, orphaned: 2, repaired: 0 });
     expect(run.findings).toEqual([
-      { kind: 'mismatched', customerId: 2, customerName: 'Brian', packageId: expect.any(Number), packageCustomerName: 'Brain' },
+      {
+        kind: 'mismatched',
+        customerId: 2,
+        customerName: 'Brian',
+        packageId: expect.any(Number),
+        packageCustomerName: 'Brain',
+      },
       { kind: 'orphaned', customerId: 6, packageId: expect.any(Number), packageCustomerName: 'Nobody' },
       { kind: 'orphaned', customerId: 999, packageId: expect.any(Number), packageCustomerName: 'Ghost' },
     ]);
@@ -145,7 +184,11 @@ describe('a reconciliation', () => {
 
     const run = await reconcile(deps, app);
 
-    expect(run).toMatchObject({ toId: 3, counts: { missing: 0, mismatched: 0, orphaned: 0, repaired: 0 }, findings: [] });
+    expect(run).toMatchObject({
+      toId: 3,
+      counts: { missing: 0, mismatched: 0, orphaned: 0, repaired: 0 },
+      findings: [],
+    });
   });
 
   test('with repair off, reports the missing customers and makes nothing', async () => {
@@ -240,7 +283,9 @@ describe('a reconciliation', () => {
     const run = await reconcile(deps, createApp(deps));
 
     expect(run).toMatchObject({ status: 'failed', counts: { missing: 0, repaired: 0 } });
-    expect(run.error).toBe('Inventory unavailable: it does not list its packages in customer-id order (GET /packages?orderBy=customerId)');
+    expect(run.error).toBe(
+      'Inventory unavailable: it does not list its packages in customer-id order (GET /packages?orderBy=customerId)',
+    );
     expect(asked.filter((line) => line.startsWith('POST'))).toEqual([]);
   });
 
@@ -248,7 +293,10 @@ describe('a reconciliation', () => {
     const { deps } = await delivered(NAMES.slice(0, 2), { reconcileIntervalMs: 300, checkMs: 20 });
     deps.reconciler.startTimers();
     try {
-      await waitFor('a first scheduled reconciliation', async () => (await deps.store.latestReconciliation())?.status === 'done');
+      await waitFor(
+        'a first scheduled reconciliation',
+        async () => (await deps.store.latestReconciliation())?.status === 'done',
+      );
       const first = (await deps.store.latestReconciliation())!;
       expect(Date.parse(first.startedAt) - Date.parse(deps.replica.startedAt)).toBeGreaterThanOrEqual(300);
       await waitFor('a second one', async () => ((await deps.store.latestReconciliation())?.id ?? 0) > first.id);
@@ -287,8 +335,13 @@ describe('the reconciliation routes', () => {
       [[], ['']],
     ];
     for (const [body, fields] of cases) {
-      const response = await request(app.callback()).post('/reconciliations').send(body as object);
-      expect([response.status, response.headers['content-type']]).toEqual([400, expect.stringMatching(/^application\/problem\+json/)]);
+      const response = await request(app.callback())
+        .post('/reconciliations')
+        .send(body as object);
+      expect([response.status, response.headers['content-type']]).toEqual([
+        400,
+        expect.stringMatching(/^application\/problem\+json/),
+      ]);
       expect(response.body.errors.map((error: { field: string }) => error.field)).toEqual(fields);
     }
     expect(await deps.store.latestReconciliation()).toBeUndefined();
@@ -299,13 +352,22 @@ describe('the reconciliation routes', () => {
     expect((await request(app.callback()).get('/reconciliations/latest')).status).toBe(404);
     const started = await request(app.callback()).post('/reconciliations');
     expect(started.status).toBe(202);
-    expect(started.body).toMatchObject({ status: 'running', fromId: 1, toId: 3, repair: true, progress: { checked: 0, total: 3 } });
+    expect(started.body).toMatchObject({
+      status: 'running',
+      fromId: 1,
+      toId: 3,
+      repair: true,
+      progress: { checked: 0, total: 3 },
+    });
     await deps.reconciler.idle();
     const list = await request(app.callback()).get('/reconciliations');
     expect(list.body).toEqual([expect.objectContaining({ id: started.body.id, status: 'done' })]);
     expect((await request(app.callback()).get('/reconciliations/latest')).body).toMatchObject({ id: started.body.id });
     const missing = await request(app.callback()).get('/reconciliations/999');
-    expect([missing.status, missing.headers['content-type']]).toEqual([404, expect.stringMatching(/^application\/problem\+json/)]);
+    expect([missing.status, missing.headers['content-type']]).toEqual([
+      404,
+      expect.stringMatching(/^application\/problem\+json/),
+    ]);
     expect((await request(app.callback()).get('/reconciliations/abc')).status).toBe(400);
   });
 });

@@ -29,7 +29,13 @@ async function replicas(count: number, options: { crmUrl: string; inventoryUrl: 
   const schema = middlewareDatabases.newSchema();
   const all: Array<{ deps: MiddlewareDeps; http: ReturnType<typeof request> }> = [];
   for (let n = 1; n <= count; n++) {
-    const deps = await middlewareDeps({ ...options, backend: 'postgres', schema, replicaId: `replica-${n}`, webhookSecret: secret });
+    const deps = await middlewareDeps({
+      ...options,
+      backend: 'postgres',
+      schema,
+      replicaId: `replica-${n}`,
+      webhookSecret: secret,
+    });
     all.push({ deps, http: request(createApp(deps).callback()) });
   }
   return all;
@@ -47,10 +53,19 @@ describe('middleware replicas on one PostgreSQL database', () => {
     const three = await replicas(3, { crmUrl: crm.url, inventoryUrl: counted.url, concurrency: 8 });
 
     const pollers = three.map(({ deps }) =>
-      startPoller({ intervalMs: 50, maxBackoffMs: 500, logger: createSilentLogger(), cycle: (stop, signal) => syncNewCustomers(deps, stop, signal) }),
+      startPoller({
+        intervalMs: 50,
+        maxBackoffMs: 500,
+        logger: createSilentLogger(),
+        cycle: (stop, signal) => syncNewCustomers(deps, stop, signal),
+      }),
     );
     try {
-      await waitFor('the shared cursor at the last customer', async () => (await three[0]!.deps.store.cursor()) === total, 60_000);
+      await waitFor(
+        'the shared cursor at the last customer',
+        async () => (await three[0]!.deps.store.cursor()) === total,
+        60_000,
+      );
     } finally {
       await Promise.all(pollers.map((poller) => poller.stop()));
     }
@@ -63,8 +78,17 @@ describe('middleware replicas on one PostgreSQL database', () => {
     expect(shares.reduce((sum, share) => sum + share, 0)).toBe(total);
     for (const share of shares) expect(share).toBeGreaterThan(0);
 
-    const statuses = await Promise.all(three.map(async ({ http }) => (await http.get('/status')).body as Record<string, unknown>));
-    expect(statuses[0]).toMatchObject({ cursor: total, synced: total, alreadyThere: 0, deadLetters: 0, lag: 0, deliveriesByPath: { poll: total } });
+    const statuses = await Promise.all(
+      three.map(async ({ http }) => (await http.get('/status')).body as Record<string, unknown>),
+    );
+    expect(statuses[0]).toMatchObject({
+      cursor: total,
+      synced: total,
+      alreadyThere: 0,
+      deadLetters: 0,
+      lag: 0,
+      deliveriesByPath: { poll: total },
+    });
     expect(statuses.map(shared)).toEqual([shared(statuses[0]!), shared(statuses[0]!), shared(statuses[0]!)]);
   }, 90_000);
 
@@ -76,7 +100,10 @@ describe('middleware replicas on one PostgreSQL database', () => {
     const bob = await createCustomer(crm.url, 'Bob');
     const event = signedEvent(secret, bob);
 
-    expect((await two!.http.post('/webhooks/crm').set(event.headers).send(event.body)).body).toMatchObject({ customerId: bob.id, outcome: 'created' });
+    expect((await two!.http.post('/webhooks/crm').set(event.headers).send(event.body)).body).toMatchObject({
+      customerId: bob.id,
+      outcome: 'created',
+    });
     expect(await syncNewCustomers(one!.deps)).toMatchObject({ found: 2, created: 2 });
 
     expect(counted.requests).toEqual([bob.id, alice.id]);
@@ -91,7 +118,10 @@ describe('middleware replicas on one PostgreSQL database', () => {
     const alice = await createCustomer(crm.url, 'Alice');
     const event = signedEvent(secret, alice);
 
-    const [pushed, polled] = await Promise.all([two!.http.post('/webhooks/crm').set(event.headers).send(event.body), syncNewCustomers(one!.deps)]);
+    const [pushed, polled] = await Promise.all([
+      two!.http.post('/webhooks/crm').set(event.headers).send(event.body),
+      syncNewCustomers(one!.deps),
+    ]);
 
     expect(pushed.status).toBe(200);
     expect(pushed.body).toMatchObject({ customerId: alice.id, outcome: 'created', packageId: expect.any(Number) });
@@ -107,9 +137,15 @@ describe('middleware replicas on one PostgreSQL database', () => {
     const { crm, inventory } = await upstreams();
     const counted = await server(countingInventory(inventory.url));
     const [alive] = await replicas(1, { crmUrl: crm.url, inventoryUrl: counted.url });
-    const [alice, bob, carol] = [await createCustomer(crm.url, 'Alice'), await createCustomer(crm.url, 'Bob'), await createCustomer(crm.url, 'Carol')];
+    const [alice, bob, carol] = [
+      await createCustomer(crm.url, 'Alice'),
+      await createCustomer(crm.url, 'Bob'),
+      await createCustomer(crm.url, 'Carol'),
+    ];
     const leaseMs = 1500;
-    expect(await alive!.deps.store.claim(bob.id, 'a-replica-now-dead', new Date(), leaseMs)).toEqual({ state: 'claimed' });
+    expect(await alive!.deps.store.claim(bob.id, 'a-replica-now-dead', new Date(), leaseMs)).toEqual({
+      state: 'claimed',
+    });
 
     // While the lease runs, the others go ahead, and the cursor waits before the one held.
     expect(await syncNewCustomers(alive!.deps)).toMatchObject({ found: 3, created: 2 });
@@ -128,10 +164,14 @@ describe('middleware replicas on one PostgreSQL database', () => {
     const { crm, inventory } = await upstreams();
     const three = await replicas(3, { crmUrl: crm.url, inventoryUrl: inventory.url });
     const started = new Date();
-    await three[0]!.deps.store.heartbeat({ id: 'replica-gone', startedAt: started.toISOString() }, new Date(Date.now() - REPLICA_SEEN_WITHIN_MS - 1000));
+    await three[0]!.deps.store.heartbeat(
+      { id: 'replica-gone', startedAt: started.toISOString() },
+      new Date(Date.now() - REPLICA_SEEN_WITHIN_MS - 1000),
+    );
     const heartbeats = three.map(({ deps }) => startHeartbeat(deps));
     try {
-      const ids = async (http: ReturnType<typeof request>) => ((await http.get('/status')).body.replicas as Array<{ id: string }>).map((r) => r.id);
+      const ids = async (http: ReturnType<typeof request>) =>
+        ((await http.get('/status')).body.replicas as Array<{ id: string }>).map((r) => r.id);
       await waitFor('every heartbeat written', async () => (await ids(three[0]!.http)).length === 3);
       for (const { http } of three) expect(await ids(http)).toEqual(['replica-1', 'replica-2', 'replica-3']);
       expect((await three[1]!.http.get('/status')).body.replicas[0]).toEqual({
@@ -152,7 +192,9 @@ describe('middleware replicas on one PostgreSQL database', () => {
     const alice = await createCustomer(crm.url, 'Alice');
     expect(await syncNewCustomers(one!.deps)).toMatchObject({ deadLettered: 1 });
 
-    expect((await two!.http.get('/dead-letters')).body).toEqual([expect.objectContaining({ id: 1, customerId: alice.id, status: 422, attempts: 1 })]);
+    expect((await two!.http.get('/dead-letters')).body).toEqual([
+      expect.objectContaining({ id: 1, customerId: alice.id, status: 422, attempts: 1 }),
+    ]);
     refusing = false;
     const replayed = await three!.http.post('/dead-letters/1/replay');
     expect(replayed.status).toBe(200);
@@ -181,7 +223,10 @@ describe('middleware replicas on one PostgreSQL database', () => {
     refusing = false;
     asked.length = 0;
 
-    const answers = await Promise.all([one!.http.post('/dead-letters/1/replay'), two!.http.post('/dead-letters/1/replay')]);
+    const answers = await Promise.all([
+      one!.http.post('/dead-letters/1/replay'),
+      two!.http.post('/dead-letters/1/replay'),
+    ]);
 
     expect(answers.map((answer) => answer.status).sort()).toEqual([200, 404]);
     expect(answers.find((answer) => answer.status === 200)?.body).toMatchObject({ outcome: 'created' });

@@ -4,7 +4,14 @@ import { createApp } from '../src/app.js';
 import { syncNewCustomers } from '../src/domain/sync.js';
 import { sendJson, serveHandler } from '../../test/support/servers.js';
 import { BACKENDS } from '../../test/support/databases.js';
-import { closedAfterEach, createCustomer, gatedInventory, listPackages, middlewareDeps, postPackage } from './support.js';
+import {
+  closedAfterEach,
+  createCustomer,
+  gatedInventory,
+  listPackages,
+  middlewareDeps,
+  postPackage,
+} from './support.js';
 
 const { upstreams, server } = closedAfterEach();
 
@@ -76,14 +83,22 @@ describe.each(BACKENDS)('dead letters on %s', (backend) => {
     const { http } = await withDeadLetter();
     const response = await http.post('/dead-letters/1/replay');
     expect(response.status).toBe(200);
-    expect(response.body).toMatchObject({ customerId: 1, outcome: 'stillRefused', deadLetter: { attempts: 2, status: 409 } });
+    expect(response.body).toMatchObject({
+      customerId: 1,
+      outcome: 'stillRefused',
+      deadLetter: { attempts: 2, status: 409 },
+    });
     expect((await http.get('/status')).body.deadLetters).toBe(1);
   });
 
   test('a replay that goes through answers 200 created, and the customer leaves the list', async () => {
     const crmCustomers = [{ id: 1, name: 'Alice' }];
     let refuse = true;
-    const crm = await server(serveHandler((req, res) => sendJson(res, 200, req.url?.startsWith('/customers/1') ? crmCustomers[0] : crmCustomers)));
+    const crm = await server(
+      serveHandler((req, res) =>
+        sendJson(res, 200, req.url?.startsWith('/customers/1') ? crmCustomers[0] : crmCustomers),
+      ),
+    );
     const { inventory } = await upstreams();
     const gate = await server(gatedInventory(inventory.url, () => (refuse ? 422 : undefined)));
     const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: gate.url });
@@ -98,7 +113,9 @@ describe.each(BACKENDS)('dead letters on %s', (backend) => {
     expect(response.body).toEqual({ id: 1, customerId: 1, outcome: 'created', packageId: 1 });
     expect((await http.get('/dead-letters')).body).toEqual([]);
     expect((await http.get('/status')).body).toMatchObject({ synced: 1, deadLetters: 0, cursor: 1 });
-    expect(await listPackages(inventory.url)).toEqual([expect.objectContaining({ customerId: 1, customerName: 'Alice' })]);
+    expect(await listPackages(inventory.url)).toEqual([
+      expect.objectContaining({ customerId: 1, customerName: 'Alice' }),
+    ]);
   });
 
   test('a replay while the Inventory is down is a 502 problem and changes nothing', async () => {
@@ -114,7 +131,9 @@ describe.each(BACKENDS)('dead letters on %s', (backend) => {
     const { crm, inventory } = await upstreams();
     for (const name of ['Alice', 'Bob', 'Carol']) await createCustomer(crm.url, name);
     let refused = new Set([1, 2, 3]);
-    const gate = await server(gatedInventory(inventory.url, ({ customerId }) => (refused.has(customerId) ? 422 : undefined)));
+    const gate = await server(
+      gatedInventory(inventory.url, ({ customerId }) => (refused.has(customerId) ? 422 : undefined)),
+    );
     // One at a time, so that the letters are numbered in customer order.
     const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: gate.url, concurrency: 1 });
     await syncNewCustomers(deps);
@@ -131,7 +150,12 @@ describe.each(BACKENDS)('dead letters on %s', (backend) => {
       notTried: 0,
       results: [
         { id: 1, customerId: 1, outcome: 'created', packageId: 1 },
-        expect.objectContaining({ id: 2, customerId: 2, outcome: 'stillRefused', deadLetter: expect.objectContaining({ attempts: 2, status: 422 }) }),
+        expect.objectContaining({
+          id: 2,
+          customerId: 2,
+          outcome: 'stillRefused',
+          deadLetter: expect.objectContaining({ attempts: 2, status: 422 }),
+        }),
         { id: 3, customerId: 3, outcome: 'created', packageId: 2 },
       ],
     });
@@ -144,7 +168,13 @@ describe.each(BACKENDS)('dead letters on %s', (backend) => {
     await inventory.close();
     const response = await http.post('/dead-letters/replay');
     expect(response.status).toBe(200);
-    expect(response.body).toEqual({ delivered: 0, stillRefused: 0, notTried: 1, stoppedBy: expect.stringMatching(/^Inventory unavailable/), results: [] });
+    expect(response.body).toEqual({
+      delivered: 0,
+      stillRefused: 0,
+      notTried: 1,
+      stoppedBy: expect.stringMatching(/^Inventory unavailable/),
+      results: [],
+    });
     expect((await http.get('/dead-letters')).body[0].attempts).toBe(1);
   });
 

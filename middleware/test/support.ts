@@ -55,15 +55,21 @@ export async function middlewareDeps(options: {
 }
 
 /** The real CRM and Inventory apps on free ports, with in-memory databases. */
-export async function realUpstreams(): Promise<{ crm: RunningServer; inventory: RunningServer; close: () => Promise<void> }> {
+export async function realUpstreams(): Promise<{
+  crm: RunningServer;
+  inventory: RunningServer;
+  close: () => Promise<void>;
+}> {
   const crm = await serveApp(createCrm({ database: sqliteAt(':memory:'), logger: createSilentLogger() }));
-  const inventory = await serveApp(
-    createInventory({ database: sqliteAt(':memory:'), logger: createSilentLogger() }),
-  );
+  const inventory = await serveApp(createInventory({ database: sqliteAt(':memory:'), logger: createSilentLogger() }));
   return { crm, inventory, close: async () => void (await Promise.all([crm.close(), inventory.close()])) };
 }
 
-export async function createCustomer(crmUrl: string, name: string, email = `${name.toLowerCase().replace(/\W/g, '')}-${Math.random().toString(36).slice(2)}@example.com`) {
+export async function createCustomer(
+  crmUrl: string,
+  name: string,
+  email = `${name.toLowerCase().replace(/\W/g, '')}-${Math.random().toString(36).slice(2)}@example.com`,
+) {
   const response = await fetch(`${crmUrl}/customers`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
@@ -82,7 +88,9 @@ export async function postPackage(inventoryUrl: string, customerId: number, cust
   });
 }
 
-export async function listPackages(inventoryUrl: string): Promise<Array<{ id: number; customerId: number; customerName: string }>> {
+export async function listPackages(
+  inventoryUrl: string,
+): Promise<Array<{ id: number; customerId: number; customerName: string }>> {
   const response = await fetch(`${inventoryUrl}/packages?limit=1000`);
   return (await response.json()) as Array<{ id: number; customerId: number; customerName: string }>;
 }
@@ -100,7 +108,11 @@ export function gatedInventory(
     const status = intercept(JSON.parse(body) as { customerId: number });
     if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     if (status !== undefined) return sendJson(res, status, { title: 'Refused by the test', status });
-    const answer = await fetch(`${inventoryUrl}/packages`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
+    const answer = await fetch(`${inventoryUrl}/packages`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body,
+    });
     sendJson(res, answer.status, await answer.json());
   });
 }
@@ -136,7 +148,12 @@ export function signedEvent(
 ): { body: string; headers: Record<string, string> } {
   const at = options.at ?? new Date();
   const id = options.id ?? `msg_${Math.random().toString(36).slice(2)}`;
-  return signed(secret, id, at, JSON.stringify({ type: options.type ?? 'customer.created', timestamp: at.toISOString(), data }));
+  return signed(
+    secret,
+    id,
+    at,
+    JSON.stringify({ type: options.type ?? 'customer.created', timestamp: at.toISOString(), data }),
+  );
 }
 
 /** A body with the Standard Webhooks headers that sign it. */
@@ -153,19 +170,42 @@ function signed(secret: string, id: string, at: Date, body: string): { body: str
 }
 
 /** A batch as an endpoint with a batch size above 1 gets it: a JSON array of customer.created events, each with its id, signed once. */
-export function signedBatch(secret: string, customers: unknown[], options: { id?: string } = {}): { body: string; headers: Record<string, string> } {
+export function signedBatch(
+  secret: string,
+  customers: unknown[],
+  options: { id?: string } = {},
+): { body: string; headers: Record<string, string> } {
   const at = new Date();
   const id = options.id ?? `batch_${Math.random().toString(36).slice(2)}`;
-  return signed(secret, id, at, JSON.stringify(customers.map((data, index) => ({ id: `msg_${index + 1}`, type: 'customer.created', timestamp: at.toISOString(), data }))));
+  return signed(
+    secret,
+    id,
+    at,
+    JSON.stringify(
+      customers.map((data, index) => ({
+        id: `msg_${index + 1}`,
+        type: 'customer.created',
+        timestamp: at.toISOString(),
+        data,
+      })),
+    ),
+  );
 }
 
 /** An Inventory in front of a real one that counts the package requests it passes on, waiting `delayMs` before each. */
-export async function countingInventory(inventoryUrl: string, delayMs = 0): Promise<RunningServer & { requests: number[] }> {
+export async function countingInventory(
+  inventoryUrl: string,
+  delayMs = 0,
+): Promise<RunningServer & { requests: number[] }> {
   const requests: number[] = [];
-  const server = await gatedInventory(inventoryUrl, (request) => {
-    requests.push(request.customerId);
-    return undefined;
-  }, delayMs);
+  const server = await gatedInventory(
+    inventoryUrl,
+    (request) => {
+      requests.push(request.customerId);
+      return undefined;
+    },
+    delayMs,
+  );
   return Object.assign(server, { requests });
 }
 

@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import { createSilentLogger, createStorageGuard, openDatabase, type Db } from '@welcome/common';
 import { createSqliteSyncStore } from '../src/store/sqlite-sync-store.js';
-import { createSyncStore, middlewarePostgres, REPLICA_SEEN_WITHIN_MS, type SyncStore } from '../src/store/sync-store.js';
+import {
+  createSyncStore,
+  middlewarePostgres,
+  REPLICA_SEEN_WITHIN_MS,
+  type SyncStore,
+} from '../src/store/sync-store.js';
 import { BACKENDS, testDatabases, type Backend } from '../../test/support/databases.js';
 import { waitFor } from '../../test/support/servers.js';
 import { crmPostgres } from '../../crm/src/store/schema.js';
@@ -27,7 +32,8 @@ async function storeOn(backend: Backend, place: { path?: string; schema?: string
 }
 
 /** Where a second store finds the first one's data: the same file, or the same schema. */
-const sharedPlace = (backend: Backend) => (backend === 'sqlite' ? { path: freshFile() } : { schema: databases.newSchema() });
+const sharedPlace = (backend: Backend) =>
+  backend === 'sqlite' ? { path: freshFile() } : { schema: databases.newSchema() };
 
 describe.each(BACKENDS)('the sync store on %s', (backend) => {
   test('starts at cursor 0 with nothing counted', async () => {
@@ -55,10 +61,16 @@ describe.each(BACKENDS)('the sync store on %s', (backend) => {
     store.markWebhookReceived(at, 5);
     store.markWebhookReceived(at, 9);
     store.markWebhookReceived(later(1000), 7);
-    await waitFor('the webhooks to be noted', async () => (await store.status()).lastWebhookAt === later(1000).toISOString());
+    await waitFor(
+      'the webhooks to be noted',
+      async () => (await store.status()).lastWebhookAt === later(1000).toISOString(),
+    );
     expect(await store.status()).toMatchObject({ lastWebhookAt: later(1000).toISOString(), crmHighestId: 9 });
     store.markWebhookReceived(later(2000), 3);
-    await waitFor('the webhook to be noted', async () => (await store.status()).lastWebhookAt === later(2000).toISOString());
+    await waitFor(
+      'the webhook to be noted',
+      async () => (await store.status()).lastWebhookAt === later(2000).toISOString(),
+    );
     expect((await store.status()).crmHighestId).toBe(9);
   });
 
@@ -69,7 +81,13 @@ describe.each(BACKENDS)('the sync store on %s', (backend) => {
     await store.recordCrmHighest(12);
     const status = await store.status();
     expect(status.recentDeliveries).toHaveLength(20);
-    expect(status.recentDeliveries[0]).toEqual({ customerId: 25, customerName: 'C25', packageId: 125, outcome: 'created', at: at.toISOString() });
+    expect(status.recentDeliveries[0]).toEqual({
+      customerId: 25,
+      customerName: 'C25',
+      packageId: 125,
+      outcome: 'created',
+      at: at.toISOString(),
+    });
     expect(status.recentDeliveries.at(-1)?.customerId).toBe(6);
     expect(status).toMatchObject({ crmHighestId: 30, lag: 5 });
   });
@@ -81,7 +99,12 @@ describe.each(BACKENDS)('the sync store on %s', (backend) => {
       store.confirm(delivery(2, 'alreadyThere'), at, 'webhook'),
       store.confirm(delivery(4), at, 'longPoll'),
     ]);
-    expect(await store.status()).toMatchObject({ cursor: 2, synced: 2, alreadyThere: 1, deliveriesByPath: { webhook: 1, longPoll: 1, poll: 1 } });
+    expect(await store.status()).toMatchObject({
+      cursor: 2,
+      synced: 2,
+      alreadyThere: 1,
+      deliveriesByPath: { webhook: 1, longPoll: 1, poll: 1 },
+    });
     // 3 closes the gap: the cursor runs over 3 and the 4 confirmed before it.
     await store.confirm(delivery(3), at, 'poll');
     expect(await store.cursor()).toBe(4);
@@ -125,7 +148,10 @@ describe.each(BACKENDS)('the sync store on %s', (backend) => {
     const store = await storeOn(backend);
     const letter = { customerId: 5, customer: { id: 5, name: 'Eve' }, status: 409, reason: { detail: 'taken' } };
     const first = await store.recordDeadLetter(letter, at);
-    await store.recordDeadLetter({ ...letter, reason: { detail: 'still taken' } }, new Date('2026-01-03T00:00:00.000Z'));
+    await store.recordDeadLetter(
+      { ...letter, reason: { detail: 'still taken' } },
+      new Date('2026-01-03T00:00:00.000Z'),
+    );
     expect(await store.cursor()).toBe(5);
     expect(await store.findDeadLetter(first.id)).toEqual({
       id: first.id,
@@ -151,15 +177,23 @@ describe.each(BACKENDS)('the sync store on %s', (backend) => {
   test('a resolved dead letter leaves the list and counts as delivered', async () => {
     const store = await storeOn(backend);
     const letter = await store.recordDeadLetter({ customerId: 5, customer: {}, status: 400, reason: 'bad' }, at);
-    await store.resolveDeadLetter(letter.id, { customerId: 5, customerName: 'C5', packageId: 8, outcome: 'created' }, at);
+    await store.resolveDeadLetter(
+      letter.id,
+      { customerId: 5, customerName: 'C5', packageId: 8, outcome: 'created' },
+      at,
+    );
     expect(await store.findDeadLetter(letter.id)).toBeUndefined();
     expect(await store.status()).toMatchObject({ deadLetters: 0, synced: 1, cursor: 5 });
-    expect((await store.status()).recentDeliveries).toEqual([{ customerId: 5, customerName: 'C5', packageId: 8, outcome: 'created', at: at.toISOString() }]);
+    expect((await store.status()).recentDeliveries).toEqual([
+      { customerId: 5, customerName: 'C5', packageId: 8, outcome: 'created', at: at.toISOString() },
+    ]);
   });
 
   test('a dead letter ahead of the cursor, resolved, counts as confirmed: the cursor passes it with the customers before it', async () => {
     const store = await storeOn(backend);
-    const letter = await store.recordDeadLetter({ customerId: 2, customer: {}, status: 422, reason: 'no' }, at, { moveCursor: false });
+    const letter = await store.recordDeadLetter({ customerId: 2, customer: {}, status: 422, reason: 'no' }, at, {
+      moveCursor: false,
+    });
     await store.resolveDeadLetter(letter.id, delivery(2), at);
     expect(await store.claim(2, 'a', at, 1000)).toEqual({ state: 'confirmed', packageId: 102, outcome: 'created' });
     await store.confirm(delivery(1), at, 'poll');
@@ -168,8 +202,13 @@ describe.each(BACKENDS)('the sync store on %s', (backend) => {
 
   test('lists dead letters by their own id, after a cursor', async () => {
     const store = await storeOn(backend);
-    for (const id of [9, 2, 5]) await store.recordDeadLetter({ customerId: id, customer: {}, status: 400, reason: 'bad' }, at);
-    expect((await store.listDeadLetters(0, 10)).map((l) => [l.id, l.customerId])).toEqual([[1, 9], [2, 2], [3, 5]]);
+    for (const id of [9, 2, 5])
+      await store.recordDeadLetter({ customerId: id, customer: {}, status: 400, reason: 'bad' }, at);
+    expect((await store.listDeadLetters(0, 10)).map((l) => [l.id, l.customerId])).toEqual([
+      [1, 9],
+      [2, 2],
+      [3, 5],
+    ]);
     expect((await store.listDeadLetters(1, 1)).map((l) => l.customerId)).toEqual([2]);
   });
 
@@ -188,14 +227,29 @@ describe.each(BACKENDS)('the sync store on %s', (backend) => {
   test('an outage starts with the first failed cycle and ends with the next success, which says when it began', async () => {
     const store = await storeOn(backend);
     expect(await store.markCycleFailed('CRM', 'CRM unavailable: ECONNREFUSED', at)).toBe(true);
-    expect(await store.markCycleFailed('Inventory', 'Inventory unavailable: answered 503', new Date('2026-01-02T03:05:00.000Z'))).toBe(false);
-    expect((await store.status()).outage).toEqual({ upstream: 'Inventory', since: at.toISOString(), lastError: 'Inventory unavailable: answered 503' });
+    expect(
+      await store.markCycleFailed(
+        'Inventory',
+        'Inventory unavailable: answered 503',
+        new Date('2026-01-02T03:05:00.000Z'),
+      ),
+    ).toBe(false);
+    expect((await store.status()).outage).toEqual({
+      upstream: 'Inventory',
+      since: at.toISOString(),
+      lastError: 'Inventory unavailable: answered 503',
+    });
     expect(await store.markCycleSucceeded(new Date('2026-01-02T03:06:00.000Z'))).toEqual({
       upstream: 'Inventory',
       since: at.toISOString(),
       lastError: 'Inventory unavailable: answered 503',
     });
-    expect(await store.status()).toMatchObject({ outage: null, lastError: null, failedCycles: 2, lastSuccessAt: '2026-01-02T03:06:00.000Z' });
+    expect(await store.status()).toMatchObject({
+      outage: null,
+      lastError: null,
+      failedCycles: 2,
+      lastSuccessAt: '2026-01-02T03:06:00.000Z',
+    });
     expect(await store.markCycleSucceeded(at)).toBeUndefined();
   });
 
@@ -205,10 +259,17 @@ describe.each(BACKENDS)('the sync store on %s', (backend) => {
     test('a customer claimed by one owner is held from another until the lease ends, then the other takes it', async () => {
       const store = await storeOn(backend);
       expect(await store.claim(7, 'a', at, lease)).toEqual({ state: 'claimed' });
-      expect(await store.claim(7, 'b', later(1000), lease)).toEqual({ state: 'claimedElsewhere', owner: 'a', until: later(lease).toISOString() });
+      expect(await store.claim(7, 'b', later(1000), lease)).toEqual({
+        state: 'claimedElsewhere',
+        owner: 'a',
+        until: later(lease).toISOString(),
+      });
       expect(await store.claim(7, 'a', later(2000), lease)).toEqual({ state: 'claimed' });
       expect(await store.claim(7, 'b', later(2000 + lease), lease)).toEqual({ state: 'claimed' });
-      expect(await store.claim(7, 'a', later(2001 + lease), lease)).toMatchObject({ state: 'claimedElsewhere', owner: 'b' });
+      expect(await store.claim(7, 'a', later(2001 + lease), lease)).toMatchObject({
+        state: 'claimedElsewhere',
+        owner: 'b',
+      });
     });
 
     test('a released claim may be taken at once', async () => {
@@ -224,9 +285,15 @@ describe.each(BACKENDS)('the sync store on %s', (backend) => {
       const store = await storeOn(backend);
       await store.claim(3, 'a', at, lease);
       await store.confirm(delivery(3, 'alreadyThere'), at, 'poll');
-      const letter = await store.recordDeadLetter({ customerId: 4, customer: {}, status: 422, reason: 'no' }, at, { moveCursor: false });
+      const letter = await store.recordDeadLetter({ customerId: 4, customer: {}, status: 422, reason: 'no' }, at, {
+        moveCursor: false,
+      });
       // Long after the lease: the confirmation, not the lapsed claim, decides.
-      expect(await store.claim(3, 'b', later(10 * lease), lease)).toEqual({ state: 'confirmed', packageId: 103, outcome: 'alreadyThere' });
+      expect(await store.claim(3, 'b', later(10 * lease), lease)).toEqual({
+        state: 'confirmed',
+        packageId: 103,
+        outcome: 'alreadyThere',
+      });
       expect(await store.claim(4, 'b', at, lease)).toEqual({ state: 'deadLettered', deadLetterId: letter.id });
       await store.advanceCursor(9);
       expect(await store.claim(3, 'b', at, lease)).toEqual({ state: 'behindCursor' });
@@ -238,9 +305,15 @@ describe.each(BACKENDS)('the sync store on %s', (backend) => {
       await store.claim(4, 'a', at, lease);
       await store.recordDeadLetter({ customerId: 4, customer: {}, status: 422, reason: 'no' }, at);
       expect(await store.claim(4, 'b', at, lease, { replay: true })).toEqual({ state: 'claimed' });
-      expect(await store.claim(4, 'c', at, lease, { replay: true })).toMatchObject({ state: 'claimedElsewhere', owner: 'b' });
+      expect(await store.claim(4, 'c', at, lease, { replay: true })).toMatchObject({
+        state: 'claimedElsewhere',
+        owner: 'b',
+      });
       await store.release(4, 'b');
-      expect(await store.claim(4, 'c', at, lease, { replay: true })).toMatchObject({ state: 'claimedElsewhere', owner: 'b' });
+      expect(await store.claim(4, 'c', at, lease, { replay: true })).toMatchObject({
+        state: 'claimedElsewhere',
+        owner: 'b',
+      });
       await store.release(4, 'b', { replay: true });
       expect(await store.claim(4, 'c', at, lease, { replay: true })).toEqual({ state: 'claimed' });
     });
@@ -249,7 +322,9 @@ describe.each(BACKENDS)('the sync store on %s', (backend) => {
       const store = await storeOn(backend);
       await store.advanceCursor(2);
       await store.confirm(delivery(5), at, 'webhook');
-      await store.recordDeadLetter({ customerId: 7, customer: {}, status: 422, reason: 'no' }, at, { moveCursor: false });
+      await store.recordDeadLetter({ customerId: 7, customer: {}, status: 422, reason: 'no' }, at, {
+        moveCursor: false,
+      });
       await store.claim(6, 'a', at, lease);
       expect([...(await store.handledAmong([1, 2, 3, 5, 6, 7, 8]))].sort((a, b) => a - b)).toEqual([1, 2, 5, 7]);
       expect(await store.handledAmong([])).toEqual(new Set());
@@ -265,16 +340,34 @@ describe.each(BACKENDS)('the sync store on %s', (backend) => {
     test('one runs at a time: a second start is told the running one, and once it ends another starts', async () => {
       const store = await storeOn(backend);
       const first = await store.startReconciliation(range, 'a', at, lease);
-      expect(first).toMatchObject({ started: true, run: { status: 'running', fromId: 1, toId: 500, repair: true, position: 0, counts: noCounts, findings: [] } });
-      expect(first.run).toMatchObject({ startedAt: at.toISOString(), updatedAt: at.toISOString(), finishedAt: null, error: null });
+      expect(first).toMatchObject({
+        started: true,
+        run: { status: 'running', fromId: 1, toId: 500, repair: true, position: 0, counts: noCounts, findings: [] },
+      });
+      expect(first.run).toMatchObject({
+        startedAt: at.toISOString(),
+        updatedAt: at.toISOString(),
+        finishedAt: null,
+        error: null,
+      });
       const second = await store.startReconciliation({ ...range, repair: false }, 'b', later(1000), lease);
       expect(second).toEqual({ started: false, run: first.run });
-      await store.finishReconciliation(first.run.id, 'a', { position: 500, counts: noCounts, findings: [] }, { status: 'done' }, later(2000));
+      await store.finishReconciliation(
+        first.run.id,
+        'a',
+        { position: 500, counts: noCounts, findings: [] },
+        { status: 'done' },
+        later(2000),
+      );
       const third = await store.startReconciliation({ ...range, repair: false }, 'b', later(3000), lease);
       expect(third).toMatchObject({ started: true, run: { repair: false } });
       expect(third.run.id).toBeGreaterThan(first.run.id);
       expect(await store.latestReconciliation()).toEqual(third.run);
-      expect(await store.findReconciliation(first.run.id)).toMatchObject({ status: 'done', position: 500, finishedAt: later(2000).toISOString() });
+      expect(await store.findReconciliation(first.run.id)).toMatchObject({
+        status: 'done',
+        position: 500,
+        finishedAt: later(2000).toISOString(),
+      });
       expect((await store.listReconciliations(0, 10)).map((run) => run.id)).toEqual([first.run.id, third.run.id]);
       expect((await store.listReconciliations(first.run.id, 10)).map((run) => run.id)).toEqual([third.run.id]);
     });
@@ -284,15 +377,41 @@ describe.each(BACKENDS)('the sync store on %s', (backend) => {
       const { run } = await store.startReconciliation(range, 'a', at, lease);
       const first = Array.from({ length: 60 }, (_, n) => missing(n + 1));
       const counts = { ...noCounts, missing: 60, repaired: 60 };
-      expect(await store.saveReconciliation(run.id, 'a', { position: 60, counts, findings: first }, later(1000), lease)).toBe(true);
+      expect(
+        await store.saveReconciliation(run.id, 'a', { position: 60, counts, findings: first }, later(1000), lease),
+      ).toBe(true);
       const next = Array.from({ length: 60 }, (_, n) => missing(n + 61));
       const more = { ...counts, missing: 120, orphaned: 1 };
-      expect(await store.saveReconciliation(run.id, 'a', { position: 130, counts: more, findings: next }, later(2000), lease)).toBe(true);
+      expect(
+        await store.saveReconciliation(
+          run.id,
+          'a',
+          { position: 130, counts: more, findings: next },
+          later(2000),
+          lease,
+        ),
+      ).toBe(true);
       const saved = (await store.findReconciliation(run.id))!;
-      expect(saved).toMatchObject({ status: 'running', position: 130, counts: more, updatedAt: later(2000).toISOString() });
+      expect(saved).toMatchObject({
+        status: 'running',
+        position: 130,
+        counts: more,
+        updatedAt: later(2000).toISOString(),
+      });
       expect(saved.findings.map((finding) => finding.customerId)).toEqual(Array.from({ length: 100 }, (_, n) => n + 1));
-      await store.finishReconciliation(run.id, 'a', { position: 131, counts: more, findings: [missing(131)] }, { status: 'failed', error: 'CRM unavailable: x' }, later(3000));
-      expect(await store.findReconciliation(run.id)).toMatchObject({ status: 'failed', error: 'CRM unavailable: x', position: 131, finishedAt: later(3000).toISOString() });
+      await store.finishReconciliation(
+        run.id,
+        'a',
+        { position: 131, counts: more, findings: [missing(131)] },
+        { status: 'failed', error: 'CRM unavailable: x' },
+        later(3000),
+      );
+      expect(await store.findReconciliation(run.id)).toMatchObject({
+        status: 'failed',
+        error: 'CRM unavailable: x',
+        position: 131,
+        finishedAt: later(3000).toISOString(),
+      });
       expect((await store.findReconciliation(run.id))!.findings).toHaveLength(100);
     });
 
@@ -304,8 +423,22 @@ describe.each(BACKENDS)('the sync store on %s', (backend) => {
       const adopted = await store.adoptReconciliation('b', later(1000 + lease), lease);
       expect(adopted).toMatchObject({ id: run.id, status: 'running', position: 40 });
       expect(await store.adoptReconciliation('c', later(2000 + lease), lease)).toBeUndefined();
-      expect(await store.saveReconciliation(run.id, 'a', { position: 99, counts: noCounts, findings: [] }, later(2000 + lease), lease)).toBe(false);
-      await store.finishReconciliation(run.id, 'a', { position: 99, counts: noCounts, findings: [] }, { status: 'done' }, later(2000 + lease));
+      expect(
+        await store.saveReconciliation(
+          run.id,
+          'a',
+          { position: 99, counts: noCounts, findings: [] },
+          later(2000 + lease),
+          lease,
+        ),
+      ).toBe(false);
+      await store.finishReconciliation(
+        run.id,
+        'a',
+        { position: 99, counts: noCounts, findings: [] },
+        { status: 'done' },
+        later(2000 + lease),
+      );
       expect(await store.findReconciliation(run.id)).toMatchObject({ status: 'running', position: 40 });
       // A run left by its owner (a stop) is free at once.
       await store.leaveReconciliation(run.id, 'b');
@@ -335,7 +468,11 @@ describe.each(BACKENDS)('the sync store on %s', (backend) => {
     test('a confirmation without a path counts as made, in no path', async () => {
       const store = await storeOn(backend);
       await store.confirm(delivery(1), at);
-      expect(await store.status()).toMatchObject({ cursor: 1, synced: 1, deliveriesByPath: { webhook: 0, longPoll: 0, poll: 0 } });
+      expect(await store.status()).toMatchObject({
+        cursor: 1,
+        synced: 1,
+        deliveriesByPath: { webhook: 0, longPoll: 0, poll: 0 },
+      });
     });
   });
 
@@ -349,7 +486,9 @@ describe.each(BACKENDS)('the sync store on %s', (backend) => {
         { id: 'one', startedAt: at.toISOString(), lastSeenAt: later(5000).toISOString() },
         { id: 'two', startedAt: at.toISOString(), lastSeenAt: later(2000).toISOString() },
       ]);
-      expect((await store.status(later(2000 + REPLICA_SEEN_WITHIN_MS + 1))).replicas.map((replica) => replica.id)).toEqual(['one']);
+      expect(
+        (await store.status(later(2000 + REPLICA_SEEN_WITHIN_MS + 1))).replicas.map((replica) => replica.id),
+      ).toEqual(['one']);
     });
   });
 });
@@ -367,7 +506,6 @@ describe('the sync store on SQLite only', () => {
     db.close();
   });
 });
-
 
 describe('the sync store on PostgreSQL only', () => {
   test('commits without waiting for the server’s disk, where the CRM and the Inventory wait at every commit', async () => {

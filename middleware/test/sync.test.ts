@@ -4,7 +4,15 @@ import { createSilentLogger } from '@welcome/common';
 import { syncNewCustomers } from '../src/domain/sync.js';
 import { captureLogs } from '../../test/support/logs.js';
 import { sendJson, serveApp, serveHandler } from '../../test/support/servers.js';
-import { closedAfterEach, countingInventory, createCustomer, gatedInventory, listPackages, middlewareDeps, postPackage } from './support.js';
+import {
+  closedAfterEach,
+  countingInventory,
+  createCustomer,
+  gatedInventory,
+  listPackages,
+  middlewareDeps,
+  postPackage,
+} from './support.js';
 import { BACKENDS, sqliteAt } from '../../test/support/databases.js';
 
 const { upstreams, server: track } = closedAfterEach();
@@ -20,12 +28,21 @@ describe.each(BACKENDS)('syncNewCustomers on %s', (backend) => {
     // It moved the cursor: the next cycle starts at once, in case more came meanwhile.
     expect(report).toEqual({ found: 3, created: 3, alreadyThere: 0, deadLettered: 0, more: true });
     // Up to DELIVERY_CONCURRENCY are asked for at once: the Inventory may number them in any order.
-    expect((await listPackages(inventory.url)).map((p) => [p.customerId, p.customerName]).sort(([a], [b]) => Number(a) - Number(b))).toEqual([
+    expect(
+      (await listPackages(inventory.url))
+        .map((p) => [p.customerId, p.customerName])
+        .sort(([a], [b]) => Number(a) - Number(b)),
+    ).toEqual([
       [1, 'Alice'],
       [2, 'Bob'],
       [3, 'Carol'],
     ]);
-    expect(await deps.store.status()).toMatchObject({ cursor: 3, synced: 3, failedCycles: 0, lastSuccessAt: expect.any(String) });
+    expect(await deps.store.status()).toMatchObject({
+      cursor: 3,
+      synced: 3,
+      failedCycles: 0,
+      lastSuccessAt: expect.any(String),
+    });
   });
 
   test('asks only for customers after the cursor, following every page', async () => {
@@ -38,7 +55,9 @@ describe.each(BACKENDS)('syncNewCustomers on %s', (backend) => {
 
     expect(report.created).toBe(230);
     const packages = await listPackages(inventory.url);
-    expect(packages.map((p) => p.customerId).sort((a, b) => a - b)).toEqual(Array.from({ length: 230 }, (_, i) => i + 21));
+    expect(packages.map((p) => p.customerId).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 230 }, (_, i) => i + 21),
+    );
     expect(await deps.store.cursor()).toBe(250);
   });
 
@@ -54,10 +73,12 @@ describe.each(BACKENDS)('syncNewCustomers on %s', (backend) => {
   test('with a plain CRM that ignores after and limit, it filters by id itself', async () => {
     const everyone = [3, 1, 2, 4].map((id) => ({ id, name: `C${id}`, email: `c${id}@example.com` }));
     const asked: string[] = [];
-    const crm = await track(serveHandler((req, res) => {
-      asked.push(req.url ?? '');
-      sendJson(res, 200, everyone);
-    }));
+    const crm = await track(
+      serveHandler((req, res) => {
+        asked.push(req.url ?? '');
+        sendJson(res, 200, everyone);
+      }),
+    );
     const { inventory } = await upstreams();
     const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url });
     await deps.store.advanceCursor(1);
@@ -78,7 +99,9 @@ describe.each(BACKENDS)('syncNewCustomers on %s', (backend) => {
 
     const reports = [await syncNewCustomers(deps), await syncNewCustomers(deps), await syncNewCustomers(deps)];
 
-    expect(reports.map((r) => r.failure)).toEqual(Array(3).fill(expect.stringMatching(/^Inventory unavailable: ECONNREFUSED/)));
+    expect(reports.map((r) => r.failure)).toEqual(
+      Array(3).fill(expect.stringMatching(/^Inventory unavailable: ECONNREFUSED/)),
+    );
     expect(await deps.store.status()).toMatchObject({
       cursor: 0,
       failedCycles: 3,
@@ -107,7 +130,13 @@ describe.each(BACKENDS)('syncNewCustomers on %s', (backend) => {
     expect(await syncNewCustomers(deps)).toMatchObject({ created: 2 });
     expect((await listPackages(realInventory.url)).map((p) => p.customerName).sort()).toEqual(['Alice', 'Bob']);
     expect(await deps.store.status()).toMatchObject({ cursor: 2, failedCycles: 1, lastError: null, outage: null });
-    expect(lines).toContainEqual(expect.objectContaining({ level: 'info', upstream: 'Inventory', message: expect.stringMatching(/^Inventory outage over after/) }));
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 'info',
+        upstream: 'Inventory',
+        message: expect.stringMatching(/^Inventory outage over after/),
+      }),
+    );
   });
 
   test('when the CRM is down, the cycle fails without moving anything', async () => {
@@ -137,11 +166,11 @@ describe.each(BACKENDS)('syncNewCustomers on %s', (backend) => {
     expect(await deps.store.cursor()).toBe(3);
     expect(await deps.store.listDeadLetters(0, 10)).toEqual([
       expect.objectContaining({
-      customerId: 2,
-      customer: { id: 2, name: 'Bob' },
-      status: 409,
-      reason: expect.objectContaining({ type: '/problems/customer-has-package', status: 409 }),
-      attempts: 1,
+        customerId: 2,
+        customer: { id: 2, name: 'Bob' },
+        status: 409,
+        reason: expect.objectContaining({ type: '/problems/customer-has-package', status: 409 }),
+        attempts: 1,
       }),
     ]);
   });

@@ -22,7 +22,8 @@ async function fakeCrm(serve: (req: IncomingMessage, res: ServerResponse, url: U
   return { deps, lines, asked, inventoryUrl: both.inventory.url };
 }
 
-const delivered = async (inventoryUrl: string) => (await listPackages(inventoryUrl)).map((p) => [p.customerId, p.customerName]);
+const delivered = async (inventoryUrl: string) =>
+  (await listPackages(inventoryUrl)).map((p) => [p.customerId, p.customerName]);
 
 describe('the middleware does not trust what the CRM sends', () => {
   test('a page that is not JSON fails the cycle clearly, moves nothing, and crashes nothing', async () => {
@@ -33,7 +34,9 @@ describe('the middleware does not trust what the CRM sends', () => {
     const report = await syncNewCustomers(deps);
     expect(report.failure).toBe('CRM unavailable: it answered with something that is not JSON');
     expect(await deps.store.status()).toMatchObject({ cursor: 0, failedCycles: 1, deadLetters: 0 });
-    expect(lines).toContainEqual(expect.objectContaining({ level: 'error', upstream: 'CRM', message: expect.stringContaining('not JSON') }));
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: 'error', upstream: 'CRM', message: expect.stringContaining('not JSON') }),
+    );
   });
 
   test('a page that is JSON but not a list fails the cycle the same way', async () => {
@@ -47,11 +50,21 @@ describe('the middleware does not trust what the CRM sends', () => {
     ['an empty name', { id: 2, name: '  ' }],
     ['a name that is a number', { id: 2, name: 42 }],
   ])('a customer with %s is dead-lettered with the reason, and the others still get theirs', async (_, bad) => {
-    const { deps, inventoryUrl } = await fakeCrm((_req, res) => sendJson(res, 200, [{ id: 1, name: 'Alice' }, bad, { id: 3, name: 'Carol' }]));
+    const { deps, inventoryUrl } = await fakeCrm((_req, res) =>
+      sendJson(res, 200, [{ id: 1, name: 'Alice' }, bad, { id: 3, name: 'Carol' }]),
+    );
     expect(await syncNewCustomers(deps)).toMatchObject({ created: 2, deadLettered: 1 });
-    expect(await delivered(inventoryUrl)).toEqual([[1, 'Alice'], [3, 'Carol']]);
+    expect(await delivered(inventoryUrl)).toEqual([
+      [1, 'Alice'],
+      [3, 'Carol'],
+    ]);
     expect(await deps.store.listDeadLetters(0, 10)).toEqual([
-      expect.objectContaining({ customerId: 2, customer: bad, status: null, reason: expect.stringMatching(/^The CRM record is unusable: its name/) }),
+      expect.objectContaining({
+        customerId: 2,
+        customer: bad,
+        status: null,
+        reason: expect.stringMatching(/^The CRM record is unusable: its name/),
+      }),
     ]);
     expect(await deps.store.cursor()).toBe(3);
   });
@@ -68,7 +81,11 @@ describe('the middleware does not trust what the CRM sends', () => {
     expect(await syncNewCustomers(deps)).toMatchObject({ created: 1 });
     expect(await delivered(inventoryUrl)).toEqual([[1, 'Alice']]);
     expect(await deps.store.listDeadLetters(0, 10)).toEqual([
-      expect.objectContaining({ customerId: null, status: null, reason: expect.stringMatching(/its id .* not a positive whole number/) }),
+      expect.objectContaining({
+        customerId: null,
+        status: null,
+        reason: expect.stringMatching(/its id .* not a positive whole number/),
+      }),
     ]);
     expect(await deps.store.cursor()).toBe(1);
   });
@@ -83,8 +100,21 @@ describe('the middleware does not trust what the CRM sends', () => {
 
   test('ids out of order across pages are delivered in id order: the cursor never jumps past a customer still to come', async () => {
     const pages: Record<string, { body: unknown; link?: string }> = {
-      '0': { body: [{ id: 1, name: 'A' }, { id: 2, name: 'B' }, { id: 5, name: 'E' }], link: '</customers?after=5&limit=100>; rel="next"' },
-      '5': { body: [{ id: 4, name: 'D' }, { id: 3, name: 'C' }, { id: 6, name: 'F' }] },
+      '0': {
+        body: [
+          { id: 1, name: 'A' },
+          { id: 2, name: 'B' },
+          { id: 5, name: 'E' },
+        ],
+        link: '</customers?after=5&limit=100>; rel="next"',
+      },
+      '5': {
+        body: [
+          { id: 4, name: 'D' },
+          { id: 3, name: 'C' },
+          { id: 6, name: 'F' },
+        ],
+      },
     };
     const { deps, inventoryUrl, lines } = await fakeCrm((_req, res, url) => {
       const page = pages[url.searchParams.get('after') ?? ''] ?? { body: [] };
@@ -93,25 +123,35 @@ describe('the middleware does not trust what the CRM sends', () => {
     expect(await syncNewCustomers(deps)).toMatchObject({ created: 6 });
     expect((await delivered(inventoryUrl)).map(([id]) => id)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(await deps.store.cursor()).toBe(6);
-    expect(lines).toContainEqual(expect.objectContaining({ level: 'warn', message: expect.stringMatching(/out of id order/) }));
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: 'warn', message: expect.stringMatching(/out of id order/) }),
+    );
   });
 
   test('a Link that loops back is not followed round and round', async () => {
     const { deps, asked, inventoryUrl, lines } = await fakeCrm((_req, res, url) => {
       const after = url.searchParams.get('after');
-      if (after === '0') sendJson(res, 200, [{ id: 1, name: 'A' }], { Link: '</customers?after=1&limit=100>; rel="next"' });
+      if (after === '0')
+        sendJson(res, 200, [{ id: 1, name: 'A' }], { Link: '</customers?after=1&limit=100>; rel="next"' });
       else sendJson(res, 200, [{ id: 2, name: 'B' }], { Link: '</customers?after=0&limit=100>; rel="next"' });
     });
     expect(await syncNewCustomers(deps)).toMatchObject({ created: 2 });
     expect(asked).toEqual(['/customers?after=0&limit=100', '/customers?after=1&limit=100']);
-    expect(await delivered(inventoryUrl)).toEqual([[1, 'A'], [2, 'B']]);
-    expect(lines).toContainEqual(expect.objectContaining({ level: 'warn', message: expect.stringMatching(/linked back/) }));
+    expect(await delivered(inventoryUrl)).toEqual([
+      [1, 'A'],
+      [2, 'B'],
+    ]);
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: 'warn', message: expect.stringMatching(/linked back/) }),
+    );
   });
 
   test('a Link that never ends is cut off after a bounded number of pages, and the next cycle carries on', async () => {
     const { deps, asked } = await fakeCrm((_req, res, url) => {
       const after = Number(url.searchParams.get('after'));
-      sendJson(res, 200, [{ id: after + 1, name: `C${after + 1}` }], { Link: `</customers?after=${after + 1}&limit=100>; rel="next"` });
+      sendJson(res, 200, [{ id: after + 1, name: `C${after + 1}` }], {
+        Link: `</customers?after=${after + 1}&limit=100>; rel="next"`,
+      });
     });
     const report = await syncNewCustomers(deps);
     expect(MAX_PAGES_PER_CYCLE).toBe(50);
@@ -129,7 +169,12 @@ describe('the middleware does not trust what the CRM sends', () => {
   });
 
   test('a customer sent twice in one walk gets one request and one package', async () => {
-    const { deps, inventoryUrl } = await fakeCrm((_req, res) => sendJson(res, 200, [{ id: 1, name: 'A' }, { id: 1, name: 'A' }]));
+    const { deps, inventoryUrl } = await fakeCrm((_req, res) =>
+      sendJson(res, 200, [
+        { id: 1, name: 'A' },
+        { id: 1, name: 'A' },
+      ]),
+    );
     expect(await syncNewCustomers(deps)).toMatchObject({ found: 1, created: 1, alreadyThere: 0 });
     expect(await delivered(inventoryUrl)).toEqual([[1, 'A']]);
   });

@@ -4,7 +4,16 @@ import { createApp } from '../src/app.js';
 import { syncNewCustomers } from '../src/domain/sync.js';
 import { BACKENDS, type Backend } from '../../test/support/databases.js';
 import { waitFor } from '../../test/support/servers.js';
-import { closedAfterEach, countingInventory, createCustomer, gatedInventory, listPackages, middlewareDeps, signedBatch, signedEvent } from './support.js';
+import {
+  closedAfterEach,
+  countingInventory,
+  createCustomer,
+  gatedInventory,
+  listPackages,
+  middlewareDeps,
+  signedBatch,
+  signedEvent,
+} from './support.js';
 
 const { upstreams, server } = closedAfterEach();
 const secret = `whsec_${Buffer.alloc(24, 3).toString('base64')}`;
@@ -15,7 +24,8 @@ async function receiver(backend: Backend, options: { inventoryDelayMs?: number }
   const counted = await server(countingInventory(inventory.url, options.inventoryDelayMs));
   const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: counted.url, webhookSecret: secret });
   const http = request(createApp(deps).callback());
-  const send = (event: { body: string; headers: Record<string, string> }) => http.post('/webhooks/crm').set(event.headers).send(event.body);
+  const send = (event: { body: string; headers: Record<string, string> }) =>
+    http.post('/webhooks/crm').set(event.headers).send(event.body);
   return { crm, inventory, requests: counted.requests, deps, http, send };
 }
 
@@ -30,7 +40,9 @@ async function gatedReceiver(backend: Backend, gate: () => number | undefined) {
 describe.each(BACKENDS)('POST /webhooks/crm on %s', (backend) => {
   test('is not there without CRM_WEBHOOK_SECRET', async () => {
     const { crm, inventory } = await upstreams();
-    const http = request(createApp(await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url })).callback());
+    const http = request(
+      createApp(await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url })).callback(),
+    );
     expect((await http.post('/webhooks/crm').set('Content-Type', 'application/json').send('{}')).status).toBe(404);
   });
 
@@ -40,8 +52,14 @@ describe.each(BACKENDS)('POST /webhooks/crm on %s', (backend) => {
     const response = await send(signedEvent(secret, alice));
     expect(response.status).toBe(200);
     expect(response.body).toMatchObject({ customerId: alice.id, outcome: 'created', packageId: expect.any(Number) });
-    expect(await listPackages(inventory.url)).toEqual([expect.objectContaining({ customerId: alice.id, customerName: 'Alice' })]);
-    expect(await deps.store.status()).toMatchObject({ cursor: alice.id, synced: 1, deliveriesByPath: { webhook: 1, longPoll: 0, poll: 0 } });
+    expect(await listPackages(inventory.url)).toEqual([
+      expect.objectContaining({ customerId: alice.id, customerName: 'Alice' }),
+    ]);
+    expect(await deps.store.status()).toMatchObject({
+      cursor: alice.id,
+      synced: 1,
+      deliveriesByPath: { webhook: 1, longPoll: 0, poll: 0 },
+    });
     // Noted in a write of its own beside the delivery, which may land just after the answer.
     await waitFor('the webhook to be noted', async () => (await deps.store.status()).lastWebhookAt !== null);
     expect((await deps.store.status()).crmHighestId).toBe(alice.id);
@@ -68,16 +86,30 @@ describe.each(BACKENDS)('POST /webhooks/crm on %s', (backend) => {
 
   test('a batch (a JSON array of events) gets each customer its package, answered once all are, in order; sent again, nobody is asked for twice', async () => {
     const { crm, inventory, requests, deps, send } = await receiver(backend);
-    const customers = [await createCustomer(crm.url, 'Alice'), await createCustomer(crm.url, 'Bob'), await createCustomer(crm.url, 'Carol')];
+    const customers = [
+      await createCustomer(crm.url, 'Alice'),
+      await createCustomer(crm.url, 'Bob'),
+      await createCustomer(crm.url, 'Carol'),
+    ];
     const batch = signedBatch(secret, customers, { id: 'batch_abc' });
     const response = await send(batch);
     expect(response.status).toBe(200);
     expect(response.body).toEqual({
       webhookId: 'batch_abc',
-      results: customers.map((customer, index) => expect.objectContaining({ webhookId: `msg_${index + 1}`, customerId: customer.id, outcome: 'created' })),
+      results: customers.map((customer, index) =>
+        expect.objectContaining({ webhookId: `msg_${index + 1}`, customerId: customer.id, outcome: 'created' }),
+      ),
     });
-    expect((await listPackages(inventory.url)).map((pkg) => pkg.customerName).sort()).toEqual(['Alice', 'Bob', 'Carol']);
-    expect(await deps.store.status()).toMatchObject({ cursor: customers[2]!.id, synced: 3, deliveriesByPath: { webhook: 3 } });
+    expect((await listPackages(inventory.url)).map((pkg) => pkg.customerName).sort()).toEqual([
+      'Alice',
+      'Bob',
+      'Carol',
+    ]);
+    expect(await deps.store.status()).toMatchObject({
+      cursor: customers[2]!.id,
+      synced: 3,
+      deliveriesByPath: { webhook: 3 },
+    });
 
     const again = await send(batch);
     expect(again.status).toBe(200);
@@ -85,7 +117,7 @@ describe.each(BACKENDS)('POST /webhooks/crm on %s', (backend) => {
     expect([...requests].sort()).toEqual(customers.map((customer) => customer.id).sort());
   });
 
-  test('a batch while the Inventory is down is a 503 with Retry-After and each event\'s answer; sent again once it is up, it is delivered', async () => {
+  test("a batch while the Inventory is down is a 503 with Retry-After and each event's answer; sent again once it is up, it is delivered", async () => {
     let down = true;
     const { crm, inventory, http } = await gatedReceiver(backend, () => (down ? 503 : undefined));
     const customers = [await createCustomer(crm.url, 'Alice'), await createCustomer(crm.url, 'Bob')];
@@ -93,20 +125,47 @@ describe.each(BACKENDS)('POST /webhooks/crm on %s', (backend) => {
     const refused = await http.post('/webhooks/crm').set(batch.headers).send(batch.body);
     expect(refused.status).toBe(503);
     expect(refused.headers['retry-after']).toBe('5');
-    expect(refused.body).toMatchObject({ type: '/problems/upstream-unavailable', results: [expect.objectContaining({ status: 503 }), expect.objectContaining({ status: 503 })] });
+    expect(refused.body).toMatchObject({
+      type: '/problems/upstream-unavailable',
+      results: [expect.objectContaining({ status: 503 }), expect.objectContaining({ status: 503 })],
+    });
     expect(await listPackages(inventory.url)).toEqual([]);
     down = false;
     const delivered = await http.post('/webhooks/crm').set(batch.headers).send(batch.body);
     expect(delivered.status).toBe(200);
-    expect(delivered.body.results).toEqual([expect.objectContaining({ outcome: 'created' }), expect.objectContaining({ outcome: 'created' })]);
+    expect(delivered.body.results).toEqual([
+      expect.objectContaining({ outcome: 'created' }),
+      expect.objectContaining({ outcome: 'created' }),
+    ]);
   });
 
   test.each([
-    ['no signature at all', (event: ReturnType<typeof signedEvent>) => ({ body: event.body, headers: { 'content-type': 'application/json' } })],
-    ['a signature made with another secret', () => signedEvent(`whsec_${Buffer.alloc(24, 4).toString('base64')}`, { id: 1, name: 'Alice' })],
-    ['a timestamp ten minutes old (a replay)', () => signedEvent(secret, { id: 1, name: 'Alice' }, { at: new Date(Date.now() - 600_000) })],
-    ['a body changed after signing', (event: ReturnType<typeof signedEvent>) => ({ ...event, body: event.body.replace('Alice', 'Mallory') })],
-    ['a body that is not even JSON', (event: ReturnType<typeof signedEvent>) => ({ body: 'hello', headers: { ...event.headers, 'content-type': 'text/plain' } })],
+    [
+      'no signature at all',
+      (event: ReturnType<typeof signedEvent>) => ({
+        body: event.body,
+        headers: { 'content-type': 'application/json' },
+      }),
+    ],
+    [
+      'a signature made with another secret',
+      () => signedEvent(`whsec_${Buffer.alloc(24, 4).toString('base64')}`, { id: 1, name: 'Alice' }),
+    ],
+    [
+      'a timestamp ten minutes old (a replay)',
+      () => signedEvent(secret, { id: 1, name: 'Alice' }, { at: new Date(Date.now() - 600_000) }),
+    ],
+    [
+      'a body changed after signing',
+      (event: ReturnType<typeof signedEvent>) => ({ ...event, body: event.body.replace('Alice', 'Mallory') }),
+    ],
+    [
+      'a body that is not even JSON',
+      (event: ReturnType<typeof signedEvent>) => ({
+        body: 'hello',
+        headers: { ...event.headers, 'content-type': 'text/plain' },
+      }),
+    ],
   ])('%s is a 401 problem, and nothing is done', async (_, forge) => {
     const { requests, deps, send } = await receiver(backend);
     const response = await send(forge(signedEvent(secret, { id: 1, name: 'Alice' })));
@@ -127,7 +186,9 @@ describe.each(BACKENDS)('POST /webhooks/crm on %s', (backend) => {
     expect(refused.headers['retry-after']).toBe('5');
     expect(refused.body).toMatchObject({ type: '/problems/upstream-unavailable' });
     down = false;
-    expect((await http.post('/webhooks/crm').set(event.headers).send(event.body)).body).toMatchObject({ outcome: 'created' });
+    expect((await http.post('/webhooks/crm').set(event.headers).send(event.body)).body).toMatchObject({
+      outcome: 'created',
+    });
   });
 
   test('an Inventory refusal is dead-lettered (200, so the CRM stops sending it), and the cursor moves past it', async () => {

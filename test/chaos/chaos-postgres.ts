@@ -81,20 +81,26 @@ export async function runPostgresChaos(options: PostgresChaosOptions): Promise<P
     new ServiceProcess(name, { DATABASE_URL: databaseUrl, DATABASE_POOL_SIZE: '5', ...env });
   crms.push(
     ...[1, 2].map(() =>
-    replica('crm', { WEBHOOK_URL: `${middlewareBalancer.url}/webhooks/crm`, WEBHOOK_SECRET: SECRET, WEBHOOK_BATCH_SIZE: '20', WEBHOOK_TIMEOUT_MS: '1000', WEBHOOK_RETRY_SCHEDULE_MS: '500,1000,2000' }),
+      replica('crm', {
+        WEBHOOK_URL: `${middlewareBalancer.url}/webhooks/crm`,
+        WEBHOOK_SECRET: SECRET,
+        WEBHOOK_BATCH_SIZE: '20',
+        WEBHOOK_TIMEOUT_MS: '1000',
+        WEBHOOK_RETRY_SCHEDULE_MS: '500,1000,2000',
+      }),
     ),
   );
   inventories.push(...[1, 2].map(() => replica('inventory')));
   middlewares.push(
     ...[1, 2, 3].map(() =>
-    replica('middleware', {
-      CRM_URL: crmBalancer.url,
-      INVENTORY_URL: inventoryBalancer.url,
-      CRM_WEBHOOK_SECRET: SECRET,
-      POLL_INTERVAL_MS: '100',
-      HTTP_TIMEOUT_MS: '800',
-      BACKOFF_MAX_MS: '800',
-    }),
+      replica('middleware', {
+        CRM_URL: crmBalancer.url,
+        INVENTORY_URL: inventoryBalancer.url,
+        CRM_WEBHOOK_SECRET: SECRET,
+        POLL_INTERVAL_MS: '100',
+        HTTP_TIMEOUT_MS: '800',
+        BACKOFF_MAX_MS: '800',
+      }),
     ),
   );
   const all = [...crms, ...inventories, ...middlewares];
@@ -117,11 +123,14 @@ export async function runPostgresChaos(options: PostgresChaosOptions): Promise<P
         signal: AbortSignal.timeout(OUTAGE_ANSWER_LIMIT_MS + 2000),
       });
       if (response.status === 201) acknowledged.push([((await response.json()) as Customer).id, name]);
-      else if (response.status >= 500 && response.status !== 503) outageFaults.push(`POST /customers answered ${response.status}`);
-      else if (response.status === 503 && !response.headers.get('retry-after')) outageFaults.push('POST /customers answered 503 without Retry-After');
+      else if (response.status >= 500 && response.status !== 503)
+        outageFaults.push(`POST /customers answered ${response.status}`);
+      else if (response.status === 503 && !response.headers.get('retry-after'))
+        outageFaults.push('POST /customers answered 503 without Retry-After');
     } catch {
       // Not acknowledged: the replica was killed mid-request, or it hung (counted below while the database is down).
-      if (databaseDown && Date.now() - started >= OUTAGE_ANSWER_LIMIT_MS) outageFaults.push('POST /customers hung while the database was down');
+      if (databaseDown && Date.now() - started >= OUTAGE_ANSWER_LIMIT_MS)
+        outageFaults.push('POST /customers hung while the database was down');
     }
   };
 
@@ -133,7 +142,8 @@ export async function runPostgresChaos(options: PostgresChaosOptions): Promise<P
       const started = Date.now();
       try {
         const ready = await fetch(`${service.url}/ready`, { signal: AbortSignal.timeout(OUTAGE_ANSWER_LIMIT_MS) });
-        if (ready.status !== 503) outageFaults.push(`${service.name} /ready answered ${ready.status} while the database was down`);
+        if (ready.status !== 503)
+          outageFaults.push(`${service.name} /ready answered ${ready.status} while the database was down`);
         const write =
           service.name === 'inventory'
             ? await fetch(`${service.url}/packages`, {
@@ -142,12 +152,19 @@ export async function runPostgresChaos(options: PostgresChaosOptions): Promise<P
                 body: JSON.stringify({ customerId: 9_000_000 + made, customerName: 'Probe' }),
                 signal: AbortSignal.timeout(OUTAGE_ANSWER_LIMIT_MS),
               })
-            : await fetch(`${service.url}/${service.name === 'crm' ? 'customers' : 'status'}`, { signal: AbortSignal.timeout(OUTAGE_ANSWER_LIMIT_MS) });
-        if (write.status !== 503) outageFaults.push(`${service.name} ${write.url.replace(service.url, '')} answered ${write.status} while the database was down`);
-        else if (!write.headers.get('retry-after')) outageFaults.push(`${service.name} answered 503 without Retry-After`);
+            : await fetch(`${service.url}/${service.name === 'crm' ? 'customers' : 'status'}`, {
+                signal: AbortSignal.timeout(OUTAGE_ANSWER_LIMIT_MS),
+              });
+        if (write.status !== 503)
+          outageFaults.push(
+            `${service.name} ${write.url.replace(service.url, '')} answered ${write.status} while the database was down`,
+          );
+        else if (!write.headers.get('retry-after'))
+          outageFaults.push(`${service.name} answered 503 without Retry-After`);
       } catch (error) {
         // A replica killed by another fault meanwhile is not an answer; a slow one is.
-        if (Date.now() - started >= OUTAGE_ANSWER_LIMIT_MS) outageFaults.push(`${service.name} did not answer within ${OUTAGE_ANSWER_LIMIT_MS} ms: ${String(error)}`);
+        if (Date.now() - started >= OUTAGE_ANSWER_LIMIT_MS)
+          outageFaults.push(`${service.name} did not answer within ${OUTAGE_ANSWER_LIMIT_MS} ms: ${String(error)}`);
       }
     }
   };
@@ -159,7 +176,10 @@ export async function runPostgresChaos(options: PostgresChaosOptions): Promise<P
     await waitFor(`${service.name} to start again`, () => service.start().then(() => true), 60_000);
   };
   const faults: Array<{ name: string; inject: () => Promise<void> }> = [
-    ...all.map((service, index) => ({ name: `SIGKILL ${service.name} replica ${index}`, inject: () => restart(service) })),
+    ...all.map((service, index) => ({
+      name: `SIGKILL ${service.name} replica ${index}`,
+      inject: () => restart(service),
+    })),
     {
       name: 'SIGKILL a middleware replica mid-batch',
       inject: async () => {
@@ -213,7 +233,10 @@ export async function runPostgresChaos(options: PostgresChaosOptions): Promise<P
     const target = (await customersOf()).at(-1)?.id ?? 0;
     await waitFor(
       'every middleware replica to see the cursor at the last customer',
-      async () => (await Promise.all(middlewares.map((service) => getJson(`${service.url}/status`)))).every((status) => status.cursor >= target),
+      async () =>
+        (await Promise.all(middlewares.map((service) => getJson(`${service.url}/status`)))).every(
+          (status) => status.cursor >= target,
+        ),
       convergeTimeoutMs,
     );
     const convergedInMs = Date.now() - settled;
@@ -223,7 +246,8 @@ export async function runPostgresChaos(options: PostgresChaosOptions): Promise<P
     const status = await getJson(`${middlewares[2]!.url}/status`);
     const inCrm = new Map(customers.map((c) => [c.id, c.name]));
     const perCustomer = new Map<number, Package[]>();
-    for (const pkg of packages.filter((p) => p.customerName !== 'Probe')) perCustomer.set(pkg.customerId, [...(perCustomer.get(pkg.customerId) ?? []), pkg]);
+    for (const pkg of packages.filter((p) => p.customerName !== 'Probe'))
+      perCustomer.set(pkg.customerId, [...(perCustomer.get(pkg.customerId) ?? []), pkg]);
     const acknowledgedIds = new Map<number, string>();
     let idsReused = 0;
     for (const [id, name] of acknowledged) {
@@ -236,7 +260,9 @@ export async function runPostgresChaos(options: PostgresChaosOptions): Promise<P
       acknowledged: acknowledged.length,
       faults: injected,
       databaseRestarts,
-      lost: acknowledged.filter(([id, name]) => inCrm.get(id) !== name).length + customers.filter((c) => !perCustomer.has(c.id)).length,
+      lost:
+        acknowledged.filter(([id, name]) => inCrm.get(id) !== name).length +
+        customers.filter((c) => !perCustomer.has(c.id)).length,
       duplicated: [...perCustomer.values()].filter((list) => list.length > 1).length,
       misnamed: customers.filter((c) => perCustomer.get(c.id)?.some((p) => p.customerName !== c.name)).length,
       phantom: [...perCustomer.keys()].filter((id) => !inCrm.has(id)).length,

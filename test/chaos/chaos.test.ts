@@ -15,7 +15,14 @@ test.each(seeds)(
     process.stdout.write(`chaos: seed ${seed}, ${rounds} rounds (replay with CHAOS_SEED=${seed})\n`);
     const summary = await runChaos({ seed, rounds, log: (line) => process.stdout.write(`chaos: ${line}\n`) });
     process.stdout.write(`${summaryLine(summary)}\n`);
-    expect(summary).toMatchObject({ lost: 0, duplicated: 0, misnamed: 0, phantom: 0, deadLetters: 0, cursor: summary.highestId });
+    expect(summary).toMatchObject({
+      lost: 0,
+      duplicated: 0,
+      misnamed: 0,
+      phantom: 0,
+      deadLetters: 0,
+      cursor: summary.highestId,
+    });
     expect(summary.faults).toBe(rounds);
     expect(summary.acknowledged).toBeGreaterThan(0);
   },
@@ -26,9 +33,22 @@ test.each(seeds)(
   'on PostgreSQL with replicas of every service, under SIGKILLs and a database restart, no acknowledged customer is lost or doubled (seed %i)',
   async (seed) => {
     process.stdout.write(`chaos (PostgreSQL): seed ${seed}, ${rounds} rounds (replay with CHAOS_SEED=${seed})\n`);
-    const summary = await runPostgresChaos({ seed, rounds, log: (line) => process.stdout.write(`chaos (PostgreSQL): ${line}\n`) });
+    const summary = await runPostgresChaos({
+      seed,
+      rounds,
+      log: (line) => process.stdout.write(`chaos (PostgreSQL): ${line}\n`),
+    });
     process.stdout.write(`${postgresSummaryLine(summary)}\n`);
-    expect(summary).toMatchObject({ lost: 0, duplicated: 0, misnamed: 0, phantom: 0, idsReused: 0, deadLetters: 0, outageFaults: [], cursor: summary.highestId });
+    expect(summary).toMatchObject({
+      lost: 0,
+      duplicated: 0,
+      misnamed: 0,
+      phantom: 0,
+      idsReused: 0,
+      deadLetters: 0,
+      outageFaults: [],
+      cursor: summary.highestId,
+    });
     expect(summary.faults).toBe(rounds);
     expect(summary.databaseRestarts).toBeGreaterThan(0);
     expect(summary.acknowledged).toBeGreaterThan(0);

@@ -1,6 +1,14 @@
 import seedrandom from 'seedrandom';
 import { waitFor } from '../support/servers.js';
-import { getAll, getJson, Platform, type Customer, type Package, type ServiceName, type ServiceProcess } from '../e2e/platform.js';
+import {
+  getAll,
+  getJson,
+  Platform,
+  type Customer,
+  type Package,
+  type ServiceName,
+  type ServiceProcess,
+} from '../e2e/platform.js';
 import { SmallDisk } from '../support/small-disk.js';
 import { describeFault, FaultProxy, type Fault } from '../support/fault-proxy.js';
 
@@ -41,7 +49,6 @@ export function summaryLine(s: ChaosSummary): string {
 }
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 
 /**
  * Starts the three built services with a fault proxy in front of each upstream of the
@@ -146,7 +153,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
         disk.fill();
         // SQLite first fills the room its write-ahead log already holds (up to a thousand pages):
         // customers keep coming, ten at a time, until the service says its disk is full.
-        const reportsFull = async () => (await (await fetch(`${platform[service].url}/ready`)).text()).includes('"field":"storage"');
+        const reportsFull = async () =>
+          (await (await fetch(`${platform[service].url}/ready`)).text()).includes('"field":"storage"');
         const deadline = Date.now() + 15_000;
         while (!(await reportsFull())) {
           if (Date.now() > deadline) {
@@ -193,7 +201,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     const convergeTimeoutMs = options.convergeTimeoutMs ?? 60_000;
     const highestId = async () => (await getAll<Customer>(`${platform.crm.url}/customers`)).at(-1)?.id ?? 0;
     const target = await highestId();
-    await waitFor('the middleware to catch up', async () => (await getJson(`${platform.middleware.url}/status`)).cursor >= target, convergeTimeoutMs);
+    await waitFor(
+      'the middleware to catch up',
+      async () => (await getJson(`${platform.middleware.url}/status`)).cursor >= target,
+      convergeTimeoutMs,
+    );
     const convergedInMs = Date.now() - settled;
 
     const customers = await getAll<Customer>(`${platform.crm.url}/customers`);

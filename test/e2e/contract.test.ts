@@ -89,7 +89,10 @@ describe('real responses match the OpenAPI documents, and every documented route
       () => call(crm, 'DELETE', '/webhook-endpoints/x'),
       ...operational(crm),
     ]);
-    await waitFor('the message to the middleware', async () => (await getJson(`${crm}/webhook-endpoints/1/messages`))[0]?.status === 'delivered');
+    await waitFor(
+      'the message to the middleware',
+      async () => (await getJson(`${crm}/webhook-endpoints/1/messages`))[0]?.status === 'delivered',
+    );
     expect(checker.check(await call(crm, 'POST', '/webhook-endpoints/1/messages/1/retry'))).toEqual([]);
     expect(checker.uncovered()).toEqual([]);
   });
@@ -125,9 +128,21 @@ describe('real responses match the OpenAPI documents, and every documented route
 
     const base = middleware.url;
     const event = (at: Date) => {
-      const data = JSON.stringify({ type: 'customer.created', timestamp: at.toISOString(), data: { id: 1, name: 'Alice' } });
+      const data = JSON.stringify({
+        type: 'customer.created',
+        timestamp: at.toISOString(),
+        data: { id: 1, name: 'Alice' },
+      });
       const id = `msg_contract_${at.getTime()}`;
-      return { type: 'application/json', data, headers: { 'webhook-id': id, 'webhook-timestamp': String(Math.floor(at.getTime() / 1000)), 'webhook-signature': new Webhook(secret).sign(id, at, data) } };
+      return {
+        type: 'application/json',
+        data,
+        headers: {
+          'webhook-id': id,
+          'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+          'webhook-signature': new Webhook(secret).sign(id, at, data),
+        },
+      };
     };
     const checker = await holdsTo(base, [
       () => call(base, 'POST', '/webhooks/crm', undefined, event(new Date())),
@@ -192,20 +207,37 @@ describe('the contract checker itself', () => {
           responses: {
             '200': {
               content: { 'application/json': { schema: { $ref: '#/components/schemas/Thing' } } },
-              headers: { 'X-Request-Id': { $ref: '#/components/headers/X-Request-Id' }, 'Retry-After': { schema: { type: 'integer', minimum: 1 } } },
+              headers: {
+                'X-Request-Id': { $ref: '#/components/headers/X-Request-Id' },
+                'Retry-After': { schema: { type: 'integer', minimum: 1 } },
+              },
             },
             '404': { $ref: '#/components/responses/NotFound' },
           },
         },
       },
-      '/other': { get: { responses: { '200': { content: { 'text/plain': {} } } } }, post: { responses: { '204': { description: 'Done' } } } },
+      '/other': {
+        get: { responses: { '200': { content: { 'text/plain': {} } } } },
+        post: { responses: { '204': { description: 'Done' } } },
+      },
     },
     components: {
-      schemas: { Thing: { type: 'object', required: ['id'], properties: { id: { type: 'integer' } }, additionalProperties: false } },
+      schemas: {
+        Thing: {
+          type: 'object',
+          required: ['id'],
+          properties: { id: { type: 'integer' } },
+          additionalProperties: false,
+        },
+      },
       headers: { 'X-Request-Id': { required: true, schema: { type: 'string' } } },
       responses: {
         NotFound: { description: 'None', content: problemContent },
-        MethodNotAllowed: { description: 'Not this method', content: problemContent, headers: { Allow: { required: true, schema: { type: 'string' } } } },
+        MethodNotAllowed: {
+          description: 'Not this method',
+          content: problemContent,
+          headers: { Allow: { required: true, schema: { type: 'string' } } },
+        },
       },
     },
   };
@@ -217,12 +249,21 @@ describe('the contract checker itself', () => {
     body: { id: 1 },
     headers: { 'x-request-id': 'abc' },
   };
-  const stray = { method: 'PUT', path: '/other', status: 405, contentType: 'application/problem+json', body: { status: 405 }, headers: { allow: 'GET, HEAD, POST' } };
+  const stray = {
+    method: 'PUT',
+    path: '/other',
+    status: 405,
+    contentType: 'application/problem+json',
+    body: { status: 405 },
+    headers: { allow: 'GET, HEAD, POST' },
+  };
 
   test('accepts a documented response and counts its route as exercised', () => {
     const checker = new ContractChecker(document);
     expect(checker.check(ok)).toEqual([]);
-    expect(checker.check({ ...ok, status: 404, contentType: 'application/problem+json', body: { status: 404 } })).toEqual([]);
+    expect(
+      checker.check({ ...ok, status: 404, contentType: 'application/problem+json', body: { status: 404 } }),
+    ).toEqual([]);
     expect(checker.uncovered()).toEqual(['GET /other', 'POST /other']);
   });
 
@@ -233,17 +274,31 @@ describe('the contract checker itself', () => {
   });
 
   test.each([
-    ['a body off the schema', { ...ok, body: { id: 'one', extra: true } }, /must be integer|must NOT have additional properties/],
+    [
+      'a body off the schema',
+      { ...ok, body: { id: 'one', extra: true } },
+      /must be integer|must NOT have additional properties/,
+    ],
     ['an undocumented status', { ...ok, status: 500 }, /status not documented/],
     ['an undocumented content type', { ...ok, contentType: 'text/html' }, /content type text\/html not documented/],
     ['an undocumented route', { ...ok, path: '/nowhere' }, /no documented route/],
     ['an undocumented method', { ...ok, method: 'DELETE' }, /method not documented/],
     ['a required header missing', { ...ok, headers: {} }, /required header X-Request-Id missing/],
     ['a header off its schema', { ...ok, headers: { ...ok.headers, 'retry-after': '0' } }, /header Retry-After "0"/],
-    ['a 405 whose Allow is not the path\'s methods', { ...stray, headers: { allow: 'GET, HEAD' } }, /Allow is "GET, HEAD", not get, head, post/],
+    [
+      "a 405 whose Allow is not the path's methods",
+      { ...stray, headers: { allow: 'GET, HEAD' } },
+      /Allow is "GET, HEAD", not get, head, post/,
+    ],
     ['a 405 without Allow', { ...stray, headers: {} }, /required header Allow missing/],
-    ['a 405 that is not a problem document', { ...stray, contentType: 'text/plain', body: 'no' }, /content type text\/plain not documented/],
+    [
+      'a 405 that is not a problem document',
+      { ...stray, contentType: 'text/plain', body: 'no' },
+      /content type text\/plain not documented/,
+    ],
   ])('reports %s', (_, observed, problem) => {
-    expect(new ContractChecker(document).check(observed)).toEqual(expect.arrayContaining([expect.stringMatching(problem)]));
+    expect(new ContractChecker(document).check(observed)).toEqual(
+      expect.arrayContaining([expect.stringMatching(problem)]),
+    );
   });
 });

@@ -2,7 +2,12 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 
 type Header = { required?: boolean; schema?: unknown; $ref?: string };
-type Response = { $ref?: string; description?: string; content?: Record<string, { schema?: unknown }>; headers?: Record<string, Header> };
+type Response = {
+  $ref?: string;
+  description?: string;
+  content?: Record<string, { schema?: unknown }>;
+  headers?: Record<string, Header>;
+};
 type Operation = { responses: Record<string, Response> };
 type Document = {
   paths: Record<string, Record<string, Operation>>;
@@ -63,7 +68,8 @@ export class ContractChecker {
       // HEAD comes with GET.
       const expected = [...listed, ...(listed.includes('get') && !listed.includes('head') ? ['head'] : [])].sort();
       const problems = this.against(notAllowed, observed, what);
-      if (observed.headers && allowed.sort().join() !== expected.join()) problems.push(`${what}: Allow is "${observed.headers.allow ?? ''}", not ${expected.join(', ')}`);
+      if (observed.headers && allowed.sort().join() !== expected.join())
+        problems.push(`${what}: Allow is "${observed.headers.allow ?? ''}", not ${expected.join(', ')}`);
       return problems;
     }
     this.called.add(`${observed.method.toUpperCase()} ${route.template}`);
@@ -100,7 +106,11 @@ export class ContractChecker {
     if (!response.content && observed.body === '') return problems;
     const mediaType = observed.contentType.split(';')[0]!.trim();
     const content = response.content?.[mediaType];
-    if (!content) return [...problems, `${what}: content type ${mediaType} not documented (${Object.keys(response.content ?? {}).join(', ')})`];
+    if (!content)
+      return [
+        ...problems,
+        `${what}: content type ${mediaType} not documented (${Object.keys(response.content ?? {}).join(', ')})`,
+      ];
     if (!mediaType.endsWith('json') || content.schema === undefined) return problems;
     const wrong = this.matches(content.schema, observed.body);
     return wrong ? [...problems, `${what}: ${wrong}`] : problems;

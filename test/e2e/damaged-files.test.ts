@@ -37,31 +37,54 @@ function sqliteFile(path: string, stamps: { applicationId?: number; userVersion?
 }
 
 describe('a damaged or foreign database file stops the service at start, untouched', () => {
-  test.each(['crm', 'inventory', 'middleware'] as const)('%s refuses a DB_PATH that is not a SQLite database', (service) => {
-    const path = freshPath('notes.txt');
-    const content = Buffer.from('These are my notes, not a database.\n'.repeat(200));
-    writeFileSync(path, content);
-    const { status, lines } = startOn(service, path);
-    expect(status).toBe(1);
-    expect(lines).toEqual([expect.stringMatching(new RegExp(`^${service}: could not start: DB_PATH ${path} is not a SQLite database .*left untouched: point DB_PATH`))]);
-    expect(readFileSync(path)).toEqual(content);
-  });
+  test.each(['crm', 'inventory', 'middleware'] as const)(
+    '%s refuses a DB_PATH that is not a SQLite database',
+    (service) => {
+      const path = freshPath('notes.txt');
+      const content = Buffer.from('These are my notes, not a database.\n'.repeat(200));
+      writeFileSync(path, content);
+      const { status, lines } = startOn(service, path);
+      expect(status).toBe(1);
+      expect(lines).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^${service}: could not start: DB_PATH ${path} is not a SQLite database .*left untouched: point DB_PATH`,
+          ),
+        ),
+      ]);
+      expect(readFileSync(path)).toEqual(content);
+    },
+  );
 
   test('a database written by a newer build (a higher schema version) is refused, not downgraded', () => {
     const path = freshPath('crm.db');
-    const before = sqliteFile(path, { applicationId: crmSchema.applicationId, userVersion: 99 }, crmSchema.migrations[0]!);
+    const before = sqliteFile(
+      path,
+      { applicationId: crmSchema.applicationId, userVersion: 99 },
+      crmSchema.migrations[0]!,
+    );
     const { status, lines } = startOn('crm', path);
     expect(status).toBe(1);
-    expect(lines).toEqual([expect.stringMatching(/^crm: could not start: DB_PATH .* has schema version 99, newer than the \d+ this build knows; .*run the newer build/)]);
+    expect(lines).toEqual([
+      expect.stringMatching(
+        /^crm: could not start: DB_PATH .* has schema version 99, newer than the \d+ this build knows; .*run the newer build/,
+      ),
+    ]);
     expect(readFileSync(path)).toEqual(before);
   });
 
   test("another service's database is refused: the CRM never writes into the Inventory's file", () => {
     const path = freshPath('inventory.db');
-    const before = sqliteFile(path, { applicationId: inventorySchema.applicationId, userVersion: 1 }, inventorySchema.migrations[0]!);
+    const before = sqliteFile(
+      path,
+      { applicationId: inventorySchema.applicationId, userVersion: 1 },
+      inventorySchema.migrations[0]!,
+    );
     const { status, lines } = startOn('crm', path);
     expect(status).toBe(1);
-    expect(lines).toEqual([expect.stringMatching(/^crm: could not start: DB_PATH .* belongs to another application .*tables packages/)]);
+    expect(lines).toEqual([
+      expect.stringMatching(/^crm: could not start: DB_PATH .* belongs to another application .*tables packages/),
+    ]);
     expect(readFileSync(path)).toEqual(before);
   });
 
@@ -70,7 +93,9 @@ describe('a damaged or foreign database file stops the service at start, untouch
     const before = sqliteFile(path, {}, 'CREATE TABLE recipes (id INTEGER PRIMARY KEY, title TEXT)');
     const { status, lines } = startOn('inventory', path);
     expect(status).toBe(1);
-    expect(lines).toEqual([expect.stringMatching(/^inventory: could not start: DB_PATH .* belongs to another application/)]);
+    expect(lines).toEqual([
+      expect.stringMatching(/^inventory: could not start: DB_PATH .* belongs to another application/),
+    ]);
     expect(readFileSync(path)).toEqual(before);
   });
 
@@ -79,7 +104,11 @@ describe('a damaged or foreign database file stops the service at start, untouch
     writeFileSync(blocker, 'not a folder');
     const { status, lines } = startOn('middleware', join(blocker, 'middleware.db'));
     expect(status).toBe(1);
-    expect(lines).toEqual([expect.stringMatching(/^middleware: could not start: the database .* cannot be opened for writing \(E\w+: .*\): make its folder writable/)]);
+    expect(lines).toEqual([
+      expect.stringMatching(
+        /^middleware: could not start: the database .* cannot be opened for writing \(E\w+: .*\): make its folder writable/,
+      ),
+    ]);
   });
 });
 
@@ -100,7 +129,9 @@ describe('schema versions', () => {
        INSERT INTO customers (name, email, email_key, created_at) VALUES ('Old Alice', 'alice@example.com', 'alice@example.com', '2026-01-01T00:00:00.000Z');`,
     );
     const db = openDatabase(path);
-    const http = request(createCrm({ database: sqliteDatabase(db, createSilentLogger()), logger: createSilentLogger() }).callback());
+    const http = request(
+      createCrm({ database: sqliteDatabase(db, createSilentLogger()), logger: createSilentLogger() }).callback(),
+    );
     expect((await http.get('/customers/1')).body).toMatchObject({ id: 1, name: 'Old Alice' });
     expect(db.pragma('user_version', { simple: true })).toBe(crmSchema.migrations.length);
     expect(db.pragma('application_id', { simple: true })).toBe(crmSchema.applicationId);

@@ -30,11 +30,21 @@ let messages = 0;
  */
 function functionUrlEvent(
   customer: { id: number; name: string },
-  options: { secret?: string; at?: Date; plainBody?: boolean; tamper?: boolean; batchWith?: Array<{ id: number; name: string }> } = {},
+  options: {
+    secret?: string;
+    at?: Date;
+    plainBody?: boolean;
+    tamper?: boolean;
+    batchWith?: Array<{ id: number; name: string }>;
+  } = {},
 ) {
   const at = options.at ?? new Date();
   const id = `msg_${(messages += 1)}`;
-  const event = (one: { id: number; name: string }) => ({ type: 'customer.created', timestamp: at.toISOString(), data: { ...one, email: 'x@example.com', createdAt: at.toISOString() } });
+  const event = (one: { id: number; name: string }) => ({
+    type: 'customer.created',
+    timestamp: at.toISOString(),
+    data: { ...one, email: 'x@example.com', createdAt: at.toISOString() },
+  });
   // A batch, as an endpoint with a batch size above 1 sends it: the events as an array, each with its id first.
   const payload = options.batchWith
     ? JSON.stringify([customer, ...options.batchWith].map((one, index) => ({ id: `${id}_${index}`, ...event(one) })))
@@ -64,7 +74,13 @@ function functionUrlEvent(
       apiId: 'abcdefghij',
       domainName: 'abcdefghij.lambda-url.us-east-1.on.aws',
       domainPrefix: 'abcdefghij',
-      http: { method: 'POST', path: '/', protocol: 'HTTP/1.1', sourceIp: '198.51.100.7', userAgent: 'got (https://github.com/sindresorhus/got)' },
+      http: {
+        method: 'POST',
+        path: '/',
+        protocol: 'HTTP/1.1',
+        sourceIp: '198.51.100.7',
+        userAgent: 'got (https://github.com/sindresorhus/got)',
+      },
       requestId: `req-${id}`,
       routeKey: '$default',
       stage: '$default',
@@ -77,17 +93,40 @@ function functionUrlEvent(
 }
 
 /** Runs the built handler through lambda-local, as Lambda would, and returns its result. */
-async function invoke(event: unknown, env: Record<string, string> = {}): Promise<{ statusCode: number; headers: Record<string, string>; body: any }> {
-  const environment = { INVENTORY_URL: inventory.url, CRM_WEBHOOK_SECRET: secret, HTTP_TIMEOUT_MS: '1000', LOG_LEVEL: 'error', ...env };
-  const { stdout } = await run(process.execPath, [join(ROOT, 'test/support/run-lambda.mjs'), join(ROOT, 'middleware/dist/lambda.js'), JSON.stringify(event), JSON.stringify(environment)], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME ?? ROOT },
-  });
-  const result = JSON.parse(stdout.split('\nRESULT ').at(-1)!) as { statusCode: number; headers: Record<string, string>; body: string };
+async function invoke(
+  event: unknown,
+  env: Record<string, string> = {},
+): Promise<{ statusCode: number; headers: Record<string, string>; body: any }> {
+  const environment = {
+    INVENTORY_URL: inventory.url,
+    CRM_WEBHOOK_SECRET: secret,
+    HTTP_TIMEOUT_MS: '1000',
+    LOG_LEVEL: 'error',
+    ...env,
+  };
+  const { stdout } = await run(
+    process.execPath,
+    [
+      join(ROOT, 'test/support/run-lambda.mjs'),
+      join(ROOT, 'middleware/dist/lambda.js'),
+      JSON.stringify(event),
+      JSON.stringify(environment),
+    ],
+    {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME ?? ROOT },
+    },
+  );
+  const result = JSON.parse(stdout.split('\nRESULT ').at(-1)!) as {
+    statusCode: number;
+    headers: Record<string, string>;
+    body: string;
+  };
   return { ...result, body: JSON.parse(result.body) };
 }
 
-const packagesOf = async (customerId: number) => (await getJson(`${inventory.url}/packages?customerId=${customerId}`)) as Array<{ customerName: string }>;
+const packagesOf = async (customerId: number) =>
+  (await getJson(`${inventory.url}/packages?customerId=${customerId}`)) as Array<{ customerName: string }>;
 
 describe('the Lambda handler, run by lambda-local with function-URL events', () => {
   test('a signed customer.created (base64 body) gets its package: 200 created, then 200 already there', async () => {
@@ -95,7 +134,10 @@ describe('the Lambda handler, run by lambda-local with function-URL events', () 
     expect(first.statusCode).toBe(200);
     expect(first.body).toMatchObject({ customerId: 101, outcome: 'created', packageId: expect.any(Number) });
     const again = await invoke(functionUrlEvent({ id: 101, name: 'Lambda Alice' }));
-    expect(again).toMatchObject({ statusCode: 200, body: { outcome: 'alreadyThere', packageId: first.body.packageId } });
+    expect(again).toMatchObject({
+      statusCode: 200,
+      body: { outcome: 'alreadyThere', packageId: first.body.packageId },
+    });
     expect(await packagesOf(101)).toEqual([expect.objectContaining({ customerName: 'Lambda Alice' })]);
   });
 
@@ -120,12 +162,18 @@ describe('the Lambda handler, run by lambda-local with function-URL events', () 
     await postJson(`${inventory.url}/packages`, { customerId: 104, customerName: 'Someone Else' });
     const result = await invoke(functionUrlEvent({ id: 104, name: 'Carol' }));
     expect(result.statusCode).toBe(422);
-    expect(result.body).toMatchObject({ customerId: 104, inventoryStatus: 409, inventoryAnswer: { type: '/problems/customer-has-package' } });
+    expect(result.body).toMatchObject({
+      customerId: 104,
+      inventoryStatus: 409,
+      inventoryAnswer: { type: '/problems/customer-has-package' },
+    });
   });
 
   test('a batch is answered once every event is: 422 with each answer when the Inventory refused one, the others delivered', async () => {
     await postJson(`${inventory.url}/packages`, { customerId: 109, customerName: 'Someone Else' });
-    const result = await invoke(functionUrlEvent({ id: 108, name: 'Batch Erin' }, { batchWith: [{ id: 109, name: 'Batch Frank' }] }));
+    const result = await invoke(
+      functionUrlEvent({ id: 108, name: 'Batch Erin' }, { batchWith: [{ id: 109, name: 'Batch Frank' }] }),
+    );
     expect(result.statusCode).toBe(422);
     expect(result.body.results).toEqual([
       expect.objectContaining({ customerId: 108, outcome: 'created' }),
@@ -145,7 +193,16 @@ describe('the Lambda handler, run by lambda-local with function-URL events', () 
     await run('npm', ['run', 'build:lambda', '--silent'], { cwd: ROOT });
     expect(readFileSync(bundle, 'utf8')).not.toMatch(/better-sqlite3/);
     const environment = { INVENTORY_URL: inventory.url, CRM_WEBHOOK_SECRET: secret, LOG_LEVEL: 'error' };
-    const { stdout } = await run(process.execPath, [join(ROOT, 'test/support/run-lambda.mjs'), bundle, JSON.stringify(functionUrlEvent({ id: 106, name: 'Bundled Erin' })), JSON.stringify(environment)], { cwd: ROOT });
+    const { stdout } = await run(
+      process.execPath,
+      [
+        join(ROOT, 'test/support/run-lambda.mjs'),
+        bundle,
+        JSON.stringify(functionUrlEvent({ id: 106, name: 'Bundled Erin' })),
+        JSON.stringify(environment),
+      ],
+      { cwd: ROOT },
+    );
     expect(JSON.parse(stdout.split('\nRESULT ').at(-1)!)).toMatchObject({ statusCode: 200 });
   }, 60_000);
 });

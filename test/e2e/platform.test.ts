@@ -2,8 +2,16 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { waitFor } from '../support/servers.js';
-import { expectExactlyOnePackageEach, getAll, getJson, Platform, postJson, ROOT, type Customer, type Package } from './platform.js';
-
+import {
+  expectExactlyOnePackageEach,
+  getAll,
+  getJson,
+  Platform,
+  postJson,
+  ROOT,
+  type Customer,
+  type Package,
+} from './platform.js';
 
 let platform: Platform | undefined;
 afterEach(async () => {
@@ -14,7 +22,10 @@ afterEach(async () => {
 async function createCustomers(crmUrl: string, count: number, prefix: string): Promise<Customer[]> {
   const made: Customer[] = [];
   for (let i = 1; i <= count; i++) {
-    const response = await postJson(`${crmUrl}/customers`, { name: `${prefix} ${i}`, email: `${prefix.toLowerCase()}-${i}@example.com` });
+    const response = await postJson(`${crmUrl}/customers`, {
+      name: `${prefix} ${i}`,
+      email: `${prefix.toLowerCase()}-${i}@example.com`,
+    });
     expect(response.status).toBe(201);
     made.push(response.body as Customer);
   }
@@ -32,15 +43,25 @@ describe('the platform, run as a user runs it', () => {
     const alice = await postJson(`${platform.crm.url}/customers`, { name: 'Alice', email: 'alice@example.com' });
     expect(alice.status).toBe(201);
 
-    const packages = await waitFor('Alice\'s package', async () => {
+    const packages = await waitFor("Alice's package", async () => {
       const list = (await getJson(`${platform!.inventory.url}/packages?customerId=${alice.body.id}`)) as Package[];
       return list.length > 0 && list;
     });
 
-    expect(packages).toEqual([expect.objectContaining({ customerId: alice.body.id, customerName: 'Alice', status: 'Pending' })]);
-    expect(await getJson(`${platform.middleware.url}/status`)).toMatchObject({ cursor: alice.body.id, synced: 1, deadLetters: 0 });
+    expect(packages).toEqual([
+      expect.objectContaining({ customerId: alice.body.id, customerName: 'Alice', status: 'Pending' }),
+    ]);
+    expect(await getJson(`${platform.middleware.url}/status`)).toMatchObject({
+      cursor: alice.body.id,
+      synced: 1,
+      deadLetters: 0,
+    });
     expect(platform.middleware.logs).toContainEqual(
-      expect.objectContaining({ message: expect.stringMatching(/^Welcome package \d+ created for customer 1$/), customerId: 1, customerName: 'Alice' }),
+      expect.objectContaining({
+        message: expect.stringMatching(/^Welcome package \d+ created for customer 1$/),
+        customerId: 1,
+        customerName: 'Alice',
+      }),
     );
   });
 
@@ -50,7 +71,10 @@ describe('the platform, run as a user runs it', () => {
     await createCustomers(platform.crm.url, total, 'Batch');
     await platform.middleware.start();
 
-    await waitFor('the batch to be under way', async () => (await getJson(`${platform!.inventory.url}/packages?after=40&limit=1`)).length > 0);
+    await waitFor(
+      'the batch to be under way',
+      async () => (await getJson(`${platform!.inventory.url}/packages?after=40&limit=1`)).length > 0,
+    );
     await platform.middleware.kill();
     const deliveredBeforeKill = (await getAll<Package>(`${platform.inventory.url}/packages`)).length;
     expect(deliveredBeforeKill).toBeLessThan(total);
@@ -71,10 +95,17 @@ describe('the platform, run as a user runs it', () => {
 
     await platform.inventory.kill();
     await createCustomers(platform.crm.url, 5, 'During');
-    await waitFor('a failed cycle', async () => (await getJson(`${platform!.middleware.url}/status`)).failedCycles >= 2);
+    await waitFor(
+      'a failed cycle',
+      async () => (await getJson(`${platform!.middleware.url}/status`)).failedCycles >= 2,
+    );
     expect(await getJson(`${platform.middleware.url}/status`)).toMatchObject({
       cursor: 3,
-      outage: { upstream: 'Inventory', since: expect.any(String), lastError: expect.stringMatching(/^Inventory unavailable/) },
+      outage: {
+        upstream: 'Inventory',
+        since: expect.any(String),
+        lastError: expect.stringMatching(/^Inventory unavailable/),
+      },
     });
 
     await platform.inventory.start();
@@ -82,7 +113,9 @@ describe('the platform, run as a user runs it', () => {
 
     await expectExactlyOnePackageEach(platform);
     const said = (pattern: RegExp) => platform!.middleware.logs.filter((line) => pattern.test(line.message));
-    expect(said(/Outage began/)).toEqual([expect.objectContaining({ level: 'error', upstream: 'Inventory', cursor: 3 })]);
+    expect(said(/Outage began/)).toEqual([
+      expect.objectContaining({ level: 'error', upstream: 'Inventory', cursor: 3 }),
+    ]);
     expect(said(/outage over/)).toEqual([expect.objectContaining({ level: 'info', upstream: 'Inventory' })]);
     expect((await getJson(`${platform.middleware.url}/status`)).outage).toBeNull();
   });
@@ -100,7 +133,9 @@ describe('the platform, run as a user runs it', () => {
     await waitFor('delivery', () => allDelivered(platform!, 3));
 
     expect(await platform.middleware.stop()).toBe(0);
-    expect(platform.middleware.logs).toContainEqual(expect.objectContaining({ message: 'Cursor saved at 3', cursor: 3 }));
+    expect(platform.middleware.logs).toContainEqual(
+      expect.objectContaining({ message: 'Cursor saved at 3', cursor: 3 }),
+    );
 
     await platform.middleware.start();
     await createCustomers(platform.crm.url, 1, 'After');
@@ -109,16 +144,19 @@ describe('the platform, run as a user runs it', () => {
     await expectExactlyOnePackageEach(platform);
   });
 
-  test.each(['crm', 'inventory', 'middleware'])('%s stops at start on a bad setting, with one line naming it and no stack', (service) => {
-    const result = spawnSync(process.execPath, [join(ROOT, service, 'dist/index.js')], {
-      env: { PATH: process.env.PATH, PORT: 'abc', LOG_LEVEL: 'loud' },
-      encoding: 'utf8',
-      timeout: 10_000,
-    });
-    expect(result.status).toBe(1);
-    expect(result.stderr.trim().split('\n')).toEqual([
-      `${service}: configuration error: PORT="abc" is not valid: expected a whole number from 0 to 65535`,
-      `${service}: configuration error: LOG_LEVEL="loud" is not valid: expected one of error, warn, info, http, verbose, debug, silly`,
-    ]);
-  });
+  test.each(['crm', 'inventory', 'middleware'])(
+    '%s stops at start on a bad setting, with one line naming it and no stack',
+    (service) => {
+      const result = spawnSync(process.execPath, [join(ROOT, service, 'dist/index.js')], {
+        env: { PATH: process.env.PATH, PORT: 'abc', LOG_LEVEL: 'loud' },
+        encoding: 'utf8',
+        timeout: 10_000,
+      });
+      expect(result.status).toBe(1);
+      expect(result.stderr.trim().split('\n')).toEqual([
+        `${service}: configuration error: PORT="abc" is not valid: expected a whole number from 0 to 65535`,
+        `${service}: configuration error: LOG_LEVEL="loud" is not valid: expected one of error, warn, info, http, verbose, debug, silly`,
+      ]);
+    },
+  );
 });

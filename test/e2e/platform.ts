@@ -55,9 +55,19 @@ export class ServiceProcess {
     // Without info lines (a benchmark's LOG_LEVEL=warn), "Listening on" is not said: the port is chosen here and /health tells.
     const quiet = this.env.LOG_LEVEL === 'warn' || this.env.LOG_LEVEL === 'error';
     if (quiet && this.port === 0) this.port = await freePort();
-    const env: Record<string, string | undefined> = { ...process.env, HOST: '127.0.0.1', ...this.env, PORT: String(this.port), LOG_FORMAT: 'json' };
+    const env: Record<string, string | undefined> = {
+      ...process.env,
+      HOST: '127.0.0.1',
+      ...this.env,
+      PORT: String(this.port),
+      LOG_FORMAT: 'json',
+    };
     delete env.NODE_OPTIONS;
-    const child = spawn(process.execPath, [join(ROOT, this.name, 'dist/index.js')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(ROOT, this.name, 'dist/index.js')], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.child = child;
     this.exited = new Promise((done) => child.once('exit', (code) => done(code)));
     let buffered = '';
@@ -71,8 +81,12 @@ export class ServiceProcess {
     const seen = this.logs.length;
     const listening = await Promise.race([
       quiet
-        ? waitFor(`${this.name} to answer`, async () => ((await fetch(`${this.url}/health`).catch(() => undefined))?.ok ? { port: this.port } : undefined))
-        : waitFor(`${this.name} to listen`, () => this.logs.slice(seen).find((line) => line.message.startsWith('Listening on'))),
+        ? waitFor(`${this.name} to answer`, async () =>
+            (await fetch(`${this.url}/health`).catch(() => undefined))?.ok ? { port: this.port } : undefined,
+          )
+        : waitFor(`${this.name} to listen`, () =>
+            this.logs.slice(seen).find((line) => line.message.startsWith('Listening on')),
+          ),
       this.exited.then((code) => {
         throw new Error(`${this.name} exited with ${code} before listening: ${this.stderr.join('')}`);
       }),
@@ -171,7 +185,11 @@ export class Platform {
 }
 
 export async function postJson(url: string, body: unknown): Promise<{ status: number; body: any }> {
-  const response = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   return { status: response.status, body: await response.json() };
 }
 
@@ -211,12 +229,21 @@ export interface Package {
  */
 export async function expectExactlyOnePackageEach(p: Platform, waitMs = 30_000): Promise<void> {
   const customers = await getAll<Customer>(`${p.crm.url}/customers`);
-  await waitFor('a package for every customer', async () => (await getAll<Package>(`${p.inventory.url}/packages`)).length >= customers.length, waitMs).catch(() => undefined);
+  await waitFor(
+    'a package for every customer',
+    async () => (await getAll<Package>(`${p.inventory.url}/packages`)).length >= customers.length,
+    waitMs,
+  ).catch(() => undefined);
   const packages = await getAll<Package>(`${p.inventory.url}/packages`);
   const byCustomer = new Map<number, Package[]>();
   for (const pkg of packages) byCustomer.set(pkg.customerId, [...(byCustomer.get(pkg.customerId) ?? []), pkg]);
   const lost = customers.filter((c) => !byCustomer.has(c.id)).map((c) => c.id);
   const doubled = [...byCustomer].filter(([, list]) => list.length > 1).map(([id]) => id);
   const misnamed = customers.filter((c) => byCustomer.get(c.id)?.[0]?.customerName !== c.name).map((c) => c.id);
-  expect({ lost, doubled, misnamed, packages: packages.length }).toEqual({ lost: [], doubled: [], misnamed: [], packages: customers.length });
+  expect({ lost, doubled, misnamed, packages: packages.length }).toEqual({
+    lost: [],
+    doubled: [],
+    misnamed: [],
+    packages: customers.length,
+  });
 }

@@ -41,7 +41,9 @@ test('the Postman collection passes every one of its checks against the running 
   const summary = await runCollection(platform);
   const failures = summary.run.failures.map((f) => `${f.source?.name ?? '?'}: ${f.error.message}`);
   expect(failures).toEqual([]);
-  const requests = JSON.parse(readFileSync(collectionFile, 'utf8')).item.flatMap((folder: { item: unknown[] }) => folder.item).length;
+  const requests = JSON.parse(readFileSync(collectionFile, 'utf8')).item.flatMap(
+    (folder: { item: unknown[] }) => folder.item,
+  ).length;
   // Every request ran (the wait may have run more than once) and each made at least one assertion.
   expect(summary.run.stats.requests.total).toBeGreaterThanOrEqual(requests);
   expect(summary.run.stats.assertions.total).toBeGreaterThanOrEqual(requests);
@@ -85,16 +87,24 @@ test('without a webhook (no WEBHOOK_URL, no CRM_WEBHOOK_SECRET) the collection p
     const summary = await runCollection(unhooked);
     expect(summary.run.failures.map((f) => `${f.source?.name ?? '?'}: ${f.error.message}`)).toEqual([]);
     const ran = (name: string) => summary.run.executions.filter((execution) => execution.item.name === name);
-    expect(ran("Its message log: one row per customer, delivered").every((execution) => execution.response === undefined)).toBe(true);
-    const names = summary.run.executions.flatMap((execution) => (execution.assertions ?? []).map((assertion) => assertion.assertion));
-    expect(names).toEqual(expect.arrayContaining([expect.stringMatching(/without WEBHOOK_URL/), expect.stringMatching(/receiver is off/)]));
+    expect(
+      ran('Its message log: one row per customer, delivered').every((execution) => execution.response === undefined),
+    ).toBe(true);
+    const names = summary.run.executions.flatMap((execution) =>
+      (execution.assertions ?? []).map((assertion) => assertion.assertion),
+    );
+    expect(names).toEqual(
+      expect.arrayContaining([expect.stringMatching(/without WEBHOOK_URL/), expect.stringMatching(/receiver is off/)]),
+    );
   } finally {
     await unhooked.close();
   }
 }, 60_000);
 
 test('the environment names the three base URLs of a local run, and an empty API key', () => {
-  const environment = JSON.parse(readFileSync(environmentFile, 'utf8')) as { values: Array<{ key: string; value: string }> };
+  const environment = JSON.parse(readFileSync(environmentFile, 'utf8')) as {
+    values: Array<{ key: string; value: string }>;
+  };
   expect(Object.fromEntries(environment.values.map((v) => [v.key, v.value]))).toEqual({
     crm: 'http://localhost:3001',
     inventory: 'http://localhost:3002',

@@ -9,18 +9,23 @@ afterEach(async () => {
   platform = undefined;
 });
 
-
 let made = 0;
 async function createCustomer(p: Platform): Promise<Customer | undefined> {
   made += 1;
-  const response = await postJson(`${p.crm.url}/customers`, { name: `Pushed ${made}`, email: `pushed-${made}@example.com` });
+  const response = await postJson(`${p.crm.url}/customers`, {
+    name: `Pushed ${made}`,
+    email: `pushed-${made}@example.com`,
+  });
   return response.status === 201 ? (response.body as Customer) : undefined;
 }
 
 /** How many package requests the Inventory answered, by outcome, from its own metrics. */
 async function inventoryRequests(p: Platform): Promise<{ created: number; replayed: number }> {
   const metrics = await (await fetch(`${p.inventory.url}/metrics`)).text();
-  const count = (outcome: string) => Number(new RegExp(`inventory_package_requests_total\\{[^}]*outcome="${outcome}"[^}]*\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+  const count = (outcome: string) =>
+    Number(
+      new RegExp(`inventory_package_requests_total\\{[^}]*outcome="${outcome}"[^}]*\\} (\\d+)`).exec(metrics)?.[1] ?? 0,
+    );
   return { created: count('created'), replayed: count('replayed') };
 }
 
@@ -30,7 +35,10 @@ describe('push: the built services in webhook mode', () => {
     const customers: Customer[] = [];
     for (let i = 0; i < 30; i++) customers.push((await createCustomer(platform))!);
     await expectExactlyOnePackageEach(platform);
-    await waitFor('the cursor', async () => (await getJson(`${platform!.middleware.url}/status`)).cursor === customers.at(-1)!.id);
+    await waitFor(
+      'the cursor',
+      async () => (await getJson(`${platform!.middleware.url}/status`)).cursor === customers.at(-1)!.id,
+    );
     expect(await inventoryRequests(platform)).toEqual({ created: 30, replayed: 0 });
     const status = await getJson(`${platform.middleware.url}/status`);
     expect(status.deliveriesByPath.webhook).toBeGreaterThan(0);
@@ -62,11 +70,19 @@ describe('push: the built services in webhook mode', () => {
 
     await expectExactlyOnePackageEach(platform);
     const highest = (await getAll<Customer>(`${platform.crm.url}/customers`)).at(-1)!.id;
-    await waitFor('the cursor', async () => (await getJson(`${platform!.middleware.url}/status`)).cursor === highest, 30_000);
-    await waitFor('every message delivered', async () => {
-      const messages = await getAll<{ status: string }>(`${platform!.crm.url}/webhook-endpoints/1/messages`);
-      return messages.length === highest && messages.every((m) => m.status === 'delivered');
-    }, 30_000);
+    await waitFor(
+      'the cursor',
+      async () => (await getJson(`${platform!.middleware.url}/status`)).cursor === highest,
+      30_000,
+    );
+    await waitFor(
+      'every message delivered',
+      async () => {
+        const messages = await getAll<{ status: string }>(`${platform!.crm.url}/webhook-endpoints/1/messages`);
+        return messages.length === highest && messages.every((m) => m.status === 'delivered');
+      },
+      30_000,
+    );
     expect((await getJson(`${platform.middleware.url}/status`)).deadLetters).toBe(0);
   }, 90_000);
 
@@ -75,8 +91,16 @@ describe('push: the built services in webhook mode', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     for (let i = 0; i < 3; i++) {
       const customer = (await createCustomer(platform))!;
-      await waitFor(`customer ${customer.id}'s package`, async () => (await getJson(`${platform!.inventory.url}/packages?customerId=${customer.id}`)).length === 1, 5000);
+      await waitFor(
+        `customer ${customer.id}'s package`,
+        async () => (await getJson(`${platform!.inventory.url}/packages?customerId=${customer.id}`)).length === 1,
+        5000,
+      );
     }
-    expect((await getJson(`${platform.middleware.url}/status`)).deliveriesByPath).toEqual({ webhook: 0, longPoll: 3, poll: 0 });
+    expect((await getJson(`${platform.middleware.url}/status`)).deliveriesByPath).toEqual({
+      webhook: 0,
+      longPoll: 3,
+      poll: 0,
+    });
   });
 });

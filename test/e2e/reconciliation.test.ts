@@ -3,7 +3,15 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import Database from 'better-sqlite3';
 import { waitFor } from '../support/servers.js';
-import { expectExactlyOnePackageEach, getAll, getJson, Platform, postJson, type Customer, type Package } from './platform.js';
+import {
+  expectExactlyOnePackageEach,
+  getAll,
+  getJson,
+  Platform,
+  postJson,
+  type Customer,
+  type Package,
+} from './platform.js';
 
 const secret = `whsec_${Buffer.alloc(24, 8).toString('base64')}`;
 let platform: Platform | undefined;
@@ -17,7 +25,10 @@ async function createCustomers(p: Platform, count: number): Promise<Customer[]> 
   const customers: Customer[] = [];
   for (let i = 0; i < count; i++) {
     made += 1;
-    const response = await postJson(`${p.crm.url}/customers`, { name: `Customer ${made}`, email: `reconciled-${made}@example.com` });
+    const response = await postJson(`${p.crm.url}/customers`, {
+      name: `Customer ${made}`,
+      email: `reconciled-${made}@example.com`,
+    });
     expect(response.status).toBe(201);
     customers.push(response.body as Customer);
   }
@@ -25,17 +36,25 @@ async function createCustomers(p: Platform, count: number): Promise<Customer[]> 
 }
 
 const cursorAt = (p: Platform, id: number) =>
-  waitFor(`the middleware's cursor at ${id}`, async () => (await getJson(`${p.middleware.url}/status`)).cursor >= id, 30_000);
+  waitFor(
+    `the middleware's cursor at ${id}`,
+    async () => (await getJson(`${p.middleware.url}/status`)).cursor >= id,
+    30_000,
+  );
 
 /** Starts a reconciliation of every customer up to the cursor and waits for it to end. */
 async function reconcile(p: Platform) {
   const started = await fetch(`${p.middleware.url}/reconciliations`, { method: 'POST' });
   expect(started.status).toBe(202);
   const location = `${p.middleware.url}${started.headers.get('location')}`;
-  return waitFor('the reconciliation to end', async () => {
-    const run = await getJson(location);
-    return run.status === 'running' ? undefined : run;
-  }, 30_000);
+  return waitFor(
+    'the reconciliation to end',
+    async () => {
+      const run = await getJson(location);
+      return run.status === 'running' ? undefined : run;
+    },
+    30_000,
+  );
 }
 
 describe('reconciliation: the built services', () => {
@@ -67,13 +86,24 @@ describe('reconciliation: the built services', () => {
     const lost = confirmed.filter((pkg) => !inCopy.has(pkg.customerId)).map((pkg) => pkg.customerId);
     expect(lost.length).toBe(after.length);
     const first = await reconcile(platform);
-    expect(first).toMatchObject({ status: 'done', counts: { missing: lost.length, repaired: lost.length, mismatched: 0, orphaned: 0 } });
+    expect(first).toMatchObject({
+      status: 'done',
+      counts: { missing: lost.length, repaired: lost.length, mismatched: 0, orphaned: 0 },
+    });
     expect(first.findings.map((finding: { customerId: number }) => finding.customerId)).toEqual(lost);
-    expect(first.findings.every((finding: { kind: string; repair: string }) => finding.kind === 'missing' && finding.repair === 'created')).toBe(true);
+    expect(
+      first.findings.every(
+        (finding: { kind: string; repair: string }) => finding.kind === 'missing' && finding.repair === 'created',
+      ),
+    ).toBe(true);
     await expectExactlyOnePackageEach(platform, 1000);
 
     const second = await reconcile(platform);
-    expect(second).toMatchObject({ status: 'done', counts: { missing: 0, repaired: 0, mismatched: 0, orphaned: 0 }, findings: [] });
+    expect(second).toMatchObject({
+      status: 'done',
+      counts: { missing: 0, repaired: 0, mismatched: 0, orphaned: 0 },
+      findings: [],
+    });
   });
 
   test('a middleware killed in the middle of a reconciliation takes it up again when it starts, and it ends with one package each', async () => {
@@ -82,7 +112,10 @@ describe('reconciliation: the built services', () => {
     for (let start = 0; start < count; start += 50) {
       await Promise.all(
         Array.from({ length: Math.min(50, count - start) }, (_, i) =>
-          postJson(`${platform!.crm.url}/customers`, { name: `Bulk ${start + i}`, email: `bulk-${start + i}@example.com` }),
+          postJson(`${platform!.crm.url}/customers`, {
+            name: `Bulk ${start + i}`,
+            email: `bulk-${start + i}@example.com`,
+          }),
         ),
       );
     }
@@ -102,13 +135,19 @@ describe('reconciliation: the built services', () => {
     expect(atKill.length).toBe(1);
     await platform.middleware.start();
 
-    const run = await waitFor('the reconciliation to end', async () => {
-      const current = await getJson(location);
-      return current.status === 'running' ? undefined : current;
-    }, 60_000);
+    const run = await waitFor(
+      'the reconciliation to end',
+      async () => {
+        const current = await getJson(location);
+        return current.status === 'running' ? undefined : current;
+      },
+      60_000,
+    );
     expect(run).toMatchObject({ status: 'done', progress: { checked: count, total: count } });
     expect(run.counts.repaired).toBeGreaterThan(0);
-    expect(platform.middleware.logs.some((line) => /^Reconciliation \d+ goes on after id \d+$/.test(line.message))).toBe(true);
+    expect(
+      platform.middleware.logs.some((line) => /^Reconciliation \d+ goes on after id \d+$/.test(line.message)),
+    ).toBe(true);
     await expectExactlyOnePackageEach(platform, 1000);
   }, 120_000);
 
@@ -119,7 +158,9 @@ describe('reconciliation: the built services', () => {
     await platform.inventory.stop();
     const sql = new Database(join(platform.dir, 'inventory.db'));
     sql.prepare('UPDATE packages SET customer_name = ? WHERE customer_id = ?').run('Someone Else', customers[2]!.id);
-    sql.prepare("INSERT INTO packages (customer_id, customer_name, created_at) VALUES (?, 'Ghost', ?)").run(customers.at(-1)!.id + 1000, new Date().toISOString());
+    sql
+      .prepare("INSERT INTO packages (customer_id, customer_name, created_at) VALUES (?, 'Ghost', ?)")
+      .run(customers.at(-1)!.id + 1000, new Date().toISOString());
     sql.close();
     await platform.inventory.start();
     const packagesBefore = await getAll<Package>(`${platform.inventory.url}/packages`);
@@ -128,8 +169,19 @@ describe('reconciliation: the built services', () => {
 
     expect(run.counts).toEqual({ missing: 0, mismatched: 1, orphaned: 1, repaired: 0 });
     expect(run.findings).toEqual([
-      { kind: 'mismatched', customerId: customers[2]!.id, customerName: customers[2]!.name, packageId: expect.any(Number), packageCustomerName: 'Someone Else' },
-      { kind: 'orphaned', customerId: customers.at(-1)!.id + 1000, packageId: expect.any(Number), packageCustomerName: 'Ghost' },
+      {
+        kind: 'mismatched',
+        customerId: customers[2]!.id,
+        customerName: customers[2]!.name,
+        packageId: expect.any(Number),
+        packageCustomerName: 'Someone Else',
+      },
+      {
+        kind: 'orphaned',
+        customerId: customers.at(-1)!.id + 1000,
+        packageId: expect.any(Number),
+        packageCustomerName: 'Ghost',
+      },
     ]);
     expect(await getAll<Package>(`${platform.inventory.url}/packages`)).toEqual(packagesBefore);
   });

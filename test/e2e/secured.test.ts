@@ -12,7 +12,11 @@ afterEach(async () => {
 });
 
 const secret = `whsec_${Buffer.alloc(24, 8).toString('base64')}`;
-const keysOf = { crm: ['crm-old-key-0123456789', 'crm-new-key-0123456789'], inventory: ['inventory-key-0123456789'], middleware: ['middleware-key-0123456789'] };
+const keysOf = {
+  crm: ['crm-old-key-0123456789', 'crm-new-key-0123456789'],
+  inventory: ['inventory-key-0123456789'],
+  middleware: ['middleware-key-0123456789'],
+};
 
 const withKey = (key: string) => ({ headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' } });
 async function getWith<T>(url: string, key: string): Promise<T> {
@@ -26,32 +30,67 @@ describe('the built services with API keys', () => {
     platform = new Platform({ webhookSecret: secret, pollIntervalMs: 200 });
     platform.crm.env.API_KEYS = keysOf.crm.join(',');
     platform.inventory.env.API_KEYS = keysOf.inventory.join(',');
-    Object.assign(platform.middleware.env, { API_KEYS: keysOf.middleware.join(','), CRM_API_KEY: keysOf.crm[1]!, INVENTORY_API_KEY: keysOf.inventory[0]! });
+    Object.assign(platform.middleware.env, {
+      API_KEYS: keysOf.middleware.join(','),
+      CRM_API_KEY: keysOf.crm[1]!,
+      INVENTORY_API_KEY: keysOf.inventory[0]!,
+    });
     await platform.start();
     const { crm, inventory, middleware } = platform;
 
     for (let i = 1; i <= 10; i++) {
-      const response = await fetch(`${crm.url}/customers`, { method: 'POST', body: JSON.stringify({ name: `Keyed ${i}`, email: `keyed-${i}@example.com` }), ...withKey(keysOf.crm[0]!) });
+      const response = await fetch(`${crm.url}/customers`, {
+        method: 'POST',
+        body: JSON.stringify({ name: `Keyed ${i}`, email: `keyed-${i}@example.com` }),
+        ...withKey(keysOf.crm[0]!),
+      });
       expect(response.status).toBe(201);
     }
-    await waitFor('ten packages', async () => (await getWith<unknown[]>(`${inventory.url}/packages`, keysOf.inventory[0]!)).length === 10);
-    await waitFor('the cursor at 10', async () => (await getWith<{ cursor: number }>(`${middleware.url}/status`, keysOf.middleware[0]!)).cursor === 10);
+    await waitFor(
+      'ten packages',
+      async () => (await getWith<unknown[]>(`${inventory.url}/packages`, keysOf.inventory[0]!)).length === 10,
+    );
+    await waitFor(
+      'the cursor at 10',
+      async () => (await getWith<{ cursor: number }>(`${middleware.url}/status`, keysOf.middleware[0]!)).cursor === 10,
+    );
 
-    for (const url of [`${crm.url}/customers`, `${inventory.url}/packages`, `${middleware.url}/status`, `${middleware.url}/metrics`]) {
+    for (const url of [
+      `${crm.url}/customers`,
+      `${inventory.url}/packages`,
+      `${middleware.url}/status`,
+      `${middleware.url}/metrics`,
+    ]) {
       const response = await fetch(url);
-      expect([url, response.status, response.headers.get('www-authenticate')]).toEqual([url, 401, expect.stringMatching(/^Bearer realm="/)]);
+      expect([url, response.status, response.headers.get('www-authenticate')]).toEqual([
+        url,
+        401,
+        expect.stringMatching(/^Bearer realm="/),
+      ]);
     }
-    expect((await fetch(`${crm.url}/customers`, { method: 'POST', body: '{}', headers: { 'Content-Type': 'application/json' } })).status).toBe(401);
+    expect(
+      (
+        await fetch(`${crm.url}/customers`, {
+          method: 'POST',
+          body: '{}',
+          headers: { 'Content-Type': 'application/json' },
+        })
+      ).status,
+    ).toBe(401);
 
     // Everything anyone can read: every log line of the three, and every answer of the middleware.
     const said = [
-      ...[crm, inventory, middleware].flatMap((service) => [...service.logs.map((line) => JSON.stringify(line)), ...service.stderr]),
+      ...[crm, inventory, middleware].flatMap((service) => [
+        ...service.logs.map((line) => JSON.stringify(line)),
+        ...service.stderr,
+      ]),
       JSON.stringify(await getWith(`${middleware.url}/status`, keysOf.middleware[0]!)),
       JSON.stringify(await getWith(`${middleware.url}/dead-letters`, keysOf.middleware[0]!)),
       await (await fetch(`${middleware.url}/metrics`, withKey(keysOf.middleware[0]!))).text(),
       JSON.stringify(await getWith(`${crm.url}/webhook-endpoints`, keysOf.crm[0]!)),
     ].join('\n');
-    for (const hidden of [...keysOf.crm, ...keysOf.inventory, ...keysOf.middleware, secret, secret.slice(6)]) expect(said).not.toContain(hidden);
+    for (const hidden of [...keysOf.crm, ...keysOf.inventory, ...keysOf.middleware, secret, secret.slice(6)])
+      expect(said).not.toContain(hidden);
   }, 60_000);
 
   test('a wrong INVENTORY_API_KEY is an outage that names the variable, never a dead letter', async () => {
@@ -59,24 +98,43 @@ describe('the built services with API keys', () => {
     platform.inventory.env.API_KEYS = keysOf.inventory.join(',');
     platform.middleware.env.INVENTORY_API_KEY = 'not-the-inventory-key-0123';
     await platform.start();
-    await fetch(`${platform.crm.url}/customers`, { method: 'POST', body: JSON.stringify({ name: 'Alice', email: 'alice@example.com' }), headers: { 'Content-Type': 'application/json' } });
+    await fetch(`${platform.crm.url}/customers`, {
+      method: 'POST',
+      body: JSON.stringify({ name: 'Alice', email: 'alice@example.com' }),
+      headers: { 'Content-Type': 'application/json' },
+    });
     const status = await waitFor('the outage', async () => {
-      const body = (await (await fetch(`${platform!.middleware.url}/status`)).json()) as { outage: { upstream: string; lastError: string } | null; deadLetters: number; cursor: number };
+      const body = (await (await fetch(`${platform!.middleware.url}/status`)).json()) as {
+        outage: { upstream: string; lastError: string } | null;
+        deadLetters: number;
+        cursor: number;
+      };
       return body.outage ? body : undefined;
     });
-    expect(status).toMatchObject({ outage: { upstream: 'Inventory', lastError: expect.stringMatching(/INVENTORY_API_KEY/) }, deadLetters: 0, cursor: 0 });
+    expect(status).toMatchObject({
+      outage: { upstream: 'Inventory', lastError: expect.stringMatching(/INVENTORY_API_KEY/) },
+      deadLetters: 0,
+      cursor: 0,
+    });
   }, 30_000);
 
   test('a service listening beyond loopback without API_KEYS warns once at start; with keys, or on loopback, it does not', async () => {
     const exposed = new ServiceProcess('inventory', { HOST: '0.0.0.0', DB_PATH: ':memory:' });
-    const keyed = new ServiceProcess('inventory', { HOST: '0.0.0.0', DB_PATH: ':memory:', API_KEYS: keysOf.inventory[0]! });
+    const keyed = new ServiceProcess('inventory', {
+      HOST: '0.0.0.0',
+      DB_PATH: ':memory:',
+      API_KEYS: keysOf.inventory[0]!,
+    });
     const local = new ServiceProcess('inventory', { DB_PATH: ':memory:' });
     processes.push(exposed, keyed, local);
     await Promise.all([exposed.start(), keyed.start(), local.start()]);
-    const warnings = (service: ServiceProcess) => service.logs.filter((line) => line.level === 'warn').map((line) => line.message);
+    const warnings = (service: ServiceProcess) =>
+      service.logs.filter((line) => line.level === 'warn').map((line) => line.message);
     // The warning follows the "Listening on" line that start() waits for, and may be read a moment after it.
     await waitFor('the warning', () => warnings(exposed).length > 0);
-    expect(warnings(exposed)).toEqual([expect.stringMatching(/^Listening on 0\.0\.0\.0, beyond this machine, without API_KEYS/)]);
+    expect(warnings(exposed)).toEqual([
+      expect.stringMatching(/^Listening on 0\.0\.0\.0, beyond this machine, without API_KEYS/),
+    ]);
     expect(warnings(keyed)).toEqual([]);
     expect(warnings(local)).toEqual([]);
   });
@@ -101,12 +159,22 @@ describe('slow and silent clients', () => {
       }
       return socket;
     };
-    const sockets = [...Array.from({ length: 200 }, () => open(true)), ...Array.from({ length: 100 }, () => open(false))];
-    const longPoll = fetch(`${crm.url}/customers?wait=20`).then((response) => ({ status: response.status, after: Date.now() - started }));
+    const sockets = [
+      ...Array.from({ length: 200 }, () => open(true)),
+      ...Array.from({ length: 100 }, () => open(false)),
+    ];
+    const longPoll = fetch(`${crm.url}/customers?wait=20`).then((response) => ({
+      status: response.status,
+      after: Date.now() - started,
+    }));
 
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const served = Date.now();
-    const created = await fetch(`${crm.url}/customers`, { method: 'POST', body: JSON.stringify({ name: 'Patient', email: 'patient@example.com' }), headers: { 'Content-Type': 'application/json' } });
+    const created = await fetch(`${crm.url}/customers`, {
+      method: 'POST',
+      body: JSON.stringify({ name: 'Patient', email: 'patient@example.com' }),
+      headers: { 'Content-Type': 'application/json' },
+    });
     expect(created.status).toBe(201);
     expect((await fetch(`${crm.url}/customers/1`)).status).toBe(200);
     // Served as soon as asked, not after the slow sockets are gone (that takes ten seconds).

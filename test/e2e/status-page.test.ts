@@ -20,7 +20,9 @@ if (!hasBrowser) {
       throw new Error(`No Chromium at ${executablePath}: .ci/run must install it (apt-get install chromium)`);
     });
   } else {
-    process.stdout.write(`status page browser test skipped: no Chromium at ${executablePath} (apt-get install chromium, or set CHROMIUM_PATH)\n`);
+    process.stdout.write(
+      `status page browser test skipped: no Chromium at ${executablePath} (apt-get install chromium, or set CHROMIUM_PATH)\n`,
+    );
   }
 }
 
@@ -35,7 +37,8 @@ if (!hasBrowser) {
     // Traced, so that a journey has a trace to link to.
     traces = await new OtlpReceiver().listen();
     platform = new Platform({ pollIntervalMs: 200 });
-    for (const service of [platform.crm, platform.inventory, platform.middleware]) Object.assign(service.env, traces.env);
+    for (const service of [platform.crm, platform.inventory, platform.middleware])
+      Object.assign(service.env, traces.env);
     platform.middleware.env.TRACE_UI_URL = TRACE_UI_URL;
     await platform.start({ middleware: false });
     inventoryProxy = await new FaultProxy(platform.inventory.url).listen();
@@ -45,13 +48,22 @@ if (!hasBrowser) {
       executablePath,
       headless: true,
       // As root on a closed network: no sandbox, and no background calls home.
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
     // Anything the Content-Security-Policy blocks, or that fails in the page, is reported here.
     page.on('console', (message) => {
       // A browser asks every origin for /favicon.ico; the services have none.
-      if (message.type() === 'error' && !message.location().url.endsWith('/favicon.ico')) pageErrors.push(`${message.text()} (${message.location().url})`);
+      if (message.type() === 'error' && !message.location().url.endsWith('/favicon.ico'))
+        pageErrors.push(`${message.text()} (${message.location().url})`);
     });
     page.on('pageerror', (error) => pageErrors.push(error.message));
     mkdirSync(screenshots, { recursive: true });
@@ -65,7 +77,8 @@ if (!hasBrowser) {
     await traces?.close();
   });
 
-  const packageOf = async (customerId: number) => ((await getJson(`${platform.inventory.url}/packages?customerId=${customerId}`)) as Array<{ id: number }>)[0]!;
+  const packageOf = async (customerId: number) =>
+    ((await getJson(`${platform.inventory.url}/packages?customerId=${customerId}`)) as Array<{ id: number }>)[0]!;
 
   let made = 0;
   const createCustomer = async (name: string) => {
@@ -121,8 +134,12 @@ if (!hasBrowser) {
     await page.locator('#reconcile').click();
     await page.locator('#reconcile-result', { hasText: /^Reconciliation \d+ started\.$/ }).waitFor();
     await page.locator('#reconciliation', { hasText: 'done' }).waitFor({ timeout: 15_000 });
-    expect(await page.locator('#reconciliation').textContent()).toContain('1 missing (1 repaired), 0 mismatched, 0 orphaned');
-    expect(await page.locator('#findings tbody tr').first().textContent()).toBe(`missing${carol.id}Carol${(await packageOf(carol.id)).id}created`);
+    expect(await page.locator('#reconciliation').textContent()).toContain(
+      '1 missing (1 repaired), 0 mismatched, 0 orphaned',
+    );
+    expect(await page.locator('#findings tbody tr').first().textContent()).toBe(
+      `missing${carol.id}Carol${(await packageOf(carol.id)).id}created`,
+    );
     await page.screenshot({ path: join(screenshots, 'status-page-reconciliation.png'), fullPage: true });
   });
 
@@ -143,13 +160,25 @@ if (!hasBrowser) {
       await page.locator('#journey-id').fill(id);
       await page.locator('#journey-form button[type=submit]').click();
     };
-    const stepRows = () => page.locator('#journey tbody tr').evaluateAll((rows) => rows.map((row) => [(row as HTMLElement).dataset.kind, ...Array.from(row.children).slice(1, 3).map((cell) => cell.textContent)]));
+    const stepRows = () =>
+      page.locator('#journey tbody tr').evaluateAll((rows) =>
+        rows.map((row) => [
+          (row as HTMLElement).dataset.kind,
+          ...Array.from(row.children)
+            .slice(1, 3)
+            .map((cell) => cell.textContent),
+        ]),
+      );
 
     await search(String(dave.id));
     await page.locator('#journey-result', { hasText: `Customer ${dave.id}:` }).waitFor();
-    const daveJourney = (await getJson(`${platform.middleware.url}/customers/${dave.id}/journey`)) as { traceId: string | null };
+    const daveJourney = (await getJson(`${platform.middleware.url}/customers/${dave.id}/journey`)) as {
+      traceId: string | null;
+    };
     expect(daveJourney.traceId).toMatch(/^[0-9a-f]{32}$/);
-    expect(await page.locator('#journey-trace').getAttribute('href')).toBe(TRACE_UI_URL.replace('{traceId}', daveJourney.traceId!));
+    expect(await page.locator('#journey-trace').getAttribute('href')).toBe(
+      TRACE_UI_URL.replace('{traceId}', daveJourney.traceId!),
+    );
     expect(await page.locator('#journey-trace').textContent()).toBe('Open the trace');
     expect(await stepRows()).toEqual(
       expect.arrayContaining([
@@ -163,7 +192,9 @@ if (!hasBrowser) {
 
     await search(String(erin.id));
     await page.locator('#journey-result', { hasText: `Customer ${erin.id}:` }).waitFor();
-    const letter = ((await getJson(`${platform.middleware.url}/dead-letters`)) as Array<{ id: number; customerId: number }>).find((l) => l.customerId === erin.id)!;
+    const letter = (
+      (await getJson(`${platform.middleware.url}/dead-letters`)) as Array<{ id: number; customerId: number }>
+    ).find((l) => l.customerId === erin.id)!;
     expect(await stepRows()).toEqual(
       expect.arrayContaining([
         ['asked', 'Asked the Inventory', 'answered 422'],
@@ -194,7 +225,9 @@ if (!hasBrowser) {
 
   test('"Try it out" in Swagger UI talks to the instance that served the document', async () => {
     const answered: string[] = [];
-    page.on('response', (response) => answered.push(`${response.request().method()} ${response.url()} ${response.status()}`));
+    page.on('response', (response) =>
+      answered.push(`${response.request().method()} ${response.url()} ${response.status()}`),
+    );
     await page.goto(`${platform.inventory.url}/docs`);
     const health = page.locator('.opblock', { has: page.locator('.opblock-summary-path', { hasText: /^\/health$/ }) });
     await health.locator('.opblock-summary').click();

@@ -17,16 +17,23 @@ afterEach(async () => {
 });
 
 /** The three built services, each exporting its spans to a receiver of the test's own. */
-async function traced(options: ConstructorParameters<typeof Platform>[0], start = true): Promise<{ platform: Platform; receiver: OtlpReceiver }> {
+async function traced(
+  options: ConstructorParameters<typeof Platform>[0],
+  start = true,
+): Promise<{ platform: Platform; receiver: OtlpReceiver }> {
   receiver = await new OtlpReceiver().listen();
   platform = new Platform(options);
-  for (const service of [platform.crm, platform.inventory, platform.middleware]) Object.assign(service.env, receiver.env);
+  for (const service of [platform.crm, platform.inventory, platform.middleware])
+    Object.assign(service.env, receiver.env);
   if (start) await platform.start();
   return { platform, receiver };
 }
 
 let made = 0;
-async function createCustomer(p: Platform, name = `Traced ${made + 1}`): Promise<Customer & { createdAt: string; traceparent?: string }> {
+async function createCustomer(
+  p: Platform,
+  name = `Traced ${made + 1}`,
+): Promise<Customer & { createdAt: string; traceparent?: string }> {
   made += 1;
   const response = await postJson(`${p.crm.url}/customers`, { name, email: `traced-${made}@example.com` });
   expect(response.status).toBe(201);
@@ -47,10 +54,19 @@ async function traceOf(r: OtlpReceiver, traceId: string): Promise<ReceivedSpan[]
 const traceIdOf = (customer: { traceparent?: string }) => customer.traceparent!.split('-')[1]!;
 
 /** A customer's journey once its outcome is in (steps are written a few milliseconds after they happen). */
-async function journeyOf(p: Platform, customerId: number): Promise<{ traceId: string | null; traceUrl: string | null; steps: Array<Record<string, unknown>> }> {
+async function journeyOf(
+  p: Platform,
+  customerId: number,
+): Promise<{ traceId: string | null; traceUrl: string | null; steps: Array<Record<string, unknown>> }> {
   return waitFor('the journey’s outcome', async () => {
     const response = await fetch(`${p.middleware.url}/customers/${customerId}/journey`);
-    const journey = response.ok ? ((await response.json()) as { traceId: string | null; traceUrl: string | null; steps: Array<Record<string, unknown>> }) : undefined;
+    const journey = response.ok
+      ? ((await response.json()) as {
+          traceId: string | null;
+          traceUrl: string | null;
+          steps: Array<Record<string, unknown>>;
+        })
+      : undefined;
     return journey?.steps.some((step) => step.kind === 'outcome') ? journey : undefined;
   });
 }
@@ -64,14 +80,25 @@ describe('traces: the built services, exporting to an OTLP receiver', () => {
     const spans = await traceOf(r, traceIdOf(customer));
 
     expect(new Set(spans.map((span) => span.service))).toEqual(new Set(['crm', 'middleware', 'inventory']));
-    expect(spans).toContainEqual(expect.objectContaining({ service: 'crm', name: 'POST /customers', kind: HTTP_SERVER }));
+    expect(spans).toContainEqual(
+      expect.objectContaining({ service: 'crm', name: 'POST /customers', kind: HTTP_SERVER }),
+    );
     expect(spans).toContainEqual(expect.objectContaining({ service: 'crm', name: 'send customer.created' }));
-    expect(spans).toContainEqual(expect.objectContaining({ service: 'middleware', name: 'POST /webhooks/crm', kind: HTTP_SERVER }));
+    expect(spans).toContainEqual(
+      expect.objectContaining({ service: 'middleware', name: 'POST /webhooks/crm', kind: HTTP_SERVER }),
+    );
     const processed = spans.find((span) => span.name === 'process customer.created')!;
-    expect(processed).toMatchObject({ service: 'middleware', attributes: { 'welcome.via': 'webhook', 'welcome.customer.id': customer.id } });
-    expect(spans).toContainEqual(expect.objectContaining({ service: 'inventory', name: 'POST /packages', kind: HTTP_SERVER }));
+    expect(processed).toMatchObject({
+      service: 'middleware',
+      attributes: { 'welcome.via': 'webhook', 'welcome.customer.id': customer.id },
+    });
+    expect(spans).toContainEqual(
+      expect.objectContaining({ service: 'inventory', name: 'POST /packages', kind: HTTP_SERVER }),
+    );
     // Every log line the middleware wrote inside the customer's span carries its ids.
-    const line = p.middleware.logs.find((entry) => entry.message === `Welcome package 1 created for customer ${customer.id}`);
+    const line = p.middleware.logs.find(
+      (entry) => entry.message === `Welcome package 1 created for customer ${customer.id}`,
+    );
     expect(line).toMatchObject({ trace_id: traceIdOf(customer), span_id: expect.stringMatching(/^[0-9a-f]{16}$/) });
     // Its journey tells the same story, with the same trace.
     const journey = await journeyOf(p, customer.id);
@@ -94,7 +121,9 @@ describe('traces: the built services, exporting to an OTLP receiver', () => {
     expect(new Set(spans.map((span) => span.service))).toEqual(new Set(['crm', 'middleware', 'inventory']));
     const processed = spans.find((span) => span.name === 'process customer.created')!;
     expect(processed.attributes['welcome.via']).toBe('poll');
-    const poll = r.spans.find((span) => span.name === 'poll CRM' && processed.links.some((link) => link.spanId === span.spanId));
+    const poll = r.spans.find(
+      (span) => span.name === 'poll CRM' && processed.links.some((link) => link.spanId === span.spanId),
+    );
     expect(poll).toMatchObject({ service: 'middleware', attributes: { 'messaging.batch.message_count': 1 } });
     expect(poll!.traceId).not.toBe(processed.traceId);
   });
@@ -109,14 +138,23 @@ describe('traces: the built services, exporting to an OTLP receiver', () => {
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
         const body = Buffer.concat(chunks).toString('utf8');
-        const asked = req.method === 'POST' ? (JSON.parse(body) as { customerId: number; customerName: string }) : undefined;
-        const refuse = asked?.customerName === 'Mallory' ? 422 : asked && !seen.has(String(asked.customerId)) ? 503 : undefined;
+        const asked =
+          req.method === 'POST' ? (JSON.parse(body) as { customerId: number; customerName: string }) : undefined;
+        const refuse =
+          asked?.customerName === 'Mallory' ? 422 : asked && !seen.has(String(asked.customerId)) ? 503 : undefined;
         if (asked) seen.add(String(asked.customerId));
-        if (refuse) return void res.writeHead(refuse, { 'content-type': 'application/problem+json' }).end(JSON.stringify({ status: refuse }));
-        const upstream = request(new URL(req.url!, p.inventory.url), { method: req.method, headers: req.headers }, (answer) => {
-          res.writeHead(answer.statusCode!, answer.headers);
-          answer.pipe(res);
-        });
+        if (refuse)
+          return void res
+            .writeHead(refuse, { 'content-type': 'application/problem+json' })
+            .end(JSON.stringify({ status: refuse }));
+        const upstream = request(
+          new URL(req.url!, p.inventory.url),
+          { method: req.method, headers: req.headers },
+          (answer) => {
+            res.writeHead(answer.statusCode!, answer.headers);
+            answer.pipe(res);
+          },
+        );
         upstream.end(body);
       });
     });
@@ -127,10 +165,16 @@ describe('traces: the built services, exporting to an OTLP receiver', () => {
 
     const retried = await createCustomer(p, 'Rita');
     const refused = await createCustomer(p, 'Mallory');
-    await waitFor('the dead letter', async () => (await getJson(`${p.middleware.url}/status`)).deadLetters === 1, 15_000);
+    await waitFor(
+      'the dead letter',
+      async () => (await getJson(`${p.middleware.url}/status`)).deadLetters === 1,
+      15_000,
+    );
 
     const processOf = async (customer: { traceparent?: string }) => {
-      await waitFor('its process span', async () => r.spans.some((span) => span.traceId === traceIdOf(customer) && span.name === 'process customer.created'));
+      await waitFor('its process span', async () =>
+        r.spans.some((span) => span.traceId === traceIdOf(customer) && span.name === 'process customer.created'),
+      );
       return r.spans.find((span) => span.traceId === traceIdOf(customer) && span.name === 'process customer.created')!;
     };
     expect((await processOf(retried)).events).toContainEqual({
@@ -138,17 +182,29 @@ describe('traces: the built services, exporting to an OTLP receiver', () => {
       attributes: expect.objectContaining({ 'http.response.status_code': 503, 'http.request.resend_count': 1 }),
     });
     const refusal = await processOf(refused);
-    expect(refusal.events).toContainEqual({ name: 'dead-lettered', attributes: { 'http.response.status_code': 422, 'welcome.customer.id': refused.id } });
+    expect(refusal.events).toContainEqual({
+      name: 'dead-lettered',
+      attributes: { 'http.response.status_code': 422, 'welcome.customer.id': refused.id },
+    });
 
     // Each attempt is a step of the journey, with its status.
     const stepsOf = async (customer: Customer) => (await journeyOf(p, customer.id)).steps;
-    expect((await stepsOf(retried)).filter((step) => step.kind !== 'created').map(({ kind, status, outcome, via }) => ({ kind, status, outcome, via }))).toEqual([
+    expect(
+      (await stepsOf(retried))
+        .filter((step) => step.kind !== 'created')
+        .map(({ kind, status, outcome, via }) => ({ kind, status, outcome, via })),
+    ).toEqual([
       { kind: 'found', via: 'poll', status: undefined, outcome: undefined },
       { kind: 'asked', status: 503, outcome: undefined, via: undefined },
       { kind: 'asked', status: 201, outcome: undefined, via: undefined },
       { kind: 'outcome', outcome: 'created', status: undefined, via: undefined },
     ]);
-    expect((await stepsOf(refused)).at(-1)).toMatchObject({ kind: 'outcome', outcome: 'deadLettered', status: 422, deadLetterId: 1 });
+    expect((await stepsOf(refused)).at(-1)).toMatchObject({
+      kind: 'outcome',
+      outcome: 'deadLettered',
+      status: 422,
+      deadLetterId: 1,
+    });
   });
 
   test('with no endpoint set, nothing is traced: no traceparent on customers, no trace ids in the log', async () => {

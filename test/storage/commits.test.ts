@@ -5,7 +5,14 @@ import { createApp as createCrm } from '../../crm/src/app.js';
 import { createApp as createInventory } from '../../inventory/src/app.js';
 import { createApp as createMiddleware } from '../../middleware/src/app.js';
 import { syncNewCustomers } from '../../middleware/src/domain/sync.js';
-import { closedAfterEach, createCustomer, gatedInventory, listPackages, middlewareDeps, sqliteOf } from '../../middleware/test/support.js';
+import {
+  closedAfterEach,
+  createCustomer,
+  gatedInventory,
+  listPackages,
+  middlewareDeps,
+  sqliteOf,
+} from '../../middleware/test/support.js';
 import { ContractChecker } from '../e2e/contract.js';
 import { captureLogs } from '../support/logs.js';
 import { failCommitsOn, fillDisk } from './faults.js';
@@ -21,7 +28,8 @@ const services = [
     name: 'CRM',
     table: 'customers',
     build: (db: Db, logger: Logger) => createCrm({ database: sqliteDatabase(db, logger), logger }),
-    write: (http: ReturnType<typeof request>, n: number) => postJson(http, '/customers', { name: `Customer ${n}`, email: `c${n}@example.com` }),
+    write: (http: ReturnType<typeof request>, n: number) =>
+      postJson(http, '/customers', { name: `Customer ${n}`, email: `c${n}@example.com` }),
     nameOf: (stored: { name: string }) => stored.name,
     list: '/customers?limit=1000',
   },
@@ -29,7 +37,8 @@ const services = [
     name: 'Inventory',
     table: 'packages',
     build: (db: Db, logger: Logger) => createInventory({ database: sqliteDatabase(db, logger), logger }),
-    write: (http: ReturnType<typeof request>, n: number) => postJson(http, '/packages', { customerId: n, customerName: `Customer ${n}` }),
+    write: (http: ReturnType<typeof request>, n: number) =>
+      postJson(http, '/packages', { customerId: n, customerName: `Customer ${n}` }),
     nameOf: (stored: { customerName: string }) => stored.customerName,
     list: '/packages?limit=1000',
   },
@@ -99,10 +108,22 @@ describe('a full disk', () => {
       expect(full?.status).toBe(507);
       expect(full?.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(full?.headers['retry-after']).toBe('30');
-      expect(full?.body).toMatchObject({ type: '/problems/insufficient-storage', status: 507, title: 'Insufficient Storage' });
+      expect(full?.body).toMatchObject({
+        type: '/problems/insufficient-storage',
+        status: 507,
+        title: 'Insufficient Storage',
+      });
       const documented = new ContractChecker((await http.get('/openapi.json')).body);
       const path = service.list.split('?')[0]!;
-      expect(documented.check({ method: 'POST', path, status: 507, contentType: full!.headers['content-type']!, body: full!.body })).toEqual([]);
+      expect(
+        documented.check({
+          method: 'POST',
+          path,
+          status: 507,
+          contentType: full!.headers['content-type']!,
+          body: full!.body,
+        }),
+      ).toEqual([]);
       for (let n = 2001; n <= 2005; n++) expect((await service.write(http, n)).status).toBe(507);
 
       const ready = await http.get('/ready');
@@ -137,7 +158,10 @@ describe('a full disk', () => {
     expect(stuckAt).toBeLessThan(300);
     expect(await syncNewCustomers(deps)).toMatchObject({ failure: expect.stringMatching(/full/) });
     expect(await deps.store.cursor()).toBe(stuckAt);
-    expect((await http.get('/ready')).body.errors).toContainEqual({ field: 'storage', message: expect.stringMatching(/full/) });
+    expect((await http.get('/ready')).body.errors).toContainEqual({
+      field: 'storage',
+      message: expect.stringMatching(/full/),
+    });
 
     disk.free();
     while ((await syncNewCustomers(deps)).more) {
@@ -148,7 +172,9 @@ describe('a full disk', () => {
     expect(new Set(packages.map((p) => p.customerId)).size).toBe(300);
     expect(packages).toHaveLength(300);
     expect((await http.get('/ready')).status).toBe(200);
-    expect(lines.filter((line) => line.level !== 'debug' && /disk/.test(line.message)).map((line) => line.level)).toEqual(['error', 'info']);
+    expect(
+      lines.filter((line) => line.level !== 'debug' && /disk/.test(line.message)).map((line) => line.level),
+    ).toEqual(['error', 'info']);
   });
 
   test('the middleware treats an Inventory answering 507 as an outage, and delivers once it has room again', async () => {

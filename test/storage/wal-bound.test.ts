@@ -29,7 +29,8 @@ describe(`after ${COUNT} customers, the write-ahead log stays bounded`, () => {
     const db = fileDb('crm.db');
     const store = createSqliteCustomerStore(db, guard(db));
     const createdAt = new Date().toISOString();
-    for (let i = 1; i <= COUNT; i++) await store.insert({ name: `Customer ${i}`, email: `c${i}@example.com`, createdAt });
+    for (let i = 1; i <= COUNT; i++)
+      await store.insert({ name: `Customer ${i}`, email: `c${i}@example.com`, createdAt });
     expect(await store.listAfter(COUNT - 1, 10)).toHaveLength(1);
     expect(walSize('crm.db')).toBeLessThan(WAL_BOUND);
     db.close();
@@ -39,7 +40,8 @@ describe(`after ${COUNT} customers, the write-ahead log stays bounded`, () => {
     const db = fileDb('inventory.db');
     const store = createPackageStore(sqliteDatabase(db, createSilentLogger()));
     const createdAt = new Date().toISOString();
-    for (let i = 1; i <= COUNT; i++) await store.findOrInsert({ customerId: i, customerName: `Customer ${i}`, createdAt });
+    for (let i = 1; i <= COUNT; i++)
+      await store.findOrInsert({ customerId: i, customerName: `Customer ${i}`, createdAt });
     expect(await store.listAfter(COUNT - 1, 10)).toHaveLength(1);
     expect(walSize('inventory.db')).toBeLessThan(WAL_BOUND);
     db.close();
@@ -53,7 +55,11 @@ describe(`after ${COUNT} customers, the write-ahead log stays bounded`, () => {
     // and the cursor is saved after them.
     for (let first = 1; first <= COUNT; first += 100) {
       const ids = Array.from({ length: 100 }, (_, i) => first + i);
-      await Promise.all(ids.map((i) => store.confirm({ customerId: i, customerName: `Customer ${i}`, packageId: i, outcome: 'created' }, at, 'poll')));
+      await Promise.all(
+        ids.map((i) =>
+          store.confirm({ customerId: i, customerName: `Customer ${i}`, packageId: i, outcome: 'created' }, at, 'poll'),
+        ),
+      );
       await store.advanceCursor(ids.at(-1)!);
     }
     expect(await store.cursor()).toBe(COUNT);

@@ -47,10 +47,22 @@ export class Balancer {
       if (outcome === 'failed') break;
     }
     if (!res.headersSent) res.writeHead(502, { 'Content-Type': 'application/problem+json' });
-    res.end(JSON.stringify({ type: '/problems/bad-gateway', title: 'Bad Gateway', status: 502, detail: 'No replica answered.' }));
+    res.end(
+      JSON.stringify({
+        type: '/problems/bad-gateway',
+        title: 'Bad Gateway',
+        status: 502,
+        detail: 'No replica answered.',
+      }),
+    );
   }
 
-  private forward(target: string, req: IncomingMessage, body: Buffer, res: ServerResponse): Promise<'answered' | 'refused' | 'failed'> {
+  private forward(
+    target: string,
+    req: IncomingMessage,
+    body: Buffer,
+    res: ServerResponse,
+  ): Promise<'answered' | 'refused' | 'failed'> {
     return new Promise((resolve) => {
       const url = new URL(req.url ?? '/', target);
       const upstream = request(url, { method: req.method, headers: { ...req.headers, host: url.host } }, (answer) => {
@@ -62,7 +74,9 @@ export class Balancer {
           resolve('failed');
         });
       });
-      upstream.on('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED' ? 'refused' : 'failed'));
+      upstream.on('error', (error: NodeJS.ErrnoException) =>
+        resolve(error.code === 'ECONNREFUSED' ? 'refused' : 'failed'),
+      );
       res.on('close', () => upstream.destroy());
       upstream.end(body);
     });

@@ -20,7 +20,10 @@ export const BACKENDS: readonly Backend[] = ['sqlite', 'postgres'];
 /** The server the PostgreSQL tests use (see test/support/postgres-setup.mjs); a test fails, never skips, without one. */
 export function testServerUrl(): string {
   const url = process.env.TEST_DATABASE_URL;
-  if (!url) throw new Error(`no PostgreSQL server for the tests: ${process.env.TEST_DATABASE_ERROR ?? 'TEST_DATABASE_URL is not set'}`);
+  if (!url)
+    throw new Error(
+      `no PostgreSQL server for the tests: ${process.env.TEST_DATABASE_ERROR ?? 'TEST_DATABASE_URL is not set'}`,
+    );
   return url;
 }
 
@@ -42,7 +45,8 @@ export async function createTestDatabase(): Promise<{ url: string; drop(): Promi
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
-    drop: () => onServer((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
+    drop: () =>
+      onServer((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
   };
 }
 
@@ -70,7 +74,10 @@ export function testDatabases(service: string, setup: PostgresSetup) {
     /** A fresh schema's name, to open again later (a restart). */
     newSchema: () => `${service}_${++schemas}`,
     /** Connects to `schema` of this file's database and migrates it; closed after the test. */
-    async postgres(schema = `${service}_${++schemas}`, options: { logger?: Logger; poolSize?: number } = {}): Promise<Postgres> {
+    async postgres(
+      schema = `${service}_${++schemas}`,
+      options: { logger?: Logger; poolSize?: number } = {},
+    ): Promise<Postgres> {
       const pgDb = connectPostgres({
         url: await url(),
         poolSize: options.poolSize ?? 4,
@@ -86,7 +93,10 @@ export function testDatabases(service: string, setup: PostgresSetup) {
      * A database on `backend`: SQLite at `path` (`:memory:` by default), or PostgreSQL in
      * `schema` (a fresh one by default).
      */
-    async open(backend: Backend, options: { path?: string; schema?: string; logger?: Logger } = {}): Promise<ServiceDatabase> {
+    async open(
+      backend: Backend,
+      options: { path?: string; schema?: string; logger?: Logger } = {},
+    ): Promise<ServiceDatabase> {
       const logger = options.logger ?? createSilentLogger();
       if (backend === 'sqlite') {
         const db = openDatabase(options.path ?? ':memory:');

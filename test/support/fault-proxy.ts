@@ -16,7 +16,11 @@ export type Fault =
   | { kind: 'stall'; ms: number };
 
 export const describeFault = (fault: Fault): string =>
-  fault.kind === 'status' ? `status ${fault.status}` : fault.kind === 'slow' || fault.kind === 'stall' ? `${fault.kind} ${fault.ms}ms` : fault.kind;
+  fault.kind === 'status'
+    ? `status ${fault.status}`
+    : fault.kind === 'slow' || fault.kind === 'stall'
+      ? `${fault.kind} ${fault.ms}ms`
+      : fault.kind;
 
 /**
  * A small HTTP proxy between the middleware and one upstream, whose failures the test controls.

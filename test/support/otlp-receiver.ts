@@ -41,8 +41,12 @@ interface OtlpTraces {
 }
 
 const valueOf = (value: OtlpValue): unknown =>
-  value.stringValue ?? (value.intValue !== undefined ? Number(value.intValue) : undefined) ?? value.doubleValue ?? value.boolValue;
-const attributesOf = (attributes: OtlpAttribute[] = []) => Object.fromEntries(attributes.map(({ key, value }) => [key, valueOf(value)]));
+  value.stringValue ??
+  (value.intValue !== undefined ? Number(value.intValue) : undefined) ??
+  value.doubleValue ??
+  value.boolValue;
+const attributesOf = (attributes: OtlpAttribute[] = []) =>
+  Object.fromEntries(attributes.map(({ key, value }) => [key, valueOf(value)]));
 
 /**
  * An OTLP/HTTP receiver of the test's own (OTEL_EXPORTER_OTLP_PROTOCOL=http/json): it keeps every
@@ -71,7 +75,11 @@ export class OtlpReceiver {
 
   /** The variables that point a service at this receiver, exporting at once. */
   get env(): Record<string, string> {
-    return { OTEL_EXPORTER_OTLP_ENDPOINT: this.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '100' };
+    return {
+      OTEL_EXPORTER_OTLP_ENDPOINT: this.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+    };
   }
 
   private take(traces: OtlpTraces): void {
@@ -87,7 +95,10 @@ export class OtlpReceiver {
             spanId: span.spanId,
             parentSpanId: span.parentSpanId ?? '',
             links: span.links ?? [],
-            events: (span.events ?? []).map((event) => ({ name: event.name, attributes: attributesOf(event.attributes) })),
+            events: (span.events ?? []).map((event) => ({
+              name: event.name,
+              attributes: attributesOf(event.attributes),
+            })),
             attributes: attributesOf(span.attributes),
             status: span.status ?? {},
           });

@@ -46,7 +46,9 @@ export async function startThrowawayPostgres(options = {}) {
     await server.initialise();
     await server.start();
   } catch (error) {
-    throw new Error(`a throwaway PostgreSQL server could not be started: ${error?.message ?? error}\n${logs.slice(-20).join('')}`);
+    throw new Error(
+      `a throwaway PostgreSQL server could not be started: ${error?.message ?? error}\n${logs.slice(-20).join('')}`,
+    );
   }
   let running = true;
   return {

@@ -32,7 +32,9 @@ export function serveApp(app: Koa): Promise<RunningServer> {
 }
 
 /** A hand-written HTTP peer for what a test must control: garbage, failures, hangs. */
-export function serveHandler(handler: (req: IncomingMessage, res: ServerResponse, body: string) => void): Promise<RunningServer> {
+export function serveHandler(
+  handler: (req: IncomingMessage, res: ServerResponse, body: string) => void,
+): Promise<RunningServer> {
   return started(
     createServer((req, res) => {
       let body = '';
@@ -42,13 +44,22 @@ export function serveHandler(handler: (req: IncomingMessage, res: ServerResponse
   );
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(status, { 'Content-Type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
 }
 
 /** Polls `check` until it returns something truthy, or fails with `what` after the deadline. */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 15_000): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | Promise<T>,
+  timeoutMs = 15_000,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -59,7 +70,9 @@ export async function waitFor<T>(what: string, check: () => T | Promise<T>, time
       lastError = error;
     }
     if (Date.now() > deadline) {
-      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+      throw new Error(
+        `Timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -32,7 +32,7 @@ export class SmallDisk {
     const fd = openSync(this.ballast, 'a');
     const chunk = Buffer.alloc(64 * 1024);
     try {
-      for (let size = chunk.length; size >= 1; ) {
+      for (let size = chunk.length; size >= 1;) {
         try {
           writeSync(fd, chunk, 0, size);
         } catch (error) {

@@ -32,14 +32,18 @@ export const batchWebhookId = (messageIds: readonly number[]) =>
 /** The body and webhook-id of one request to the endpoint of `messages`. */
 export function requestOf(messages: readonly DueMessage[]): { id: string; body: string } {
   const [first] = messages;
-  if (messages.length === 1 && first!.endpoint.batchSize === 1) return { id: webhookId(first!.id), body: first!.payload };
+  if (messages.length === 1 && first!.endpoint.batchSize === 1)
+    return { id: webhookId(first!.id), body: first!.payload };
   // Each payload is a stored JSON object, sent as it is but for its id, put in front of its fields.
-  const events = messages.map((message) => `{"id":${JSON.stringify(webhookId(message.id))},${message.payload.slice(1)}`);
+  const events = messages.map(
+    (message) => `{"id":${JSON.stringify(webhookId(message.id))},${message.payload.slice(1)}`,
+  );
   return { id: batchWebhookId(messages.map((message) => message.id)), body: `[${events.join(',')}]` };
 }
 
 /** The trace context a stored payload's customer was created in, if it was traced. */
-const traceparentIn = (payload: string) => /"traceparent":"(00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2})"/.exec(payload)?.[1];
+const traceparentIn = (payload: string) =>
+  /"traceparent":"(00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2})"/.exec(payload)?.[1];
 
 /**
  * The span of one request: a child of the first message's trace (one message: its customer's own),
@@ -73,7 +77,9 @@ export function lookupOutsideLinkLocal(resolve: typeof lookup = lookup) {
       if (error) return callback(error, []);
       const refused = addresses.find((entry) => isLinkLocal(entry.address));
       if (refused) {
-        const failure: NodeJS.ErrnoException = new Error(`${hostname} resolves to the link-local address ${refused.address}; not called`);
+        const failure: NodeJS.ErrnoException = new Error(
+          `${hostname} resolves to the link-local address ${refused.address}; not called`,
+        );
         failure.code = 'ELINKLOCAL';
         return callback(failure, []);
       }
@@ -150,7 +156,11 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
     return inSpan('send customer.created', sendSpan(messages, id), async (span) => {
       const result = await send(endpoint, id, body, at);
       if (result.status !== null) span?.setAttribute('http.response.status_code', result.status);
-      if (!result.delivered) span?.addEvent('not delivered', { 'http.response.status_code': result.status ?? 0, 'error.message': result.error ?? '' });
+      if (!result.delivered)
+        span?.addEvent('not delivered', {
+          'http.response.status_code': result.status ?? 0,
+          'error.message': result.error ?? '',
+        });
       return result;
     });
   };
@@ -177,7 +187,11 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
       return { delivered, status, error: delivered ? null : `answered ${status}` };
     } catch (error) {
       const code = (error as { code?: string }).code;
-      return { delivered: false, status: null, error: code ? `${code}: ${(error as Error).message}` : (error as Error).message };
+      return {
+        delivered: false,
+        status: null,
+        error: code ? `${code}: ${(error as Error).message}` : (error as Error).message,
+      };
     }
   }
 }

@@ -28,9 +28,9 @@ export function urlProblem(url: string): string | undefined {
     return 'must be an absolute http:// or https:// URL';
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return 'must be an absolute http:// or https:// URL';
-  if (parsed.username !== '' || parsed.password !== '') return 'must not carry credentials (user:password@): they would be sent to whoever answers';
+  if (parsed.username !== '' || parsed.password !== '')
+    return 'must not carry credentials (user:password@): they would be sent to whoever answers';
   const host = parsed.hostname.replace(/^\[|\]$/g, '');
   if (isLinkLocal(host)) return `must not point at a link-local address (${host}), such as a cloud metadata service`;
   return undefined;
 }
-

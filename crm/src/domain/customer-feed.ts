@@ -47,7 +47,10 @@ export function createCustomerFeed(options: CustomerFeedOptions): CustomerFeed {
     } catch (error) {
       // The held polls answer at their deadlines as they would; the log says so once, not every second.
       if (!failing) {
-        options.logger.warn('Long polls cannot look for new customers in the database; they answer at their deadlines', { error: (error as Error).message });
+        options.logger.warn(
+          'Long polls cannot look for new customers in the database; they answer at their deadlines',
+          { error: (error as Error).message },
+        );
       }
       failing = true;
     }

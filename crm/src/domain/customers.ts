@@ -17,7 +17,11 @@ export const HELD_POLLS_RETRY_AFTER_S = 5;
 
 export async function registerCustomer(deps: CustomerDeps, input: { name: string; email: string }): Promise<Customer> {
   try {
-    const customer = await deps.store.insert({ ...input, createdAt: deps.now().toISOString(), traceparent: currentTraceparent() });
+    const customer = await deps.store.insert({
+      ...input,
+      createdAt: deps.now().toISOString(),
+      traceparent: currentTraceparent(),
+    });
     deps.feed.committed(customer.id);
     deps.onRegistered?.(customer);
     return customer;
@@ -39,13 +43,24 @@ export async function getCustomer(deps: CustomerDeps, id: number): Promise<Custo
  * The customers after `after`; when there are none yet and `waitMs` is given, the answer waits
  * for the first one committed (long polling), or until `waitMs` passes or `until` aborts.
  */
-export async function listCustomers(deps: CustomerDeps, after: number, limit: number, waitMs = 0, until?: AbortSignal): Promise<Customer[]> {
+export async function listCustomers(
+  deps: CustomerDeps,
+  after: number,
+  limit: number,
+  waitMs = 0,
+  until?: AbortSignal,
+): Promise<Customer[]> {
   const found = await deps.store.listAfter(after, limit);
   if (found.length > 0 || waitMs <= 0) return found;
   if (deps.feed.held() >= deps.maxHeldPolls) {
-    throw new AppError(503, 'too-many-long-polls', `${deps.maxHeldPolls} long polls are held already (MAX_HELD_POLLS); ask again shortly.`, {
-      headers: { 'Retry-After': String(HELD_POLLS_RETRY_AFTER_S) },
-    });
+    throw new AppError(
+      503,
+      'too-many-long-polls',
+      `${deps.maxHeldPolls} long polls are held already (MAX_HELD_POLLS); ask again shortly.`,
+      {
+        headers: { 'Retry-After': String(HELD_POLLS_RETRY_AFTER_S) },
+      },
+    );
   }
   await deps.feed.waitForCustomerAfter(after, waitMs, until);
   return deps.store.listAfter(after, limit);

@@ -56,7 +56,9 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
 
   /** Names the messages of one request in a log line: "message 12", or "messages 12 to 40 (29)". */
   const named = (messages: readonly DueMessage[]) =>
-    messages.length === 1 ? `message ${messages[0]!.id}` : `messages ${messages[0]!.id} to ${messages.at(-1)!.id} (${messages.length})`;
+    messages.length === 1
+      ? `message ${messages[0]!.id}`
+      : `messages ${messages[0]!.id} to ${messages.at(-1)!.id} (${messages.length})`;
 
   /** Sends one request, and records its outcome for each message it carried, each on its own schedule. */
   const attempt = async (messages: readonly DueMessage[]) => {
@@ -68,10 +70,25 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
       const delay = options.schedule[attempts - 1];
       const retryAt = result.delivered || delay === undefined ? null : new Date(at.getTime() + delay).toISOString();
       const outcome = result.delivered ? ('delivered' as const) : { retryAt };
-      return { message, attempts, retryAt, done: webhooks.recordAttempt(message.id, { at: at.toISOString(), status: result.status, error: result.error, outcome }) };
+      return {
+        message,
+        attempts,
+        retryAt,
+        done: webhooks.recordAttempt(message.id, {
+          at: at.toISOString(),
+          status: result.status,
+          error: result.error,
+          outcome,
+        }),
+      };
     });
     await Promise.all(recorded.map((entry) => entry.done));
-    const fields = { messageIds: messages.map((message) => message.id), endpointId: endpoint.id, url: endpoint.url, status: result.status };
+    const fields = {
+      messageIds: messages.map((message) => message.id),
+      endpointId: endpoint.id,
+      url: endpoint.url,
+      status: result.status,
+    };
     if (result.delivered) {
       logger.info(`Webhook ${named(messages)} delivered to ${endpoint.url}`, fields);
       options.onAttempt?.('delivered', messages.length);
@@ -81,12 +98,15 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
     const failed = recorded.filter((entry) => entry.retryAt === null);
     if (retrying.length > 0) {
       const retryAt = retrying[0]!.retryAt;
-      logger.warn(`Webhook ${named(retrying.map((entry) => entry.message))} to ${endpoint.url} failed (${result.error}); retrying at ${retryAt}`, {
-        ...fields,
-        attempts: retrying[0]!.attempts,
-        error: result.error,
-        retryAt,
-      });
+      logger.warn(
+        `Webhook ${named(retrying.map((entry) => entry.message))} to ${endpoint.url} failed (${result.error}); retrying at ${retryAt}`,
+        {
+          ...fields,
+          attempts: retrying[0]!.attempts,
+          error: result.error,
+          retryAt,
+        },
+      );
       options.onAttempt?.('retrying', retrying.length);
     }
     if (failed.length > 0) {
@@ -103,10 +123,13 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
     const running = attempt(messages)
       .catch((error: unknown) => {
         if (isDatabaseUnavailable(error)) {
-          logger.warn(`Webhook ${named(messages)} was sent, but the attempt could not be recorded; it is sent again once its lease ends at ${leaseUntil}`, {
-            messageIds: messages.map((message) => message.id),
-            leaseUntil,
-          });
+          logger.warn(
+            `Webhook ${named(messages)} was sent, but the attempt could not be recorded; it is sent again once its lease ends at ${leaseUntil}`,
+            {
+              messageIds: messages.map((message) => message.id),
+              leaseUntil,
+            },
+          );
         } else {
           logger.error('Webhook dispatch failed unexpectedly; the messages stay pending', {
             messageIds: messages.map((message) => message.id),
@@ -156,14 +179,18 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
     let sleep: number;
     try {
       sleep = await claimAndSend();
-      if (failingSince) logger.info('The webhook dispatcher reads its outbox again', { since: failingSince.toISOString() });
+      if (failingSince)
+        logger.info('The webhook dispatcher reads its outbox again', { since: failingSince.toISOString() });
       failingSince = undefined;
     } catch (error) {
       // Background work has no request to answer: the failure is said once, and tried again on the timer.
       if (!failingSince) {
-        logger.error(`The webhook dispatcher cannot read its outbox (${(error as Error).message}); trying again every ${UNAVAILABLE_RETRY_MS / 1000} s`, {
-          error: isDatabaseUnavailable(error) ? (error as Error).message : (error as Error).stack,
-        });
+        logger.error(
+          `The webhook dispatcher cannot read its outbox (${(error as Error).message}); trying again every ${UNAVAILABLE_RETRY_MS / 1000} s`,
+          {
+            error: isDatabaseUnavailable(error) ? (error as Error).message : (error as Error).stack,
+          },
+        );
       }
       failingSince ??= new Date();
       sleep = UNAVAILABLE_RETRY_MS;

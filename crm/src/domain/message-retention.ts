@@ -43,12 +43,18 @@ export function startMessagePruner(options: MessagePrunerOptions): { stop(): Pro
         await yieldToOthers();
       } while (deleted === PRUNE_BATCH && !stopped);
     } catch (error) {
-      logger.warn(`The webhook message log could not be pruned (${(error as Error).message}); trying again in an hour`, {
-        error: isDatabaseUnavailable(error) ? (error as Error).message : (error as Error).stack,
-      });
+      logger.warn(
+        `The webhook message log could not be pruned (${(error as Error).message}); trying again in an hour`,
+        {
+          error: isDatabaseUnavailable(error) ? (error as Error).message : (error as Error).stack,
+        },
+      );
     }
     if (pruned > 0) {
-      logger.info(`Pruned ${pruned} webhook messages whose last attempt was more than ${options.retentionDays} days ago`, { pruned, before });
+      logger.info(
+        `Pruned ${pruned} webhook messages whose last attempt was more than ${options.retentionDays} days ago`,
+        { pruned, before },
+      );
     }
   };
   const schedule = () => {

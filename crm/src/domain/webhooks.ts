@@ -28,7 +28,10 @@ export function makeSecret(): string {
 }
 
 const tooManyEndpoints = () =>
-  conflict('too-many-endpoints', `There are already ${MAX_WEBHOOK_ENDPOINTS} webhook endpoints, the most this CRM keeps; delete one first.`);
+  conflict(
+    'too-many-endpoints',
+    `There are already ${MAX_WEBHOOK_ENDPOINTS} webhook endpoints, the most this CRM keeps; delete one first.`,
+  );
 
 export async function createEndpoint(
   deps: WebhookDeps,
@@ -37,7 +40,12 @@ export async function createEndpoint(
   const problem = urlProblem(input.url);
   if (problem) throw validationFailed([{ field: 'url', message: problem }]);
   const endpoint = await deps.webhooks.createEndpoint(
-    { url: input.url, secret: input.secret ?? makeSecret(), batchSize: input.batchSize ?? 1, createdAt: deps.now().toISOString() },
+    {
+      url: input.url,
+      secret: input.secret ?? makeSecret(),
+      batchSize: input.batchSize ?? 1,
+      createdAt: deps.now().toISOString(),
+    },
     MAX_WEBHOOK_ENDPOINTS,
   );
   if (!endpoint) throw tooManyEndpoints();
@@ -52,7 +60,10 @@ export async function ensureEndpoint(
   deps: WebhookDeps,
   wanted: { url: string; secret: string; batchSize: number },
 ): Promise<{ endpoint: WebhookEndpoint; created: boolean }> {
-  const ensured = await deps.webhooks.findOrCreateEndpoint({ ...wanted, createdAt: deps.now().toISOString() }, MAX_WEBHOOK_ENDPOINTS);
+  const ensured = await deps.webhooks.findOrCreateEndpoint(
+    { ...wanted, createdAt: deps.now().toISOString() },
+    MAX_WEBHOOK_ENDPOINTS,
+  );
   if (!ensured) throw tooManyEndpoints();
   return ensured;
 }
@@ -71,7 +82,12 @@ export async function deleteEndpoint(deps: WebhookDeps, id: number): Promise<voi
   if (!(await deps.webhooks.deleteEndpoint(id))) throw notFound(`There is no webhook endpoint ${id}.`);
 }
 
-export async function listMessages(deps: WebhookDeps, endpointId: number, after: number, limit: number): Promise<WebhookMessage[]> {
+export async function listMessages(
+  deps: WebhookDeps,
+  endpointId: number,
+  after: number,
+  limit: number,
+): Promise<WebhookMessage[]> {
   await getEndpoint(deps, endpointId);
   return deps.webhooks.listMessages(endpointId, after, limit);
 }
@@ -82,7 +98,11 @@ export async function retryMessage(deps: WebhookDeps, endpointId: number, messag
   const message = await deps.webhooks.findMessage(endpointId, messageId);
   if (!message) throw notFound(`Webhook endpoint ${endpointId} has no message ${messageId}.`);
   if (message.status === 'delivered') {
-    throw new AppError(409, 'message-delivered', `Message ${messageId} was delivered already; there is nothing to retry.`);
+    throw new AppError(
+      409,
+      'message-delivered',
+      `Message ${messageId} was delivered already; there is nothing to retry.`,
+    );
   }
   const due = (await deps.webhooks.makeDue(endpointId, messageId, deps.now().toISOString()))!;
   deps.onDue?.();

@@ -72,7 +72,11 @@ export const crmOpenApi = openApiDocument({
       properties: {
         id: { type: 'integer', minimum: 1 },
         url: { type: 'string', format: 'uri', maxLength: 2048 },
-        secret: { type: 'string', pattern: '^whsec_', description: 'Keep it: the HMAC key of every webhook-signature sent to this endpoint.' },
+        secret: {
+          type: 'string',
+          pattern: '^whsec_',
+          description: 'Keep it: the HMAC key of every webhook-signature sent to this endpoint.',
+        },
         batchSize,
         createdAt: { type: 'string', format: 'date-time' },
       },
@@ -82,7 +86,13 @@ export const crmOpenApi = openApiDocument({
       type: 'object',
       required: ['url'],
       properties: {
-        url: { type: 'string', format: 'uri', maxLength: 2048, description: 'An absolute http:// or https:// URL.', examples: ['http://localhost:3003/webhooks/crm'] },
+        url: {
+          type: 'string',
+          format: 'uri',
+          maxLength: 2048,
+          description: 'An absolute http:// or https:// URL.',
+          examples: ['http://localhost:3003/webhooks/crm'],
+        },
         secret: {
           type: 'string',
           pattern: WEBHOOK_SECRET_PATTERN.source,
@@ -97,7 +107,17 @@ export const crmOpenApi = openApiDocument({
       description:
         'One event for one endpoint. Sent as `{ type, timestamp, data }` with the Standard Webhooks headers `webhook-id` (`msg_` + id, ' +
         'the same on every attempt), `webhook-timestamp` and `webhook-signature`; to an endpoint whose batchSize is above 1, within a batch.',
-      required: ['id', 'eventType', 'customerId', 'status', 'attempts', 'lastAttemptAt', 'lastStatus', 'lastError', 'nextAttemptAt'],
+      required: [
+        'id',
+        'eventType',
+        'customerId',
+        'status',
+        'attempts',
+        'lastAttemptAt',
+        'lastStatus',
+        'lastError',
+        'nextAttemptAt',
+      ],
       properties: {
         id: { type: 'integer', minimum: 1 },
         eventType: { const: 'customer.created' },
@@ -105,7 +125,10 @@ export const crmOpenApi = openApiDocument({
         status: { enum: ['pending', 'delivered', 'failed'] },
         attempts: { type: 'integer', minimum: 0 },
         lastAttemptAt: { type: ['string', 'null'], format: 'date-time' },
-        lastStatus: { type: ['integer', 'null'], description: "The subscriber's HTTP status at the last attempt, if it answered." },
+        lastStatus: {
+          type: ['integer', 'null'],
+          description: "The subscriber's HTTP status at the last attempt, if it answered.",
+        },
         lastError: { type: ['string', 'null'] },
         nextAttemptAt: { type: ['string', 'null'], format: 'date-time', description: 'Null once delivered or failed.' },
       },
@@ -120,7 +143,8 @@ export const crmOpenApi = openApiDocument({
           type: 'string',
           format: 'email',
           maxLength: 254,
-          description: 'Leading and trailing whitespace is trimmed before it is checked and stored; unique without regard to case.',
+          description:
+            'Leading and trailing whitespace is trimmed before it is checked and stored; unique without regard to case.',
           examples: ['alice@example.com'],
         },
       },
@@ -133,9 +157,16 @@ export const crmOpenApi = openApiDocument({
         tags: ['customers'],
         summary: 'Register a customer',
         operationId: 'createCustomer',
-        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/NewCustomer' } } } },
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/NewCustomer' } } },
+        },
         responses: {
-          '201': json('Registered, and committed', { $ref: '#/components/schemas/Customer' }, locationHeader('/customers/{id}')),
+          '201': json(
+            'Registered, and committed',
+            { $ref: '#/components/schemas/Customer' },
+            locationHeader('/customers/{id}'),
+          ),
           ...bodyProblems,
           '409': problem('The email is taken (case does not matter).', 'email-taken'),
           ...storageProblems,
@@ -156,14 +187,24 @@ export const crmOpenApi = openApiDocument({
           },
         ],
         responses: {
-          '200': json('A page of customers', { type: 'array', items: { $ref: '#/components/schemas/Customer' } }, linkHeader),
+          '200': json(
+            'A page of customers',
+            { type: 'array', items: { $ref: '#/components/schemas/Customer' } },
+            linkHeader,
+          ),
           '400': problem('A bad after, limit or wait.', 'validation-failed'),
           '503': {
             ...problem(
               'MAX_HELD_POLLS long polls are held already (only a request with wait that finds no customer is held); ask again after Retry-After.',
               'too-many-long-polls',
             ),
-            headers: { 'Retry-After': { description: 'Seconds to wait.', required: true, schema: { type: 'integer', minimum: 1 } } },
+            headers: {
+              'Retry-After': {
+                description: 'Seconds to wait.',
+                required: true,
+                schema: { type: 'integer', minimum: 1 },
+              },
+            },
           },
         },
       },
@@ -186,9 +227,16 @@ export const crmOpenApi = openApiDocument({
         tags: ['webhooks'],
         summary: 'Subscribe a url to customer.created events',
         operationId: 'createWebhookEndpoint',
-        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/NewWebhookEndpoint' } } } },
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/NewWebhookEndpoint' } } },
+        },
         responses: {
-          '201': json('Subscribed: it receives every customer committed from now on', { $ref: '#/components/schemas/CreatedWebhookEndpoint' }, locationHeader('/webhook-endpoints/{id}')),
+          '201': json(
+            'Subscribed: it receives every customer committed from now on',
+            { $ref: '#/components/schemas/CreatedWebhookEndpoint' },
+            locationHeader('/webhook-endpoints/{id}'),
+          ),
           ...bodyProblems,
           '409': problem('There are already 100 endpoints.', 'too-many-endpoints'),
           ...storageProblems,
@@ -200,7 +248,11 @@ export const crmOpenApi = openApiDocument({
         operationId: 'listWebhookEndpoints',
         parameters: pageParameters,
         responses: {
-          '200': json('A page of endpoints', { type: 'array', items: { $ref: '#/components/schemas/WebhookEndpoint' } }, linkHeader),
+          '200': json(
+            'A page of endpoints',
+            { type: 'array', items: { $ref: '#/components/schemas/WebhookEndpoint' } },
+            linkHeader,
+          ),
           '400': problem('A bad after or limit.', 'validation-failed'),
         },
       },
@@ -234,11 +286,16 @@ export const crmOpenApi = openApiDocument({
       get: {
         tags: ['webhooks'],
         summary: "The endpoint's message log, one row per event, keyset-paged",
-        description: 'Delivered and failed messages are kept WEBHOOK_RETENTION_DAYS (30 by default) after their last attempt; pending ones until they end.',
+        description:
+          'Delivered and failed messages are kept WEBHOOK_RETENTION_DAYS (30 by default) after their last attempt; pending ones until they end.',
         operationId: 'listWebhookMessages',
         parameters: [ENDPOINT_ID, ...pageParameters],
         responses: {
-          '200': json('A page of messages', { type: 'array', items: { $ref: '#/components/schemas/WebhookMessage' } }, linkHeader),
+          '200': json(
+            'A page of messages',
+            { type: 'array', items: { $ref: '#/components/schemas/WebhookMessage' } },
+            linkHeader,
+          ),
           '400': problem('A bad id, after or limit.', 'validation-failed'),
           '404': notFoundAnswer('No such endpoint.'),
         },

@@ -2,7 +2,17 @@ import Router from '@koa/router';
 import { jsonBody, parseBody, parseIdParam, parsePageRequest, sendPage, WEBHOOK_SECRET_PATTERN } from '@welcome/common';
 import { Webhook } from 'standardwebhooks';
 import { z } from 'zod';
-import { createEndpoint, deleteEndpoint, getEndpoint, listEndpoints, MAX_BATCH_SIZE, listMessages, retryMessage, withoutSecret, type WebhookDeps } from '../domain/webhooks.js';
+import {
+  createEndpoint,
+  deleteEndpoint,
+  getEndpoint,
+  listEndpoints,
+  MAX_BATCH_SIZE,
+  listMessages,
+  retryMessage,
+  withoutSecret,
+  type WebhookDeps,
+} from '../domain/webhooks.js';
 
 /** `whsec_` and base64 of 24 to 64 bytes, the form the standardwebhooks package signs with. */
 const secret = z

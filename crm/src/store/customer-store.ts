@@ -77,5 +77,7 @@ export const customerCreatedEvent = (customer: Customer): string =>
 
 /** The customer store on the service's database, whichever it is. */
 export function createCustomerStore(database: ServiceDatabase): CustomerStore {
-  return database.kind === 'sqlite' ? createSqliteCustomerStore(database.db, database.storage) : createPostgresCustomerStore(database.pg);
+  return database.kind === 'sqlite'
+    ? createSqliteCustomerStore(database.db, database.storage)
+    : createPostgresCustomerStore(database.pg);
 }

@@ -74,7 +74,10 @@ export function createPostgresCustomerStore(db: Postgres): CustomerStore {
         customers.map((customer) => customer.createdAt),
         'customer.created',
       ]);
-      await tx.query('SELECT pg_notify($1, $2)', [channel, String(Math.max(...customers.map((customer) => customer.id)))]);
+      await tx.query('SELECT pg_notify($1, $2)', [
+        channel,
+        String(Math.max(...customers.map((customer) => customer.id))),
+      ]);
       return rows;
     });
     const byKey = new Map(created.map((row) => [row.email_key, toCustomer(row)]));
@@ -92,7 +95,10 @@ export function createPostgresCustomerStore(db: Postgres): CustomerStore {
       return row && toCustomer(row);
     },
     async listAfter(after, limit) {
-      const rows = await db.query<CustomerRow>(`SELECT ${CUSTOMER_COLUMNS} FROM customers WHERE id > $1 ORDER BY id LIMIT $2`, [after, limit]);
+      const rows = await db.query<CustomerRow>(
+        `SELECT ${CUSTOMER_COLUMNS} FROM customers WHERE id > $1 ORDER BY id LIMIT $2`,
+        [after, limit],
+      );
       return rows.map(toCustomer);
     },
     async highestId() {

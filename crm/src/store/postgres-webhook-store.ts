@@ -81,7 +81,11 @@ export function createPostgresWebhookStore(db: Postgres): WebhookStore {
   // when replicas start, or are asked, at the same instant.
   const endpointsLock = `welcome-integration:webhook-endpoints:${db.schema}`;
   const lockEndpoints = (tx: Queryable) => tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [endpointsLock]);
-  const createWithin = async (tx: Queryable, endpoint: NewEndpoint, limit: number): Promise<WebhookEndpoint | undefined> => {
+  const createWithin = async (
+    tx: Queryable,
+    endpoint: NewEndpoint,
+    limit: number,
+  ): Promise<WebhookEndpoint | undefined> => {
     const [{ n }] = (await tx.query<{ n: number }>('SELECT COUNT(*) AS n FROM webhook_endpoints')) as [{ n: number }];
     if (n >= limit) return undefined;
     const [row] = await tx.query<EndpointRow>(
@@ -105,7 +109,10 @@ export function createPostgresWebhookStore(db: Postgres): WebhookStore {
 
   const recordTogether = groupCommit<{ id: number; attempt: Attempt }>(recordAll);
   const findMessage = async (endpointId: number, id: number) => {
-    const [row] = await db.query<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM webhook_messages WHERE endpoint_id = $1 AND id = $2`, [endpointId, id]);
+    const [row] = await db.query<MessageRow>(
+      `SELECT ${MESSAGE_COLUMNS} FROM webhook_messages WHERE endpoint_id = $1 AND id = $2`,
+      [endpointId, id],
+    );
     return row && toMessage(row);
   };
 
@@ -124,21 +131,26 @@ export function createPostgresWebhookStore(db: Postgres): WebhookStore {
         );
         if (existing) {
           if (existing.batch_size === endpoint.batchSize) return { endpoint: toEndpoint(existing), created: false };
-          const [kept] = await tx.query<EndpointRow>(`UPDATE webhook_endpoints SET batch_size = $1 WHERE id = $2 RETURNING ${ENDPOINT_COLUMNS}`, [
-            endpoint.batchSize,
-            existing.id,
-          ]);
+          const [kept] = await tx.query<EndpointRow>(
+            `UPDATE webhook_endpoints SET batch_size = $1 WHERE id = $2 RETURNING ${ENDPOINT_COLUMNS}`,
+            [endpoint.batchSize, existing.id],
+          );
           return { endpoint: toEndpoint(kept!), created: false };
         }
         const created = await createWithin(tx, endpoint, limit);
         return created && { endpoint: created, created: true };
       }),
     async findEndpoint(id) {
-      const [row] = await db.query<EndpointRow>(`SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1`, [id]);
+      const [row] = await db.query<EndpointRow>(`SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1`, [
+        id,
+      ]);
       return row && toEndpoint(row);
     },
     async listEndpoints(after, limit) {
-      const rows = await db.query<EndpointRow>(`SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id > $1 ORDER BY id LIMIT $2`, [after, limit]);
+      const rows = await db.query<EndpointRow>(
+        `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id > $1 ORDER BY id LIMIT $2`,
+        [after, limit],
+      );
       return rows.map(toEndpoint);
     },
     async deleteEndpoint(id) {
@@ -161,10 +173,19 @@ export function createPostgresWebhookStore(db: Postgres): WebhookStore {
       return made ? toMessage(made) : findMessage(endpointId, id);
     },
     async claimDue(at, requests, leaseUntil) {
-      const [{ n: largest }] = (await db.query<{ n: number }>('SELECT COALESCE(MAX(batch_size), 1) AS n FROM webhook_endpoints')) as [{ n: number }];
-      if (largest === 1) return (await db.query<DueRow>(CLAIM_DUE, [at, requests, leaseUntil])).map((row) => [toDueMessage(row)]);
+      const [{ n: largest }] = (await db.query<{ n: number }>(
+        'SELECT COALESCE(MAX(batch_size), 1) AS n FROM webhook_endpoints',
+      )) as [{ n: number }];
+      if (largest === 1)
+        return (await db.query<DueRow>(CLAIM_DUE, [at, requests, leaseUntil])).map((row) => [toDueMessage(row)]);
       const leased = await db.transaction(async (tx) => {
-        const chosen = batchesOf(await tx.query<{ id: number; endpoint_id: number; batch_size: number; payload_bytes: number }>(LOCK_DUE, [at, requests * largest]), requests);
+        const chosen = batchesOf(
+          await tx.query<{ id: number; endpoint_id: number; batch_size: number; payload_bytes: number }>(LOCK_DUE, [
+            at,
+            requests * largest,
+          ]),
+          requests,
+        );
         const rows = await tx.query<DueRow>(LEASE, [chosen.flat().map((row) => row.id), leaseUntil]);
         return { chosen, byId: new Map(rows.map((row) => [Number(row.id), row])) };
       });
@@ -186,7 +207,9 @@ export function createPostgresWebhookStore(db: Postgres): WebhookStore {
     },
     async countByStatus() {
       const counts: Record<MessageStatus, number> = { pending: 0, delivered: 0, failed: 0 };
-      const rows = await db.query<{ status: MessageStatus; n: number }>('SELECT status, COUNT(*) AS n FROM webhook_messages GROUP BY status');
+      const rows = await db.query<{ status: MessageStatus; n: number }>(
+        'SELECT status, COUNT(*) AS n FROM webhook_messages GROUP BY status',
+      );
       for (const row of rows) counts[row.status] = row.n;
       return counts;
     },

@@ -31,7 +31,15 @@ export function createSqliteCustomerStore(db: Db, storage: StorageGuard): Custom
   // In an explicit transaction, a commit that fails (a full disk) throws: in autocommit, .get()
   // on INSERT ... RETURNING hands back the row even then, and never lets SQLite checkpoint.
   const insertCommitted = db.transaction((customer: NewCustomer) => {
-    const created = toCustomer(insert.get(customer.name, customer.email, emailKey(customer.email), customer.createdAt, customer.traceparent ?? null)!);
+    const created = toCustomer(
+      insert.get(
+        customer.name,
+        customer.email,
+        emailKey(customer.email),
+        customer.createdAt,
+        customer.traceparent ?? null,
+      )!,
+    );
     enqueue.run('customer.created', created.id, customerCreatedEvent(created), created.createdAt);
     return created;
   });
@@ -48,7 +56,9 @@ export function createSqliteCustomerStore(db: Db, storage: StorageGuard): Custom
       }
     }),
   );
-  const insertTogether = groupCommit<NewCustomer, Customer>((batch) => storage.write('insert customer', () => insertAll.immediate(batch)));
+  const insertTogether = groupCommit<NewCustomer, Customer>((batch) =>
+    storage.write('insert customer', () => insertAll.immediate(batch)),
+  );
 
   return {
     insert: insertTogether,

@@ -23,16 +23,24 @@ export function createSqliteWebhookStore(db: Db, storage: StorageGuard): Webhook
   const insertEndpoint = db.prepare<[string, string, number, string], EndpointRow>(
     'INSERT INTO webhook_endpoints (url, secret, batch_size, created_at) VALUES (?, ?, ?, ?) RETURNING *',
   );
-  const setBatchSize = db.prepare<[number, number], EndpointRow>('UPDATE webhook_endpoints SET batch_size = ? WHERE id = ? RETURNING *');
+  const setBatchSize = db.prepare<[number, number], EndpointRow>(
+    'UPDATE webhook_endpoints SET batch_size = ? WHERE id = ? RETURNING *',
+  );
   const endpointCount = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM webhook_endpoints');
   const endpointById = db.prepare<[number], EndpointRow>('SELECT * FROM webhook_endpoints WHERE id = ?');
-  const endpointByUrl = db.prepare<[string, string], EndpointRow>('SELECT * FROM webhook_endpoints WHERE url = ? AND secret = ? ORDER BY id LIMIT 1');
-  const endpointsAfter = db.prepare<[number, number], EndpointRow>('SELECT * FROM webhook_endpoints WHERE id > ? ORDER BY id LIMIT ?');
+  const endpointByUrl = db.prepare<[string, string], EndpointRow>(
+    'SELECT * FROM webhook_endpoints WHERE url = ? AND secret = ? ORDER BY id LIMIT 1',
+  );
+  const endpointsAfter = db.prepare<[number, number], EndpointRow>(
+    'SELECT * FROM webhook_endpoints WHERE id > ? ORDER BY id LIMIT ?',
+  );
   const removeEndpoint = db.prepare<[number]>('DELETE FROM webhook_endpoints WHERE id = ?');
   const messagesAfter = db.prepare<[number, number, number], MessageRow>(
     `SELECT ${MESSAGE_COLUMNS} FROM webhook_messages WHERE endpoint_id = ? AND id > ? ORDER BY id LIMIT ?`,
   );
-  const messageById = db.prepare<[number, number], MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM webhook_messages WHERE endpoint_id = ? AND id = ?`);
+  const messageById = db.prepare<[number, number], MessageRow>(
+    `SELECT ${MESSAGE_COLUMNS} FROM webhook_messages WHERE endpoint_id = ? AND id = ?`,
+  );
   const largestBatch = db.prepare<[], { n: number }>('SELECT COALESCE(MAX(batch_size), 1) AS n FROM webhook_endpoints');
   const duePending = db.prepare<{ at: string; limit: number }, DueRow>(`
     SELECT m.id, m.payload, length(CAST(m.payload AS BLOB)) AS payload_bytes, m.attempts, m.endpoint_id, e.url, e.secret, e.batch_size
@@ -56,16 +64,21 @@ export function createSqliteWebhookStore(db: Db, storage: StorageGuard): Webhook
       SELECT id FROM webhook_messages WHERE status IN ('delivered', 'failed') AND last_attempt_at < ? ORDER BY id LIMIT ?
     )
   `);
-  const byStatus = db.prepare<[], { status: MessageStatus; n: number }>('SELECT status, COUNT(*) AS n FROM webhook_messages GROUP BY status');
+  const byStatus = db.prepare<[], { status: MessageStatus; n: number }>(
+    'SELECT status, COUNT(*) AS n FROM webhook_messages GROUP BY status',
+  );
 
   const write = storage.write;
   const createWithin = (endpoint: NewEndpoint, limit: number) =>
-    endpointCount.get()!.n >= limit ? undefined : toEndpoint(insertEndpoint.get(endpoint.url, endpoint.secret, endpoint.batchSize, endpoint.createdAt)!);
+    endpointCount.get()!.n >= limit
+      ? undefined
+      : toEndpoint(insertEndpoint.get(endpoint.url, endpoint.secret, endpoint.batchSize, endpoint.createdAt)!);
   const createEndpoint = db.transaction(createWithin);
   const findOrCreateEndpoint = db.transaction((endpoint: NewEndpoint, limit: number) => {
     const existing = endpointByUrl.get(endpoint.url, endpoint.secret);
     if (existing) {
-      const kept = existing.batch_size === endpoint.batchSize ? existing : setBatchSize.get(endpoint.batchSize, existing.id)!;
+      const kept =
+        existing.batch_size === endpoint.batchSize ? existing : setBatchSize.get(endpoint.batchSize, existing.id)!;
       return { endpoint: toEndpoint(kept), created: false };
     }
     const created = createWithin(endpoint, limit);
@@ -90,8 +103,10 @@ export function createSqliteWebhookStore(db: Db, storage: StorageGuard): Webhook
   });
 
   return {
-    createEndpoint: async (endpoint, limit) => write('insert webhook endpoint', () => createEndpoint.immediate(endpoint, limit)),
-    findOrCreateEndpoint: async (endpoint, limit) => write('insert webhook endpoint', () => findOrCreateEndpoint.immediate(endpoint, limit)),
+    createEndpoint: async (endpoint, limit) =>
+      write('insert webhook endpoint', () => createEndpoint.immediate(endpoint, limit)),
+    findOrCreateEndpoint: async (endpoint, limit) =>
+      write('insert webhook endpoint', () => findOrCreateEndpoint.immediate(endpoint, limit)),
     async findEndpoint(id) {
       const row = endpointById.get(id);
       return row && toEndpoint(row);
@@ -110,7 +125,9 @@ export function createSqliteWebhookStore(db: Db, storage: StorageGuard): Webhook
     },
     async claimDue(at, requests, leaseUntil) {
       // The messages leased now are among the first due: asking for as many more skips them.
-      const free = duePending.all({ at, limit: requests * largestBatch.get()!.n + leases.size }).filter((row) => !leased(row.id, at));
+      const free = duePending
+        .all({ at, limit: requests * largestBatch.get()!.n + leases.size })
+        .filter((row) => !leased(row.id, at));
       const batches = batchesOf(free, requests);
       for (const batch of batches) for (const row of batch) leases.set(row.id, leaseUntil);
       return batches.map((batch) => batch.map(toDueMessage));

@@ -53,7 +53,10 @@ export interface WebhookStore {
    * is none; one transaction, so that replicas starting together make one. Undefined when none is
    * there and `limit` endpoints exist already.
    */
-  findOrCreateEndpoint(endpoint: NewEndpoint, limit: number): Promise<{ endpoint: WebhookEndpoint; created: boolean } | undefined>;
+  findOrCreateEndpoint(
+    endpoint: NewEndpoint,
+    limit: number,
+  ): Promise<{ endpoint: WebhookEndpoint; created: boolean } | undefined>;
   findEndpoint(id: number): Promise<WebhookEndpoint | undefined>;
   listEndpoints(after: number, limit: number): Promise<WebhookEndpoint[]>;
   /** Deletes the endpoint and its messages; false when there was none. */
@@ -150,7 +153,10 @@ export const MAX_BATCH_BYTES = 60 * 1024;
  * the order they came, up to its batch size and MAX_BATCH_BYTES of payload a request. A message
  * that fits in none is left for a later claim.
  */
-export function batchesOf<T extends { endpoint_id: number; batch_size: number; payload_bytes: number }>(rows: readonly T[], requests: number): T[][] {
+export function batchesOf<T extends { endpoint_id: number; batch_size: number; payload_bytes: number }>(
+  rows: readonly T[],
+  requests: number,
+): T[][] {
   const batches: T[][] = [];
   const open = new Map<number, { rows: T[]; bytes: number }>();
   for (const row of rows) {
@@ -167,7 +173,8 @@ export function batchesOf<T extends { endpoint_id: number; batch_size: number; p
   return batches;
 }
 
-export const MESSAGE_COLUMNS = 'id, event_type, customer_id, status, attempts, last_attempt_at, last_status, last_error, next_attempt_at';
+export const MESSAGE_COLUMNS =
+  'id, event_type, customer_id, status, attempts, last_attempt_at, last_status, last_error, next_attempt_at';
 
 /** How an attempt leaves its message: its status, and when it is due again. */
 export function afterAttempt(attempt: Attempt): { status: MessageStatus; nextAttemptAt: string | null } {
@@ -184,5 +191,7 @@ export function earliest(a: string | null | undefined, b: string | null | undefi
 
 /** The webhook store on the service's database, whichever it is. */
 export function createWebhookStore(database: ServiceDatabase): WebhookStore {
-  return database.kind === 'sqlite' ? createSqliteWebhookStore(database.db, database.storage) : createPostgresWebhookStore(database.pg);
+  return database.kind === 'sqlite'
+    ? createSqliteWebhookStore(database.db, database.storage)
+    : createPostgresWebhookStore(database.pg);
 }

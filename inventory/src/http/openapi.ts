@@ -48,10 +48,19 @@ export const inventoryOpenApi = openApiDocument({
         tags: ['packages'],
         summary: "Request a customer's welcome package (idempotent)",
         operationId: 'requestPackage',
-        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/PackageRequest' } } } },
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/PackageRequest' } } },
+        },
         responses: {
-          '201': json('Created, and committed', { $ref: '#/components/schemas/Package' }, locationHeader('/packages/{id}')),
-          '200': json('The customer already had this package (same name): nothing new stored', { $ref: '#/components/schemas/Package' }),
+          '201': json(
+            'Created, and committed',
+            { $ref: '#/components/schemas/Package' },
+            locationHeader('/packages/{id}'),
+          ),
+          '200': json('The customer already had this package (same name): nothing new stored', {
+            $ref: '#/components/schemas/Package',
+          }),
           ...bodyProblems,
           '409': problem('The customer already has a package under another name.', 'customer-has-package'),
           ...storageProblems,
@@ -84,7 +93,11 @@ export const inventoryOpenApi = openApiDocument({
           },
         ],
         responses: {
-          '200': json('A page of packages', { type: 'array', items: { $ref: '#/components/schemas/Package' } }, linkHeader),
+          '200': json(
+            'A page of packages',
+            { type: 'array', items: { $ref: '#/components/schemas/Package' } },
+            linkHeader,
+          ),
           '400': problem('A bad after, limit, customerId or orderBy.', 'validation-failed'),
         },
       },

@@ -59,5 +59,7 @@ export const inventoryPostgres: PostgresSetup = { migrations: inventoryMigration
 
 /** The package store on the service's database, whichever it is. */
 export function createPackageStore(database: ServiceDatabase): PackageStore {
-  return database.kind === 'sqlite' ? createSqlitePackageStore(database.db, database.storage) : createPostgresPackageStore(database.pg);
+  return database.kind === 'sqlite'
+    ? createSqlitePackageStore(database.db, database.storage)
+    : createPostgresPackageStore(database.pg);
 }

@@ -1,5 +1,11 @@
 import { groupCommit, type Postgres } from '@welcome/common';
-import { toPackage, type NewPackage, type PackageRow, type PackageStore, type WelcomePackage } from './package-store.js';
+import {
+  toPackage,
+  type NewPackage,
+  type PackageRow,
+  type PackageStore,
+  type WelcomePackage,
+} from './package-store.js';
 
 type Found = { created: boolean; pkg: WelcomePackage };
 
@@ -34,7 +40,9 @@ export function createPostgresPackageStore(db: Postgres): PackageStore {
     // another replica committed after the insert began.
     const existing = new Map<number, WelcomePackage>();
     if (others.length > 0) {
-      for (const row of await db.query<PackageRow>('SELECT * FROM packages WHERE customer_id = ANY($1::bigint[])', [others])) {
+      for (const row of await db.query<PackageRow>('SELECT * FROM packages WHERE customer_id = ANY($1::bigint[])', [
+        others,
+      ])) {
         existing.set(row.customer_id, toPackage(row));
       }
     }
@@ -46,7 +54,9 @@ export function createPostgresPackageStore(db: Postgres): PackageStore {
         return { ok: true as const, value: { created: true, pkg: made } };
       }
       const found = made ?? existing.get(pkg.customerId);
-      return found ? { ok: true as const, value: { created: false, pkg: found } } : { ok: false as const, error: new Error(`no package found for customer ${pkg.customerId} after its insert`) };
+      return found
+        ? { ok: true as const, value: { created: false, pkg: found } }
+        : { ok: false as const, error: new Error(`no package found for customer ${pkg.customerId} after its insert`) };
     });
   };
 
@@ -60,16 +70,19 @@ export function createPostgresPackageStore(db: Postgres): PackageStore {
       const rows =
         customerId === undefined
           ? await db.query<PackageRow>('SELECT * FROM packages WHERE id > $1 ORDER BY id LIMIT $2', [after, limit])
-          : await db.query<PackageRow>('SELECT * FROM packages WHERE id > $1 AND customer_id = $2 ORDER BY id LIMIT $3', [after, customerId, limit]);
+          : await db.query<PackageRow>(
+              'SELECT * FROM packages WHERE id > $1 AND customer_id = $2 ORDER BY id LIMIT $3',
+              [after, customerId, limit],
+            );
       return rows.map(toPackage);
     },
     async listAfterCustomerId(afterCustomerId, limit, customerId) {
       const rows =
         customerId === undefined
-          ? await db.query<PackageRow>(
-              'SELECT * FROM packages WHERE customer_id > $1 ORDER BY customer_id LIMIT $2',
-              [afterCustomerId, limit],
-            )
+          ? await db.query<PackageRow>('SELECT * FROM packages WHERE customer_id > $1 ORDER BY customer_id LIMIT $2', [
+              afterCustomerId,
+              limit,
+            ])
           : await db.query<PackageRow>(
               'SELECT * FROM packages WHERE customer_id > $1 AND customer_id = $2 ORDER BY customer_id LIMIT $3',
               [afterCustomerId, customerId, limit],

@@ -1,5 +1,11 @@
 import { groupCommit, migrate, type Db, type Schema, type StorageGuard } from '@welcome/common';
-import { toPackage, type NewPackage, type PackageRow, type PackageStore, type WelcomePackage } from './package-store.js';
+import {
+  toPackage,
+  type NewPackage,
+  type PackageRow,
+  type PackageStore,
+  type WelcomePackage,
+} from './package-store.js';
 
 /** The Inventory's database; each step is applied once, in order, and recorded in the file. */
 export const inventorySchema: Schema = {
@@ -45,7 +51,9 @@ export function createSqlitePackageStore(db: Db, storage: StorageGuard): Package
     if (existing) return { created: false, pkg: toPackage(existing) };
     return { created: true, pkg: toPackage(insert.get(pkg.customerId, pkg.customerName, pkg.createdAt)!) };
   };
-  const findOrInsertAll = db.transaction((batch: NewPackage[]) => batch.map((pkg) => ({ ok: true as const, value: findOrInsert(pkg) })));
+  const findOrInsertAll = db.transaction((batch: NewPackage[]) =>
+    batch.map((pkg) => ({ ok: true as const, value: findOrInsert(pkg) })),
+  );
   const findOrInsertTogether = groupCommit<NewPackage, { created: boolean; pkg: WelcomePackage }>((batch) =>
     storage.write('insert package', () => findOrInsertAll.immediate(batch)),
   );
@@ -57,7 +65,8 @@ export function createSqlitePackageStore(db: Db, storage: StorageGuard): Package
       return row && toPackage(row);
     },
     async listAfter(afterId, limit, customerId) {
-      const rows = customerId === undefined ? after.all(afterId, limit) : afterOfCustomer.all(afterId, customerId, limit);
+      const rows =
+        customerId === undefined ? after.all(afterId, limit) : afterOfCustomer.all(afterId, customerId, limit);
       return rows.map(toPackage);
     },
     async listAfterCustomerId(afterCustomerId, limit, customerId) {

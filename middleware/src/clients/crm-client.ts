@@ -1,7 +1,14 @@
 import { HTTPError, type Got } from 'got';
 import { readTraceparent } from '@welcome/common/tracing';
 import { z } from 'zod';
-import { createUpstream, linkedPages, unavailableRead, UpstreamUnavailableError, ping, type ClientOptions } from './upstream.js';
+import {
+  createUpstream,
+  linkedPages,
+  unavailableRead,
+  UpstreamUnavailableError,
+  ping,
+  type ClientOptions,
+} from './upstream.js';
 
 export { nextLink } from './upstream.js';
 
@@ -46,7 +53,11 @@ export interface CrmClient {
    * The customers after `cursor`, page by page, following `Link: rel="next"` until the end. With
    * `waitS`, the first page is a long poll: the CRM holds it until a customer follows the cursor.
    */
-  customersAfter(cursor: number, pageSize?: number, options?: { waitS?: number; signal?: AbortSignal }): AsyncGenerator<CustomerPage>;
+  customersAfter(
+    cursor: number,
+    pageSize?: number,
+    options?: { waitS?: number; signal?: AbortSignal },
+  ): AsyncGenerator<CustomerPage>;
   /** One customer as the CRM has it now; undefined when the CRM says 404. */
   getCustomer(id: number): Promise<CustomerRecord | undefined>;
 }
@@ -61,10 +72,15 @@ export function readCustomerRecord(raw: unknown): CustomerRecord | UnusableRecor
   }
   const record = raw as Record<string, unknown>;
   const id = customerId.safeParse(record.id);
-  if (!id.success) return { raw, problem: `its id ${JSON.stringify(record.id) ?? 'is missing'}: not a positive whole number` };
+  if (!id.success)
+    return { raw, problem: `its id ${JSON.stringify(record.id) ?? 'is missing'}: not a positive whole number` };
   const name = customerName.safeParse(record.name);
   if (!name.success) {
-    return { id: id.data, raw, problem: `its name ${JSON.stringify(record.name) ?? 'is missing'}: not a non-empty string` };
+    return {
+      id: id.data,
+      raw,
+      problem: `its name ${JSON.stringify(record.name) ?? 'is missing'}: not a non-empty string`,
+    };
   }
   const trace = traceOf(record);
   return { id: id.data, customer: { id: id.data, name: name.data }, ...(trace ? { trace } : {}) };
@@ -73,7 +89,8 @@ export function readCustomerRecord(raw: unknown): CustomerRecord | UnusableRecor
 /** The record's creation time and trace context, the ones that are well formed; undefined for neither. */
 function traceOf(record: Record<string, unknown>): RecordTrace | undefined {
   const traceparent = readTraceparent(record.traceparent);
-  const createdAt = typeof record.createdAt === 'string' && !Number.isNaN(Date.parse(record.createdAt)) ? record.createdAt : undefined;
+  const createdAt =
+    typeof record.createdAt === 'string' && !Number.isNaN(Date.parse(record.createdAt)) ? record.createdAt : undefined;
   if (traceparent === undefined && createdAt === undefined) return undefined;
   return { ...(traceparent ? { traceparent } : {}), ...(createdAt ? { createdAt } : {}) };
 }
@@ -104,7 +121,12 @@ export function createCrmClient(options: ClientOptions): CrmClient {
       if (waitS > 0) url.searchParams.set('wait', String(waitS));
       // A held long poll has its wait on top of the usual timeout.
       const timeoutMs = (page: URL) => options.timeoutMs + (page.searchParams.has('wait') ? waitS * 1000 : 0);
-      for await (const body of linkedPages(http, url, { upstream: 'CRM', logger: options.logger, timeoutMs, ...(signal ? { signal } : {}) })) {
+      for await (const body of linkedPages(http, url, {
+        upstream: 'CRM',
+        logger: options.logger,
+        timeoutMs,
+        ...(signal ? { signal } : {}),
+      })) {
         yield readCustomerPage(body);
       }
     },

@@ -80,7 +80,8 @@ export function createInventoryClient(options: ClientOptions): InventoryClient {
       url.searchParams.set('limit', String(pageSize));
       for await (const body of linkedPages(http, url, { upstream: 'Inventory', logger: options.logger })) {
         const page = packagePage.safeParse(body);
-        if (!page.success) throw new UpstreamUnavailableError('Inventory', 'the package list is not a JSON array of packages');
+        if (!page.success)
+          throw new UpstreamUnavailableError('Inventory', 'the package list is not a JSON array of packages');
         yield page.data.map(({ id, customerId: owner, customerName }) => ({ id, customerId: owner, customerName }));
       }
     },
@@ -106,14 +107,21 @@ export function createInventoryClient(options: ClientOptions): InventoryClient {
         const response = await http.post('packages', { json: request, ...(hooks ? { hooks } : {}) });
         const packageId = packageIdOf(response.body);
         if ((response.statusCode !== 200 && response.statusCode !== 201) || packageId === undefined) {
-          throw new UpstreamUnavailableError('Inventory', `unexpected answer ${response.statusCode} without a package id`);
+          throw new UpstreamUnavailableError(
+            'Inventory',
+            `unexpected answer ${response.statusCode} without a package id`,
+          );
         }
         return { kind: response.statusCode === 201 ? 'created' : 'alreadyThere', packageId };
       } catch (error) {
         told(error);
         if (error instanceof UpstreamUnavailableError) throw error;
         // A 401 is about our key, not this customer: an outage until the key is right, never a dead letter.
-        if (error instanceof HTTPError && error.response.statusCode !== 401 && !TRANSIENT_STATUSES.includes(error.response.statusCode)) {
+        if (
+          error instanceof HTTPError &&
+          error.response.statusCode !== 401 &&
+          !TRANSIENT_STATUSES.includes(error.response.statusCode)
+        ) {
           return { kind: 'refused', status: error.response.statusCode, answer: error.response.body };
         }
         throw new UpstreamUnavailableError('Inventory', describeFailure(error, 'Inventory'), { cause: error });

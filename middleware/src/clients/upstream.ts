@@ -146,7 +146,11 @@ export async function* linkedPages(
     let link: string | undefined;
     try {
       const timeout = options.timeoutMs ? { timeout: { request: options.timeoutMs(url) } } : {};
-      const response = await http.get(url, { prefixUrl: '', ...timeout, ...(options.signal ? { signal: options.signal } : {}) });
+      const response = await http.get(url, {
+        prefixUrl: '',
+        ...timeout,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
       body = response.body;
       const header = response.headers.link;
       link = Array.isArray(header) ? header.join(', ') : header;
@@ -157,11 +161,15 @@ export async function* linkedPages(
     const next = nextLink(link, url.href);
     if (!next) return;
     if (next.origin !== origin) {
-      options.logger.warn(`The ${options.upstream} linked to a page on another origin; not following it`, { link: next.href });
+      options.logger.warn(`The ${options.upstream} linked to a page on another origin; not following it`, {
+        link: next.href,
+      });
       return;
     }
     if (visited.has(next.href)) {
-      options.logger.warn(`The ${options.upstream} linked back to a page already read; stopping this walk`, { link: next.href });
+      options.logger.warn(`The ${options.upstream} linked back to a page already read; stopping this walk`, {
+        link: next.href,
+      });
       return;
     }
     url = next;

@@ -3,7 +3,14 @@ import { AppError } from '@welcome/common/errors';
 import { Webhook } from 'standardwebhooks';
 import { readCustomerRecord } from '../clients/crm-client.js';
 import { UpstreamUnavailableError } from '../clients/upstream.js';
-import { deadLetter, deliverCustomer, inCustomerSpan, isRecorded, type DeliveryDeps, type DeliveryResult } from './delivery.js';
+import {
+  deadLetter,
+  deliverCustomer,
+  inCustomerSpan,
+  isRecorded,
+  type DeliveryDeps,
+  type DeliveryResult,
+} from './delivery.js';
 
 /** A CRM event whose signature was checked: its webhook-id and its parsed body's type and data. */
 export interface CrmEvent {
@@ -30,19 +37,31 @@ export interface WebhookAnswer {
 }
 
 const fieldsOf = (value: unknown): { id?: unknown; type?: unknown; data?: unknown } =>
-  (typeof value === 'object' && value !== null && !Array.isArray(value) ? value : {}) as { id?: unknown; type?: unknown; data?: unknown };
+  (typeof value === 'object' && value !== null && !Array.isArray(value) ? value : {}) as {
+    id?: unknown;
+    type?: unknown;
+    data?: unknown;
+  };
 
 /**
  * Checks a CRM webhook as Standard Webhooks says, over the body's exact bytes: the signature made
  * with `secret` over `id.timestamp.body`, and a timestamp at most five minutes off. Anything
  * unsigned, wrongly signed, tampered with or stale is a 401, and nothing is done with it.
  */
-export function verifyCrmRequest(secret: string, headers: Record<string, string | string[] | undefined>, body: Buffer): CrmRequest {
+export function verifyCrmRequest(
+  secret: string,
+  headers: Record<string, string | string[] | undefined>,
+  body: Buffer,
+): CrmRequest {
   const header = (name: string) => {
     const value = headers[name];
     return Array.isArray(value) ? value.join(', ') : (value ?? '');
   };
-  const signed = { 'webhook-id': header('webhook-id'), 'webhook-timestamp': header('webhook-timestamp'), 'webhook-signature': header('webhook-signature') };
+  const signed = {
+    'webhook-id': header('webhook-id'),
+    'webhook-timestamp': header('webhook-timestamp'),
+    'webhook-signature': header('webhook-signature'),
+  };
   let payload: unknown;
   try {
     payload = new Webhook(secret).verify(body, signed);
@@ -64,11 +83,21 @@ export function verifyCrmRequest(secret: string, headers: Record<string, string 
   return { webhookId, events, batch: true };
 }
 
-const answer = (status: number, body: unknown, headers?: Record<string, string>): WebhookAnswer => ({ status, body, ...(headers ? { headers } : {}) });
+const answer = (status: number, body: unknown, headers?: Record<string, string>): WebhookAnswer => ({
+  status,
+  body,
+  ...(headers ? { headers } : {}),
+});
 
 /** A problem document (RFC 9457), with extension members where the answer has more to tell. */
-const problemAnswer = (status: number, code: string, title: string, detail: string, extra: Record<string, unknown> = {}, headers?: Record<string, string>) =>
-  answer(status, { type: `/problems/${code}`, title, status, detail, ...extra }, headers);
+const problemAnswer = (
+  status: number,
+  code: string,
+  title: string,
+  detail: string,
+  extra: Record<string, unknown> = {},
+  headers?: Record<string, string>,
+) => answer(status, { type: `/problems/${code}`, title, status, detail, ...extra }, headers);
 
 /**
  * Without a dead-letter table (the Lambda handler), a refusal stays with the sender: a 422, which
@@ -84,7 +113,8 @@ function unprocessable(webhookId: string, detail: string, extra: Record<string, 
  * gives no answer is a 503, so that the CRM sends the event again later.
  */
 export async function handleCrmEvent(deps: DeliveryDeps, event: CrmEvent): Promise<WebhookAnswer> {
-  if (event.type !== 'customer.created') return answer(200, { webhookId: event.webhookId, outcome: 'ignored', type: event.type ?? null });
+  if (event.type !== 'customer.created')
+    return answer(200, { webhookId: event.webhookId, outcome: 'ignored', type: event.type ?? null });
   const record = readCustomerRecord(event.data);
   if (isRecorded(deps)) deps.store.markWebhookReceived(deps.now(), record.id);
   if (record.problem !== undefined) {
@@ -96,22 +126,43 @@ export async function handleCrmEvent(deps: DeliveryDeps, event: CrmEvent): Promi
       `Customer ${record.id} from a CRM webhook is unusable (${record.problem}); dead-lettered`,
       { customerId: record.id, reason, via: 'webhook' },
     );
-    return answer(200, { webhookId: event.webhookId, customerId: record.id ?? null, outcome: 'deadLettered', deadLetterId: letter.id });
+    return answer(200, {
+      webhookId: event.webhookId,
+      customerId: record.id ?? null,
+      outcome: 'deadLettered',
+      deadLetterId: letter.id,
+    });
   }
   let result: DeliveryResult;
   try {
-    result = await inCustomerSpan(record, 'webhook', () => deliverCustomer(deps, record.customer, 'webhook', record.trace));
+    result = await inCustomerSpan(record, 'webhook', () =>
+      deliverCustomer(deps, record.customer, 'webhook', record.trace),
+    );
   } catch (error) {
     if (!(error instanceof UpstreamUnavailableError)) throw error;
-    deps.logger.warn(`${error.message}; the CRM will send customer ${record.id} again`, { customerId: record.id, webhookId: event.webhookId });
-    return problemAnswer(503, 'upstream-unavailable', 'Service Unavailable', `${error.message}; send the event again later.`, {}, { 'Retry-After': '5' });
+    deps.logger.warn(`${error.message}; the CRM will send customer ${record.id} again`, {
+      customerId: record.id,
+      webhookId: event.webhookId,
+    });
+    return problemAnswer(
+      503,
+      'upstream-unavailable',
+      'Service Unavailable',
+      `${error.message}; send the event again later.`,
+      {},
+      { 'Retry-After': '5' },
+    );
   }
   if (result.outcome === 'refused') {
-    return unprocessable(event.webhookId, `The Inventory refused customer ${result.customerId} with ${result.status}.`, {
-      customerId: result.customerId,
-      inventoryStatus: result.status,
-      inventoryAnswer: result.answer,
-    });
+    return unprocessable(
+      event.webhookId,
+      `The Inventory refused customer ${result.customerId} with ${result.status}.`,
+      {
+        customerId: result.customerId,
+        inventoryStatus: result.status,
+        inventoryAnswer: result.answer,
+      },
+    );
   }
   return answer(200, { webhookId: event.webhookId, ...result });
 }
@@ -132,7 +183,8 @@ export async function handleCrmRequest(deps: DeliveryDeps, request: CrmRequest):
   const answers: WebhookAnswer[] = [];
   let next = 0;
   const worker = async () => {
-    for (let index = next++; index < events.length; index = next++) answers[index] = await handleCrmEvent(deps, events[index]!);
+    for (let index = next++; index < events.length; index = next++)
+      answers[index] = await handleCrmEvent(deps, events[index]!);
   };
   await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, events.length) }, worker));
   const results = answers.map((each) => each.body);
@@ -140,8 +192,19 @@ export async function handleCrmRequest(deps: DeliveryDeps, request: CrmRequest):
   const of = `of the batch's ${events.length} events`;
   if (count(503) > 0) {
     const detail = `${count(503)} ${of} could not be delivered: the Inventory is unavailable; send the batch again later.`;
-    return problemAnswer(503, 'upstream-unavailable', 'Service Unavailable', detail, { webhookId, results }, { 'Retry-After': '5' });
+    return problemAnswer(
+      503,
+      'upstream-unavailable',
+      'Service Unavailable',
+      detail,
+      { webhookId, results },
+      { 'Retry-After': '5' },
+    );
   }
-  if (count(422) > 0) return problemAnswer(422, 'refused', 'Unprocessable Content', `The Inventory refused ${count(422)} ${of}.`, { webhookId, results });
+  if (count(422) > 0)
+    return problemAnswer(422, 'refused', 'Unprocessable Content', `The Inventory refused ${count(422)} ${of}.`, {
+      webhookId,
+      results,
+    });
   return answer(200, { webhookId, results });
 }

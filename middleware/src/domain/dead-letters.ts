@@ -19,8 +19,17 @@ export type ReplayResult =
 async function replay(deps: SyncDeps, letter: DeadLetter): Promise<ReplayResult | undefined> {
   const stillRefused = async (customer: unknown, status: number | null, reason: unknown): Promise<ReplayResult> => {
     // The letter is there already: the cursor moves over it only with the customers before it.
-    const updated = await deps.store.recordDeadLetter({ customerId: letter.customerId, customer, status, reason }, deps.now(), { moveCursor: false });
-    deps.logger.warn(`Replay of dead letter ${letter.id} refused again`, { deadLetterId: letter.id, customerId: letter.customerId, status, reason });
+    const updated = await deps.store.recordDeadLetter(
+      { customerId: letter.customerId, customer, status, reason },
+      deps.now(),
+      { moveCursor: false },
+    );
+    deps.logger.warn(`Replay of dead letter ${letter.id} refused again`, {
+      deadLetterId: letter.id,
+      customerId: letter.customerId,
+      status,
+      reason,
+    });
     return { id: letter.id, customerId: letter.customerId, outcome: 'stillRefused', deadLetter: updated };
   };
 
@@ -31,20 +40,33 @@ async function replay(deps: SyncDeps, letter: DeadLetter): Promise<ReplayResult 
     if ((await deps.store.findDeadLetter(letter.id)) === undefined) return undefined;
     const record = await deps.crm.getCustomer(customerId);
     if (record === undefined) return await stillRefused(letter.customer, null, 'The CRM no longer has this customer');
-    if (record.problem !== undefined) return await stillRefused(record.raw, null, `The CRM record is unusable: ${record.problem}`);
+    if (record.problem !== undefined)
+      return await stillRefused(record.raw, null, `The CRM record is unusable: ${record.problem}`);
 
     const note = (step: JourneyStep) => deps.journal?.record(customerId, step, currentTraceId());
     note({ kind: 'found', at: deps.now().toISOString(), via: 'replay' });
-    const outcome = await deps.inventory.requestPackage({ customerId: record.id, customerName: record.customer.name }, (attempt) =>
-      note({ kind: 'asked', at: deps.now().toISOString(), ...attempt }),
+    const outcome = await deps.inventory.requestPackage(
+      { customerId: record.id, customerName: record.customer.name },
+      (attempt) => note({ kind: 'asked', at: deps.now().toISOString(), ...attempt }),
     );
     if (outcome.kind === 'refused') {
-      note({ kind: 'outcome', at: deps.now().toISOString(), outcome: 'deadLettered', deadLetterId: letter.id, status: outcome.status });
+      note({
+        kind: 'outcome',
+        at: deps.now().toISOString(),
+        outcome: 'deadLettered',
+        deadLetterId: letter.id,
+        status: outcome.status,
+      });
       return await stillRefused(record.customer, outcome.status, outcome.answer);
     }
     await deps.store.resolveDeadLetter(
       letter.id,
-      { customerId: record.id, customerName: record.customer.name, packageId: outcome.packageId, outcome: outcome.kind },
+      {
+        customerId: record.id,
+        customerName: record.customer.name,
+        packageId: outcome.packageId,
+        outcome: outcome.kind,
+      },
       deps.now(),
     );
     note({ kind: 'outcome', at: deps.now().toISOString(), outcome: 'replayed', packageId: outcome.packageId });
@@ -62,7 +84,9 @@ async function replay(deps: SyncDeps, letter: DeadLetter): Promise<ReplayResult 
 
 function unavailable(error: unknown): never {
   if (error instanceof UpstreamUnavailableError) {
-    throw new AppError(502, 'upstream-unavailable', `${error.message}; nothing was changed, try again later.`, { cause: error });
+    throw new AppError(502, 'upstream-unavailable', `${error.message}; nothing was changed, try again later.`, {
+      cause: error,
+    });
   }
   throw error;
 }
@@ -94,7 +118,11 @@ export interface ReplayAllReport {
 export async function replayAllDeadLetters(deps: SyncDeps): Promise<ReplayAllReport> {
   const report: ReplayAllReport = { delivered: 0, stillRefused: 0, notTried: 0, results: [] };
   const letters: DeadLetter[] = [];
-  for (let page = await deps.store.listDeadLetters(0, 500); page.length > 0; page = await deps.store.listDeadLetters(page.at(-1)!.id, 500)) {
+  for (
+    let page = await deps.store.listDeadLetters(0, 500);
+    page.length > 0;
+    page = await deps.store.listDeadLetters(page.at(-1)!.id, 500)
+  ) {
     letters.push(...page);
   }
   for (const [index, letter] of letters.entries()) {
@@ -111,10 +139,13 @@ export async function replayAllDeadLetters(deps: SyncDeps): Promise<ReplayAllRep
       break;
     }
   }
-  deps.logger.info(`Replayed the dead letters: ${report.delivered} delivered, ${report.stillRefused} still refused, ${report.notTried} not tried`, {
-    delivered: report.delivered,
-    stillRefused: report.stillRefused,
-    notTried: report.notTried,
-  });
+  deps.logger.info(
+    `Replayed the dead letters: ${report.delivered} delivered, ${report.stillRefused} still refused, ${report.notTried} not tried`,
+    {
+      delivered: report.delivered,
+      stillRefused: report.stillRefused,
+      notTried: report.notTried,
+    },
+  );
   return report;
 }

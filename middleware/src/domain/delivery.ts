@@ -78,13 +78,19 @@ export async function deadLetter(
   fields: Record<string, unknown>,
 ): Promise<DeadLetter> {
   const stored = await deps.store.recordDeadLetter(letter, deps.now(), { moveCursor: false });
-  deps.logger.log(stored.attempts === 1 ? 'warn' : 'debug', message, { deadLetterId: stored.id, attempts: stored.attempts, ...fields });
+  deps.logger.log(stored.attempts === 1 ? 'warn' : 'debug', message, {
+    deadLetterId: stored.id,
+    attempts: stored.attempts,
+    ...fields,
+  });
   return stored;
 }
 
 function fromKnowledge(customerId: number, known: KnownCustomer): DeliveryResult {
-  if (known.state === 'confirmed') return { customerId, outcome: known.outcome, packageId: known.packageId, repeat: true };
-  if (known.state === 'deadLettered') return { customerId, outcome: 'deadLettered', deadLetterId: known.deadLetterId, repeat: true };
+  if (known.state === 'confirmed')
+    return { customerId, outcome: known.outcome, packageId: known.packageId, repeat: true };
+  if (known.state === 'deadLettered')
+    return { customerId, outcome: 'deadLettered', deadLetterId: known.deadLetterId, repeat: true };
   return { customerId, outcome: 'handledBefore', repeat: true };
 }
 
@@ -94,16 +100,26 @@ function fromKnowledge(customerId: number, known: KnownCustomer): DeliveryResult
  * replica holds it for the same. The caller gives it back with `releaseCustomer(..., { replay: true })`.
  */
 export async function claimToAskAgain(deps: RecordedDelivery, customerId: number): Promise<void> {
-  while ((await deps.store.claim(customerId, deps.claims.owner, deps.now(), deps.claims.leaseMs, { replay: true })).state !== 'claimed') {
+  while (
+    (await deps.store.claim(customerId, deps.claims.owner, deps.now(), deps.claims.leaseMs, { replay: true })).state !==
+    'claimed'
+  ) {
     await pause(CLAIM_RECHECK_MS);
   }
 }
 
 /** Gives a claim back before its lease ends; a store that cannot be reached lets the lease run out instead. */
-export async function releaseCustomer(deps: DeliveryDeps, customerId: number, options: { replay?: boolean } = {}): Promise<void> {
+export async function releaseCustomer(
+  deps: DeliveryDeps,
+  customerId: number,
+  options: { replay?: boolean } = {},
+): Promise<void> {
   if (!isRecorded(deps)) return;
   await deps.store.release(customerId, deps.claims.owner, options).catch((error: unknown) => {
-    deps.logger.debug(`The claim of customer ${customerId} could not be given back; it lapses with its lease`, { customerId, error: (error as Error).message });
+    deps.logger.debug(`The claim of customer ${customerId} could not be given back; it lapses with its lease`, {
+      customerId,
+      error: (error as Error).message,
+    });
   });
 }
 
@@ -112,7 +128,11 @@ export async function releaseCustomer(deps: DeliveryDeps, customerId: number, op
  * it in (the record tells it), so that the customer's spans in the three services share one trace
  * whichever path brought it, linked to the span of that path (the webhook request, the poll).
  */
-export function inCustomerSpan<T>(customer: { id: number; trace?: RecordTrace | undefined }, via: AskedBy, work: () => Promise<T>): Promise<T> {
+export function inCustomerSpan<T>(
+  customer: { id: number; trace?: RecordTrace | undefined },
+  via: AskedBy,
+  work: () => Promise<T>,
+): Promise<T> {
   const options = {
     kind: SpanKind.CONSUMER,
     parent: contextOf(customer.trace?.traceparent),
@@ -143,24 +163,44 @@ export type AskedBy = DeliveryPath | 'reconciliation';
  * Notes in the customer's journey that `path` brought it to be asked for (and, the first time a
  * record says, when the CRM created it), in the trace it is delivered in.
  */
-function noteFound(deps: DeliveryDeps, customer: CrmCustomer, path: AskedBy, trace: RecordTrace | undefined, traceId: string | undefined): void {
+function noteFound(
+  deps: DeliveryDeps,
+  customer: CrmCustomer,
+  path: AskedBy,
+  trace: RecordTrace | undefined,
+  traceId: string | undefined,
+): void {
   const journal = isRecorded(deps) ? deps.journal : undefined;
   if (!journal) return;
   if (trace?.createdAt) journal.record(customer.id, { kind: 'created', at: trace.createdAt }, traceId);
   journal.record(customer.id, { kind: 'found', at: deps.now().toISOString(), via: path }, traceId);
 }
 
-async function askInventory(deps: DeliveryDeps, customer: CrmCustomer, path: AskedBy, trace?: RecordTrace): Promise<Answered> {
+async function askInventory(
+  deps: DeliveryDeps,
+  customer: CrmCustomer,
+  path: AskedBy,
+  trace?: RecordTrace,
+): Promise<Answered> {
   const traceId = currentTraceId();
   noteFound(deps, customer, path, trace, traceId);
   const journal = isRecorded(deps) ? deps.journal : undefined;
-  const onAttempt = journal && ((attempt: Attempt) => journal.record(customer.id, { kind: 'asked', at: deps.now().toISOString(), ...attempt }, traceId));
-  const outcome = await deps.inventory.requestPackage({ customerId: customer.id, customerName: customer.name }, onAttempt);
+  const onAttempt =
+    journal &&
+    ((attempt: Attempt) =>
+      journal.record(customer.id, { kind: 'asked', at: deps.now().toISOString(), ...attempt }, traceId));
+  const outcome = await deps.inventory.requestPackage(
+    { customerId: customer.id, customerName: customer.name },
+    onAttempt,
+  );
   const fields = { customerId: customer.id, customerName: customer.name, via: path };
   const noteOutcome = (step: Omit<Extract<JourneyStep, { kind: 'outcome' }>, 'kind' | 'at'>) =>
     journal?.record(customer.id, { kind: 'outcome', at: deps.now().toISOString(), ...step }, traceId);
   if (outcome.kind === 'refused') {
-    spanEvent(isRecorded(deps) ? 'dead-lettered' : 'refused', { 'http.response.status_code': outcome.status, 'welcome.customer.id': customer.id });
+    spanEvent(isRecorded(deps) ? 'dead-lettered' : 'refused', {
+      'http.response.status_code': outcome.status,
+      'welcome.customer.id': customer.id,
+    });
     const refusal = { customerId: customer.id, status: outcome.status, answer: outcome.answer };
     if (!isRecorded(deps)) return { result: { ...refusal, outcome: 'refused' }, committed: nothingToCommit };
     const letter = await deadLetter(
@@ -190,7 +230,12 @@ async function askInventory(deps: DeliveryDeps, customer: CrmCustomer, path: Ask
 }
 
 /** As askInventory, for a claimed customer: one whose outcome is not recorded is given back at once. */
-async function askHoldingClaim(deps: DeliveryDeps, customer: CrmCustomer, path: DeliveryPath, trace?: RecordTrace): Promise<Answered> {
+async function askHoldingClaim(
+  deps: DeliveryDeps,
+  customer: CrmCustomer,
+  path: DeliveryPath,
+  trace?: RecordTrace,
+): Promise<Answered> {
   let answered: Answered;
   try {
     answered = await askInventory(deps, customer, path, trace);
@@ -285,7 +330,11 @@ export async function reserveCustomers(deps: DeliveryDeps, customerIds: readonly
 }
 
 /** Gives up a customer claimed but not asked for (a cycle stopped first): released, and those waiting here try themselves. */
-export async function abandonReservation(deps: DeliveryDeps, customerId: number, reservation: Reservation): Promise<void> {
+export async function abandonReservation(
+  deps: DeliveryDeps,
+  customerId: number,
+  reservation: Reservation,
+): Promise<void> {
   if (reservation.kind !== 'claimed') return;
   await releaseCustomer(deps, customerId);
   reservation.outcome.resolve(undefined);
@@ -332,7 +381,12 @@ export async function deliverReserved(
  * groups). A caller that answers for the customer (the webhook route) waits for both.
  * Throws UpstreamUnavailableError, recording nothing, when the Inventory gives no answer.
  */
-export async function answerFor(deps: DeliveryDeps, customer: CrmCustomer, path: DeliveryPath, trace?: RecordTrace): Promise<Answered> {
+export async function answerFor(
+  deps: DeliveryDeps,
+  customer: CrmCustomer,
+  path: DeliveryPath,
+  trace?: RecordTrace,
+): Promise<Answered> {
   for (;;) {
     const [reservation] = await reserveCustomers(deps, [customer.id]);
     const answered = await deliverReserved(deps, customer, path, reservation!, trace);
@@ -343,7 +397,12 @@ export async function answerFor(deps: DeliveryDeps, customer: CrmCustomer, path:
 }
 
 /** As answerFor, resolving once the outcome is also on disk. */
-export async function deliverCustomer(deps: DeliveryDeps, customer: CrmCustomer, path: DeliveryPath, trace?: RecordTrace): Promise<DeliveryResult> {
+export async function deliverCustomer(
+  deps: DeliveryDeps,
+  customer: CrmCustomer,
+  path: DeliveryPath,
+  trace?: RecordTrace,
+): Promise<DeliveryResult> {
   const { result, committed } = await answerFor(deps, customer, path, trace);
   await committed;
   return result;

@@ -56,14 +56,19 @@ export function createJournal(deps: { store: SyncStore; logger: Logger }): Journ
       try {
         await store.recordJourney(batch);
       } catch (error) {
-        logger.debug(`${batch.length} journey steps were dropped: they could not be written (${(error as Error).message})`, {
-          steps: batch.length,
-          error: (error as Error).message,
-        });
+        logger.debug(
+          `${batch.length} journey steps were dropped: they could not be written (${(error as Error).message})`,
+          {
+            steps: batch.length,
+            error: (error as Error).message,
+          },
+        );
       } finally {
         waiting -= batch.length;
         if (dropped > 0) {
-          logger.debug(`${dropped} journey steps were dropped: ${MAX_WAITING_STEPS} were waiting to be written`, { steps: dropped });
+          logger.debug(`${dropped} journey steps were dropped: ${MAX_WAITING_STEPS} were waiting to be written`, {
+            steps: dropped,
+          });
           dropped = 0;
         }
       }
@@ -82,7 +87,9 @@ export function createJournal(deps: { store: SyncStore; logger: Logger }): Journ
         waiting += 1;
         latest = write(entry);
       } catch (error) {
-        logger.debug(`A journey step of customer ${customerId} was dropped (${(error as Error).message})`, { customerId });
+        logger.debug(`A journey step of customer ${customerId} was dropped (${(error as Error).message})`, {
+          customerId,
+        });
       }
     },
     async flush() {
@@ -103,13 +110,18 @@ function journeyFrom(customerId: number, steps: RecordedStep[]): Journey | undef
 /** A customer's journey: every step kept, in time order. Throws a 404 for a customer with none. */
 export async function journeyOf(deps: { store: SyncStore }, customerId: number): Promise<Journey> {
   const journey = journeyFrom(customerId, await deps.store.journeyOf(customerId));
-  if (!journey) throw notFound(`Customer ${customerId} has no journey: the middleware has not seen them, or not within JOURNEY_RETENTION_DAYS.`);
+  if (!journey)
+    throw notFound(
+      `Customer ${customerId} has no journey: the middleware has not seen them, or not within JOURNEY_RETENTION_DAYS.`,
+    );
   return journey;
 }
 
 /** Where the trace viewer shows a trace: TRACE_UI_URL with `{traceId}` replaced; null without either. */
 export function traceUrlOf(template: string | undefined, traceId: string | null): string | null {
-  return template === undefined || traceId === null ? null : template.replaceAll('{traceId}', encodeURIComponent(traceId));
+  return template === undefined || traceId === null
+    ? null
+    : template.replaceAll('{traceId}', encodeURIComponent(traceId));
 }
 
 type JourneyViewDeps = { store: SyncStore; traceUiUrl: string | undefined };

@@ -11,7 +11,12 @@ export interface Poller {
  * with "equal jitter" (half fixed, half random) so that restarted middlewares do not all knock
  * on a recovering upstream at the same instant.
  */
-export function backoffDelay(failures: number, intervalMs: number, maxMs: number, random: () => number = Math.random): number {
+export function backoffDelay(
+  failures: number,
+  intervalMs: number,
+  maxMs: number,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(maxMs, intervalMs * 2 ** Math.min(failures, 30));
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
@@ -62,7 +67,9 @@ export function startPoller(options: {
       void Promise.resolve()
         .then(log)
         .catch((error: unknown) => {
-          options.logger.warn('The idle summary could not be read', { error: error instanceof Error ? error.message : String(error) });
+          options.logger.warn('The idle summary could not be read', {
+            error: error instanceof Error ? error.message : String(error),
+          });
         });
     }
   };
@@ -82,7 +89,11 @@ export function startPoller(options: {
         if (stopped) return;
         tellIfIdle(report);
         const delay = nextDelay(report);
-        if (failures > 0) options.logger.debug(`Next cycle in ${delay} ms after ${failures} failed cycle(s) in a row`, { delay, failures });
+        if (failures > 0)
+          options.logger.debug(`Next cycle in ${delay} ms after ${failures} failed cycle(s) in a row`, {
+            delay,
+            failures,
+          });
         timer = setTimeout(run, delay);
       });
   };

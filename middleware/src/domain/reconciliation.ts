@@ -110,14 +110,26 @@ async function* recordsOf(pages: AsyncIterable<{ records: CustomerRecord[] }>) {
 
 /** The CRM's customers after `after` up to `toId`, one by one, in id order. */
 const customersBetween = (deps: SyncDeps, after: number, toId: number) =>
-  inOrder(recordsOf(deps.crm.customersAfter(after, RECONCILE_PAGE_SIZE)), (record) => record.id, after, toId, () =>
-    new UpstreamUnavailableError('CRM', 'it does not list its customers in id order'),
+  inOrder(
+    recordsOf(deps.crm.customersAfter(after, RECONCILE_PAGE_SIZE)),
+    (record) => record.id,
+    after,
+    toId,
+    () => new UpstreamUnavailableError('CRM', 'it does not list its customers in id order'),
   );
 
 /** The Inventory's packages of customers after `after` up to `toId`, one by one, in customer-id order. */
 const packagesBetween = (deps: SyncDeps, after: number, toId: number) =>
-  inOrder(deps.inventory.packagesByCustomer(after, RECONCILE_PAGE_SIZE), (pkg) => pkg.customerId, after, toId, () =>
-    new UpstreamUnavailableError('Inventory', 'it does not list its packages in customer-id order (GET /packages?orderBy=customerId)'),
+  inOrder(
+    deps.inventory.packagesByCustomer(after, RECONCILE_PAGE_SIZE),
+    (pkg) => pkg.customerId,
+    after,
+    toId,
+    () =>
+      new UpstreamUnavailableError(
+        'Inventory',
+        'it does not list its packages in customer-id order (GET /packages?orderBy=customerId)',
+      ),
   );
 
 /** Runs `act` on every item, at most `limit` at once; after a failure no more are started, and the first failure is thrown once the others end. */
@@ -143,7 +155,10 @@ const noCounts = (): FindingCounts => ({ missing: 0, mismatched: 0, orphaned: 0,
 /** The database or the disk failed: the walk cannot even be marked, and its lease lets it be taken up again. */
 const storageFailure = (error: unknown) => isDatabaseUnavailable(error) || error instanceof StorageFullError;
 
-export function createReconciler(deps: SyncDeps, options: { intervalMs?: number; checkMs?: number; leaseMs?: number } = {}): Reconciler {
+export function createReconciler(
+  deps: SyncDeps,
+  options: { intervalMs?: number; checkMs?: number; leaseMs?: number } = {},
+): Reconciler {
   const leaseMs = options.leaseMs ?? RECONCILE_LEASE_MS;
   const owner = deps.claims.owner;
   const startedAt = deps.now().getTime();
@@ -172,9 +187,20 @@ export function createReconciler(deps: SyncDeps, options: { intervalMs?: number;
       tally[finding.kind] += 1;
     };
     const orphaned = (pkg: InventoryPackage) =>
-      reported({ kind: 'orphaned', customerId: pkg.customerId, packageId: pkg.id, packageCustomerName: pkg.customerName });
+      reported({
+        kind: 'orphaned',
+        customerId: pkg.customerId,
+        packageId: pkg.id,
+        packageCustomerName: pkg.customerName,
+      });
     const mismatched = (pkg: InventoryPackage, customerName: string) =>
-      reported({ kind: 'mismatched', customerId: pkg.customerId, customerName, packageId: pkg.id, packageCustomerName: pkg.customerName });
+      reported({
+        kind: 'mismatched',
+        customerId: pkg.customerId,
+        customerName,
+        packageId: pkg.id,
+        packageCustomerName: pkg.customerName,
+      });
 
     // A customer with a dead letter has no package and is not missing: its refusal is on the list.
     const repairMissing = async () => {
@@ -187,7 +213,9 @@ export function createReconciler(deps: SyncDeps, options: { intervalMs?: number;
       tally.missing += found.length;
       if (!run.repair) return;
       await eachAtMost(found, REPAIR_CONCURRENCY, async ({ finding, record }) => {
-        const result = await inCustomerSpan(record, 'reconciliation', () => repairCustomer(deps, record.customer, record.trace));
+        const result = await inCustomerSpan(record, 'reconciliation', () =>
+          repairCustomer(deps, record.customer, record.trace),
+        );
         if (result.outcome === 'created' || result.outcome === 'alreadyThere') {
           finding.repair = result.outcome;
           finding.packageId = result.packageId!;
@@ -215,12 +243,16 @@ export function createReconciler(deps: SyncDeps, options: { intervalMs?: number;
       let looked = 0;
       for await (const pkg of packagesBetween(deps, run.toId, Number.MAX_SAFE_INTEGER)) {
         if (++looked > BEYOND_CURSOR_AT_MOST) {
-          deps.logger.warn(`Reconciliation ${run.id} looked at ${BEYOND_CURSOR_AT_MOST} packages beyond the cursor and no further`, { reconciliationId: run.id });
+          deps.logger.warn(
+            `Reconciliation ${run.id} looked at ${BEYOND_CURSOR_AT_MOST} packages beyond the cursor and no further`,
+            { reconciliationId: run.id },
+          );
           return;
         }
         const record = await deps.crm.getCustomer(pkg.customerId);
         if (record === undefined) orphaned(pkg);
-        else if (record.problem === undefined && record.customer.name !== pkg.customerName) mismatched(pkg, record.customer.name);
+        else if (record.problem === undefined && record.customer.name !== pkg.customerName)
+          mismatched(pkg, record.customer.name);
       }
     };
 
@@ -249,7 +281,8 @@ export function createReconciler(deps: SyncDeps, options: { intervalMs?: number;
           customers.take();
           packages.take();
           position = pkg!.customerId;
-          if (customer!.problem === undefined && customer!.customer.name !== pkg!.customerName) mismatched(pkg!, customer!.customer.name);
+          if (customer!.problem === undefined && customer!.customer.name !== pkg!.customerName)
+            mismatched(pkg!, customer!.customer.name);
         }
         compared += 1;
         if ((compared >= SAVE_EVERY || missing.length >= REPAIRS_PER_SAVE) && !(await save())) return 'lost';
@@ -274,31 +307,47 @@ export function createReconciler(deps: SyncDeps, options: { intervalMs?: number;
       const ended = await walk(run, signal, saved);
       if (ended === 'stopped') {
         await deps.store.leaveReconciliation(run.id, owner);
-        deps.logger.info(`Reconciliation ${run.id} stopped at id ${saved.progress.position}; it goes on after the restart`, fields);
+        deps.logger.info(
+          `Reconciliation ${run.id} stopped at id ${saved.progress.position}; it goes on after the restart`,
+          fields,
+        );
         return;
       }
       if (ended === 'lost') {
-        deps.logger.warn(`Reconciliation ${run.id} was taken over by another replica; this one stops walking it`, fields);
+        deps.logger.warn(
+          `Reconciliation ${run.id} was taken over by another replica; this one stops walking it`,
+          fields,
+        );
         return;
       }
       await deps.store.finishReconciliation(run.id, owner, saved.progress, { status: 'done' }, deps.now());
       const { counts } = saved.progress;
       const found = counts.missing + counts.mismatched + counts.orphaned;
-      deps.logger.log(found > 0 ? 'warn' : 'info', `Reconciliation ${run.id} done, customers ${run.fromId} to ${run.toId}: ${summary(counts)}`, {
-        ...fields,
-        ...counts,
-      });
+      deps.logger.log(
+        found > 0 ? 'warn' : 'info',
+        `Reconciliation ${run.id} done, customers ${run.fromId} to ${run.toId}: ${summary(counts)}`,
+        {
+          ...fields,
+          ...counts,
+        },
+      );
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       if (storageFailure(error)) {
-        deps.logger.warn(`Reconciliation ${run.id} could not be saved (${message}); it is taken up again once its lease ends`, fields);
+        deps.logger.warn(
+          `Reconciliation ${run.id} could not be saved (${message}); it is taken up again once its lease ends`,
+          fields,
+        );
         return;
       }
       const what = error instanceof UpstreamUnavailableError ? message : `an unexpected error: ${message}`;
       await deps.store
         .finishReconciliation(run.id, owner, saved.progress, { status: 'failed', error: what }, deps.now())
         .catch(() => undefined);
-      deps.logger.error(`Reconciliation ${run.id} failed after id ${saved.progress.position}: ${what}`, { ...fields, error: what });
+      deps.logger.error(`Reconciliation ${run.id} failed after id ${saved.progress.position}: ${what}`, {
+        ...fields,
+        error: what,
+      });
     }
   };
 
@@ -313,17 +362,30 @@ export function createReconciler(deps: SyncDeps, options: { intervalMs?: number;
     const cursor = await deps.store.cursor();
     const fromId = request.fromId ?? 1;
     if (request.fromId !== undefined && fromId > cursor) {
-      throw new AppError(400, 'beyond-cursor', `Customers after the cursor (${cursor}) are not handled yet: there is nothing to reconcile from ${fromId}.`, {
-        errors: [{ field: 'fromId', message: `must be at most the cursor, ${cursor}` }],
-      });
+      throw new AppError(
+        400,
+        'beyond-cursor',
+        `Customers after the cursor (${cursor}) are not handled yet: there is nothing to reconcile from ${fromId}.`,
+        {
+          errors: [{ field: 'fromId', message: `must be at most the cursor, ${cursor}` }],
+        },
+      );
     }
-    const range = { fromId, toId: Math.min(request.toId ?? cursor, cursor), repair: request.repair ?? true, openEnded: request.toId === undefined };
+    const range = {
+      fromId,
+      toId: Math.min(request.toId ?? cursor, cursor),
+      repair: request.repair ?? true,
+      openEnded: request.toId === undefined,
+    };
     const begun = await deps.store.startReconciliation(range, owner, deps.now(), leaseMs);
     if (begun.started) {
-      deps.logger.info(`Reconciliation ${begun.run.id} started: customers ${range.fromId} to ${range.toId}, repair ${range.repair ? 'on' : 'off'}`, {
-        reconciliationId: begun.run.id,
-        ...range,
-      });
+      deps.logger.info(
+        `Reconciliation ${begun.run.id} started: customers ${range.fromId} to ${range.toId}, repair ${range.repair ? 'on' : 'off'}`,
+        {
+          reconciliationId: begun.run.id,
+          ...range,
+        },
+      );
       launch(begun.run);
     }
     return begun;
@@ -334,7 +396,10 @@ export function createReconciler(deps: SyncDeps, options: { intervalMs?: number;
       if (walking === undefined) {
         const adopted = await deps.store.adoptReconciliation(owner, deps.now(), leaseMs);
         if (adopted) {
-          deps.logger.info(`Reconciliation ${adopted.id} goes on after id ${adopted.position}`, { reconciliationId: adopted.id, position: adopted.position });
+          deps.logger.info(`Reconciliation ${adopted.id} goes on after id ${adopted.position}`, {
+            reconciliationId: adopted.id,
+            position: adopted.position,
+          });
           launch(adopted);
           return;
         }
@@ -344,7 +409,9 @@ export function createReconciler(deps: SyncDeps, options: { intervalMs?: number;
       const since = latest ? Date.parse(latest.startedAt) : startedAt;
       if (deps.now().getTime() - since >= options.intervalMs) await start({});
     } catch (error) {
-      deps.logger.debug('The reconciliation check could not be made; the next one tries again', { error: (error as Error).message });
+      deps.logger.debug('The reconciliation check could not be made; the next one tries again', {
+        error: (error as Error).message,
+      });
     }
   };
 
@@ -371,12 +438,20 @@ export function createReconciler(deps: SyncDeps, options: { intervalMs?: number;
 }
 
 /** Starts a reconciliation, or throws a 409 naming the one running, with its Location. */
-export async function startReconciliation(deps: { reconciler: Reconciler }, request: ReconcileRequest): Promise<ReconciliationView> {
+export async function startReconciliation(
+  deps: { reconciler: Reconciler },
+  request: ReconcileRequest,
+): Promise<ReconciliationView> {
   const { started, run } = await deps.reconciler.start(request);
   if (!started) {
-    throw new AppError(409, 'reconciliation-running', `Reconciliation ${run.id} is running; one runs at a time: follow its progress at its Location.`, {
-      headers: { Location: reconciliationPath(run.id) },
-    });
+    throw new AppError(
+      409,
+      'reconciliation-running',
+      `Reconciliation ${run.id} is running; one runs at a time: follow its progress at its Location.`,
+      {
+        headers: { Location: reconciliationPath(run.id) },
+      },
+    );
   }
   return viewOf(run);
 }

@@ -78,7 +78,10 @@ async function readNewCustomers(deps: SyncDeps, cursor: number, signal?: AbortSi
   let pages = 0;
   let highest = 0;
   let outOfOrder = false;
-  for await (const page of deps.crm.customersAfter(cursor, 100, { waitS: deps.longPollS, ...(signal ? { signal } : {}) })) {
+  for await (const page of deps.crm.customersAfter(cursor, 100, {
+    waitS: deps.longPollS,
+    ...(signal ? { signal } : {}),
+  })) {
     pages += 1;
     unidentified.push(...page.unidentified);
     for (const record of page.records) {
@@ -86,7 +89,9 @@ async function readNewCustomers(deps: SyncDeps, cursor: number, signal?: AbortSi
       highest = Math.max(highest, record.id);
       if (record.id <= cursor) continue;
       if (byId.has(record.id)) {
-        deps.logger.warn(`The CRM sent customer ${record.id} twice in one walk; keeping the first`, { customerId: record.id });
+        deps.logger.warn(`The CRM sent customer ${record.id} twice in one walk; keeping the first`, {
+          customerId: record.id,
+        });
         continue;
       }
       byId.set(record.id, record);
@@ -116,7 +121,10 @@ function claimsAhead(deps: SyncDeps, records: CustomerRecord[], window: number) 
     const indexes: number[] = [];
     for (let index = from; index < until; index++) if (records[index]!.problem === undefined) indexes.push(index);
     if (indexes.length === 0) return;
-    const batch = reserveCustomers(deps, indexes.map((index) => records[index]!.id));
+    const batch = reserveCustomers(
+      deps,
+      indexes.map((index) => records[index]!.id),
+    );
     // Each worker meets a failure of the batch where it takes its own customer from it.
     batch.catch(() => undefined);
     indexes.forEach((index, at) => reserved.set(index, { batch, at }));
@@ -193,7 +201,9 @@ async function deliverInOrder(
         const reservation = await claims.take(index);
         const deliver = () => deliverReserved(deps, record.customer, deps.pollPath, reservation, record.trace);
         // Only the customer this replica asks for has a span of its own: one known already adds nothing to its trace.
-        const answered = await (reservation.kind === 'claimed' ? inCustomerSpan(record, deps.pollPath, deliver) : deliver());
+        const answered = await (reservation.kind === 'claimed'
+          ? inCustomerSpan(record, deps.pollPath, deliver)
+          : deliver());
         if (answered === undefined) {
           heldElsewhere.push(index);
           continue;
@@ -203,7 +213,12 @@ async function deliverInOrder(
         commits.push(
           committed.then(
             () => {
-              if (result.outcome === 'created' || result.outcome === 'alreadyThere' || result.outcome === 'deadLettered') report[result.outcome] += 1;
+              if (
+                result.outcome === 'created' ||
+                result.outcome === 'alreadyThere' ||
+                result.outcome === 'deadLettered'
+              )
+                report[result.outcome] += 1;
               markHandled(index);
             },
             (caught: unknown) => {
@@ -250,8 +265,16 @@ function ownStorageFailure(error: unknown): string | undefined {
  * `after` and send everything, so the cursor is applied here too. An unavailable upstream ends the
  * cycle where it is; the next cycle starts from the same customer.
  */
-export function syncNewCustomers(deps: SyncDeps, shouldStop: () => boolean = () => false, signal?: AbortSignal): Promise<CycleReport> {
-  const attributes = { 'messaging.operation.type': 'receive', 'messaging.destination.name': 'customer.created', 'welcome.via': deps.pollPath };
+export function syncNewCustomers(
+  deps: SyncDeps,
+  shouldStop: () => boolean = () => false,
+  signal?: AbortSignal,
+): Promise<CycleReport> {
+  const attributes = {
+    'messaging.operation.type': 'receive',
+    'messaging.destination.name': 'customer.created',
+    'welcome.via': deps.pollPath,
+  };
   return inSpan('poll CRM', { kind: SpanKind.CONSUMER, parent: ROOT_CONTEXT, attributes }, async (span) => {
     const report = await syncCycle(deps, shouldStop, signal);
     span?.setAttribute('messaging.batch.message_count', report.found);
@@ -310,13 +333,21 @@ async function syncCycle(deps: SyncDeps, shouldStop: () => boolean, signal?: Abo
 }
 
 /** Ends a cycle that met a failure: its own storage, or an upstream (an outage, said once); anything else is thrown. */
-async function stopCycle(deps: SyncDeps, report: CycleReport, error: unknown, cursor: number | undefined): Promise<CycleReport> {
+async function stopCycle(
+  deps: SyncDeps,
+  report: CycleReport,
+  error: unknown,
+  cursor: number | undefined,
+): Promise<CycleReport> {
   const storage = ownStorageFailure(error);
   if (storage !== undefined) {
     // The storage guard or the database connection has said so once; the customers in flight are
     // sent again once it takes writes, and the Inventory answers those resends with 200.
     report.failure = storage;
-    deps.logger.debug(`Sync cycle stopped at cursor ${cursor ?? 'unknown'}: the middleware's own storage cannot take it`, { cursor, error: storage });
+    deps.logger.debug(
+      `Sync cycle stopped at cursor ${cursor ?? 'unknown'}: the middleware's own storage cannot take it`,
+      { cursor, error: storage },
+    );
     return report;
   }
   if (!(error instanceof UpstreamUnavailableError)) throw error;
@@ -330,7 +361,10 @@ async function stopCycle(deps: SyncDeps, report: CycleReport, error: unknown, cu
   }
   const fields = { upstream: error.upstream, cursor, error: error.message };
   if (began) {
-    deps.logger.error(`${error.message}. Outage began: the cycle stopped at cursor ${cursor}; later cycles back off until it answers`, fields);
+    deps.logger.error(
+      `${error.message}. Outage began: the cycle stopped at cursor ${cursor}; later cycles back off until it answers`,
+      fields,
+    );
   } else {
     deps.logger.debug(`${error.message}; still in the outage, cursor ${cursor}`, fields);
   }
@@ -338,7 +372,9 @@ async function stopCycle(deps: SyncDeps, report: CycleReport, error: unknown, cu
 }
 
 /** Where delivery stands, the same on every replica, with the latest reconciliation (null before the first). */
-export async function syncStatus(deps: SyncDeps): Promise<SyncStatus & { lastReconciliation: ReconciliationView | null }> {
+export async function syncStatus(
+  deps: SyncDeps,
+): Promise<SyncStatus & { lastReconciliation: ReconciliationView | null }> {
   const [status, latest] = await Promise.all([deps.store.status(deps.now()), deps.store.latestReconciliation()]);
   return { ...status, lastReconciliation: latest ? viewOf(latest) : null };
 }
@@ -352,7 +388,10 @@ export async function logIdleSummary(deps: SyncDeps): Promise<void> {
     if (ownStorageFailure(error) === undefined) throw error;
     return;
   }
-  const ago = status.lastSuccessAt === null ? 'never' : `${Math.round((deps.now().getTime() - Date.parse(status.lastSuccessAt)) / 1000)} s ago`;
+  const ago =
+    status.lastSuccessAt === null
+      ? 'never'
+      : `${Math.round((deps.now().getTime() - Date.parse(status.lastSuccessAt)) / 1000)} s ago`;
   deps.logger.info(`idle: cursor ${status.cursor}, lag ${status.lag}, last success ${ago}`, {
     cursor: status.cursor,
     lag: status.lag,

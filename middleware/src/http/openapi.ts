@@ -17,10 +17,18 @@ const reconciliationRef = { $ref: '#/components/schemas/Reconciliation' };
 const count = { type: 'integer', minimum: 0 };
 const customerId = { type: 'integer', minimum: 1, maximum: MAX_ID };
 const journeyRef = { $ref: '#/components/schemas/Journey' };
-const traceId = { type: ['string', 'null'], description: 'The trace (OpenTelemetry, 32 hex digits) the step happened in; null outside one.' };
+const traceId = {
+  type: ['string', 'null'],
+  description: 'The trace (OpenTelemetry, 32 hex digits) the step happened in; null outside one.',
+};
 
 /** One kind of journey step: `kind`, `at` and `traceId`, and the fields of that kind. */
-const journeyStep = (kind: string, description: string, properties: Record<string, unknown> = {}, required: string[] = []) => ({
+const journeyStep = (
+  kind: string,
+  description: string,
+  properties: Record<string, unknown> = {},
+  required: string[] = [],
+) => ({
   type: 'object',
   description,
   required: ['kind', 'at', ...required, 'traceId'],
@@ -66,24 +74,53 @@ export const middlewareOpenApi = openApiDocument({
     Status: {
       type: 'object',
       required: [
-        'cursor', 'lastPollAt', 'lastSuccessAt', 'synced', 'alreadyThere', 'failedCycles', 'lastError', 'outage', 'deadLetters',
-        'crmHighestId', 'lag', 'recentDeliveries', 'deliveriesByPath', 'lastWebhookAt', 'replicas', 'lastReconciliation',
+        'cursor',
+        'lastPollAt',
+        'lastSuccessAt',
+        'synced',
+        'alreadyThere',
+        'failedCycles',
+        'lastError',
+        'outage',
+        'deadLetters',
+        'crmHighestId',
+        'lag',
+        'recentDeliveries',
+        'deliveriesByPath',
+        'lastWebhookAt',
+        'replicas',
+        'lastReconciliation',
       ],
       properties: {
-        cursor: { type: 'integer', minimum: 0, description: 'The id of the last customer handled (delivered or dead-lettered).' },
+        cursor: {
+          type: 'integer',
+          minimum: 0,
+          description: 'The id of the last customer handled (delivered or dead-lettered).',
+        },
         lastPollAt: timestamp,
         lastSuccessAt: timestamp,
         synced: { type: 'integer', minimum: 0, description: 'Packages this middleware created.' },
-        alreadyThere: { type: 'integer', minimum: 0, description: 'Customers whose package the Inventory already had.' },
+        alreadyThere: {
+          type: 'integer',
+          minimum: 0,
+          description: 'Customers whose package the Inventory already had.',
+        },
         failedCycles: { type: 'integer', minimum: 0 },
-        lastError: { type: ['string', 'null'], description: 'The error of the last failed cycle; null after a successful one.' },
+        lastError: {
+          type: ['string', 'null'],
+          description: 'The error of the last failed cycle; null after a successful one.',
+        },
         outage: {
           oneOf: [
             { type: 'null' },
             {
               type: 'object',
               required: ['upstream', 'since', 'lastError'],
-              properties: { upstream: { enum: ['CRM', 'Inventory'] }, since: { type: 'string', format: 'date-time' }, lastError: { type: 'string' } },
+              properties: {
+                upstream: { enum: ['CRM', 'Inventory'] },
+                since: { type: 'string', format: 'date-time' },
+                lastError: { type: 'string' },
+              },
               additionalProperties: false,
             },
           ],
@@ -111,13 +148,21 @@ export const middlewareOpenApi = openApiDocument({
           type: 'object',
           description: 'Packages confirmed, by how the customer arrived: a CRM webhook, a long poll, or a plain poll.',
           required: ['webhook', 'longPoll', 'poll'],
-          properties: { webhook: { type: 'integer', minimum: 0 }, longPoll: { type: 'integer', minimum: 0 }, poll: { type: 'integer', minimum: 0 } },
+          properties: {
+            webhook: { type: 'integer', minimum: 0 },
+            longPoll: { type: 'integer', minimum: 0 },
+            poll: { type: 'integer', minimum: 0 },
+          },
           additionalProperties: false,
         },
-        lastWebhookAt: { ...timestamp, description: 'When the last signed CRM webhook arrived; null before the first.' },
+        lastWebhookAt: {
+          ...timestamp,
+          description: 'When the last signed CRM webhook arrived; null before the first.',
+        },
         replicas: {
           type: 'array',
-          description: 'The middleware processes whose heartbeat (every 15 s) was seen in the last minute, by id: one on SQLite, each replica on PostgreSQL.',
+          description:
+            'The middleware processes whose heartbeat (every 15 s) was seen in the last minute, by id: one on SQLite, each replica on PostgreSQL.',
           items: {
             type: 'object',
             required: ['id', 'startedAt', 'lastSeenAt'],
@@ -129,7 +174,10 @@ export const middlewareOpenApi = openApiDocument({
             additionalProperties: false,
           },
         },
-        lastReconciliation: { oneOf: [{ type: 'null' }, reconciliationRef], description: 'The latest reconciliation; null before the first.' },
+        lastReconciliation: {
+          oneOf: [{ type: 'null' }, reconciliationRef],
+          description: 'The latest reconciliation; null before the first.',
+        },
       },
       additionalProperties: false,
     },
@@ -163,7 +211,10 @@ export const middlewareOpenApi = openApiDocument({
             'What could not be delivered: for an Inventory refusal, the customer as the middleware asked for it (`{ id, name }`); ' +
             'for an unusable CRM record, the record as the CRM sent it.',
         },
-        status: { type: ['integer', 'null'], description: "The Inventory's status code; null when the CRM record itself was unusable." },
+        status: {
+          type: ['integer', 'null'],
+          description: "The Inventory's status code; null when the CRM record itself was unusable.",
+        },
         reason: { description: "The Inventory's answer, or what was wrong with the record." },
         attempts: { type: 'integer', minimum: 1 },
         firstFailedAt: { type: 'string', format: 'date-time' },
@@ -173,14 +224,20 @@ export const middlewareOpenApi = openApiDocument({
     },
     NewReconciliation: {
       type: 'object',
-      description: 'Every field may be left out; an empty body (or none) checks every customer up to the cursor and repairs.',
+      description:
+        'Every field may be left out; an empty body (or none) checks every customer up to the cursor and repairs.',
       properties: {
         fromId: { ...customerId, default: 1, description: 'The first customer id to check; at most the cursor.' },
         toId: {
           ...customerId,
-          description: 'The last customer id to check: the cursor by default, and never beyond it (customers after it are not handled yet).',
+          description:
+            'The last customer id to check: the cursor by default, and never beyond it (customers after it are not handled yet).',
         },
-        repair: { type: 'boolean', default: true, description: 'Deliver the missing customers again (mismatches and orphans are only reported).' },
+        repair: {
+          type: 'boolean',
+          default: true,
+          description: 'Deliver the missing customers again (mismatches and orphans are only reported).',
+        },
       },
       additionalProperties: false,
     },
@@ -194,18 +251,39 @@ export const middlewareOpenApi = openApiDocument({
         kind: { enum: ['missing', 'mismatched', 'orphaned'] },
         customerId,
         customerName: { type: 'string', description: 'The name the CRM has (missing, mismatched).' },
-        packageId: { type: 'integer', minimum: 1, description: "The Inventory's package (mismatched, orphaned; missing once repaired)." },
-        packageCustomerName: { type: 'string', description: 'The name the package was made for (mismatched, orphaned).' },
+        packageId: {
+          type: 'integer',
+          minimum: 1,
+          description: "The Inventory's package (mismatched, orphaned; missing once repaired).",
+        },
+        packageCustomerName: {
+          type: 'string',
+          description: 'The name the package was made for (mismatched, orphaned).',
+        },
         repair: {
           enum: ['created', 'alreadyThere', 'deadLettered'],
-          description: 'What the repair of a missing customer came to; `deadLettered`: the Inventory refused it, see /dead-letters.',
+          description:
+            'What the repair of a missing customer came to; `deadLettered`: the Inventory refused it, see /dead-letters.',
         },
       },
       additionalProperties: false,
     },
     Reconciliation: {
       type: 'object',
-      required: ['id', 'status', 'fromId', 'toId', 'repair', 'progress', 'counts', 'findings', 'error', 'startedAt', 'updatedAt', 'finishedAt'],
+      required: [
+        'id',
+        'status',
+        'fromId',
+        'toId',
+        'repair',
+        'progress',
+        'counts',
+        'findings',
+        'error',
+        'startedAt',
+        'updatedAt',
+        'finishedAt',
+      ],
       properties: {
         id: { type: 'integer', minimum: 1 },
         status: { enum: ['running', 'done', 'failed'] },
@@ -226,8 +304,17 @@ export const middlewareOpenApi = openApiDocument({
           properties: { missing: count, mismatched: count, orphaned: count, repaired: count },
           additionalProperties: false,
         },
-        findings: { type: 'array', maxItems: 100, description: 'The first 100 findings, in customer-id order.', items: { $ref: '#/components/schemas/Finding' } },
-        error: { type: ['string', 'null'], description: 'Why it failed: the upstream that stopped answering. Start another from `progress.checkedUpTo + 1`.' },
+        findings: {
+          type: 'array',
+          maxItems: 100,
+          description: 'The first 100 findings, in customer-id order.',
+          items: { $ref: '#/components/schemas/Finding' },
+        },
+        error: {
+          type: ['string', 'null'],
+          description:
+            'Why it failed: the upstream that stopped answering. Start another from `progress.checkedUpTo + 1`.',
+        },
         startedAt: { type: 'string', format: 'date-time' },
         updatedAt: { type: 'string', format: 'date-time' },
         finishedAt: timestamp,
@@ -243,7 +330,7 @@ export const middlewareOpenApi = openApiDocument({
     ),
     JourneyStepAsked: journeyStep(
       'asked',
-      "One HTTP attempt at the Inventory (a retry is a second one): its status, or null and the error when it gave no answer.",
+      'One HTTP attempt at the Inventory (a retry is a second one): its status, or null and the error when it gave no answer.',
       { status: { type: ['integer', 'null'], minimum: 100, maximum: 599 }, error: { type: 'string' } },
       ['status'],
     ),
@@ -280,11 +367,15 @@ export const middlewareOpenApi = openApiDocument({
       required: ['customerId', 'traceId', 'traceUrl', 'steps'],
       properties: {
         customerId,
-        traceId: { type: ['string', 'null'], description: 'The trace of the latest step that has one; null when none has.' },
+        traceId: {
+          type: ['string', 'null'],
+          description: 'The trace of the latest step that has one; null when none has.',
+        },
         traceUrl: {
           type: ['string', 'null'],
           format: 'uri',
-          description: 'That trace in the trace viewer (TRACE_UI_URL with the trace id); null without TRACE_UI_URL or a trace.',
+          description:
+            'That trace in the trace viewer (TRACE_UI_URL with the trace id); null without TRACE_UI_URL or a trace.',
         },
         steps: {
           type: 'array',
@@ -300,13 +391,23 @@ export const middlewareOpenApi = openApiDocument({
         {
           type: 'object',
           required: ['id', 'customerId', 'outcome', 'packageId'],
-          properties: { id: { type: 'integer' }, customerId: { type: 'integer' }, outcome: { enum: ['created', 'alreadyThere'] }, packageId: { type: 'integer' } },
+          properties: {
+            id: { type: 'integer' },
+            customerId: { type: 'integer' },
+            outcome: { enum: ['created', 'alreadyThere'] },
+            packageId: { type: 'integer' },
+          },
           additionalProperties: false,
         },
         {
           type: 'object',
           required: ['id', 'customerId', 'outcome', 'deadLetter'],
-          properties: { id: { type: 'integer' }, customerId: { type: ['integer', 'null'] }, outcome: { const: 'stillRefused' }, deadLetter: deadLetterRef },
+          properties: {
+            id: { type: 'integer' },
+            customerId: { type: ['integer', 'null'] },
+            outcome: { const: 'stillRefused' },
+            deadLetter: deadLetterRef,
+          },
           additionalProperties: false,
         },
       ],
@@ -334,9 +435,27 @@ export const middlewareOpenApi = openApiDocument({
           'the poller later moves its cursor past it without asking the Inventory again.',
         operationId: 'receiveCrmWebhook',
         parameters: [
-          { name: 'webhook-id', in: 'header', required: true, schema: { type: 'string' }, description: 'The message id, the same on every attempt.' },
-          { name: 'webhook-timestamp', in: 'header', required: true, schema: { type: 'string', pattern: '^\\d+$' }, description: 'Unix seconds of this attempt.' },
-          { name: 'webhook-signature', in: 'header', required: true, schema: { type: 'string' }, description: 'Space-separated `v1,<base64>` signatures.' },
+          {
+            name: 'webhook-id',
+            in: 'header',
+            required: true,
+            schema: { type: 'string' },
+            description: 'The message id, the same on every attempt.',
+          },
+          {
+            name: 'webhook-timestamp',
+            in: 'header',
+            required: true,
+            schema: { type: 'string', pattern: '^\\d+$' },
+            description: 'Unix seconds of this attempt.',
+          },
+          {
+            name: 'webhook-signature',
+            in: 'header',
+            required: true,
+            schema: { type: 'string' },
+            description: 'Space-separated `v1,<base64>` signatures.',
+          },
         ],
         requestBody: {
           required: true,
@@ -347,8 +466,13 @@ export const middlewareOpenApi = openApiDocument({
                   crmEvent,
                   {
                     type: 'array',
-                    description: 'A batch, from an endpoint whose batchSize is above 1: the events, each with its own webhook-id as `id`.',
-                    items: { ...crmEvent, required: ['id', ...crmEvent.required], properties: { id: { type: 'string', examples: ['msg_12'] }, ...crmEvent.properties } },
+                    description:
+                      'A batch, from an endpoint whose batchSize is above 1: the events, each with its own webhook-id as `id`.',
+                    items: {
+                      ...crmEvent,
+                      required: ['id', ...crmEvent.required],
+                      properties: { id: { type: 'string', examples: ['msg_12'] }, ...crmEvent.properties },
+                    },
                   },
                 ],
               },
@@ -356,27 +480,39 @@ export const middlewareOpenApi = openApiDocument({
           },
         },
         responses: {
-          '200': json('Delivered, known already, dead-lettered, or an event type that is ignored (for a batch: every event, in order)', {
-            oneOf: [
-              { $ref: '#/components/schemas/WebhookOutcome' },
-              {
-                type: 'object',
-                required: ['webhookId', 'results'],
-                properties: { webhookId: { type: 'string' }, results: { type: 'array', items: { $ref: '#/components/schemas/WebhookOutcome' } } },
-                additionalProperties: false,
-              },
-            ],
-          }),
+          '200': json(
+            'Delivered, known already, dead-lettered, or an event type that is ignored (for a batch: every event, in order)',
+            {
+              oneOf: [
+                { $ref: '#/components/schemas/WebhookOutcome' },
+                {
+                  type: 'object',
+                  required: ['webhookId', 'results'],
+                  properties: {
+                    webhookId: { type: 'string' },
+                    results: { type: 'array', items: { $ref: '#/components/schemas/WebhookOutcome' } },
+                  },
+                  additionalProperties: false,
+                },
+              ],
+            },
+          ),
           '401': problem('Unsigned, wrongly signed, tampered with or stale: nothing was done.', 'invalid-signature'),
           '404': notFoundAnswer('The receiver is off: CRM_WEBHOOK_SECRET is not set.'),
           '413': problem('The body is larger than 64 KiB.', 'body-too-large'),
           '503': {
             ...problem(
               'The Inventory is unavailable: send the event again later (Retry-After). For a batch: some of its events found it so; ' +
-                '`results` has each event\'s answer, and those handled are not asked for again when the batch comes back.',
+                "`results` has each event's answer, and those handled are not asked for again when the batch comes back.",
               'upstream-unavailable',
             ),
-            headers: { 'Retry-After': { description: 'Seconds to wait.', required: true, schema: { type: 'integer', minimum: 1 } } },
+            headers: {
+              'Retry-After': {
+                description: 'Seconds to wait.',
+                required: true,
+                schema: { type: 'integer', minimum: 1 },
+              },
+            },
           },
           '507': storageProblems['507'],
         },
@@ -415,7 +551,11 @@ export const middlewareOpenApi = openApiDocument({
             properties: {
               delivered: { type: 'integer', minimum: 0 },
               stillRefused: { type: 'integer', minimum: 0 },
-              notTried: { type: 'integer', minimum: 0, description: 'Letters left as they were because an upstream stopped answering.' },
+              notTried: {
+                type: 'integer',
+                minimum: 0,
+                description: 'Letters left as they were because an upstream stopped answering.',
+              },
               stoppedBy: { type: 'string', description: 'The upstream failure that ended the run early.' },
               results: { type: 'array', items: { $ref: '#/components/schemas/ReplayResult' } },
             },
@@ -436,7 +576,10 @@ export const middlewareOpenApi = openApiDocument({
           'One runs at a time across all replicas; a run left by a stopped or lost middleware is taken up again from its last save. ' +
           'RECONCILE_INTERVAL starts one on its own.',
         operationId: 'startReconciliation',
-        requestBody: { required: false, content: { 'application/json': { schema: { $ref: '#/components/schemas/NewReconciliation' } } } },
+        requestBody: {
+          required: false,
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/NewReconciliation' } } },
+        },
         responses: {
           '202': json('Started', reconciliationRef, {
             Location: { description: 'The run: /reconciliations/{id}', required: true, schema: { type: 'string' } },
@@ -451,7 +594,13 @@ export const middlewareOpenApi = openApiDocument({
           ),
           '409': {
             ...problem('One is running already: its Location says which.', 'reconciliation-running'),
-            headers: { Location: { description: 'The running one: /reconciliations/{id}', required: true, schema: { type: 'string' } } },
+            headers: {
+              Location: {
+                description: 'The running one: /reconciliations/{id}',
+                required: true,
+                schema: { type: 'string' },
+              },
+            },
           },
           ...storageProblems,
         },
@@ -512,7 +661,9 @@ export const middlewareOpenApi = openApiDocument({
           'The same journey as /customers/{id}/journey, for a caller that would rather not meet a 404 for a customer never seen: ' +
           'the status page does this, since a browser reports every 404 it fetches as an error.',
         operationId: 'findJourneys',
-        parameters: [{ name: 'customerId', in: 'query', required: true, description: "The CRM's customer id", schema: customerId }],
+        parameters: [
+          { name: 'customerId', in: 'query', required: true, description: "The CRM's customer id", schema: customerId },
+        ],
         responses: {
           '200': json('The journey, or none', { type: 'array', maxItems: 1, items: journeyRef }),
           '400': problem('customerId is missing, given twice, or not a positive whole number.', 'validation-failed'),
@@ -527,7 +678,9 @@ export const middlewareOpenApi = openApiDocument({
         description: 'Takes no body; one sent is ignored.',
         parameters: [idParameter('The dead-letter id')],
         responses: {
-          '200': json('Delivered (the letter leaves the list) or refused again (attempt counted)', { $ref: '#/components/schemas/ReplayResult' }),
+          '200': json('Delivered (the letter leaves the list) or refused again (attempt counted)', {
+            $ref: '#/components/schemas/ReplayResult',
+          }),
           '400': problem('The id is not a positive whole number.', 'validation-failed'),
           '404': notFoundAnswer('No such dead letter, or no longer: another replay delivered it meanwhile.'),
           '502': problem('The CRM or the Inventory is unavailable; nothing was changed.', 'upstream-unavailable'),

@@ -19,7 +19,10 @@ import { statusPage } from './status-page.js';
 /** The route whose body is read as bytes, for its signature. */
 export const CRM_WEBHOOK_PATH = '/webhooks/crm';
 
-const customerIdField = z.number({ error: 'must be a number' }).int('must be a whole number').positive('must be positive');
+const customerIdField = z
+  .number({ error: 'must be a number' })
+  .int('must be a whole number')
+  .positive('must be positive');
 
 const reconcileBody = z
   .strictObject({
@@ -105,7 +108,10 @@ export function createMiddlewareRouter(
 
   router.get('/journeys', async (ctx) => {
     const customerId = ctx.query.customerId;
-    ctx.body = await findJourneys(deps, parseIdParam(typeof customerId === 'string' ? customerId : undefined, 'customerId'));
+    ctx.body = await findJourneys(
+      deps,
+      parseIdParam(typeof customerId === 'string' ? customerId : undefined, 'customerId'),
+    );
   });
 
   return router;

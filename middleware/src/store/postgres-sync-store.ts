@@ -32,7 +32,9 @@ type OutageRow = Pick<StateRow, 'outage_upstream' | 'outage_since' | 'last_error
 const purposeOf = (options: { replay?: boolean }) => (options.replay ? 'replay' : 'delivery');
 
 const outageOf = (row: OutageRow): Outage | undefined =>
-  row.outage_upstream && row.outage_since ? { upstream: row.outage_upstream, since: row.outage_since, lastError: row.last_error ?? '' } : undefined;
+  row.outage_upstream && row.outage_since
+    ? { upstream: row.outage_upstream, since: row.outage_since, lastError: row.last_error ?? '' }
+    : undefined;
 
 /**
  * Moves the cursor past `past`, then over the run of handled customers right after it, in one
@@ -42,7 +44,9 @@ const outageOf = (row: OutageRow): Outage | undefined =>
  * at once cannot both stop short of the other's.
  */
 async function moveCursor(tx: Queryable, past = 0, lockedAt?: number): Promise<void> {
-  const before = lockedAt ?? (await tx.query<{ cursor: number }>('SELECT cursor FROM sync_state WHERE id = 1 FOR UPDATE'))[0]!.cursor;
+  const before =
+    lockedAt ??
+    (await tx.query<{ cursor: number }>('SELECT cursor FROM sync_state WHERE id = 1 FOR UPDATE'))[0]!.cursor;
   // Only the delivery claims the cursor had passed before this move go: a claim of a customer
   // confirmed in this very transaction stays until the next move, so that a replica that read
   // the state before this commit meets the claim instead of taking the customer again.
@@ -116,7 +120,10 @@ export function createPostgresSyncStore(pg: Postgres): SyncStore {
   const noteWebhooks = groupCommit<{ at: string; customerId: number }>(async (batch) => {
     await pg.query(
       'UPDATE sync_state SET last_webhook_at = GREATEST(last_webhook_at, $1), crm_highest_id = GREATEST(crm_highest_id, $2) WHERE id = 1',
-      [batch.reduce((latest, webhook) => (webhook.at > latest ? webhook.at : latest), ''), Math.max(...batch.map((webhook) => webhook.customerId))],
+      [
+        batch.reduce((latest, webhook) => (webhook.at > latest ? webhook.at : latest), ''),
+        Math.max(...batch.map((webhook) => webhook.customerId)),
+      ],
     );
   });
 
@@ -127,11 +134,19 @@ export function createPostgresSyncStore(pg: Postgres): SyncStore {
    * overlapping sets wait for each other instead of deadlocking. The select beside it reads the
    * snapshot as it was before the insert: why a claim was not taken.
    */
-  const claimAll = async (customerIds: readonly number[], owner: string, at: Date, leaseMs: number, replay: boolean): Promise<Claim[]> => {
+  const claimAll = async (
+    customerIds: readonly number[],
+    owner: string,
+    at: Date,
+    leaseMs: number,
+    replay: boolean,
+  ): Promise<Claim[]> => {
     const claims = new Map<number, Claim>();
     let wanted = [...new Set(customerIds)];
     while (wanted.length > 0) {
-      const rows = await pg.query<KnowledgeRow & { customer_id: number; claimed: boolean; owner: string | null; lease_until: string | null }>(
+      const rows = await pg.query<
+        KnowledgeRow & { customer_id: number; claimed: boolean; owner: string | null; lease_until: string | null }
+      >(
         `WITH wanted AS (SELECT unnest($1::bigint[]) AS customer_id),
          taken AS (
            INSERT INTO claims (customer_id, purpose, owner, lease_until)
@@ -153,7 +168,14 @@ export function createPostgresSyncStore(pg: Postgres): SyncStore {
          LEFT JOIN dead_letters d ON d.customer_id = w.customer_id
          LEFT JOIN claims cl ON cl.customer_id = w.customer_id AND cl.purpose = $6::text
          WHERE s.id = 1`,
-        [wanted, owner, new Date(at.getTime() + leaseMs).toISOString(), at.toISOString(), replay, replay ? 'replay' : 'delivery'],
+        [
+          wanted,
+          owner,
+          new Date(at.getTime() + leaseMs).toISOString(),
+          at.toISOString(),
+          replay,
+          replay ? 'replay' : 'delivery',
+        ],
       );
       for (const row of rows) {
         const known = replay ? undefined : toKnown(row.customer_id, row);
@@ -170,7 +192,14 @@ export function createPostgresSyncStore(pg: Postgres): SyncStore {
   };
 
   /** Saves a walk's progress (and its end, if given) when the run is still this owner's running one. */
-  const saveReconciliation = (id: number, owner: string, progress: ReconciliationProgress, at: Date, leaseUntil: string, end?: ReconciliationEnd) =>
+  const saveReconciliation = (
+    id: number,
+    owner: string,
+    progress: ReconciliationProgress,
+    at: Date,
+    leaseUntil: string,
+    end?: ReconciliationEnd,
+  ) =>
     pg.transaction(async (tx) => {
       const [row] = await tx.query<{ findings: string }>(
         "SELECT findings FROM reconciliations WHERE id = $1 AND owner = $2 AND status = 'running' FOR UPDATE",
@@ -205,7 +234,9 @@ export function createPostgresSyncStore(pg: Postgres): SyncStore {
       return row!.cursor;
     },
     async status(at = new Date()) {
-      const [row] = await pg.query<StateRow & { dead_letter_count: number; deliveries: DeliveryRow[]; replicas: ReplicaRow[] }>(
+      const [row] = await pg.query<
+        StateRow & { dead_letter_count: number; deliveries: DeliveryRow[]; replicas: ReplicaRow[] }
+      >(
         `SELECT s.*,
            (SELECT COUNT(*) FROM dead_letters) AS dead_letter_count,
            COALESCE((SELECT json_agg(d ORDER BY d.id DESC) FROM (SELECT * FROM deliveries ORDER BY id DESC LIMIT $1) d), '[]') AS deliveries,
@@ -239,10 +270,15 @@ export function createPostgresSyncStore(pg: Postgres): SyncStore {
     },
     confirm: (delivery, at, path) => confirmTogether({ delivery, at: at.toISOString(), path }),
     advanceCursor: (customerId) => pg.transaction((tx) => moveCursor(tx, customerId)),
-    claim: async (customerId, owner, at, leaseMs, options = {}) => (await claimAll([customerId], owner, at, leaseMs, options.replay ?? false))[0]!,
+    claim: async (customerId, owner, at, leaseMs, options = {}) =>
+      (await claimAll([customerId], owner, at, leaseMs, options.replay ?? false))[0]!,
     claimAll: (customerIds, owner, at, leaseMs) => claimAll(customerIds, owner, at, leaseMs, false),
     async release(customerId, owner, options = {}) {
-      await pg.query('DELETE FROM claims WHERE customer_id = $1 AND purpose = $2 AND owner = $3', [customerId, purposeOf(options), owner]);
+      await pg.query('DELETE FROM claims WHERE customer_id = $1 AND purpose = $2 AND owner = $3', [
+        customerId,
+        purposeOf(options),
+        owner,
+      ]);
     },
     async handledAmong(customerIds) {
       const rows = await pg.query<{ id: number }>(
@@ -254,7 +290,8 @@ export function createPostgresSyncStore(pg: Postgres): SyncStore {
       );
       return new Set(rows.map((row) => row.id));
     },
-    markWebhookReceived: (at, customerId = 0) => void noteWebhooks({ at: at.toISOString(), customerId }).catch(() => undefined),
+    markWebhookReceived: (at, customerId = 0) =>
+      void noteWebhooks({ at: at.toISOString(), customerId }).catch(() => undefined),
     async recordCrmHighest(id) {
       await pg.query('UPDATE sync_state SET crm_highest_id = $1 WHERE id = 1 AND crm_highest_id < $1', [id]);
     },
@@ -284,7 +321,9 @@ export function createPostgresSyncStore(pg: Postgres): SyncStore {
       return row && toDeadLetter(row);
     },
     async listDeadLetters(after, limit) {
-      return (await pg.query<DeadLetterRow>('SELECT * FROM dead_letters WHERE id > $1 ORDER BY id LIMIT $2', [after, limit])).map(toDeadLetter);
+      return (
+        await pg.query<DeadLetterRow>('SELECT * FROM dead_letters WHERE id > $1 ORDER BY id LIMIT $2', [after, limit])
+      ).map(toDeadLetter);
     },
     resolveDeadLetter: (id, delivery, at) =>
       pg.transaction(async (tx) => {
@@ -297,10 +336,15 @@ export function createPostgresSyncStore(pg: Postgres): SyncStore {
          ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, last_seen_at = excluded.last_seen_at`,
         [replica.id, replica.startedAt, at.toISOString()],
       );
-      await pg.query('DELETE FROM replicas WHERE last_seen_at < $1', [new Date(at.getTime() - REPLICA_FORGOTTEN_AFTER_MS).toISOString()]);
+      await pg.query('DELETE FROM replicas WHERE last_seen_at < $1', [
+        new Date(at.getTime() - REPLICA_FORGOTTEN_AFTER_MS).toISOString(),
+      ]);
     },
     async deadLetteredAmong(customerIds) {
-      const rows = await pg.query<{ customer_id: number }>('SELECT customer_id FROM dead_letters WHERE customer_id = ANY($1::bigint[])', [customerIds]);
+      const rows = await pg.query<{ customer_id: number }>(
+        'SELECT customer_id FROM dead_letters WHERE customer_id = ANY($1::bigint[])',
+        [customerIds],
+      );
       return new Set(rows.map((row) => row.customer_id));
     },
     async startReconciliation(range, owner, at, leaseMs) {
@@ -334,7 +378,10 @@ export function createPostgresSyncStore(pg: Postgres): SyncStore {
       await saveReconciliation(id, owner, progress, at, '', end);
     },
     async leaveReconciliation(id, owner) {
-      await pg.query("UPDATE reconciliations SET lease_until = '' WHERE id = $1 AND owner = $2 AND status = 'running'", [id, owner]);
+      await pg.query(
+        "UPDATE reconciliations SET lease_until = '' WHERE id = $1 AND owner = $2 AND status = 'running'",
+        [id, owner],
+      );
     },
     async adoptReconciliation(owner, at, leaseMs) {
       const [row] = await pg.query<ReconciliationRow>(
@@ -352,7 +399,12 @@ export function createPostgresSyncStore(pg: Postgres): SyncStore {
       return row && toReconciliation(row);
     },
     async listReconciliations(after, limit) {
-      return (await pg.query<ReconciliationRow>('SELECT * FROM reconciliations WHERE id > $1 ORDER BY id LIMIT $2', [after, limit])).map(toReconciliation);
+      return (
+        await pg.query<ReconciliationRow>('SELECT * FROM reconciliations WHERE id > $1 ORDER BY id LIMIT $2', [
+          after,
+          limit,
+        ])
+      ).map(toReconciliation);
     },
     async recordJourney(entries) {
       if (entries.length === 0) return;
@@ -367,7 +419,10 @@ export function createPostgresSyncStore(pg: Postgres): SyncStore {
       );
     },
     async journeyOf(customerId) {
-      const rows = await pg.query<JourneyStepRow>('SELECT kind, at, detail, trace_id FROM journey_steps WHERE customer_id = $1 ORDER BY at, id', [customerId]);
+      const rows = await pg.query<JourneyStepRow>(
+        'SELECT kind, at, detail, trace_id FROM journey_steps WHERE customer_id = $1 ORDER BY at, id',
+        [customerId],
+      );
       return rows.map(toRecordedStep);
     },
     async pruneJourneys(before, limit) {

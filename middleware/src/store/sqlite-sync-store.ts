@@ -158,11 +158,17 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
   `);
   // MAX(): the cursor never moves back, whatever order replays and cycles finish in.
   const advance = db.prepare<[number]>('UPDATE sync_state SET cursor = MAX(cursor, ?) WHERE id = 1');
-  const forgetBehindCursor = db.prepare('DELETE FROM confirmed WHERE customer_id <= (SELECT cursor FROM sync_state WHERE id = 1)');
-  const confirm = db.prepare<[number, number, string]>('INSERT OR REPLACE INTO confirmed (customer_id, package_id, outcome) VALUES (?, ?, ?)');
-  const handledNow = db.prepare<[{ customerId: number }], number>(
-    'SELECT EXISTS (SELECT 1 FROM confirmed WHERE customer_id = @customerId) OR EXISTS (SELECT 1 FROM dead_letters WHERE customer_id = @customerId)',
-  ).pluck();
+  const forgetBehindCursor = db.prepare(
+    'DELETE FROM confirmed WHERE customer_id <= (SELECT cursor FROM sync_state WHERE id = 1)',
+  );
+  const confirm = db.prepare<[number, number, string]>(
+    'INSERT OR REPLACE INTO confirmed (customer_id, package_id, outcome) VALUES (?, ?, ?)',
+  );
+  const handledNow = db
+    .prepare<[{ customerId: number }], number>(
+      'SELECT EXISTS (SELECT 1 FROM confirmed WHERE customer_id = @customerId) OR EXISTS (SELECT 1 FROM dead_letters WHERE customer_id = @customerId)',
+    )
+    .pluck();
   const isHandled = (customerId: number) => handledNow.get({ customerId }) === 1;
   // What is known of one customer, in one read: asked for each customer before it is delivered.
   const knowledgeOf = db.prepare<[{ customerId: number }], KnowledgeRow>(`
@@ -188,7 +194,10 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
     if (cursor > start) advance.run(cursor);
     forgetBehindCursor.run();
   };
-  const upsertDeadLetter = db.prepare<[string, number | null, string, number | null, string, string, string], DeadLetterRow>(`
+  const upsertDeadLetter = db.prepare<
+    [string, number | null, string, number | null, string, string, string],
+    DeadLetterRow
+  >(`
     INSERT INTO dead_letters (letter_key, customer_id, customer, status, reason, first_failed_at, last_failed_at)
     VALUES (?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (letter_key) DO UPDATE SET
@@ -197,14 +206,18 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
     RETURNING *
   `);
   const deadLetterById = db.prepare<[number], DeadLetterRow>('SELECT * FROM dead_letters WHERE id = ?');
-  const deadLettersAfter = db.prepare<[number, number], DeadLetterRow>('SELECT * FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?');
+  const deadLettersAfter = db.prepare<[number, number], DeadLetterRow>(
+    'SELECT * FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?',
+  );
   const deleteDeadLetter = db.prepare<[number]>('DELETE FROM dead_letters WHERE id = ?');
 
   const crmHighest = db.prepare<[number]>('UPDATE sync_state SET crm_highest_id = MAX(crm_highest_id, ?) WHERE id = 1');
   const insertDelivery = db.prepare<[number, string, number, string, string]>(
     'INSERT INTO deliveries (customer_id, customer_name, package_id, outcome, at) VALUES (?, ?, ?, ?, ?)',
   );
-  const pruneDeliveries = db.prepare<[number]>('DELETE FROM deliveries WHERE id <= (SELECT MAX(id) FROM deliveries) - ?');
+  const pruneDeliveries = db.prepare<[number]>(
+    'DELETE FROM deliveries WHERE id <= (SELECT MAX(id) FROM deliveries) - ?',
+  );
   const recentDeliveries = db.prepare<[number], DeliveryRow>('SELECT * FROM deliveries ORDER BY id DESC LIMIT ?');
   const upsertReplica = db.prepare<[string, string, string]>(`
     INSERT INTO replicas (id, started_at, last_seen_at) VALUES (?, ?, ?)
@@ -232,7 +245,10 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
   const confirmAll = db.transaction(recordConfirmed);
 
   // Claims last as long as the process; the delivery claims the cursor has passed are dropped as it moves.
-  const claims = { delivery: new Map<number, { owner: string; until: number }>(), replay: new Map<number, { owner: string; until: number }>() };
+  const claims = {
+    delivery: new Map<number, { owner: string; until: number }>(),
+    replay: new Map<number, { owner: string; until: number }>(),
+  };
   const forgetClaimsBehindCursor = () => {
     const cursor = cursorNow.get()!;
     for (const customerId of claims.delivery.keys()) if (customerId <= cursor) claims.delivery.delete(customerId);
@@ -303,15 +319,36 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
   // free to be taken over at once.
   db.prepare("UPDATE reconciliations SET lease_until = '' WHERE status = 'running'").run();
   const reconciliationById = db.prepare<[number], ReconciliationRow>('SELECT * FROM reconciliations WHERE id = ?');
-  const runningReconciliation = db.prepare<[], ReconciliationRow>("SELECT * FROM reconciliations WHERE status = 'running'");
-  const latestReconciliation = db.prepare<[], ReconciliationRow>('SELECT * FROM reconciliations ORDER BY id DESC LIMIT 1');
-  const reconciliationsAfter = db.prepare<[number, number], ReconciliationRow>('SELECT * FROM reconciliations WHERE id > ? ORDER BY id LIMIT ?');
-  const insertReconciliation = db.prepare<[number, number, number, number, number, string, string, string, string], ReconciliationRow>(`
+  const runningReconciliation = db.prepare<[], ReconciliationRow>(
+    "SELECT * FROM reconciliations WHERE status = 'running'",
+  );
+  const latestReconciliation = db.prepare<[], ReconciliationRow>(
+    'SELECT * FROM reconciliations ORDER BY id DESC LIMIT 1',
+  );
+  const reconciliationsAfter = db.prepare<[number, number], ReconciliationRow>(
+    'SELECT * FROM reconciliations WHERE id > ? ORDER BY id LIMIT ?',
+  );
+  const insertReconciliation = db.prepare<
+    [number, number, number, number, number, string, string, string, string],
+    ReconciliationRow
+  >(`
     INSERT INTO reconciliations (status, from_id, to_id, repair, open_ended, position, owner, lease_until, started_at, updated_at)
     VALUES ('running', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *
   `);
   const updateReconciliation = db.prepare<
-    Pick<ReconciliationRow, 'id' | 'owner' | 'position' | FindingCountColumns | 'findings' | 'lease_until' | 'updated_at' | 'status' | 'error' | 'finished_at'>
+    Pick<
+      ReconciliationRow,
+      | 'id'
+      | 'owner'
+      | 'position'
+      | FindingCountColumns
+      | 'findings'
+      | 'lease_until'
+      | 'updated_at'
+      | 'status'
+      | 'error'
+      | 'finished_at'
+    >
   >(`
     UPDATE reconciliations SET position = @position, missing = @missing, mismatched = @mismatched, orphaned = @orphaned,
       repaired = @repaired, findings = @findings, lease_until = @lease_until, updated_at = @updated_at, status = @status,
@@ -324,7 +361,9 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
   const leaveReconciliation = db.prepare<[number, string]>(
     "UPDATE reconciliations SET lease_until = '' WHERE id = ? AND owner = ? AND status = 'running'",
   );
-  const deadLettered = db.prepare<[number], number>('SELECT EXISTS (SELECT 1 FROM dead_letters WHERE customer_id = ?)').pluck();
+  const deadLettered = db
+    .prepare<[number], number>('SELECT EXISTS (SELECT 1 FROM dead_letters WHERE customer_id = ?)')
+    .pluck();
 
   const startReconciliation = db.transaction((range: ReconciliationRange, owner: string, at: Date, leaseMs: number) => {
     const running = runningReconciliation.get();
@@ -343,7 +382,14 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
     return { started: true, run: toReconciliation(row) };
   });
   const saveReconciliation = db.transaction(
-    (id: number, owner: string, progress: ReconciliationProgress, at: Date, leaseUntil: string, end: Pick<ReconciliationRow, 'status' | 'error' | 'finished_at'>) => {
+    (
+      id: number,
+      owner: string,
+      progress: ReconciliationProgress,
+      at: Date,
+      leaseUntil: string,
+      end: Pick<ReconciliationRow, 'status' | 'error' | 'finished_at'>,
+    ) => {
       const row = reconciliationById.get(id);
       if (!row || row.owner !== owner || row.status !== 'running') return false;
       updateReconciliation.run({
@@ -378,18 +424,27 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
     cursor: async () => cursorNow.get()!,
     async status(at = new Date()) {
       const seenSince = new Date(at.getTime() - REPLICA_SEEN_WITHIN_MS).toISOString();
-      return toStatus(state.get()!, deadLetterCount.get()!, recentDeliveries.all(RECENT_DELIVERIES), replicasSince.all(seenSince));
+      return toStatus(
+        state.get()!,
+        deadLetterCount.get()!,
+        recentDeliveries.all(RECENT_DELIVERIES),
+        replicasSince.all(seenSince),
+      );
     },
     markPollStarted: async (at) => void storage.write('markPollStarted', () => pollStarted.run(at.toISOString())),
-    markCycleSucceeded: async (at) => storage.write('markCycleSucceeded', () => markCycleSucceeded.immediate(at.toISOString())),
-    markCycleFailed: async (upstream, error, at) => storage.write('markCycleFailed', () => markCycleFailed.immediate(upstream, error, at.toISOString())),
+    markCycleSucceeded: async (at) =>
+      storage.write('markCycleSucceeded', () => markCycleSucceeded.immediate(at.toISOString())),
+    markCycleFailed: async (upstream, error, at) =>
+      storage.write('markCycleFailed', () => markCycleFailed.immediate(upstream, error, at.toISOString())),
     confirm: (delivery, at, path) => confirmTogether({ delivery, at: at.toISOString(), path }),
     async advanceCursor(customerId) {
       storage.write('advanceCursor', () => db.transaction(moveCursor).immediate(customerId));
       forgetClaimsBehindCursor();
     },
-    claim: async (customerId, owner, at, leaseMs, options = {}) => claim(customerId, owner, at, leaseMs, options.replay ?? false),
-    claimAll: async (customerIds, owner, at, leaseMs) => customerIds.map((customerId) => claim(customerId, owner, at, leaseMs, false)),
+    claim: async (customerId, owner, at, leaseMs, options = {}) =>
+      claim(customerId, owner, at, leaseMs, options.replay ?? false),
+    claimAll: async (customerIds, owner, at, leaseMs) =>
+      customerIds.map((customerId) => claim(customerId, owner, at, leaseMs, false)),
     async release(customerId, owner, options = {}) {
       const held = claims[options.replay ? 'replay' : 'delivery'];
       if (held.get(customerId)?.owner === owner) held.delete(customerId);
@@ -398,10 +453,13 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
       const cursor = cursorNow.get()!;
       return new Set(customerIds.filter((customerId) => customerId <= cursor || isHandled(customerId)));
     },
-    markWebhookReceived: (at, customerId = 0) => void noteWebhooks({ at: at.toISOString(), customerId }).catch(() => undefined),
+    markWebhookReceived: (at, customerId = 0) =>
+      void noteWebhooks({ at: at.toISOString(), customerId }).catch(() => undefined),
     recordCrmHighest: async (id) => void storage.write('recordCrmHighest', () => crmHighest.run(id)),
     async recordDeadLetter(letter, at, options = {}) {
-      const stored = storage.write('recordDeadLetter', () => recordDeadLetter.immediate(letter, at.toISOString(), options.moveCursor ?? true));
+      const stored = storage.write('recordDeadLetter', () =>
+        recordDeadLetter.immediate(letter, at.toISOString(), options.moveCursor ?? true),
+      );
       forgetClaimsBehindCursor();
       return stored;
     },
@@ -410,20 +468,35 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
       return row && toDeadLetter(row);
     },
     listDeadLetters: async (after, limit) => deadLettersAfter.all(after, limit).map(toDeadLetter),
-    resolveDeadLetter: async (id, delivery, at) => storage.write('resolveDeadLetter', () => resolveDeadLetter.immediate(id, delivery, at.toISOString())),
-    heartbeat: async (replica, at) => storage.write('heartbeat', () => heartbeat.immediate(replica.id, replica.startedAt, at)),
-    deadLetteredAmong: async (customerIds) => new Set(customerIds.filter((customerId) => deadLettered.get(customerId) === 1)),
+    resolveDeadLetter: async (id, delivery, at) =>
+      storage.write('resolveDeadLetter', () => resolveDeadLetter.immediate(id, delivery, at.toISOString())),
+    heartbeat: async (replica, at) =>
+      storage.write('heartbeat', () => heartbeat.immediate(replica.id, replica.startedAt, at)),
+    deadLetteredAmong: async (customerIds) =>
+      new Set(customerIds.filter((customerId) => deadLettered.get(customerId) === 1)),
     startReconciliation: async (range, owner, at, leaseMs) =>
       storage.write('startReconciliation', () => startReconciliation.immediate(range, owner, at, leaseMs)),
     saveReconciliation: async (id, owner, progress, at, leaseMs) =>
       storage.write('saveReconciliation', () =>
-        saveReconciliation.immediate(id, owner, progress, at, new Date(at.getTime() + leaseMs).toISOString(), stillRunning),
+        saveReconciliation.immediate(
+          id,
+          owner,
+          progress,
+          at,
+          new Date(at.getTime() + leaseMs).toISOString(),
+          stillRunning,
+        ),
       ),
     async finishReconciliation(id, owner, progress, end, at) {
-      const ended = { status: end.status, error: end.status === 'failed' ? end.error : null, finished_at: at.toISOString() };
+      const ended = {
+        status: end.status,
+        error: end.status === 'failed' ? end.error : null,
+        finished_at: at.toISOString(),
+      };
       storage.write('finishReconciliation', () => saveReconciliation.immediate(id, owner, progress, at, '', ended));
     },
-    leaveReconciliation: async (id, owner) => void storage.write('leaveReconciliation', () => leaveReconciliation.run(id, owner)),
+    leaveReconciliation: async (id, owner) =>
+      void storage.write('leaveReconciliation', () => leaveReconciliation.run(id, owner)),
     async adoptReconciliation(owner, at, leaseMs) {
       const row = storage.write('adoptReconciliation', () =>
         adoptReconciliation.get(owner, new Date(at.getTime() + leaseMs).toISOString(), at.toISOString()),
@@ -440,9 +513,11 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
     },
     listReconciliations: async (after, limit) => reconciliationsAfter.all(after, limit).map(toReconciliation),
     async recordJourney(entries) {
-      if (entries.length > 0) storage.write('recordJourney', () => insertJourneySteps.run(JSON.stringify(entries.map(journeyRow))));
+      if (entries.length > 0)
+        storage.write('recordJourney', () => insertJourneySteps.run(JSON.stringify(entries.map(journeyRow))));
     },
     journeyOf: async (customerId) => journeyStepsOf.all(customerId).map(toRecordedStep),
-    pruneJourneys: async (before, limit) => storage.write('pruneJourneys', () => pruneJourneySteps.run(before, limit).changes),
+    pruneJourneys: async (before, limit) =>
+      storage.write('pruneJourneys', () => pruneJourneySteps.run(before, limit).changes),
   };
 }

@@ -257,14 +257,31 @@ export interface SyncStore {
    * Starts a reconciliation held by `owner` until `at` + `leaseMs`, unless one is running already
    * (on any replica): then `started` is false and `run` is that one.
    */
-  startReconciliation(range: ReconciliationRange, owner: string, at: Date, leaseMs: number): Promise<{ started: boolean; run: Reconciliation }>;
+  startReconciliation(
+    range: ReconciliationRange,
+    owner: string,
+    at: Date,
+    leaseMs: number,
+  ): Promise<{ started: boolean; run: Reconciliation }>;
   /**
    * Saves a running walk's progress and renews its lease; false when the run is no longer this
    * owner's (its lease ran out and another replica took it over), and then nothing is saved.
    */
-  saveReconciliation(id: number, owner: string, progress: ReconciliationProgress, at: Date, leaseMs: number): Promise<boolean>;
+  saveReconciliation(
+    id: number,
+    owner: string,
+    progress: ReconciliationProgress,
+    at: Date,
+    leaseMs: number,
+  ): Promise<boolean>;
   /** Saves the last progress and ends the run, if it is still this owner's. */
-  finishReconciliation(id: number, owner: string, progress: ReconciliationProgress, end: ReconciliationEnd, at: Date): Promise<void>;
+  finishReconciliation(
+    id: number,
+    owner: string,
+    progress: ReconciliationProgress,
+    end: ReconciliationEnd,
+    at: Date,
+  ): Promise<void>;
   /** Lets another replica (or this one) take the run over at once: this process stops walking it. */
   leaveReconciliation(id: number, owner: string): Promise<void>;
   /** Takes over a running reconciliation whose lease has run out (its walker stopped or died), for `owner`. */
@@ -355,7 +372,12 @@ export const toOutage = (row: StateRow): Outage | null =>
     ? { upstream: row.outage_upstream, since: row.outage_since, lastError: row.last_error ?? '' }
     : null;
 
-export function toStatus(row: StateRow, deadLetters: number, deliveries: DeliveryRow[], replicas: ReplicaRow[]): SyncStatus {
+export function toStatus(
+  row: StateRow,
+  deadLetters: number,
+  deliveries: DeliveryRow[],
+  replicas: ReplicaRow[],
+): SyncStatus {
   return {
     cursor: row.cursor,
     lastPollAt: row.last_poll_at,
@@ -383,7 +405,8 @@ export function toStatus(row: StateRow, deadLetters: number, deliveries: Deliver
 
 export function toKnown(customerId: number, row: KnowledgeRow): KnownCustomer | undefined {
   if (customerId <= row.cursor) return { state: 'behindCursor' };
-  if (row.package_id !== null && row.outcome !== null) return { state: 'confirmed', packageId: row.package_id, outcome: row.outcome };
+  if (row.package_id !== null && row.outcome !== null)
+    return { state: 'confirmed', packageId: row.package_id, outcome: row.outcome };
   return row.dead_letter_id !== null ? { state: 'deadLettered', deadLetterId: row.dead_letter_id } : undefined;
 }
 
@@ -434,7 +457,9 @@ export function keptFindings(kept: string, added: readonly Finding[]): string {
 /** What makes two letters the same: the customer id, or for a record without one, its content. */
 export function letterKey(letter: NewDeadLetter): string {
   if (letter.customerId !== null) return `customer:${letter.customerId}`;
-  return `record:${createHash('sha256').update(JSON.stringify(letter.customer) ?? 'undefined').digest('hex')}`;
+  return `record:${createHash('sha256')
+    .update(JSON.stringify(letter.customer) ?? 'undefined')
+    .digest('hex')}`;
 }
 
 /** A package confirmed, to be recorded: by the path that brought its customer, none for a replay. */
@@ -444,7 +469,13 @@ export type Confirmation = { delivery: Omit<Delivery, 'at'>; at: string; path?: 
 export function countsOf(batch: readonly Confirmation[]) {
   const created = batch.filter(({ delivery }) => delivery.outcome === 'created').length;
   const byPath = (path: DeliveryPath) => batch.filter((confirmation) => confirmation.path === path).length;
-  return { created, alreadyThere: batch.length - created, webhook: byPath('webhook'), longPoll: byPath('longPoll'), poll: byPath('poll') };
+  return {
+    created,
+    alreadyThere: batch.length - created,
+    webhook: byPath('webhook'),
+    longPoll: byPath('longPoll'),
+    poll: byPath('poll'),
+  };
 }
 
 export interface JourneyStepRow {
@@ -455,7 +486,9 @@ export interface JourneyStepRow {
 }
 
 /** A step as stored: its kind and time in their own columns, the rest as JSON text. */
-export function journeyRow(entry: JourneyEntry): [customerId: number, at: string, kind: string, detail: string, traceId: string | null] {
+export function journeyRow(
+  entry: JourneyEntry,
+): [customerId: number, at: string, kind: string, detail: string, traceId: string | null] {
   const { kind, at, ...detail } = entry.step;
   return [entry.customerId, at, kind, JSON.stringify(detail), entry.traceId ?? null];
 }
@@ -473,9 +506,14 @@ export const middlewareMigrations = loadMigrations(new URL('../../migrations/pos
  * take back its last commits (the cursor is then earlier, never later; a claim lost lets another
  * replica ask once more); a crash of a replica takes back nothing it committed.
  */
-export const middlewarePostgres: PostgresSetup = { migrations: middlewareMigrations, settings: { synchronous_commit: 'off' } };
+export const middlewarePostgres: PostgresSetup = {
+  migrations: middlewareMigrations,
+  settings: { synchronous_commit: 'off' },
+};
 
 /** The sync store on the service's database, whichever it is. */
 export function createSyncStore(database: ServiceDatabase): SyncStore {
-  return database.kind === 'sqlite' ? createSqliteSyncStore(database.db, database.storage) : createPostgresSyncStore(database.pg);
+  return database.kind === 'sqlite'
+    ? createSqliteSyncStore(database.db, database.storage)
+    : createPostgresSyncStore(database.pg);
 }

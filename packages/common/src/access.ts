@@ -21,7 +21,9 @@ export const OPERATIONAL_PUBLIC_ROUTES: readonly PublicRoute[] = [
 export function isPublicRoute(routes: readonly PublicRoute[], method: string, path: string): boolean {
   const asked = method === 'HEAD' ? 'GET' : method;
   return routes.some(
-    (route) => route.method === asked && (route.path.endsWith('/*') ? path.startsWith(route.path.slice(0, -1)) : path === route.path),
+    (route) =>
+      route.method === asked &&
+      (route.path.endsWith('/*') ? path.startsWith(route.path.slice(0, -1)) : path === route.path),
   );
 }
 
@@ -43,16 +45,24 @@ export function isApiKey(keys: readonly string[], given: string): boolean {
  * needs `Authorization: Bearer <key>`, else a 401 problem with `WWW-Authenticate`. The key is
  * never echoed, in the answer or in the log.
  */
-export function requireApiKey(options: { keys: readonly string[]; realm: string; publicRoutes: readonly PublicRoute[] }): Middleware {
+export function requireApiKey(options: {
+  keys: readonly string[];
+  realm: string;
+  publicRoutes: readonly PublicRoute[];
+}): Middleware {
   const challenge = { 'WWW-Authenticate': `Bearer realm="${options.realm}"` };
   return async (ctx, next) => {
     if (options.keys.length === 0 || isPublicRoute(options.publicRoutes, ctx.method, ctx.path)) return next();
     const match = /^Bearer +(\S+) *$/i.exec(ctx.get('Authorization'));
     if (!match) {
-      throw new AppError(401, 'unauthorized', 'This route needs an API key: send `Authorization: Bearer <key>`.', { headers: challenge });
+      throw new AppError(401, 'unauthorized', 'This route needs an API key: send `Authorization: Bearer <key>`.', {
+        headers: challenge,
+      });
     }
     if (!isApiKey(options.keys, match[1]!)) {
-      throw new AppError(401, 'unauthorized', 'The API key sent is not one of this service’s.', { headers: { ...challenge, 'WWW-Authenticate': `${challenge['WWW-Authenticate']}, error="invalid_token"` } });
+      throw new AppError(401, 'unauthorized', 'The API key sent is not one of this service’s.', {
+        headers: { ...challenge, 'WWW-Authenticate': `${challenge['WWW-Authenticate']}, error="invalid_token"` },
+      });
     }
     return next();
   };
@@ -77,12 +87,20 @@ export function withApiKeys(document: OpenApiDocument, publicRoutes: readonly Pu
     components: {
       ...components,
       securitySchemes: {
-        apiKey: { type: 'http', scheme: 'bearer', description: 'One of the keys in the service’s API_KEYS, as `Authorization: Bearer <key>`.' },
+        apiKey: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'One of the keys in the service’s API_KEYS, as `Authorization: Bearer <key>`.',
+        },
       },
       responses: {
         ...components.responses,
         Unauthorized: withRequestId(problem('No API key was sent, or not one of this service’s.', 'unauthorized'), {
-          'WWW-Authenticate': { description: '`Bearer realm="<service>"`, with `error="invalid_token"` for a wrong key.', required: true, schema: { type: 'string' } },
+          'WWW-Authenticate': {
+            description: '`Bearer realm="<service>"`, with `error="invalid_token"` for a wrong key.',
+            required: true,
+            schema: { type: 'string' },
+          },
         }),
       },
     },

@@ -40,8 +40,10 @@ export function parseDatabaseUrl(raw: string): string {
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
     throw new Error(`expected a postgres:// or postgresql:// URL, not ${url.protocol}//`);
   }
-  if (url.hostname === '' && !url.searchParams.has('host')) throw new Error('expected a host: postgres://user:password@host:port/database');
-  if (url.pathname.length <= 1) throw new Error('expected a database name: postgres://user:password@host:port/database');
+  if (url.hostname === '' && !url.searchParams.has('host'))
+    throw new Error('expected a host: postgres://user:password@host:port/database');
+  if (url.pathname.length <= 1)
+    throw new Error('expected a database name: postgres://user:password@host:port/database');
   return raw;
 }
 
@@ -144,7 +146,10 @@ const API_KEY = /^[\x21-\x2b\x2d-\x7e]{16,256}$/;
 
 /** API_KEYS: comma-separated keys, each 16 to 256 visible ASCII characters. */
 export function parseApiKeys(raw: string): string[] {
-  const keys = raw.split(',').map((key) => key.trim()).filter((key) => key !== '');
+  const keys = raw
+    .split(',')
+    .map((key) => key.trim())
+    .filter((key) => key !== '');
   if (keys.length === 0 || keys.some((key) => !API_KEY.test(key))) {
     throw new Error('expected comma-separated keys, each 16 to 256 visible ASCII characters (no spaces)');
   }
@@ -153,7 +158,8 @@ export function parseApiKeys(raw: string): string[] {
 
 /** CRM_API_KEY, INVENTORY_API_KEY: one key, as the upstream's API_KEYS has it. */
 export function parseApiKey(raw: string): string {
-  if (!API_KEY.test(raw)) throw new Error('expected one key of 16 to 256 visible ASCII characters (no spaces or commas)');
+  if (!API_KEY.test(raw))
+    throw new Error('expected one key of 16 to 256 visible ASCII characters (no spaces or commas)');
   return raw;
 }
 
@@ -171,7 +177,12 @@ export interface CommonConfig {
 }
 
 /** The variables every service reads; `service` names the default database file. */
-export function readCommonConfig(reader: EnvReader, service: string, defaultPort: number, isTty: boolean): CommonConfig {
+export function readCommonConfig(
+  reader: EnvReader,
+  service: string,
+  defaultPort: number,
+  isTty: boolean,
+): CommonConfig {
   return {
     port: reader.read('PORT', defaultPort, parsePort),
     host: reader.read('HOST', '0.0.0.0', parseHost),

@@ -15,7 +15,7 @@ function explainOpenFailure(path: string, error: unknown): DatabaseOpenError {
   if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
     return new DatabaseOpenError(
       `DB_PATH ${path} is not a SQLite database or is damaged (${reason}); it was left untouched: ` +
-        'point DB_PATH at this service\'s database or at a new file, or restore a backup',
+        "point DB_PATH at this service's database or at a new file, or restore a backup",
       { cause: error },
     );
   }
@@ -103,8 +103,12 @@ export function migrate(db: Db, schema: Schema): void {
   db.transaction(() => {
     const version = db.pragma('user_version', { simple: true }) as number;
     const applicationId = db.pragma('application_id', { simple: true }) as number;
-    const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all();
-    const ours = applicationId === schema.applicationId || (applicationId === 0 && (tables.length === 0 || tables.some((t) => t.name === schema.ownTable)));
+    const tables = db
+      .prepare<[], { name: string }>("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+      .all();
+    const ours =
+      applicationId === schema.applicationId ||
+      (applicationId === 0 && (tables.length === 0 || tables.some((t) => t.name === schema.ownTable)));
     if (!ours) {
       throw new DatabaseOpenError(
         `${describeFile(db)} belongs to another application (application_id ${applicationId}, tables ` +
@@ -142,19 +146,29 @@ export const STORAGE_RETRY_AFTER_S = 30;
 /** A write refused because the disk is full: answered 507 with Retry-After, and nothing was stored. */
 export class StorageFullError extends AppError {
   constructor(cause?: unknown) {
-    super(507, 'insufficient-storage', 'The disk under this service\'s database is full; nothing was stored. Try again later.', {
-      headers: { 'Retry-After': String(STORAGE_RETRY_AFTER_S) },
-      cause,
-    });
+    super(
+      507,
+      'insufficient-storage',
+      "The disk under this service's database is full; nothing was stored. Try again later.",
+      {
+        headers: { 'Retry-After': String(STORAGE_RETRY_AFTER_S) },
+        cause,
+      },
+    );
     this.name = 'StorageFullError';
   }
 }
 
 function storageUnavailable(cause: unknown): AppError {
-  return new AppError(503, 'storage-unavailable', `The database could not take the write just now (${codeOf(cause)}); nothing was stored. Try again.`, {
-    headers: { 'Retry-After': '1' },
-    cause,
-  });
+  return new AppError(
+    503,
+    'storage-unavailable',
+    `The database could not take the write just now (${codeOf(cause)}); nothing was stored. Try again.`,
+    {
+      headers: { 'Retry-After': '1' },
+      cause,
+    },
+  );
 }
 
 /**
@@ -199,13 +213,19 @@ export function createStorageGuard(db: Db, logger: Logger): StorageGuard {
       if (full?.refused.delete(name) && full.refused.size === 0) {
         const seconds = Math.round((Date.now() - full.since.getTime()) / 100) / 10;
         full = undefined;
-        logger.info(`The disk under ${db.name} takes writes again, after ${seconds} s full`, { dbPath: db.name, seconds });
+        logger.info(`The disk under ${db.name} takes writes again, after ${seconds} s full`, {
+          dbPath: db.name,
+          seconds,
+        });
       }
       return result;
     },
     readiness: () =>
       full === undefined
         ? undefined
-        : { field: 'storage', message: `the disk under the database has been full since ${full.since.toISOString()}; writes are refused with 507` },
+        : {
+            field: 'storage',
+            message: `the disk under the database has been full since ${full.since.toISOString()}; writes are refused with 507`,
+          },
   };
 }

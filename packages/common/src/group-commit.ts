@@ -54,13 +54,15 @@ export function groupCommit<T, R = void>(
       return;
     }
     committing = true;
-    result.then(
-      (settled) => settle(batch, settled),
-      (error: unknown) => fail(batch, error),
-    ).finally(() => {
-      committing = false;
-      if (queued.length > 0) schedule();
-    });
+    result
+      .then(
+        (settled) => settle(batch, settled),
+        (error: unknown) => fail(batch, error),
+      )
+      .finally(() => {
+        committing = false;
+        if (queued.length > 0) schedule();
+      });
   };
   const schedule = () => {
     if (scheduled || committing) return;

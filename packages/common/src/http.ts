@@ -48,7 +48,11 @@ export function requestLogging(logger: Logger): Middleware {
     } finally {
       const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e4) / 100;
       const fields = { method: ctx.method, path: ctx.path, status: ctx.status, ms, requestId };
-      logger.log(requestLogLevel(ctx.method, ctx.status), `${ctx.method} ${ctx.path} answered ${ctx.status} in ${ms} ms`, fields);
+      logger.log(
+        requestLogLevel(ctx.method, ctx.status),
+        `${ctx.method} ${ctx.path} answered ${ctx.status} in ${ms} ms`,
+        fields,
+      );
     }
   };
 }
@@ -159,7 +163,11 @@ export function jsonBody(): Middleware {
       // A body that says it is compressed and is not (zlib's and brotli's errors carry no HTTP status) is the client's error.
       const { status, statusCode } = error as { status?: unknown; statusCode?: unknown };
       if (ctx.get('Content-Encoding') !== '' && status === undefined && statusCode === undefined) {
-        throw new AppError(400, 'malformed-body', `The request body could not be decompressed (Content-Encoding: ${ctx.get('Content-Encoding')}): ${(error as Error).message}.`);
+        throw new AppError(
+          400,
+          'malformed-body',
+          `The request body could not be decompressed (Content-Encoding: ${ctx.get('Content-Encoding')}): ${(error as Error).message}.`,
+        );
       }
       throw error;
     }
@@ -168,7 +176,10 @@ export function jsonBody(): Middleware {
 }
 
 const swaggerUiDir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
-const docsAssets: Record<string, string> = { 'swagger-ui.css': 'text/css', 'swagger-ui-bundle.js': 'application/javascript' };
+const docsAssets: Record<string, string> = {
+  'swagger-ui.css': 'text/css',
+  'swagger-ui-bundle.js': 'application/javascript',
+};
 
 function docsPage(title: string): string {
   return `<!doctype html>
@@ -217,9 +228,13 @@ export function addOperationalRoutes(router: Router, options: ServiceAppOptions)
     ctx.body = { status: 'ok' };
   });
   router.get('/ready', async (ctx) => {
-    const errors = (await Promise.all(options.readiness.map((check) => check()))).filter((e): e is FieldError => e !== undefined);
+    const errors = (await Promise.all(options.readiness.map((check) => check()))).filter(
+      (e): e is FieldError => e !== undefined,
+    );
     if (errors.length > 0) {
-      throw new AppError(503, 'not-ready', `Not ready: ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`, { errors });
+      throw new AppError(503, 'not-ready', `Not ready: ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`, {
+        errors,
+      });
     }
     ctx.body = { status: 'ready' };
   });
@@ -228,7 +243,9 @@ export function addOperationalRoutes(router: Router, options: ServiceAppOptions)
     ctx.body = await options.registry.metrics();
   });
   // Without API_KEYS every route is open, and the document says so (an empty security requirement).
-  const served = options.apiKeys?.length ? withApiKeys(options.openapi, publicRoutesOf(options)) : { ...options.openapi, security: [] };
+  const served = options.apiKeys?.length
+    ? withApiKeys(options.openapi, publicRoutesOf(options))
+    : { ...options.openapi, security: [] };
   router.get('/openapi.json', (ctx) => {
     ctx.body = served;
   });

@@ -22,16 +22,24 @@ export interface LoggerOptions {
  */
 export function printable(text: string): string {
   const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (char) => named[char] ?? `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
+    (char) => named[char] ?? `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 const pretty = winston.format.printf((info) => {
   const { level, message, timestamp, service, stack, ...fields } = info;
   const rest = Object.entries(fields)
     .filter(([key]) => typeof key === 'string')
-    .map(([key, value]) => `${printable(key)}=${printable(typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value)))}`)
+    .map(
+      ([key, value]) =>
+        `${printable(key)}=${printable(typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value)))}`,
+    )
     .join(' ');
-  const lines = [`${String(timestamp)} ${level} [${String(service)}] ${printable(String(message))}${rest ? `  ${rest}` : ''}`];
+  const lines = [
+    `${String(timestamp)} ${level} [${String(service)}] ${printable(String(message))}${rest ? `  ${rest}` : ''}`,
+  ];
   // A stack keeps its lines, indented, so that none of them can pass for an event of its own.
   if (typeof stack === 'string') lines.push(...stack.split('\n').map((line) => `    ${printable(line)}`));
   return lines.join('\n');
@@ -44,7 +52,10 @@ const pretty = winston.format.printf((info) => {
 const MESSAGE = Symbol.for('message');
 const oneLine = winston.format((info) => {
   const line = (info as unknown as Record<symbol, unknown>)[MESSAGE];
-  if (typeof line === 'string') (info as unknown as Record<symbol, unknown>)[MESSAGE] = line.replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  if (typeof line === 'string')
+    (info as unknown as Record<symbol, unknown>)[MESSAGE] = line
+      .replace(/\u2028/g, '\\u2028')
+      .replace(/\u2029/g, '\\u2029');
   return info;
 });
 
@@ -68,12 +79,12 @@ export function createLogger(options: LoggerOptions): Logger {
       winston.format.errors({ stack: true }),
       winston.format.timestamp(),
       traceFields(),
-      format === 'pretty' ? winston.format.combine(winston.format.colorize(), pretty) : winston.format.combine(winston.format.json(), oneLine()),
+      format === 'pretty'
+        ? winston.format.combine(winston.format.colorize(), pretty)
+        : winston.format.combine(winston.format.json(), oneLine()),
     ),
     transports: [
-      options.stream
-        ? new winston.transports.Stream({ stream: options.stream })
-        : new winston.transports.Console(),
+      options.stream ? new winston.transports.Stream({ stream: options.stream }) : new winston.transports.Console(),
     ],
   });
 }

@@ -9,7 +9,10 @@ export const problemSchema = {
   description: 'RFC 9457 Problem Details.',
   required: ['type', 'title', 'status', 'detail'],
   properties: {
-    type: { type: 'string', description: 'A URI reference naming the kind of problem, e.g. /problems/validation-failed.' },
+    type: {
+      type: 'string',
+      description: 'A URI reference naming the kind of problem, e.g. /problems/validation-failed.',
+    },
     title: { type: 'string' },
     status: { type: 'integer', minimum: 400, maximum: 599 },
     detail: { type: 'string' },
@@ -82,7 +85,10 @@ export const locationHeader = (path: string) => ({
 });
 
 export const linkHeader = {
-  Link: { description: 'RFC 8288 link to the next page, when more may follow: `</path?after=N&limit=n>; rel="next"`.', schema: { type: 'string' } },
+  Link: {
+    description: 'RFC 8288 link to the next page, when more may follow: `</path?after=N&limit=n>; rel="next"`.',
+    schema: { type: 'string' },
+  },
 };
 
 export const idParameter = (description: string) => ({
@@ -109,17 +115,33 @@ export const bodyProblems = {
 };
 
 /** The Retry-After of a 503 or 507: when to send the same request again. */
-export const retryAfterHeader = { description: 'Seconds to wait before sending the request again.', required: true, schema: { type: 'integer', minimum: 1 } };
+export const retryAfterHeader = {
+  description: 'Seconds to wait before sending the request again.',
+  required: true,
+  schema: { type: 'integer', minimum: 1 },
+};
 
 /** The answers of a route that writes to the database when the database cannot take the write. */
 export const storageProblems = {
   '503': {
-    ...problem('The database could not take the write just now (SQLite: locked or an I/O error); nothing was stored. Try again.', 'storage-unavailable'),
+    ...problem(
+      'The database could not take the write just now (SQLite: locked or an I/O error); nothing was stored. Try again.',
+      'storage-unavailable',
+    ),
     headers: { 'Retry-After': retryAfterHeader },
   },
   '507': {
-    ...problem('The disk under the database is full; nothing was stored. Send the same request again later.', 'insufficient-storage'),
-    headers: { 'Retry-After': { description: 'Seconds to wait before sending it again.', required: true, schema: { type: 'integer', minimum: 1 } } },
+    ...problem(
+      'The disk under the database is full; nothing was stored. Send the same request again later.',
+      'insufficient-storage',
+    ),
+    headers: {
+      'Retry-After': {
+        description: 'Seconds to wait before sending it again.',
+        required: true,
+        schema: { type: 'integer', minimum: 1 },
+      },
+    },
   },
 };
 
@@ -130,7 +152,12 @@ const operational = {
       summary: 'Liveness: 200 while the process serves',
       operationId: 'health',
       responses: {
-        '200': json('Alive', { type: 'object', required: ['status'], properties: { status: { const: 'ok' } }, additionalProperties: false }),
+        '200': json('Alive', {
+          type: 'object',
+          required: ['status'],
+          properties: { status: { const: 'ok' } },
+          additionalProperties: false,
+        }),
       },
     },
   },
@@ -140,7 +167,12 @@ const operational = {
       summary: 'Readiness: 200 when the database (and, for the middleware, both upstreams) can be reached',
       operationId: 'ready',
       responses: {
-        '200': json('Ready', { type: 'object', required: ['status'], properties: { status: { const: 'ready' } }, additionalProperties: false }),
+        '200': json('Ready', {
+          type: 'object',
+          required: ['status'],
+          properties: { status: { const: 'ready' } },
+          additionalProperties: false,
+        }),
         '503': problem('Not ready: `errors` names what cannot be reached.', 'not-ready'),
       },
     },
@@ -197,27 +229,42 @@ export function mapOperations(
   return Object.fromEntries(
     Object.entries(paths).map(([path, operations]) => [
       path,
-      Object.fromEntries(Object.entries(operations).map(([method, operation]) => [method, change(operation as Operation, path, method)])),
+      Object.fromEntries(
+        Object.entries(operations).map(([method, operation]) => [method, change(operation as Operation, path, method)]),
+      ),
     ]),
   );
 }
 
-const DATABASE_UNAVAILABLE = 'The database server cannot be reached just now (PostgreSQL, DATABASE_URL); nothing was stored. Send the request again after Retry-After.';
+const DATABASE_UNAVAILABLE =
+  'The database server cannot be reached just now (PostgreSQL, DATABASE_URL); nothing was stored. Send the request again after Retry-After.';
 
 /** A 503 of the operation's own with `database-unavailable` among its problems, or that 503 alone. */
 function withDatabaseUnavailable(existing: Response | undefined): Response {
-  if (existing === undefined) return { ...problem(DATABASE_UNAVAILABLE, 'database-unavailable'), headers: { 'Retry-After': retryAfterHeader } };
-  const answer = existing as Response & { description: string; content: { 'application/problem+json': { schema: { allOf: [unknown, { properties: { type: { enum: string[] } } }] } } } };
+  if (existing === undefined)
+    return { ...problem(DATABASE_UNAVAILABLE, 'database-unavailable'), headers: { 'Retry-After': retryAfterHeader } };
+  const answer = existing as Response & {
+    description: string;
+    content: {
+      'application/problem+json': { schema: { allOf: [unknown, { properties: { type: { enum: string[] } } }] } };
+    };
+  };
   const schema = answer.content['application/problem+json'].schema;
   const codes = schema.allOf[1].properties.type.enum;
-  if (codes.includes('/problems/database-unavailable')) return { ...answer, headers: { 'Retry-After': retryAfterHeader, ...answer.headers } } as Response;
+  if (codes.includes('/problems/database-unavailable'))
+    return { ...answer, headers: { 'Retry-After': retryAfterHeader, ...answer.headers } } as Response;
   return {
     ...answer,
     description: `${answer.description} Or: ${DATABASE_UNAVAILABLE}`,
     headers: { 'Retry-After': retryAfterHeader, ...answer.headers },
     content: {
       'application/problem+json': {
-        schema: { allOf: [schema.allOf[0], { type: 'object', properties: { type: { enum: [...codes, '/problems/database-unavailable'] } } }] },
+        schema: {
+          allOf: [
+            schema.allOf[0],
+            { type: 'object', properties: { type: { enum: [...codes, '/problems/database-unavailable'] } } },
+          ],
+        },
       },
     },
   } as Response;
@@ -227,7 +274,10 @@ function withDatabaseUnavailable(existing: Response | undefined): Response {
  * Every answer carries X-Request-Id, every operation may fail with a 500, every operation that
  * needs the database with a 503 while its server cannot be reached, and each response says so.
  */
-function withCommonAnswers(paths: OpenApiDocument['paths'], usesDatabase: (path: string, method: string) => boolean): OpenApiDocument['paths'] {
+function withCommonAnswers(
+  paths: OpenApiDocument['paths'],
+  usesDatabase: (path: string, method: string) => boolean,
+): OpenApiDocument['paths'] {
   const internalError: Response = { $ref: '#/components/responses/InternalError' };
   return mapOperations(paths, ({ responses, ...rest }, path, method) => ({
     ...rest,
@@ -274,9 +324,15 @@ export function openApiDocument(options: {
       responses: {
         NotFound: withRequestId(problem('No such item, or no such route.', 'not-found')),
         MethodNotAllowed: withRequestId(problem('The path exists, not with this method.', 'method-not-allowed'), {
-          Allow: { description: 'The methods the path has, comma-separated.', required: true, schema: { type: 'string' } },
+          Allow: {
+            description: 'The methods the path has, comma-separated.',
+            required: true,
+            schema: { type: 'string' },
+          },
         }),
-        InternalError: withRequestId(problem('Something unexpected failed; the details are in the log, not here.', 'internal-error')),
+        InternalError: withRequestId(
+          problem('Something unexpected failed; the details are in the log, not here.', 'internal-error'),
+        ),
       },
     },
   };

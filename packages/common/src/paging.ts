@@ -78,7 +78,8 @@ export function parsePageRequest(
   const limit = readWholeNumber(ctx.query, 'limit', DEFAULT_LIMIT, 1, MAX_LIMIT, errors);
   const values: Filters = {};
   for (const filter of filters) {
-    const { name, min, max } = typeof filter === 'string' ? { name: filter, min: 1, max: Number.MAX_SAFE_INTEGER } : filter;
+    const { name, min, max } =
+      typeof filter === 'string' ? { name: filter, min: 1, max: Number.MAX_SAFE_INTEGER } : filter;
     const value = readWholeNumber(ctx.query, name, 0, min, max, errors);
     values[name] = ctx.query[name] === undefined ? undefined : value;
   }

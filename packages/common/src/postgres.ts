@@ -18,8 +18,19 @@ const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 
 const codeOf = (error: unknown): string => String((error as { code?: unknown } | null)?.code ?? '');
 
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED']);
-const UNREACHABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connection error|Connection ended|Client was closed|not queryable|the database system is (starting up|shutting down|in recovery)/i;
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNABORTED',
+]);
+const UNREACHABLE_MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connection error|Connection ended|Client was closed|not queryable|the database system is (starting up|shutting down|in recovery)/i;
 
 /**
  * True when the database could not be asked at all, or went away while it was asked: a server
@@ -32,7 +43,8 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (UNREACHABLE_CODES.has(code)) return true;
   // SQLSTATE 08 connection exception, 57P0x shutdown or crash, 53300 too many connections,
   // 57014 a statement cancelled (timeout), 25006 a read-only standby after a failover.
-  if (code.startsWith('08') || /^57P0\d$/.test(code) || code === '53300' || code === '57014' || code === '25006') return true;
+  if (code.startsWith('08') || /^57P0\d$/.test(code) || code === '53300' || code === '57014' || code === '25006')
+    return true;
   return error instanceof Error && UNREACHABLE_MESSAGES.test(error.message);
 }
 
@@ -40,10 +52,15 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 export class DatabaseUnavailableError extends AppError {
   constructor(cause?: unknown) {
     const reason = codeOf(cause) || (cause instanceof Error ? cause.message : 'no answer');
-    super(503, 'database-unavailable', `The database cannot be reached just now (${reason}); nothing was stored. Try again shortly.`, {
-      headers: { 'Retry-After': String(DATABASE_RETRY_AFTER_S) },
-      cause,
-    });
+    super(
+      503,
+      'database-unavailable',
+      `The database cannot be reached just now (${reason}); nothing was stored. Try again shortly.`,
+      {
+        headers: { 'Retry-After': String(DATABASE_RETRY_AFTER_S) },
+        cause,
+      },
+    );
     this.name = 'DatabaseUnavailableError';
   }
 }
@@ -109,7 +126,9 @@ export interface PostgresOptions {
 /** int8 (COUNT, BIGINT ids) as numbers: ids stay below 2^53, as the API says. */
 const types = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === pg.types.builtins.INT8 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    oid === pg.types.builtins.INT8
+      ? (value: string) => Number(value)
+      : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
 /**
@@ -130,7 +149,10 @@ export function connectPostgres(options: PostgresOptions): Postgres {
     idleTimeoutMillis: 30_000,
     keepAlive: true,
     application_name: options.applicationName ?? schema,
-    options: [`-c search_path=${schema}`, ...Object.entries(options.settings ?? {}).map(([name, value]) => `-c ${name}=${value}`)].join(' '),
+    options: [
+      `-c search_path=${schema}`,
+      ...Object.entries(options.settings ?? {}).map(([name, value]) => `-c ${name}=${value}`),
+    ].join(' '),
     types,
   };
   const pool = new pg.Pool(config);
@@ -139,10 +161,13 @@ export function connectPostgres(options: PostgresOptions): Postgres {
   const wentAway = (error: unknown) => {
     if (unreachableSince !== undefined) return;
     unreachableSince = new Date();
-    logger.error(`The database at ${where} cannot be reached (${codeOf(error) || (error as Error).message}): requests that need it are answered 503 until it is back`, {
-      database: where,
-      error: (error as Error).message,
-    });
+    logger.error(
+      `The database at ${where} cannot be reached (${codeOf(error) || (error as Error).message}): requests that need it are answered 503 until it is back`,
+      {
+        database: where,
+        error: (error as Error).message,
+      },
+    );
   };
   const cameBack = () => {
     if (unreachableSince === undefined) return;
@@ -165,7 +190,11 @@ export function connectPostgres(options: PostgresOptions): Postgres {
   // An idle connection the server dropped (a restart) is reported here; the pool replaces it.
   pool.on('error', (error) => {
     if (isDatabaseUnavailable(error)) wentAway(error);
-    else logger.warn('An idle database connection failed; the pool replaces it', { database: where, error: error.message });
+    else
+      logger.warn('An idle database connection failed; the pool replaces it', {
+        database: where,
+        error: error.message,
+      });
   });
 
   const rowsOf = async <R extends object>(run: Promise<pg.QueryResult>): Promise<R[]> => (await run).rows as R[];
@@ -202,7 +231,10 @@ export function connectPostgres(options: PostgresOptions): Postgres {
         await guarded(() => pool.query('SELECT 1'));
         return undefined;
       } catch (error) {
-        return { field: 'database', message: `the database at ${where} cannot be reached: ${(error as Error).message}` };
+        return {
+          field: 'database',
+          message: `the database at ${where} cannot be reached: ${(error as Error).message}`,
+        };
       }
     },
     channel: (name) => `${schema}_${name}`,
@@ -256,7 +288,11 @@ export function connectPostgres(options: PostgresOptions): Postgres {
 export function loadMigrations(folder: URL): Migration[] {
   return readdirSync(folder)
     .filter((file) => /^\d+-[\w-]+\.sql$/.test(file))
-    .map((file) => ({ version: Number.parseInt(file, 10), name: file.replace(/\.sql$/, ''), sql: readFileSync(new URL(file, folder), 'utf8') }))
+    .map((file) => ({
+      version: Number.parseInt(file, 10),
+      name: file.replace(/\.sql$/, ''),
+      sql: readFileSync(new URL(file, folder), 'utf8'),
+    }))
     .sort((a, b) => a.version - b.version);
 }
 
@@ -271,7 +307,10 @@ export async function migratePostgres(db: Postgres, migrations: readonly Migrati
   await db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`welcome-integration:migrate:${db.schema}`]);
     await tx.query(`CREATE SCHEMA IF NOT EXISTS ${db.schema}`);
-    const tables = await tx.query<{ name: string }>('SELECT table_name AS name FROM information_schema.tables WHERE table_schema = $1', [db.schema]);
+    const tables = await tx.query<{ name: string }>(
+      'SELECT table_name AS name FROM information_schema.tables WHERE table_schema = $1',
+      [db.schema],
+    );
     if (tables.length > 0 && !tables.some((table) => table.name === 'schema_migrations')) {
       throw new DatabaseOpenError(
         `the schema ${db.schema} of ${db.where} holds tables of another application (${tables.map((t) => t.name).join(', ')}); ` +
@@ -283,9 +322,9 @@ export async function migratePostgres(db: Postgres, migrations: readonly Migrati
       name text NOT NULL,
       applied_at text NOT NULL
     )`);
-    const [{ version }] = (await tx.query<{ version: number | null }>(`SELECT MAX(version) AS version FROM ${db.schema}.schema_migrations`)) as [
-      { version: number | null },
-    ];
+    const [{ version }] = (await tx.query<{ version: number | null }>(
+      `SELECT MAX(version) AS version FROM ${db.schema}.schema_migrations`,
+    )) as [{ version: number | null }];
     const current = version ?? 0;
     if (current > latest) {
       throw new DatabaseOpenError(
@@ -320,8 +359,11 @@ export async function openPostgres(options: PostgresOptions & { migrations: read
     if (error instanceof DatabaseOpenError) throw error;
     const cause = (error as { cause?: unknown }).cause ?? error;
     const reason = `${codeOf(cause) || 'error'}: ${(cause as Error).message}`;
-    throw new DatabaseOpenError(`the database at ${db.where} cannot be used (${reason}): start it, or point DATABASE_URL at one that runs`, {
-      cause: error,
-    });
+    throw new DatabaseOpenError(
+      `the database at ${db.where} cannot be used (${reason}): start it, or point DATABASE_URL at one that runs`,
+      {
+        cause: error,
+      },
+    );
   }
 }

@@ -1,7 +1,12 @@
 import type Koa from 'koa';
 import { ConfigError, type CommonConfig } from './config.js';
 import type { PostgresSetup } from './postgres.js';
-import { closeServiceDatabase, describeDatabase, openServiceDatabase, type ServiceDatabase } from './service-database.js';
+import {
+  closeServiceDatabase,
+  describeDatabase,
+  openServiceDatabase,
+  type ServiceDatabase,
+} from './service-database.js';
 import { boundPort, closeServer, listen } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 import { stopTelemetry } from './telemetry.js';
@@ -49,18 +54,21 @@ export async function runService<C>(
     if (stopping) return;
     stopping = true;
     running.logger.info(`Received ${signal}; finishing the work in flight and shutting down`, { signal });
-    running.stop().then(stopTelemetry).then(
-      () => {
-        running.logger.info('Shut down cleanly');
-        process.exitCode = 0;
-        // Whatever still holds the event loop (a client's keep-alive socket) must not keep us up.
-        setTimeout(() => process.exit(0), 2000).unref();
-      },
-      (error: unknown) => {
-        running.logger.error('Shutdown failed', { error: (error as Error).stack });
-        process.exit(1);
-      },
-    );
+    running
+      .stop()
+      .then(stopTelemetry)
+      .then(
+        () => {
+          running.logger.info('Shut down cleanly');
+          process.exitCode = 0;
+          // Whatever still holds the event loop (a client's keep-alive socket) must not keep us up.
+          setTimeout(() => process.exit(0), 2000).unref();
+        },
+        (error: unknown) => {
+          running.logger.error('Shutdown failed', { error: (error as Error).stack });
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', stopOn);
   process.on('SIGINT', stopOn);

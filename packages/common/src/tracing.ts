@@ -65,7 +65,10 @@ export function currentTraceId(): string | undefined {
 export function spanEvent(name: string, attributes: Record<string, string | number | boolean | undefined>): void {
   const span: Span | undefined = tracing ? trace.getActiveSpan() : undefined;
   if (!span) return;
-  const defined = Object.fromEntries(Object.entries(attributes).filter(([, value]) => value !== undefined)) as Record<string, string | number | boolean>;
+  const defined = Object.fromEntries(Object.entries(attributes).filter(([, value]) => value !== undefined)) as Record<
+    string,
+    string | number | boolean
+  >;
   span.addEvent(name, defined);
 }
 
@@ -80,7 +83,11 @@ export async function inSpan<T>(
 ): Promise<T> {
   if (!tracing) return work(undefined);
   const tracer = trace.getTracer('welcome-integration');
-  const spanOptions = { kind: options.kind, ...(options.links ? { links: options.links } : {}), ...(options.attributes ? { attributes: options.attributes } : {}) };
+  const spanOptions = {
+    kind: options.kind,
+    ...(options.links ? { links: options.links } : {}),
+    ...(options.attributes ? { attributes: options.attributes } : {}),
+  };
   return tracer.startActiveSpan(name, spanOptions, options.parent ?? context.active(), async (span) => {
     try {
       return await work(span);

@@ -22,7 +22,8 @@ function toFieldErrors(error: z.ZodError, body: unknown): FieldError[] {
     }
     const field = issue.path.join('.');
     if (issue.code === 'invalid_type' && field === '') return [{ field, message: 'the body must be a JSON object' }];
-    if (issue.code === 'invalid_type' && valueAt(body, issue.path) === undefined) return [{ field, message: 'is required' }];
+    if (issue.code === 'invalid_type' && valueAt(body, issue.path) === undefined)
+      return [{ field, message: 'is required' }];
     return [{ field, message: issue.message }];
   });
 }

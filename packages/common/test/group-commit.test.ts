@@ -10,7 +10,11 @@ describe('group commit', () => {
     });
     const outcomes = await Promise.allSettled([write(1), write(-2), write(3)]);
     expect(batches).toEqual([[1, -2, 3]]);
-    expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value : (o.reason as Error).message))).toEqual([2, 'refused -2', 6]);
+    expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value : (o.reason as Error).message))).toEqual([
+      2,
+      'refused -2',
+      6,
+    ]);
   });
 
   test('with a spacing, a write after a quiet spell commits at once and the writes of the next interval share one commit', async () => {
@@ -18,7 +22,9 @@ describe('group commit', () => {
     jest.useFakeTimers();
     try {
       const batches: Array<{ items: number[]; at: number }> = [];
-      const write = groupCommit<number>((batch) => void batches.push({ items: batch, at: performance.now() }), { spacingMs: 300 });
+      const write = groupCommit<number>((batch) => void batches.push({ items: batch, at: performance.now() }), {
+        spacingMs: 300,
+      });
       const started = performance.now();
 
       const first = write(0);

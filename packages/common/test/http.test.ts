@@ -1,7 +1,14 @@
 import { describe, expect, test } from '@jest/globals';
 import Router from '@koa/router';
 import request from 'supertest';
-import { AppError, createRegistry, createServiceApp, createSilentLogger, createStorageGuard, openDatabase } from '../src/index.js';
+import {
+  AppError,
+  createRegistry,
+  createServiceApp,
+  createSilentLogger,
+  createStorageGuard,
+  openDatabase,
+} from '../src/index.js';
 import { captureLogs } from '../../../test/support/logs.js';
 
 function appThatThrows(error: unknown) {
@@ -10,7 +17,13 @@ function appThatThrows(error: unknown) {
     throw error;
   });
   const { logger, lines } = captureLogs();
-  const app = createServiceApp({ logger, router, registry: createRegistry('test'), readiness: [], openapi: { paths: {} } });
+  const app = createServiceApp({
+    logger,
+    router,
+    registry: createRegistry('test'),
+    readiness: [],
+    openapi: { paths: {} },
+  });
   return { http: request(app.callback()), lines };
 }
 
@@ -27,11 +40,16 @@ describe('the problem middleware', () => {
       detail: 'The server failed to answer this request; the error is in its log.',
     });
     expect(response.text).not.toContain('secret internals');
-    expect(lines).toContainEqual(expect.objectContaining({ level: 'error', error: expect.stringContaining('secret internals') }));
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: 'error', error: expect.stringContaining('secret internals') }),
+    );
   });
 
   test('an AppError is rendered with its status, code, detail, field errors and headers', async () => {
-    const error = new AppError(409, 'taken', 'It is taken.', { errors: [{ field: 'email', message: 'taken' }], headers: { 'Retry-After': '5' } });
+    const error = new AppError(409, 'taken', 'It is taken.', {
+      errors: [{ field: 'email', message: 'taken' }],
+      headers: { 'Retry-After': '5' },
+    });
     const response = await appThatThrows(error).http.get('/boom');
     expect(response.status).toBe(409);
     expect(response.headers['retry-after']).toBe('5');
@@ -53,23 +71,30 @@ describe('storage failures are answers, not crashes', () => {
     const response = await http.get('/boom');
     expect(response.status).toBe(507);
     expect(response.headers['retry-after']).toBe('30');
-    expect(response.body).toMatchObject({ type: '/problems/insufficient-storage', title: 'Insufficient Storage', status: 507 });
+    expect(response.body).toMatchObject({
+      type: '/problems/insufficient-storage',
+      title: 'Insufficient Storage',
+      status: 507,
+    });
     expect(lines.filter((line) => line.level === 'error')).toEqual([]);
   });
 
-  test.each(['SQLITE_BUSY', 'SQLITE_IOERR_WRITE'])('%s in a guarded write is a 503 the client may retry at once', (code) => {
-    const db = openDatabase(':memory:');
-    const guard = createStorageGuard(db, createSilentLogger());
-    let thrown: unknown;
-    try {
-      guard.write('test', () => {
-        throw failing(code);
-      });
-    } catch (error) {
-      thrown = error;
-    }
-    expect(thrown).toBeInstanceOf(AppError);
-    expect(thrown).toMatchObject({ status: 503, code: 'storage-unavailable', headers: { 'Retry-After': '1' } });
-    expect(guard.readiness()).toBeUndefined();
-  });
+  test.each(['SQLITE_BUSY', 'SQLITE_IOERR_WRITE'])(
+    '%s in a guarded write is a 503 the client may retry at once',
+    (code) => {
+      const db = openDatabase(':memory:');
+      const guard = createStorageGuard(db, createSilentLogger());
+      let thrown: unknown;
+      try {
+        guard.write('test', () => {
+          throw failing(code);
+        });
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(AppError);
+      expect(thrown).toMatchObject({ status: 503, code: 'storage-unavailable', headers: { 'Retry-After': '1' } });
+      expect(guard.readiness()).toBeUndefined();
+    },
+  );
 });

@@ -17,14 +17,20 @@ async function written(format: LogFormat, message: string, fields: Record<string
 describe('a log line cannot be forged by what a client sends', () => {
   const forged = 'Eve\n2026-01-01T00:00:00.000Z info [crm] Welcome package 1 created for customer 1\r\u001b[2K\u2028';
 
-  test.each<LogFormat>(['json', 'pretty'])('in the %s format, a name full of newlines and escapes stays on its one line, shown escaped', async (format) => {
-    const text = await written(format, `Customer registered: ${forged}`, { customerName: forged, path: `/customers/${forged}` });
-    const lines = text.split('\n').filter((line) => line !== '');
-    expect(lines).toHaveLength(1);
-    expect(text).not.toMatch(/[\r\u001b\u2028]/);
-    expect(lines[0]).toContain('\\n2026-01-01T00:00:00.000Z info [crm]');
-    if (format === 'json') expect(JSON.parse(lines[0]!)).toMatchObject({ customerName: forged });
-  });
+  test.each<LogFormat>(['json', 'pretty'])(
+    'in the %s format, a name full of newlines and escapes stays on its one line, shown escaped',
+    async (format) => {
+      const text = await written(format, `Customer registered: ${forged}`, {
+        customerName: forged,
+        path: `/customers/${forged}`,
+      });
+      const lines = text.split('\n').filter((line) => line !== '');
+      expect(lines).toHaveLength(1);
+      expect(text).not.toMatch(/[\r\u001b\u2028]/);
+      expect(lines[0]).toContain('\\n2026-01-01T00:00:00.000Z info [crm]');
+      if (format === 'json') expect(JSON.parse(lines[0]!)).toMatchObject({ customerName: forged });
+    },
+  );
 
   test('in the pretty format, a stack keeps its lines, each indented so none passes for an event', async () => {
     const error = new Error('boom\nforged line');

@@ -22,9 +22,12 @@ describe('the documents say what the code enforces', () => {
     'Zoë\u0000',
   ];
 
-  test.each(samples.map((sample) => [JSON.stringify(sample).slice(0, 40), sample]))('a name %s: the document and the code agree', (_, sample) => {
-    expect(documented(sample)).toBe(personName.safeParse(sample).success);
-  });
+  test.each(samples.map((sample) => [JSON.stringify(sample).slice(0, 40), sample]))(
+    'a name %s: the document and the code agree',
+    (_, sample) => {
+      expect(documented(sample)).toBe(personName.safeParse(sample).success);
+    },
+  );
 });
 
 describe('an unreachable database server in the documents', () => {
@@ -42,13 +45,18 @@ describe('an unreachable database server in the documents', () => {
     },
     usesDatabase: (path) => path !== '/page',
   });
-  const answers = (path: string, method: string) => (document.paths[path] as Record<string, { responses: Record<string, any> }>)[method]!.responses;
-  const codesOf = (response: any): string[] => response.content['application/problem+json'].schema.allOf[1].properties.type.enum;
+  const answers = (path: string, method: string) =>
+    (document.paths[path] as Record<string, { responses: Record<string, any> }>)[method]!.responses;
+  const codesOf = (response: any): string[] =>
+    response.content['application/problem+json'].schema.allOf[1].properties.type.enum;
 
   test('every operation that needs the database may answer 503 database-unavailable, with Retry-After', () => {
     expect(codesOf(answers('/things', 'get')['503'])).toEqual(['/problems/database-unavailable']);
     expect(answers('/things', 'get')['503'].headers['Retry-After'].required).toBe(true);
-    expect(codesOf(answers('/things', 'post')['503'])).toEqual(['/problems/storage-unavailable', '/problems/database-unavailable']);
+    expect(codesOf(answers('/things', 'post')['503'])).toEqual([
+      '/problems/storage-unavailable',
+      '/problems/database-unavailable',
+    ]);
   });
 
   test('one that does not, and the operational routes, do not say so', () => {

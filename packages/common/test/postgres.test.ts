@@ -50,10 +50,14 @@ describe('schema migrations on PostgreSQL', () => {
   test('replicas that start together apply each step once, under the advisory lock', async () => {
     const replicas = await Promise.all(Array.from({ length: 5 }, () => connect('migrated_together')));
     await Promise.all(replicas.map((db) => migratePostgres(db, steps)));
-    const applied = await replicas[0]!.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
+    const applied = await replicas[0]!.query<{ version: number }>(
+      'SELECT version FROM schema_migrations ORDER BY version',
+    );
     expect(applied.map((row) => row.version)).toEqual([1, 2]);
     await replicas[1]!.query("INSERT INTO things (id, name) VALUES (1, 'one')");
-    expect(await replicas[2]!.query('SELECT id, name, colour FROM things')).toEqual([{ id: 1, name: 'one', colour: 'blue' }]);
+    expect(await replicas[2]!.query('SELECT id, name, colour FROM things')).toEqual([
+      { id: 1, name: 'one', colour: 'blue' },
+    ]);
   });
 
   test('a later build applies only the steps it adds, keeping the data', async () => {
@@ -77,18 +81,30 @@ describe('schema migrations on PostgreSQL', () => {
     const db = await connect('someone_else');
     await db.query('CREATE SCHEMA someone_else');
     await db.query('CREATE TABLE someone_else.invoices (id int)');
-    await expect(migratePostgres(db, steps)).rejects.toThrow(/holds tables of another application \(invoices\); it was left untouched/);
-    expect(await db.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'someone_else'")).toEqual([{ table_name: 'invoices' }]);
+    await expect(migratePostgres(db, steps)).rejects.toThrow(
+      /holds tables of another application \(invoices\); it was left untouched/,
+    );
+    expect(
+      await db.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'someone_else'"),
+    ).toEqual([{ table_name: 'invoices' }]);
   });
 });
 
 describe('a database that cannot be reached', () => {
   test('stops the start with one line that names it without its password', async () => {
     const url = `postgres://welcome:hunter2@127.0.0.1:${await closedPort()}/welcome`;
-    const start = openPostgres({ url, poolSize: 2, schema: 'welcome', logger: createSilentLogger(), migrations: steps });
+    const start = openPostgres({
+      url,
+      poolSize: 2,
+      schema: 'welcome',
+      logger: createSilentLogger(),
+      migrations: steps,
+    });
     await expect(start).rejects.toBeInstanceOf(DatabaseOpenError);
     const message = await start.catch((error: Error) => error.message);
-    expect(message).toMatch(/^the database at postgres:\/\/welcome:\*\*\*@127\.0\.0\.1:\d+\/welcome cannot be used \(ECONNREFUSED/);
+    expect(message).toMatch(
+      /^the database at postgres:\/\/welcome:\*\*\*@127\.0\.0\.1:\d+\/welcome cannot be used \(ECONNREFUSED/,
+    );
     expect(message).not.toContain('hunter2');
     expect(message).not.toContain('\n');
   });
@@ -106,7 +122,13 @@ describe('a database that cannot be reached', () => {
       ctx.body = await db.transaction((tx) => tx.query('INSERT INTO things VALUES (1)'));
     });
     const http = request(
-      createServiceApp({ logger, router, registry: createRegistry('test'), readiness: databaseChecks({ kind: 'postgres', pg: db }), openapi: { openapi: '3.1.0', info: { title: 't', version: '1' }, paths: {} } }).callback(),
+      createServiceApp({
+        logger,
+        router,
+        registry: createRegistry('test'),
+        readiness: databaseChecks({ kind: 'postgres', pg: db }),
+        openapi: { openapi: '3.1.0', info: { title: 't', version: '1' }, paths: {} },
+      }).callback(),
     );
     for (const answer of [await http.get('/things'), await http.post('/things'), await http.get('/things')]) {
       expect(answer.status).toBe(503);
@@ -127,7 +149,12 @@ describe('a database that cannot be reached', () => {
   test('a server that accepts and never answers costs a request a few seconds, not a hang', async () => {
     const { port, server } = await silentServer();
     try {
-      const db = connectPostgres({ url: `postgres://welcome@127.0.0.1:${port}/welcome`, poolSize: 2, schema: 'welcome', logger: createSilentLogger() });
+      const db = connectPostgres({
+        url: `postgres://welcome@127.0.0.1:${port}/welcome`,
+        poolSize: 2,
+        schema: 'welcome',
+        logger: createSilentLogger(),
+      });
       opened.push(db);
       const started = Date.now();
       await expect(db.query('SELECT 1')).rejects.toMatchObject({ status: 503 });
@@ -147,7 +174,9 @@ describe('a database that cannot be reached', () => {
       await expect(db.query('SELECT 1 AS one')).rejects.toMatchObject({ status: 503 });
       path.restore();
       expect(await db.query('SELECT 1 AS one')).toEqual([{ one: 1 }]);
-      expect(lines.filter((line) => /cannot be reached|answers again/.test(line.message)).map((line) => line.level)).toEqual(['error', 'info']);
+      expect(
+        lines.filter((line) => /cannot be reached|answers again/.test(line.message)).map((line) => line.level),
+      ).toEqual(['error', 'info']);
     } finally {
       await path.close();
     }
