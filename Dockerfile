@@ -1,5 +1,9 @@
 # syntax=docker/dockerfile:1
-# Build context: the repository root (docker compose sets it; by hand: docker build -f crm/Dockerfile .).
+# One image per service, from the repository root: docker compose builds each with its SERVICE and
+# PORT; by hand: docker build --build-arg SERVICE=crm --build-arg PORT=3001 -t crm .
+# (inventory: 3002, middleware: 3003).
+ARG SERVICE
+ARG PORT
 
 FROM node:20-bookworm-slim AS base
 WORKDIR /app
@@ -14,30 +18,38 @@ COPY inventory/package.json inventory/
 COPY middleware/package.json middleware/
 
 FROM base AS build
+ARG SERVICE
+RUN test -n "$SERVICE" || (echo 'build with --build-arg SERVICE=crm, inventory or middleware' >&2 && exit 1)
 RUN npm ci
 COPY tsconfig.base.json tsconfig.json ./
 COPY packages/common packages/common
-COPY crm crm
-RUN npm run build -w crm
+COPY ${SERVICE} ${SERVICE}
+RUN npm run build -w ${SERVICE}
+# What the service reads at run time, in one place: its build, its PostgreSQL migrations, and its
+# public files (the middleware's status page) where it has them.
+RUN mkdir -p /runtime/${SERVICE} \
+ && cp -r ${SERVICE}/package.json ${SERVICE}/dist ${SERVICE}/migrations /runtime/${SERVICE}/ \
+ && if [ -d ${SERVICE}/public ]; then cp -r ${SERVICE}/public /runtime/${SERVICE}/; fi
 
 FROM base AS production-deps
 RUN npm ci --omit=dev
 
 FROM node:20-bookworm-slim
-ENV NODE_ENV=production PORT=3001 DB_PATH=/data/crm.db
+ARG SERVICE
+ARG PORT
+ENV NODE_ENV=production SERVICE=${SERVICE} PORT=${PORT} DB_PATH=/data/${SERVICE}.db
 WORKDIR /app
 COPY --from=production-deps /app/node_modules node_modules
 COPY --from=build /app/package.json ./
 COPY --from=build /app/packages/common/package.json packages/common/
 COPY --from=build /app/packages/common/dist packages/common/dist
-COPY --from=build /app/crm/package.json crm/
-COPY --from=build /app/crm/dist crm/dist
-COPY --from=build /app/crm/migrations crm/migrations
+COPY --from=build /runtime/${SERVICE} ${SERVICE}
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
-EXPOSE 3001
+EXPOSE ${PORT}
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.PORT + '/ready').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# Exec form: SIGTERM reaches node itself, which shuts down cleanly (npm start would swallow it).
-CMD ["node", "crm/dist/index.js"]
+# The shell only names the file: exec replaces it with node, so SIGTERM reaches node itself, which
+# shuts down cleanly (as npm start would not).
+CMD ["/bin/sh", "-c", "exec node \"$SERVICE/dist/index.js\""]
