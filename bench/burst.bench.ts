@@ -59,7 +59,10 @@ interface BurstFigures {
   middlewareCpuMs: number;
 }
 
-/** One burst of BURST customers on a fresh platform: the CRM's intake, when it all landed, 201 → package, CPU per customer. */
+/**
+ * One burst of BURST customers on a fresh platform: the CRM's intake, when it all landed, 201 → package, CPU per
+ * customer.
+ */
 async function burst(webhooks: { batchSize: number } | false): Promise<BurstFigures> {
   const push = webhooks ? { webhookSecret: secret, webhookBatchSize: webhooks.batchSize } : {};
   const platform = await new Platform({ pollIntervalMs: 5000, ...push }).start();
@@ -105,57 +108,62 @@ async function inMemoryRate(kind: 'customers' | 'packages'): Promise<number> {
   }
 }
 
-test(`the cost of push: a burst of ${BURST} with webhooks on and off, and writes beside in-memory services`, async () => {
-  const rows: Array<[string, string, string]> = [];
-  const polling = await burst(false);
-  const pushed = await burst({ batchSize: 100 });
-  const oneByOne = await burst({ batchSize: 1 });
-  for (const [name, figures] of [
-    ['polling only (POLL_INTERVAL_MS=5000)', polling],
-    ['webhooks on, as shipped (WEBHOOK_BATCH_SIZE=100)', pushed],
-    ['webhooks on, one event a request (WEBHOOK_BATCH_SIZE=1)', oneByOne],
-  ] as const) {
+test(
+  `the cost of push: a burst of ${BURST} with webhooks on and off, ` + 'and writes beside in-memory services',
+  async () => {
+    const rows: Array<[string, string, string]> = [];
+    const polling = await burst(false);
+    const pushed = await burst({ batchSize: 100 });
+    const oneByOne = await burst({ batchSize: 1 });
+    for (const [name, figures] of [
+      ['polling only (POLL_INTERVAL_MS=5000)', polling],
+      ['webhooks on, as shipped (WEBHOOK_BATCH_SIZE=100)', pushed],
+      ['webhooks on, one event a request (WEBHOOK_BATCH_SIZE=1)', oneByOne],
+    ] as const) {
+      rows.push([
+        `Burst of ${BURST}, ${name}: CRM intake`,
+        `${figures.intake.toFixed(0)}/s`,
+        `landed ${figures.landedS.toFixed(2)} s after the first POST`,
+      ]);
+      rows.push([`  201 → package during the burst`, `p50 ${figures.p50} ms, p99 ${figures.p99} ms`, '']);
+      rows.push([
+        `  CPU per customer`,
+        `CRM ${figures.crmCpuMs.toFixed(2)} ms, middleware ${figures.middlewareCpuMs.toFixed(2)} ms`,
+        '',
+      ]);
+    }
     rows.push([
-      `Burst of ${BURST}, ${name}: CRM intake`,
-      `${figures.intake.toFixed(0)}/s`,
-      `landed ${figures.landedS.toFixed(2)} s after the first POST`,
+      'Push against polling only',
+      `intake ${(pushed.intake / polling.intake).toFixed(2)}, landed ${(pushed.landedS / polling.landedS).toFixed(2)}`,
+      `CPU: CRM ${(pushed.crmCpuMs / polling.crmCpuMs).toFixed(2)}, ` +
+        `middleware ${(pushed.middlewareCpuMs / polling.middlewareCpuMs).toFixed(2)}`,
     ]);
-    rows.push([`  201 → package during the burst`, `p50 ${figures.p50} ms, p99 ${figures.p99} ms`, '']);
+
+    const platform = await new Platform({ logLevel: 'warn' }).start({ middleware: false });
+    let crm: number;
+    let inventory: number;
+    try {
+      crm = (await load(`${platform.crm.url}/customers`, WRITES, 'customers', 'w')).perSecond;
+      inventory = (await load(`${platform.inventory.url}/packages`, WRITES, 'packages', 'w')).perSecond;
+    } finally {
+      await platform.close();
+    }
+    const memoryCrm = await inMemoryRate('customers');
+    const memoryInventory = await inMemoryRate('packages');
     rows.push([
-      `  CPU per customer`,
-      `CRM ${figures.crmCpuMs.toFixed(2)} ms, middleware ${figures.middlewareCpuMs.toFixed(2)} ms`,
-      '',
+      `CRM POST /customers, ${CLIENTS} clients`,
+      `${crm.toFixed(0)}/s`,
+      `in memory ${memoryCrm.toFixed(0)}/s: ${(crm / memoryCrm).toFixed(2)}`,
     ]);
-  }
-  rows.push([
-    'Push against polling only',
-    `intake ${(pushed.intake / polling.intake).toFixed(2)}, landed ${(pushed.landedS / polling.landedS).toFixed(2)}`,
-    `CPU: CRM ${(pushed.crmCpuMs / polling.crmCpuMs).toFixed(2)}, middleware ${(pushed.middlewareCpuMs / polling.middlewareCpuMs).toFixed(2)}`,
-  ]);
+    rows.push([
+      `Inventory POST /packages, ${CLIENTS} clients`,
+      `${inventory.toFixed(0)}/s`,
+      `in memory ${memoryInventory.toFixed(0)}/s: ${(inventory / memoryInventory).toFixed(2)}`,
+    ]);
 
-  const platform = await new Platform({ logLevel: 'warn' }).start({ middleware: false });
-  let crm: number;
-  let inventory: number;
-  try {
-    crm = (await load(`${platform.crm.url}/customers`, WRITES, 'customers', 'w')).perSecond;
-    inventory = (await load(`${platform.inventory.url}/packages`, WRITES, 'packages', 'w')).perSecond;
-  } finally {
-    await platform.close();
-  }
-  const memoryCrm = await inMemoryRate('customers');
-  const memoryInventory = await inMemoryRate('packages');
-  rows.push([
-    `CRM POST /customers, ${CLIENTS} clients`,
-    `${crm.toFixed(0)}/s`,
-    `in memory ${memoryCrm.toFixed(0)}/s: ${(crm / memoryCrm).toFixed(2)}`,
-  ]);
-  rows.push([
-    `Inventory POST /packages, ${CLIENTS} clients`,
-    `${inventory.toFixed(0)}/s`,
-    `in memory ${memoryInventory.toFixed(0)}/s: ${(inventory / memoryInventory).toFixed(2)}`,
-  ]);
-
-  const width = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i]!.length)));
-  const line = (row: string[]) => `  ${row.map((cell, i) => cell.padEnd(width[i]!)).join('  ')}`;
-  process.stdout.write(`\nbench, the cost of push (${new Date().toISOString()}):\n${rows.map(line).join('\n')}\n`);
-}, 1_800_000);
+    const width = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i]!.length)));
+    const line = (row: string[]) => `  ${row.map((cell, i) => cell.padEnd(width[i]!)).join('  ')}`;
+    process.stdout.write(`\nbench, the cost of push (${new Date().toISOString()}):\n${rows.map(line).join('\n')}\n`);
+  },
+  1_800_000,
+);

@@ -11,7 +11,10 @@ const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 const summary = (samples: number[]) => {
   const sorted = [...samples].sort((a, b) => a - b);
-  return `p50 ${percentile(sorted, 50).toFixed(1)} ms, p95 ${percentile(sorted, 95).toFixed(1)} ms, p99 ${percentile(sorted, 99).toFixed(1)} ms`;
+  return (
+    `p50 ${percentile(sorted, 50).toFixed(1)} ms, p95 ${percentile(sorted, 95).toFixed(1)} ms, ` +
+    `p99 ${percentile(sorted, 99).toFixed(1)} ms`
+  );
 };
 
 test(`delivery of ${customers} customers`, async () => {
@@ -43,7 +46,8 @@ test(`delivery of ${customers} customers`, async () => {
     );
     const backlogSeconds = (performance.now() - backlogStart) / 1000;
     lines.push(
-      `Backlog of ${customers} delivered by the middleware (from its start): ${backlogSeconds.toFixed(2)} s, ${(customers / backlogSeconds).toFixed(0)} customers/s`,
+      `Backlog of ${customers} delivered by the middleware (from its start): ${backlogSeconds.toFixed(2)} s, ` +
+        `${(customers / backlogSeconds).toFixed(0)} customers/s`,
     );
 
     const endToEnd: number[] = [];

@@ -126,12 +126,14 @@ test('PostgreSQL beside SQLite', async () => {
     `Backlog of ${BACKLOG}, two middleware replicas`,
     '(one file, one process)',
     `${two.rate.toFixed(0)}/s`,
-    `${(two.rate / postgresBacklog.rate).toFixed(2)} of one replica's (target ≥ 1); asks split ${split} (target: neither > 60 %)`,
+    `${(two.rate / postgresBacklog.rate).toFixed(2)} of one replica's (target ≥ 1); ` +
+      `asks split ${split} (target: neither > 60 %)`,
   ]);
 
   const width = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i]!.length)));
   const line = (row: string[]) => `  ${row.map((cell, i) => cell.padEnd(width[i]!)).join('  ')}`;
   process.stdout.write(
-    `\nbench, PostgreSQL beside SQLite (${new Date().toISOString()}${small ? ', BENCH_SCALE=small' : ''}):\n${rows.map(line).join('\n')}\n`,
+    `\nbench, PostgreSQL beside SQLite (${new Date().toISOString()}${small ? ', BENCH_SCALE=small' : ''}):\n` +
+      `${rows.map(line).join('\n')}\n`,
   );
 }, 3_600_000);

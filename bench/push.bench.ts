@@ -47,13 +47,16 @@ test(`latency from the CRM's 201 to the package, ${samples} customers in each mo
       }
       const sorted = latencies.sort((a, b) => a - b);
       rows.push(
-        `${mode.name.padEnd(40)} ${[50, 95, 99].map((p) => `${percentile(sorted, p).toFixed(1).padStart(8)} ms`).join('')}`,
+        `${mode.name.padEnd(40)} ` +
+          `${[50, 95, 99].map((p) => `${percentile(sorted, p).toFixed(1).padStart(8)} ms`).join('')}`,
       );
     } finally {
       await platform.close();
     }
   }
   process.stdout.write(
-    `\nbench, 201 → package listed (${new Date().toISOString()}):\n  ${'mode'.padEnd(40)} ${['p50', 'p95', 'p99'].map((p) => p.padStart(11)).join('')}\n${rows.map((row) => `  ${row}`).join('\n')}\n`,
+    `\nbench, 201 → package listed (${new Date().toISOString()}):\n` +
+      `  ${'mode'.padEnd(40)} ${['p50', 'p95', 'p99'].map((p) => p.padStart(11)).join('')}\n` +
+      `${rows.map((row) => `  ${row}`).join('\n')}\n`,
   );
 }, 1_800_000);

@@ -16,7 +16,10 @@ const BIG_BACKLOG = small ? 10_000 : 100_000;
 const CLIENTS = 32;
 const secret = `whsec_${Buffer.alloc(24, 4).toString('base64')}`;
 
-/** POSTs `count` customers or packages from 32 concurrent clients in a process of their own: the rate, and when (Unix ms) the last was answered. */
+/**
+ * POSTs `count` customers or packages from 32 concurrent clients in a process of their own: the rate, and when (Unix
+ * ms) the last was answered.
+ */
 async function load(
   url: string,
   count: number,
@@ -121,7 +124,10 @@ async function idleCpu(platform: Platform): Promise<string> {
   const before = [cpuSeconds(platform.middleware), cpuSeconds(platform.crm)];
   await new Promise((resolve) => setTimeout(resolve, 10_000));
   const after = [cpuSeconds(platform.middleware), cpuSeconds(platform.crm)];
-  return `middleware ${((after[0]! - before[0]!) * 10).toFixed(1)} %, CRM ${((after[1]! - before[1]!) * 10).toFixed(1)} %`;
+  return (
+    `middleware ${((after[0]! - before[0]!) * 10).toFixed(1)} %, ` +
+    `CRM ${((after[1]! - before[1]!) * 10).toFixed(1)} %`
+  );
 }
 
 test('throughput of the built services', async () => {
@@ -213,6 +219,7 @@ test('throughput of the built services', async () => {
   const width = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i]!.length)));
   const line = (row: string[]) => `  ${row.map((cell, i) => cell.padEnd(width[i]!)).join('  ')}`;
   process.stdout.write(
-    `\nbench, throughput (${new Date().toISOString()}${small ? ', BENCH_SCALE=small' : ''}):\n${rows.map(line).join('\n')}\n`,
+    `\nbench, throughput (${new Date().toISOString()}${small ? ', BENCH_SCALE=small' : ''}):\n` +
+      `${rows.map(line).join('\n')}\n`,
   );
 }, 3_600_000);

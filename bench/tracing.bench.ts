@@ -73,10 +73,14 @@ test('what traces cost', async () => {
       backlog: `Backlog of ${BACKLOG}`,
     }[key];
     const [off, on] = [mean('off', key), mean('on', key)];
-    return `  ${label.padEnd(38)}  off ${off.toFixed(0).padStart(5)}/s   on ${on.toFixed(0).padStart(5)}/s (${(on / off).toFixed(2)} of off)`;
+    return (
+      `  ${label.padEnd(38)}  off ${off.toFixed(0).padStart(5)}/s   on ${on.toFixed(0).padStart(5)}/s ` +
+      `(${(on / off).toFixed(2)} of off)`
+    );
   });
   const spans = receiver.spans.length;
   process.stdout.write(
-    `\nbench, traces (${new Date().toISOString()}, mean of ${ROUNDS} alternated rounds, ${spans} spans received):\n${rows.join('\n')}\n`,
+    `\nbench, traces (${new Date().toISOString()}, mean of ${ROUNDS} alternated rounds, ${spans} spans received):\n` +
+      `${rows.join('\n')}\n`,
   );
 }, 1_800_000);

@@ -45,7 +45,8 @@ test(`database and write-ahead log sizes after ${customers} customers`, async ()
     );
     const deliverSeconds = (performance.now() - delivering) / 1000;
     lines.push(
-      `${customers} customers posted by ${clients} clients in ${postSeconds.toFixed(1)} s; delivered from a backlog in ${deliverSeconds.toFixed(1)} s`,
+      `${customers} customers posted by ${clients} clients in ${postSeconds.toFixed(1)} s; ` +
+        `delivered from a backlog in ${deliverSeconds.toFixed(1)} s`,
     );
     for (const service of ['crm', 'inventory', 'middleware'] as ServiceName[]) {
       const db = platform[service].env.DB_PATH!;

@@ -31,7 +31,10 @@ export interface CrmDeps {
   webhook?: { url: string; secret: string; batchSize?: number } | undefined;
   webhookRetryScheduleMs?: readonly number[];
   webhookTimeoutMs?: number;
-  /** How long a claimed message is one replica's to send; by default long enough for any attempt to end (webhookLeaseMs). */
+  /**
+   * How long a claimed message is one replica's to send; by default long enough for any attempt to
+   * end (webhookLeaseMs).
+   */
   webhookLeaseMs?: number;
   /** How a webhook message is sent; signed HTTP in production. */
   send?: WebhookSender;
@@ -102,7 +105,9 @@ export function createCrm(deps: CrmDeps): CrmParts {
   });
   const attempts = new Counter({
     name: 'crm_webhook_attempts_total',
-    help: 'Webhook delivery attempts, by result: delivered, retrying (failed, another attempt scheduled) or failed (schedule spent)',
+    help:
+      'Webhook delivery attempts, by result: delivered, retrying (failed, another attempt scheduled) ' +
+      'or failed (schedule spent)',
     labelNames: ['result'] as const,
     registers: [registry],
   });

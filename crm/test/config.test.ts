@@ -65,7 +65,8 @@ describe('the CRM configuration', () => {
     ).toEqual([
       'WEBHOOK_URL="ftp://x" is not valid: must be an absolute http:// or https:// URL',
       'WEBHOOK_SECRET is not valid: expected whsec_ followed by base64',
-      'WEBHOOK_RETRY_SCHEDULE_MS="5,soon" is not valid: expected comma-separated delays in milliseconds, each a whole number of 1 or more',
+      'WEBHOOK_RETRY_SCHEDULE_MS="5,soon" is not valid: expected comma-separated delays in milliseconds, each a ' +
+        'whole number of 1 or more',
       'WEBHOOK_TIMEOUT_MS="0" is not valid: expected a whole number of 1 or more',
     ]);
     expect(problemsOf({ WEBHOOK_BATCH_SIZE: '101' })).toEqual([

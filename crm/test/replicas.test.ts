@@ -52,7 +52,8 @@ const newCustomer = (http: Http, name: string) =>
 /** Sessions of this database waiting for a lock of the kind named (pg_stat_activity's wait_event). */
 async function waitingFor(pg: Postgres, waitEvent: 'transactionid' | 'advisory'): Promise<number> {
   const [row] = await pg.query<{ n: number }>(
-    "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = $1",
+    'SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() ' +
+      "AND wait_event_type = 'Lock' AND wait_event = $1",
     [waitEvent],
   );
   return row!.n;
@@ -73,70 +74,74 @@ const heldPolls = async (http: Http) =>
   Number(/crm_long_polls_held\{service="crm"\} (\d+)/.exec((await http.get('/metrics')).text)?.[1] ?? 0);
 
 describe('the feed across replicas never skips a customer', () => {
-  test('a customer whose transaction commits after a later one was read is still found by a reader that continues from its cursor', async () => {
-    const schema = databases.newSchema();
-    const own = await databases.postgres(schema);
-    const first = createCustomerStore({ kind: 'postgres', pg: await databases.postgres(schema) });
-    const second = createCustomerStore({ kind: 'postgres', pg: await databases.postgres(schema) });
-    const reader = await replica(schema, {}, false);
-    const createdAt = new Date().toISOString();
-    const before = await first.insert({ name: 'Before', email: 'before@example.com', createdAt });
+  test(
+    'a customer whose transaction commits after a later one was read ' +
+      'is still found by a reader that continues from its cursor',
+    async () => {
+      const schema = databases.newSchema();
+      const own = await databases.postgres(schema);
+      const first = createCustomerStore({ kind: 'postgres', pg: await databases.postgres(schema) });
+      const second = createCustomerStore({ kind: 'postgres', pg: await databases.postgres(schema) });
+      const reader = await replica(schema, {}, false);
+      const createdAt = new Date().toISOString();
+      const before = await first.insert({ name: 'Before', email: 'before@example.com', createdAt });
 
-    // A transaction of the test's own holds the email late@ without committing.
-    let rollBack!: () => void;
-    const rolledBack = new Promise<void>((resolve) => (rollBack = resolve));
-    let holding!: () => void;
-    const held = new Promise<void>((resolve) => (holding = resolve));
-    const holder = own
-      .transaction(async (tx) => {
-        await tx.query('INSERT INTO customers (name, email, email_key, created_at) VALUES ($1, $2, $2, $3)', [
-          'Holder',
-          'late@example.com',
-          createdAt,
-        ]);
-        holding();
-        await rolledBack;
-        throw new Error('rolled back by the test');
-      })
-      .catch(() => undefined);
-    await held;
+      // A transaction of the test's own holds the email late@ without committing.
+      let rollBack!: () => void;
+      const rolledBack = new Promise<void>((resolve) => (rollBack = resolve));
+      let holding!: () => void;
+      const held = new Promise<void>((resolve) => (holding = resolve));
+      const holder = own
+        .transaction(async (tx) => {
+          await tx.query('INSERT INTO customers (name, email, email_key, created_at) VALUES ($1, $2, $2, $3)', [
+            'Holder',
+            'late@example.com',
+            createdAt,
+          ]);
+          holding();
+          await rolledBack;
+          throw new Error('rolled back by the test');
+        })
+        .catch(() => undefined);
+      await held;
 
-    // Replica 1 asks for late@ too: it waits on the held row's unique key, with its id drawn.
-    const committed: Customer[] = [];
-    const late = first
-      .insert({ name: 'Late', email: 'late@example.com', createdAt })
-      .then((customer) => (committed.push(customer), customer));
-    await waitFor(
-      'the late insert to wait on the held row',
-      async () => (await waitingFor(own, 'transactionid')) === 1,
-    );
-    // Replica 2 asks for another email: it commits, or waits for replica 1's turn.
-    let quickSettled = false;
-    const quick = second.insert({ name: 'Quick', email: 'quick@example.com', createdAt }).then((customer) => {
-      quickSettled = true;
-      committed.push(customer);
-      return customer;
-    });
-    await waitFor(
-      'the quick insert to commit or to wait its turn',
-      async () => quickSettled || (await waitingFor(own, 'advisory')) === 1,
-    );
+      // Replica 1 asks for late@ too: it waits on the held row's unique key, with its id drawn.
+      const committed: Customer[] = [];
+      const late = first
+        .insert({ name: 'Late', email: 'late@example.com', createdAt })
+        .then((customer) => (committed.push(customer), customer));
+      await waitFor(
+        'the late insert to wait on the held row',
+        async () => (await waitingFor(own, 'transactionid')) === 1,
+      );
+      // Replica 2 asks for another email: it commits, or waits for replica 1's turn.
+      let quickSettled = false;
+      const quick = second.insert({ name: 'Quick', email: 'quick@example.com', createdAt }).then((customer) => {
+        quickSettled = true;
+        committed.push(customer);
+        return customer;
+      });
+      await waitFor(
+        'the quick insert to commit or to wait its turn',
+        async () => quickSettled || (await waitingFor(own, 'advisory')) === 1,
+      );
 
-    // A third replica answers a poll meanwhile; its reader keeps the cursor the page gives.
-    const firstPage = await reader.http.get(`/customers?after=${before.id}`);
-    expect(firstPage.status).toBe(200);
-    const cursor = (firstPage.body as Customer[]).at(-1)?.id ?? before.id;
+      // A third replica answers a poll meanwhile; its reader keeps the cursor the page gives.
+      const firstPage = await reader.http.get(`/customers?after=${before.id}`);
+      expect(firstPage.status).toBe(200);
+      const cursor = (firstPage.body as Customer[]).at(-1)?.id ?? before.id;
 
-    rollBack();
-    await holder;
-    await Promise.all([late, quick]);
-    const nextPage = await reader.http.get(`/customers?after=${cursor}`);
-    const seen = [...(firstPage.body as Customer[]), ...(nextPage.body as Customer[])];
-    expect(seen.map((customer) => customer.name)).toEqual(['Late', 'Quick']);
-    // Ids follow the order of the commits.
-    expect(committed.map((customer) => customer.name)).toEqual(['Late', 'Quick']);
-    expect(committed[0]!.id).toBeLessThan(committed[1]!.id);
-  });
+      rollBack();
+      await holder;
+      await Promise.all([late, quick]);
+      const nextPage = await reader.http.get(`/customers?after=${cursor}`);
+      const seen = [...(firstPage.body as Customer[]), ...(nextPage.body as Customer[])];
+      expect(seen.map((customer) => customer.name)).toEqual(['Late', 'Quick']);
+      // Ids follow the order of the commits.
+      expect(committed.map((customer) => customer.name)).toEqual(['Late', 'Quick']);
+      expect(committed[0]!.id).toBeLessThan(committed[1]!.id);
+    },
+  );
 
   test('an email is taken once across replicas, whatever its case: one 201, one 409', async () => {
     const schema = databases.newSchema();
@@ -247,34 +252,37 @@ async function subscriber(answer: () => number = () => 204): Promise<Subscriber>
 }
 
 describe('the outbox is dispatched by all replicas together', () => {
-  test('customers posted across two replicas: every message is delivered once, never sent by both at once', async () => {
-    const schema = databases.newSchema();
-    const target = await subscriber();
-    const a = await replica(schema);
-    const b = await replica(schema);
-    const endpoint = (await postJson(a.http, '/webhook-endpoints', { url: `${target.url}/hook` })).body;
-    const count = 60;
-    for (let first = 0; first < count; first += 10) {
-      const answers = await Promise.all(
-        Array.from({ length: 10 }, (_, i) =>
-          newCustomer((first + i) % 2 === 0 ? a.http : b.http, `Customer${first + i}`),
-        ),
-      );
-      expect(answers.every((answer) => answer.status === 201)).toBe(true);
-    }
-    const messages = `/webhook-endpoints/${endpoint.id}/messages?limit=1000`;
-    await waitFor('every message delivered', async () => {
-      const listed = (await b.http.get(messages)).body as Array<{ status: string }>;
-      return listed.length === count && listed.every((message) => message.status === 'delivered');
-    });
-    // Stopping waits for any attempt still in flight: a second send of a message would be counted now.
-    await Promise.all([a.parts.stop(), b.parts.stop()]);
-    expect(target.overlapping).toEqual([]);
-    expect([...target.received].sort()).toEqual(Array.from({ length: count }, (_, i) => webhookId(i + 1)).sort());
-    expect(
-      ((await a.http.get(messages)).body as Array<{ attempts: number }>).every((message) => message.attempts === 1),
-    ).toBe(true);
-  });
+  test(
+    'customers posted across two replicas: ' + 'every message is delivered once, never sent by both at once',
+    async () => {
+      const schema = databases.newSchema();
+      const target = await subscriber();
+      const a = await replica(schema);
+      const b = await replica(schema);
+      const endpoint = (await postJson(a.http, '/webhook-endpoints', { url: `${target.url}/hook` })).body;
+      const count = 60;
+      for (let first = 0; first < count; first += 10) {
+        const answers = await Promise.all(
+          Array.from({ length: 10 }, (_, i) =>
+            newCustomer((first + i) % 2 === 0 ? a.http : b.http, `Customer${first + i}`),
+          ),
+        );
+        expect(answers.every((answer) => answer.status === 201)).toBe(true);
+      }
+      const messages = `/webhook-endpoints/${endpoint.id}/messages?limit=1000`;
+      await waitFor('every message delivered', async () => {
+        const listed = (await b.http.get(messages)).body as Array<{ status: string }>;
+        return listed.length === count && listed.every((message) => message.status === 'delivered');
+      });
+      // Stopping waits for any attempt still in flight: a second send of a message would be counted now.
+      await Promise.all([a.parts.stop(), b.parts.stop()]);
+      expect(target.overlapping).toEqual([]);
+      expect([...target.received].sort()).toEqual(Array.from({ length: count }, (_, i) => webhookId(i + 1)).sort());
+      expect(
+        ((await a.http.get(messages)).body as Array<{ attempts: number }>).every((message) => message.attempts === 1),
+      ).toBe(true);
+    },
+  );
 
   test('a message claimed by a replica that died is sent by another once the lease ends, and not before', async () => {
     const schema = databases.newSchema();
@@ -301,27 +309,30 @@ describe('the outbox is dispatched by all replicas together', () => {
     expect((await b.http.get('/webhook-endpoints/1/messages')).body[0]).toMatchObject({ attempts: 1, lastStatus: 204 });
   });
 
-  test('a retry asked for while a replica sends the message does not let another claim it before the lease ends', async () => {
-    const schema = databases.newSchema();
-    const a = await replica(schema, {}, false);
-    await postJson(a.http, '/webhook-endpoints', { url: 'http://127.0.0.1:9/hook' });
-    await newCustomer(a.http, 'Alice');
-    const sending = createWebhookStore(await databases.open('postgres', { schema }));
-    const other = createWebhookStore(await databases.open('postgres', { schema }));
-    const claimedAt = new Date();
-    const leaseUntil = new Date(claimedAt.getTime() + 60_000).toISOString();
-    expect(await sending.claimDue(claimedAt.toISOString(), 10, leaseUntil)).toHaveLength(1);
+  test(
+    'a retry asked for while a replica sends the message ' + 'does not let another claim it before the lease ends',
+    async () => {
+      const schema = databases.newSchema();
+      const a = await replica(schema, {}, false);
+      await postJson(a.http, '/webhook-endpoints', { url: 'http://127.0.0.1:9/hook' });
+      await newCustomer(a.http, 'Alice');
+      const sending = createWebhookStore(await databases.open('postgres', { schema }));
+      const other = createWebhookStore(await databases.open('postgres', { schema }));
+      const claimedAt = new Date();
+      const leaseUntil = new Date(claimedAt.getTime() + 60_000).toISOString();
+      expect(await sending.claimDue(claimedAt.toISOString(), 10, leaseUntil)).toHaveLength(1);
 
-    expect((await a.http.post('/webhook-endpoints/1/messages/1/retry')).status).toBe(202);
-    const afterRetry = new Date(Date.now() + 1).toISOString();
-    expect(await other.claimDue(afterRetry, 10, new Date(Date.now() + 60_000).toISOString())).toEqual([]);
-    expect(await other.nextDueAt()).toBe(leaseUntil);
-    expect(
-      (await other.claimDue(leaseUntil, 10, new Date(Date.parse(leaseUntil) + 60_000).toISOString()))
-        .flat()
-        .map((message) => message.id),
-    ).toEqual([1]);
-  });
+      expect((await a.http.post('/webhook-endpoints/1/messages/1/retry')).status).toBe(202);
+      const afterRetry = new Date(Date.now() + 1).toISOString();
+      expect(await other.claimDue(afterRetry, 10, new Date(Date.now() + 60_000).toISOString())).toEqual([]);
+      expect(await other.nextDueAt()).toBe(leaseUntil);
+      expect(
+        (await other.claimDue(leaseUntil, 10, new Date(Date.parse(leaseUntil) + 60_000).toISOString()))
+          .flat()
+          .map((message) => message.id),
+      ).toEqual([1]);
+    },
+  );
 });
 
 describe('start-up and limits across replicas', () => {

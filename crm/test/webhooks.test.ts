@@ -20,7 +20,10 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((item) => item.stop()));
 });
 
-/** The CRM with its dispatcher running, as index.ts starts it, in a fresh database unless told; retries every 50 ms in tests. */
+/**
+ * The CRM with its dispatcher running, as index.ts starts it, in a fresh database unless told;
+ * retries every 50 ms in tests.
+ */
 async function startedCrm(
   backend: Backend,
   overrides: Partial<CrmDeps> = {},
@@ -150,43 +153,51 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
     }
     const t = (seconds: number) => new Date(Date.parse('2026-01-01T00:00:00.000Z') + seconds * 1000).toISOString();
 
-    test("a claimed message is nobody else's until its lease ends or its attempt is recorded; nextDueAt says when the next can be claimed", async () => {
-      const { webhooks } = await outboxOfTwo();
-      expect((await webhooks.claimDue(t(1), 1, t(60))).flat().map((message) => message.id)).toEqual([1]);
-      expect((await webhooks.claimDue(t(2), 10, t(30))).flat().map((message) => message.id)).toEqual([2]);
-      expect(await webhooks.claimDue(t(3), 10, t(90))).toEqual([]);
-      expect(await webhooks.nextDueAt()).toBe(t(30));
+    test(
+      "a claimed message is nobody else's until its lease ends or its attempt is recorded; " +
+        'nextDueAt says when the next can be claimed',
+      async () => {
+        const { webhooks } = await outboxOfTwo();
+        expect((await webhooks.claimDue(t(1), 1, t(60))).flat().map((message) => message.id)).toEqual([1]);
+        expect((await webhooks.claimDue(t(2), 10, t(30))).flat().map((message) => message.id)).toEqual([2]);
+        expect(await webhooks.claimDue(t(3), 10, t(90))).toEqual([]);
+        expect(await webhooks.nextDueAt()).toBe(t(30));
 
-      await webhooks.recordAttempt(1, { at: t(4), status: 500, error: 'answered 500', outcome: { retryAt: t(10) } });
-      expect(await webhooks.nextDueAt()).toBe(t(10));
-      expect((await webhooks.claimDue(t(10), 10, t(70))).flat().map((message) => message.id)).toEqual([1]);
-      // Message 2's lease ended without an attempt recorded (its sender died): it is claimable again.
-      expect((await webhooks.claimDue(t(31), 10, t(91))).flat().map((message) => message.id)).toEqual([2]);
-      await webhooks.recordAttempt(2, { at: t(32), status: 204, error: null, outcome: 'delivered' });
-      expect(await webhooks.nextDueAt()).toBe(t(70));
-    });
+        await webhooks.recordAttempt(1, { at: t(4), status: 500, error: 'answered 500', outcome: { retryAt: t(10) } });
+        expect(await webhooks.nextDueAt()).toBe(t(10));
+        expect((await webhooks.claimDue(t(10), 10, t(70))).flat().map((message) => message.id)).toEqual([1]);
+        // Message 2's lease ended without an attempt recorded (its sender died): it is claimable again.
+        expect((await webhooks.claimDue(t(31), 10, t(91))).flat().map((message) => message.id)).toEqual([2]);
+        await webhooks.recordAttempt(2, { at: t(32), status: 204, error: null, outcome: 'delivered' });
+        expect(await webhooks.nextDueAt()).toBe(t(70));
+      },
+    );
 
-    test('an endpoint with a batch size above 1 has its due messages claimed together, up to that many a request', async () => {
-      const database = await databases.open(backend);
-      const webhooks = createWebhookStore(database);
-      const customers = createCustomerStore(database);
-      const createdAt = t(0);
-      await webhooks.createEndpoint(
-        { url: 'http://localhost:9/batched', secret: 'whsec_c2VjcmV0', batchSize: 3, createdAt },
-        100,
-      );
-      await webhooks.createEndpoint(
-        { url: 'http://localhost:9/single', secret: 'whsec_c2VjcmV0', batchSize: 1, createdAt },
-        100,
-      );
-      for (const name of ['A', 'B', 'C', 'D', 'E'])
-        await customers.insert({ name, email: `${name.toLowerCase()}@example.com`, createdAt });
-      // Messages 1, 3, 5, 7, 9 are the batched endpoint's; 2, 4, 6, 8, 10 the other's.
-      const ids = (batches: Array<Array<{ id: number }>>) => batches.map((batch) => batch.map((message) => message.id));
-      expect(ids(await webhooks.claimDue(t(1), 3, t(60)))).toEqual([[1, 3, 5], [2], [4]]);
-      expect(ids(await webhooks.claimDue(t(1), 10, t(60)))).toEqual([[6], [7, 9], [8], [10]]);
-      expect(await webhooks.claimDue(t(1), 10, t(60))).toEqual([]);
-    });
+    test(
+      'an endpoint with a batch size above 1 has its due messages claimed together, ' + 'up to that many a request',
+      async () => {
+        const database = await databases.open(backend);
+        const webhooks = createWebhookStore(database);
+        const customers = createCustomerStore(database);
+        const createdAt = t(0);
+        await webhooks.createEndpoint(
+          { url: 'http://localhost:9/batched', secret: 'whsec_c2VjcmV0', batchSize: 3, createdAt },
+          100,
+        );
+        await webhooks.createEndpoint(
+          { url: 'http://localhost:9/single', secret: 'whsec_c2VjcmV0', batchSize: 1, createdAt },
+          100,
+        );
+        for (const name of ['A', 'B', 'C', 'D', 'E'])
+          await customers.insert({ name, email: `${name.toLowerCase()}@example.com`, createdAt });
+        // Messages 1, 3, 5, 7, 9 are the batched endpoint's; 2, 4, 6, 8, 10 the other's.
+        const ids = (batches: Array<Array<{ id: number }>>) =>
+          batches.map((batch) => batch.map((message) => message.id));
+        expect(ids(await webhooks.claimDue(t(1), 3, t(60)))).toEqual([[1, 3, 5], [2], [4]]);
+        expect(ids(await webhooks.claimDue(t(1), 10, t(60)))).toEqual([[6], [7, 9], [8], [10]]);
+        expect(await webhooks.claimDue(t(1), 10, t(60))).toEqual([]);
+      },
+    );
 
     test('a batch stays under 60 KiB of payloads, so that a receiver taking 64 KiB bodies takes it', async () => {
       const database = await databases.open(backend);
@@ -212,138 +223,156 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
       expect(first!.length + second!.length).toBe(Math.min(150, 2 * first!.length));
     });
 
-    test('the message log keeps delivered and failed messages WEBHOOK_RETENTION_DAYS after their last attempt, pending ones always', async () => {
-      const database = await databases.open(backend);
-      const webhooks = createWebhookStore(database);
-      const customers = createCustomerStore(database);
-      const daysAgo = (days: number) => t(-days * 24 * 60 * 60);
-      const endpoint = (await webhooks.createEndpoint(
-        { url: 'http://localhost:9/hook', secret: 'whsec_c2VjcmV0', batchSize: 1, createdAt: daysAgo(50) },
-        100,
-      ))!;
-      for (const name of ['A', 'B', 'C', 'D'])
-        await customers.insert({ name, email: `${name.toLowerCase()}@example.com`, createdAt: daysAgo(45) });
-      expect(await webhooks.claimDue(daysAgo(44), 4, daysAgo(43))).toHaveLength(4);
-      await webhooks.recordAttempt(1, { at: daysAgo(40), status: 204, error: null, outcome: 'delivered' });
-      await webhooks.recordAttempt(2, {
-        at: daysAgo(40),
-        status: 500,
-        error: 'answered 500',
-        outcome: { retryAt: null },
-      });
-      await webhooks.recordAttempt(3, { at: daysAgo(10), status: 204, error: null, outcome: 'delivered' });
-      await webhooks.recordAttempt(4, {
-        at: daysAgo(40),
-        status: 500,
-        error: 'answered 500',
-        outcome: { retryAt: daysAgo(1) },
-      });
+    test(
+      'the message log keeps delivered and failed messages ' +
+        'WEBHOOK_RETENTION_DAYS after their last attempt, pending ones always',
+      async () => {
+        const database = await databases.open(backend);
+        const webhooks = createWebhookStore(database);
+        const customers = createCustomerStore(database);
+        const daysAgo = (days: number) => t(-days * 24 * 60 * 60);
+        const endpoint = (await webhooks.createEndpoint(
+          { url: 'http://localhost:9/hook', secret: 'whsec_c2VjcmV0', batchSize: 1, createdAt: daysAgo(50) },
+          100,
+        ))!;
+        for (const name of ['A', 'B', 'C', 'D'])
+          await customers.insert({ name, email: `${name.toLowerCase()}@example.com`, createdAt: daysAgo(45) });
+        expect(await webhooks.claimDue(daysAgo(44), 4, daysAgo(43))).toHaveLength(4);
+        await webhooks.recordAttempt(1, { at: daysAgo(40), status: 204, error: null, outcome: 'delivered' });
+        await webhooks.recordAttempt(2, {
+          at: daysAgo(40),
+          status: 500,
+          error: 'answered 500',
+          outcome: { retryAt: null },
+        });
+        await webhooks.recordAttempt(3, { at: daysAgo(10), status: 204, error: null, outcome: 'delivered' });
+        await webhooks.recordAttempt(4, {
+          at: daysAgo(40),
+          status: 500,
+          error: 'answered 500',
+          outcome: { retryAt: daysAgo(1) },
+        });
 
-      const pruner = startMessagePruner({
-        webhooks,
-        retentionDays: 30,
-        logger: createSilentLogger(),
-        now: () => new Date(t(0)),
-      });
-      await waitFor(
-        'the old messages pruned',
-        async () => (await webhooks.listMessages(endpoint.id, 0, 10)).length === 2,
-      );
-      await pruner.stop();
-      expect((await webhooks.listMessages(endpoint.id, 0, 10)).map((message) => [message.id, message.status])).toEqual([
-        [3, 'delivered'],
-        [4, 'pending'],
-      ]);
-      expect(await webhooks.pruneMessages(daysAgo(30), 10)).toBe(0);
-    });
+        const pruner = startMessagePruner({
+          webhooks,
+          retentionDays: 30,
+          logger: createSilentLogger(),
+          now: () => new Date(t(0)),
+        });
+        await waitFor(
+          'the old messages pruned',
+          async () => (await webhooks.listMessages(endpoint.id, 0, 10)).length === 2,
+        );
+        await pruner.stop();
+        expect(
+          (await webhooks.listMessages(endpoint.id, 0, 10)).map((message) => [message.id, message.status]),
+        ).toEqual([
+          [3, 'delivered'],
+          [4, 'pending'],
+        ]);
+        expect(await webhooks.pruneMessages(daysAgo(30), 10)).toBe(0);
+      },
+    );
 
     if (backend === 'sqlite') {
-      test('on SQLite, one process owns the file: a claim writes nothing, and recording attempts leaves every other commit waiting for the disk', async () => {
-        const { database, webhooks } = await outboxOfTwo();
-        const db = (database as { db: import('@welcome/common').Db }).db;
-        const changes = () => (db.prepare('SELECT total_changes() AS n').get() as { n: number }).n;
-        const before = changes();
-        expect(await webhooks.claimDue(t(1), 10, t(60))).toHaveLength(2);
-        expect(changes()).toBe(before);
-        await webhooks.recordAttempt(1, { at: t(2), status: 204, error: null, outcome: 'delivered' });
-        expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
-      });
+      test(
+        'on SQLite, one process owns the file: a claim writes nothing, ' +
+          'and recording attempts leaves every other commit waiting for the disk',
+        async () => {
+          const { database, webhooks } = await outboxOfTwo();
+          const db = (database as { db: import('@welcome/common').Db }).db;
+          const changes = () => (db.prepare('SELECT total_changes() AS n').get() as { n: number }).n;
+          const before = changes();
+          expect(await webhooks.claimDue(t(1), 10, t(60))).toHaveLength(2);
+          expect(changes()).toBe(before);
+          await webhooks.recordAttempt(1, { at: t(2), status: 204, error: null, outcome: 'delivered' });
+          expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
+        },
+      );
     }
   });
 
   describe('webhook delivery', () => {
-    test('each customer committed after the endpoint was made is sent once, signed with its secret (Standard Webhooks)', async () => {
-      const target = await subscriber();
-      const { http } = await startedCrm(backend);
-      await newCustomer(http, 'Before');
-      const endpoint = (await postJson(http, '/webhook-endpoints', { url: `${target.url}/hook` })).body;
-      const alice = (await newCustomer(http, 'Alice')).body;
+    test(
+      'each customer committed after the endpoint was made is sent once, ' +
+        'signed with its secret (Standard Webhooks)',
+      async () => {
+        const target = await subscriber();
+        const { http } = await startedCrm(backend);
+        await newCustomer(http, 'Before');
+        const endpoint = (await postJson(http, '/webhook-endpoints', { url: `${target.url}/hook` })).body;
+        const alice = (await newCustomer(http, 'Alice')).body;
 
-      await waitFor(
-        'the delivery',
-        async () => (await http.get(`/webhook-endpoints/${endpoint.id}/messages`)).body[0]?.status === 'delivered',
-      );
-      expect(target.received).toHaveLength(1);
-      const [sent] = target.received;
-      expect(sent!.headers).toMatchObject({ 'content-type': 'application/json', 'webhook-id': 'msg_1' });
-      const event = new Webhook(endpoint.secret).verify(sent!.body, sent!.headers) as {
-        type: string;
-        timestamp: string;
-        data: unknown;
-      };
-      expect(event).toEqual({ type: 'customer.created', timestamp: alice.createdAt, data: alice });
-      expect((await http.get(`/webhook-endpoints/${endpoint.id}/messages`)).body).toEqual([
-        {
-          id: 1,
-          eventType: 'customer.created',
-          customerId: alice.id,
-          status: 'delivered',
-          attempts: 1,
-          lastAttemptAt: expect.any(String),
-          lastStatus: 204,
-          lastError: null,
-          nextAttemptAt: null,
-        },
-      ]);
-      const metrics = (await http.get('/metrics')).text;
-      expect(metrics).toMatch(/^crm_webhook_attempts_total\{result="delivered",service="crm"\} 1$/m);
-      expect(metrics).toMatch(/^crm_webhook_messages\{status="delivered",service="crm"\} 1$/m);
-      expect(metrics).toMatch(/^crm_webhook_messages\{status="pending",service="crm"\} 0$/m);
-    });
+        await waitFor(
+          'the delivery',
+          async () => (await http.get(`/webhook-endpoints/${endpoint.id}/messages`)).body[0]?.status === 'delivered',
+        );
+        expect(target.received).toHaveLength(1);
+        const [sent] = target.received;
+        expect(sent!.headers).toMatchObject({ 'content-type': 'application/json', 'webhook-id': 'msg_1' });
+        const event = new Webhook(endpoint.secret).verify(sent!.body, sent!.headers) as {
+          type: string;
+          timestamp: string;
+          data: unknown;
+        };
+        expect(event).toEqual({ type: 'customer.created', timestamp: alice.createdAt, data: alice });
+        expect((await http.get(`/webhook-endpoints/${endpoint.id}/messages`)).body).toEqual([
+          {
+            id: 1,
+            eventType: 'customer.created',
+            customerId: alice.id,
+            status: 'delivered',
+            attempts: 1,
+            lastAttemptAt: expect.any(String),
+            lastStatus: 204,
+            lastError: null,
+            nextAttemptAt: null,
+          },
+        ]);
+        const metrics = (await http.get('/metrics')).text;
+        expect(metrics).toMatch(/^crm_webhook_attempts_total\{result="delivered",service="crm"\} 1$/m);
+        expect(metrics).toMatch(/^crm_webhook_messages\{status="delivered",service="crm"\} 1$/m);
+        expect(metrics).toMatch(/^crm_webhook_messages\{status="pending",service="crm"\} 0$/m);
+      },
+    );
 
-    test('an endpoint made with a batchSize gets its messages as JSON arrays of events, each with its id, signed; each is delivered', async () => {
-      const target = await subscriber();
-      const { http } = await startedCrm(backend);
-      const endpoint = (await postJson(http, '/webhook-endpoints', { url: `${target.url}/batched`, batchSize: 3 }))
-        .body;
-      expect(endpoint).toMatchObject({ batchSize: 3 });
-      expect((await http.get(`/webhook-endpoints/${endpoint.id}`)).body).toMatchObject({ batchSize: 3 });
-      const made = await Promise.all(
-        ['A', 'B', 'C', 'D', 'E'].map(async (name) => (await newCustomer(http, name)).body),
-      );
-      const messages = `/webhook-endpoints/${endpoint.id}/messages`;
-      await waitFor(
-        'all five delivered',
-        async () =>
-          (await http.get(messages)).body.filter((m: { status: string }) => m.status === 'delivered').length === 5,
-      );
+    test(
+      'an endpoint made with a batchSize gets its messages as JSON arrays of events, ' +
+        'each with its id, signed; each is delivered',
+      async () => {
+        const target = await subscriber();
+        const { http } = await startedCrm(backend);
+        const endpoint = (await postJson(http, '/webhook-endpoints', { url: `${target.url}/batched`, batchSize: 3 }))
+          .body;
+        expect(endpoint).toMatchObject({ batchSize: 3 });
+        expect((await http.get(`/webhook-endpoints/${endpoint.id}`)).body).toMatchObject({ batchSize: 3 });
+        const made = await Promise.all(
+          ['A', 'B', 'C', 'D', 'E'].map(async (name) => (await newCustomer(http, name)).body),
+        );
+        const messages = `/webhook-endpoints/${endpoint.id}/messages`;
+        await waitFor(
+          'all five delivered',
+          async () =>
+            (await http.get(messages)).body.filter((m: { status: string }) => m.status === 'delivered').length === 5,
+        );
 
-      const events = target.received.flatMap((sent) => {
-        const body = new Webhook(endpoint.secret).verify(sent.body, sent.headers);
-        expect(Array.isArray(body)).toBe(true);
-        expect((body as unknown[]).length).toBeLessThanOrEqual(3);
-        return body as Array<{ id: string; type: string; data: { id: number } }>;
-      });
-      expect(events.map((event) => event.data.id).sort((a, b) => a - b)).toEqual(
-        made.map((customer) => customer.id).sort((a, b) => a - b),
-      );
-      const byCustomer = new Map(
-        (await http.get(messages)).body.map((m: { id: number; customerId: number }) => [m.customerId, m.id]),
-      );
-      for (const event of events)
-        expect(event).toMatchObject({ id: `msg_${byCustomer.get(event.data.id)}`, type: 'customer.created' });
-      expect(target.received.every((sent) => sent.headers['webhook-id']!.startsWith('batch_'))).toBe(true);
-    });
+        const events = target.received.flatMap((sent) => {
+          const body = new Webhook(endpoint.secret).verify(sent.body, sent.headers);
+          expect(Array.isArray(body)).toBe(true);
+          expect((body as unknown[]).length).toBeLessThanOrEqual(3);
+          return body as Array<{ id: string; type: string; data: { id: number } }>;
+        });
+        expect(events.map((event) => event.data.id).sort((a, b) => a - b)).toEqual(
+          made.map((customer) => customer.id).sort((a, b) => a - b),
+        );
+        const byCustomer = new Map(
+          (await http.get(messages)).body.map((m: { id: number; customerId: number }) => [m.customerId, m.id]),
+        );
+        for (const event of events)
+          expect(event).toMatchObject({ id: `msg_${byCustomer.get(event.data.id)}`, type: 'customer.created' });
+        expect(target.received.every((sent) => sent.headers['webhook-id']!.startsWith('batch_'))).toBe(true);
+      },
+    );
 
     test.each([0, 101, 2.5, '3'])('a batchSize of %p is a 400, and no endpoint is made', async (batchSize) => {
       const { http } = await startedCrm(backend);
@@ -362,28 +391,31 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
       await waitFor('both sent', () => target.received.length === 2);
     });
 
-    test('a failing subscriber is retried on the schedule, then the message is failed; a retry sends it again', async () => {
-      let answer = 500;
-      const target = await subscriber(() => answer);
-      const { http } = await startedCrm(backend);
-      const endpoint = (await postJson(http, '/webhook-endpoints', { url: target.url })).body;
-      await newCustomer(http, 'Alice');
-      const messages = `/webhook-endpoints/${endpoint.id}/messages`;
-      await waitFor('the schedule to be spent', async () => (await http.get(messages)).body[0]?.status === 'failed');
-      expect((await http.get(messages)).body[0]).toMatchObject({
-        attempts: 3,
-        lastStatus: 500,
-        lastError: 'answered 500',
-        nextAttemptAt: null,
-      });
-      expect(target.received.map((r) => r.headers['webhook-id'])).toEqual(['msg_1', 'msg_1', 'msg_1']);
+    test(
+      'a failing subscriber is retried on the schedule, ' + 'then the message is failed; a retry sends it again',
+      async () => {
+        let answer = 500;
+        const target = await subscriber(() => answer);
+        const { http } = await startedCrm(backend);
+        const endpoint = (await postJson(http, '/webhook-endpoints', { url: target.url })).body;
+        await newCustomer(http, 'Alice');
+        const messages = `/webhook-endpoints/${endpoint.id}/messages`;
+        await waitFor('the schedule to be spent', async () => (await http.get(messages)).body[0]?.status === 'failed');
+        expect((await http.get(messages)).body[0]).toMatchObject({
+          attempts: 3,
+          lastStatus: 500,
+          lastError: 'answered 500',
+          nextAttemptAt: null,
+        });
+        expect(target.received.map((r) => r.headers['webhook-id'])).toEqual(['msg_1', 'msg_1', 'msg_1']);
 
-      answer = 200;
-      const retried = await http.post(`${messages}/1/retry`);
-      expect(retried.status).toBe(202);
-      await waitFor('the retry', async () => (await http.get(messages)).body[0]?.status === 'delivered');
-      expect((await http.post(`${messages}/1/retry`)).status).toBe(409);
-    });
+        answer = 200;
+        const retried = await http.post(`${messages}/1/retry`);
+        expect(retried.status).toBe(202);
+        await waitFor('the retry', async () => (await http.get(messages)).body[0]?.status === 'delivered');
+        expect((await http.post(`${messages}/1/retry`)).status).toBe(409);
+      },
+    );
 
     test('an attempt that outlasts the timeout counts as failed, with the reason', async () => {
       const target = await subscriber(() => 0);
@@ -468,22 +500,26 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
   });
 
   describe('GET /customers?wait= (long polling)', () => {
-    test('holds at most MAX_HELD_POLLS: one more is answered 503 with Retry-After at once, and those held still get their customer', async () => {
-      const { http } = await startedCrm(backend, { maxHeldPolls: 2 });
-      const held = [http.get('/customers?after=0&wait=10'), http.get('/customers?after=0&wait=10')];
-      const answers = Promise.all(held);
-      await waitFor('two polls held', async () =>
-        /crm_long_polls_held\{service="crm"\} 2/.test((await http.get('/metrics')).text),
-      );
-      const refused = await http.get('/customers?after=0&wait=10');
-      expect(refused.status).toBe(503);
-      expect(refused.headers['retry-after']).toBe('5');
-      expect(refused.body).toMatchObject({ type: '/problems/too-many-long-polls', status: 503 });
-      // A plain read is not a held poll: it is still answered.
-      expect((await http.get('/customers?after=0')).status).toBe(200);
-      const alice = (await newCustomer(http, 'Alice')).body;
-      expect((await answers).map((response) => response.body)).toEqual([[alice], [alice]]);
-    });
+    test(
+      'holds at most MAX_HELD_POLLS: one more is answered 503 with Retry-After at once, ' +
+        'and those held still get their customer',
+      async () => {
+        const { http } = await startedCrm(backend, { maxHeldPolls: 2 });
+        const held = [http.get('/customers?after=0&wait=10'), http.get('/customers?after=0&wait=10')];
+        const answers = Promise.all(held);
+        await waitFor('two polls held', async () =>
+          /crm_long_polls_held\{service="crm"\} 2/.test((await http.get('/metrics')).text),
+        );
+        const refused = await http.get('/customers?after=0&wait=10');
+        expect(refused.status).toBe(503);
+        expect(refused.headers['retry-after']).toBe('5');
+        expect(refused.body).toMatchObject({ type: '/problems/too-many-long-polls', status: 503 });
+        // A plain read is not a held poll: it is still answered.
+        expect((await http.get('/customers?after=0')).status).toBe(200);
+        const alice = (await newCustomer(http, 'Alice')).body;
+        expect((await answers).map((response) => response.body)).toEqual([[alice], [alice]]);
+      },
+    );
 
     test('is answered the moment a customer is committed', async () => {
       const { http } = await startedCrm(backend);
@@ -585,43 +621,50 @@ describe('the webhook sender: no way into the network, connections kept open', (
     expect(elsewhere.received).toHaveLength(0);
   });
 
-  test('messages to one subscriber share a kept-open connection, whose answers’ bodies are read to their end', async () => {
-    const connections = new Set<unknown>();
-    const target = await serveHandler((req, res) => {
-      connections.add(req.socket);
-      res.writeHead(200, { 'Content-Type': 'text/plain' });
-      res.end('thanks '.repeat(1000));
-    });
-    running.push({ stop: target.close });
-    const send = createWebhookSender({ timeoutMs: 5000, maxSockets: 4 });
-    for (let i = 0; i < 5; i += 1) {
-      expect(await send(message(`${target.url}/hook`), new Date())).toEqual({
-        delivered: true,
-        status: 200,
-        error: null,
+  test(
+    'messages to one subscriber share a kept-open connection, ' + 'whose answers’ bodies are read to their end',
+    async () => {
+      const connections = new Set<unknown>();
+      const target = await serveHandler((req, res) => {
+        connections.add(req.socket);
+        res.writeHead(200, { 'Content-Type': 'text/plain' });
+        res.end('thanks '.repeat(1000));
       });
-      // The outcome is settled at the headers; the body is read just after, and the connection freed.
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    expect(connections.size).toBe(1);
-  });
+      running.push({ stop: target.close });
+      const send = createWebhookSender({ timeoutMs: 5000, maxSockets: 4 });
+      for (let i = 0; i < 5; i += 1) {
+        expect(await send(message(`${target.url}/hook`), new Date())).toEqual({
+          delivered: true,
+          status: 200,
+          error: null,
+        });
+        // The outcome is settled at the headers; the body is read just after, and the connection freed.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(connections.size).toBe(1);
+    },
+  );
 
-  test('an answer’s body is not waited for: a subscriber streaming an endless body is delivered at once, and dropped past 64 KiB', async () => {
-    let closed = false;
-    const endless = await serveHandler((req, res) => {
-      res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
-      const chunk = Buffer.alloc(64 * 1024, 120);
-      const timer = setInterval(() => res.write(chunk), 5);
-      req.socket.once('close', () => {
-        clearInterval(timer);
-        closed = true;
+  test(
+    'an answer’s body is not waited for: ' +
+      'a subscriber streaming an endless body is delivered at once, and dropped past 64 KiB',
+    async () => {
+      let closed = false;
+      const endless = await serveHandler((req, res) => {
+        res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+        const chunk = Buffer.alloc(64 * 1024, 120);
+        const timer = setInterval(() => res.write(chunk), 5);
+        req.socket.once('close', () => {
+          clearInterval(timer);
+          closed = true;
+        });
       });
-    });
-    running.push({ stop: endless.close });
-    const started = Date.now();
-    const result = await createWebhookSender({ timeoutMs: 5000 })(message(`${endless.url}/hook`), new Date());
-    expect(result).toEqual({ delivered: true, status: 200, error: null });
-    expect(Date.now() - started).toBeLessThan(2000);
-    await waitFor('the connection to be dropped', () => closed);
-  });
+      running.push({ stop: endless.close });
+      const started = Date.now();
+      const result = await createWebhookSender({ timeoutMs: 5000 })(message(`${endless.url}/hook`), new Date());
+      expect(result).toEqual({ delivered: true, status: 200, error: null });
+      expect(Date.now() - started).toBeLessThan(2000);
+      await waitFor('the connection to be dropped', () => closed);
+    },
+  );
 });

@@ -40,14 +40,17 @@ describe.each(BACKENDS)('the Inventory on %s', (backend) => {
       expect(response.headers.location).toBe('/packages/1');
     });
 
-    test('answers a repeat for the same customer and name with 200 and the same package, storing nothing new', async () => {
-      const http = await inventory(backend);
-      const first = await post(http, { customerId: 7, customerName: 'Alice' });
-      const again = await post(http, { customerId: 7, customerName: '  Alice ' });
-      expect(again.status).toBe(200);
-      expect(again.body).toEqual(first.body);
-      expect((await http.get('/packages')).body).toHaveLength(1);
-    });
+    test(
+      'answers a repeat for the same customer and name ' + 'with 200 and the same package, storing nothing new',
+      async () => {
+        const http = await inventory(backend);
+        const first = await post(http, { customerId: 7, customerName: 'Alice' });
+        const again = await post(http, { customerId: 7, customerName: '  Alice ' });
+        expect(again.status).toBe(200);
+        expect(again.body).toEqual(first.body);
+        expect((await http.get('/packages')).body).toHaveLength(1);
+      },
+    );
 
     test('refuses the same customer under another name with 409, keeping the first package', async () => {
       const http = await inventory(backend);
@@ -224,20 +227,24 @@ describe.each(BACKENDS)('the Inventory on %s', (backend) => {
     ]);
   });
 
-  test('requests for one customer that arrive together make one package: one is told it was created, the others find it', async () => {
-    const packages = createPackageStore(await databases.open(backend));
-    const answers = await Promise.all([
-      ask(packages, 1, 'Alice'),
-      ask(packages, 2, 'Bob'),
-      ask(packages, 1, 'Alice'),
-      ask(packages, 3, 'Carol'),
-    ]);
-    const alice = answers.filter((answer) => answer.pkg.customerId === 1);
-    expect(alice.map((answer) => answer.created).sort()).toEqual([false, true]);
-    expect(alice[0]!.pkg).toEqual(alice[1]!.pkg);
-    expect(answers.filter((answer) => answer.created)).toHaveLength(3);
-    expect(await packages.listAfter(0, 10)).toHaveLength(3);
-  });
+  test(
+    'requests for one customer that arrive together make one package: ' +
+      'one is told it was created, the others find it',
+    async () => {
+      const packages = createPackageStore(await databases.open(backend));
+      const answers = await Promise.all([
+        ask(packages, 1, 'Alice'),
+        ask(packages, 2, 'Bob'),
+        ask(packages, 1, 'Alice'),
+        ask(packages, 3, 'Carol'),
+      ]);
+      const alice = answers.filter((answer) => answer.pkg.customerId === 1);
+      expect(alice.map((answer) => answer.created).sort()).toEqual([false, true]);
+      expect(alice[0]!.pkg).toEqual(alice[1]!.pkg);
+      expect(answers.filter((answer) => answer.created)).toHaveLength(3);
+      expect(await packages.listAfter(0, 10)).toHaveLength(3);
+    },
+  );
 });
 
 describe('the Inventory on a SQLite file', () => {
@@ -262,25 +269,29 @@ describe('the Inventory on a SQLite file', () => {
     ]);
   });
 
-  test('writes requests that arrive together to disk in one commit: twenty at once add a handful of pages to the write-ahead log, not twenty commits’ worth', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'inventory-'));
-    try {
-      const db = openDatabase(join(dir, 'inventory.db'));
-      const packages = createPackageStore(sqliteDatabase(db, createSilentLogger()));
-      await ask(packages, 1000, 'Warm-up');
-      const frames = () =>
-        (statSync(join(dir, 'inventory.db-wal')).size - 32) /
-        ((db.pragma('page_size', { simple: true }) as number) + 24);
-      const before = frames();
-      await Promise.all(Array.from({ length: 20 }, (_, i) => ask(packages, i + 1, `Customer ${i + 1}`)));
-      // Each commit appends every page it changed (the table's and the index's leaves at least).
-      expect(frames() - before).toBeLessThan(10);
-      expect(await packages.listAfter(0, 100)).toHaveLength(21);
-      db.close();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  test(
+    'writes requests that arrive together to disk in one commit: ' +
+      'twenty at once add a handful of pages to the write-ahead log, not twenty commits’ worth',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'inventory-'));
+      try {
+        const db = openDatabase(join(dir, 'inventory.db'));
+        const packages = createPackageStore(sqliteDatabase(db, createSilentLogger()));
+        await ask(packages, 1000, 'Warm-up');
+        const frames = () =>
+          (statSync(join(dir, 'inventory.db-wal')).size - 32) /
+          ((db.pragma('page_size', { simple: true }) as number) + 24);
+        const before = frames();
+        await Promise.all(Array.from({ length: 20 }, (_, i) => ask(packages, i + 1, `Customer ${i + 1}`)));
+        // Each commit appends every page it changed (the table's and the index's leaves at least).
+        expect(frames() - before).toBeLessThan(10);
+        expect(await packages.listAfter(0, 100)).toHaveLength(21);
+        db.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   test('refuses requests that arrive together when their shared commit fails, and none is stored', async () => {
     const { db, store: packages } = store();
@@ -294,29 +305,32 @@ describe('the Inventory on a SQLite file', () => {
 });
 
 describe('Inventory replicas on one PostgreSQL database', () => {
-  test('the same request on two replicas at the same instant gives one 201 and one 200; another name a 409', async () => {
-    const schema = databases.newSchema();
-    const replicas = await Promise.all(
-      [1, 2].map(async () =>
-        request(
-          createApp({
-            database: { kind: 'postgres', pg: await databases.postgres(schema) },
-            logger: createSilentLogger(),
-          }).callback(),
+  test(
+    'the same request on two replicas at the same instant ' + 'gives one 201 and one 200; another name a 409',
+    async () => {
+      const schema = databases.newSchema();
+      const replicas = await Promise.all(
+        [1, 2].map(async () =>
+          request(
+            createApp({
+              database: { kind: 'postgres', pg: await databases.postgres(schema) },
+              logger: createSilentLogger(),
+            }).callback(),
+          ),
         ),
-      ),
-    );
-    for (let customerId = 1; customerId <= 20; customerId++) {
-      const [a, b] = await Promise.all(
-        replicas.map((http) => post(http, { customerId, customerName: `Customer ${customerId}` })),
       );
-      expect([a!.status, b!.status].sort()).toEqual([200, 201]);
-      expect(a!.body.id).toBe(b!.body.id);
-      const renamed = await post(replicas[customerId % 2]!, { customerId, customerName: 'Mallory' });
-      expect(renamed.status).toBe(409);
-    }
-    const listed = await replicas[0]!.get('/packages?limit=100');
-    expect(listed.body).toHaveLength(20);
-    expect(new Set(listed.body.map((p: { customerId: number }) => p.customerId)).size).toBe(20);
-  });
+      for (let customerId = 1; customerId <= 20; customerId++) {
+        const [a, b] = await Promise.all(
+          replicas.map((http) => post(http, { customerId, customerName: `Customer ${customerId}` })),
+        );
+        expect([a!.status, b!.status].sort()).toEqual([200, 201]);
+        expect(a!.body.id).toBe(b!.body.id);
+        const renamed = await post(replicas[customerId % 2]!, { customerId, customerName: 'Mallory' });
+        expect(renamed.status).toBe(409);
+      }
+      const listed = await replicas[0]!.get('/packages?limit=100');
+      expect(listed.body).toHaveLength(20);
+      expect(new Set(listed.body.map((p: { customerId: number }) => p.customerId)).size).toBe(20);
+    },
+  );
 });

@@ -143,12 +143,14 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
     throwHttpErrors: false,
     dnsLookup: lookupOutsideLinkLocal(options.resolve) as never,
   });
-  // Worked out once per endpoint and reused for every request: the url's verdict, and the signer (which decodes its secret).
+  // Worked out once per endpoint and reused for every request: the url's verdict, and the signer
+  // (which decodes its secret).
   const problemOf = remembered(urlProblem, options.endpoints ?? 1);
   const signerFor = remembered((secret: string) => new Webhook(secret), options.endpoints ?? 1);
   return async (messages, at) => {
     const { endpoint } = messages[0]!;
-    // An endpoint stored before a rule existed is held to it too (the address its name resolves to, at each send, by the lookup).
+    // An endpoint stored before a rule existed is held to it too (the address its name resolves to,
+    // at each send, by the lookup).
     const problem = problemOf(endpoint.url);
     if (problem) return { delivered: false, status: null, error: `not called: the url ${problem}` };
     const { id, body } = requestOf(messages);

@@ -99,7 +99,8 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
     if (retrying.length > 0) {
       const retryAt = retrying[0]!.retryAt;
       logger.warn(
-        `Webhook ${named(retrying.map((entry) => entry.message))} to ${endpoint.url} failed (${result.error}); retrying at ${retryAt}`,
+        `Webhook ${named(retrying.map((entry) => entry.message))} to ${endpoint.url} ` +
+          `failed (${result.error}); retrying at ${retryAt}`,
         {
           ...fields,
           attempts: retrying[0]!.attempts,
@@ -111,7 +112,8 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
     }
     if (failed.length > 0) {
       logger.error(
-        `Webhook ${named(failed.map((entry) => entry.message))} to ${endpoint.url} failed ${failed[0]!.attempts} times; it stays failed until retried`,
+        `Webhook ${named(failed.map((entry) => entry.message))} to ${endpoint.url} ` +
+          `failed ${failed[0]!.attempts} times; it stays failed until retried`,
         { ...fields, attempts: failed[0]!.attempts, error: result.error },
       );
       options.onAttempt?.('failed', failed.length);
@@ -124,7 +126,8 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
       .catch((error: unknown) => {
         if (isDatabaseUnavailable(error)) {
           logger.warn(
-            `Webhook ${named(messages)} was sent, but the attempt could not be recorded; it is sent again once its lease ends at ${leaseUntil}`,
+            `Webhook ${named(messages)} was sent, but the attempt could not be recorded; ` +
+              `it is sent again once its lease ends at ${leaseUntil}`,
             {
               messageIds: messages.map((message) => message.id),
               leaseUntil,
@@ -164,7 +167,8 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
         for (const messages of await webhooks.claimDue(at.toISOString(), free, leaseUntil)) run(messages, leaseUntil);
       }
     } while (wokenWhilePumping && !stopped);
-    // Too few slots free to look: the end of an attempt in flight wakes the dispatcher, and nothing need be looked up until then.
+    // Too few slots free to look: the end of an attempt in flight wakes the dispatcher, and nothing
+    // need be looked up until then.
     if (slotsToClaim() === 0) return MAX_SLEEP_MS;
     const next = await webhooks.nextDueAt();
     if (next === undefined) return MAX_SLEEP_MS;
@@ -186,7 +190,8 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
       // Background work has no request to answer: the failure is said once, and tried again on the timer.
       if (!failingSince) {
         logger.error(
-          `The webhook dispatcher cannot read its outbox (${(error as Error).message}); trying again every ${UNAVAILABLE_RETRY_MS / 1000} s`,
+          `The webhook dispatcher cannot read its outbox (${(error as Error).message}); ` +
+            `trying again every ${UNAVAILABLE_RETRY_MS / 1000} s`,
           {
             error: isDatabaseUnavailable(error) ? (error as Error).message : (error as Error).stack,
           },

@@ -21,16 +21,17 @@ const batchSize = {
   minimum: 1,
   maximum: MAX_BATCH_SIZE,
   description:
-    'The most messages one request carries. 1 (the default): each event alone, as Standard Webhooks sends them. More: the messages ' +
-    'due together go in one request, up to this many and 60 KiB of events, as a JSON array of the same events, each with its `id` ' +
-    '(its webhook-id) first, signed once under a `webhook-id` of its own (`batch_…`). Each message keeps its own attempts.',
+    'The most messages one request carries. 1 (the default): each event alone, as Standard Webhooks sends them. ' +
+    'More: the messages due together go in one request, up to this many and 60 KiB of events, as a JSON array of the ' +
+    'same events, each with its `id` (its webhook-id) first, signed once under a `webhook-id` of its own ' +
+    '(`batch_…`). Each message keeps its own attempts.',
 };
 
 export const crmOpenApi = openApiDocument({
   title: 'CRM',
   description:
-    'Customers. Ids are given by the CRM, strictly increasing in commit order and never reused: `after=` is a safe cursor. ' +
-    'Subscribers learn of new customers by signed webhooks (Standard Webhooks) or by long polling (`wait=`).',
+    'Customers. Ids are given by the CRM, strictly increasing in commit order and never reused: `after=` is a safe ' +
+    'cursor. Subscribers learn of new customers by signed webhooks (Standard Webhooks) or by long polling (`wait=`).',
   tags: [
     { name: 'customers', description: 'Register customers and read them back; long polling for new ones.' },
     { name: 'webhooks', description: 'Subscribers to customer.created, and the log of what was sent to each.' },
@@ -48,8 +49,9 @@ export const crmOpenApi = openApiDocument({
           type: 'string',
           pattern: '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$',
           description:
-            'The W3C trace context the customer was created in, present when the CRM records traces (OTEL_EXPORTER_OTLP_ENDPOINT): ' +
-            'the middleware continues that trace when it delivers the customer, by webhook or by poll.',
+            'The W3C trace context the customer was created in, present when the CRM records traces ' +
+            '(OTEL_EXPORTER_OTLP_ENDPOINT): the middleware continues that trace when it delivers the customer, by ' +
+            'webhook or by poll.',
         },
       },
       additionalProperties: false,
@@ -105,8 +107,9 @@ export const crmOpenApi = openApiDocument({
     WebhookMessage: {
       type: 'object',
       description:
-        'One event for one endpoint. Sent as `{ type, timestamp, data }` with the Standard Webhooks headers `webhook-id` (`msg_` + id, ' +
-        'the same on every attempt), `webhook-timestamp` and `webhook-signature`; to an endpoint whose batchSize is above 1, within a batch.',
+        'One event for one endpoint. Sent as `{ type, timestamp, data }` with the Standard Webhooks headers ' +
+        '`webhook-id` (`msg_` + id, the same on every attempt), `webhook-timestamp` and `webhook-signature`; to an ' +
+        'endpoint whose batchSize is above 1, within a batch.',
       required: [
         'id',
         'eventType',
@@ -144,7 +147,8 @@ export const crmOpenApi = openApiDocument({
           format: 'email',
           maxLength: 254,
           description:
-            'Leading and trailing whitespace is trimmed before it is checked and stored; unique without regard to case.',
+            'Leading and trailing whitespace is trimmed before it is checked and stored; ' +
+            'unique without regard to case.',
           examples: ['alice@example.com'],
         },
       },
@@ -182,7 +186,8 @@ export const crmOpenApi = openApiDocument({
             name: 'wait',
             in: 'query',
             description:
-              'Long polling: when no customer follows `after` yet, hold the request up to this many seconds and answer as soon as one is committed (an empty page if none is).',
+              'Long polling: when no customer follows `after` yet, hold the request up to this many seconds and ' +
+              'answer as soon as one is committed (an empty page if none is).',
             schema: { type: 'integer', minimum: 0, maximum: 30, default: 0 },
           },
         ],
@@ -195,7 +200,8 @@ export const crmOpenApi = openApiDocument({
           '400': problem('A bad after, limit or wait.', 'validation-failed'),
           '503': {
             ...problem(
-              'MAX_HELD_POLLS long polls are held already (only a request with wait that finds no customer is held); ask again after Retry-After.',
+              'MAX_HELD_POLLS long polls are held already (only a request with wait that finds no customer is held); ' +
+                'ask again after Retry-After.',
               'too-many-long-polls',
             ),
             headers: {
@@ -287,7 +293,8 @@ export const crmOpenApi = openApiDocument({
         tags: ['webhooks'],
         summary: "The endpoint's message log, one row per event, keyset-paged",
         description:
-          'Delivered and failed messages are kept WEBHOOK_RETENTION_DAYS (30 by default) after their last attempt; pending ones until they end.',
+          'Delivered and failed messages are kept WEBHOOK_RETENTION_DAYS (30 by default) after their last attempt; ' +
+          'pending ones until they end.',
         operationId: 'listWebhookMessages',
         parameters: [ENDPOINT_ID, ...pageParameters],
         responses: {

@@ -24,7 +24,9 @@ const secret = z
   }, 'must hold 24 to 64 bytes')
   .refine((value) => {
     try {
-      return new Webhook(value) !== undefined;
+      // The constructor decodes the key, and throws for one it cannot sign with.
+      new Webhook(value);
+      return true;
     } catch {
       return false;
     }

@@ -34,8 +34,8 @@ const CLAIM_DUE = `
     )
     RETURNING id, endpoint_id, payload, attempts, next_attempt_at
   )
-  SELECT claimed.id, claimed.endpoint_id, claimed.payload, octet_length(claimed.payload) AS payload_bytes, claimed.attempts,
-    endpoint.url, endpoint.secret, endpoint.batch_size
+  SELECT claimed.id, claimed.endpoint_id, claimed.payload, octet_length(claimed.payload) AS payload_bytes,
+    claimed.attempts, endpoint.url, endpoint.secret, endpoint.batch_size
   FROM claimed JOIN webhook_endpoints endpoint ON endpoint.id = claimed.endpoint_id
   ORDER BY claimed.next_attempt_at, claimed.id`;
 
@@ -49,7 +49,10 @@ const LOCK_DUE = `
   LIMIT $2
   FOR UPDATE OF m SKIP LOCKED`;
 const LEASE = `
-  WITH leased AS (UPDATE webhook_messages SET lease_until = $2 WHERE id = ANY($1::bigint[]) RETURNING id, endpoint_id, payload, attempts)
+  WITH leased AS (
+    UPDATE webhook_messages SET lease_until = $2 WHERE id = ANY($1::bigint[])
+    RETURNING id, endpoint_id, payload, attempts
+  )
   SELECT leased.id, leased.endpoint_id, leased.payload, octet_length(leased.payload) AS payload_bytes, leased.attempts,
     endpoint.url, endpoint.secret, endpoint.batch_size
   FROM leased JOIN webhook_endpoints endpoint ON endpoint.id = leased.endpoint_id`;
@@ -59,7 +62,8 @@ const LEASE = `
 const NEXT_CLAIMABLE = `
   SELECT
     (SELECT next_attempt_at FROM webhook_messages
-      WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= next_attempt_at) ORDER BY next_attempt_at LIMIT 1) AS due_at,
+      WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= next_attempt_at)
+      ORDER BY next_attempt_at LIMIT 1) AS due_at,
     (SELECT MIN(lease_until) FROM webhook_messages
       WHERE lease_until IS NOT NULL AND status = 'pending' AND lease_until > next_attempt_at) AS lease_ends_at`;
 
@@ -67,7 +71,8 @@ const RECORD_ATTEMPTS = `
   UPDATE webhook_messages SET
     attempts = attempts + 1, last_attempt_at = attempt.at, last_status = attempt.status, last_error = attempt.error,
     status = attempt.outcome, next_attempt_at = attempt.next_attempt_at, lease_until = NULL
-  FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[]) AS attempt (id, at, status, error, outcome, next_attempt_at)
+  FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[])
+    AS attempt (id, at, status, error, outcome, next_attempt_at)
   WHERE webhook_messages.id = attempt.id`;
 
 /**
@@ -89,7 +94,8 @@ export function createPostgresWebhookStore(db: Postgres): WebhookStore {
     const [{ n }] = (await tx.query<{ n: number }>('SELECT COUNT(*) AS n FROM webhook_endpoints')) as [{ n: number }];
     if (n >= limit) return undefined;
     const [row] = await tx.query<EndpointRow>(
-      `INSERT INTO webhook_endpoints (url, secret, batch_size, created_at) VALUES ($1, $2, $3, $4) RETURNING ${ENDPOINT_COLUMNS}`,
+      'INSERT INTO webhook_endpoints (url, secret, batch_size, created_at) VALUES ($1, $2, $3, $4) ' +
+        `RETURNING ${ENDPOINT_COLUMNS}`,
       [endpoint.url, endpoint.secret, endpoint.batchSize, endpoint.createdAt],
     );
     return toEndpoint(row!);
@@ -199,7 +205,8 @@ export function createPostgresWebhookStore(db: Postgres): WebhookStore {
     async pruneMessages(before, limit) {
       const pruned = await db.query(
         `DELETE FROM webhook_messages WHERE id IN (
-           SELECT id FROM webhook_messages WHERE status IN ('delivered', 'failed') AND last_attempt_at < $1 ORDER BY id LIMIT $2
+           SELECT id FROM webhook_messages WHERE status IN ('delivered', 'failed') AND last_attempt_at < $1
+           ORDER BY id LIMIT $2
          ) RETURNING id`,
         [before, limit],
       );

@@ -53,5 +53,8 @@ export const crmSchema: Schema = {
 /** The CRM's PostgreSQL schema, one numbered SQL file a step (crm/migrations/postgres). */
 export const crmMigrations = loadMigrations(new URL('../../migrations/postgres/', import.meta.url));
 
-/** The CRM on PostgreSQL: its answers promise a stored row, so every commit waits for the disk (the server's default). */
+/**
+ * The CRM on PostgreSQL: its answers promise a stored row, so every commit waits for the disk (the
+ * server's default).
+ */
 export const crmPostgres: PostgresSetup = { migrations: crmMigrations };

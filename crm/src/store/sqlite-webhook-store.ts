@@ -43,7 +43,8 @@ export function createSqliteWebhookStore(db: Db, storage: StorageGuard): Webhook
   );
   const largestBatch = db.prepare<[], { n: number }>('SELECT COALESCE(MAX(batch_size), 1) AS n FROM webhook_endpoints');
   const duePending = db.prepare<{ at: string; limit: number }, DueRow>(`
-    SELECT m.id, m.payload, length(CAST(m.payload AS BLOB)) AS payload_bytes, m.attempts, m.endpoint_id, e.url, e.secret, e.batch_size
+    SELECT m.id, m.payload, length(CAST(m.payload AS BLOB)) AS payload_bytes, m.attempts, m.endpoint_id,
+      e.url, e.secret, e.batch_size
     FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id
     WHERE m.status = 'pending' AND m.next_attempt_at <= :at
     ORDER BY m.next_attempt_at, m.id LIMIT :limit
@@ -52,7 +53,8 @@ export function createSqliteWebhookStore(db: Db, storage: StorageGuard): Webhook
     "SELECT id, next_attempt_at FROM webhook_messages WHERE status = 'pending' ORDER BY next_attempt_at, id LIMIT ?",
   );
   const due = db.prepare<[string, number, number]>(
-    "UPDATE webhook_messages SET status = 'pending', next_attempt_at = ? WHERE endpoint_id = ? AND id = ? AND status <> 'delivered'",
+    "UPDATE webhook_messages SET status = 'pending', next_attempt_at = ? " +
+      "WHERE endpoint_id = ? AND id = ? AND status <> 'delivered'",
   );
   const attempted = db.prepare<[string, number | null, string | null, string, string | null, number]>(`
     UPDATE webhook_messages SET
@@ -61,7 +63,8 @@ export function createSqliteWebhookStore(db: Db, storage: StorageGuard): Webhook
   `);
   const prune = db.prepare<[string, number]>(`
     DELETE FROM webhook_messages WHERE id IN (
-      SELECT id FROM webhook_messages WHERE status IN ('delivered', 'failed') AND last_attempt_at < ? ORDER BY id LIMIT ?
+      SELECT id FROM webhook_messages WHERE status IN ('delivered', 'failed') AND last_attempt_at < ?
+      ORDER BY id LIMIT ?
     )
   `);
   const byStatus = db.prepare<[], { status: MessageStatus; n: number }>(

@@ -6,7 +6,10 @@ export interface WebhookEndpoint {
   id: number;
   url: string;
   secret: string;
-  /** How many messages one request may carry: 1 sends each event alone, more sends due messages together as a JSON array. */
+  /**
+   * How many messages one request may carry: 1 sends each event alone, more sends due messages
+   * together as a JSON array.
+   */
   batchSize: number;
   createdAt: string;
 }
@@ -80,7 +83,10 @@ export interface WebhookStore {
   /** Records how an attempt ended and ends its lease; attempts that end together share one commit. */
   recordAttempt(id: number, attempt: Attempt): Promise<void>;
   countByStatus(): Promise<Record<MessageStatus, number>>;
-  /** Deletes up to `limit` delivered or failed messages whose last attempt was before `before`, oldest first; tells how many. */
+  /**
+   * Deletes up to `limit` delivered or failed messages whose last attempt was before `before`,
+   * oldest first; tells how many.
+   */
   pruneMessages(before: string, limit: number): Promise<number>;
 }
 

@@ -54,7 +54,10 @@ export const toPackage = (row: PackageRow): WelcomePackage => ({
 /** The Inventory's PostgreSQL schema, one numbered SQL file a step (inventory/migrations/postgres). */
 export const inventoryMigrations = loadMigrations(new URL('../../migrations/postgres/', import.meta.url));
 
-/** The Inventory on PostgreSQL: its answers promise a stored row, so every commit waits for the disk (the server's default). */
+/**
+ * The Inventory on PostgreSQL: its answers promise a stored row, so every commit waits for the disk
+ * (the server's default).
+ */
 export const inventoryPostgres: PostgresSetup = { migrations: inventoryMigrations };
 
 /** The package store on the service's database, whichever it is. */

@@ -14,7 +14,8 @@ const INSERT_FIRSTS = `
   INSERT INTO packages (customer_id, customer_name, created_at)
   SELECT customer_id, customer_name, created_at FROM (
     SELECT DISTINCT ON (customer_id) customer_id, customer_name, created_at, position
-    FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS asked (customer_id, customer_name, created_at, position)
+    FROM unnest($1::bigint[], $2::text[], $3::text[])
+      WITH ORDINALITY AS asked (customer_id, customer_name, created_at, position)
     ORDER BY customer_id, position
   ) firsts
   ORDER BY position

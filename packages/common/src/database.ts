@@ -112,7 +112,8 @@ export function migrate(db: Db, schema: Schema): void {
     if (!ours) {
       throw new DatabaseOpenError(
         `${describeFile(db)} belongs to another application (application_id ${applicationId}, tables ` +
-          `${tables.map((t) => t.name).join(', ')}); it was left untouched: point DB_PATH at this service's own database or at a new file`,
+          `${tables.map((t) => t.name).join(', ')}); it was left untouched: ` +
+          "point DB_PATH at this service's own database or at a new file",
       );
     }
     if (version > latest) {
@@ -225,7 +226,9 @@ export function createStorageGuard(db: Db, logger: Logger): StorageGuard {
         ? undefined
         : {
             field: 'storage',
-            message: `the disk under the database has been full since ${full.since.toISOString()}; writes are refused with 507`,
+            message:
+              `the disk under the database has been full since ${full.since.toISOString()}; ` +
+              'writes are refused with 507',
           },
   };
 }

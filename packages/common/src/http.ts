@@ -160,13 +160,15 @@ export function jsonBody(): Middleware {
     try {
       await parse(ctx, async () => {});
     } catch (error) {
-      // A body that says it is compressed and is not (zlib's and brotli's errors carry no HTTP status) is the client's error.
+      // A body that says it is compressed and is not (zlib's and brotli's errors carry no HTTP
+      // status) is the client's error.
       const { status, statusCode } = error as { status?: unknown; statusCode?: unknown };
       if (ctx.get('Content-Encoding') !== '' && status === undefined && statusCode === undefined) {
         throw new AppError(
           400,
           'malformed-body',
-          `The request body could not be decompressed (Content-Encoding: ${ctx.get('Content-Encoding')}): ${(error as Error).message}.`,
+          `The request body could not be decompressed (Content-Encoding: ${ctx.get('Content-Encoding')}): ` +
+            `${(error as Error).message}.`,
         );
       }
       throw error;
@@ -294,7 +296,10 @@ const securityHeaders = helmet({
   strictTransportSecurity: false,
 });
 
-/** The Koa app every service builds: logging, problems, metrics, then its routes (those that take a body parse it with jsonBody()). */
+/**
+ * The Koa app every service builds: logging, problems, metrics, then its routes (those that take a
+ * body parse it with jsonBody()).
+ */
 export function createServiceApp(options: ServiceAppOptions): Koa {
   const app = new Koa();
   // Koa would print client errors to stderr itself; ours are logged once by requestLogging.

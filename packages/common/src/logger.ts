@@ -23,6 +23,7 @@ export interface LoggerOptions {
 export function printable(text: string): string {
   const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
   return text.replace(
+    // eslint-disable-next-line no-control-regex -- the control characters are what it escapes
     /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
     (char) => named[char] ?? `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );

@@ -74,8 +74,8 @@ export const personNameSchema = {
   // After trimming (JavaScript's trim(), the same whitespace as \s), 1 to 200 code points.
   pattern: '^\\s*\\S(?:[\\s\\S]{0,198}\\S)?\\s*$',
   description:
-    '1 to 200 characters (Unicode code points) once leading and trailing whitespace is trimmed; only whitespace is refused. ' +
-    'Stored trimmed, otherwise exactly as sent.',
+    '1 to 200 characters (Unicode code points) once leading and trailing whitespace is trimmed; ' +
+    'only whitespace is refused. Stored trimmed, otherwise exactly as sent.',
   examples: ['Alice'],
 };
 
@@ -105,7 +105,8 @@ export const notFoundAnswer = (description: string) => ({ $ref: '#/components/re
 /** The standard client errors of a route that takes a JSON body. */
 export const bodyProblems = {
   '400': problem(
-    'The body is malformed JSON, or compressed (Content-Encoding) and not decompressible, or a field is missing, wrong or not accepted.',
+    'The body is malformed JSON, or compressed (Content-Encoding) and not decompressible, or a field is missing, ' +
+      'wrong or not accepted.',
     'malformed-json',
     'malformed-body',
     'validation-failed',
@@ -206,8 +207,8 @@ const operational = {
 /** The header every answer carries: the request's id, the caller's own when it sent a sane one. */
 const requestIdHeader = {
   description:
-    "The request's id: the X-Request-Id the caller sent when it is 1 to 128 of letters, digits, `_ . : -`, otherwise a new UUID. " +
-    'Every log line about the request carries it.',
+    "The request's id: the X-Request-Id the caller sent when it is 1 to 128 of letters, digits, `_ . : -`, " +
+    'otherwise a new UUID. Every log line about the request carries it.',
   required: true,
   schema: { type: 'string', pattern: '^[\\w.:-]{1,128}$' },
 };
@@ -237,7 +238,8 @@ export function mapOperations(
 }
 
 const DATABASE_UNAVAILABLE =
-  'The database server cannot be reached just now (PostgreSQL, DATABASE_URL); nothing was stored. Send the request again after Retry-After.';
+  'The database server cannot be reached just now (PostgreSQL, DATABASE_URL); nothing was stored. ' +
+  'Send the request again after Retry-After.';
 
 /** A 503 of the operation's own with `database-unavailable` among its problems, or that 503 alone. */
 function withDatabaseUnavailable(existing: Response | undefined): Response {
@@ -308,8 +310,9 @@ export function openApiDocument(options: {
       version: '1.0.0',
       description:
         `${options.description}\n\n` +
-        'Every failure is an RFC 9457 problem document (`application/problem+json`). A path asked with a method it does not list ' +
-        'is answered 405 with `Allow` (components/responses/MethodNotAllowed); a path not listed here, 404 (components/responses/NotFound).',
+        'Every failure is an RFC 9457 problem document (`application/problem+json`). A path asked with a method it ' +
+        'does not list is answered 405 with `Allow` (components/responses/MethodNotAllowed); a path not listed here, ' +
+        '404 (components/responses/NotFound).',
     },
     // Relative: "Try it out" and generated clients talk to the instance that served the document.
     servers: [{ url: '/', description: 'The service that served this document' }],

@@ -162,7 +162,8 @@ export function connectPostgres(options: PostgresOptions): Postgres {
     if (unreachableSince !== undefined) return;
     unreachableSince = new Date();
     logger.error(
-      `The database at ${where} cannot be reached (${codeOf(error) || (error as Error).message}): requests that need it are answered 503 until it is back`,
+      `The database at ${where} cannot be reached (${codeOf(error) || (error as Error).message}): ` +
+        'requests that need it are answered 503 until it is back',
       {
         database: where,
         error: (error as Error).message,
@@ -313,7 +314,8 @@ export async function migratePostgres(db: Postgres, migrations: readonly Migrati
     );
     if (tables.length > 0 && !tables.some((table) => table.name === 'schema_migrations')) {
       throw new DatabaseOpenError(
-        `the schema ${db.schema} of ${db.where} holds tables of another application (${tables.map((t) => t.name).join(', ')}); ` +
+        `the schema ${db.schema} of ${db.where} holds tables of another application ` +
+          `(${tables.map((t) => t.name).join(', ')}); ` +
           "it was left untouched: point DATABASE_URL at this service's own database or at a new one",
       );
     }
@@ -328,8 +330,9 @@ export async function migratePostgres(db: Postgres, migrations: readonly Migrati
     const current = version ?? 0;
     if (current > latest) {
       throw new DatabaseOpenError(
-        `the schema ${db.schema} of ${db.where} has version ${current}, newer than the ${latest} this build knows; it was left ` +
-          'untouched: run the newer build that wrote it, or restore a backup made before the upgrade',
+        `the schema ${db.schema} of ${db.where} has version ${current}, ` +
+          `newer than the ${latest} this build knows; ` +
+          'it was left untouched: run the newer build that wrote it, or restore a backup made before the upgrade',
       );
     }
     for (const step of migrations.filter((migration) => migration.version > current)) {

@@ -107,7 +107,8 @@ export async function startService(
   logger.info(`Listening on http://${config.host}:${port}`, { port, database: describeDatabase(database) });
   if (config.apiKeys.length === 0 && !isLoopback(config.host)) {
     logger.warn(
-      `Listening on ${config.host}, beyond this machine, without API_KEYS: anyone who can reach port ${port} can use every route. ` +
+      `Listening on ${config.host}, beyond this machine, without API_KEYS: ` +
+        `anyone who can reach port ${port} can use every route. ` +
         'Set API_KEYS (see the README, Security) unless a proxy in front admits only you.',
       { host: config.host, port },
     );

@@ -17,39 +17,44 @@ describe('group commit', () => {
     ]);
   });
 
-  test('with a spacing, a write after a quiet spell commits at once and the writes of the next interval share one commit', async () => {
-    // Jest's clock, not the machine's: the commits' times are exact, however busy the machine is.
-    jest.useFakeTimers();
-    try {
-      const batches: Array<{ items: number[]; at: number }> = [];
-      const write = groupCommit<number>((batch) => void batches.push({ items: batch, at: performance.now() }), {
-        spacingMs: 300,
-      });
-      const started = performance.now();
+  test(
+    'with a spacing, a write after a quiet spell commits at once ' +
+      'and the writes of the next interval share one commit',
+    async () => {
+      // Jest's clock, not the machine's: the commits' times are exact, however busy the machine is.
+      jest.useFakeTimers();
+      try {
+        const batches: Array<{ items: number[]; at: number }> = [];
+        const write = groupCommit<number>((batch) => void batches.push({ items: batch, at: performance.now() }), {
+          spacingMs: 300,
+        });
+        const started = performance.now();
 
-      const first = write(0);
-      await jest.advanceTimersByTimeAsync(0);
-      await first;
-      expect(batches).toEqual([{ items: [0], at: started }]);
+        const first = write(0);
+        await jest.advanceTimersByTimeAsync(0);
+        await first;
+        expect(batches).toEqual([{ items: [0], at: started }]);
 
-      // Five writes spread over the next 100 ms: nothing is committed before 300 ms after the first, then all at once.
-      const pending: Array<Promise<void>> = [];
-      for (let n = 1; n <= 5; n++) {
-        pending.push(write(n));
-        await jest.advanceTimersByTimeAsync(20);
+        // Five writes spread over the next 100 ms: nothing is committed before 300 ms after the
+        // first, then all at once.
+        const pending: Array<Promise<void>> = [];
+        for (let n = 1; n <= 5; n++) {
+          pending.push(write(n));
+          await jest.advanceTimersByTimeAsync(20);
+        }
+        await jest.advanceTimersByTimeAsync(199);
+        expect(batches).toHaveLength(1);
+        await jest.advanceTimersByTimeAsync(1);
+        await Promise.all(pending);
+        expect(batches).toEqual([
+          { items: [0], at: started },
+          { items: [1, 2, 3, 4, 5], at: started + 300 },
+        ]);
+      } finally {
+        jest.useRealTimers();
       }
-      await jest.advanceTimersByTimeAsync(199);
-      expect(batches).toHaveLength(1);
-      await jest.advanceTimersByTimeAsync(1);
-      await Promise.all(pending);
-      expect(batches).toEqual([
-        { items: [0], at: started },
-        { items: [1, 2, 3, 4, 5], at: started + 300 },
-      ]);
-    } finally {
-      jest.useRealTimers();
-    }
-  });
+    },
+  );
 
   test('a commit that throws fails every write of its batch', async () => {
     const write = groupCommit<number>(() => {

@@ -11,6 +11,7 @@ async function written(format: LogFormat, message: string, fields: Record<string
   logger.info(message, fields);
   await new Promise((resolve) => setImmediate(resolve));
   // The pretty format's own colours around the level are not what is under test.
+  // eslint-disable-next-line no-control-regex -- ESC starts the terminal colour codes it removes
   return text.replace(/\u001b\[\d+m/g, '');
 }
 
@@ -26,6 +27,7 @@ describe('a log line cannot be forged by what a client sends', () => {
       });
       const lines = text.split('\n').filter((line) => line !== '');
       expect(lines).toHaveLength(1);
+      // eslint-disable-next-line no-control-regex -- no raw CR or ESC may reach the terminal
       expect(text).not.toMatch(/[\r\u001b\u2028]/);
       expect(lines[0]).toContain('\\n2026-01-01T00:00:00.000Z info [crm]');
       if (format === 'json') expect(JSON.parse(lines[0]!)).toMatchObject({ customerName: forged });

@@ -45,14 +45,21 @@ describe('an unreachable database server in the documents', () => {
     },
     usesDatabase: (path) => path !== '/page',
   });
+  /** A problem answer as the document gives it: its headers, and the problem types it may be. */
+  type ProblemAnswer = {
+    headers: Record<string, { required?: boolean }>;
+    content: {
+      'application/problem+json': { schema: { allOf: [unknown, { properties: { type: { enum: string[] } } }] } };
+    };
+  };
   const answers = (path: string, method: string) =>
-    (document.paths[path] as Record<string, { responses: Record<string, any> }>)[method]!.responses;
-  const codesOf = (response: any): string[] =>
-    response.content['application/problem+json'].schema.allOf[1].properties.type.enum;
+    (document.paths[path] as Record<string, { responses: Record<string, ProblemAnswer> }>)[method]!.responses;
+  const codesOf = (response: ProblemAnswer | undefined): string[] =>
+    response!.content['application/problem+json'].schema.allOf[1].properties.type.enum;
 
   test('every operation that needs the database may answer 503 database-unavailable, with Retry-After', () => {
     expect(codesOf(answers('/things', 'get')['503'])).toEqual(['/problems/database-unavailable']);
-    expect(answers('/things', 'get')['503'].headers['Retry-After'].required).toBe(true);
+    expect(answers('/things', 'get')['503']!.headers['Retry-After']!.required).toBe(true);
     expect(codesOf(answers('/things', 'post')['503'])).toEqual([
       '/problems/storage-unavailable',
       '/problems/database-unavailable',

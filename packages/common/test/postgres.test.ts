@@ -109,42 +109,45 @@ describe('a database that cannot be reached', () => {
     expect(message).not.toContain('\n');
   });
 
-  test('answers every request that needs it with 503 and Retry-After, says so once in the log, and /ready names it', async () => {
-    const { logger, lines } = captureLogs('test');
-    const url = `postgres://welcome:hunter2@127.0.0.1:${await closedPort()}/welcome`;
-    const db = connectPostgres({ url, poolSize: 2, schema: 'welcome', logger });
-    opened.push(db);
-    const router = new Router();
-    router.get('/things', async (ctx) => {
-      ctx.body = await db.query('SELECT * FROM things');
-    });
-    router.post('/things', async (ctx) => {
-      ctx.body = await db.transaction((tx) => tx.query('INSERT INTO things VALUES (1)'));
-    });
-    const http = request(
-      createServiceApp({
-        logger,
-        router,
-        registry: createRegistry('test'),
-        readiness: databaseChecks({ kind: 'postgres', pg: db }),
-        openapi: { openapi: '3.1.0', info: { title: 't', version: '1' }, paths: {} },
-      }).callback(),
-    );
-    for (const answer of [await http.get('/things'), await http.post('/things'), await http.get('/things')]) {
-      expect(answer.status).toBe(503);
-      expect(answer.headers['retry-after']).toBe('5');
-      expect(answer.headers['content-type']).toMatch(/^application\/problem\+json/);
-      expect(answer.body).toMatchObject({ type: '/problems/database-unavailable', status: 503 });
-    }
-    const ready = await http.get('/ready');
-    expect(ready.status).toBe(503);
-    expect(ready.body.errors).toEqual([{ field: 'database', message: expect.stringContaining('cannot be reached') }]);
-    expect(JSON.stringify(ready.body)).not.toContain('hunter2');
-    const told = lines.filter((line) => /cannot be reached/.test(line.message));
-    expect(told).toHaveLength(1);
-    expect(told[0]!.level).toBe('error');
-    expect(lines.map((line) => JSON.stringify(line)).join('\n')).not.toContain('hunter2');
-  });
+  test(
+    'answers every request that needs it with 503 and Retry-After, ' + 'says so once in the log, and /ready names it',
+    async () => {
+      const { logger, lines } = captureLogs('test');
+      const url = `postgres://welcome:hunter2@127.0.0.1:${await closedPort()}/welcome`;
+      const db = connectPostgres({ url, poolSize: 2, schema: 'welcome', logger });
+      opened.push(db);
+      const router = new Router();
+      router.get('/things', async (ctx) => {
+        ctx.body = await db.query('SELECT * FROM things');
+      });
+      router.post('/things', async (ctx) => {
+        ctx.body = await db.transaction((tx) => tx.query('INSERT INTO things VALUES (1)'));
+      });
+      const http = request(
+        createServiceApp({
+          logger,
+          router,
+          registry: createRegistry('test'),
+          readiness: databaseChecks({ kind: 'postgres', pg: db }),
+          openapi: { openapi: '3.1.0', info: { title: 't', version: '1' }, paths: {} },
+        }).callback(),
+      );
+      for (const answer of [await http.get('/things'), await http.post('/things'), await http.get('/things')]) {
+        expect(answer.status).toBe(503);
+        expect(answer.headers['retry-after']).toBe('5');
+        expect(answer.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(answer.body).toMatchObject({ type: '/problems/database-unavailable', status: 503 });
+      }
+      const ready = await http.get('/ready');
+      expect(ready.status).toBe(503);
+      expect(ready.body.errors).toEqual([{ field: 'database', message: expect.stringContaining('cannot be reached') }]);
+      expect(JSON.stringify(ready.body)).not.toContain('hunter2');
+      const told = lines.filter((line) => /cannot be reached/.test(line.message));
+      expect(told).toHaveLength(1);
+      expect(told[0]!.level).toBe('error');
+      expect(lines.map((line) => JSON.stringify(line)).join('\n')).not.toContain('hunter2');
+    },
+  );
 
   test('a server that accepts and never answers costs a request a few seconds, not a hang', async () => {
     const { port, server } = await silentServer();
@@ -184,18 +187,22 @@ describe('a database that cannot be reached', () => {
 });
 
 describe('a connection the server ends', () => {
-  test('mid-transaction (a restart, an administrator) fails that transaction with a 503, never the process, and the next one is served', async () => {
-    const db = await connect('welcome_ended');
-    const ended = db.transaction(async (tx) => {
-      const [mine] = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-      // Ended from elsewhere while this transaction waits between two statements, as a server restart does.
-      await db.query('SELECT pg_terminate_backend($1)', [mine!.pid]);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      return tx.query('SELECT 1 AS one');
-    });
-    await expect(ended).rejects.toMatchObject({ status: 503 });
-    expect(await db.transaction((tx) => tx.query('SELECT 1 AS one'))).toEqual([{ one: 1 }]);
-  });
+  test(
+    'mid-transaction (a restart, an administrator) fails that transaction with a 503, ' +
+      'never the process, and the next one is served',
+    async () => {
+      const db = await connect('welcome_ended');
+      const ended = db.transaction(async (tx) => {
+        const [mine] = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+        // Ended from elsewhere while this transaction waits between two statements, as a server restart does.
+        await db.query('SELECT pg_terminate_backend($1)', [mine!.pid]);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        return tx.query('SELECT 1 AS one');
+      });
+      await expect(ended).rejects.toMatchObject({ status: 503 });
+      expect(await db.transaction((tx) => tx.query('SELECT 1 AS one'))).toEqual([{ one: 1 }]);
+    },
+  );
 });
 
 describe('DATABASE_URL in what a person sees', () => {
