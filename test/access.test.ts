@@ -62,22 +62,26 @@ describe.each(services)('$name: API keys', ({ name, build, read, write, publicPa
     expect((await http.get(read)).status).toBe(200);
   });
 
-  test('with API_KEYS a route needs one: none or a wrong one is a 401 problem with WWW-Authenticate, either key of a rotation is let in', async () => {
-    const http = request(build(keys).callback());
-    const none = await http.get(read);
-    expect(none.status).toBe(401);
-    expect(none.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(none.headers['www-authenticate']).toBe(`Bearer realm="${name}"`);
-    expect(none.body).toMatchObject({ type: '/problems/unauthorized', status: 401 });
+  test(
+    'with API_KEYS a route needs one: none or a wrong one is a 401 problem with WWW-Authenticate, ' +
+      'either key of a rotation is let in',
+    async () => {
+      const http = request(build(keys).callback());
+      const none = await http.get(read);
+      expect(none.status).toBe(401);
+      expect(none.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(none.headers['www-authenticate']).toBe(`Bearer realm="${name}"`);
+      expect(none.body).toMatchObject({ type: '/problems/unauthorized', status: 401 });
 
-    const wrong = await http.get(read).set('Authorization', `Bearer ${keys[0]}x`);
-    expect(wrong.status).toBe(401);
-    expect(wrong.headers['www-authenticate']).toBe(`Bearer realm="${name}", error="invalid_token"`);
-    expect(JSON.stringify(wrong.body)).not.toContain(keys[0]);
-    expect((await http.get(read).set('Authorization', `Basic ${keys[0]}`)).status).toBe(401);
+      const wrong = await http.get(read).set('Authorization', `Bearer ${keys[0]}x`);
+      expect(wrong.status).toBe(401);
+      expect(wrong.headers['www-authenticate']).toBe(`Bearer realm="${name}", error="invalid_token"`);
+      expect(JSON.stringify(wrong.body)).not.toContain(keys[0]);
+      expect((await http.get(read).set('Authorization', `Basic ${keys[0]}`)).status).toBe(401);
 
-    for (const key of keys) expect((await http.get(read).set('Authorization', `Bearer ${key}`)).status).toBe(200);
-  });
+      for (const key of keys) expect((await http.get(read).set('Authorization', `Bearer ${key}`)).status).toBe(200);
+    },
+  );
 
   test('a write refused for want of a key changes nothing', async () => {
     const http = request(build(keys).callback());
@@ -97,21 +101,25 @@ describe.each(services)('$name: API keys', ({ name, build, read, write, publicPa
     for (const path of publicPaths) expect([path, (await http.get(path)).status]).not.toEqual([path, 401]);
   });
 
-  test('the document served says so: a bearer scheme, required everywhere but on the open routes, and a 401 where it is', async () => {
-    const open = (await request(build([]).callback()).get('/openapi.json')).body;
-    // Without keys every route is open, and the document says so.
-    expect(open.security).toEqual([]);
-    expect(open.components.securitySchemes).toBeUndefined();
+  test(
+    'the document served says so: a bearer scheme, required everywhere but on the open routes, ' +
+      'and a 401 where it is',
+    async () => {
+      const open = (await request(build([]).callback()).get('/openapi.json')).body;
+      // Without keys every route is open, and the document says so.
+      expect(open.security).toEqual([]);
+      expect(open.components.securitySchemes).toBeUndefined();
 
-    const secured = (await request(build(keys).callback()).get('/openapi.json')).body;
-    expect(secured.components.securitySchemes).toEqual({
-      apiKey: expect.objectContaining({ type: 'http', scheme: 'bearer' }),
-    });
-    expect(secured.security).toEqual([{ apiKey: [] }]);
-    expect(secured.paths[read].get.responses['401']).toEqual({ $ref: '#/components/responses/Unauthorized' });
-    expect(secured.paths['/health'].get.security).toEqual([]);
-    expect(secured.paths['/health'].get.responses['401']).toBeUndefined();
-  });
+      const secured = (await request(build(keys).callback()).get('/openapi.json')).body;
+      expect(secured.components.securitySchemes).toEqual({
+        apiKey: expect.objectContaining({ type: 'http', scheme: 'bearer' }),
+      });
+      expect(secured.security).toEqual([{ apiKey: [] }]);
+      expect(secured.paths[read].get.responses['401']).toEqual({ $ref: '#/components/responses/Unauthorized' });
+      expect(secured.paths['/health'].get.security).toEqual([]);
+      expect(secured.paths['/health'].get.responses['401']).toBeUndefined();
+    },
+  );
 
   test('the 401 matches the document served, WWW-Authenticate included', async () => {
     const http = request(build(keys).callback());

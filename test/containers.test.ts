@@ -16,10 +16,30 @@ import { createSyncDeps } from '../middleware/src/sync-deps.js';
 import { sqliteAt } from './support/databases.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as {
-  services: Record<string, any>;
+
+/** A service of a compose file, as far as these tests read it. */
+interface ComposeService {
+  image: string;
+  build: unknown;
+  ports: string[];
+  environment: Record<string, string>;
+  volumes: string[];
+  depends_on: Record<string, { condition: string }>;
+  healthcheck: { test: string[] };
+  networks: { default: { aliases: string[] } };
+}
+
+/** A compose file that declares the services `S`; any other name may be absent. */
+interface ComposeFile<S extends string> {
+  services: Record<S, ComposeService> & Partial<Record<string, ComposeService>>;
+}
+
+/** A compose file that declares named volumes too. */
+interface ComposeFileWithVolumes<S extends string> extends ComposeFile<S> {
   volumes: Record<string, unknown>;
-};
+}
+
+const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as ComposeFileWithVolumes<Name>;
 
 /** The variables a config module reads, found by handing it an environment that records each look-up. */
 function variablesRead(load: (env: Env, isTty: boolean) => unknown): string[] {
@@ -123,14 +143,18 @@ describe('docker-compose.yml agrees with the code', () => {
     });
   });
 
-  test("the CRM's webhook points at the middleware's receiver, both with the one development secret make run uses too", () => {
-    const crm = loadCrmConfig(compose.services.crm.environment, false);
-    const middleware = loadMiddlewareConfig(compose.services.middleware.environment, false);
-    expect(crm.webhook?.url).toBe(`http://middleware:${defaultPort('middleware')}/webhooks/crm`);
-    expect(crm.webhook?.secret).toBe(middleware.crmWebhookSecret);
-    const makefileSecret = /^DEV_WEBHOOK_SECRET := (\S+)$/m.exec(readFileSync(join(ROOT, 'Makefile'), 'utf8'))?.[1];
-    expect(makefileSecret).toBe(middleware.crmWebhookSecret);
-  });
+  test(
+    "the CRM's webhook points at the middleware's receiver, " +
+      'both with the one development secret make run uses too',
+    () => {
+      const crm = loadCrmConfig(compose.services.crm.environment, false);
+      const middleware = loadMiddlewareConfig(compose.services.middleware.environment, false);
+      expect(crm.webhook?.url).toBe(`http://middleware:${defaultPort('middleware')}/webhooks/crm`);
+      expect(crm.webhook?.secret).toBe(middleware.crmWebhookSecret);
+      const makefileSecret = /^DEV_WEBHOOK_SECRET := (\S+)$/m.exec(readFileSync(join(ROOT, 'Makefile'), 'utf8'))?.[1];
+      expect(makefileSecret).toBe(middleware.crmWebhookSecret);
+    },
+  );
 
   test('every service logs for people under compose', () => {
     for (const name of names)
@@ -154,10 +178,9 @@ describe('docker-compose.yml agrees with the code', () => {
 });
 
 describe('docker-compose.postgres.yml puts every service on PostgreSQL', () => {
-  const override = parse(readFileSync(join(ROOT, 'docker-compose.postgres.yml'), 'utf8'), { merge: true }) as {
-    services: Record<string, any>;
-    volumes: Record<string, unknown>;
-  };
+  const override = parse(readFileSync(join(ROOT, 'docker-compose.postgres.yml'), 'utf8'), {
+    merge: true,
+  }) as ComposeFileWithVolumes<Name | 'postgres' | 'middleware-2'>;
   const postgres = override.services.postgres;
 
   test('runs the official postgres image with a named volume and a pg_isready healthcheck', () => {
@@ -168,7 +191,7 @@ describe('docker-compose.postgres.yml puts every service on PostgreSQL', () => {
     expect(postgres.healthcheck.test.join(' ')).toContain('pg_isready');
   });
 
-  test.each([...names, 'middleware-2'])(
+  test.each([...names, 'middleware-2' as const])(
     '%s: on DATABASE_URL, the server’s own database and user, once the server is healthy',
     (name) => {
       const service = override.services[name];
@@ -187,23 +210,28 @@ describe('docker-compose.postgres.yml puts every service on PostgreSQL', () => {
     },
   );
 
-  test('the second middleware replica is the first one again: same image, same settings, and the name the CRM sends webhooks to', () => {
-    const first = { ...compose.services.middleware, ...override.services.middleware };
-    const second = override.services['middleware-2'];
-    expect(second.build).toEqual(first.build);
-    const { DB_PATH: _path, ...settings } = {
-      ...compose.services.middleware.environment,
-      ...override.services.middleware.environment,
-    };
-    expect(second.environment).toEqual(settings);
-    expect(second.depends_on).toEqual(first.depends_on);
-    expect(second.networks.default.aliases).toEqual(['middleware']);
-    expect(second.healthcheck.test).toEqual(first.healthcheck.test);
-  });
+  test(
+    'the second middleware replica is the first one again: same image, same settings, ' +
+      'and the name the CRM sends webhooks to',
+    () => {
+      const first = { ...compose.services.middleware, ...override.services.middleware };
+      const second = override.services['middleware-2'];
+      expect(second.build).toEqual(first.build);
+      const { DB_PATH: _path, ...settings } = {
+        ...compose.services.middleware.environment,
+        ...override.services.middleware.environment,
+      };
+      expect(second.environment).toEqual(settings);
+      expect(second.depends_on).toEqual(first.depends_on);
+      expect(second.networks.default.aliases).toEqual(['middleware']);
+      expect(second.healthcheck.test).toEqual(first.healthcheck.test);
+    },
+  );
 
   const hasCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status === 0;
   (hasCompose ? test : test.skip)(
-    'is a valid override of docker-compose.yml (docker-compose config -q; skipped where docker-compose is not installed)',
+    'is a valid override of docker-compose.yml ' +
+      '(docker-compose config -q; skipped where docker-compose is not installed)',
     () => {
       const files = ['-f', join(ROOT, 'docker-compose.yml'), '-f', join(ROOT, 'docker-compose.postgres.yml')];
       expect(() => execFileSync('docker-compose', [...files, 'config', '-q'], { stdio: 'pipe' })).not.toThrow();
@@ -212,9 +240,9 @@ describe('docker-compose.postgres.yml puts every service on PostgreSQL', () => {
 });
 
 describe('docker-compose.tracing.yml sends the traces of every service to Jaeger', () => {
-  const override = parse(readFileSync(join(ROOT, 'docker-compose.tracing.yml'), 'utf8'), { merge: true }) as {
-    services: Record<string, any>;
-  };
+  const override = parse(readFileSync(join(ROOT, 'docker-compose.tracing.yml'), 'utf8'), {
+    merge: true,
+  }) as ComposeFile<Name | 'jaeger'>;
   const jaeger = override.services.jaeger;
 
   test('runs a pinned Jaeger all-in-one with its UI on 16686 and its OTLP receiver on', () => {
@@ -242,7 +270,8 @@ describe('docker-compose.tracing.yml sends the traces of every service to Jaeger
 
   const hasCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status === 0;
   (hasCompose ? test : test.skip)(
-    'is a valid override of docker-compose.yml (docker-compose config -q; skipped where docker-compose is not installed)',
+    'is a valid override of docker-compose.yml ' +
+      '(docker-compose config -q; skipped where docker-compose is not installed)',
     () => {
       const files = ['-f', join(ROOT, 'docker-compose.yml'), '-f', join(ROOT, 'docker-compose.tracing.yml')];
       expect(() => execFileSync('docker-compose', [...files, 'config', '-q'], { stdio: 'pipe' })).not.toThrow();

@@ -163,17 +163,20 @@ describe('the API documents', () => {
 });
 
 describe('the status page', () => {
-  test('is served at the middleware root as HTML whose own script and style sheet read /status and /dead-letters', async () => {
-    const { http } = await middlewareApp();
-    const page = await http.get('/');
-    expect(page.status).toBe(200);
-    expect(page.headers['content-type']).toMatch(/^text\/html/);
-    expect(page.text).toContain('<script src="/assets/status-page.js" defer></script>');
-    expect(page.text).not.toMatch(/<script>|<style>|style="|onclick=/);
-    const script = await http.get('/assets/status-page.js');
-    expect(script.headers['content-type']).toMatch(/^application\/javascript/);
-    expect(script.text).toContain("api('/status')");
-    expect(script.text).toContain("api('/dead-letters?limit=100')");
-    expect((await http.get('/assets/status-page.css')).headers['content-type']).toMatch(/^text\/css/);
-  });
+  test(
+    'is served at the middleware root as HTML ' + 'whose own script and style sheet read /status and /dead-letters',
+    async () => {
+      const { http } = await middlewareApp();
+      const page = await http.get('/');
+      expect(page.status).toBe(200);
+      expect(page.headers['content-type']).toMatch(/^text\/html/);
+      expect(page.text).toContain('<script src="/assets/status-page.js" defer></script>');
+      expect(page.text).not.toMatch(/<script>|<style>|style="|onclick=/);
+      const script = await http.get('/assets/status-page.js');
+      expect(script.headers['content-type']).toMatch(/^application\/javascript/);
+      expect(script.text).toContain("api('/status')");
+      expect(script.text).toContain("api('/dead-letters?limit=100')");
+      expect((await http.get('/assets/status-page.css')).headers['content-type']).toMatch(/^text\/css/);
+    },
+  );
 });

@@ -37,9 +37,12 @@ export interface PostgresChaosSummary {
 
 export function postgresSummaryLine(s: PostgresChaosSummary): string {
   return (
-    `chaos (PostgreSQL, 2 CRM + 2 Inventory + 3 middleware) seed=${s.seed}: customers=${s.customers} (acknowledged ${s.acknowledged}), ` +
-    `faults=${s.faults} (database restarts ${s.databaseRestarts}), lost=${s.lost}, duplicated=${s.duplicated}, misnamed=${s.misnamed}, ` +
-    `phantom=${s.phantom}, idsReused=${s.idsReused}, outage faults=${s.outageFaults.length}, deadLetters=${s.deadLetters}, ` +
+    `chaos (PostgreSQL, 2 CRM + 2 Inventory + 3 middleware) seed=${s.seed}: ` +
+    `customers=${s.customers} (acknowledged ${s.acknowledged}), ` +
+    `faults=${s.faults} (database restarts ${s.databaseRestarts}), ` +
+    `lost=${s.lost}, duplicated=${s.duplicated}, misnamed=${s.misnamed}, ` +
+    `phantom=${s.phantom}, idsReused=${s.idsReused}, outage faults=${s.outageFaults.length}, ` +
+    `deadLetters=${s.deadLetters}, ` +
     `cursor=${s.cursor}/${s.highestId}, converged in ${(s.convergedInMs / 1000).toFixed(1)} s`
   );
 }
@@ -157,7 +160,8 @@ export async function runPostgresChaos(options: PostgresChaosOptions): Promise<P
               });
         if (write.status !== 503)
           outageFaults.push(
-            `${service.name} ${write.url.replace(service.url, '')} answered ${write.status} while the database was down`,
+            `${service.name} ${write.url.replace(service.url, '')} answered ${write.status} ` +
+              'while the database was down',
           );
         else if (!write.headers.get('retry-after'))
           outageFaults.push(`${service.name} answered 503 without Retry-After`);

@@ -30,7 +30,8 @@ test.each(seeds)(
 );
 
 test.each(seeds)(
-  'on PostgreSQL with replicas of every service, under SIGKILLs and a database restart, no acknowledged customer is lost or doubled (seed %i)',
+  'on PostgreSQL with replicas of every service, under SIGKILLs and a database restart, ' +
+    'no acknowledged customer is lost or doubled (seed %i)',
   async (seed) => {
     process.stdout.write(`chaos (PostgreSQL): seed ${seed}, ${rounds} rounds (replay with CHAOS_SEED=${seed})\n`);
     const summary = await runPostgresChaos({

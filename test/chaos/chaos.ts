@@ -42,9 +42,11 @@ export interface ChaosSummary {
 
 export function summaryLine(s: ChaosSummary): string {
   return (
-    `chaos seed=${s.seed}: customers=${s.customers} (acknowledged ${s.acknowledged}, refused for space ${s.refusedForSpace}), faults=${s.faults}, ` +
+    `chaos seed=${s.seed}: customers=${s.customers} ` +
+    `(acknowledged ${s.acknowledged}, refused for space ${s.refusedForSpace}), faults=${s.faults}, ` +
     `lost=${s.lost}, duplicated=${s.duplicated}, misnamed=${s.misnamed}, phantom=${s.phantom}, ` +
-    `deadLetters=${s.deadLetters}, cursor=${s.cursor}/${s.highestId}, converged in ${(s.convergedInMs / 1000).toFixed(1)} s`
+    `deadLetters=${s.deadLetters}, cursor=${s.cursor}/${s.highestId}, ` +
+    `converged in ${(s.convergedInMs / 1000).toFixed(1)} s`
   );
 }
 

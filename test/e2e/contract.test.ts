@@ -267,11 +267,15 @@ describe('the contract checker itself', () => {
     expect(checker.uncovered()).toEqual(['GET /other', 'POST /other']);
   });
 
-  test('accepts a 405 naming exactly the methods of the path, and a 404 for a route it does not list, as the shared answers say', () => {
-    const checker = new ContractChecker(document);
-    expect(checker.check(stray)).toEqual([]);
-    expect(checker.check({ ...stray, path: '/nowhere', status: 404, body: { status: 404 } })).toEqual([]);
-  });
+  test(
+    'accepts a 405 naming exactly the methods of the path, ' +
+      'and a 404 for a route it does not list, as the shared answers say',
+    () => {
+      const checker = new ContractChecker(document);
+      expect(checker.check(stray)).toEqual([]);
+      expect(checker.check({ ...stray, path: '/nowhere', status: 404, body: { status: 404 } })).toEqual([]);
+    },
+  );
 
   test.each([
     [

@@ -126,7 +126,8 @@ describe('schema versions', () => {
       path,
       {},
       `${crmSchema.migrations[0]!}
-       INSERT INTO customers (name, email, email_key, created_at) VALUES ('Old Alice', 'alice@example.com', 'alice@example.com', '2026-01-01T00:00:00.000Z');`,
+       INSERT INTO customers (name, email, email_key, created_at) ` +
+        "VALUES ('Old Alice', 'alice@example.com', 'alice@example.com', '2026-01-01T00:00:00.000Z');",
     );
     const db = openDatabase(path);
     const http = request(

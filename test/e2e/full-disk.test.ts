@@ -37,7 +37,7 @@ afterAll(async () => {
 });
 
 let made = 0;
-async function postCustomer(): Promise<{ status: number; body: any; name: string }> {
+async function postCustomer(): Promise<{ status: number; body: unknown; name: string }> {
   made += 1;
   const name = `Disk ${made}`;
   return { ...(await postJson(`${platform.crm.url}/customers`, { name, email: `disk-${made}@example.com` })), name };
@@ -69,8 +69,9 @@ describe('a full disk under each service, on a real file system', () => {
       for (let i = 0; i < 2000 && !refused; i++) {
         const response = await postCustomer();
         if (response.status === 201) {
-          expect(acknowledged.has(response.body.id)).toBe(false);
-          acknowledged.set(response.body.id, response.name);
+          const { id } = response.body as Customer;
+          expect(acknowledged.has(id)).toBe(false);
+          acknowledged.set(id, response.name);
         } else refused = response;
       }
       expect(refused).toMatchObject({ status: 507, body: { type: '/problems/insufficient-storage' } });

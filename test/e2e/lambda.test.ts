@@ -96,7 +96,7 @@ function functionUrlEvent(
 async function invoke(
   event: unknown,
   env: Record<string, string> = {},
-): Promise<{ statusCode: number; headers: Record<string, string>; body: any }> {
+): Promise<{ statusCode: number; headers: Record<string, string>; body: Record<string, unknown> }> {
   const environment = {
     INVENTORY_URL: inventory.url,
     CRM_WEBHOOK_SECRET: secret,
@@ -122,7 +122,8 @@ async function invoke(
     headers: Record<string, string>;
     body: string;
   };
-  return { ...result, body: JSON.parse(result.body) };
+  // The handler answers a JSON object: an outcome, a problem, or the results of a batch.
+  return { ...result, body: JSON.parse(result.body) as Record<string, unknown> };
 }
 
 const packagesOf = async (customerId: number) =>
@@ -158,29 +159,36 @@ describe('the Lambda handler, run by lambda-local with function-URL events', () 
     expect(await packagesOf(103)).toEqual([]);
   });
 
-  test('an Inventory refusal is a 422 with its answer (no dead-letter table here: the CRM keeps it as failed)', async () => {
-    await postJson(`${inventory.url}/packages`, { customerId: 104, customerName: 'Someone Else' });
-    const result = await invoke(functionUrlEvent({ id: 104, name: 'Carol' }));
-    expect(result.statusCode).toBe(422);
-    expect(result.body).toMatchObject({
-      customerId: 104,
-      inventoryStatus: 409,
-      inventoryAnswer: { type: '/problems/customer-has-package' },
-    });
-  });
+  test(
+    'an Inventory refusal is a 422 with its answer ' + '(no dead-letter table here: the CRM keeps it as failed)',
+    async () => {
+      await postJson(`${inventory.url}/packages`, { customerId: 104, customerName: 'Someone Else' });
+      const result = await invoke(functionUrlEvent({ id: 104, name: 'Carol' }));
+      expect(result.statusCode).toBe(422);
+      expect(result.body).toMatchObject({
+        customerId: 104,
+        inventoryStatus: 409,
+        inventoryAnswer: { type: '/problems/customer-has-package' },
+      });
+    },
+  );
 
-  test('a batch is answered once every event is: 422 with each answer when the Inventory refused one, the others delivered', async () => {
-    await postJson(`${inventory.url}/packages`, { customerId: 109, customerName: 'Someone Else' });
-    const result = await invoke(
-      functionUrlEvent({ id: 108, name: 'Batch Erin' }, { batchWith: [{ id: 109, name: 'Batch Frank' }] }),
-    );
-    expect(result.statusCode).toBe(422);
-    expect(result.body.results).toEqual([
-      expect.objectContaining({ customerId: 108, outcome: 'created' }),
-      expect.objectContaining({ customerId: 109, inventoryStatus: 409 }),
-    ]);
-    expect(await packagesOf(108)).toEqual([expect.objectContaining({ customerName: 'Batch Erin' })]);
-  });
+  test(
+    'a batch is answered once every event is: ' +
+      '422 with each answer when the Inventory refused one, the others delivered',
+    async () => {
+      await postJson(`${inventory.url}/packages`, { customerId: 109, customerName: 'Someone Else' });
+      const result = await invoke(
+        functionUrlEvent({ id: 108, name: 'Batch Erin' }, { batchWith: [{ id: 109, name: 'Batch Frank' }] }),
+      );
+      expect(result.statusCode).toBe(422);
+      expect(result.body.results).toEqual([
+        expect.objectContaining({ customerId: 108, outcome: 'created' }),
+        expect.objectContaining({ customerId: 109, inventoryStatus: 409 }),
+      ]);
+      expect(await packagesOf(108)).toEqual([expect.objectContaining({ customerName: 'Batch Erin' })]);
+    },
+  );
 
   test('an Inventory that does not answer is a 503, so the CRM sends the event again', async () => {
     const result = await invoke(functionUrlEvent({ id: 105, name: 'Dave' }), { INVENTORY_URL: 'http://127.0.0.1:9' });
@@ -207,8 +215,27 @@ describe('the Lambda handler, run by lambda-local with function-URL events', () 
   }, 60_000);
 });
 
+/** What these tests read of template.yaml. */
+interface SamTemplate {
+  Resources: {
+    CrmWebhookFunction: {
+      Type: string;
+      Properties: {
+        Runtime: string;
+        Handler: string;
+        CodeUri: string;
+        FunctionUrlConfig: unknown;
+        Environment: { Variables: Record<string, unknown> };
+      };
+    };
+  };
+  Parameters: { CrmWebhookSecret: { NoEcho: boolean }; InventoryApiKey: { NoEcho: boolean } };
+}
+
 describe('template.yaml agrees with the code', () => {
-  const template = parseDocument(readFileSync(join(ROOT, 'template.yaml'), 'utf8')).toJS({ maxAliasCount: -1 }) as any;
+  const template = parseDocument(readFileSync(join(ROOT, 'template.yaml'), 'utf8')).toJS({
+    maxAliasCount: -1,
+  }) as SamTemplate;
   const fn = template.Resources.CrmWebhookFunction;
 
   test('its handler is the built file and its export', async () => {

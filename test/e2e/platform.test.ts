@@ -65,28 +65,31 @@ describe('the platform, run as a user runs it', () => {
     );
   });
 
-  test('the middleware killed with SIGKILL in the middle of a batch still gives every customer exactly one package', async () => {
-    platform = await new Platform().start({ middleware: false });
-    const total = 400;
-    await createCustomers(platform.crm.url, total, 'Batch');
-    await platform.middleware.start();
+  test(
+    'the middleware killed with SIGKILL in the middle of a batch ' + 'still gives every customer exactly one package',
+    async () => {
+      platform = await new Platform().start({ middleware: false });
+      const total = 400;
+      await createCustomers(platform.crm.url, total, 'Batch');
+      await platform.middleware.start();
 
-    await waitFor(
-      'the batch to be under way',
-      async () => (await getJson(`${platform!.inventory.url}/packages?after=40&limit=1`)).length > 0,
-    );
-    await platform.middleware.kill();
-    const deliveredBeforeKill = (await getAll<Package>(`${platform.inventory.url}/packages`)).length;
-    expect(deliveredBeforeKill).toBeLessThan(total);
+      await waitFor(
+        'the batch to be under way',
+        async () => (await getJson(`${platform!.inventory.url}/packages?after=40&limit=1`)).length > 0,
+      );
+      await platform.middleware.kill();
+      const deliveredBeforeKill = (await getAll<Package>(`${platform.inventory.url}/packages`)).length;
+      expect(deliveredBeforeKill).toBeLessThan(total);
 
-    await platform.middleware.start();
-    await waitFor('every customer to be delivered', () => allDelivered(platform!, total), 60_000);
+      await platform.middleware.start();
+      await waitFor('every customer to be delivered', () => allDelivered(platform!, total), 60_000);
 
-    await expectExactlyOnePackageEach(platform);
-    const status = await getJson(`${platform.middleware.url}/status`);
-    expect(status.synced + status.alreadyThere).toBeGreaterThanOrEqual(total - deliveredBeforeKill);
-    expect(status.deadLetters).toBe(0);
-  });
+      await expectExactlyOnePackageEach(platform);
+      const status = await getJson(`${platform.middleware.url}/status`);
+      expect(status.synced + status.alreadyThere).toBeGreaterThanOrEqual(total - deliveredBeforeKill);
+      expect(status.deadLetters).toBe(0);
+    },
+  );
 
   test('the Inventory down for a while delays packages but loses none', async () => {
     platform = await new Platform().start();
@@ -155,7 +158,8 @@ describe('the platform, run as a user runs it', () => {
       expect(result.status).toBe(1);
       expect(result.stderr.trim().split('\n')).toEqual([
         `${service}: configuration error: PORT="abc" is not valid: expected a whole number from 0 to 65535`,
-        `${service}: configuration error: LOG_LEVEL="loud" is not valid: expected one of error, warn, info, http, verbose, debug, silly`,
+        `${service}: configuration error: LOG_LEVEL="loud" is not valid: ` +
+          'expected one of error, warn, info, http, verbose, debug, silly',
       ]);
     },
   );

@@ -52,7 +52,8 @@ export class ServiceProcess {
 
   /** Starts the process (on its old port after a restart) and resolves once it listens. */
   async start(): Promise<this> {
-    // Without info lines (a benchmark's LOG_LEVEL=warn), "Listening on" is not said: the port is chosen here and /health tells.
+    // Without info lines (a benchmark's LOG_LEVEL=warn), "Listening on" is not said: the port is
+    // chosen here and /health tells.
     const quiet = this.env.LOG_LEVEL === 'warn' || this.env.LOG_LEVEL === 'error';
     if (quiet && this.port === 0) this.port = await freePort();
     const env: Record<string, string | undefined> = {

@@ -67,7 +67,8 @@ describe('DATABASE_URL at start', () => {
       try {
         await client.query(`CREATE SCHEMA ${service}`);
         await client.query(
-          `CREATE TABLE ${service}.schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)`,
+          `CREATE TABLE ${service}.schema_migrations ` +
+            '(version integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)',
         );
         await client.query(
           `INSERT INTO ${service}.schema_migrations VALUES (999, '999-future', '2030-01-01T00:00:00.000Z')`,
@@ -77,7 +78,8 @@ describe('DATABASE_URL at start', () => {
         expect(lines).toEqual([
           expect.stringMatching(
             new RegExp(
-              `^${service}: could not start: the schema ${service} of .* has version 999, newer than the \\d+ this build knows`,
+              `^${service}: could not start: the schema ${service} of .* has version 999, ` +
+                'newer than the \\d+ this build knows',
             ),
           ),
         ]);
@@ -90,90 +92,99 @@ describe('DATABASE_URL at start', () => {
     },
   );
 
-  test('the three services share one database, each in its schema, and replicas that start together migrate it once', async () => {
-    const url = await freshDatabase();
-    // The middleware is ready only while its upstreams answer: its replicas use the first CRM and Inventory.
-    const crm = new ServiceProcess('crm', { DATABASE_URL: url, LOG_LEVEL: 'warn' });
-    const inventory = new ServiceProcess('inventory', { DATABASE_URL: url, LOG_LEVEL: 'warn' });
-    crm.port = await freePort();
-    inventory.port = await freePort();
-    const replicas = [
-      ...[crm, new ServiceProcess('crm', { DATABASE_URL: url, LOG_LEVEL: 'warn' })],
-      ...[inventory, new ServiceProcess('inventory', { DATABASE_URL: url, LOG_LEVEL: 'warn' })],
-      ...[1, 2].map(
-        () =>
-          new ServiceProcess('middleware', {
-            DATABASE_URL: url,
-            LOG_LEVEL: 'warn',
-            CRM_URL: crm.url,
-            INVENTORY_URL: inventory.url,
-          }),
-      ),
-    ];
-    try {
-      await Promise.all(replicas.map((replica) => replica.start()));
-      for (const replica of replicas) expect((await fetch(`${replica.url}/ready`)).status).toBe(200);
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
+  test(
+    'the three services share one database, each in its schema, ' + 'and replicas that start together migrate it once',
+    async () => {
+      const url = await freshDatabase();
+      // The middleware is ready only while its upstreams answer: its replicas use the first CRM and Inventory.
+      const crm = new ServiceProcess('crm', { DATABASE_URL: url, LOG_LEVEL: 'warn' });
+      const inventory = new ServiceProcess('inventory', { DATABASE_URL: url, LOG_LEVEL: 'warn' });
+      crm.port = await freePort();
+      inventory.port = await freePort();
+      const replicas = [
+        ...[crm, new ServiceProcess('crm', { DATABASE_URL: url, LOG_LEVEL: 'warn' })],
+        ...[inventory, new ServiceProcess('inventory', { DATABASE_URL: url, LOG_LEVEL: 'warn' })],
+        ...[1, 2].map(
+          () =>
+            new ServiceProcess('middleware', {
+              DATABASE_URL: url,
+              LOG_LEVEL: 'warn',
+              CRM_URL: crm.url,
+              INVENTORY_URL: inventory.url,
+            }),
+        ),
+      ];
       try {
-        for (const service of SERVICES) {
-          const applied = await client.query<{ version: number }>(
-            `SELECT version FROM ${service}.schema_migrations ORDER BY version`,
-          );
-          expect(applied.rows.length).toBeGreaterThan(0);
-          expect(applied.rows.map((row) => row.version)).toEqual(applied.rows.map((_, index) => index + 1));
+        await Promise.all(replicas.map((replica) => replica.start()));
+        for (const replica of replicas) expect((await fetch(`${replica.url}/ready`)).status).toBe(200);
+        const client = new pg.Client({ connectionString: url });
+        await client.connect();
+        try {
+          for (const service of SERVICES) {
+            const applied = await client.query<{ version: number }>(
+              `SELECT version FROM ${service}.schema_migrations ORDER BY version`,
+            );
+            expect(applied.rows.length).toBeGreaterThan(0);
+            expect(applied.rows.map((row) => row.version)).toEqual(applied.rows.map((_, index) => index + 1));
+          }
+        } finally {
+          await client.end();
         }
       } finally {
-        await client.end();
+        await Promise.all(replicas.map((replica) => replica.kill()));
       }
-    } finally {
-      await Promise.all(replicas.map((replica) => replica.kill()));
-    }
-  }, 60_000);
+    },
+    60_000,
+  );
 });
 
 describe('a service on PostgreSQL while the server goes away and comes back', () => {
-  test('the Inventory answers 503 with Retry-After (never 500, never a hang), is not ready, and serves again without a restart', async () => {
-    const path = await switchablePath(await freshDatabase());
-    const inventory = new ServiceProcess('inventory', { DATABASE_URL: path.url });
-    try {
-      await inventory.start();
-      const post = (customerId: number) =>
-        fetch(`${inventory.url}/packages`, {
-          method: 'POST',
-          headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify({ customerId, customerName: `Customer ${customerId}` }),
-          signal: AbortSignal.timeout(15_000),
-        });
-      expect((await post(1)).status).toBe(201);
+  test(
+    'the Inventory answers 503 with Retry-After (never 500, never a hang), ' +
+      'is not ready, and serves again without a restart',
+    async () => {
+      const path = await switchablePath(await freshDatabase());
+      const inventory = new ServiceProcess('inventory', { DATABASE_URL: path.url });
+      try {
+        await inventory.start();
+        const post = (customerId: number) =>
+          fetch(`${inventory.url}/packages`, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify({ customerId, customerName: `Customer ${customerId}` }),
+            signal: AbortSignal.timeout(15_000),
+          });
+        expect((await post(1)).status).toBe(201);
 
-      path.cut();
-      for (const attempt of [
-        () => post(2),
-        () => fetch(`${inventory.url}/packages`),
-        () => fetch(`${inventory.url}/ready`),
-      ]) {
-        const started = Date.now();
-        const answer = await attempt();
-        expect(answer.status).toBe(503);
-        expect(Date.now() - started).toBeLessThan(8000);
-        if (answer.url.endsWith('/packages')) expect(answer.headers.get('retry-after')).toBe('5');
+        path.cut();
+        for (const attempt of [
+          () => post(2),
+          () => fetch(`${inventory.url}/packages`),
+          () => fetch(`${inventory.url}/ready`),
+        ]) {
+          const started = Date.now();
+          const answer = await attempt();
+          expect(answer.status).toBe(503);
+          expect(Date.now() - started).toBeLessThan(8000);
+          if (answer.url.endsWith('/packages')) expect(answer.headers.get('retry-after')).toBe('5');
+        }
+
+        path.restore();
+        await waitFor(
+          'the Inventory to be ready again',
+          async () => (await fetch(`${inventory.url}/ready`)).status === 200,
+        );
+        expect((await post(2)).status).toBe(201);
+        const levels = inventory.logs
+          .filter((line) => /cannot be reached|answers again/.test(line.message))
+          .map((line) => line.level);
+        expect(levels).toEqual(['error', 'info']);
+        expect(inventory.logs.some((line) => line.level === 'error' && /Unexpected/.test(line.message))).toBe(false);
+      } finally {
+        await inventory.kill();
+        await path.close();
       }
-
-      path.restore();
-      await waitFor(
-        'the Inventory to be ready again',
-        async () => (await fetch(`${inventory.url}/ready`)).status === 200,
-      );
-      expect((await post(2)).status).toBe(201);
-      const levels = inventory.logs
-        .filter((line) => /cannot be reached|answers again/.test(line.message))
-        .map((line) => line.level);
-      expect(levels).toEqual(['error', 'info']);
-      expect(inventory.logs.some((line) => line.level === 'error' && /Unexpected/.test(line.message))).toBe(false);
-    } finally {
-      await inventory.kill();
-      await path.close();
-    }
-  }, 60_000);
+    },
+    60_000,
+  );
 });

@@ -50,20 +50,25 @@ test('the Postman collection passes every one of its checks against the running 
   expect(summary.run.stats.assertions.failed).toBe(0);
 }, 60_000);
 
-test('run twice in a row against the same services, the collection passes both times, each run with a reconciliation of its own', async () => {
-  const started: string[] = [];
-  for (const run of [1, 2]) {
-    const summary = await runCollection(platform);
-    expect(summary.run.failures.map((f) => `run ${run}, ${f.source?.name ?? '?'}: ${f.error.message}`)).toEqual([]);
-    // The run before followed its reconciliation to the end, so this one is not turned away with a 409.
-    const start = summary.run.executions.find((execution) => execution.item.name === 'Start a reconciliation');
-    expect(start?.response.code).toBe(202);
-    started.push(start?.response.headers.get('Location') ?? '');
-  }
-  expect(started[0]).toMatch(/^\/reconciliations\/\d+$/);
-  expect(started[1]).toMatch(/^\/reconciliations\/\d+$/);
-  expect(started[1]).not.toBe(started[0]);
-}, 60_000);
+test(
+  'run twice in a row against the same services, the collection passes both times, ' +
+    'each run with a reconciliation of its own',
+  async () => {
+    const started: string[] = [];
+    for (const run of [1, 2]) {
+      const summary = await runCollection(platform);
+      expect(summary.run.failures.map((f) => `run ${run}, ${f.source?.name ?? '?'}: ${f.error.message}`)).toEqual([]);
+      // The run before followed its reconciliation to the end, so this one is not turned away with a 409.
+      const start = summary.run.executions.find((execution) => execution.item.name === 'Start a reconciliation');
+      expect(start?.response.code).toBe(202);
+      started.push(start?.response.headers.get('Location') ?? '');
+    }
+    expect(started[0]).toMatch(/^\/reconciliations\/\d+$/);
+    expect(started[1]).toMatch(/^\/reconciliations\/\d+$/);
+    expect(started[1]).not.toBe(started[0]);
+  },
+  60_000,
+);
 
 test('with API keys on all three services, the collection passes with the key in its apiKey variable', async () => {
   const key = 'postman-shared-key-0123456789';
@@ -80,26 +85,33 @@ test('with API keys on all three services, the collection passes with the key in
   }
 }, 60_000);
 
-test('without a webhook (no WEBHOOK_URL, no CRM_WEBHOOK_SECRET) the collection passes too, skipping what needs one', async () => {
-  const unhooked = new Platform({ pollIntervalMs: 200 });
-  try {
-    await unhooked.start();
-    const summary = await runCollection(unhooked);
-    expect(summary.run.failures.map((f) => `${f.source?.name ?? '?'}: ${f.error.message}`)).toEqual([]);
-    const ran = (name: string) => summary.run.executions.filter((execution) => execution.item.name === name);
-    expect(
-      ran('Its message log: one row per customer, delivered').every((execution) => execution.response === undefined),
-    ).toBe(true);
-    const names = summary.run.executions.flatMap((execution) =>
-      (execution.assertions ?? []).map((assertion) => assertion.assertion),
-    );
-    expect(names).toEqual(
-      expect.arrayContaining([expect.stringMatching(/without WEBHOOK_URL/), expect.stringMatching(/receiver is off/)]),
-    );
-  } finally {
-    await unhooked.close();
-  }
-}, 60_000);
+test(
+  'without a webhook (no WEBHOOK_URL, no CRM_WEBHOOK_SECRET) ' + 'the collection passes too, skipping what needs one',
+  async () => {
+    const unhooked = new Platform({ pollIntervalMs: 200 });
+    try {
+      await unhooked.start();
+      const summary = await runCollection(unhooked);
+      expect(summary.run.failures.map((f) => `${f.source?.name ?? '?'}: ${f.error.message}`)).toEqual([]);
+      const ran = (name: string) => summary.run.executions.filter((execution) => execution.item.name === name);
+      expect(
+        ran('Its message log: one row per customer, delivered').every((execution) => execution.response === undefined),
+      ).toBe(true);
+      const names = summary.run.executions.flatMap((execution) =>
+        (execution.assertions ?? []).map((assertion) => assertion.assertion),
+      );
+      expect(names).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/without WEBHOOK_URL/),
+          expect.stringMatching(/receiver is off/),
+        ]),
+      );
+    } finally {
+      await unhooked.close();
+    }
+  },
+  60_000,
+);
 
 test('the environment names the three base URLs of a local run, and an empty API key', () => {
   const environment = JSON.parse(readFileSync(environmentFile, 'utf8')) as {

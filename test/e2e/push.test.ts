@@ -30,61 +30,69 @@ async function inventoryRequests(p: Platform): Promise<{ created: number; replay
 }
 
 describe('push: the built services in webhook mode', () => {
-  test('each customer is carried by its webhook, with one Inventory request each; the poller only moves its cursor', async () => {
-    platform = await new Platform({ webhookSecret: secret, pollIntervalMs: 1000 }).start();
-    const customers: Customer[] = [];
-    for (let i = 0; i < 30; i++) customers.push((await createCustomer(platform))!);
-    await expectExactlyOnePackageEach(platform);
-    await waitFor(
-      'the cursor',
-      async () => (await getJson(`${platform!.middleware.url}/status`)).cursor === customers.at(-1)!.id,
-    );
-    expect(await inventoryRequests(platform)).toEqual({ created: 30, replayed: 0 });
-    const status = await getJson(`${platform.middleware.url}/status`);
-    expect(status.deliveriesByPath.webhook).toBeGreaterThan(0);
-    expect(status.deliveriesByPath.webhook + status.deliveriesByPath.poll).toBe(30);
-    const messages = await getJson(`${platform.crm.url}/webhook-endpoints/1/messages?limit=1000`);
-    expect(messages).toHaveLength(30);
-  });
+  test(
+    'each customer is carried by its webhook, with one Inventory request each; ' + 'the poller only moves its cursor',
+    async () => {
+      platform = await new Platform({ webhookSecret: secret, pollIntervalMs: 1000 }).start();
+      const customers: Customer[] = [];
+      for (let i = 0; i < 30; i++) customers.push((await createCustomer(platform))!);
+      await expectExactlyOnePackageEach(platform);
+      await waitFor(
+        'the cursor',
+        async () => (await getJson(`${platform!.middleware.url}/status`)).cursor === customers.at(-1)!.id,
+      );
+      expect(await inventoryRequests(platform)).toEqual({ created: 30, replayed: 0 });
+      const status = await getJson(`${platform.middleware.url}/status`);
+      expect(status.deliveriesByPath.webhook).toBeGreaterThan(0);
+      expect(status.deliveriesByPath.webhook + status.deliveriesByPath.poll).toBe(30);
+      const messages = await getJson(`${platform.crm.url}/webhook-endpoints/1/messages?limit=1000`);
+      expect(messages).toHaveLength(30);
+    },
+  );
 
-  test("the middleware SIGKILLed while customers keep coming: the CRM's retries and the poller still give each exactly one package", async () => {
-    platform = await new Platform({ webhookSecret: secret, pollIntervalMs: 200 });
-    // Quick retries, then slower ones: about 15 s in all, so that a restart slowed by a busy machine
-    // still ends before a message runs out of attempts.
-    platform.crm.env.WEBHOOK_RETRY_SCHEDULE_MS = '200,200,200,200,200,500,500,1000,1000,2000,2000,3000,4000';
-    await platform.start();
-    let producing = true;
-    const producer = (async () => {
-      while (producing) {
-        await createCustomer(platform!);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-    })();
-    await new Promise((resolve) => setTimeout(resolve, 700));
-    await platform.middleware.kill();
-    await new Promise((resolve) => setTimeout(resolve, 800));
-    await platform.middleware.start();
-    await new Promise((resolve) => setTimeout(resolve, 700));
-    producing = false;
-    await producer;
+  test(
+    'the middleware SIGKILLed while customers keep coming: ' +
+      "the CRM's retries and the poller still give each exactly one package",
+    async () => {
+      platform = await new Platform({ webhookSecret: secret, pollIntervalMs: 200 });
+      // Quick retries, then slower ones: about 15 s in all, so that a restart slowed by a busy machine
+      // still ends before a message runs out of attempts.
+      platform.crm.env.WEBHOOK_RETRY_SCHEDULE_MS = '200,200,200,200,200,500,500,1000,1000,2000,2000,3000,4000';
+      await platform.start();
+      let producing = true;
+      const producer = (async () => {
+        while (producing) {
+          await createCustomer(platform!);
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      })();
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      await platform.middleware.kill();
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      await platform.middleware.start();
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      producing = false;
+      await producer;
 
-    await expectExactlyOnePackageEach(platform);
-    const highest = (await getAll<Customer>(`${platform.crm.url}/customers`)).at(-1)!.id;
-    await waitFor(
-      'the cursor',
-      async () => (await getJson(`${platform!.middleware.url}/status`)).cursor === highest,
-      30_000,
-    );
-    await waitFor(
-      'every message delivered',
-      async () => {
-        const messages = await getAll<{ status: string }>(`${platform!.crm.url}/webhook-endpoints/1/messages`);
-        return messages.length === highest && messages.every((m) => m.status === 'delivered');
-      },
-      30_000,
-    );
-    expect((await getJson(`${platform.middleware.url}/status`)).deadLetters).toBe(0);
-  }, 90_000);
+      await expectExactlyOnePackageEach(platform);
+      const highest = (await getAll<Customer>(`${platform.crm.url}/customers`)).at(-1)!.id;
+      await waitFor(
+        'the cursor',
+        async () => (await getJson(`${platform!.middleware.url}/status`)).cursor === highest,
+        30_000,
+      );
+      await waitFor(
+        'every message delivered',
+        async () => {
+          const messages = await getAll<{ status: string }>(`${platform!.crm.url}/webhook-endpoints/1/messages`);
+          return messages.length === highest && messages.every((m) => m.status === 'delivered');
+        },
+        30_000,
+      );
+      expect((await getJson(`${platform.middleware.url}/status`)).deadLetters).toBe(0);
+    },
+    90_000,
+  );
 
   test('long polling carries a customer without waiting for the poll interval', async () => {
     platform = await new Platform({ longPollS: 10, pollIntervalMs: 60_000 }).start();

@@ -58,98 +58,107 @@ async function reconcile(p: Platform) {
 }
 
 describe('reconciliation: the built services', () => {
-  test('the Inventory restored from an earlier copy of its database: exactly the customers the copy lacks are found and repaired', async () => {
-    platform = await new Platform({ webhookSecret: secret, pollIntervalMs: 200 }).start();
-    const inventoryDb = join(platform.dir, 'inventory.db');
-    const copy = join(platform.dir, 'inventory-copy.db');
+  test(
+    'the Inventory restored from an earlier copy of its database: ' +
+      'exactly the customers the copy lacks are found and repaired',
+    async () => {
+      platform = await new Platform({ webhookSecret: secret, pollIntervalMs: 200 }).start();
+      const inventoryDb = join(platform.dir, 'inventory.db');
+      const copy = join(platform.dir, 'inventory-copy.db');
 
-    const before = await createCustomers(platform, 30);
-    await cursorAt(platform, before.at(-1)!.id);
-    // The backup: SQLite's online backup of the running Inventory's database.
-    const live = new Database(inventoryDb, { readonly: true });
-    await live.backup(copy);
-    live.close();
-    const inCopy = new Set(getAllFrom(copy).map((pkg) => pkg.customerId));
+      const before = await createCustomers(platform, 30);
+      await cursorAt(platform, before.at(-1)!.id);
+      // The backup: SQLite's online backup of the running Inventory's database.
+      const live = new Database(inventoryDb, { readonly: true });
+      await live.backup(copy);
+      live.close();
+      const inCopy = new Set(getAllFrom(copy).map((pkg) => pkg.customerId));
 
-    // More customers; the Inventory goes down in the middle of them and comes back from the copy.
-    const after = await createCustomers(platform, 25);
-    await cursorAt(platform, after.at(-1)!.id);
-    const confirmed = await getAll<Package>(`${platform.inventory.url}/packages`);
-    await platform.inventory.kill();
-    const duringOutage = await createCustomers(platform, 15);
-    copyFileSync(copy, inventoryDb);
-    rmSync(`${inventoryDb}-wal`, { force: true });
-    rmSync(`${inventoryDb}-shm`, { force: true });
-    await platform.inventory.start();
-    await cursorAt(platform, duringOutage.at(-1)!.id);
+      // More customers; the Inventory goes down in the middle of them and comes back from the copy.
+      const after = await createCustomers(platform, 25);
+      await cursorAt(platform, after.at(-1)!.id);
+      const confirmed = await getAll<Package>(`${platform.inventory.url}/packages`);
+      await platform.inventory.kill();
+      const duringOutage = await createCustomers(platform, 15);
+      copyFileSync(copy, inventoryDb);
+      rmSync(`${inventoryDb}-wal`, { force: true });
+      rmSync(`${inventoryDb}-shm`, { force: true });
+      await platform.inventory.start();
+      await cursorAt(platform, duringOutage.at(-1)!.id);
 
-    const lost = confirmed.filter((pkg) => !inCopy.has(pkg.customerId)).map((pkg) => pkg.customerId);
-    expect(lost.length).toBe(after.length);
-    const first = await reconcile(platform);
-    expect(first).toMatchObject({
-      status: 'done',
-      counts: { missing: lost.length, repaired: lost.length, mismatched: 0, orphaned: 0 },
-    });
-    expect(first.findings.map((finding: { customerId: number }) => finding.customerId)).toEqual(lost);
-    expect(
-      first.findings.every(
-        (finding: { kind: string; repair: string }) => finding.kind === 'missing' && finding.repair === 'created',
-      ),
-    ).toBe(true);
-    await expectExactlyOnePackageEach(platform, 1000);
-
-    const second = await reconcile(platform);
-    expect(second).toMatchObject({
-      status: 'done',
-      counts: { missing: 0, repaired: 0, mismatched: 0, orphaned: 0 },
-      findings: [],
-    });
-  });
-
-  test('a middleware killed in the middle of a reconciliation takes it up again when it starts, and it ends with one package each', async () => {
-    platform = await new Platform({ pollIntervalMs: 200 }).start();
-    const count = 1500;
-    for (let start = 0; start < count; start += 50) {
-      await Promise.all(
-        Array.from({ length: Math.min(50, count - start) }, (_, i) =>
-          postJson(`${platform!.crm.url}/customers`, {
-            name: `Bulk ${start + i}`,
-            email: `bulk-${start + i}@example.com`,
-          }),
+      const lost = confirmed.filter((pkg) => !inCopy.has(pkg.customerId)).map((pkg) => pkg.customerId);
+      expect(lost.length).toBe(after.length);
+      const first = await reconcile(platform);
+      expect(first).toMatchObject({
+        status: 'done',
+        counts: { missing: lost.length, repaired: lost.length, mismatched: 0, orphaned: 0 },
+      });
+      expect(first.findings.map((finding: { customerId: number }) => finding.customerId)).toEqual(lost);
+      expect(
+        first.findings.every(
+          (finding: { kind: string; repair: string }) => finding.kind === 'missing' && finding.repair === 'created',
         ),
+      ).toBe(true);
+      await expectExactlyOnePackageEach(platform, 1000);
+
+      const second = await reconcile(platform);
+      expect(second).toMatchObject({
+        status: 'done',
+        counts: { missing: 0, repaired: 0, mismatched: 0, orphaned: 0 },
+        findings: [],
+      });
+    },
+  );
+
+  test(
+    'a middleware killed in the middle of a reconciliation takes it up again when it starts, ' +
+      'and it ends with one package each',
+    async () => {
+      platform = await new Platform({ pollIntervalMs: 200 }).start();
+      const count = 1500;
+      for (let start = 0; start < count; start += 50) {
+        await Promise.all(
+          Array.from({ length: Math.min(50, count - start) }, (_, i) =>
+            postJson(`${platform!.crm.url}/customers`, {
+              name: `Bulk ${start + i}`,
+              email: `bulk-${start + i}@example.com`,
+            }),
+          ),
+        );
+      }
+      await cursorAt(platform, count);
+      // The Inventory's table emptied by mistake.
+      await platform.inventory.stop();
+      const sql = new Database(join(platform.dir, 'inventory.db'));
+      sql.prepare('DELETE FROM packages').run();
+      sql.close();
+      await platform.inventory.start();
+
+      const started = await fetch(`${platform.middleware.url}/reconciliations`, { method: 'POST' });
+      const location = `${platform.middleware.url}${started.headers.get('location')}`;
+      await waitFor('some repairs saved', async () => (await getJson(location)).counts.repaired > 0, 30_000);
+      await platform.middleware.kill();
+      const atKill = await getJson(`${platform.inventory.url}/packages?limit=1`);
+      expect(atKill.length).toBe(1);
+      await platform.middleware.start();
+
+      const run = await waitFor(
+        'the reconciliation to end',
+        async () => {
+          const current = await getJson(location);
+          return current.status === 'running' ? undefined : current;
+        },
+        60_000,
       );
-    }
-    await cursorAt(platform, count);
-    // The Inventory's table emptied by mistake.
-    await platform.inventory.stop();
-    const sql = new Database(join(platform.dir, 'inventory.db'));
-    sql.prepare('DELETE FROM packages').run();
-    sql.close();
-    await platform.inventory.start();
-
-    const started = await fetch(`${platform.middleware.url}/reconciliations`, { method: 'POST' });
-    const location = `${platform.middleware.url}${started.headers.get('location')}`;
-    await waitFor('some repairs saved', async () => (await getJson(location)).counts.repaired > 0, 30_000);
-    await platform.middleware.kill();
-    const atKill = await getJson(`${platform.inventory.url}/packages?limit=1`);
-    expect(atKill.length).toBe(1);
-    await platform.middleware.start();
-
-    const run = await waitFor(
-      'the reconciliation to end',
-      async () => {
-        const current = await getJson(location);
-        return current.status === 'running' ? undefined : current;
-      },
-      60_000,
-    );
-    expect(run).toMatchObject({ status: 'done', progress: { checked: count, total: count } });
-    expect(run.counts.repaired).toBeGreaterThan(0);
-    expect(
-      platform.middleware.logs.some((line) => /^Reconciliation \d+ goes on after id \d+$/.test(line.message)),
-    ).toBe(true);
-    await expectExactlyOnePackageEach(platform, 1000);
-  }, 120_000);
+      expect(run).toMatchObject({ status: 'done', progress: { checked: count, total: count } });
+      expect(run.counts.repaired).toBeGreaterThan(0);
+      expect(
+        platform.middleware.logs.some((line) => /^Reconciliation \d+ goes on after id \d+$/.test(line.message)),
+      ).toBe(true);
+      await expectExactlyOnePackageEach(platform, 1000);
+    },
+    120_000,
+  );
 
   test('a package renamed by hand and one added for a customer the CRM never had: reported, not changed', async () => {
     platform = await new Platform({ pollIntervalMs: 200 }).start();

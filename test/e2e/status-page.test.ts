@@ -21,7 +21,8 @@ if (!hasBrowser) {
     });
   } else {
     process.stdout.write(
-      `status page browser test skipped: no Chromium at ${executablePath} (apt-get install chromium, or set CHROMIUM_PATH)\n`,
+      `status page browser test skipped: no Chromium at ${executablePath} ` +
+        '(apt-get install chromium, or set CHROMIUM_PATH)\n',
     );
   }
 }
@@ -149,67 +150,71 @@ if (!hasBrowser) {
     expect(await page.evaluate(() => document.body.dataset.pwned)).toBeUndefined();
   });
 
-  test('"What happened to customer…" shows a delivered customer\'s journey with its trace, a dead-lettered one\'s refusal, and says so for an unknown or bad id', async () => {
-    const dave = await createCustomer('Dave');
-    await page.locator('#deliveries tbody tr', { hasText: 'Dave' }).waitFor({ timeout: 10_000 });
-    inventoryProxy.set({ kind: 'status', status: 422 });
-    const erin = await createCustomer('Erin');
-    await page.locator('#dead-letters tbody tr', { hasText: String(erin.id) }).waitFor({ timeout: 15_000 });
-    inventoryProxy.set(null);
-    const search = async (id: string) => {
-      await page.locator('#journey-id').fill(id);
-      await page.locator('#journey-form button[type=submit]').click();
-    };
-    const stepRows = () =>
-      page.locator('#journey tbody tr').evaluateAll((rows) =>
-        rows.map((row) => [
-          (row as HTMLElement).dataset.kind,
-          ...Array.from(row.children)
-            .slice(1, 3)
-            .map((cell) => cell.textContent),
+  test(
+    '"What happened to customer…" shows a delivered customer\'s journey with its trace, ' +
+      "a dead-lettered one's refusal, and says so for an unknown or bad id",
+    async () => {
+      const dave = await createCustomer('Dave');
+      await page.locator('#deliveries tbody tr', { hasText: 'Dave' }).waitFor({ timeout: 10_000 });
+      inventoryProxy.set({ kind: 'status', status: 422 });
+      const erin = await createCustomer('Erin');
+      await page.locator('#dead-letters tbody tr', { hasText: String(erin.id) }).waitFor({ timeout: 15_000 });
+      inventoryProxy.set(null);
+      const search = async (id: string) => {
+        await page.locator('#journey-id').fill(id);
+        await page.locator('#journey-form button[type=submit]').click();
+      };
+      const stepRows = () =>
+        page.locator('#journey tbody tr').evaluateAll((rows) =>
+          rows.map((row) => [
+            (row as HTMLElement).dataset.kind,
+            ...Array.from(row.children)
+              .slice(1, 3)
+              .map((cell) => cell.textContent),
+          ]),
+        );
+
+      await search(String(dave.id));
+      await page.locator('#journey-result', { hasText: `Customer ${dave.id}:` }).waitFor();
+      const daveJourney = (await getJson(`${platform.middleware.url}/customers/${dave.id}/journey`)) as {
+        traceId: string | null;
+      };
+      expect(daveJourney.traceId).toMatch(/^[0-9a-f]{32}$/);
+      expect(await page.locator('#journey-trace').getAttribute('href')).toBe(
+        TRACE_UI_URL.replace('{traceId}', daveJourney.traceId!),
+      );
+      expect(await page.locator('#journey-trace').textContent()).toBe('Open the trace');
+      expect(await stepRows()).toEqual(
+        expect.arrayContaining([
+          ['found', 'Found', 'by a poll'],
+          ['asked', 'Asked the Inventory', 'answered 201'],
+          ['outcome', 'Outcome', `package ${(await packageOf(dave.id)).id} created`],
         ]),
       );
+      await page.locator('#journey').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(screenshots, 'status-page-journey.png'), fullPage: true });
 
-    await search(String(dave.id));
-    await page.locator('#journey-result', { hasText: `Customer ${dave.id}:` }).waitFor();
-    const daveJourney = (await getJson(`${platform.middleware.url}/customers/${dave.id}/journey`)) as {
-      traceId: string | null;
-    };
-    expect(daveJourney.traceId).toMatch(/^[0-9a-f]{32}$/);
-    expect(await page.locator('#journey-trace').getAttribute('href')).toBe(
-      TRACE_UI_URL.replace('{traceId}', daveJourney.traceId!),
-    );
-    expect(await page.locator('#journey-trace').textContent()).toBe('Open the trace');
-    expect(await stepRows()).toEqual(
-      expect.arrayContaining([
-        ['found', 'Found', 'by a poll'],
-        ['asked', 'Asked the Inventory', 'answered 201'],
-        ['outcome', 'Outcome', `package ${(await packageOf(dave.id)).id} created`],
-      ]),
-    );
-    await page.locator('#journey').scrollIntoViewIfNeeded();
-    await page.screenshot({ path: join(screenshots, 'status-page-journey.png'), fullPage: true });
+      await search(String(erin.id));
+      await page.locator('#journey-result', { hasText: `Customer ${erin.id}:` }).waitFor();
+      const letter = (
+        (await getJson(`${platform.middleware.url}/dead-letters`)) as Array<{ id: number; customerId: number }>
+      ).find((l) => l.customerId === erin.id)!;
+      expect(await stepRows()).toEqual(
+        expect.arrayContaining([
+          ['asked', 'Asked the Inventory', 'answered 422'],
+          ['outcome', 'Outcome', `refused with 422: dead letter ${letter.id}`],
+        ]),
+      );
+      await page.screenshot({ path: join(screenshots, 'status-page-journey-dead-letter.png'), fullPage: true });
 
-    await search(String(erin.id));
-    await page.locator('#journey-result', { hasText: `Customer ${erin.id}:` }).waitFor();
-    const letter = (
-      (await getJson(`${platform.middleware.url}/dead-letters`)) as Array<{ id: number; customerId: number }>
-    ).find((l) => l.customerId === erin.id)!;
-    expect(await stepRows()).toEqual(
-      expect.arrayContaining([
-        ['asked', 'Asked the Inventory', 'answered 422'],
-        ['outcome', 'Outcome', `refused with 422: dead letter ${letter.id}`],
-      ]),
-    );
-    await page.screenshot({ path: join(screenshots, 'status-page-journey-dead-letter.png'), fullPage: true });
-
-    await search('999999');
-    await page.locator('#journey-result', { hasText: 'The middleware has not seen customer 999999' }).waitFor();
-    expect(await page.locator('#journey').isVisible()).toBe(false);
-    expect(await page.locator('#journey-trace').isVisible()).toBe(false);
-    await search('4711abc');
-    await page.locator('#journey-result', { hasText: 'A customer id is a whole number from 1' }).waitFor();
-  });
+      await search('999999');
+      await page.locator('#journey-result', { hasText: 'The middleware has not seen customer 999999' }).waitFor();
+      expect(await page.locator('#journey').isVisible()).toBe(false);
+      expect(await page.locator('#journey-trace').isVisible()).toBe(false);
+      await search('4711abc');
+      await page.locator('#journey-result', { hasText: 'A customer id is a whole number from 1' }).waitFor();
+    },
+  );
 
   test('the API docs render in Swagger UI from local files, one operation block per documented operation', async () => {
     const requested: string[] = [];

@@ -60,19 +60,22 @@ describe('a commit that fails is never acknowledged', () => {
     expect((await http.get(service.list)).body).toEqual([accepted.body]);
   });
 
-  test('the middleware does not move its cursor past a delivery it could not record, and the resend is answered 200', async () => {
-    const { crm, inventory } = await upstreams();
-    const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
-    await createCustomer(crm.url, 'Alice');
-    const breaker = failCommitsOn(sqliteOf(deps), 'deliveries');
-    await expect(syncNewCustomers(deps)).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_FOREIGNKEY' });
-    expect(await deps.store.status()).toMatchObject({ cursor: 0, synced: 0, recentDeliveries: [] });
+  test(
+    'the middleware does not move its cursor past a delivery it could not record, ' + 'and the resend is answered 200',
+    async () => {
+      const { crm, inventory } = await upstreams();
+      const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
+      await createCustomer(crm.url, 'Alice');
+      const breaker = failCommitsOn(sqliteOf(deps), 'deliveries');
+      await expect(syncNewCustomers(deps)).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_FOREIGNKEY' });
+      expect(await deps.store.status()).toMatchObject({ cursor: 0, synced: 0, recentDeliveries: [] });
 
-    breaker.heal();
-    expect(await syncNewCustomers(deps)).toMatchObject({ found: 1, alreadyThere: 1 });
-    expect(await deps.store.cursor()).toBe(1);
-    expect(await listPackages(inventory.url)).toHaveLength(1);
-  });
+      breaker.heal();
+      expect(await syncNewCustomers(deps)).toMatchObject({ found: 1, alreadyThere: 1 });
+      expect(await deps.store.cursor()).toBe(1);
+      expect(await listPackages(inventory.url)).toHaveLength(1);
+    },
+  );
 
   test('the middleware does not move its cursor past a dead letter it could not record', async () => {
     const { crm, inventory } = await upstreams();
@@ -144,51 +147,58 @@ describe('a full disk', () => {
     },
   );
 
-  test('the middleware stops the cycle without moving its cursor while its own disk is full, and delivers each customer once after', async () => {
-    const { crm, inventory } = await upstreams();
-    const { logger, lines } = captureLogs('middleware');
-    const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url, logger });
-    const http = request(createMiddleware(deps).callback());
-    for (let n = 1; n <= 300; n++) await createCustomer(crm.url, `Customer ${n}`);
-    const disk = fillDisk(sqliteOf(deps), 'deliveries');
+  test(
+    'the middleware stops the cycle without moving its cursor while its own disk is full, ' +
+      'and delivers each customer once after',
+    async () => {
+      const { crm, inventory } = await upstreams();
+      const { logger, lines } = captureLogs('middleware');
+      const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url, logger });
+      const http = request(createMiddleware(deps).callback());
+      for (let n = 1; n <= 300; n++) await createCustomer(crm.url, `Customer ${n}`);
+      const disk = fillDisk(sqliteOf(deps), 'deliveries');
 
-    const report = await syncNewCustomers(deps);
-    expect(report.failure).toMatch(/disk .* is full/);
-    const stuckAt = await deps.store.cursor();
-    expect(stuckAt).toBeLessThan(300);
-    expect(await syncNewCustomers(deps)).toMatchObject({ failure: expect.stringMatching(/full/) });
-    expect(await deps.store.cursor()).toBe(stuckAt);
-    expect((await http.get('/ready')).body.errors).toContainEqual({
-      field: 'storage',
-      message: expect.stringMatching(/full/),
-    });
+      const report = await syncNewCustomers(deps);
+      expect(report.failure).toMatch(/disk .* is full/);
+      const stuckAt = await deps.store.cursor();
+      expect(stuckAt).toBeLessThan(300);
+      expect(await syncNewCustomers(deps)).toMatchObject({ failure: expect.stringMatching(/full/) });
+      expect(await deps.store.cursor()).toBe(stuckAt);
+      expect((await http.get('/ready')).body.errors).toContainEqual({
+        field: 'storage',
+        message: expect.stringMatching(/full/),
+      });
 
-    disk.free();
-    while ((await syncNewCustomers(deps)).more) {
-      // A backlog longer than one cycle reads: the poller would start the next at once.
-    }
-    expect(await deps.store.cursor()).toBe(300);
-    const packages = await listPackages(inventory.url);
-    expect(new Set(packages.map((p) => p.customerId)).size).toBe(300);
-    expect(packages).toHaveLength(300);
-    expect((await http.get('/ready')).status).toBe(200);
-    expect(
-      lines.filter((line) => line.level !== 'debug' && /disk/.test(line.message)).map((line) => line.level),
-    ).toEqual(['error', 'info']);
-  });
+      disk.free();
+      while ((await syncNewCustomers(deps)).more) {
+        // A backlog longer than one cycle reads: the poller would start the next at once.
+      }
+      expect(await deps.store.cursor()).toBe(300);
+      const packages = await listPackages(inventory.url);
+      expect(new Set(packages.map((p) => p.customerId)).size).toBe(300);
+      expect(packages).toHaveLength(300);
+      expect((await http.get('/ready')).status).toBe(200);
+      expect(
+        lines.filter((line) => line.level !== 'debug' && /disk/.test(line.message)).map((line) => line.level),
+      ).toEqual(['error', 'info']);
+    },
+  );
 
-  test('the middleware treats an Inventory answering 507 as an outage, and delivers once it has room again', async () => {
-    const { crm, inventory } = await upstreams();
-    let full = true;
-    const gated = await server(gatedInventory(inventory.url, () => (full ? 507 : undefined)));
-    const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: gated.url });
-    await createCustomer(crm.url, 'Alice');
-    const report = await syncNewCustomers(deps);
-    expect(report.failure).toMatch(/Inventory unavailable: answered 507/);
-    expect(await deps.store.status()).toMatchObject({ cursor: 0, outage: { upstream: 'Inventory' } });
+  test(
+    'the middleware treats an Inventory answering 507 as an outage, ' + 'and delivers once it has room again',
+    async () => {
+      const { crm, inventory } = await upstreams();
+      let full = true;
+      const gated = await server(gatedInventory(inventory.url, () => (full ? 507 : undefined)));
+      const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: gated.url });
+      await createCustomer(crm.url, 'Alice');
+      const report = await syncNewCustomers(deps);
+      expect(report.failure).toMatch(/Inventory unavailable: answered 507/);
+      expect(await deps.store.status()).toMatchObject({ cursor: 0, outage: { upstream: 'Inventory' } });
 
-    full = false;
-    expect(await syncNewCustomers(deps)).toMatchObject({ created: 1 });
-    expect(await deps.store.status()).toMatchObject({ cursor: 1, outage: null });
-  });
+      full = false;
+      expect(await syncNewCustomers(deps)).toMatchObject({ created: 1 });
+      expect(await deps.store.status()).toMatchObject({ cursor: 1, outage: null });
+    },
+  );
 });

@@ -6,11 +6,15 @@ import type { Db } from '@welcome/common';
  * commit refused by the disk looks like to the code above it.
  */
 export function failCommitsOn(db: Db, table: string): { heal(): void } {
-  db.exec(`
+  db.exec(
+    `
     CREATE TABLE IF NOT EXISTS test_nothing (id INTEGER PRIMARY KEY);
-    CREATE TABLE IF NOT EXISTS test_commit_breaker (ref INTEGER REFERENCES test_nothing (id) DEFERRABLE INITIALLY DEFERRED);
-    CREATE TRIGGER test_break_commit_${table} AFTER INSERT ON ${table} BEGIN INSERT INTO test_commit_breaker VALUES (1); END;
-  `);
+    CREATE TABLE IF NOT EXISTS test_commit_breaker ` +
+      `(ref INTEGER REFERENCES test_nothing (id) DEFERRABLE INITIALLY DEFERRED);
+    CREATE TRIGGER test_break_commit_${table} AFTER INSERT ON ${table} ` +
+      `BEGIN INSERT INTO test_commit_breaker VALUES (1); END;
+  `,
+  );
   return { heal: () => db.exec(`DROP TRIGGER test_break_commit_${table}`) };
 }
 
@@ -20,10 +24,13 @@ export function failCommitsOn(db: Db, table: string): { heal(): void } {
  * such write is sure to need one. `free()` gives the room back.
  */
 export function fillDisk(db: Db, table: string): { free(): void } {
-  db.exec(`
+  db.exec(
+    `
     CREATE TABLE IF NOT EXISTS test_ballast (data BLOB);
-    CREATE TRIGGER test_ballast_${table} AFTER INSERT ON ${table} BEGIN INSERT INTO test_ballast VALUES (zeroblob(8192)); END;
-  `);
+    CREATE TRIGGER test_ballast_${table} AFTER INSERT ON ${table} ` +
+      `BEGIN INSERT INTO test_ballast VALUES (zeroblob(8192)); END;
+  `,
+  );
   const limit = db.pragma('max_page_count', { simple: true }) as number;
   db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`);
   return {

@@ -17,7 +17,10 @@ import {
 export type Backend = 'sqlite' | 'postgres';
 export const BACKENDS: readonly Backend[] = ['sqlite', 'postgres'];
 
-/** The server the PostgreSQL tests use (see test/support/postgres-setup.mjs); a test fails, never skips, without one. */
+/**
+ * The server the PostgreSQL tests use (see test/support/postgres-setup.mjs); a test fails, never
+ * skips, without one.
+ */
 export function testServerUrl(): string {
   const url = process.env.TEST_DATABASE_URL;
   if (!url)
