@@ -77,9 +77,14 @@ type Name = keyof typeof services;
 const names = Object.keys(services) as Name[];
 const defaultPort = (name: Name) => services[name].load({}, false).port;
 
-/** The instructions of a Dockerfile, continuation lines joined, comments dropped. */
+/**
+ * The instructions of the Dockerfile as compose builds it for one service (its build arguments
+ * SERVICE and PORT put in), continuation lines joined, comments dropped.
+ */
 function dockerfile(name: Name): Array<{ instruction: string; args: string }> {
-  return readFileSync(join(ROOT, name, 'Dockerfile'), 'utf8')
+  return readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
+    .replace(/\$\{?SERVICE\}?/g, name)
+    .replace(/\$\{?PORT\}?/g, String(defaultPort(name)))
     .replace(/\\\n/g, ' ')
     .split('\n')
     .filter((line) => line.trim() && !line.trim().startsWith('#'))
@@ -97,10 +102,14 @@ describe('docker-compose.yml agrees with the code', () => {
     expect(Object.keys(compose.services).sort()).toEqual([...names].sort());
   });
 
-  test.each(names)('%s: built from its own Dockerfile with the repository root as context', (name) => {
-    expect(compose.services[name].build).toEqual({ context: '.', dockerfile: `${name}/Dockerfile` });
-    expect(existsSync(join(ROOT, name, 'Dockerfile'))).toBe(true);
-  });
+  test.each(names)(
+    '%s: built from the one Dockerfile, the repository root as context, given its name and port',
+    (name) => {
+      const args = { SERVICE: name, PORT: String(defaultPort(name)) };
+      expect(compose.services[name].build).toEqual({ context: '.', args });
+      expect(existsSync(join(ROOT, 'Dockerfile'))).toBe(true);
+    },
+  );
 
   test.each(names)('%s: publishes the port its config listens on', (name) => {
     const port = defaultPort(name);
@@ -279,7 +288,7 @@ describe('docker-compose.tracing.yml sends the traces of every service to Jaeger
   );
 });
 
-describe.each(names)('%s/Dockerfile agrees with the code', (name) => {
+describe.each(names)('the Dockerfile built for %s agrees with the code', (name) => {
   const steps = dockerfile(name);
   const all = (instruction: string) =>
     steps.filter((step) => step.instruction === instruction).map((step) => step.args);
@@ -290,10 +299,10 @@ describe.each(names)('%s/Dockerfile agrees with the code', (name) => {
     expect(all('USER').at(-1)).toBe('node');
   });
 
-  test('CMD runs, in exec form, the file the build produces', () => {
+  test('CMD runs the file the build produces, node replacing the shell that names it (so SIGTERM reaches node)', () => {
     const cmd = JSON.parse(all('CMD').at(-1)!) as string[];
-    expect(cmd).toEqual(['node', `${name}/dist/index.js`]);
-    expect(existsSync(join(ROOT, cmd[1]!))).toBe(true);
+    expect(cmd).toEqual(['/bin/sh', '-c', `exec node "${name}/dist/index.js"`]);
+    expect(existsSync(join(ROOT, name, 'dist/index.js'))).toBe(true);
   });
 
   test('exposes its port and keeps its database under the volume', () => {
@@ -305,8 +314,10 @@ describe.each(names)('%s/Dockerfile agrees with the code', (name) => {
     expect(all('VOLUME')).toEqual(['["/data"]']);
   });
 
-  test('carries the PostgreSQL migrations the service applies at start', () => {
-    expect(all('COPY')).toContain(`--from=build /app/${name}/migrations ${name}/migrations`);
+  test('carries its build and the PostgreSQL migrations the service applies at start', () => {
+    const gathered = all('RUN').find((args) => args.startsWith(`mkdir -p /runtime/${name}`)) ?? '';
+    expect(gathered).toContain(`cp -r ${name}/package.json ${name}/dist ${name}/migrations /runtime/${name}/`);
+    expect(all('COPY')).toContain(`--from=build /runtime/${name} ${name}`);
     expect(existsSync(join(ROOT, name, 'migrations/postgres'))).toBe(true);
   });
 
