@@ -18,9 +18,10 @@ COPY inventory/package.json inventory/
 COPY middleware/package.json middleware/
 
 FROM base AS build
+# The dependencies first, the same for every service: one layer, built once for the three images.
+RUN npm ci
 ARG SERVICE
 RUN test -n "$SERVICE" || (echo 'build with --build-arg SERVICE=crm, inventory or middleware' >&2 && exit 1)
-RUN npm ci
 COPY tsconfig.base.json tsconfig.json ./
 COPY packages/common packages/common
 COPY ${SERVICE} ${SERVICE}
