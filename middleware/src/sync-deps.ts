@@ -74,7 +74,10 @@ export function createSyncDeps(options: {
   apiKeys?: readonly string[];
   /** RECONCILE_INTERVAL in ms: how often a reconciliation starts on its own; never when undefined. */
   reconcileIntervalMs?: number | undefined;
-  /** How often the reconciler looks for a walk to take over or a scheduled one that is due, and how long a walk's lease lasts. */
+  /**
+   * How often the reconciler looks for a walk to take over or a scheduled one that is due,
+   * and how long a walk's lease lasts.
+   */
   reconcileTiming?: { checkMs?: number; leaseMs?: number };
   /** TRACE_UI_URL, for the journeys' links to their traces. */
   traceUiUrl?: string | undefined;

@@ -70,30 +70,33 @@ describe.each(BACKENDS)('GET /customers/:id/journey on %s', (backend) => {
     }
   });
 
-  test('GET /journeys?customerId= answers a list: the journey, or none for a customer never seen (200 either way)', async () => {
-    const deps = await middlewareDeps({ backend, ...unused });
-    deps.journal.record(5, step(t(1)), traceA);
-    await deps.journal.flush();
-    const http = request(createApp(deps).callback());
-    expect((await http.get('/journeys?customerId=5')).body).toEqual([
-      {
-        customerId: 5,
-        traceId: traceA,
-        traceUrl: null,
-        steps: [{ kind: 'found', at: t(1), via: 'webhook', traceId: traceA }],
-      },
-    ]);
-    const none = await http.get('/journeys?customerId=6');
-    expect([none.status, none.body]).toEqual([200, []]);
-    for (const query of ['', '?customerId=x', '?customerId=1&customerId=2']) {
-      const bad = await http.get(`/journeys${query}`);
-      expect([query, bad.status, bad.body.errors]).toEqual([
-        query,
-        400,
-        [{ field: 'customerId', message: 'must be a positive whole number' }],
+  test(
+    'GET /journeys?customerId= answers a list: the journey, ' + 'or none for a customer never seen (200 either way)',
+    async () => {
+      const deps = await middlewareDeps({ backend, ...unused });
+      deps.journal.record(5, step(t(1)), traceA);
+      await deps.journal.flush();
+      const http = request(createApp(deps).callback());
+      expect((await http.get('/journeys?customerId=5')).body).toEqual([
+        {
+          customerId: 5,
+          traceId: traceA,
+          traceUrl: null,
+          steps: [{ kind: 'found', at: t(1), via: 'webhook', traceId: traceA }],
+        },
       ]);
-    }
-  });
+      const none = await http.get('/journeys?customerId=6');
+      expect([none.status, none.body]).toEqual([200, []]);
+      for (const query of ['', '?customerId=x', '?customerId=1&customerId=2']) {
+        const bad = await http.get(`/journeys${query}`);
+        expect([query, bad.status, bad.body.errors]).toEqual([
+          query,
+          400,
+          [{ field: 'customerId', message: 'must be a positive whole number' }],
+        ]);
+      }
+    },
+  );
 
   test('every answer matches the OpenAPI document: each kind of step, the link, the 404 and the 400s', async () => {
     const deps = {

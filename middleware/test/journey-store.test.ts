@@ -10,31 +10,35 @@ const daysAgo = (days: number) => t(-days * 24 * 60 * 60);
 const traceA = '4bf92f3577b34da6a3ce929d0e0e4736';
 
 describe.each(BACKENDS)('journeys in the store on %s', (backend) => {
-  test("keeps each customer's steps with their details and traces, in time order, then in the order they were recorded", async () => {
-    const store = await storeOn(backend);
-    await store.recordJourney([
-      { customerId: 7, step: { kind: 'found', at: t(2), via: 'webhook' }, traceId: traceA },
-      { customerId: 8, step: { kind: 'found', at: t(2), via: 'poll' } },
-      {
-        customerId: 7,
-        step: { kind: 'asked', at: t(3), status: null, error: 'timed out after 5000 ms' },
-        traceId: traceA,
-      },
-      { customerId: 7, step: { kind: 'asked', at: t(4), status: 201 }, traceId: traceA },
-      { customerId: 7, step: { kind: 'outcome', at: t(4), outcome: 'created', packageId: 12 }, traceId: traceA },
-    ]);
-    await store.recordJourney([{ customerId: 7, step: { kind: 'created', at: t(1) } }]);
+  test(
+    "keeps each customer's steps with their details and traces, " +
+      'in time order, then in the order they were recorded',
+    async () => {
+      const store = await storeOn(backend);
+      await store.recordJourney([
+        { customerId: 7, step: { kind: 'found', at: t(2), via: 'webhook' }, traceId: traceA },
+        { customerId: 8, step: { kind: 'found', at: t(2), via: 'poll' } },
+        {
+          customerId: 7,
+          step: { kind: 'asked', at: t(3), status: null, error: 'timed out after 5000 ms' },
+          traceId: traceA,
+        },
+        { customerId: 7, step: { kind: 'asked', at: t(4), status: 201 }, traceId: traceA },
+        { customerId: 7, step: { kind: 'outcome', at: t(4), outcome: 'created', packageId: 12 }, traceId: traceA },
+      ]);
+      await store.recordJourney([{ customerId: 7, step: { kind: 'created', at: t(1) } }]);
 
-    expect(await store.journeyOf(7)).toEqual([
-      { kind: 'created', at: t(1), traceId: null },
-      { kind: 'found', at: t(2), via: 'webhook', traceId: traceA },
-      { kind: 'asked', at: t(3), status: null, error: 'timed out after 5000 ms', traceId: traceA },
-      { kind: 'asked', at: t(4), status: 201, traceId: traceA },
-      { kind: 'outcome', at: t(4), outcome: 'created', packageId: 12, traceId: traceA },
-    ]);
-    expect(await store.journeyOf(8)).toEqual([{ kind: 'found', at: t(2), via: 'poll', traceId: null }]);
-    expect(await store.journeyOf(9)).toEqual([]);
-  });
+      expect(await store.journeyOf(7)).toEqual([
+        { kind: 'created', at: t(1), traceId: null },
+        { kind: 'found', at: t(2), via: 'webhook', traceId: traceA },
+        { kind: 'asked', at: t(3), status: null, error: 'timed out after 5000 ms', traceId: traceA },
+        { kind: 'asked', at: t(4), status: 201, traceId: traceA },
+        { kind: 'outcome', at: t(4), outcome: 'created', packageId: 12, traceId: traceA },
+      ]);
+      expect(await store.journeyOf(8)).toEqual([{ kind: 'found', at: t(2), via: 'poll', traceId: null }]);
+      expect(await store.journeyOf(9)).toEqual([]);
+    },
+  );
 
   test('writes a few thousand steps in one go, and nothing for none', async () => {
     const store = await storeOn(backend);

@@ -77,25 +77,29 @@ describe.each(BACKENDS)('the journal on %s', (backend) => {
     ]);
   });
 
-  test('a group that cannot be written is dropped and logged at debug; recording never throws, and the next groups are written', async () => {
-    const store = countedStore(await storeOn(backend));
-    const { logger, lines } = captureLogs('middleware');
-    const journal = createJournal({ store, logger });
-    store.failing = true;
-    expect(() => journal.record(1, { kind: 'found', at: t(0), via: 'poll' })).not.toThrow();
-    await journal.flush();
-    expect(lines).toEqual([
-      expect.objectContaining({
-        level: 'debug',
-        message: expect.stringMatching(/^1 journey steps were dropped: .*does not answer/),
-      }),
-    ]);
+  test(
+    'a group that cannot be written is dropped and logged at debug; ' +
+      'recording never throws, and the next groups are written',
+    async () => {
+      const store = countedStore(await storeOn(backend));
+      const { logger, lines } = captureLogs('middleware');
+      const journal = createJournal({ store, logger });
+      store.failing = true;
+      expect(() => journal.record(1, { kind: 'found', at: t(0), via: 'poll' })).not.toThrow();
+      await journal.flush();
+      expect(lines).toEqual([
+        expect.objectContaining({
+          level: 'debug',
+          message: expect.stringMatching(/^1 journey steps were dropped: .*does not answer/),
+        }),
+      ]);
 
-    store.failing = false;
-    journal.record(1, { kind: 'asked', at: t(1), status: 201 });
-    await journal.flush();
-    expect((await journeyOf({ store }, 1)).steps).toEqual([{ kind: 'asked', at: t(1), status: 201, traceId: null }]);
-  });
+      store.failing = false;
+      journal.record(1, { kind: 'asked', at: t(1), status: 201 });
+      await journal.flush();
+      expect((await journeyOf({ store }, 1)).steps).toEqual([{ kind: 'asked', at: t(1), status: 201, traceId: null }]);
+    },
+  );
 
   test('a customer never seen has no journey: a 404 problem', async () => {
     const store = await storeOn(backend);
@@ -131,63 +135,69 @@ describe.each(BACKENDS)('the journal on %s', (backend) => {
 });
 
 describe('the journal while the database hangs', () => {
-  test('keeps at most 20,000 steps waiting in memory, drops the rest, and says how many once it writes again', async () => {
-    let release = () => {};
-    const hanging = new Promise<void>((resolve) => (release = resolve));
-    const written: number[] = [];
-    const store = {
-      async recordJourney(entries: readonly JourneyEntry[]) {
-        written.push(entries.length);
-        await hanging;
-      },
-    } as unknown as SyncStore;
-    const { logger, lines } = captureLogs('middleware');
-    const journal = createJournal({ store, logger });
-    journal.record(1, { kind: 'found', at: t(0), via: 'poll' });
-    await waitFor('the first write to hang', async () => written.length === 1);
-    for (let customerId = 2; customerId <= 20_005; customerId++)
-      journal.record(customerId, { kind: 'found', at: t(0), via: 'poll' });
-    release();
-    await journal.flush();
-    expect(written).toEqual([1, 19_999]);
-    expect(lines).toEqual([
-      expect.objectContaining({
-        level: 'debug',
-        message: '5 journey steps were dropped: 20000 were waiting to be written',
-        steps: 5,
-      }),
-    ]);
-  });
+  test(
+    'keeps at most 20,000 steps waiting in memory, ' + 'drops the rest, and says how many once it writes again',
+    async () => {
+      let release = () => {};
+      const hanging = new Promise<void>((resolve) => (release = resolve));
+      const written: number[] = [];
+      const store = {
+        async recordJourney(entries: readonly JourneyEntry[]) {
+          written.push(entries.length);
+          await hanging;
+        },
+      } as unknown as SyncStore;
+      const { logger, lines } = captureLogs('middleware');
+      const journal = createJournal({ store, logger });
+      journal.record(1, { kind: 'found', at: t(0), via: 'poll' });
+      await waitFor('the first write to hang', async () => written.length === 1);
+      for (let customerId = 2; customerId <= 20_005; customerId++)
+        journal.record(customerId, { kind: 'found', at: t(0), via: 'poll' });
+      release();
+      await journal.flush();
+      expect(written).toEqual([1, 19_999]);
+      expect(lines).toEqual([
+        expect.objectContaining({
+          level: 'debug',
+          message: '5 journey steps were dropped: 20000 were waiting to be written',
+          steps: 5,
+        }),
+      ]);
+    },
+  );
 });
 
 describe('the journey pruner', () => {
-  test('deletes 1,000 steps a statement with a turn of the event loop between, and prunes again an interval later', async () => {
-    const calls: Array<{ before: string; limit: number; afterATurn: boolean }> = [];
-    let left = 2500;
-    let turned = true;
-    const store = {
-      async pruneJourneys(before: string, limit: number) {
-        calls.push({ before, limit, afterATurn: turned });
-        turned = false;
-        setImmediate(() => (turned = true));
-        const deleted = Math.min(left, limit);
-        left -= deleted;
-        return deleted;
-      },
-    };
-    const pruner = startJourneyRetention({
-      store,
-      retentionDays: 7,
-      logger: createSilentLogger(),
-      now: () => new Date(t(0)),
-      everyMs: 20,
-    });
-    await waitFor('a second round', async () => calls.length >= 4);
-    await pruner.stop();
-    // 1,000, 1,000 and 500: the round ends on a short batch; the next starts an interval later.
-    expect(calls.slice(0, 4)).toEqual(Array(4).fill({ before: daysAgo(7), limit: 1000, afterATurn: true }));
-    expect(left).toBe(0);
-  });
+  test(
+    'deletes 1,000 steps a statement with a turn of the event loop between, ' + 'and prunes again an interval later',
+    async () => {
+      const calls: Array<{ before: string; limit: number; afterATurn: boolean }> = [];
+      let left = 2500;
+      let turned = true;
+      const store = {
+        async pruneJourneys(before: string, limit: number) {
+          calls.push({ before, limit, afterATurn: turned });
+          turned = false;
+          setImmediate(() => (turned = true));
+          const deleted = Math.min(left, limit);
+          left -= deleted;
+          return deleted;
+        },
+      };
+      const pruner = startJourneyRetention({
+        store,
+        retentionDays: 7,
+        logger: createSilentLogger(),
+        now: () => new Date(t(0)),
+        everyMs: 20,
+      });
+      await waitFor('a second round', async () => calls.length >= 4);
+      await pruner.stop();
+      // 1,000, 1,000 and 500: the round ends on a short batch; the next starts an interval later.
+      expect(calls.slice(0, 4)).toEqual(Array(4).fill({ before: daysAgo(7), limit: 1000, afterATurn: true }));
+      expect(left).toBe(0);
+    },
+  );
 
   test('a database out of reach is logged and tried again next time', async () => {
     let attempts = 0;

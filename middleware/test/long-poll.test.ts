@@ -25,28 +25,32 @@ describe('LONG_POLL_S', () => {
     });
   });
 
-  test('the poller starts the next long poll as soon as one ends, and stopping cuts a held one short without an outage', async () => {
-    const { crm, inventory } = await upstreams();
-    const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url, longPollS: 30 });
-    const poller = startPoller({
-      intervalMs: 60_000,
-      maxBackoffMs: 60_000,
-      longPoll: true,
-      logger: deps.logger,
-      cycle: (shouldStop, signal) => syncNewCustomers(deps, shouldStop, signal),
-    });
-    for (const name of ['Alice', 'Bob', 'Carol']) {
-      const customer = await createCustomer(crm.url, name);
-      // Each arrives well within the 60 s poll interval: long polls, one after another.
-      await waitFor(
-        `${name}'s package`,
-        async () => (await listPackages(inventory.url)).some((p) => p.customerId === customer.id),
-        5000,
-      );
-    }
-    const stopping = Date.now();
-    await poller.stop();
-    expect(Date.now() - stopping).toBeLessThan(2000);
-    expect(await deps.store.status()).toMatchObject({ cursor: 3, failedCycles: 0, outage: null });
-  });
+  test(
+    'the poller starts the next long poll as soon as one ends, ' +
+      'and stopping cuts a held one short without an outage',
+    async () => {
+      const { crm, inventory } = await upstreams();
+      const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url, longPollS: 30 });
+      const poller = startPoller({
+        intervalMs: 60_000,
+        maxBackoffMs: 60_000,
+        longPoll: true,
+        logger: deps.logger,
+        cycle: (shouldStop, signal) => syncNewCustomers(deps, shouldStop, signal),
+      });
+      for (const name of ['Alice', 'Bob', 'Carol']) {
+        const customer = await createCustomer(crm.url, name);
+        // Each arrives well within the 60 s poll interval: long polls, one after another.
+        await waitFor(
+          `${name}'s package`,
+          async () => (await listPackages(inventory.url)).some((p) => p.customerId === customer.id),
+          5000,
+        );
+      }
+      const stopping = Date.now();
+      await poller.stop();
+      expect(Date.now() - stopping).toBeLessThan(2000);
+      expect(await deps.store.status()).toMatchObject({ cursor: 3, failedCycles: 0, outage: null });
+    },
+  );
 });

@@ -65,36 +65,39 @@ async function reconcile(deps: MiddlewareDeps, app: ReturnType<typeof createApp>
 const NAMES = ['Ada', 'Brian', 'Cleo', 'Dmitri', 'Eve', 'Farid', 'Grace', 'Hugo'];
 
 describe.each(BACKENDS)('a reconciliation on %s', (backend) => {
-  test('finds the customers whose packages the Inventory lost, repairs them, and a second run finds nothing', async () => {
-    const { inventory, deps, app, inventorySql } = await delivered(NAMES, { backend });
-    inventorySql.prepare('DELETE FROM packages WHERE customer_id IN (3, 7)').run();
+  test(
+    'finds the customers whose packages the Inventory lost, ' + 'repairs them, and a second run finds nothing',
+    async () => {
+      const { inventory, deps, app, inventorySql } = await delivered(NAMES, { backend });
+      inventorySql.prepare('DELETE FROM packages WHERE customer_id IN (3, 7)').run();
 
-    const first = await reconcile(deps, app);
+      const first = await reconcile(deps, app);
 
-    expect(first).toMatchObject({
-      status: 'done',
-      fromId: 1,
-      toId: 8,
-      progress: { checkedUpTo: 8, checked: 8, total: 8 },
-      error: null,
-    });
-    expect(first.counts).toEqual({ missing: 2, mismatched: 0, orphaned: 0, repaired: 2 });
-    expect(first.findings).toEqual([
-      { kind: 'missing', customerId: 3, customerName: 'Cleo', repair: 'created', packageId: expect.any(Number) },
-      { kind: 'missing', customerId: 7, customerName: 'Grace', repair: 'created', packageId: expect.any(Number) },
-    ]);
-    const packages = await listPackages(inventory.url);
-    expect(packages.map((pkg) => pkg.customerId).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-    expect(packages.find((pkg) => pkg.customerId === 3)).toMatchObject({
-      customerName: 'Cleo',
-      id: first.findings[0]!.packageId,
-    });
-    expect((await deps.store.status()).synced).toBe(10);
+      expect(first).toMatchObject({
+        status: 'done',
+        fromId: 1,
+        toId: 8,
+        progress: { checkedUpTo: 8, checked: 8, total: 8 },
+        error: null,
+      });
+      expect(first.counts).toEqual({ missing: 2, mismatched: 0, orphaned: 0, repaired: 2 });
+      expect(first.findings).toEqual([
+        { kind: 'missing', customerId: 3, customerName: 'Cleo', repair: 'created', packageId: expect.any(Number) },
+        { kind: 'missing', customerId: 7, customerName: 'Grace', repair: 'created', packageId: expect.any(Number) },
+      ]);
+      const packages = await listPackages(inventory.url);
+      expect(packages.map((pkg) => pkg.customerId).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      expect(packages.find((pkg) => pkg.customerId === 3)).toMatchObject({
+        customerName: 'Cleo',
+        id: first.findings[0]!.packageId,
+      });
+      expect((await deps.store.status()).synced).toBe(10);
 
-    const second = await reconcile(deps, app);
-    expect(second.counts).toEqual({ missing: 0, mismatched: 0, orphaned: 0, repaired: 0 });
-    expect(second.findings).toEqual([]);
-  });
+      const second = await reconcile(deps, app);
+      expect(second.counts).toEqual({ missing: 0, mismatched: 0, orphaned: 0, repaired: 0 });
+      expect(second.findings).toEqual([]);
+    },
+  );
 
   test('one runs at a time: 409 with the running one as Location', async () => {
     const { deps, app } = await delivered(NAMES.slice(0, 2), { backend });
@@ -148,48 +151,54 @@ describe.each(BACKENDS)('a reconciliation on %s', (backend) => {
 });
 
 describe('a reconciliation', () => {
-  test('reports a package renamed and a package for a customer the CRM does not have, and changes neither', async () => {
-    const { inventory, deps, app, inventorySql } = await delivered(NAMES.slice(0, 4));
-    inventorySql.prepare("UPDATE packages SET customer_name = 'Brain' WHERE customer_id = 2").run();
-    await postPackage(inventory.url, 6, 'Nobody');
-    // The cursor past 6, as if customers 5 and 6 were dead-lettered, then gone from the CRM.
-    await deps.store.recordDeadLetter({ customerId: 5, customer: {}, status: 422, reason: 'no' }, new Date());
-    await deps.store.advanceCursor(6);
-    // Beyond the cursor: a customer the CRM never had.
-    await postPackage(inventory.url, 999, 'Ghost');
-    const before = await listPackages(inventory.url);
+  test(
+    'reports a package renamed and a package for a customer the CRM does not have, ' + 'and changes neither',
+    async () => {
+      const { inventory, deps, app, inventorySql } = await delivered(NAMES.slice(0, 4));
+      inventorySql.prepare("UPDATE packages SET customer_name = 'Brain' WHERE customer_id = 2").run();
+      await postPackage(inventory.url, 6, 'Nobody');
+      // The cursor past 6, as if customers 5 and 6 were dead-lettered, then gone from the CRM.
+      await deps.store.recordDeadLetter({ customerId: 5, customer: {}, status: 422, reason: 'no' }, new Date());
+      await deps.store.advanceCursor(6);
+      // Beyond the cursor: a customer the CRM never had.
+      await postPackage(inventory.url, 999, 'Ghost');
+      const before = await listPackages(inventory.url);
 
-    const run = await reconcile(deps, app);
+      const run = await reconcile(deps, app);
 
-    expect(run.counts).toEqual({ missing: 0, mismatched: 1, orphaned: 2, repaired: 0 });
-    expect(run.findings).toEqual([
-      {
-        kind: 'mismatched',
-        customerId: 2,
-        customerName: 'Brian',
-        packageId: expect.any(Number),
-        packageCustomerName: 'Brain',
-      },
-      { kind: 'orphaned', customerId: 6, packageId: expect.any(Number), packageCustomerName: 'Nobody' },
-      { kind: 'orphaned', customerId: 999, packageId: expect.any(Number), packageCustomerName: 'Ghost' },
-    ]);
-    expect(await listPackages(inventory.url)).toEqual(before);
-  });
+      expect(run.counts).toEqual({ missing: 0, mismatched: 1, orphaned: 2, repaired: 0 });
+      expect(run.findings).toEqual([
+        {
+          kind: 'mismatched',
+          customerId: 2,
+          customerName: 'Brian',
+          packageId: expect.any(Number),
+          packageCustomerName: 'Brain',
+        },
+        { kind: 'orphaned', customerId: 6, packageId: expect.any(Number), packageCustomerName: 'Nobody' },
+        { kind: 'orphaned', customerId: 999, packageId: expect.any(Number), packageCustomerName: 'Ghost' },
+      ]);
+      expect(await listPackages(inventory.url)).toEqual(before);
+    },
+  );
 
-  test('beyond the cursor, a package whose customer the CRM has is no finding, and nothing there is missing', async () => {
-    const { crm, inventory, deps, app } = await delivered(NAMES.slice(0, 3));
-    await createCustomer(crm.url, 'Dmitri');
-    await createCustomer(crm.url, 'Eve');
-    await postPackage(inventory.url, 4, 'Dmitri');
+  test(
+    'beyond the cursor, a package whose customer the CRM has is no finding, ' + 'and nothing there is missing',
+    async () => {
+      const { crm, inventory, deps, app } = await delivered(NAMES.slice(0, 3));
+      await createCustomer(crm.url, 'Dmitri');
+      await createCustomer(crm.url, 'Eve');
+      await postPackage(inventory.url, 4, 'Dmitri');
 
-    const run = await reconcile(deps, app);
+      const run = await reconcile(deps, app);
 
-    expect(run).toMatchObject({
-      toId: 3,
-      counts: { missing: 0, mismatched: 0, orphaned: 0, repaired: 0 },
-      findings: [],
-    });
-  });
+      expect(run).toMatchObject({
+        toId: 3,
+        counts: { missing: 0, mismatched: 0, orphaned: 0, repaired: 0 },
+        findings: [],
+      });
+    },
+  );
 
   test('with repair off, reports the missing customers and makes nothing', async () => {
     const { inventory, deps, app, inventorySql } = await delivered(NAMES.slice(0, 3));
@@ -263,31 +272,34 @@ describe('a reconciliation', () => {
     expect(run.error).toMatch(/^Inventory unavailable: answered 503/);
   });
 
-  test('fails, saying why, against an Inventory that does not list its packages by customer id, and repairs nothing', async () => {
-    const { crm } = await upstreams();
-    for (const name of NAMES.slice(0, 2)) await createCustomer(crm.url, name);
-    const asked: string[] = [];
-    // An older Inventory: orderBy is not known, and the packages come by their own id.
-    const older = await server(
-      serveHandler((req, res) => {
-        asked.push(`${req.method} ${req.url}`);
-        sendJson(res, 200, [
-          { id: 1, customerId: 2, customerName: 'Brian' },
-          { id: 2, customerId: 1, customerName: 'Ada' },
-        ]);
-      }),
-    );
-    const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: older.url });
-    await deps.store.advanceCursor(2);
+  test(
+    'fails, saying why, against an Inventory that does not list its packages by customer id, ' + 'and repairs nothing',
+    async () => {
+      const { crm } = await upstreams();
+      for (const name of NAMES.slice(0, 2)) await createCustomer(crm.url, name);
+      const asked: string[] = [];
+      // An older Inventory: orderBy is not known, and the packages come by their own id.
+      const older = await server(
+        serveHandler((req, res) => {
+          asked.push(`${req.method} ${req.url}`);
+          sendJson(res, 200, [
+            { id: 1, customerId: 2, customerName: 'Brian' },
+            { id: 2, customerId: 1, customerName: 'Ada' },
+          ]);
+        }),
+      );
+      const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: older.url });
+      await deps.store.advanceCursor(2);
 
-    const run = await reconcile(deps, createApp(deps));
+      const run = await reconcile(deps, createApp(deps));
 
-    expect(run).toMatchObject({ status: 'failed', counts: { missing: 0, repaired: 0 } });
-    expect(run.error).toBe(
-      'Inventory unavailable: it does not list its packages in customer-id order (GET /packages?orderBy=customerId)',
-    );
-    expect(asked.filter((line) => line.startsWith('POST'))).toEqual([]);
-  });
+      expect(run).toMatchObject({ status: 'failed', counts: { missing: 0, repaired: 0 } });
+      expect(run.error).toBe(
+        'Inventory unavailable: it does not list its packages in customer-id order (GET /packages?orderBy=customerId)',
+      );
+      expect(asked.filter((line) => line.startsWith('POST'))).toEqual([]);
+    },
+  );
 
   test('RECONCILE_INTERVAL starts one on its own, and the next one an interval after the last began', async () => {
     const { deps } = await delivered(NAMES.slice(0, 2), { reconcileIntervalMs: 300, checkMs: 20 });
@@ -347,27 +359,32 @@ describe('the reconciliation routes', () => {
     expect(await deps.store.latestReconciliation()).toBeUndefined();
   });
 
-  test('take an empty POST as every customer up to the cursor, list the runs, and answer 404 for one never run', async () => {
-    const { deps, app } = await delivered(NAMES.slice(0, 3));
-    expect((await request(app.callback()).get('/reconciliations/latest')).status).toBe(404);
-    const started = await request(app.callback()).post('/reconciliations');
-    expect(started.status).toBe(202);
-    expect(started.body).toMatchObject({
-      status: 'running',
-      fromId: 1,
-      toId: 3,
-      repair: true,
-      progress: { checked: 0, total: 3 },
-    });
-    await deps.reconciler.idle();
-    const list = await request(app.callback()).get('/reconciliations');
-    expect(list.body).toEqual([expect.objectContaining({ id: started.body.id, status: 'done' })]);
-    expect((await request(app.callback()).get('/reconciliations/latest')).body).toMatchObject({ id: started.body.id });
-    const missing = await request(app.callback()).get('/reconciliations/999');
-    expect([missing.status, missing.headers['content-type']]).toEqual([
-      404,
-      expect.stringMatching(/^application\/problem\+json/),
-    ]);
-    expect((await request(app.callback()).get('/reconciliations/abc')).status).toBe(400);
-  });
+  test(
+    'take an empty POST as every customer up to the cursor, ' + 'list the runs, and answer 404 for one never run',
+    async () => {
+      const { deps, app } = await delivered(NAMES.slice(0, 3));
+      expect((await request(app.callback()).get('/reconciliations/latest')).status).toBe(404);
+      const started = await request(app.callback()).post('/reconciliations');
+      expect(started.status).toBe(202);
+      expect(started.body).toMatchObject({
+        status: 'running',
+        fromId: 1,
+        toId: 3,
+        repair: true,
+        progress: { checked: 0, total: 3 },
+      });
+      await deps.reconciler.idle();
+      const list = await request(app.callback()).get('/reconciliations');
+      expect(list.body).toEqual([expect.objectContaining({ id: started.body.id, status: 'done' })]);
+      expect((await request(app.callback()).get('/reconciliations/latest')).body).toMatchObject({
+        id: started.body.id,
+      });
+      const missing = await request(app.callback()).get('/reconciliations/999');
+      expect([missing.status, missing.headers['content-type']]).toEqual([
+        404,
+        expect.stringMatching(/^application\/problem\+json/),
+      ]);
+      expect((await request(app.callback()).get('/reconciliations/abc')).status).toBe(400);
+    },
+  );
 });

@@ -45,52 +45,57 @@ async function replicas(count: number, options: { crmUrl: string; inventoryUrl: 
 const shared = ({ replicas: _replicas, ...status }: Record<string, unknown>) => status;
 
 describe('middleware replicas on one PostgreSQL database', () => {
-  test('three replicas polling a backlog together give every customer one package, asking for each once, and share the work', async () => {
-    const { crm, inventory } = await upstreams();
-    const total = 300;
-    for (let n = 1; n <= total; n++) await createCustomer(crm.url, `Customer ${n}`);
-    const counted = await server(countingInventory(inventory.url, 2));
-    const three = await replicas(3, { crmUrl: crm.url, inventoryUrl: counted.url, concurrency: 8 });
+  test(
+    'three replicas polling a backlog together give every customer one package, ' +
+      'asking for each once, and share the work',
+    async () => {
+      const { crm, inventory } = await upstreams();
+      const total = 300;
+      for (let n = 1; n <= total; n++) await createCustomer(crm.url, `Customer ${n}`);
+      const counted = await server(countingInventory(inventory.url, 2));
+      const three = await replicas(3, { crmUrl: crm.url, inventoryUrl: counted.url, concurrency: 8 });
 
-    const pollers = three.map(({ deps }) =>
-      startPoller({
-        intervalMs: 50,
-        maxBackoffMs: 500,
-        logger: createSilentLogger(),
-        cycle: (stop, signal) => syncNewCustomers(deps, stop, signal),
-      }),
-    );
-    try {
-      await waitFor(
-        'the shared cursor at the last customer',
-        async () => (await three[0]!.deps.store.cursor()) === total,
-        60_000,
+      const pollers = three.map(({ deps }) =>
+        startPoller({
+          intervalMs: 50,
+          maxBackoffMs: 500,
+          logger: createSilentLogger(),
+          cycle: (stop, signal) => syncNewCustomers(deps, stop, signal),
+        }),
       );
-    } finally {
-      await Promise.all(pollers.map((poller) => poller.stop()));
-    }
+      try {
+        await waitFor(
+          'the shared cursor at the last customer',
+          async () => (await three[0]!.deps.store.cursor()) === total,
+          60_000,
+        );
+      } finally {
+        await Promise.all(pollers.map((poller) => poller.stop()));
+      }
 
-    const packages = await listPackages(inventory.url);
-    expect(sorted(packages.map((p) => p.customerId))).toEqual(oneTo(total));
-    expect(sorted(counted.requests)).toEqual(oneTo(total));
-    const shares = three.map(({ deps }) => deps.inventory.asks());
-    process.stdout.write(`replicas: asks per replica ${shares.join(' / ')} of ${total}\n`);
-    expect(shares.reduce((sum, share) => sum + share, 0)).toBe(total);
-    for (const share of shares) expect(share).toBeGreaterThan(0);
+      const packages = await listPackages(inventory.url);
+      expect(sorted(packages.map((p) => p.customerId))).toEqual(oneTo(total));
+      expect(sorted(counted.requests)).toEqual(oneTo(total));
+      const shares = three.map(({ deps }) => deps.inventory.asks());
+      process.stdout.write(`replicas: asks per replica ${shares.join(' / ')} of ${total}\n`);
+      expect(shares.reduce((sum, share) => sum + share, 0)).toBe(total);
+      for (const share of shares) expect(share).toBeGreaterThan(0);
 
-    const statuses = await Promise.all(
-      three.map(async ({ http }) => (await http.get('/status')).body as Record<string, unknown>),
-    );
-    expect(statuses[0]).toMatchObject({
-      cursor: total,
-      synced: total,
-      alreadyThere: 0,
-      deadLetters: 0,
-      lag: 0,
-      deliveriesByPath: { poll: total },
-    });
-    expect(statuses.map(shared)).toEqual([shared(statuses[0]!), shared(statuses[0]!), shared(statuses[0]!)]);
-  }, 90_000);
+      const statuses = await Promise.all(
+        three.map(async ({ http }) => (await http.get('/status')).body as Record<string, unknown>),
+      );
+      expect(statuses[0]).toMatchObject({
+        cursor: total,
+        synced: total,
+        alreadyThere: 0,
+        deadLetters: 0,
+        lag: 0,
+        deliveriesByPath: { poll: total },
+      });
+      expect(statuses.map(shared)).toEqual([shared(statuses[0]!), shared(statuses[0]!), shared(statuses[0]!)]);
+    },
+    90_000,
+  );
 
   test("a customer a webhook brought to replica 2 is not asked for again by replica 1's poller", async () => {
     const { crm, inventory } = await upstreams();
@@ -111,54 +116,65 @@ describe('middleware replicas on one PostgreSQL database', () => {
     expect((await listPackages(inventory.url)).map((p) => p.customerId)).toEqual([bob.id, alice.id]);
   });
 
-  test("a webhook to one replica racing another's poll for the same customer asks the Inventory once, and both tell the outcome", async () => {
-    const { crm, inventory } = await upstreams();
-    const slow = await server(countingInventory(inventory.url, 300));
-    const [one, two] = await replicas(2, { crmUrl: crm.url, inventoryUrl: slow.url });
-    const alice = await createCustomer(crm.url, 'Alice');
-    const event = signedEvent(secret, alice);
+  test(
+    "a webhook to one replica racing another's poll for the same customer asks the Inventory once, " +
+      'and both tell the outcome',
+    async () => {
+      const { crm, inventory } = await upstreams();
+      const slow = await server(countingInventory(inventory.url, 300));
+      const [one, two] = await replicas(2, { crmUrl: crm.url, inventoryUrl: slow.url });
+      const alice = await createCustomer(crm.url, 'Alice');
+      const event = signedEvent(secret, alice);
 
-    const [pushed, polled] = await Promise.all([
-      two!.http.post('/webhooks/crm').set(event.headers).send(event.body),
-      syncNewCustomers(one!.deps),
-    ]);
+      const [pushed, polled] = await Promise.all([
+        two!.http.post('/webhooks/crm').set(event.headers).send(event.body),
+        syncNewCustomers(one!.deps),
+      ]);
 
-    expect(pushed.status).toBe(200);
-    expect(pushed.body).toMatchObject({ customerId: alice.id, outcome: 'created', packageId: expect.any(Number) });
-    expect(polled).toMatchObject({ found: 1 });
-    expect(slow.requests).toEqual([alice.id]);
-    // Whichever held the customer, the next cycle at the latest moves the cursor past her.
-    await syncNewCustomers(one!.deps);
-    expect(await two!.deps.store.cursor()).toBe(alice.id);
-    expect(slow.requests).toEqual([alice.id]);
-  });
+      expect(pushed.status).toBe(200);
+      expect(pushed.body).toMatchObject({ customerId: alice.id, outcome: 'created', packageId: expect.any(Number) });
+      expect(polled).toMatchObject({ found: 1 });
+      expect(slow.requests).toEqual([alice.id]);
+      // Whichever held the customer, the next cycle at the latest moves the cursor past her.
+      await syncNewCustomers(one!.deps);
+      expect(await two!.deps.store.cursor()).toBe(alice.id);
+      expect(slow.requests).toEqual([alice.id]);
+    },
+  );
 
-  test('a customer claimed by a replica that died before confirming it is delivered by another once the lease ends', async () => {
-    const { crm, inventory } = await upstreams();
-    const counted = await server(countingInventory(inventory.url));
-    const [alive] = await replicas(1, { crmUrl: crm.url, inventoryUrl: counted.url });
-    const [alice, bob, carol] = [
-      await createCustomer(crm.url, 'Alice'),
-      await createCustomer(crm.url, 'Bob'),
-      await createCustomer(crm.url, 'Carol'),
-    ];
-    const leaseMs = 1500;
-    expect(await alive!.deps.store.claim(bob.id, 'a-replica-now-dead', new Date(), leaseMs)).toEqual({
-      state: 'claimed',
-    });
+  test(
+    'a customer claimed by a replica that died before ' + 'confirming it is delivered by another once the lease ends',
+    async () => {
+      const { crm, inventory } = await upstreams();
+      const counted = await server(countingInventory(inventory.url));
+      const [alive] = await replicas(1, { crmUrl: crm.url, inventoryUrl: counted.url });
+      const [alice, bob, carol] = [
+        await createCustomer(crm.url, 'Alice'),
+        await createCustomer(crm.url, 'Bob'),
+        await createCustomer(crm.url, 'Carol'),
+      ];
+      const leaseMs = 1500;
+      expect(await alive!.deps.store.claim(bob.id, 'a-replica-now-dead', new Date(), leaseMs)).toEqual({
+        state: 'claimed',
+      });
 
-    // While the lease runs, the others go ahead, and the cursor waits before the one held.
-    expect(await syncNewCustomers(alive!.deps)).toMatchObject({ found: 3, created: 2 });
-    expect(sorted(counted.requests)).toEqual([alice.id, carol.id]);
-    expect(await alive!.deps.store.cursor()).toBe(alice.id);
+      // While the lease runs, the others go ahead, and the cursor waits before the one held.
+      expect(await syncNewCustomers(alive!.deps)).toMatchObject({ found: 3, created: 2 });
+      expect(sorted(counted.requests)).toEqual([alice.id, carol.id]);
+      expect(await alive!.deps.store.cursor()).toBe(alice.id);
 
-    await waitFor('the dead replica’s lease to end and Bob to be delivered', async () => {
-      await syncNewCustomers(alive!.deps);
-      return (await alive!.deps.store.cursor()) === carol.id;
-    });
-    expect(sorted(counted.requests)).toEqual([alice.id, bob.id, carol.id]);
-    expect(sorted((await listPackages(inventory.url)).map((p) => p.customerId))).toEqual([alice.id, bob.id, carol.id]);
-  });
+      await waitFor('the dead replica’s lease to end and Bob to be delivered', async () => {
+        await syncNewCustomers(alive!.deps);
+        return (await alive!.deps.store.cursor()) === carol.id;
+      });
+      expect(sorted(counted.requests)).toEqual([alice.id, bob.id, carol.id]);
+      expect(sorted((await listPackages(inventory.url)).map((p) => p.customerId))).toEqual([
+        alice.id,
+        bob.id,
+        carol.id,
+      ]);
+    },
+  );
 
   test('/status on every replica lists the replicas whose heartbeat is less than a minute old', async () => {
     const { crm, inventory } = await upstreams();
@@ -203,33 +219,36 @@ describe('middleware replicas on one PostgreSQL database', () => {
     expect((await two!.http.get('/status')).body).toMatchObject({ cursor: alice.id, synced: 1, deadLetters: 0 });
   });
 
-  test('two replicas replaying the same dead letter at once ask the Inventory once: the second finds it delivered', async () => {
-    const { crm, inventory } = await upstreams();
-    let refusing = true;
-    const asked: number[] = [];
-    const gate = await server(
-      gatedInventory(
-        inventory.url,
-        ({ customerId }) => {
-          asked.push(customerId);
-          return refusing ? 422 : undefined;
-        },
-        200,
-      ),
-    );
-    const [one, two] = await replicas(2, { crmUrl: crm.url, inventoryUrl: gate.url });
-    await createCustomer(crm.url, 'Alice');
-    await syncNewCustomers(one!.deps);
-    refusing = false;
-    asked.length = 0;
+  test(
+    'two replicas replaying the same dead letter at once ask the Inventory once: ' + 'the second finds it delivered',
+    async () => {
+      const { crm, inventory } = await upstreams();
+      let refusing = true;
+      const asked: number[] = [];
+      const gate = await server(
+        gatedInventory(
+          inventory.url,
+          ({ customerId }) => {
+            asked.push(customerId);
+            return refusing ? 422 : undefined;
+          },
+          200,
+        ),
+      );
+      const [one, two] = await replicas(2, { crmUrl: crm.url, inventoryUrl: gate.url });
+      await createCustomer(crm.url, 'Alice');
+      await syncNewCustomers(one!.deps);
+      refusing = false;
+      asked.length = 0;
 
-    const answers = await Promise.all([
-      one!.http.post('/dead-letters/1/replay'),
-      two!.http.post('/dead-letters/1/replay'),
-    ]);
+      const answers = await Promise.all([
+        one!.http.post('/dead-letters/1/replay'),
+        two!.http.post('/dead-letters/1/replay'),
+      ]);
 
-    expect(answers.map((answer) => answer.status).sort()).toEqual([200, 404]);
-    expect(answers.find((answer) => answer.status === 200)?.body).toMatchObject({ outcome: 'created' });
-    expect(asked).toEqual([1]);
-  });
+      expect(answers.map((answer) => answer.status).sort()).toEqual([200, 404]);
+      expect(answers.find((answer) => answer.status === 200)?.body).toMatchObject({ outcome: 'created' });
+      expect(asked).toEqual([1]);
+    },
+  );
 });

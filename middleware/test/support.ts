@@ -169,7 +169,10 @@ function signed(secret: string, id: string, at: Date, body: string): { body: str
   };
 }
 
-/** A batch as an endpoint with a batch size above 1 gets it: a JSON array of customer.created events, each with its id, signed once. */
+/**
+ * A batch as an endpoint with a batch size above 1 gets it:
+ * a JSON array of customer.created events, each with its id, signed once.
+ */
 export function signedBatch(
   secret: string,
   customers: unknown[],

@@ -92,23 +92,27 @@ describe.each(BACKENDS)('the sync store on %s', (backend) => {
     expect(status).toMatchObject({ crmHighestId: 30, lag: 5 });
   });
 
-  test('confirmations asked for together are counted by outcome and by path, and move the cursor over the run right after it', async () => {
-    const store = await storeOn(backend);
-    await Promise.all([
-      store.confirm(delivery(1), at, 'poll'),
-      store.confirm(delivery(2, 'alreadyThere'), at, 'webhook'),
-      store.confirm(delivery(4), at, 'longPoll'),
-    ]);
-    expect(await store.status()).toMatchObject({
-      cursor: 2,
-      synced: 2,
-      alreadyThere: 1,
-      deliveriesByPath: { webhook: 1, longPoll: 1, poll: 1 },
-    });
-    // 3 closes the gap: the cursor runs over 3 and the 4 confirmed before it.
-    await store.confirm(delivery(3), at, 'poll');
-    expect(await store.cursor()).toBe(4);
-  });
+  test(
+    'confirmations asked for together are counted by outcome and by path, ' +
+      'and move the cursor over the run right after it',
+    async () => {
+      const store = await storeOn(backend);
+      await Promise.all([
+        store.confirm(delivery(1), at, 'poll'),
+        store.confirm(delivery(2, 'alreadyThere'), at, 'webhook'),
+        store.confirm(delivery(4), at, 'longPoll'),
+      ]);
+      expect(await store.status()).toMatchObject({
+        cursor: 2,
+        synced: 2,
+        alreadyThere: 1,
+        deliveriesByPath: { webhook: 1, longPoll: 1, poll: 1 },
+      });
+      // 3 closes the gap: the cursor runs over 3 and the 4 confirmed before it.
+      await store.confirm(delivery(3), at, 'poll');
+      expect(await store.cursor()).toBe(4);
+    },
+  );
 
   test('keeps the cursor and the counters across a reopen', async () => {
     const place = sharedPlace(backend);
@@ -189,16 +193,20 @@ describe.each(BACKENDS)('the sync store on %s', (backend) => {
     ]);
   });
 
-  test('a dead letter ahead of the cursor, resolved, counts as confirmed: the cursor passes it with the customers before it', async () => {
-    const store = await storeOn(backend);
-    const letter = await store.recordDeadLetter({ customerId: 2, customer: {}, status: 422, reason: 'no' }, at, {
-      moveCursor: false,
-    });
-    await store.resolveDeadLetter(letter.id, delivery(2), at);
-    expect(await store.claim(2, 'a', at, 1000)).toEqual({ state: 'confirmed', packageId: 102, outcome: 'created' });
-    await store.confirm(delivery(1), at, 'poll');
-    expect(await store.cursor()).toBe(2);
-  });
+  test(
+    'a dead letter ahead of the cursor, resolved, counts as confirmed: ' +
+      'the cursor passes it with the customers before it',
+    async () => {
+      const store = await storeOn(backend);
+      const letter = await store.recordDeadLetter({ customerId: 2, customer: {}, status: 422, reason: 'no' }, at, {
+        moveCursor: false,
+      });
+      await store.resolveDeadLetter(letter.id, delivery(2), at);
+      expect(await store.claim(2, 'a', at, 1000)).toEqual({ state: 'confirmed', packageId: 102, outcome: 'created' });
+      await store.confirm(delivery(1), at, 'poll');
+      expect(await store.cursor()).toBe(2);
+    },
+  );
 
   test('lists dead letters by their own id, after a cursor', async () => {
     const store = await storeOn(backend);
@@ -224,53 +232,59 @@ describe.each(BACKENDS)('the sync store on %s', (backend) => {
     expect(await store.cursor()).toBe(3);
   });
 
-  test('an outage starts with the first failed cycle and ends with the next success, which says when it began', async () => {
-    const store = await storeOn(backend);
-    expect(await store.markCycleFailed('CRM', 'CRM unavailable: ECONNREFUSED', at)).toBe(true);
-    expect(
-      await store.markCycleFailed(
-        'Inventory',
-        'Inventory unavailable: answered 503',
-        new Date('2026-01-02T03:05:00.000Z'),
-      ),
-    ).toBe(false);
-    expect((await store.status()).outage).toEqual({
-      upstream: 'Inventory',
-      since: at.toISOString(),
-      lastError: 'Inventory unavailable: answered 503',
-    });
-    expect(await store.markCycleSucceeded(new Date('2026-01-02T03:06:00.000Z'))).toEqual({
-      upstream: 'Inventory',
-      since: at.toISOString(),
-      lastError: 'Inventory unavailable: answered 503',
-    });
-    expect(await store.status()).toMatchObject({
-      outage: null,
-      lastError: null,
-      failedCycles: 2,
-      lastSuccessAt: '2026-01-02T03:06:00.000Z',
-    });
-    expect(await store.markCycleSucceeded(at)).toBeUndefined();
-  });
+  test(
+    'an outage starts with the first failed cycle and ends with the next success, ' + 'which says when it began',
+    async () => {
+      const store = await storeOn(backend);
+      expect(await store.markCycleFailed('CRM', 'CRM unavailable: ECONNREFUSED', at)).toBe(true);
+      expect(
+        await store.markCycleFailed(
+          'Inventory',
+          'Inventory unavailable: answered 503',
+          new Date('2026-01-02T03:05:00.000Z'),
+        ),
+      ).toBe(false);
+      expect((await store.status()).outage).toEqual({
+        upstream: 'Inventory',
+        since: at.toISOString(),
+        lastError: 'Inventory unavailable: answered 503',
+      });
+      expect(await store.markCycleSucceeded(new Date('2026-01-02T03:06:00.000Z'))).toEqual({
+        upstream: 'Inventory',
+        since: at.toISOString(),
+        lastError: 'Inventory unavailable: answered 503',
+      });
+      expect(await store.status()).toMatchObject({
+        outage: null,
+        lastError: null,
+        failedCycles: 2,
+        lastSuccessAt: '2026-01-02T03:06:00.000Z',
+      });
+      expect(await store.markCycleSucceeded(at)).toBeUndefined();
+    },
+  );
 
   describe('claims', () => {
     const lease = 10_000;
 
-    test('a customer claimed by one owner is held from another until the lease ends, then the other takes it', async () => {
-      const store = await storeOn(backend);
-      expect(await store.claim(7, 'a', at, lease)).toEqual({ state: 'claimed' });
-      expect(await store.claim(7, 'b', later(1000), lease)).toEqual({
-        state: 'claimedElsewhere',
-        owner: 'a',
-        until: later(lease).toISOString(),
-      });
-      expect(await store.claim(7, 'a', later(2000), lease)).toEqual({ state: 'claimed' });
-      expect(await store.claim(7, 'b', later(2000 + lease), lease)).toEqual({ state: 'claimed' });
-      expect(await store.claim(7, 'a', later(2001 + lease), lease)).toMatchObject({
-        state: 'claimedElsewhere',
-        owner: 'b',
-      });
-    });
+    test(
+      'a customer claimed by one owner is held from another until the lease ends, ' + 'then the other takes it',
+      async () => {
+        const store = await storeOn(backend);
+        expect(await store.claim(7, 'a', at, lease)).toEqual({ state: 'claimed' });
+        expect(await store.claim(7, 'b', later(1000), lease)).toEqual({
+          state: 'claimedElsewhere',
+          owner: 'a',
+          until: later(lease).toISOString(),
+        });
+        expect(await store.claim(7, 'a', later(2000), lease)).toEqual({ state: 'claimed' });
+        expect(await store.claim(7, 'b', later(2000 + lease), lease)).toEqual({ state: 'claimed' });
+        expect(await store.claim(7, 'a', later(2001 + lease), lease)).toMatchObject({
+          state: 'claimedElsewhere',
+          owner: 'b',
+        });
+      },
+    );
 
     test('a released claim may be taken at once', async () => {
       const store = await storeOn(backend);
@@ -281,42 +295,49 @@ describe.each(BACKENDS)('the sync store on %s', (backend) => {
       expect(await store.claim(7, 'b', at, lease)).toEqual({ state: 'claimed' });
     });
 
-    test('a customer handled already is not claimed but told: confirmed, dead-lettered, or behind the cursor', async () => {
-      const store = await storeOn(backend);
-      await store.claim(3, 'a', at, lease);
-      await store.confirm(delivery(3, 'alreadyThere'), at, 'poll');
-      const letter = await store.recordDeadLetter({ customerId: 4, customer: {}, status: 422, reason: 'no' }, at, {
-        moveCursor: false,
-      });
-      // Long after the lease: the confirmation, not the lapsed claim, decides.
-      expect(await store.claim(3, 'b', later(10 * lease), lease)).toEqual({
-        state: 'confirmed',
-        packageId: 103,
-        outcome: 'alreadyThere',
-      });
-      expect(await store.claim(4, 'b', at, lease)).toEqual({ state: 'deadLettered', deadLetterId: letter.id });
-      await store.advanceCursor(9);
-      expect(await store.claim(3, 'b', at, lease)).toEqual({ state: 'behindCursor' });
-      expect(await store.claim(8, 'b', at, lease)).toEqual({ state: 'behindCursor' });
-    });
+    test(
+      'a customer handled already is not claimed but told: ' + 'confirmed, dead-lettered, or behind the cursor',
+      async () => {
+        const store = await storeOn(backend);
+        await store.claim(3, 'a', at, lease);
+        await store.confirm(delivery(3, 'alreadyThere'), at, 'poll');
+        const letter = await store.recordDeadLetter({ customerId: 4, customer: {}, status: 422, reason: 'no' }, at, {
+          moveCursor: false,
+        });
+        // Long after the lease: the confirmation, not the lapsed claim, decides.
+        expect(await store.claim(3, 'b', later(10 * lease), lease)).toEqual({
+          state: 'confirmed',
+          packageId: 103,
+          outcome: 'alreadyThere',
+        });
+        expect(await store.claim(4, 'b', at, lease)).toEqual({ state: 'deadLettered', deadLetterId: letter.id });
+        await store.advanceCursor(9);
+        expect(await store.claim(3, 'b', at, lease)).toEqual({ state: 'behindCursor' });
+        expect(await store.claim(8, 'b', at, lease)).toEqual({ state: 'behindCursor' });
+      },
+    );
 
-    test('a replay claims a dead-lettered customer whatever delivery claim is left, and replays of one customer take turns', async () => {
-      const store = await storeOn(backend);
-      await store.claim(4, 'a', at, lease);
-      await store.recordDeadLetter({ customerId: 4, customer: {}, status: 422, reason: 'no' }, at);
-      expect(await store.claim(4, 'b', at, lease, { replay: true })).toEqual({ state: 'claimed' });
-      expect(await store.claim(4, 'c', at, lease, { replay: true })).toMatchObject({
-        state: 'claimedElsewhere',
-        owner: 'b',
-      });
-      await store.release(4, 'b');
-      expect(await store.claim(4, 'c', at, lease, { replay: true })).toMatchObject({
-        state: 'claimedElsewhere',
-        owner: 'b',
-      });
-      await store.release(4, 'b', { replay: true });
-      expect(await store.claim(4, 'c', at, lease, { replay: true })).toEqual({ state: 'claimed' });
-    });
+    test(
+      'a replay claims a dead-lettered customer whatever delivery claim is left, ' +
+        'and replays of one customer take turns',
+      async () => {
+        const store = await storeOn(backend);
+        await store.claim(4, 'a', at, lease);
+        await store.recordDeadLetter({ customerId: 4, customer: {}, status: 422, reason: 'no' }, at);
+        expect(await store.claim(4, 'b', at, lease, { replay: true })).toEqual({ state: 'claimed' });
+        expect(await store.claim(4, 'c', at, lease, { replay: true })).toMatchObject({
+          state: 'claimedElsewhere',
+          owner: 'b',
+        });
+        await store.release(4, 'b');
+        expect(await store.claim(4, 'c', at, lease, { replay: true })).toMatchObject({
+          state: 'claimedElsewhere',
+          owner: 'b',
+        });
+        await store.release(4, 'b', { replay: true });
+        expect(await store.claim(4, 'c', at, lease, { replay: true })).toEqual({ state: 'claimed' });
+      },
+    );
 
     test('tells which of a set of customers are handled by now', async () => {
       const store = await storeOn(backend);
@@ -415,35 +436,44 @@ describe.each(BACKENDS)('the sync store on %s', (backend) => {
       expect((await store.findReconciliation(run.id))!.findings).toHaveLength(100);
     });
 
-    test('a run whose lease ran out is taken over by another owner, and its old owner can no longer save or end it', async () => {
-      const store = await storeOn(backend);
-      const { run } = await store.startReconciliation(range, 'a', at, lease);
-      await store.saveReconciliation(run.id, 'a', { position: 40, counts: noCounts, findings: [] }, later(1000), lease);
-      expect(await store.adoptReconciliation('b', later(lease), lease)).toBeUndefined();
-      const adopted = await store.adoptReconciliation('b', later(1000 + lease), lease);
-      expect(adopted).toMatchObject({ id: run.id, status: 'running', position: 40 });
-      expect(await store.adoptReconciliation('c', later(2000 + lease), lease)).toBeUndefined();
-      expect(
+    test(
+      'a run whose lease ran out is taken over by another owner, ' + 'and its old owner can no longer save or end it',
+      async () => {
+        const store = await storeOn(backend);
+        const { run } = await store.startReconciliation(range, 'a', at, lease);
         await store.saveReconciliation(
           run.id,
           'a',
-          { position: 99, counts: noCounts, findings: [] },
-          later(2000 + lease),
+          { position: 40, counts: noCounts, findings: [] },
+          later(1000),
           lease,
-        ),
-      ).toBe(false);
-      await store.finishReconciliation(
-        run.id,
-        'a',
-        { position: 99, counts: noCounts, findings: [] },
-        { status: 'done' },
-        later(2000 + lease),
-      );
-      expect(await store.findReconciliation(run.id)).toMatchObject({ status: 'running', position: 40 });
-      // A run left by its owner (a stop) is free at once.
-      await store.leaveReconciliation(run.id, 'b');
-      expect(await store.adoptReconciliation('c', later(2001 + lease), lease)).toMatchObject({ id: run.id });
-    });
+        );
+        expect(await store.adoptReconciliation('b', later(lease), lease)).toBeUndefined();
+        const adopted = await store.adoptReconciliation('b', later(1000 + lease), lease);
+        expect(adopted).toMatchObject({ id: run.id, status: 'running', position: 40 });
+        expect(await store.adoptReconciliation('c', later(2000 + lease), lease)).toBeUndefined();
+        expect(
+          await store.saveReconciliation(
+            run.id,
+            'a',
+            { position: 99, counts: noCounts, findings: [] },
+            later(2000 + lease),
+            lease,
+          ),
+        ).toBe(false);
+        await store.finishReconciliation(
+          run.id,
+          'a',
+          { position: 99, counts: noCounts, findings: [] },
+          { status: 'done' },
+          later(2000 + lease),
+        );
+        expect(await store.findReconciliation(run.id)).toMatchObject({ status: 'running', position: 40 });
+        // A run left by its owner (a stop) is free at once.
+        await store.leaveReconciliation(run.id, 'b');
+        expect(await store.adoptReconciliation('c', later(2001 + lease), lease)).toMatchObject({ id: run.id });
+      },
+    );
 
     test('a running run is free to be taken over as soon as the store is opened again', async () => {
       const place = sharedPlace(backend);
@@ -477,19 +507,22 @@ describe.each(BACKENDS)('the sync store on %s', (backend) => {
   });
 
   describe('replicas', () => {
-    test('lists the replicas whose heartbeat is at most a minute old, each with when it started and was last seen', async () => {
-      const store = await storeOn(backend);
-      await store.heartbeat({ id: 'one', startedAt: at.toISOString() }, later(1000));
-      await store.heartbeat({ id: 'two', startedAt: at.toISOString() }, later(2000));
-      await store.heartbeat({ id: 'one', startedAt: at.toISOString() }, later(5000));
-      expect((await store.status(later(6000))).replicas).toEqual([
-        { id: 'one', startedAt: at.toISOString(), lastSeenAt: later(5000).toISOString() },
-        { id: 'two', startedAt: at.toISOString(), lastSeenAt: later(2000).toISOString() },
-      ]);
-      expect(
-        (await store.status(later(2000 + REPLICA_SEEN_WITHIN_MS + 1))).replicas.map((replica) => replica.id),
-      ).toEqual(['one']);
-    });
+    test(
+      'lists the replicas whose heartbeat is at most a minute old, ' + 'each with when it started and was last seen',
+      async () => {
+        const store = await storeOn(backend);
+        await store.heartbeat({ id: 'one', startedAt: at.toISOString() }, later(1000));
+        await store.heartbeat({ id: 'two', startedAt: at.toISOString() }, later(2000));
+        await store.heartbeat({ id: 'one', startedAt: at.toISOString() }, later(5000));
+        expect((await store.status(later(6000))).replicas).toEqual([
+          { id: 'one', startedAt: at.toISOString(), lastSeenAt: later(5000).toISOString() },
+          { id: 'two', startedAt: at.toISOString(), lastSeenAt: later(2000).toISOString() },
+        ]);
+        expect(
+          (await store.status(later(2000 + REPLICA_SEEN_WITHIN_MS + 1))).replicas.map((replica) => replica.id),
+        ).toEqual(['one']);
+      },
+    );
   });
 });
 
@@ -497,22 +530,30 @@ describe('the sync store on SQLite only', () => {
   /** The store on `db`, with the guard it gets in production. */
   const sqliteStoreOn = (db: Db) => createSqliteSyncStore(db, createStorageGuard(db, createSilentLogger()));
 
-  test('commits to the write-ahead log without a sync each time, where the CRM and the Inventory sync every commit', () => {
-    const db = openDatabase(freshFile());
-    expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL, as every service opens it
-    sqliteStoreOn(db);
-    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL: safe against a killed process in WAL mode
-    db.close();
-  });
+  test(
+    'commits to the write-ahead log without a sync each time, ' + 'where the CRM and the Inventory sync every commit',
+    () => {
+      const db = openDatabase(freshFile());
+      expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL, as every service opens it
+      sqliteStoreOn(db);
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL: safe against a killed process in WAL mode
+      db.close();
+    },
+  );
 });
 
 describe('the sync store on PostgreSQL only', () => {
-  test('commits without waiting for the server’s disk, where the CRM and the Inventory wait at every commit', async () => {
-    const pg = await databases.postgres();
-    expect(await pg.query('SHOW synchronous_commit')).toEqual([{ synchronous_commit: 'off' }]);
-    expect(await pg.transaction((tx) => tx.query('SHOW synchronous_commit'))).toEqual([{ synchronous_commit: 'off' }]);
-    const crm = await crmDatabases.postgres();
-    expect(await crm.query('SHOW synchronous_commit')).toEqual([{ synchronous_commit: 'on' }]);
-  });
+  test(
+    'commits without waiting for the server’s disk, ' + 'where the CRM and the Inventory wait at every commit',
+    async () => {
+      const pg = await databases.postgres();
+      expect(await pg.query('SHOW synchronous_commit')).toEqual([{ synchronous_commit: 'off' }]);
+      expect(await pg.transaction((tx) => tx.query('SHOW synchronous_commit'))).toEqual([
+        { synchronous_commit: 'off' },
+      ]);
+      const crm = await crmDatabases.postgres();
+      expect(await crm.query('SHOW synchronous_commit')).toEqual([{ synchronous_commit: 'on' }]);
+    },
+  );
 });

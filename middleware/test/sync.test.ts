@@ -90,30 +90,33 @@ describe.each(BACKENDS)('syncNewCustomers on %s', (backend) => {
     expect(await deps.store.cursor()).toBe(4);
   });
 
-  test('when the Inventory is down, the cycle stops, the cursor stays, and the outage is logged once, not per cycle', async () => {
-    const { crm, inventory } = await upstreams();
-    for (const name of ['Alice', 'Bob', 'Carol']) await createCustomer(crm.url, name);
-    await inventory.close();
-    const { logger, lines } = captureLogs();
-    const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url, logger });
+  test(
+    'when the Inventory is down, the cycle stops, ' + 'the cursor stays, and the outage is logged once, not per cycle',
+    async () => {
+      const { crm, inventory } = await upstreams();
+      for (const name of ['Alice', 'Bob', 'Carol']) await createCustomer(crm.url, name);
+      await inventory.close();
+      const { logger, lines } = captureLogs();
+      const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url, logger });
 
-    const reports = [await syncNewCustomers(deps), await syncNewCustomers(deps), await syncNewCustomers(deps)];
+      const reports = [await syncNewCustomers(deps), await syncNewCustomers(deps), await syncNewCustomers(deps)];
 
-    expect(reports.map((r) => r.failure)).toEqual(
-      Array(3).fill(expect.stringMatching(/^Inventory unavailable: ECONNREFUSED/)),
-    );
-    expect(await deps.store.status()).toMatchObject({
-      cursor: 0,
-      failedCycles: 3,
-      lastSuccessAt: null,
-      outage: { upstream: 'Inventory', since: expect.any(String), lastError: expect.stringMatching(/ECONNREFUSED/) },
-    });
-    const loud = lines.filter((line) => line.level === 'error' || line.level === 'warn');
-    expect(loud.filter((line) => line.level === 'error')).toEqual([
-      expect.objectContaining({ upstream: 'Inventory', cursor: 0, message: expect.stringMatching(/Outage began/) }),
-    ]);
-    expect(loud.filter((line) => line.level === 'warn' && /retrying/.test(line.message))).toHaveLength(1);
-  });
+      expect(reports.map((r) => r.failure)).toEqual(
+        Array(3).fill(expect.stringMatching(/^Inventory unavailable: ECONNREFUSED/)),
+      );
+      expect(await deps.store.status()).toMatchObject({
+        cursor: 0,
+        failedCycles: 3,
+        lastSuccessAt: null,
+        outage: { upstream: 'Inventory', since: expect.any(String), lastError: expect.stringMatching(/ECONNREFUSED/) },
+      });
+      const loud = lines.filter((line) => line.level === 'error' || line.level === 'warn');
+      expect(loud.filter((line) => line.level === 'error')).toEqual([
+        expect.objectContaining({ upstream: 'Inventory', cursor: 0, message: expect.stringMatching(/Outage began/) }),
+      ]);
+      expect(loud.filter((line) => line.level === 'warn' && /retrying/.test(line.message))).toHaveLength(1);
+    },
+  );
 
   test('when the Inventory is down, the customer is retried next cycle and nothing is lost', async () => {
     const { crm } = await upstreams();

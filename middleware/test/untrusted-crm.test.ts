@@ -98,35 +98,39 @@ describe('the middleware does not trust what the CRM sends', () => {
     expect(lines.filter((line) => line.level === 'warn' && /unusable/.test(line.message))).toHaveLength(1);
   });
 
-  test('ids out of order across pages are delivered in id order: the cursor never jumps past a customer still to come', async () => {
-    const pages: Record<string, { body: unknown; link?: string }> = {
-      '0': {
-        body: [
-          { id: 1, name: 'A' },
-          { id: 2, name: 'B' },
-          { id: 5, name: 'E' },
-        ],
-        link: '</customers?after=5&limit=100>; rel="next"',
-      },
-      '5': {
-        body: [
-          { id: 4, name: 'D' },
-          { id: 3, name: 'C' },
-          { id: 6, name: 'F' },
-        ],
-      },
-    };
-    const { deps, inventoryUrl, lines } = await fakeCrm((_req, res, url) => {
-      const page = pages[url.searchParams.get('after') ?? ''] ?? { body: [] };
-      sendJson(res, 200, page.body, page.link ? { Link: page.link } : {});
-    });
-    expect(await syncNewCustomers(deps)).toMatchObject({ created: 6 });
-    expect((await delivered(inventoryUrl)).map(([id]) => id)).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(await deps.store.cursor()).toBe(6);
-    expect(lines).toContainEqual(
-      expect.objectContaining({ level: 'warn', message: expect.stringMatching(/out of id order/) }),
-    );
-  });
+  test(
+    'ids out of order across pages are delivered in id order: ' +
+      'the cursor never jumps past a customer still to come',
+    async () => {
+      const pages: Record<string, { body: unknown; link?: string }> = {
+        '0': {
+          body: [
+            { id: 1, name: 'A' },
+            { id: 2, name: 'B' },
+            { id: 5, name: 'E' },
+          ],
+          link: '</customers?after=5&limit=100>; rel="next"',
+        },
+        '5': {
+          body: [
+            { id: 4, name: 'D' },
+            { id: 3, name: 'C' },
+            { id: 6, name: 'F' },
+          ],
+        },
+      };
+      const { deps, inventoryUrl, lines } = await fakeCrm((_req, res, url) => {
+        const page = pages[url.searchParams.get('after') ?? ''] ?? { body: [] };
+        sendJson(res, 200, page.body, page.link ? { Link: page.link } : {});
+      });
+      expect(await syncNewCustomers(deps)).toMatchObject({ created: 6 });
+      expect((await delivered(inventoryUrl)).map(([id]) => id)).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(await deps.store.cursor()).toBe(6);
+      expect(lines).toContainEqual(
+        expect.objectContaining({ level: 'warn', message: expect.stringMatching(/out of id order/) }),
+      );
+    },
+  );
 
   test('a Link that loops back is not followed round and round', async () => {
     const { deps, asked, inventoryUrl, lines } = await fakeCrm((_req, res, url) => {

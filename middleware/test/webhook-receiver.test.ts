@@ -46,32 +46,36 @@ describe.each(BACKENDS)('POST /webhooks/crm on %s', (backend) => {
     expect((await http.post('/webhooks/crm').set('Content-Type', 'application/json').send('{}')).status).toBe(404);
   });
 
-  test("a signed customer.created gets the customer's package at once, and the cursor moves past her when all before her are handled", async () => {
-    const { crm, inventory, requests, deps, send } = await receiver(backend);
-    const alice = await createCustomer(crm.url, 'Alice');
-    const response = await send(signedEvent(secret, alice));
-    expect(response.status).toBe(200);
-    expect(response.body).toMatchObject({ customerId: alice.id, outcome: 'created', packageId: expect.any(Number) });
-    expect(await listPackages(inventory.url)).toEqual([
-      expect.objectContaining({ customerId: alice.id, customerName: 'Alice' }),
-    ]);
-    expect(await deps.store.status()).toMatchObject({
-      cursor: alice.id,
-      synced: 1,
-      deliveriesByPath: { webhook: 1, longPoll: 0, poll: 0 },
-    });
-    // Noted in a write of its own beside the delivery, which may land just after the answer.
-    await waitFor('the webhook to be noted', async () => (await deps.store.status()).lastWebhookAt !== null);
-    expect((await deps.store.status()).crmHighestId).toBe(alice.id);
+  test(
+    "a signed customer.created gets the customer's package at once, " +
+      'and the cursor moves past her when all before her are handled',
+    async () => {
+      const { crm, inventory, requests, deps, send } = await receiver(backend);
+      const alice = await createCustomer(crm.url, 'Alice');
+      const response = await send(signedEvent(secret, alice));
+      expect(response.status).toBe(200);
+      expect(response.body).toMatchObject({ customerId: alice.id, outcome: 'created', packageId: expect.any(Number) });
+      expect(await listPackages(inventory.url)).toEqual([
+        expect.objectContaining({ customerId: alice.id, customerName: 'Alice' }),
+      ]);
+      expect(await deps.store.status()).toMatchObject({
+        cursor: alice.id,
+        synced: 1,
+        deliveriesByPath: { webhook: 1, longPoll: 0, poll: 0 },
+      });
+      // Noted in a write of its own beside the delivery, which may land just after the answer.
+      await waitFor('the webhook to be noted', async () => (await deps.store.status()).lastWebhookAt !== null);
+      expect((await deps.store.status()).crmHighestId).toBe(alice.id);
 
-    const metrics = (await request(createApp(deps).callback()).get('/metrics')).text;
-    expect(metrics).toMatch(/^middleware_deliveries_webhook\{service="middleware"\} 1$/m);
-    expect(metrics).toMatch(/^middleware_last_webhook_timestamp_seconds\{service="middleware"\} [1-9]/m);
+      const metrics = (await request(createApp(deps).callback()).get('/metrics')).text;
+      expect(metrics).toMatch(/^middleware_deliveries_webhook\{service="middleware"\} 1$/m);
+      expect(metrics).toMatch(/^middleware_last_webhook_timestamp_seconds\{service="middleware"\} [1-9]/m);
 
-    // The poller finds nobody new, and does not ask the Inventory again: one request per customer.
-    expect(await syncNewCustomers(deps)).toMatchObject({ found: 0 });
-    expect(requests).toEqual([alice.id]);
-  });
+      // The poller finds nobody new, and does not ask the Inventory again: one request per customer.
+      expect(await syncNewCustomers(deps)).toMatchObject({ found: 0 });
+      expect(requests).toEqual([alice.id]);
+    },
+  );
 
   test('the same webhook-id again is a 200, and the Inventory is not asked again', async () => {
     const { crm, requests, send } = await receiver(backend);
@@ -84,60 +88,68 @@ describe.each(BACKENDS)('POST /webhooks/crm on %s', (backend) => {
     expect(requests).toEqual([alice.id]);
   });
 
-  test('a batch (a JSON array of events) gets each customer its package, answered once all are, in order; sent again, nobody is asked for twice', async () => {
-    const { crm, inventory, requests, deps, send } = await receiver(backend);
-    const customers = [
-      await createCustomer(crm.url, 'Alice'),
-      await createCustomer(crm.url, 'Bob'),
-      await createCustomer(crm.url, 'Carol'),
-    ];
-    const batch = signedBatch(secret, customers, { id: 'batch_abc' });
-    const response = await send(batch);
-    expect(response.status).toBe(200);
-    expect(response.body).toEqual({
-      webhookId: 'batch_abc',
-      results: customers.map((customer, index) =>
-        expect.objectContaining({ webhookId: `msg_${index + 1}`, customerId: customer.id, outcome: 'created' }),
-      ),
-    });
-    expect((await listPackages(inventory.url)).map((pkg) => pkg.customerName).sort()).toEqual([
-      'Alice',
-      'Bob',
-      'Carol',
-    ]);
-    expect(await deps.store.status()).toMatchObject({
-      cursor: customers[2]!.id,
-      synced: 3,
-      deliveriesByPath: { webhook: 3 },
-    });
+  test(
+    'a batch (a JSON array of events) gets each customer its package, ' +
+      'answered once all are, in order; sent again, nobody is asked for twice',
+    async () => {
+      const { crm, inventory, requests, deps, send } = await receiver(backend);
+      const customers = [
+        await createCustomer(crm.url, 'Alice'),
+        await createCustomer(crm.url, 'Bob'),
+        await createCustomer(crm.url, 'Carol'),
+      ];
+      const batch = signedBatch(secret, customers, { id: 'batch_abc' });
+      const response = await send(batch);
+      expect(response.status).toBe(200);
+      expect(response.body).toEqual({
+        webhookId: 'batch_abc',
+        results: customers.map((customer, index) =>
+          expect.objectContaining({ webhookId: `msg_${index + 1}`, customerId: customer.id, outcome: 'created' }),
+        ),
+      });
+      expect((await listPackages(inventory.url)).map((pkg) => pkg.customerName).sort()).toEqual([
+        'Alice',
+        'Bob',
+        'Carol',
+      ]);
+      expect(await deps.store.status()).toMatchObject({
+        cursor: customers[2]!.id,
+        synced: 3,
+        deliveriesByPath: { webhook: 3 },
+      });
 
-    const again = await send(batch);
-    expect(again.status).toBe(200);
-    expect(again.body.results).toEqual(customers.map(() => expect.objectContaining({ repeat: true })));
-    expect([...requests].sort()).toEqual(customers.map((customer) => customer.id).sort());
-  });
+      const again = await send(batch);
+      expect(again.status).toBe(200);
+      expect(again.body.results).toEqual(customers.map(() => expect.objectContaining({ repeat: true })));
+      expect([...requests].sort()).toEqual(customers.map((customer) => customer.id).sort());
+    },
+  );
 
-  test("a batch while the Inventory is down is a 503 with Retry-After and each event's answer; sent again once it is up, it is delivered", async () => {
-    let down = true;
-    const { crm, inventory, http } = await gatedReceiver(backend, () => (down ? 503 : undefined));
-    const customers = [await createCustomer(crm.url, 'Alice'), await createCustomer(crm.url, 'Bob')];
-    const batch = signedBatch(secret, customers);
-    const refused = await http.post('/webhooks/crm').set(batch.headers).send(batch.body);
-    expect(refused.status).toBe(503);
-    expect(refused.headers['retry-after']).toBe('5');
-    expect(refused.body).toMatchObject({
-      type: '/problems/upstream-unavailable',
-      results: [expect.objectContaining({ status: 503 }), expect.objectContaining({ status: 503 })],
-    });
-    expect(await listPackages(inventory.url)).toEqual([]);
-    down = false;
-    const delivered = await http.post('/webhooks/crm').set(batch.headers).send(batch.body);
-    expect(delivered.status).toBe(200);
-    expect(delivered.body.results).toEqual([
-      expect.objectContaining({ outcome: 'created' }),
-      expect.objectContaining({ outcome: 'created' }),
-    ]);
-  });
+  test(
+    "a batch while the Inventory is down is a 503 with Retry-After and each event's answer; " +
+      'sent again once it is up, it is delivered',
+    async () => {
+      let down = true;
+      const { crm, inventory, http } = await gatedReceiver(backend, () => (down ? 503 : undefined));
+      const customers = [await createCustomer(crm.url, 'Alice'), await createCustomer(crm.url, 'Bob')];
+      const batch = signedBatch(secret, customers);
+      const refused = await http.post('/webhooks/crm').set(batch.headers).send(batch.body);
+      expect(refused.status).toBe(503);
+      expect(refused.headers['retry-after']).toBe('5');
+      expect(refused.body).toMatchObject({
+        type: '/problems/upstream-unavailable',
+        results: [expect.objectContaining({ status: 503 }), expect.objectContaining({ status: 503 })],
+      });
+      expect(await listPackages(inventory.url)).toEqual([]);
+      down = false;
+      const delivered = await http.post('/webhooks/crm').set(batch.headers).send(batch.body);
+      expect(delivered.status).toBe(200);
+      expect(delivered.body.results).toEqual([
+        expect.objectContaining({ outcome: 'created' }),
+        expect.objectContaining({ outcome: 'created' }),
+      ]);
+    },
+  );
 
   test.each([
     [
@@ -176,32 +188,39 @@ describe.each(BACKENDS)('POST /webhooks/crm on %s', (backend) => {
     expect(await deps.store.status()).toMatchObject({ synced: 0, deadLetters: 0, lastWebhookAt: null });
   });
 
-  test('while the Inventory is down the answer is 503 with Retry-After, so the CRM sends it again; then it is delivered', async () => {
-    let down = true;
-    const { crm, http } = await gatedReceiver(backend, () => (down ? 503 : undefined));
-    const alice = await createCustomer(crm.url, 'Alice');
-    const event = signedEvent(secret, alice);
-    const refused = await http.post('/webhooks/crm').set(event.headers).send(event.body);
-    expect(refused.status).toBe(503);
-    expect(refused.headers['retry-after']).toBe('5');
-    expect(refused.body).toMatchObject({ type: '/problems/upstream-unavailable' });
-    down = false;
-    expect((await http.post('/webhooks/crm').set(event.headers).send(event.body)).body).toMatchObject({
-      outcome: 'created',
-    });
-  });
+  test(
+    'while the Inventory is down the answer is 503 with Retry-After, ' +
+      'so the CRM sends it again; then it is delivered',
+    async () => {
+      let down = true;
+      const { crm, http } = await gatedReceiver(backend, () => (down ? 503 : undefined));
+      const alice = await createCustomer(crm.url, 'Alice');
+      const event = signedEvent(secret, alice);
+      const refused = await http.post('/webhooks/crm').set(event.headers).send(event.body);
+      expect(refused.status).toBe(503);
+      expect(refused.headers['retry-after']).toBe('5');
+      expect(refused.body).toMatchObject({ type: '/problems/upstream-unavailable' });
+      down = false;
+      expect((await http.post('/webhooks/crm').set(event.headers).send(event.body)).body).toMatchObject({
+        outcome: 'created',
+      });
+    },
+  );
 
-  test('an Inventory refusal is dead-lettered (200, so the CRM stops sending it), and the cursor moves past it', async () => {
-    const { crm, deps, http } = await gatedReceiver(backend, () => 409);
-    const alice = await createCustomer(crm.url, 'Alice');
-    const event = signedEvent(secret, alice);
-    const response = await http.post('/webhooks/crm').set(event.headers).send(event.body);
-    expect(response.status).toBe(200);
-    expect(response.body).toMatchObject({ outcome: 'deadLettered', deadLetterId: 1, status: 409 });
-    expect(await deps.store.status()).toMatchObject({ cursor: alice.id, deadLetters: 1 });
-    expect(await syncNewCustomers(deps)).toMatchObject({ found: 0 });
-    expect(await deps.store.status()).toMatchObject({ cursor: alice.id, deadLetters: 1 });
-  });
+  test(
+    'an Inventory refusal is dead-lettered (200, so the CRM stops sending it), ' + 'and the cursor moves past it',
+    async () => {
+      const { crm, deps, http } = await gatedReceiver(backend, () => 409);
+      const alice = await createCustomer(crm.url, 'Alice');
+      const event = signedEvent(secret, alice);
+      const response = await http.post('/webhooks/crm').set(event.headers).send(event.body);
+      expect(response.status).toBe(200);
+      expect(response.body).toMatchObject({ outcome: 'deadLettered', deadLetterId: 1, status: 409 });
+      expect(await deps.store.status()).toMatchObject({ cursor: alice.id, deadLetters: 1 });
+      expect(await syncNewCustomers(deps)).toMatchObject({ found: 0 });
+      expect(await deps.store.status()).toMatchObject({ cursor: alice.id, deadLetters: 1 });
+    },
+  );
 
   test('other event types are acknowledged and ignored', async () => {
     const { requests, send } = await receiver(backend);

@@ -56,7 +56,10 @@ export interface InventoryClient {
    * (`GET /packages?orderBy=customerId`). Throws UpstreamUnavailableError when a page cannot be read.
    */
   packagesByCustomer(customerId: number, pageSize?: number): AsyncGenerator<InventoryPackage[]>;
-  /** How many packages this process has asked for, each ask once whatever got's retry did: its share of the work among replicas. */
+  /**
+   * How many packages this process has asked for, each ask once whatever got's retry did:
+   * its share of the work among replicas.
+   */
   asks(): number;
 }
 

@@ -191,7 +191,8 @@ export async function handleCrmRequest(deps: DeliveryDeps, request: CrmRequest):
   const count = (status: number) => answers.filter((each) => each.status === status).length;
   const of = `of the batch's ${events.length} events`;
   if (count(503) > 0) {
-    const detail = `${count(503)} ${of} could not be delivered: the Inventory is unavailable; send the batch again later.`;
+    const detail =
+      `${count(503)} ${of} could not be delivered: ` + 'the Inventory is unavailable; send the batch again later.';
     return problemAnswer(
       503,
       'upstream-unavailable',

@@ -140,7 +140,8 @@ export async function replayAllDeadLetters(deps: SyncDeps): Promise<ReplayAllRep
     }
   }
   deps.logger.info(
-    `Replayed the dead letters: ${report.delivered} delivered, ${report.stillRefused} still refused, ${report.notTried} not tried`,
+    `Replayed the dead letters: ${report.delivered} delivered, ${report.stillRefused} still refused, ` +
+      `${report.notTried} not tried`,
     {
       delivered: report.delivered,
       stillRefused: report.stillRefused,

@@ -329,7 +329,10 @@ export async function reserveCustomers(deps: DeliveryDeps, customerIds: readonly
   return reservations;
 }
 
-/** Gives up a customer claimed but not asked for (a cycle stopped first): released, and those waiting here try themselves. */
+/**
+ * Gives up a customer claimed but not asked for (a cycle stopped first):
+ * released, and those waiting here try themselves.
+ */
 export async function abandonReservation(
   deps: DeliveryDeps,
   customerId: number,

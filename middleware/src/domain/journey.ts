@@ -4,7 +4,10 @@ import type { JourneyEntry, JourneyStep, RecordedStep, SyncStore } from '../stor
 export type { JourneyStep } from '../store/sync-store.js';
 
 export interface Journal {
-  /** Notes a step of one customer's journey, with the trace it happened in. Never throws, never waits: steps are written in groups, a failed write is logged at debug and dropped. */
+  /**
+   * Notes a step of one customer's journey, with the trace it happened in.
+   * Never throws, never waits: steps are written in groups, a failed write is logged at debug and dropped.
+   */
   record(customerId: number, step: JourneyStep, traceId?: string): void;
   /** Resolves once every step recorded so far is written (tests, shutdown). */
   flush(): Promise<void>;

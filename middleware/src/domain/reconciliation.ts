@@ -52,7 +52,9 @@ export interface Reconciler {
   start(request: ReconcileRequest): Promise<{ started: boolean; run: Reconciliation }>;
   /** Looks now and every RECONCILE_CHECK_MS for a walk to take over and, with an interval, for one that is due. */
   startTimers(): void;
-  /** Stops looking, and leaves a walk in progress here to be taken up again after the restart (or by another replica). */
+  /**
+   * Stops looking, and leaves a walk in progress here to be taken up again after the restart (or by another replica).
+   */
   stop(): Promise<void>;
   /** Findings by kind and repairs made by this process's walks, for its metrics. */
   tally(): Readonly<FindingCounts>;
@@ -132,7 +134,10 @@ const packagesBetween = (deps: SyncDeps, after: number, toId: number) =>
       ),
   );
 
-/** Runs `act` on every item, at most `limit` at once; after a failure no more are started, and the first failure is thrown once the others end. */
+/**
+ * Runs `act` on every item, at most `limit` at once; after a failure no more are started,
+ * and the first failure is thrown once the others end.
+ */
 async function eachAtMost<T>(items: readonly T[], limit: number, act: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   let failure: { error: unknown } | undefined;
@@ -298,7 +303,8 @@ export function createReconciler(
   };
 
   const summary = (counts: FindingCounts) =>
-    `${counts.missing} missing (${counts.repaired} repaired), ${counts.mismatched} mismatched, ${counts.orphaned} orphaned`;
+    `${counts.missing} missing (${counts.repaired} repaired), ` +
+    `${counts.mismatched} mismatched, ${counts.orphaned} orphaned`;
 
   const runWalk = async (run: Reconciliation, signal: AbortSignal) => {
     const fields = { reconciliationId: run.id, fromId: run.fromId, toId: run.toId, repair: run.repair };
@@ -380,7 +386,8 @@ export function createReconciler(
     const begun = await deps.store.startReconciliation(range, owner, deps.now(), leaseMs);
     if (begun.started) {
       deps.logger.info(
-        `Reconciliation ${begun.run.id} started: customers ${range.fromId} to ${range.toId}, repair ${range.repair ? 'on' : 'off'}`,
+        `Reconciliation ${begun.run.id} started: customers ${range.fromId} to ${range.toId}, ` +
+          `repair ${range.repair ? 'on' : 'off'}`,
         {
           reconciliationId: begun.run.id,
           ...range,

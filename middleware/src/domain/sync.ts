@@ -253,7 +253,10 @@ async function deliverInOrder(
   };
 }
 
-/** Why a cycle stopped for the middleware's own storage (a full disk, a database out of reach), or undefined when it did not. */
+/**
+ * Why a cycle stopped for the middleware's own storage (a full disk, a database out of reach),
+ * or undefined when it did not.
+ */
 function ownStorageFailure(error: unknown): string | undefined {
   if (error instanceof StorageFullError) return error.detail;
   if (isDatabaseUnavailable(error)) return (error as Error).message;

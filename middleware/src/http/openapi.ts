@@ -50,8 +50,9 @@ const crmEvent = {
 export const middlewareOpenApi = openApiDocument({
   title: 'Middleware',
   description:
-    'Carries every new CRM customer to the Inventory as one welcome package. Its state (cursor, counters, dead letters) ' +
-    'lives in its own SQLite database, or on PostgreSQL (DATABASE_URL), where any number of replicas share it and the work: ' +
+    'Carries every new CRM customer to the Inventory as one welcome package. ' +
+    'Its state (cursor, counters, dead letters) lives in its own SQLite database, ' +
+    'or on PostgreSQL (DATABASE_URL), where any number of replicas share it and the work: ' +
     'every replica answers the same. A status page for people is at `/`.',
   tags: [
     { name: 'status', description: 'Where delivery stands: for people (the page) and for programs.' },
@@ -60,14 +61,16 @@ export const middlewareOpenApi = openApiDocument({
     {
       name: 'reconciliation',
       description:
-        "The CRM's customers and the Inventory's packages compared side by side, to find (and repair) what the Inventory lost " +
-        'after it had confirmed it: a restore from an old backup, a table emptied by mistake, a package deleted by hand.',
+        "The CRM's customers and the Inventory's packages compared side by side, " +
+        'to find (and repair) what the Inventory lost after it had confirmed it: ' +
+        'a restore from an old backup, a table emptied by mistake, a package deleted by hand.',
     },
     {
       name: 'journeys',
       description:
-        'What happened to one customer: when the CRM made it, how the middleware found it, each ask of the Inventory with its answer, ' +
-        'and the outcome, each step with the trace it happened in. Kept JOURNEY_RETENTION_DAYS (30).',
+        'What happened to one customer: when the CRM made it, how the middleware found it, ' +
+        'each ask of the Inventory with its answer, and the outcome, ' +
+        'each step with the trace it happened in. Kept JOURNEY_RETENTION_DAYS (30).',
     },
   ],
   schemas: {
@@ -162,7 +165,8 @@ export const middlewareOpenApi = openApiDocument({
         replicas: {
           type: 'array',
           description:
-            'The middleware processes whose heartbeat (every 15 s) was seen in the last minute, by id: one on SQLite, each replica on PostgreSQL.',
+            'The middleware processes whose heartbeat (every 15 s) was seen in the last minute, ' +
+            'by id: one on SQLite, each replica on PostgreSQL.',
           items: {
             type: 'object',
             required: ['id', 'startedAt', 'lastSeenAt'],
@@ -184,8 +188,9 @@ export const middlewareOpenApi = openApiDocument({
     WebhookOutcome: {
       type: 'object',
       description:
-        'What became of the event. `repeat` is true when the Inventory was not asked: the customer was known (the same webhook-id again, ' +
-        'or delivered by the poller) or already in flight. `handledBefore`: the cursor had passed the customer long ago.',
+        'What became of the event. `repeat` is true when the Inventory was not asked: ' +
+        'the customer was known (the same webhook-id again, or delivered by the poller) ' +
+        'or already in flight. `handledBefore`: the cursor had passed the customer long ago.',
       required: ['webhookId', 'outcome'],
       properties: {
         webhookId: { type: 'string' },
@@ -208,8 +213,8 @@ export const middlewareOpenApi = openApiDocument({
         customerId: { type: ['integer', 'null'], description: 'Null for a CRM record without a usable id.' },
         customer: {
           description:
-            'What could not be delivered: for an Inventory refusal, the customer as the middleware asked for it (`{ id, name }`); ' +
-            'for an unusable CRM record, the record as the CRM sent it.',
+            'What could not be delivered: for an Inventory refusal, the customer as the middleware asked for it ' +
+            '(`{ id, name }`); for an unusable CRM record, the record as the CRM sent it.',
         },
         status: {
           type: ['integer', 'null'],
@@ -231,7 +236,8 @@ export const middlewareOpenApi = openApiDocument({
         toId: {
           ...customerId,
           description:
-            'The last customer id to check: the cursor by default, and never beyond it (customers after it are not handled yet).',
+            'The last customer id to check: the cursor by default, ' +
+            'and never beyond it (customers after it are not handled yet).',
         },
         repair: {
           type: 'boolean',
@@ -244,8 +250,9 @@ export const middlewareOpenApi = openApiDocument({
     Finding: {
       type: 'object',
       description:
-        '`missing`: a customer without a package (not one with a dead letter: that is on its own list). `mismatched`: a package ' +
-        "under another name than its customer's. `orphaned`: a package for a customer the CRM does not have.",
+        '`missing`: a customer without a package (not one with a dead letter: ' +
+        'that is on its own list). `mismatched`: a package under another name than its ' +
+        "customer's. `orphaned`: a package for a customer the CRM does not have.",
       required: ['kind', 'customerId'],
       properties: {
         kind: { enum: ['missing', 'mismatched', 'orphaned'] },
@@ -263,7 +270,8 @@ export const middlewareOpenApi = openApiDocument({
         repair: {
           enum: ['created', 'alreadyThere', 'deadLettered'],
           description:
-            'What the repair of a missing customer came to; `deadLettered`: the Inventory refused it, see /dead-letters.',
+            'What the repair of a missing customer came to; `deadLettered`: ' +
+            'the Inventory refused it, see /dead-letters.',
         },
       },
       additionalProperties: false,
@@ -324,19 +332,22 @@ export const middlewareOpenApi = openApiDocument({
     JourneyStepCreated: journeyStep('created', 'The CRM made the customer (`at` is its createdAt).'),
     JourneyStepFound: journeyStep(
       'found',
-      'The middleware found the customer: by a CRM webhook, a long poll, a plain poll, a reconciliation (missing), or a replay of its dead letter.',
+      'The middleware found the customer: by a CRM webhook, a long poll, a plain poll, ' +
+        'a reconciliation (missing), or a replay of its dead letter.',
       { via: { enum: ['webhook', 'longPoll', 'poll', 'reconciliation', 'replay'] } },
       ['via'],
     ),
     JourneyStepAsked: journeyStep(
       'asked',
-      'One HTTP attempt at the Inventory (a retry is a second one): its status, or null and the error when it gave no answer.',
+      'One HTTP attempt at the Inventory (a retry is a second one): ' +
+        'its status, or null and the error when it gave no answer.',
       { status: { type: ['integer', 'null'], minimum: 100, maximum: 599 }, error: { type: 'string' } },
       ['status'],
     ),
     JourneyStepOutcome: journeyStep(
       'outcome',
-      'What came of it: a package created or already there, a dead letter (with the refusal status), a dead letter replayed, a lost package repaired.',
+      'What came of it: a package created or already there, a dead letter (with the refusal status), ' +
+        'a dead letter replayed, a lost package repaired.',
       {
         outcome: { enum: ['created', 'alreadyThere', 'deadLettered', 'replayed', 'repaired'] },
         packageId: { type: 'integer', minimum: 1 },
@@ -429,9 +440,10 @@ export const middlewareOpenApi = openApiDocument({
         tags: ['push'],
         summary: "The CRM's webhook (Standard Webhooks): a customer.created event becomes a welcome package at once",
         description:
-          'Present only when CRM_WEBHOOK_SECRET is set (otherwise 404). The signature is checked over the raw body with the ' +
-          '`standardwebhooks` package: `webhook-signature` is `v1,` and base64 HMAC-SHA256 of `webhook-id.webhook-timestamp.body`, ' +
-          'and the timestamp may be at most five minutes off. The customer goes through the same delivery code as the poller; ' +
+          'Present only when CRM_WEBHOOK_SECRET is set (otherwise 404). The signature is checked over the raw ' +
+          'body with the `standardwebhooks` package: `webhook-signature` is `v1,` and base64 HMAC-SHA256 of ' +
+          '`webhook-id.webhook-timestamp.body`, and the timestamp may be at most five minutes off. ' +
+          'The customer goes through the same delivery code as the poller; ' +
           'the poller later moves its cursor past it without asking the Inventory again.',
         operationId: 'receiveCrmWebhook',
         parameters: [
@@ -467,7 +479,8 @@ export const middlewareOpenApi = openApiDocument({
                   {
                     type: 'array',
                     description:
-                      'A batch, from an endpoint whose batchSize is above 1: the events, each with its own webhook-id as `id`.',
+                      'A batch, from an endpoint whose batchSize is above 1: ' +
+                      'the events, each with its own webhook-id as `id`.',
                     items: {
                       ...crmEvent,
                       required: ['id', ...crmEvent.required],
@@ -481,7 +494,8 @@ export const middlewareOpenApi = openApiDocument({
         },
         responses: {
           '200': json(
-            'Delivered, known already, dead-lettered, or an event type that is ignored (for a batch: every event, in order)',
+            'Delivered, known already, dead-lettered, or an event type that is ignored ' +
+              '(for a batch: every event, in order)',
             {
               oneOf: [
                 { $ref: '#/components/schemas/WebhookOutcome' },
@@ -502,8 +516,9 @@ export const middlewareOpenApi = openApiDocument({
           '413': problem('The body is larger than 64 KiB.', 'body-too-large'),
           '503': {
             ...problem(
-              'The Inventory is unavailable: send the event again later (Retry-After). For a batch: some of its events found it so; ' +
-                "`results` has each event's answer, and those handled are not asked for again when the batch comes back.",
+              'The Inventory is unavailable: send the event again later (Retry-After). ' +
+                "For a batch: some of its events found it so; `results` has each event's answer, " +
+                'and those handled are not asked for again when the batch comes back.',
               'upstream-unavailable',
             ),
             headers: {
@@ -570,11 +585,12 @@ export const middlewareOpenApi = openApiDocument({
         tags: ['reconciliation'],
         summary: "Compare the CRM's customers with the Inventory's packages, and repair the missing ones",
         description:
-          'Walks both in customer-id order, a page of 1,000 at a time, in the background: follow its progress at the Location. ' +
-          'Missing customers are delivered again through the same delivery code as every other path (the Inventory answers 200 ' +
-          'for a package it has; a refusal becomes a dead letter). Mismatched and orphaned packages are reported, never changed. ' +
-          'One runs at a time across all replicas; a run left by a stopped or lost middleware is taken up again from its last save. ' +
-          'RECONCILE_INTERVAL starts one on its own.',
+          'Walks both in customer-id order, a page of 1,000 at a time, in the background: ' +
+          'follow its progress at the Location. Missing customers are delivered again through the same ' +
+          'delivery code as every other path (the Inventory answers 200 for a package it has; ' +
+          'a refusal becomes a dead letter). Mismatched and orphaned packages are reported, never changed. ' +
+          'One runs at a time across all replicas; a run left by a stopped or lost middleware is taken up ' +
+          'again from its last save. RECONCILE_INTERVAL starts one on its own.',
         operationId: 'startReconciliation',
         requestBody: {
           required: false,
@@ -586,7 +602,8 @@ export const middlewareOpenApi = openApiDocument({
           }),
           ...bodyProblems,
           '400': problem(
-            'A bad body: malformed JSON, a field that is not accepted or wrong, toId below fromId, or fromId beyond the cursor.',
+            'A bad body: malformed JSON, a field that is not accepted or ' +
+              'wrong, toId below fromId, or fromId beyond the cursor.',
             'malformed-json',
             'malformed-body',
             'validation-failed',
@@ -642,8 +659,8 @@ export const middlewareOpenApi = openApiDocument({
         tags: ['journeys'],
         summary: 'What happened to one customer: found how, each ask of the Inventory, the outcome, and its trace',
         description:
-          'The steps the middleware recorded for the customer, in time order. Steps are written a few milliseconds after they happen, ' +
-          'and deleted JOURNEY_RETENTION_DAYS (30) after.',
+          'The steps the middleware recorded for the customer, in time order. ' +
+          'Steps are written a few milliseconds after they happen, and deleted JOURNEY_RETENTION_DAYS (30) after.',
         operationId: 'getJourney',
         parameters: [idParameter("The CRM's customer id")],
         responses: {
@@ -658,8 +675,9 @@ export const middlewareOpenApi = openApiDocument({
         tags: ['journeys'],
         summary: "One customer's journey as a list: it, or none (never a 404)",
         description:
-          'The same journey as /customers/{id}/journey, for a caller that would rather not meet a 404 for a customer never seen: ' +
-          'the status page does this, since a browser reports every 404 it fetches as an error.',
+          'The same journey as /customers/{id}/journey, for a caller that would rather not ' +
+          'meet a 404 for a customer never seen: the status page does this, ' +
+          'since a browser reports every 404 it fetches as an error.',
         operationId: 'findJourneys',
         parameters: [
           { name: 'customerId', in: 'query', required: true, description: "The CRM's customer id", schema: customerId },

@@ -72,7 +72,9 @@ async function moveCursor(tx: Queryable, past = 0, lockedAt?: number): Promise<v
  * tells the same and none asks the Inventory for a customer another one holds.
  */
 export function createPostgresSyncStore(pg: Postgres): SyncStore {
-  /** Counts confirmed packages, remembers them, keeps the latest among the recent ones, and moves the cursor over them. */
+  /**
+   * Counts confirmed packages, remembers them, keeps the latest among the recent ones, and moves the cursor over them.
+   */
   const recordConfirmed = async (tx: Queryable, batch: readonly Confirmation[]) => {
     const counts = countsOf(batch);
     // The state row first: the lock every cursor move takes, in the same order everywhere.
@@ -85,10 +87,12 @@ export function createPostgresSyncStore(pg: Postgres): SyncStore {
     // One row per customer: ON CONFLICT may not touch the same row twice in one statement.
     const latest = [...new Map(batch.map(({ delivery }) => [delivery.customerId, delivery])).values()];
     const recent = batch.slice(-RECENT_DELIVERIES);
-    // The pruning sees the deliveries as they were before this statement: at most a batch more than RECENT_DELIVERIES are kept.
+    // The pruning sees the deliveries as they were before this statement:
+    // at most a batch more than RECENT_DELIVERIES are kept.
     await tx.query(
       `WITH confirming AS (
-         INSERT INTO confirmed (customer_id, package_id, outcome) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[])
+         INSERT INTO confirmed (customer_id, package_id, outcome)
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[])
          ON CONFLICT (customer_id) DO UPDATE SET package_id = excluded.package_id, outcome = excluded.outcome
        ),
        recording AS (
@@ -119,7 +123,8 @@ export function createPostgresSyncStore(pg: Postgres): SyncStore {
   const confirmTogether = groupCommit<Confirmation>(async (batch) => void (await confirmAll(batch)));
   const noteWebhooks = groupCommit<{ at: string; customerId: number }>(async (batch) => {
     await pg.query(
-      'UPDATE sync_state SET last_webhook_at = GREATEST(last_webhook_at, $1), crm_highest_id = GREATEST(crm_highest_id, $2) WHERE id = 1',
+      'UPDATE sync_state SET last_webhook_at = GREATEST(last_webhook_at, $1), ' +
+        'crm_highest_id = GREATEST(crm_highest_id, $2) WHERE id = 1',
       [
         batch.reduce((latest, webhook) => (webhook.at > latest ? webhook.at : latest), ''),
         Math.max(...batch.map((webhook) => webhook.customerId)),
@@ -207,8 +212,8 @@ export function createPostgresSyncStore(pg: Postgres): SyncStore {
       );
       if (!row) return false;
       await tx.query(
-        `UPDATE reconciliations SET position = $2, missing = $3, mismatched = $4, orphaned = $5, repaired = $6, findings = $7,
-           lease_until = $8, updated_at = $9, status = $10, error = $11, finished_at = $12
+        `UPDATE reconciliations SET position = $2, missing = $3, mismatched = $4, orphaned = $5, repaired = $6,
+           findings = $7, lease_until = $8, updated_at = $9, status = $10, error = $11, finished_at = $12
          WHERE id = $1`,
         [
           id,
@@ -239,7 +244,8 @@ export function createPostgresSyncStore(pg: Postgres): SyncStore {
       >(
         `SELECT s.*,
            (SELECT COUNT(*) FROM dead_letters) AS dead_letter_count,
-           COALESCE((SELECT json_agg(d ORDER BY d.id DESC) FROM (SELECT * FROM deliveries ORDER BY id DESC LIMIT $1) d), '[]') AS deliveries,
+           COALESCE((SELECT json_agg(d ORDER BY d.id DESC)
+                     FROM (SELECT * FROM deliveries ORDER BY id DESC LIMIT $1) d), '[]') AS deliveries,
            COALESCE((SELECT json_agg(r ORDER BY r.id) FROM replicas r WHERE r.last_seen_at >= $2), '[]') AS replicas
          FROM sync_state s WHERE s.id = 1`,
         [RECENT_DELIVERIES, new Date(at.getTime() - REPLICA_SEEN_WITHIN_MS).toISOString()],
@@ -261,7 +267,8 @@ export function createPostgresSyncStore(pg: Postgres): SyncStore {
     },
     async markCycleFailed(upstream, error, at) {
       const [before] = await pg.query<OutageRow>(
-        `UPDATE sync_state s SET failed_cycles = s.failed_cycles + 1, last_error = $1, outage_upstream = $2, outage_since = COALESCE(s.outage_since, $3)
+        `UPDATE sync_state s SET failed_cycles = s.failed_cycles + 1, last_error = $1, outage_upstream = $2,
+           outage_since = COALESCE(s.outage_since, $3)
          FROM (SELECT outage_upstream, outage_since, last_error FROM sync_state WHERE id = 1 FOR UPDATE) before
          WHERE s.id = 1 RETURNING before.*`,
         [error, upstream, at.toISOString()],
@@ -351,7 +358,8 @@ export function createPostgresSyncStore(pg: Postgres): SyncStore {
       for (;;) {
         // The partial unique index lets one run at a time: an insert beside a running one does nothing.
         const [started] = await pg.query<ReconciliationRow>(
-          `INSERT INTO reconciliations (status, from_id, to_id, repair, open_ended, position, owner, lease_until, started_at, updated_at)
+          `INSERT INTO reconciliations
+             (status, from_id, to_id, repair, open_ended, position, owner, lease_until, started_at, updated_at)
            VALUES ('running', $1, $2, $3, $8, $4, $5, $6, $7, $7)
            ON CONFLICT (status) WHERE status = 'running' DO NOTHING
            RETURNING *`,
@@ -385,7 +393,8 @@ export function createPostgresSyncStore(pg: Postgres): SyncStore {
     },
     async adoptReconciliation(owner, at, leaseMs) {
       const [row] = await pg.query<ReconciliationRow>(
-        "UPDATE reconciliations SET owner = $1, lease_until = $2 WHERE status = 'running' AND lease_until <= $3 RETURNING *",
+        'UPDATE reconciliations SET owner = $1, lease_until = $2 ' +
+          "WHERE status = 'running' AND lease_until <= $3 RETURNING *",
         [owner, new Date(at.getTime() + leaseMs).toISOString(), at.toISOString()],
       );
       return row && toReconciliation(row);

@@ -149,7 +149,8 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
   const deadLetterCount = db.prepare<[], number>('SELECT COUNT(*) FROM dead_letters').pluck();
   const pollStarted = db.prepare<[string]>('UPDATE sync_state SET last_poll_at = ? WHERE id = 1');
   const cycleSucceeded = db.prepare<[string]>(
-    'UPDATE sync_state SET last_success_at = ?, last_error = NULL, outage_upstream = NULL, outage_since = NULL WHERE id = 1',
+    'UPDATE sync_state SET last_success_at = ?, last_error = NULL, outage_upstream = NULL, outage_since = NULL ' +
+      'WHERE id = 1',
   );
   const cycleFailed = db.prepare<[string, string, string]>(`
     UPDATE sync_state SET failed_cycles = failed_cycles + 1, last_error = ?, outage_upstream = ?,
@@ -166,7 +167,8 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
   );
   const handledNow = db
     .prepare<[{ customerId: number }], number>(
-      'SELECT EXISTS (SELECT 1 FROM confirmed WHERE customer_id = @customerId) OR EXISTS (SELECT 1 FROM dead_letters WHERE customer_id = @customerId)',
+      'SELECT EXISTS (SELECT 1 FROM confirmed WHERE customer_id = @customerId) ' +
+        'OR EXISTS (SELECT 1 FROM dead_letters WHERE customer_id = @customerId)',
     )
     .pluck();
   const isHandled = (customerId: number) => handledNow.get({ customerId }) === 1;
@@ -231,7 +233,9 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
       via_webhook = via_webhook + ?, via_long_poll = via_long_poll + ?, via_poll = via_poll + ?
     WHERE id = 1
   `);
-  /** Counts confirmed packages, remembers them, keeps the latest among the recent ones, and moves the cursor over them. */
+  /**
+   * Counts confirmed packages, remembers them, keeps the latest among the recent ones, and moves the cursor over them.
+   */
   const recordConfirmed = (batch: readonly Confirmation[]) => {
     const counts = countsOf(batch);
     addCounts.run(counts.created, counts.alreadyThere, counts.webhook, counts.longPoll, counts.poll);
@@ -332,7 +336,8 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
     [number, number, number, number, number, string, string, string, string],
     ReconciliationRow
   >(`
-    INSERT INTO reconciliations (status, from_id, to_id, repair, open_ended, position, owner, lease_until, started_at, updated_at)
+    INSERT INTO reconciliations
+      (status, from_id, to_id, repair, open_ended, position, owner, lease_until, started_at, updated_at)
     VALUES ('running', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *
   `);
   const updateReconciliation = db.prepare<
@@ -351,8 +356,8 @@ export function createSqliteSyncStore(db: Db, storage: StorageGuard): SyncStore 
     >
   >(`
     UPDATE reconciliations SET position = @position, missing = @missing, mismatched = @mismatched, orphaned = @orphaned,
-      repaired = @repaired, findings = @findings, lease_until = @lease_until, updated_at = @updated_at, status = @status,
-      error = @error, finished_at = @finished_at
+      repaired = @repaired, findings = @findings, lease_until = @lease_until, updated_at = @updated_at,
+      status = @status, error = @error, finished_at = @finished_at
     WHERE id = @id AND owner = @owner AND status = 'running'
   `);
   const adoptReconciliation = db.prepare<[string, string, string], ReconciliationRow>(

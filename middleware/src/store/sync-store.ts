@@ -227,7 +227,10 @@ export interface SyncStore {
   claim(customerId: number, owner: string, at: Date, leaseMs: number, options?: { replay?: boolean }): Promise<Claim>;
   /** As `claim` (to deliver) for several customers in one go, the answers in the same order: the poller's next ones. */
   claimAll(customerIds: readonly number[], owner: string, at: Date, leaseMs: number): Promise<Claim[]>;
-  /** Gives the customer back before the lease ends: the Inventory gave no answer, or the replay is over, and anyone may go on. */
+  /**
+   * Gives the customer back before the lease ends:
+   * the Inventory gave no answer, or the replay is over, and anyone may go on.
+   */
   release(customerId: number, owner: string, options?: { replay?: boolean }): Promise<void>;
   /** Which of these customers are handled by now (confirmed, dead-lettered or behind the cursor), by anyone. */
   handledAmong(customerIds: readonly number[]): Promise<Set<number>>;
@@ -291,7 +294,10 @@ export interface SyncStore {
   listReconciliations(after: number, limit: number): Promise<Reconciliation[]>;
   /** Writes the steps in one statement, in the order given. */
   recordJourney(entries: readonly JourneyEntry[]): Promise<void>;
-  /** The customer's steps in time order, those of the same time in the order they were recorded; none for a customer never seen. */
+  /**
+   * The customer's steps in time order, those of the same time in the order they were recorded;
+   * none for a customer never seen.
+   */
   journeyOf(customerId: number): Promise<RecordedStep[]>;
   /** Deletes up to `limit` steps older than `before` (oldest first), and says how many it deleted. */
   pruneJourneys(before: string, limit: number): Promise<number>;
