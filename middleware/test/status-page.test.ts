@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
@@ -78,13 +78,21 @@ describe('the status page is served from its files', () => {
 });
 
 test("the middleware's image holds every file the status page is read from", () => {
-  const lines = readFileSync(inMiddleware('Dockerfile'), 'utf8').split('\n');
-  const runtimeStage = lines.slice(lines.findLastIndex((line) => line.startsWith('FROM ')));
-  // Each runtime COPY takes a file or folder of the build stage's /app to the same place under the image's /app.
-  const copied = runtimeStage.flatMap((line) => /^COPY --from=build \/app\/(\S+)/.exec(line)?.[1] ?? []);
+  // The one Dockerfile as compose builds it for the middleware, continuation lines joined.
+  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
+    .replace(/\$\{?SERVICE\}?/g, 'middleware')
+    .replace(/\\\n/g, ' ');
+  // The build stage gathers the service's run-time files in /runtime/middleware, which the image takes whole.
+  expect(dockerfile).toMatch(/^COPY --from=build \/runtime\/middleware middleware$/m);
+  const gathered =
+    /cp -r ((?:middleware\/\S+ )+)\/runtime\/middleware\//.exec(dockerfile)?.[1]?.trim().split(' ') ?? [];
+  const withPublic = dockerfile.includes(
+    'if [ -d middleware/public ]; then cp -r middleware/public /runtime/middleware/; fi',
+  );
+  const sources = [...gathered, ...(withPublic ? ['middleware/public'] : [])];
 
   for (const file of Object.values(statusPageFiles)) {
     const path = relative(ROOT, fileURLToPath(file));
-    expect([path, copied.some((source) => path === source || path.startsWith(`${source}/`))]).toEqual([path, true]);
+    expect([path, sources.some((source) => path === source || path.startsWith(`${source}/`))]).toEqual([path, true]);
   }
 });
