@@ -15,3 +15,4 @@ export * from './process.js';
 export * from './service-database.js';
 export * from './telemetry.js';
 export * from './tracing.js';
+export * from './retention.js';
