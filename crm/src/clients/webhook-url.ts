@@ -5,7 +5,8 @@ import { BlockList, isIP } from 'node:net';
  * each send (an endpoint stored before a rule existed is held to it too).
  */
 
-const MAX_URL_LENGTH = 2048;
+/** The longest url an endpoint may have. */
+export const MAX_URL_LENGTH = 2048;
 
 /** Link-local addresses: the cloud metadata service (169.254.169.254) and its kind; never called. */
 const linkLocal = new BlockList();

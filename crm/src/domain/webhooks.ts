@@ -3,7 +3,7 @@ import { AppError, conflict, notFound, validationFailed } from '@welcome/common'
 import { urlProblem } from '../clients/webhook-url.js';
 import type { WebhookEndpoint, WebhookMessage, WebhookStore } from '../store/webhook-store.js';
 
-export { urlProblem } from '../clients/webhook-url.js';
+export { MAX_URL_LENGTH, urlProblem } from '../clients/webhook-url.js';
 
 /** At most this many endpoints, so that one customer never fans out into an unbounded number of messages. */
 export const MAX_WEBHOOK_ENDPOINTS = 100;

@@ -6,26 +6,18 @@ import {
   locationHeader,
   openApiDocument,
   pageParameters,
-  personNameSchema,
+  schemaOf,
   notFoundAnswer,
   problem,
   storageProblems,
-  WEBHOOK_SECRET_PATTERN,
 } from '@welcome/common';
 import { MAX_BATCH_SIZE } from '../domain/webhooks.js';
+import { newCustomerBody } from './routes.js';
+import { BATCH_SIZE_DESCRIPTION, newEndpointBody } from './webhook-routes.js';
 
 const ENDPOINT_ID = idParameter('The webhook endpoint id');
 
-const batchSize = {
-  type: 'integer',
-  minimum: 1,
-  maximum: MAX_BATCH_SIZE,
-  description:
-    'The most messages one request carries. 1 (the default): each event alone, as Standard Webhooks sends them. ' +
-    'More: the messages due together go in one request, up to this many and 60 KiB of events, as a JSON array of the ' +
-    'same events, each with its `id` (its webhook-id) first, signed once under a `webhook-id` of its own ' +
-    '(`batch_…`). Each message keeps its own attempts.',
-};
+const batchSize = { type: 'integer', minimum: 1, maximum: MAX_BATCH_SIZE, description: BATCH_SIZE_DESCRIPTION };
 
 export const crmOpenApi = openApiDocument({
   title: 'CRM',
@@ -84,26 +76,7 @@ export const crmOpenApi = openApiDocument({
       },
       additionalProperties: false,
     },
-    NewWebhookEndpoint: {
-      type: 'object',
-      required: ['url'],
-      properties: {
-        url: {
-          type: 'string',
-          format: 'uri',
-          maxLength: 2048,
-          description: 'An absolute http:// or https:// URL.',
-          examples: ['http://localhost:3003/webhooks/crm'],
-        },
-        secret: {
-          type: 'string',
-          pattern: WEBHOOK_SECRET_PATTERN.source,
-          description: '`whsec_` and base64 of 24 to 64 bytes; made for you when not given.',
-        },
-        batchSize: { ...batchSize, default: 1 },
-      },
-      additionalProperties: false,
-    },
+    NewWebhookEndpoint: schemaOf(newEndpointBody),
     WebhookMessage: {
       type: 'object',
       description:
@@ -137,23 +110,7 @@ export const crmOpenApi = openApiDocument({
       },
       additionalProperties: false,
     },
-    NewCustomer: {
-      type: 'object',
-      required: ['name', 'email'],
-      properties: {
-        name: personNameSchema,
-        email: {
-          type: 'string',
-          format: 'email',
-          maxLength: 254,
-          description:
-            'Leading and trailing whitespace is trimmed before it is checked and stored; ' +
-            'unique without regard to case.',
-          examples: ['alice@example.com'],
-        },
-      },
-      additionalProperties: false,
-    },
+    NewCustomer: schemaOf(newCustomerBody),
   },
   paths: {
     '/customers': {

@@ -3,13 +3,21 @@ import { jsonBody, parseBody, parseIdParam, parsePageRequest, personName, sendPa
 import { z } from 'zod';
 import { getCustomer, listCustomers, registerCustomer, type CustomerDeps } from '../domain/customers.js';
 
-const newCustomerBody = z.strictObject({
+/** `POST /customers`: validates the body, and is the OpenAPI document's NewCustomer. */
+export const newCustomerBody = z.strictObject({
   name: personName,
   email: z
     .string({ error: 'must be a string' })
     .trim()
     .max(254, 'must be at most 254 characters')
-    .pipe(z.email({ error: 'must be a valid email address' })),
+    .pipe(z.email({ error: 'must be a valid email address' }))
+    .meta({
+      format: 'email',
+      description:
+        'Leading and trailing whitespace is trimmed before it is checked and stored; ' +
+        'unique without regard to case.',
+      examples: ['alice@example.com'],
+    }),
 });
 
 /** The longest a long poll (`?wait=`) is held, in seconds. */

@@ -8,6 +8,7 @@ import {
   getEndpoint,
   listEndpoints,
   MAX_BATCH_SIZE,
+  MAX_URL_LENGTH,
   listMessages,
   retryMessage,
   withoutSecret,
@@ -32,15 +33,34 @@ const secret = z
     }
   }, 'is not a key the standardwebhooks package can sign with');
 
-const newEndpointBody = z.strictObject({
-  url: z.string({ error: 'must be a string' }).trim(),
-  secret: secret.optional(),
+export const BATCH_SIZE_DESCRIPTION =
+  'The most messages one request carries. 1 (the default): each event alone, as Standard Webhooks sends them. ' +
+  'More: the messages due together go in one request, up to this many and 60 KiB of events, as a JSON array of the ' +
+  'same events, each with its `id` (its webhook-id) first, signed once under a `webhook-id` of its own ' +
+  '(`batch_…`). Each message keeps its own attempts.';
+
+/** `POST /webhook-endpoints`: validates the body, and is the OpenAPI document's NewWebhookEndpoint. */
+export const newEndpointBody = z.strictObject({
+  // The url's own rules (urlProblem) are checked by the domain, which says which one failed.
+  url: z
+    .string({ error: 'must be a string' })
+    .trim()
+    .meta({
+      format: 'uri',
+      maxLength: MAX_URL_LENGTH,
+      description: 'An absolute http:// or https:// URL.',
+      examples: ['http://localhost:3003/webhooks/crm'],
+    }),
+  secret: secret
+    .optional()
+    .meta({ description: '`whsec_` and base64 of 24 to 64 bytes; made for you when not given.' }),
   batchSize: z
     .number({ error: 'must be a number' })
     .int('must be a whole number')
     .min(1, 'must be 1 or more')
     .max(MAX_BATCH_SIZE, `must be at most ${MAX_BATCH_SIZE}`)
-    .optional(),
+    .optional()
+    .meta({ description: BATCH_SIZE_DESCRIPTION, default: 1 }),
 });
 
 /** The webhook-endpoint routes, on the CRM's router. */

@@ -8,12 +8,13 @@ import {
   locationHeader,
   MAX_ID,
   openApiDocument,
-  personNameSchema,
+  schemaOf,
   notFoundAnswer,
   problem,
   storageProblems,
 } from '@welcome/common';
 import { PACKAGE_ORDERS } from '../domain/packages.js';
+import { packageRequestBody } from './routes.js';
 
 export const inventoryOpenApi = openApiDocument({
   title: 'Inventory',
@@ -32,15 +33,7 @@ export const inventoryOpenApi = openApiDocument({
       },
       additionalProperties: false,
     },
-    PackageRequest: {
-      type: 'object',
-      required: ['customerId', 'customerName'],
-      properties: {
-        customerId: { type: 'integer', minimum: 1, maximum: MAX_ID, examples: [1] },
-        customerName: personNameSchema,
-      },
-      additionalProperties: false,
-    },
+    PackageRequest: schemaOf(packageRequestBody),
   },
   paths: {
     '/packages': {

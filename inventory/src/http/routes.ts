@@ -9,12 +9,14 @@ import {
   type PackageDeps,
 } from '../domain/packages.js';
 
-const packageRequestBody = z.strictObject({
+/** `POST /packages`: validates the body, and is the OpenAPI document's PackageRequest. */
+export const packageRequestBody = z.strictObject({
   customerId: z
     .number({ error: 'must be a number' })
     // zod's int() also refuses what is beyond Number.MAX_SAFE_INTEGER.
     .int('must be a whole number')
-    .positive('must be positive'),
+    .min(1, 'must be positive')
+    .meta({ examples: [1] }),
   customerName: personName,
 });
 

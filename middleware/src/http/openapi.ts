@@ -8,8 +8,10 @@ import {
   openApiDocument,
   pageParameters,
   problem,
+  schemaOf,
   storageProblems,
 } from '@welcome/common';
+import { reconcileBody } from './routes.js';
 
 const timestamp = { type: ['string', 'null'], format: 'date-time' };
 const deadLetterRef = { $ref: '#/components/schemas/DeadLetter' };
@@ -227,26 +229,7 @@ export const middlewareOpenApi = openApiDocument({
       },
       additionalProperties: false,
     },
-    NewReconciliation: {
-      type: 'object',
-      description:
-        'Every field may be left out; an empty body (or none) checks every customer up to the cursor and repairs.',
-      properties: {
-        fromId: { ...customerId, default: 1, description: 'The first customer id to check; at most the cursor.' },
-        toId: {
-          ...customerId,
-          description:
-            'The last customer id to check: the cursor by default, ' +
-            'and never beyond it (customers after it are not handled yet).',
-        },
-        repair: {
-          type: 'boolean',
-          default: true,
-          description: 'Deliver the missing customers again (mismatches and orphans are only reported).',
-        },
-      },
-      additionalProperties: false,
-    },
+    NewReconciliation: schemaOf(reconcileBody),
     Finding: {
       type: 'object',
       description:

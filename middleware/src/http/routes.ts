@@ -22,17 +22,31 @@ export const CRM_WEBHOOK_PATH = '/webhooks/crm';
 const customerIdField = z
   .number({ error: 'must be a number' })
   .int('must be a whole number')
-  .positive('must be positive');
+  .min(1, 'must be positive');
 
-const reconcileBody = z
+/** `POST /reconciliations`: validates the body, and is the OpenAPI document's NewReconciliation. */
+export const reconcileBody = z
   .strictObject({
-    fromId: customerIdField.optional(),
-    toId: customerIdField.optional(),
-    repair: z.boolean({ error: 'must be true or false' }).optional(),
+    fromId: customerIdField
+      .optional()
+      .meta({ default: 1, description: 'The first customer id to check; at most the cursor.' }),
+    toId: customerIdField.optional().meta({
+      description:
+        'The last customer id to check: the cursor by default, ' +
+        'and never beyond it (customers after it are not handled yet).',
+    }),
+    repair: z.boolean({ error: 'must be true or false' }).optional().meta({
+      default: true,
+      description: 'Deliver the missing customers again (mismatches and orphans are only reported).',
+    }),
   })
   .refine((body) => body.fromId === undefined || body.toId === undefined || body.fromId <= body.toId, {
     message: 'must not be below fromId',
     path: ['toId'],
+  })
+  .meta({
+    description:
+      'Every field may be left out; an empty body (or none) checks every customer up to the cursor and repairs.',
   });
 
 export function createMiddlewareRouter(

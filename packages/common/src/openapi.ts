@@ -1,3 +1,6 @@
+import { z } from 'zod';
+import { personName } from './validation.js';
+
 /**
  * The parts of the OpenAPI 3.1 documents that every service shares: the problem document, paging,
  * and the operational routes (health, readiness, metrics, the documents themselves).
@@ -68,16 +71,18 @@ export const pageParameters = [
   limitParameter,
 ];
 
+/**
+ * A request body's schema for the OpenAPI documents, made from the zod schema that validates it
+ * (its input side: what a client sends), so that a rule is written once. What a refinement checks
+ * is told by the schema's `.meta()`.
+ */
+export function schemaOf(schema: z.ZodType): Record<string, unknown> {
+  const { $schema: _dialect, ...jsonSchema } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
+  return jsonSchema;
+}
+
 /** The OpenAPI face of `personName` (validation.ts): the same rule, for names and customer names. */
-export const personNameSchema = {
-  type: 'string',
-  // After trimming (JavaScript's trim(), the same whitespace as \s), 1 to 200 code points.
-  pattern: '^\\s*\\S(?:[\\s\\S]{0,198}\\S)?\\s*$',
-  description:
-    '1 to 200 characters (Unicode code points) once leading and trailing whitespace is trimmed; ' +
-    'only whitespace is refused. Stored trimmed, otherwise exactly as sent.',
-  examples: ['Alice'],
-};
+export const personNameSchema = schemaOf(personName);
 
 /** The Location header of a 201: where the new item is. */
 export const locationHeader = (path: string) => ({

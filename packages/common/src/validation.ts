@@ -9,7 +9,16 @@ export const personName = z
   .string({ error: 'must be a string' })
   .trim()
   .refine((value) => value.length > 0, 'must not be empty')
-  .refine((value) => [...value].length <= 200, 'must be at most 200 characters');
+  .refine((value) => [...value].length <= 200, 'must be at most 200 characters')
+  // What the refinements say, for the OpenAPI documents (a JSON Schema cannot run a function).
+  .meta({
+    // After trimming (JavaScript's trim(), the same whitespace as \s), 1 to 200 code points.
+    pattern: '^\\s*\\S(?:[\\s\\S]{0,198}\\S)?\\s*$',
+    description:
+      '1 to 200 characters (Unicode code points) once leading and trailing whitespace is trimmed; ' +
+      'only whitespace is refused. Stored trimmed, otherwise exactly as sent.',
+    examples: ['Alice'],
+  });
 
 function valueAt(body: unknown, path: PropertyKey[]): unknown {
   return path.reduce<unknown>((value, key) => (value as Record<PropertyKey, unknown> | null | undefined)?.[key], body);
