@@ -74,6 +74,8 @@ async function journeyOf(
 describe('traces: the built services, exporting to an OTLP receiver', () => {
   test('webhook path: one customer’s spans in the CRM, the middleware and the Inventory share one trace', async () => {
     const { platform: p, receiver: r } = await traced({ webhookSecret: secret, pollIntervalMs: 60_000 });
+    // The poller's first cycle (at start) over: the next is a minute away, so the webhook carries the customer.
+    await waitFor('the first poll', async () => (await getJson(`${p.middleware.url}/status`)).lastSuccessAt !== null);
     const customer = await createCustomer(p);
     expect(customer.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
 
