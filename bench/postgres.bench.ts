@@ -1,10 +1,8 @@
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, test } from '@jest/globals';
+import { loadRate } from './load-rate.js';
 import { waitFor } from '../test/support/servers.js';
 import { createTestDatabase } from '../test/support/databases.js';
-import { getJson, Platform, ROOT, ServiceProcess } from '../test/e2e/platform.js';
+import { getJson, Platform, ServiceProcess } from '../test/e2e/platform.js';
 
 // make bench: the PostgreSQL rows beside SQLite's, measured in the same run on the same machine.
 // BENCH_SCALE=small shrinks every count for a look in under a minute.
@@ -25,16 +23,8 @@ async function freshDatabase(): Promise<string> {
   return made.url;
 }
 
-async function load(url: string, count: number, kind: 'customers' | 'packages', tag: string): Promise<number> {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    [join(ROOT, 'bench/load.mjs'), url, String(count), String(CLIENTS), kind, tag],
-    {
-      maxBuffer: 1024 * 1024,
-    },
-  );
-  return (JSON.parse(stdout) as { perSecond: number }).perSecond;
-}
+const load = (url: string, count: number, kind: 'customers' | 'packages', tag: string) =>
+  loadRate(url, count, kind, tag, CLIENTS);
 
 /** How many packages this middleware process asked the Inventory for, from its own metrics. */
 async function asksOf(middleware: ServiceProcess): Promise<number> {

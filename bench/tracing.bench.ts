@@ -1,10 +1,8 @@
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { test } from '@jest/globals';
+import { loadRate } from './load-rate.js';
 import { OtlpReceiver } from '../test/support/otlp-receiver.js';
 import { waitFor } from '../test/support/servers.js';
-import { getJson, Platform, ROOT } from '../test/e2e/platform.js';
+import { getJson, Platform } from '../test/e2e/platform.js';
 
 // make bench: what traces cost. The CRM's and the Inventory's write rates (32 clients) and a
 // backlog's delivery, with traces off (no OTLP endpoint, as shipped) and on (every span exported
@@ -16,16 +14,8 @@ const BACKLOG = small ? 1000 : 4000;
 const ROUNDS = 2;
 const CLIENTS = 32;
 
-async function load(url: string, count: number, kind: 'customers' | 'packages', tag: string): Promise<number> {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    [join(ROOT, 'bench/load.mjs'), url, String(count), String(CLIENTS), kind, tag],
-    {
-      maxBuffer: 1024 * 1024,
-    },
-  );
-  return (JSON.parse(stdout) as { perSecond: number }).perSecond;
-}
+const load = (url: string, count: number, kind: 'customers' | 'packages', tag: string) =>
+  loadRate(url, count, kind, tag, CLIENTS);
 
 /** One round: the write rates, then a backlog the middleware finds waiting. */
 async function round(
