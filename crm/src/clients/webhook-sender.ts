@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { lookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import got from 'got';
 import { SpanKind } from '@opentelemetry/api';
-import { contextOf, inSpan, isTracing, keepAliveAgents, linkTo } from '@welcome/common';
+import { contextOf, inSpan, isTracing, keepAliveAgents, linkTo, readTraceparent } from '@welcome/common';
 import { Webhook } from 'standardwebhooks';
 import { isLinkLocal, urlProblem } from './webhook-url.js';
 import type { DueMessage } from '../store/webhook-store.js';
@@ -42,8 +42,7 @@ export function requestOf(messages: readonly DueMessage[]): { id: string; body: 
 }
 
 /** The trace context a stored payload's customer was created in, if it was traced. */
-const traceparentIn = (payload: string) =>
-  /"traceparent":"(00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2})"/.exec(payload)?.[1];
+const traceparentIn = (payload: string) => readTraceparent(/"traceparent":"([^"]*)"/.exec(payload)?.[1]);
 
 /**
  * The span of one request: a child of the first message's trace (one message: its customer's own),
