@@ -1,5 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from '@jest/globals';
@@ -18,6 +19,8 @@ interface Load {
   perSecond: number;
   firstAt: number;
   lastAt: number;
+  /** The CPU the load generator's own process spent on the load. */
+  cpuMs: number;
   acks?: Array<[number, number]>;
 }
 
@@ -47,6 +50,16 @@ function cpuSeconds(pid: number | undefined): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** Seconds of all cores so far, busy and idle (idle counts I/O wait too), from /proc/stat. */
+function machineSeconds(): { busy: number; idle: number } {
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = readFileSync('/proc/stat', 'utf8')
+    .split('\n')[0]!
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  return { busy: (user! + nice! + system! + irq! + softirq! + steal!) / 100, idle: (idle! + iowait!) / 100 };
+}
+
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
@@ -55,8 +68,16 @@ interface BurstFigures {
   landedS: number;
   p50: number;
   p99: number;
+  /** CPU per customer, from the first POST until the last package. */
   crmCpuMs: number;
   middlewareCpuMs: number;
+  inventoryCpuMs: number;
+  loadCpuMs: number;
+  /** While the CRM took the burst: the share of both cores busy, and the core-seconds left idle. */
+  intakeBusy: number;
+  intakeIdleS: number;
+  /** Core-seconds the middleware and the Inventory spent from the first POST to the last package. */
+  deliveryS: number;
 }
 
 /**
@@ -65,17 +86,22 @@ interface BurstFigures {
  */
 async function burst(webhooks: { batchSize: number } | false): Promise<BurstFigures> {
   const push = webhooks ? { webhookSecret: secret, webhookBatchSize: webhooks.batchSize } : {};
-  const platform = await new Platform({ pollIntervalMs: 5000, ...push }).start();
+  const platform = await new Platform({ pollIntervalMs: 5000, logsToFiles: true, ...push }).start();
   try {
-    const services: ServiceProcess[] = [platform.crm, platform.middleware];
+    const services: ServiceProcess[] = [platform.crm, platform.middleware, platform.inventory];
     const cpuBefore = services.map((service) => cpuSeconds(service.pid));
+    const machineBefore = machineSeconds();
     const posted = await load(`${platform.crm.url}/customers`, BURST, 'customers', 'burst', true);
+    const machineAfter = machineSeconds();
     await waitFor(
       'the burst',
       async () => (await getJson(`${platform.inventory.url}/packages?after=${BURST - 1}&limit=1`)).length > 0,
       300_000,
     );
-    const cpu = services.map((service, i) => ((cpuSeconds(service.pid) - cpuBefore[i]!) * 1000) / BURST);
+    const cpuS = services.map((service, i) => cpuSeconds(service.pid) - cpuBefore[i]!);
+    const cpu = cpuS.map((seconds) => (seconds * 1000) / BURST);
+    const busy = machineAfter.busy - machineBefore.busy;
+    const idle = machineAfter.idle - machineBefore.idle;
     const packages = await getAll<{ customerId: number; createdAt: string }>(`${platform.inventory.url}/packages`);
     const madeAt = new Map(packages.map((pkg) => [pkg.customerId, Date.parse(pkg.createdAt)]));
     const latencies = posted.acks!.map(([id, at]) => madeAt.get(id)! - at).sort((a, b) => a - b);
@@ -86,6 +112,11 @@ async function burst(webhooks: { batchSize: number } | false): Promise<BurstFigu
       p99: percentile(latencies, 99),
       crmCpuMs: cpu[0]!,
       middlewareCpuMs: cpu[1]!,
+      inventoryCpuMs: cpu[2]!,
+      loadCpuMs: posted.cpuMs / BURST,
+      intakeBusy: busy / (busy + idle),
+      intakeIdleS: idle,
+      deliveryS: cpuS[1]! + cpuS[2]!,
     };
   } finally {
     await platform.close();
@@ -129,7 +160,12 @@ test(
       rows.push([
         `  CPU per customer`,
         `CRM ${figures.crmCpuMs.toFixed(2)} ms, middleware ${figures.middlewareCpuMs.toFixed(2)} ms`,
-        '',
+        `Inventory ${figures.inventoryCpuMs.toFixed(2)} ms, load generator ${figures.loadCpuMs.toFixed(2)} ms`,
+      ]);
+      rows.push([
+        `  both cores while the CRM took it`,
+        `${(figures.intakeBusy * 100).toFixed(0)} % busy, ${figures.intakeIdleS.toFixed(2)} core-s idle`,
+        `middleware + Inventory: ${figures.deliveryS.toFixed(2)} core-s until the last package`,
       ]);
     }
     rows.push([
@@ -137,6 +173,18 @@ test(
       `intake ${(pushed.intake / polling.intake).toFixed(2)}, landed ${(pushed.landedS / polling.landedS).toFixed(2)}`,
       `CPU: CRM ${(pushed.crmCpuMs / polling.crmCpuMs).toFixed(2)}, ` +
         `middleware ${(pushed.middlewareCpuMs / polling.middlewareCpuMs).toFixed(2)}`,
+    ]);
+    // Delivered while it is taken, each customer of a burst costs the load, the CRM, the middleware and the
+    // Inventory their CPU on the same cores: the intake can be no faster than the cores over their sum.
+    const cores = availableParallelism();
+    const ceiling = (figures: BurstFigures, middlewareCpuMs: number) =>
+      (cores * 1000) / (figures.loadCpuMs + figures.crmCpuMs + middlewareCpuMs + figures.inventoryCpuMs);
+    rows.push([
+      `Most a burst delivered as it comes can be taken on ${cores} cores`,
+      `${ceiling(pushed, pushed.middlewareCpuMs).toFixed(0)}/s ` +
+        `(${(ceiling(pushed, pushed.middlewareCpuMs) / polling.intake).toFixed(2)} of polling only)`,
+      `with a middleware costing nothing and the CRM at its polling-only CPU: ` +
+        `${ceiling(polling, 0).toFixed(0)}/s (${(ceiling(polling, 0) / polling.intake).toFixed(2)})`,
     ]);
 
     const platform = await new Platform({ logLevel: 'warn' }).start({ middleware: false });

@@ -1,7 +1,8 @@
 // A load generator in a process of its own, so that the one measuring is not what is measured:
 //   node bench/load.mjs <url> <count> <clients> <kind: customers|packages> <tag> [acks]
-// POSTs `count` bodies from `clients` concurrent clients; prints {"perSecond", "firstAt", "lastAt"} (Unix ms of the
-// first request and of the last answer), and with `acks` also "acks": [[id, Unix ms of its 201], ...].
+// POSTs `count` bodies from `clients` concurrent clients; prints {"perSecond", "firstAt", "lastAt", "cpuMs"} (Unix ms
+// of the first request and of the last answer, and the CPU this process spent on the load), and with `acks` also
+// "acks": [[id, Unix ms of its 201], ...].
 const [url, count, clients, kind, tag, withAcks] = process.argv.slice(2);
 const total = Number(count);
 let next = 0;
@@ -13,6 +14,7 @@ const body = (i) =>
     : { customerId: i, customerName: `${tag} ${i}` };
 const firstAt = Date.now();
 const started = performance.now();
+const cpuBefore = process.cpuUsage();
 await Promise.all(
   Array.from({ length: Number(clients) }, async () => {
     for (let i = ++next; i <= total; i = ++next) {
@@ -29,4 +31,6 @@ await Promise.all(
   }),
 );
 const perSecond = total / ((performance.now() - started) / 1000);
-process.stdout.write(JSON.stringify({ perSecond, firstAt, lastAt, ...(withAcks ? { acks } : {}) }));
+const cpu = process.cpuUsage(cpuBefore);
+const cpuMs = (cpu.user + cpu.system) / 1000;
+process.stdout.write(JSON.stringify({ perSecond, firstAt, lastAt, cpuMs, ...(withAcks ? { acks } : {}) }));

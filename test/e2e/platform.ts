@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +39,11 @@ export class ServiceProcess {
   constructor(
     readonly name: ServiceName,
     readonly env: Record<string, string>,
+    /**
+     * Where the service's log lines go instead of `logs`, when given (a file, as a container's log
+     * driver keeps them): a benchmark's services log as shipped, and nobody parses the lines.
+     */
+    readonly logFile?: string,
   ) {}
 
   get url(): string {
@@ -54,7 +59,7 @@ export class ServiceProcess {
   async start(): Promise<this> {
     // Without info lines (a benchmark's LOG_LEVEL=warn), "Listening on" is not said: the port is
     // chosen here and /health tells.
-    const quiet = this.env.LOG_LEVEL === 'warn' || this.env.LOG_LEVEL === 'error';
+    const quiet = this.logFile !== undefined || this.env.LOG_LEVEL === 'warn' || this.env.LOG_LEVEL === 'error';
     if (quiet && this.port === 0) this.port = await freePort();
     const env: Record<string, string | undefined> = {
       ...process.env,
@@ -64,15 +69,17 @@ export class ServiceProcess {
       LOG_FORMAT: 'json',
     };
     delete env.NODE_OPTIONS;
+    const logFd = this.logFile === undefined ? undefined : openSync(this.logFile, 'a');
     const child = spawn(process.execPath, [join(ROOT, this.name, 'dist/index.js')], {
       cwd: ROOT,
       env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', logFd ?? 'pipe', 'pipe'],
     });
+    if (logFd !== undefined) closeSync(logFd);
     this.child = child;
     this.exited = new Promise((done) => child.once('exit', (code) => done(code)));
     let buffered = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
       const lines = buffered.split('\n');
       buffered = lines.pop() ?? '';
@@ -138,6 +145,8 @@ export class Platform {
       logLevel?: string;
       /** DATABASE_URL for all three: PostgreSQL instead of their SQLite files. */
       databaseUrl?: string;
+      /** The log lines in files of the platform's folder, not read (a benchmark's: reading them costs CPU). */
+      logsToFiles?: boolean;
     } = {},
   ) {
     this.webhookSecret = options.webhookSecret;
@@ -146,18 +155,23 @@ export class Platform {
     const logLevel: Record<string, string> = options.logLevel ? { LOG_LEVEL: options.logLevel } : {};
     const database = (service: ServiceName): Record<string, string> =>
       options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : { DB_PATH: dbPath(service) };
-    this.crm = new ServiceProcess('crm', { ...database('crm'), ...logLevel });
-    this.inventory = new ServiceProcess('inventory', { ...database('inventory'), ...logLevel });
-    this.middleware = new ServiceProcess('middleware', {
-      ...database('middleware'),
-      ...logLevel,
-      POLL_INTERVAL_MS: String(options.pollIntervalMs ?? 100),
-      HTTP_TIMEOUT_MS: String(options.httpTimeoutMs ?? 2000),
-      BACKOFF_MAX_MS: String(options.backoffMaxMs ?? 1000),
-      ...(options.longPollS ? { LONG_POLL_S: String(options.longPollS) } : {}),
-      ...(options.deliveryConcurrency ? { DELIVERY_CONCURRENCY: String(options.deliveryConcurrency) } : {}),
-      ...(options.webhookSecret ? { CRM_WEBHOOK_SECRET: options.webhookSecret } : {}),
-    });
+    const logFile = (service: ServiceName) => (options.logsToFiles ? join(this.dir, `${service}.log`) : undefined);
+    this.crm = new ServiceProcess('crm', { ...database('crm'), ...logLevel }, logFile('crm'));
+    this.inventory = new ServiceProcess('inventory', { ...database('inventory'), ...logLevel }, logFile('inventory'));
+    this.middleware = new ServiceProcess(
+      'middleware',
+      {
+        ...database('middleware'),
+        ...logLevel,
+        POLL_INTERVAL_MS: String(options.pollIntervalMs ?? 100),
+        HTTP_TIMEOUT_MS: String(options.httpTimeoutMs ?? 2000),
+        BACKOFF_MAX_MS: String(options.backoffMaxMs ?? 1000),
+        ...(options.longPollS ? { LONG_POLL_S: String(options.longPollS) } : {}),
+        ...(options.deliveryConcurrency ? { DELIVERY_CONCURRENCY: String(options.deliveryConcurrency) } : {}),
+        ...(options.webhookSecret ? { CRM_WEBHOOK_SECRET: options.webhookSecret } : {}),
+      },
+      logFile('middleware'),
+    );
   }
 
   readonly webhookSecret: string | undefined;
