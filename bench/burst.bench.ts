@@ -1,9 +1,8 @@
-import { execFile, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { test } from '@jest/globals';
+import { cpuSeconds, machineSeconds, runLoad } from './measure.js';
 import { waitFor } from '../test/support/servers.js';
 import { getAll, getJson, Platform, ROOT, type ServiceProcess } from '../test/e2e/platform.js';
 
@@ -15,50 +14,8 @@ const WRITES = BURST;
 const CLIENTS = 32;
 const secret = `whsec_${Buffer.alloc(24, 7).toString('base64')}`;
 
-interface Load {
-  perSecond: number;
-  firstAt: number;
-  lastAt: number;
-  /** The CPU the load generator's own process spent on the load. */
-  cpuMs: number;
-  acks?: Array<[number, number]>;
-}
-
-async function load(
-  url: string,
-  count: number,
-  kind: 'customers' | 'packages',
-  tag: string,
-  acks = false,
-): Promise<Load> {
-  const args = [
-    join(ROOT, 'bench/load.mjs'),
-    url,
-    String(count),
-    String(CLIENTS),
-    kind,
-    tag,
-    ...(acks ? ['acks'] : []),
-  ];
-  const { stdout } = await promisify(execFile)(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 });
-  return JSON.parse(stdout) as Load;
-}
-
-/** CPU seconds a process has used so far (user + system), from /proc. */
-function cpuSeconds(pid: number | undefined): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-/** Seconds of all cores so far, busy and idle (idle counts I/O wait too), from /proc/stat. */
-function machineSeconds(): { busy: number; idle: number } {
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = readFileSync('/proc/stat', 'utf8')
-    .split('\n')[0]!
-    .split(/\s+/)
-    .slice(1)
-    .map(Number);
-  return { busy: (user! + nice! + system! + irq! + softirq! + steal!) / 100, idle: (idle! + iowait!) / 100 };
-}
+const load = (url: string, count: number, kind: 'customers' | 'packages', tag: string, acks = false) =>
+  runLoad(url, count, kind, tag, { clients: CLIENTS, acks });
 
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;

@@ -1,5 +1,5 @@
 import { afterAll, test } from '@jest/globals';
-import { loadRate } from './load-rate.js';
+import { runLoad } from './measure.js';
 import { waitFor } from '../test/support/servers.js';
 import { createTestDatabase } from '../test/support/databases.js';
 import { getJson, Platform, ServiceProcess } from '../test/e2e/platform.js';
@@ -23,8 +23,8 @@ async function freshDatabase(): Promise<string> {
   return made.url;
 }
 
-const load = (url: string, count: number, kind: 'customers' | 'packages', tag: string) =>
-  loadRate(url, count, kind, tag, CLIENTS);
+const load = async (url: string, count: number, kind: 'customers' | 'packages', tag: string) =>
+  (await runLoad(url, count, kind, tag, { clients: CLIENTS })).perSecond;
 
 /** How many packages this middleware process asked the Inventory for, from its own metrics. */
 async function asksOf(middleware: ServiceProcess): Promise<number> {

@@ -1,10 +1,8 @@
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { test } from '@jest/globals';
+import { cpuSeconds, deliverBacklog, runLoad } from './measure.js';
 import { waitFor } from '../test/support/servers.js';
-import { getJson, Platform, ROOT, type ServiceProcess } from '../test/e2e/platform.js';
+import { getJson, Platform, type ServiceProcess } from '../test/e2e/platform.js';
 
 // make bench: how fast customers go from the CRM to the Inventory, as a table.
 // BENCH_SCALE=small shrinks every count for a look in under a minute.
@@ -16,51 +14,12 @@ const BIG_BACKLOG = small ? 10_000 : 100_000;
 const CLIENTS = 32;
 const secret = `whsec_${Buffer.alloc(24, 4).toString('base64')}`;
 
-/**
- * POSTs `count` customers or packages from 32 concurrent clients in a process of their own: the rate, and when (Unix
- * ms) the last was answered.
- */
-async function load(
-  url: string,
-  count: number,
-  kind: 'customers' | 'packages',
-  tag: string,
-): Promise<{ perSecond: number; lastAt: number }> {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    [join(ROOT, 'bench/load.mjs'), url, String(count), String(CLIENTS), kind, tag],
-    {
-      maxBuffer: 1024 * 1024,
-    },
-  );
-  return JSON.parse(stdout) as { perSecond: number; lastAt: number };
-}
+/** POSTs `count` customers or packages from 32 concurrent clients in a process of their own. */
+const load = (url: string, count: number, kind: 'customers' | 'packages', tag: string) =>
+  runLoad(url, count, kind, tag, { clients: CLIENTS });
 
 const postCustomers = (platform: Platform, count: number, tag: string) =>
   load(`${platform.crm.url}/customers`, count, 'customers', tag);
-
-/**
- * Starts the middleware on a CRM that already holds its customers, and times the backlog from the
- * moment it listens (its first cycle starts then) to its cursor passing the last customer: the
- * delivery, not Node's start-up.
- */
-async function deliverBacklog(platform: Platform, count: number): Promise<{ seconds: number; rate: number }> {
-  await platform.middleware.start();
-  const started = performance.now();
-  await waitFor(
-    'the backlog',
-    async () => (await getJson(`${platform.middleware.url}/status`)).cursor >= count,
-    1_800_000,
-  );
-  const seconds = (performance.now() - started) / 1000;
-  return { seconds, rate: count / seconds };
-}
-
-/** CPU seconds a process has used so far (user + system), from /proc. */
-function cpuSeconds(service: ServiceProcess): number {
-  const fields = readFileSync(`/proc/${service.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 /** The largest resident set the process has had (VmHWM), in MiB. */
 function peakRssMiB(service: ServiceProcess): number {
@@ -121,9 +80,9 @@ async function reconcileWhileDelivering(
 
 /** CPU the middleware and the CRM use over ten idle seconds, as a share of one core. */
 async function idleCpu(platform: Platform): Promise<string> {
-  const before = [cpuSeconds(platform.middleware), cpuSeconds(platform.crm)];
+  const before = [cpuSeconds(platform.middleware.pid), cpuSeconds(platform.crm.pid)];
   await new Promise((resolve) => setTimeout(resolve, 10_000));
-  const after = [cpuSeconds(platform.middleware), cpuSeconds(platform.crm)];
+  const after = [cpuSeconds(platform.middleware.pid), cpuSeconds(platform.crm.pid)];
   return (
     `middleware ${((after[0]! - before[0]!) * 10).toFixed(1)} %, ` +
     `CRM ${((after[1]! - before[1]!) * 10).toFixed(1)} %`

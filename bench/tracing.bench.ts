@@ -1,8 +1,7 @@
 import { test } from '@jest/globals';
-import { loadRate } from './load-rate.js';
+import { deliverBacklog, runLoad } from './measure.js';
 import { OtlpReceiver } from '../test/support/otlp-receiver.js';
-import { waitFor } from '../test/support/servers.js';
-import { getJson, Platform } from '../test/e2e/platform.js';
+import { Platform } from '../test/e2e/platform.js';
 
 // make bench: what traces cost. The CRM's and the Inventory's write rates (32 clients) and a
 // backlog's delivery, with traces off (no OTLP endpoint, as shipped) and on (every span exported
@@ -14,8 +13,8 @@ const BACKLOG = small ? 1000 : 4000;
 const ROUNDS = 2;
 const CLIENTS = 32;
 
-const load = (url: string, count: number, kind: 'customers' | 'packages', tag: string) =>
-  loadRate(url, count, kind, tag, CLIENTS);
+const load = async (url: string, count: number, kind: 'customers' | 'packages', tag: string) =>
+  (await runLoad(url, count, kind, tag, { clients: CLIENTS })).perSecond;
 
 /** One round: the write rates, then a backlog the middleware finds waiting. */
 async function round(
@@ -30,14 +29,8 @@ async function round(
   try {
     const crm = await load(`${platform.crm.url}/customers`, WRITES, 'customers', `${tag}w`);
     const inventory = await load(`${platform.inventory.url}/packages`, WRITES, 'packages', `${tag}w`);
-    await platform.middleware.start();
-    const started = performance.now();
-    await waitFor(
-      'the backlog',
-      async () => (await getJson(`${platform.middleware.url}/status`)).cursor >= WRITES,
-      600_000,
-    );
-    return { crm, inventory, backlog: WRITES / ((performance.now() - started) / 1000) };
+    const { rate } = await deliverBacklog(platform, WRITES, 600_000);
+    return { crm, inventory, backlog: rate };
   } finally {
     await platform.close();
   }

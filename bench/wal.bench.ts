@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { test } from '@jest/globals';
-import { waitFor } from '../test/support/servers.js';
-import { getJson, Platform, postJson, type ServiceName } from '../test/e2e/platform.js';
+import { deliverBacklog } from './measure.js';
+import { Platform, postJson, type ServiceName } from '../test/e2e/platform.js';
 
 // make bench: the size of each service's database and write-ahead log after many customers
 // (BENCH_WAL_CUSTOMERS, 100,000 by default), posted by 32 clients and then carried by the middleware.
@@ -36,14 +36,7 @@ test(`database and write-ahead log sizes after ${customers} customers`, async ()
       }),
     );
     const postSeconds = (performance.now() - started) / 1000;
-    await platform.middleware.start();
-    const delivering = performance.now();
-    await waitFor(
-      'the backlog',
-      async () => (await getJson(`${platform.middleware.url}/status`)).cursor >= customers,
-      1_800_000,
-    );
-    const deliverSeconds = (performance.now() - delivering) / 1000;
+    const { seconds: deliverSeconds } = await deliverBacklog(platform, customers);
     lines.push(
       `${customers} customers posted by ${clients} clients in ${postSeconds.toFixed(1)} s; ` +
         `delivered from a backlog in ${deliverSeconds.toFixed(1)} s`,
