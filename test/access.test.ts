@@ -4,7 +4,7 @@ import { createSilentLogger, isApiKey } from '@welcome/common';
 import { createCrm } from '../crm/src/app.js';
 import { createApp as createInventory } from '../inventory/src/app.js';
 import { createApp as createMiddleware } from '../middleware/src/app.js';
-import { createSyncDeps } from '../middleware/src/sync-deps.js';
+import { wireMiddleware } from '../middleware/src/wiring.js';
 import { ContractChecker } from './e2e/contract.js';
 import { sqliteAt } from './support/databases.js';
 
@@ -32,7 +32,7 @@ const services = [
     name: 'middleware',
     build: (apiKeys: string[]) =>
       createMiddleware(
-        createSyncDeps({
+        wireMiddleware({
           database: sqliteAt(':memory:'),
           logger: createSilentLogger(),
           crmUrl: unreachable,
@@ -92,7 +92,7 @@ describe.each(services)('$name: API keys', ({ name, build, read, write, publicPa
         .send(JSON.stringify(write.body ?? {}));
     expect((await send()).status).toBe(401);
     expect((await http.get(read).set('Authorization', `Bearer ${keys[1]}`)).body).toEqual(
-      name === 'middleware' ? expect.objectContaining({ synced: 0 }) : [],
+      name === 'middleware' ? expect.objectContaining({ created: 0 }) : [],
     );
   });
 
@@ -146,7 +146,7 @@ describe.each(services)('$name: API keys', ({ name, build, read, write, publicPa
 });
 
 test('the middleware: a webhook needs its signature, not a key', async () => {
-  const deps = createSyncDeps({
+  const deps = wireMiddleware({
     database: sqliteAt(':memory:'),
     logger: createSilentLogger(),
     crmUrl: unreachable,

@@ -4,7 +4,7 @@ import { createSilentLogger } from '@welcome/common';
 import { createApp as createCrm } from '../crm/src/app.js';
 import { createApp as createInventory } from '../inventory/src/app.js';
 import { createApp as createMiddleware } from '../middleware/src/app.js';
-import { createSyncDeps } from '../middleware/src/sync-deps.js';
+import { wireMiddleware } from '../middleware/src/wiring.js';
 import { captureLogs } from './support/logs.js';
 import { sqliteAt } from './support/databases.js';
 
@@ -29,7 +29,7 @@ const services = [
     name: 'middleware',
     build: (logger = createSilentLogger()) =>
       createMiddleware(
-        createSyncDeps({
+        wireMiddleware({
           database: sqliteAt(':memory:'),
           logger,
           crmUrl: unreachable.baseUrl,

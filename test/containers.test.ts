@@ -12,7 +12,7 @@ import { createApp as createInventory } from '../inventory/src/app.js';
 import { loadConfig as loadInventoryConfig } from '../inventory/src/config.js';
 import { createApp as createMiddleware } from '../middleware/src/app.js';
 import { loadConfig as loadMiddlewareConfig } from '../middleware/src/config.js';
-import { createSyncDeps } from '../middleware/src/sync-deps.js';
+import { wireMiddleware } from '../middleware/src/wiring.js';
 import { sqliteAt } from './support/databases.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -62,7 +62,7 @@ const services = {
     load: loadMiddlewareConfig,
     app: () =>
       createMiddleware(
-        createSyncDeps({
+        wireMiddleware({
           database: sqliteAt(':memory:'),
           logger: createSilentLogger(),
           crmUrl: client.baseUrl,

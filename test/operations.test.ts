@@ -89,9 +89,9 @@ describe('GET /metrics', () => {
     const { crm, deps, http } = await middlewareApp();
     await createCustomer(crm.url, 'Alice');
     await createCustomer(crm.url, 'Bob');
-    await syncNewCustomers(deps);
+    await syncNewCustomers(deps.polling);
     await createCustomer(crm.url, 'Carol');
-    await deps.store.recordCrmHighest(3);
+    await deps.stores.status.recordCrmHighest(3);
     const metrics = (await http.get('/metrics')).text;
     expect(sample(metrics, 'middleware_packages_created')).toBe(2);
     expect(sample(metrics, 'middleware_packages_already_there')).toBe(0);

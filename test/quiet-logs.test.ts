@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { createLogger } from '@welcome/common';
 import { createApp as createCrm } from '../crm/src/app.js';
 import { startPoller } from '../middleware/src/domain/poller.js';
-import { logIdleSummary, syncNewCustomers, type CycleReport } from '../middleware/src/domain/sync.js';
+import { logIdleSummary } from '../middleware/src/domain/status.js';
+import { syncNewCustomers, type CycleReport } from '../middleware/src/domain/sync.js';
 import { closedAfterEach, createCustomer, middlewareDeps } from '../middleware/test/support.js';
 import { captureLogs, type LogLine } from './support/logs.js';
 import { waitFor } from './support/servers.js';
@@ -43,12 +44,12 @@ describe('an idle platform is quiet; its story is not', () => {
     const { crm, inventory } = await upstreams();
     const { logger, lines } = captureLogs('middleware');
     const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url, logger });
-    await syncNewCustomers(deps);
-    await syncNewCustomers(deps);
+    await syncNewCustomers(deps.polling);
+    await syncNewCustomers(deps.polling);
     expect(atInfoOrAbove(lines)).toEqual([]);
 
     await createCustomer(crm.url, 'Alice');
-    await syncNewCustomers(deps);
+    await syncNewCustomers(deps.polling);
     expect(atInfoOrAbove(lines).map((line) => line.message)).toEqual([
       'Found 1 new customer(s) after cursor 0',
       'Welcome package 1 created for customer 1',
@@ -68,7 +69,10 @@ describe('an idle platform is quiet; its story is not', () => {
       maxBackoffMs: 10,
       logger,
       clock: () => now,
-      idleSummary: { everyMs: 60_000, log: () => logIdleSummary(deps) },
+      idleSummary: {
+        everyMs: 60_000,
+        log: () => logIdleSummary({ status: deps.stores.status, logger: deps.logger, now: deps.now }),
+      },
       cycle: async () => {
         cycles += 1;
         // Each of the first 36 cycles, five seconds of a clock the test runs: three minutes in all.

@@ -3,24 +3,24 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { createRegistry, createServiceApp, databaseChecks } from '@welcome/common';
 import { middlewareOpenApi } from './http/openapi.js';
 import { CRM_WEBHOOK_PATH, createMiddlewareRouter } from './http/routes.js';
-import type { SyncStatus } from './store/sync-store.js';
-import type { MiddlewareDeps } from './sync-deps.js';
+import type { StoredStatus } from './domain/model/status.js';
+import type { Middleware } from './wiring.js';
 
 /**
  * Gauges read from the store at each scrape: its counters survive restarts and are shared by the
  * replicas, so they are its to tell. One read serves every gauge of a scrape; while the store
  * cannot be read, the gauges keep their last values and the process's own metrics are still served.
  */
-function addSyncMetrics(registry: Registry, status: () => Promise<SyncStatus>): void {
-  let reading: Promise<SyncStatus | undefined> | undefined;
+function addSyncMetrics(registry: Registry, status: () => Promise<StoredStatus>): void {
+  let reading: Promise<StoredStatus | undefined> | undefined;
   const readOnce = () =>
     (reading ??= status()
       .catch(() => undefined)
       .finally(() => {
         reading = undefined;
       }));
-  const gauges: Array<[string, string, (s: SyncStatus) => number]> = [
-    ['middleware_packages_created', 'Packages this middleware created', (s) => s.synced],
+  const gauges: Array<[string, string, (s: StoredStatus) => number]> = [
+    ['middleware_packages_created', 'Packages this middleware created', (s) => s.created],
     ['middleware_packages_already_there', 'Customers whose package the Inventory already had', (s) => s.alreadyThere],
     ['middleware_failed_cycles', 'Sync cycles that stopped on an unavailable upstream', (s) => s.failedCycles],
     ['middleware_dead_letters', 'Dead letters waiting', (s) => s.deadLetters],
@@ -67,7 +67,7 @@ function addSyncMetrics(registry: Registry, status: () => Promise<SyncStatus>): 
 }
 
 /** What this process itself did, not the replicas together: its share of the work. */
-function addProcessMetrics(registry: Registry, deps: MiddlewareDeps): void {
+function addProcessMetrics(registry: Registry, deps: Pick<Middleware, 'inventory' | 'reconciler'>): void {
   new Counter({
     name: 'middleware_inventory_asks_total',
     help: 'Packages this process asked the Inventory for (each ask once, whatever the retry did)',
@@ -99,9 +99,9 @@ function addProcessMetrics(registry: Registry, deps: MiddlewareDeps): void {
   });
 }
 
-export function createApp(deps: MiddlewareDeps): Koa {
+export function createApp(deps: Middleware): Koa {
   const registry = createRegistry('middleware');
-  addSyncMetrics(registry, () => deps.store.status(deps.now()));
+  addSyncMetrics(registry, () => deps.stores.status.read(deps.now()));
   addProcessMetrics(registry, deps);
   const upstreamCheck = (name: 'crm' | 'inventory', ping: () => Promise<string | undefined>) => async () => {
     const problem = await ping();
@@ -109,7 +109,7 @@ export function createApp(deps: MiddlewareDeps): Koa {
   };
   return createServiceApp({
     logger: deps.logger,
-    router: createMiddlewareRouter(deps),
+    router: createMiddlewareRouter({ ...deps, reconciliations: deps.stores.reconciliations }),
     registry,
     readiness: [
       ...databaseChecks(deps.database),

@@ -11,8 +11,8 @@ import {
 } from '@welcome/common/config';
 import { createLogger } from '@welcome/common/logger';
 import { createInventoryClient } from './clients/inventory-client.js';
-import { handleCrmRequest, verifyCrmRequest, type WebhookAnswer } from './domain/crm-webhook.js';
-import type { DeliveryDeps } from './domain/delivery.js';
+import { handleCrmRequest, verifyCrmRequest, type WebhookHandling } from './domain/crm-webhook.js';
+import { createStatelessDelivery } from './domain/delivery/stateless.js';
 
 /**
  * The CRM's webhook as an AWS Lambda function (a function URL, or an API Gateway HTTP API with
@@ -51,8 +51,8 @@ export function loadLambdaConfig(env: Env): Readonly<LambdaConfig> {
 }
 
 /** Built once per container, on the first event, and kept warm between invocations. */
-let built: { config: LambdaConfig; deps: DeliveryDeps } | undefined;
-function build(): { config: LambdaConfig; deps: DeliveryDeps } {
+let built: { config: LambdaConfig; deps: WebhookHandling } | undefined;
+function build(): { config: LambdaConfig; deps: WebhookHandling } {
   if (built) return built;
   const config = loadLambdaConfig(process.env);
   const logger = createLogger({ service: 'middleware-lambda', level: config.logLevel, format: 'json' });
@@ -63,8 +63,15 @@ function build(): { config: LambdaConfig; deps: DeliveryDeps } {
     logger,
     apiKey: config.inventoryApiKey,
   });
-  built = { config, deps: { inventory, logger, now: () => new Date() } };
+  built = { config, deps: { delivery: createStatelessDelivery({ inventory, logger, now: () => new Date() }), logger } };
   return built;
+}
+
+/** An answer as the CRM's webhook route gives it: a status, its headers and a JSON body. */
+interface WebhookAnswer {
+  status: number;
+  headers?: Record<string, string>;
+  body: unknown;
 }
 
 const toResult = (answer: WebhookAnswer): APIGatewayProxyStructuredResultV2 => ({
@@ -80,7 +87,8 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<APIGateway
   const { config, deps } = build();
   const body = Buffer.from(event.body ?? '', event.isBase64Encoded ? 'base64' : 'utf8');
   try {
-    return toResult(await handleCrmRequest(deps, verifyCrmRequest(config.secret, event.headers ?? {}, body)));
+    const answer = await handleCrmRequest(deps, verifyCrmRequest(config.secret, event.headers ?? {}, body));
+    return toResult({ status: 200, body: answer });
   } catch (error) {
     if (error instanceof AppError)
       return toResult({ status: error.status, headers: error.headers, body: error.toProblem() });

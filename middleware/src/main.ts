@@ -4,9 +4,10 @@ import { loadConfig } from './config.js';
 import { startHeartbeat } from './domain/heartbeat.js';
 import { startJourneyRetention } from './domain/journey-retention.js';
 import { startPoller, type Poller } from './domain/poller.js';
-import { logIdleSummary, syncNewCustomers } from './domain/sync.js';
-import { middlewarePostgres } from './store/sync-store.js';
-import { createSyncDeps } from './sync-deps.js';
+import { logIdleSummary } from './domain/status.js';
+import { syncNewCustomers } from './domain/sync.js';
+import { middlewarePostgres } from './store/schema.js';
+import { wireMiddleware } from './wiring.js';
 
 const RETRY_DELAY_MS = 1000;
 const IDLE_SUMMARY_MS = 60_000;
@@ -16,7 +17,7 @@ await runService(
   () => loadConfig(process.env, Boolean(process.stdout.isTTY)),
   (config) =>
     startService('middleware', config, middlewarePostgres, (database, logger) => {
-      const deps = createSyncDeps({
+      const deps = wireMiddleware({
         database,
         logger,
         crmUrl: config.crmUrl,
@@ -29,11 +30,11 @@ await runService(
         crmApiKey: config.crmApiKey,
         inventoryApiKey: config.inventoryApiKey,
         apiKeys: config.apiKeys,
-        reconcileIntervalMs: config.reconcileIntervalMs,
+        reconcile: { intervalMs: config.reconcileIntervalMs },
         traceUiUrl: config.traceUiUrl,
       });
       // The cursor for a log line; while the database cannot be reached, the line goes without it.
-      const cursorNow = () => deps.store.cursor().catch(() => undefined);
+      const cursorNow = () => deps.stores.deliveries.cursor().catch(() => undefined);
       let poller: Poller | undefined;
       let heartbeat: ReturnType<typeof startHeartbeat> | undefined;
       let journeyRetention: ReturnType<typeof startJourneyRetention> | undefined;
@@ -58,10 +59,10 @@ await runService(
           void cursorNow().then((cursor) =>
             logger.info(`${polling} into ${config.inventoryUrl}${push}`, { ...fields, cursor }),
           );
-          heartbeat = startHeartbeat(deps);
+          heartbeat = startHeartbeat(deps.heartbeat);
           deps.reconciler.startTimers();
           journeyRetention = startJourneyRetention({
-            store: deps.store,
+            journeys: deps.stores.journeys,
             retentionDays: config.journeyRetentionDays,
             logger,
             now: deps.now,
@@ -69,10 +70,13 @@ await runService(
           poller = startPoller({
             intervalMs: config.pollIntervalMs,
             maxBackoffMs: config.backoffMaxMs,
-            cycle: (shouldStop, signal) => syncNewCustomers(deps, shouldStop, signal),
+            cycle: (shouldStop, signal) => syncNewCustomers(deps.polling, shouldStop, signal),
             longPoll: config.longPollS > 0,
             logger,
-            idleSummary: { everyMs: IDLE_SUMMARY_MS, log: () => logIdleSummary(deps) },
+            idleSummary: {
+              everyMs: IDLE_SUMMARY_MS,
+              log: () => logIdleSummary({ status: deps.stores.status, logger, now: deps.now }),
+            },
           });
         },
         stop: async () => {

@@ -40,22 +40,22 @@ describe.each(BACKENDS)('concurrent delivery on %s', (backend) => {
         retryDelayMs: 1,
       });
 
-      for (let cycle = 1; cycle <= 100 && (await deps.store.cursor()) < total; cycle++) {
-        await syncNewCustomers(deps);
+      for (let cycle = 1; cycle <= 100 && (await deps.stores.deliveries.cursor()) < total; cycle++) {
+        await syncNewCustomers(deps.polling);
         // Everyone up to the cursor has a package or a dead letter.
-        const cursor = await deps.store.cursor();
+        const cursor = await deps.stores.deliveries.cursor();
         const packaged = new Set((await listPackages(inventory.url)).map((p) => p.customerId));
-        const lettered = new Set((await deps.store.listDeadLetters(0, 1000)).map((letter) => letter.customerId));
+        const lettered = new Set((await deps.stores.deadLetters.list(0, 1000)).map((letter) => letter.customerId));
         const skipped = Array.from({ length: cursor }, (_, i) => i + 1).filter(
           (id) => !packaged.has(id) && !lettered.has(id),
         );
         expect({ cycle, cursor, skipped }).toEqual({ cycle, cursor, skipped: [] });
       }
-      expect(await deps.store.cursor()).toBe(total);
+      expect(await deps.stores.deliveries.cursor()).toBe(total);
       const packages = await listPackages(inventory.url);
       expect(packages).toHaveLength(total - Math.floor(total / 17));
       expect(new Set(packages.map((p) => p.customerId)).size).toBe(packages.length);
-      expect((await deps.store.status()).deadLetters).toBe(Math.floor(total / 17));
+      expect((await deps.stores.status.read()).deadLetters).toBe(Math.floor(total / 17));
     },
     60_000,
   );
@@ -67,7 +67,7 @@ describe('concurrent delivery on SQLite only', () => {
     const confirmAll = (ids: number[]) =>
       Promise.allSettled(
         ids.map((id) =>
-          deps.store.confirm(
+          deps.stores.deliveries.confirm(
             { customerId: id, customerName: `C${id}`, packageId: id, outcome: 'created' },
             new Date(),
             'poll',
@@ -78,12 +78,12 @@ describe('concurrent delivery on SQLite only', () => {
     const breaker = failCommitsOn(sqliteOf(deps), 'confirmed');
     const refused = await confirmAll([3, 4, 5, 6]);
     expect(refused.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
-    expect(await deps.store.status()).toMatchObject({ synced: 0, cursor: 0 });
+    expect(await deps.stores.status.read()).toMatchObject({ created: 0, cursor: 0 });
 
     breaker.heal();
     const accepted = await confirmAll([1, 2, 3, 4]);
     expect(accepted.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
     // Confirmed 1 to 4, right after the cursor: it moves over all of them.
-    expect(await deps.store.status()).toMatchObject({ synced: 4, cursor: 4 });
+    expect(await deps.stores.status.read()).toMatchObject({ created: 4, cursor: 4 });
   });
 });

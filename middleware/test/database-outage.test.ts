@@ -5,7 +5,7 @@ import { createApp } from '../src/app.js';
 import { startHeartbeat } from '../src/domain/heartbeat.js';
 import { startPoller } from '../src/domain/poller.js';
 import { syncNewCustomers } from '../src/domain/sync.js';
-import { createSyncDeps } from '../src/sync-deps.js';
+import { wireMiddleware } from '../src/wiring.js';
 import { captureLogs } from '../../test/support/logs.js';
 import { waitFor } from '../../test/support/servers.js';
 import { switchablePath, type SwitchablePath } from '../../test/support/switchable-path.js';
@@ -38,7 +38,7 @@ describe('the middleware on PostgreSQL, while its database cannot be reached', (
       const { logger, lines } = captureLogs('middleware');
       const pg = connectPostgres({ url: database.url, poolSize: 4, schema, logger });
       cleanups.push(() => pg.close());
-      const deps = createSyncDeps({
+      const deps = wireMiddleware({
         database: { kind: 'postgres', pg },
         logger,
         crmUrl: crm.url,
@@ -55,12 +55,12 @@ describe('the middleware on PostgreSQL, while its database cannot be reached', (
       const alice = await createCustomer(crm.url, 'Alice');
 
       database.cut();
-      const heartbeat = startHeartbeat(deps, 50);
+      const heartbeat = startHeartbeat(deps.heartbeat, 50);
       const poller = startPoller({
         intervalMs: 20,
         maxBackoffMs: 200,
         logger,
-        cycle: (stop, signal) => syncNewCustomers(deps, stop, signal),
+        cycle: (stop, signal) => syncNewCustomers(deps.polling, stop, signal),
       });
       cleanups.push(async () => {
         await poller.stop();
@@ -80,7 +80,10 @@ describe('the middleware on PostgreSQL, while its database cannot be reached', (
       expect(pushed.status).toBe(503);
       expect(pushed.headers['retry-after']).toBe('5');
       expect((await http.get('/metrics')).status).toBe(200);
-      expect(await syncNewCustomers(deps)).toMatchObject({ found: 0, failure: expect.stringMatching(/database/) });
+      expect(await syncNewCustomers(deps.polling)).toMatchObject({
+        found: 0,
+        failure: expect.stringMatching(/database/),
+      });
       await waitFor(
         'a few heartbeats to fail',
         () => lines.filter((line) => /heartbeat/.test(line.message)).length > 0,
@@ -98,7 +101,7 @@ describe('the middleware on PostgreSQL, while its database cannot be reached', (
         repeat: true,
       });
       expect((await http.get('/status')).body).toMatchObject({
-        synced: 1,
+        created: 1,
         failedCycles: 0,
         outage: null,
         lastError: null,

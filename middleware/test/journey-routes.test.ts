@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { createApp } from '../src/app.js';
-import type { JourneyStep } from '../src/domain/journey.js';
+import type { JourneyStep } from '../src/domain/model/journey.js';
 import { BACKENDS } from '../../test/support/databases.js';
 import { ContractChecker } from '../../test/e2e/contract.js';
 import { middlewareDeps } from './support.js';
@@ -14,10 +14,7 @@ describe.each(BACKENDS)('GET /customers/:id/journey on %s', (backend) => {
   const unused = { crmUrl: 'http://127.0.0.1:9', inventoryUrl: 'http://127.0.0.1:9' };
 
   test('answers the steps, the latest trace id and its link in the trace viewer', async () => {
-    const deps = {
-      ...(await middlewareDeps({ backend, ...unused })),
-      traceUiUrl: 'http://localhost:16686/trace/{traceId}',
-    };
+    const deps = await middlewareDeps({ backend, ...unused, traceUiUrl: 'http://localhost:16686/trace/{traceId}' });
     deps.journal.record(4711, { kind: 'created', at: t(0) });
     deps.journal.record(4711, step(t(1)), traceA);
     deps.journal.record(4711, { kind: 'asked', at: t(2), status: 503 }, traceA);
@@ -50,7 +47,12 @@ describe.each(BACKENDS)('GET /customers/:id/journey on %s', (backend) => {
     await deps.journal.flush();
     const http = request(createApp(deps).callback());
     expect((await http.get('/customers/1/journey')).body).toMatchObject({ traceId: traceA, traceUrl: null });
-    const traced = request(createApp({ ...deps, traceUiUrl: 'https://traces.example/{traceId}' }).callback());
+    const traced = request(
+      createApp({
+        ...deps,
+        journeyViews: { ...deps.journeyViews, traceUiUrl: 'https://traces.example/{traceId}' },
+      }).callback(),
+    );
     expect((await traced.get('/customers/2/journey')).body).toMatchObject({ traceId: null, traceUrl: null });
   });
 
@@ -99,10 +101,7 @@ describe.each(BACKENDS)('GET /customers/:id/journey on %s', (backend) => {
   );
 
   test('every answer matches the OpenAPI document: each kind of step, the link, the 404 and the 400s', async () => {
-    const deps = {
-      ...(await middlewareDeps({ backend, ...unused })),
-      traceUiUrl: 'https://traces.example/trace?id={traceId}',
-    };
+    const deps = await middlewareDeps({ backend, ...unused, traceUiUrl: 'https://traces.example/trace?id={traceId}' });
     deps.journal.record(1, { kind: 'created', at: t(0) });
     for (const via of ['webhook', 'longPoll', 'poll', 'reconciliation', 'replay'] as const)
       deps.journal.record(1, { kind: 'found', at: t(1), via }, traceA);

@@ -1,9 +1,13 @@
 import { describe, expect, test } from '@jest/globals';
-import { createSyncStore, middlewarePostgres, type JourneyEntry, type SyncStore } from '../src/store/sync-store.js';
+import type { JourneyEntry } from '../src/domain/model/journey.js';
+import type { JourneyStore } from '../src/store/journeys/journey-store.js';
+import { middlewarePostgres } from '../src/store/schema.js';
+import { createMiddlewareStores } from '../src/store/stores.js';
 import { BACKENDS, testDatabases, type Backend } from '../../test/support/databases.js';
 
 const databases = testDatabases('middleware', middlewarePostgres);
-const storeOn = async (backend: Backend): Promise<SyncStore> => createSyncStore(await databases.open(backend));
+const storeOn = async (backend: Backend): Promise<JourneyStore> =>
+  createMiddlewareStores(await databases.open(backend)).journeys;
 
 const t = (seconds: number) => new Date(Date.UTC(2026, 0, 2, 3, 4, 5) + seconds * 1000).toISOString();
 const daysAgo = (days: number) => t(-days * 24 * 60 * 60);
@@ -15,7 +19,7 @@ describe.each(BACKENDS)('journeys in the store on %s', (backend) => {
       'in time order, then in the order they were recorded',
     async () => {
       const store = await storeOn(backend);
-      await store.recordJourney([
+      await store.record([
         { customerId: 7, step: { kind: 'found', at: t(2), via: 'webhook' }, traceId: traceA },
         { customerId: 8, step: { kind: 'found', at: t(2), via: 'poll' } },
         {
@@ -26,29 +30,29 @@ describe.each(BACKENDS)('journeys in the store on %s', (backend) => {
         { customerId: 7, step: { kind: 'asked', at: t(4), status: 201 }, traceId: traceA },
         { customerId: 7, step: { kind: 'outcome', at: t(4), outcome: 'created', packageId: 12 }, traceId: traceA },
       ]);
-      await store.recordJourney([{ customerId: 7, step: { kind: 'created', at: t(1) } }]);
+      await store.record([{ customerId: 7, step: { kind: 'created', at: t(1) } }]);
 
-      expect(await store.journeyOf(7)).toEqual([
+      expect(await store.stepsOf(7)).toEqual([
         { kind: 'created', at: t(1), traceId: null },
         { kind: 'found', at: t(2), via: 'webhook', traceId: traceA },
         { kind: 'asked', at: t(3), status: null, error: 'timed out after 5000 ms', traceId: traceA },
         { kind: 'asked', at: t(4), status: 201, traceId: traceA },
         { kind: 'outcome', at: t(4), outcome: 'created', packageId: 12, traceId: traceA },
       ]);
-      expect(await store.journeyOf(8)).toEqual([{ kind: 'found', at: t(2), via: 'poll', traceId: null }]);
-      expect(await store.journeyOf(9)).toEqual([]);
+      expect(await store.stepsOf(8)).toEqual([{ kind: 'found', at: t(2), via: 'poll', traceId: null }]);
+      expect(await store.stepsOf(9)).toEqual([]);
     },
   );
 
   test('writes a few thousand steps in one go, and nothing for none', async () => {
     const store = await storeOn(backend);
-    await store.recordJourney([]);
+    await store.record([]);
     const steps = Array.from({ length: 5000 }, (_, index): JourneyEntry => ({
       customerId: 1 + (index % 2),
       step: { kind: 'asked', at: t(index), status: 500 + (index % 2) },
     }));
-    await store.recordJourney(steps);
-    const first = await store.journeyOf(1);
+    await store.record(steps);
+    const first = await store.stepsOf(1);
     expect(first).toHaveLength(2500);
     expect(first.every((step) => step.kind === 'asked' && step.status === 500)).toBe(true);
     expect(first.at(-1)).toEqual({ kind: 'asked', at: t(4998), status: 500, traceId: null });
@@ -56,7 +60,7 @@ describe.each(BACKENDS)('journeys in the store on %s', (backend) => {
 
   test('prunes, a batch at a time, only the steps older than the time given', async () => {
     const store = await storeOn(backend);
-    await store.recordJourney([
+    await store.record([
       ...[40, 35, 31].map((days): JourneyEntry => ({
         customerId: 1,
         step: { kind: 'found', at: daysAgo(days), via: 'poll' },
@@ -64,12 +68,12 @@ describe.each(BACKENDS)('journeys in the store on %s', (backend) => {
       { customerId: 1, step: { kind: 'outcome', at: daysAgo(29), outcome: 'created', packageId: 1 } },
       { customerId: 2, step: { kind: 'found', at: daysAgo(31), via: 'webhook' } },
     ]);
-    expect(await store.pruneJourneys(daysAgo(30), 3)).toBe(3);
-    expect(await store.pruneJourneys(daysAgo(30), 3)).toBe(1);
-    expect(await store.pruneJourneys(daysAgo(30), 3)).toBe(0);
-    expect(await store.journeyOf(1)).toEqual([
+    expect(await store.prune(daysAgo(30), 3)).toBe(3);
+    expect(await store.prune(daysAgo(30), 3)).toBe(1);
+    expect(await store.prune(daysAgo(30), 3)).toBe(0);
+    expect(await store.stepsOf(1)).toEqual([
       { kind: 'outcome', at: daysAgo(29), outcome: 'created', packageId: 1, traceId: null },
     ]);
-    expect(await store.journeyOf(2)).toEqual([]);
+    expect(await store.stepsOf(2)).toEqual([]);
   });
 });

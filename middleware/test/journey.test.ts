@@ -1,14 +1,18 @@
 import { describe, expect, test } from '@jest/globals';
 import { createSilentLogger } from '@welcome/common';
 import { startJourneyRetention } from '../src/domain/journey-retention.js';
-import { createJournal, journeyOf } from '../src/domain/journey.js';
-import { createSyncStore, middlewarePostgres, type JourneyEntry, type SyncStore } from '../src/store/sync-store.js';
+import { createJournal, describeJourney } from '../src/domain/journey.js';
+import type { JourneyEntry } from '../src/domain/model/journey.js';
+import type { JourneyStore } from '../src/store/journeys/journey-store.js';
+import { middlewarePostgres } from '../src/store/schema.js';
+import { createMiddlewareStores } from '../src/store/stores.js';
 import { BACKENDS, testDatabases, type Backend } from '../../test/support/databases.js';
 import { captureLogs } from '../../test/support/logs.js';
 import { waitFor } from '../../test/support/servers.js';
 
 const databases = testDatabases('middleware', middlewarePostgres);
-const storeOn = async (backend: Backend): Promise<SyncStore> => createSyncStore(await databases.open(backend));
+const storeOn = async (backend: Backend): Promise<JourneyStore> =>
+  createMiddlewareStores(await databases.open(backend)).journeys;
 
 const t = (seconds: number) => new Date(Date.UTC(2026, 0, 2, 3, 4, 5) + seconds * 1000).toISOString();
 const daysAgo = (days: number) => t(-days * 24 * 60 * 60);
@@ -16,12 +20,15 @@ const traceA = '4bf92f3577b34da6a3ce929d0e0e4736';
 const traceB = '0af7651916cd43dd8448eb211c80319c';
 
 /** A store whose journey writes are counted, and fail while `failing` is set. */
-function countedStore(store: SyncStore): SyncStore & { writes: JourneyEntry[][]; failing: boolean } {
-  const counted = Object.assign(Object.create(store) as SyncStore, { writes: [] as JourneyEntry[][], failing: false });
-  counted.recordJourney = async (entries) => {
+function countedStore(store: JourneyStore): JourneyStore & { writes: JourneyEntry[][]; failing: boolean } {
+  const counted = Object.assign(Object.create(store) as JourneyStore, {
+    writes: [] as JourneyEntry[][],
+    failing: false,
+  });
+  counted.record = async (entries) => {
     counted.writes.push([...entries]);
     if (counted.failing) throw new Error('the database does not answer');
-    await store.recordJourney(entries);
+    await store.record(entries);
   };
   return counted;
 }
@@ -29,7 +36,7 @@ function countedStore(store: SyncStore): SyncStore & { writes: JourneyEntry[][];
 describe.each(BACKENDS)('the journal on %s', (backend) => {
   test('writes the steps recorded together in one statement, and tells the latest trace of a journey', async () => {
     const store = countedStore(await storeOn(backend));
-    const journal = createJournal({ store, logger: createSilentLogger() });
+    const journal = createJournal({ journeys: store, logger: createSilentLogger() });
     for (let customerId = 1; customerId <= 100; customerId++) {
       journal.record(customerId, { kind: 'found', at: t(0), via: 'longPoll' }, traceA);
       journal.record(customerId, { kind: 'asked', at: t(1), status: 201 }, traceA);
@@ -40,9 +47,10 @@ describe.each(BACKENDS)('the journal on %s', (backend) => {
     await journal.flush();
 
     expect(store.writes.map((group) => group.length)).toEqual([302]);
-    expect(await journeyOf({ store }, 1)).toEqual({
+    expect(await describeJourney({ journeys: store, traceUiUrl: undefined }, 1)).toEqual({
       customerId: 1,
       traceId: traceB,
+      traceUrl: null,
       steps: [
         { kind: 'found', at: t(0), via: 'longPoll', traceId: traceA },
         { kind: 'asked', at: t(1), status: 201, traceId: traceA },
@@ -55,23 +63,25 @@ describe.each(BACKENDS)('the journal on %s', (backend) => {
 
   test('a step recorded while a group is being written goes with the next group; flush waits for both', async () => {
     const store = countedStore(await storeOn(backend));
-    const journal = createJournal({ store, logger: createSilentLogger() });
+    const journal = createJournal({ journeys: store, logger: createSilentLogger() });
     journal.record(1, { kind: 'found', at: t(0), via: 'poll' });
     await waitFor('the first group to be written', async () => store.writes.length === 1);
     journal.record(1, { kind: 'asked', at: t(1), status: 201 });
     journal.record(1, { kind: 'outcome', at: t(1), outcome: 'created', packageId: 3 });
     await journal.flush();
     expect(store.writes.map((group) => group.length)).toEqual([1, 2]);
-    expect((await journeyOf({ store }, 1)).steps).toHaveLength(3);
+    expect((await describeJourney({ journeys: store, traceUiUrl: undefined }, 1)).steps).toHaveLength(3);
   });
 
   test('a time given with an offset is kept in UTC, so that it sorts among the others', async () => {
     const store = await storeOn(backend);
-    const journal = createJournal({ store, logger: createSilentLogger() });
+    const journal = createJournal({ journeys: store, logger: createSilentLogger() });
     journal.record(1, { kind: 'found', at: '2026-01-02T03:04:06.000Z', via: 'poll' });
     journal.record(1, { kind: 'created', at: '2026-01-02T04:04:05+01:00' });
     await journal.flush();
-    expect((await journeyOf({ store }, 1)).steps.map((step) => [step.kind, step.at])).toEqual([
+    expect(
+      (await describeJourney({ journeys: store, traceUiUrl: undefined }, 1)).steps.map((step) => [step.kind, step.at]),
+    ).toEqual([
       ['created', '2026-01-02T03:04:05.000Z'],
       ['found', '2026-01-02T03:04:06.000Z'],
     ]);
@@ -83,7 +93,7 @@ describe.each(BACKENDS)('the journal on %s', (backend) => {
     async () => {
       const store = countedStore(await storeOn(backend));
       const { logger, lines } = captureLogs('middleware');
-      const journal = createJournal({ store, logger });
+      const journal = createJournal({ journeys: store, logger });
       store.failing = true;
       expect(() => journal.record(1, { kind: 'found', at: t(0), via: 'poll' })).not.toThrow();
       await journal.flush();
@@ -97,13 +107,15 @@ describe.each(BACKENDS)('the journal on %s', (backend) => {
       store.failing = false;
       journal.record(1, { kind: 'asked', at: t(1), status: 201 });
       await journal.flush();
-      expect((await journeyOf({ store }, 1)).steps).toEqual([{ kind: 'asked', at: t(1), status: 201, traceId: null }]);
+      expect((await describeJourney({ journeys: store, traceUiUrl: undefined }, 1)).steps).toEqual([
+        { kind: 'asked', at: t(1), status: 201, traceId: null },
+      ]);
     },
   );
 
   test('a customer never seen has no journey: a 404 problem', async () => {
     const store = await storeOn(backend);
-    await expect(journeyOf({ store }, 4711)).rejects.toMatchObject({
+    await expect(describeJourney({ journeys: store, traceUiUrl: undefined }, 4711)).rejects.toMatchObject({
       status: 404,
       detail: expect.stringContaining('Customer 4711 has no journey'),
     });
@@ -111,23 +123,23 @@ describe.each(BACKENDS)('the journal on %s', (backend) => {
 
   test('the steps older than JOURNEY_RETENTION_DAYS are pruned at start, the rest kept', async () => {
     const store = await storeOn(backend);
-    await store.recordJourney(
+    await store.record(
       Array.from({ length: 2500 }, (_, index): JourneyEntry => ({
         customerId: 1 + (index % 10),
         step: { kind: 'asked', at: daysAgo(31), status: 201 },
       })),
     );
-    await store.recordJourney([
+    await store.record([
       { customerId: 1, step: { kind: 'outcome', at: daysAgo(29), outcome: 'created', packageId: 1 } },
     ]);
     const { logger, lines } = captureLogs('middleware');
-    const pruner = startJourneyRetention({ store, retentionDays: 30, logger, now: () => new Date(t(0)) });
-    await waitFor('the old steps pruned', async () => (await store.journeyOf(1)).length === 1);
+    const pruner = startJourneyRetention({ journeys: store, retentionDays: 30, logger, now: () => new Date(t(0)) });
+    await waitFor('the old steps pruned', async () => (await store.stepsOf(1)).length === 1);
     await pruner.stop();
-    expect(await store.journeyOf(1)).toEqual([
+    expect(await store.stepsOf(1)).toEqual([
       { kind: 'outcome', at: daysAgo(29), outcome: 'created', packageId: 1, traceId: null },
     ]);
-    expect(await store.journeyOf(2)).toEqual([]);
+    expect(await store.stepsOf(2)).toEqual([]);
     expect(lines).toContainEqual(
       expect.objectContaining({ level: 'info', message: 'Pruned 2500 journey steps older than 30 days', pruned: 2500 }),
     );
@@ -142,13 +154,13 @@ describe('the journal while the database hangs', () => {
       const hanging = new Promise<void>((resolve) => (release = resolve));
       const written: number[] = [];
       const store = {
-        async recordJourney(entries: readonly JourneyEntry[]) {
+        async record(entries: readonly JourneyEntry[]) {
           written.push(entries.length);
           await hanging;
         },
-      } as unknown as SyncStore;
+      };
       const { logger, lines } = captureLogs('middleware');
-      const journal = createJournal({ store, logger });
+      const journal = createJournal({ journeys: store, logger });
       journal.record(1, { kind: 'found', at: t(0), via: 'poll' });
       await waitFor('the first write to hang', async () => written.length === 1);
       for (let customerId = 2; customerId <= 20_005; customerId++)
@@ -175,7 +187,7 @@ describe('the journey pruner', () => {
       let left = 2500;
       let turned = true;
       const store = {
-        async pruneJourneys(before: string, limit: number) {
+        async prune(before: string, limit: number) {
           calls.push({ before, limit, afterATurn: turned });
           turned = false;
           setImmediate(() => (turned = true));
@@ -185,7 +197,7 @@ describe('the journey pruner', () => {
         },
       };
       const pruner = startJourneyRetention({
-        store,
+        journeys: store,
         retentionDays: 7,
         logger: createSilentLogger(),
         now: () => new Date(t(0)),
@@ -202,14 +214,20 @@ describe('the journey pruner', () => {
   test('a database out of reach is logged and tried again next time', async () => {
     let attempts = 0;
     const store = {
-      async pruneJourneys(): Promise<number> {
+      async prune(): Promise<number> {
         attempts += 1;
         if (attempts === 1) throw new Error('connection refused');
         return 0;
       },
     };
     const { logger, lines } = captureLogs('middleware');
-    const pruner = startJourneyRetention({ store, retentionDays: 30, logger, now: () => new Date(t(0)), everyMs: 10 });
+    const pruner = startJourneyRetention({
+      journeys: store,
+      retentionDays: 30,
+      logger,
+      now: () => new Date(t(0)),
+      everyMs: 10,
+    });
     await waitFor('a second try', async () => attempts >= 2);
     await pruner.stop();
     expect(lines[0]).toMatchObject({

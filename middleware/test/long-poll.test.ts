@@ -11,7 +11,7 @@ describe('LONG_POLL_S', () => {
     const { crm, inventory } = await upstreams();
     const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url, longPollS: 10 });
     let done = false;
-    const cycle = syncNewCustomers(deps).then((report) => {
+    const cycle = syncNewCustomers(deps.polling).then((report) => {
       done = true;
       return report;
     });
@@ -19,7 +19,7 @@ describe('LONG_POLL_S', () => {
     expect(done).toBe(false);
     const alice = await createCustomer(crm.url, 'Alice');
     expect(await cycle).toMatchObject({ found: 1, created: 1 });
-    expect(await deps.store.status()).toMatchObject({
+    expect(await deps.stores.status.read()).toMatchObject({
       cursor: alice.id,
       deliveriesByPath: { webhook: 0, longPoll: 1, poll: 0 },
     });
@@ -36,7 +36,7 @@ describe('LONG_POLL_S', () => {
         maxBackoffMs: 60_000,
         longPoll: true,
         logger: deps.logger,
-        cycle: (shouldStop, signal) => syncNewCustomers(deps, shouldStop, signal),
+        cycle: (shouldStop, signal) => syncNewCustomers(deps.polling, shouldStop, signal),
       });
       for (const name of ['Alice', 'Bob', 'Carol']) {
         const customer = await createCustomer(crm.url, name);
@@ -50,7 +50,7 @@ describe('LONG_POLL_S', () => {
       const stopping = Date.now();
       await poller.stop();
       expect(Date.now() - stopping).toBeLessThan(2000);
-      expect(await deps.store.status()).toMatchObject({ cursor: 3, failedCycles: 0, outage: null });
+      expect(await deps.stores.status.read()).toMatchObject({ cursor: 3, failedCycles: 0, outage: null });
     },
   );
 });

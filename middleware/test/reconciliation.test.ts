@@ -4,7 +4,7 @@ import { createSilentLogger, type ServiceDatabase } from '@welcome/common';
 import { createApp as createInventory } from '../../inventory/src/app.js';
 import { createApp } from '../src/app.js';
 import { syncNewCustomers } from '../src/domain/sync.js';
-import type { MiddlewareDeps } from '../src/sync-deps.js';
+import type { Middleware } from '../src/wiring.js';
 import { BACKENDS, sqliteAt, type Backend } from '../../test/support/databases.js';
 import { sendJson, serveApp, serveHandler, waitFor } from '../../test/support/servers.js';
 import { closedAfterEach, createCustomer, listPackages, middlewareDeps, postPackage } from './support.js';
@@ -36,14 +36,14 @@ async function delivered(
     ...(options.reconcileIntervalMs ? { reconcileIntervalMs: options.reconcileIntervalMs } : {}),
     reconcileTiming: { checkMs: options.checkMs ?? 20, leaseMs: options.leaseMs ?? 60_000 },
   });
-  await syncNewCustomers(deps);
-  expect(await deps.store.cursor()).toBe(names.length);
+  await syncNewCustomers(deps.polling);
+  expect(await deps.stores.deliveries.cursor()).toBe(names.length);
   const app = createApp(deps);
   return { crm, inventory, deps, app, inventorySql: sqlOf(inventoryDb) };
 }
 
 /** Starts a reconciliation over HTTP and waits for it to end; its final state. */
-async function reconcile(deps: MiddlewareDeps, app: ReturnType<typeof createApp>, body: object = {}) {
+async function reconcile(deps: Middleware, app: ReturnType<typeof createApp>, body: object = {}) {
   const started = await request(app.callback()).post('/reconciliations').send(body);
   expect(started.status).toBe(202);
   expect(started.headers.location).toBe(`/reconciliations/${started.body.id}`);
@@ -91,7 +91,7 @@ describe.each(BACKENDS)('a reconciliation on %s', (backend) => {
         customerName: 'Cleo',
         id: first.findings[0]!.packageId,
       });
-      expect((await deps.store.status()).synced).toBe(10);
+      expect((await deps.stores.status.read()).created).toBe(10);
 
       const second = await reconcile(deps, app);
       expect(second.counts).toEqual({ missing: 0, mismatched: 0, orphaned: 0, repaired: 0 });
@@ -101,7 +101,7 @@ describe.each(BACKENDS)('a reconciliation on %s', (backend) => {
 
   test('one runs at a time: 409 with the running one as Location', async () => {
     const { deps, app } = await delivered(NAMES.slice(0, 2), { backend });
-    const other = await deps.store.startReconciliation(
+    const other = await deps.stores.reconciliations.start(
       { fromId: 1, toId: 2, repair: true, openEnded: true },
       'another-replica',
       new Date(),
@@ -122,13 +122,13 @@ describe.each(BACKENDS)('a reconciliation on %s', (backend) => {
   test('a walk left running by a stopped process goes on from where it was saved', async () => {
     const { deps, inventorySql } = await delivered(NAMES, { backend });
     inventorySql.prepare('DELETE FROM packages WHERE customer_id IN (2, 6)').run();
-    const { run } = await deps.store.startReconciliation(
+    const { run } = await deps.stores.reconciliations.start(
       { fromId: 1, toId: 8, repair: true, openEnded: true },
       'gone',
       new Date(0),
       1,
     );
-    await deps.store.saveReconciliation(
+    await deps.stores.reconciliations.save(
       run.id,
       'gone',
       { position: 4, counts: { missing: 0, mismatched: 0, orphaned: 0, repaired: 0 }, findings: [] },
@@ -139,11 +139,11 @@ describe.each(BACKENDS)('a reconciliation on %s', (backend) => {
     deps.reconciler.startTimers();
     await waitFor(
       'the walk to be taken over and ended',
-      async () => (await deps.store.findReconciliation(run.id))?.status === 'done',
+      async () => (await deps.stores.reconciliations.find(run.id))?.status === 'done',
     );
     await deps.reconciler.stop();
 
-    const ended = (await deps.store.findReconciliation(run.id))!;
+    const ended = (await deps.stores.reconciliations.find(run.id))!;
     // Customer 2 was before the saved position: that walk was the other process's.
     expect(ended.findings).toEqual([expect.objectContaining({ kind: 'missing', customerId: 6, repair: 'created' })]);
     expect(ended.counts).toEqual({ missing: 1, mismatched: 0, orphaned: 0, repaired: 1 });
@@ -158,8 +158,8 @@ describe('a reconciliation', () => {
       inventorySql.prepare("UPDATE packages SET customer_name = 'Brain' WHERE customer_id = 2").run();
       await postPackage(inventory.url, 6, 'Nobody');
       // The cursor past 6, as if customers 5 and 6 were dead-lettered, then gone from the CRM.
-      await deps.store.recordDeadLetter({ customerId: 5, customer: {}, status: 422, reason: 'no' }, new Date());
-      await deps.store.advanceCursor(6);
+      await deps.stores.deadLetters.record({ customerId: 5, customer: {}, status: 422, reason: 'no' }, new Date());
+      await deps.stores.deliveries.advanceCursor(6);
       // Beyond the cursor: a customer the CRM never had.
       await postPackage(inventory.url, 999, 'Ghost');
       const before = await listPackages(inventory.url);
@@ -226,7 +226,7 @@ describe('a reconciliation', () => {
   test('a customer with a dead letter and no package is on that list, not missing', async () => {
     const { deps, app, inventorySql } = await delivered(NAMES.slice(0, 3));
     inventorySql.prepare('DELETE FROM packages WHERE customer_id = 2').run();
-    await deps.store.recordDeadLetter({ customerId: 2, customer: {}, status: 422, reason: 'no' }, new Date());
+    await deps.stores.deadLetters.record({ customerId: 2, customer: {}, status: 422, reason: 'no' }, new Date());
 
     const run = await reconcile(deps, app);
 
@@ -246,7 +246,7 @@ describe('a reconciliation', () => {
       }),
     );
     const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: refusing.url });
-    await deps.store.advanceCursor(2);
+    await deps.stores.deliveries.advanceCursor(2);
     const app = createApp(deps);
 
     const run = await reconcile(deps, app);
@@ -264,7 +264,7 @@ describe('a reconciliation', () => {
     const down = await server(serveHandler((_req, res) => sendJson(res, 503, { title: 'down' })));
     for (const name of NAMES.slice(0, 2)) await createCustomer(crm.url, name);
     const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: down.url });
-    await deps.store.advanceCursor(2);
+    await deps.stores.deliveries.advanceCursor(2);
 
     const run = await reconcile(deps, createApp(deps));
 
@@ -289,7 +289,7 @@ describe('a reconciliation', () => {
         }),
       );
       const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: older.url });
-      await deps.store.advanceCursor(2);
+      await deps.stores.deliveries.advanceCursor(2);
 
       const run = await reconcile(deps, createApp(deps));
 
@@ -307,12 +307,12 @@ describe('a reconciliation', () => {
     try {
       await waitFor(
         'a first scheduled reconciliation',
-        async () => (await deps.store.latestReconciliation())?.status === 'done',
+        async () => (await deps.stores.reconciliations.latest())?.status === 'done',
       );
-      const first = (await deps.store.latestReconciliation())!;
+      const first = (await deps.stores.reconciliations.latest())!;
       expect(Date.parse(first.startedAt) - Date.parse(deps.replica.startedAt)).toBeGreaterThanOrEqual(300);
-      await waitFor('a second one', async () => ((await deps.store.latestReconciliation())?.id ?? 0) > first.id);
-      const second = (await deps.store.latestReconciliation())!;
+      await waitFor('a second one', async () => ((await deps.stores.reconciliations.latest())?.id ?? 0) > first.id);
+      const second = (await deps.stores.reconciliations.latest())!;
       expect(Date.parse(second.startedAt) - Date.parse(first.startedAt)).toBeGreaterThanOrEqual(300);
     } finally {
       await deps.reconciler.stop();
@@ -356,7 +356,7 @@ describe('the reconciliation routes', () => {
       ]);
       expect(response.body.errors.map((error: { field: string }) => error.field)).toEqual(fields);
     }
-    expect(await deps.store.latestReconciliation()).toBeUndefined();
+    expect(await deps.stores.reconciliations.latest()).toBeUndefined();
   });
 
   test(

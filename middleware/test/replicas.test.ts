@@ -5,8 +5,8 @@ import { createApp } from '../src/app.js';
 import { startHeartbeat } from '../src/domain/heartbeat.js';
 import { startPoller } from '../src/domain/poller.js';
 import { syncNewCustomers } from '../src/domain/sync.js';
-import { REPLICA_SEEN_WITHIN_MS } from '../src/store/sync-store.js';
-import type { MiddlewareDeps } from '../src/sync-deps.js';
+import { REPLICA_SEEN_WITHIN_MS } from '../src/store/status/status-store.js';
+import type { Middleware } from '../src/wiring.js';
 import { waitFor } from '../../test/support/servers.js';
 import {
   closedAfterEach,
@@ -27,7 +27,7 @@ const oneTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 /** `count` middleware replicas on one PostgreSQL schema, each with its own app, as separate processes would be. */
 async function replicas(count: number, options: { crmUrl: string; inventoryUrl: string; concurrency?: number }) {
   const schema = middlewareDatabases.newSchema();
-  const all: Array<{ deps: MiddlewareDeps; http: ReturnType<typeof request> }> = [];
+  const all: Array<{ deps: Middleware; http: ReturnType<typeof request> }> = [];
   for (let n = 1; n <= count; n++) {
     const deps = await middlewareDeps({
       ...options,
@@ -60,13 +60,13 @@ describe('middleware replicas on one PostgreSQL database', () => {
           intervalMs: 50,
           maxBackoffMs: 500,
           logger: createSilentLogger(),
-          cycle: (stop, signal) => syncNewCustomers(deps, stop, signal),
+          cycle: (stop, signal) => syncNewCustomers(deps.polling, stop, signal),
         }),
       );
       try {
         await waitFor(
           'the shared cursor at the last customer',
-          async () => (await three[0]!.deps.store.cursor()) === total,
+          async () => (await three[0]!.deps.stores.deliveries.cursor()) === total,
           60_000,
         );
       } finally {
@@ -86,7 +86,7 @@ describe('middleware replicas on one PostgreSQL database', () => {
       );
       expect(statuses[0]).toMatchObject({
         cursor: total,
-        synced: total,
+        created: total,
         alreadyThere: 0,
         deadLetters: 0,
         lag: 0,
@@ -109,10 +109,10 @@ describe('middleware replicas on one PostgreSQL database', () => {
       customerId: bob.id,
       outcome: 'created',
     });
-    expect(await syncNewCustomers(one!.deps)).toMatchObject({ found: 2, created: 2 });
+    expect(await syncNewCustomers(one!.deps.polling)).toMatchObject({ found: 2, created: 2 });
 
     expect(counted.requests).toEqual([bob.id, alice.id]);
-    expect(await one!.deps.store.cursor()).toBe(bob.id);
+    expect(await one!.deps.stores.deliveries.cursor()).toBe(bob.id);
     expect((await listPackages(inventory.url)).map((p) => p.customerId)).toEqual([bob.id, alice.id]);
   });
 
@@ -128,7 +128,7 @@ describe('middleware replicas on one PostgreSQL database', () => {
 
       const [pushed, polled] = await Promise.all([
         two!.http.post('/webhooks/crm').set(event.headers).send(event.body),
-        syncNewCustomers(one!.deps),
+        syncNewCustomers(one!.deps.polling),
       ]);
 
       expect(pushed.status).toBe(200);
@@ -136,8 +136,8 @@ describe('middleware replicas on one PostgreSQL database', () => {
       expect(polled).toMatchObject({ found: 1 });
       expect(slow.requests).toEqual([alice.id]);
       // Whichever held the customer, the next cycle at the latest moves the cursor past her.
-      await syncNewCustomers(one!.deps);
-      expect(await two!.deps.store.cursor()).toBe(alice.id);
+      await syncNewCustomers(one!.deps.polling);
+      expect(await two!.deps.stores.deliveries.cursor()).toBe(alice.id);
       expect(slow.requests).toEqual([alice.id]);
     },
   );
@@ -154,18 +154,18 @@ describe('middleware replicas on one PostgreSQL database', () => {
         await createCustomer(crm.url, 'Carol'),
       ];
       const leaseMs = 1500;
-      expect(await alive!.deps.store.claim(bob.id, 'a-replica-now-dead', new Date(), leaseMs)).toEqual({
+      expect(await alive!.deps.stores.deliveries.claim(bob.id, 'a-replica-now-dead', new Date(), leaseMs)).toEqual({
         state: 'claimed',
       });
 
       // While the lease runs, the others go ahead, and the cursor waits before the one held.
-      expect(await syncNewCustomers(alive!.deps)).toMatchObject({ found: 3, created: 2 });
+      expect(await syncNewCustomers(alive!.deps.polling)).toMatchObject({ found: 3, created: 2 });
       expect(sorted(counted.requests)).toEqual([alice.id, carol.id]);
-      expect(await alive!.deps.store.cursor()).toBe(alice.id);
+      expect(await alive!.deps.stores.deliveries.cursor()).toBe(alice.id);
 
       await waitFor('the dead replica’s lease to end and Bob to be delivered', async () => {
-        await syncNewCustomers(alive!.deps);
-        return (await alive!.deps.store.cursor()) === carol.id;
+        await syncNewCustomers(alive!.deps.polling);
+        return (await alive!.deps.stores.deliveries.cursor()) === carol.id;
       });
       expect(sorted(counted.requests)).toEqual([alice.id, bob.id, carol.id]);
       expect(sorted((await listPackages(inventory.url)).map((p) => p.customerId))).toEqual([
@@ -180,11 +180,11 @@ describe('middleware replicas on one PostgreSQL database', () => {
     const { crm, inventory } = await upstreams();
     const three = await replicas(3, { crmUrl: crm.url, inventoryUrl: inventory.url });
     const started = new Date();
-    await three[0]!.deps.store.heartbeat(
+    await three[0]!.deps.stores.status.heartbeat(
       { id: 'replica-gone', startedAt: started.toISOString() },
       new Date(Date.now() - REPLICA_SEEN_WITHIN_MS - 1000),
     );
-    const heartbeats = three.map(({ deps }) => startHeartbeat(deps));
+    const heartbeats = three.map(({ deps }) => startHeartbeat(deps.heartbeat));
     try {
       const ids = async (http: ReturnType<typeof request>) =>
         ((await http.get('/status')).body.replicas as Array<{ id: string }>).map((r) => r.id);
@@ -206,7 +206,7 @@ describe('middleware replicas on one PostgreSQL database', () => {
     const gate = await server(gatedInventory(inventory.url, () => (refusing ? 422 : undefined)));
     const [one, two, three] = await replicas(3, { crmUrl: crm.url, inventoryUrl: gate.url });
     const alice = await createCustomer(crm.url, 'Alice');
-    expect(await syncNewCustomers(one!.deps)).toMatchObject({ deadLettered: 1 });
+    expect(await syncNewCustomers(one!.deps.polling)).toMatchObject({ deadLettered: 1 });
 
     expect((await two!.http.get('/dead-letters')).body).toEqual([
       expect.objectContaining({ id: 1, customerId: alice.id, status: 422, attempts: 1 }),
@@ -216,7 +216,7 @@ describe('middleware replicas on one PostgreSQL database', () => {
     expect(replayed.status).toBe(200);
     expect(replayed.body).toEqual({ id: 1, customerId: alice.id, outcome: 'created', packageId: 1 });
     expect((await one!.http.get('/dead-letters')).body).toEqual([]);
-    expect((await two!.http.get('/status')).body).toMatchObject({ cursor: alice.id, synced: 1, deadLetters: 0 });
+    expect((await two!.http.get('/status')).body).toMatchObject({ cursor: alice.id, created: 1, deadLetters: 0 });
   });
 
   test(
@@ -237,7 +237,7 @@ describe('middleware replicas on one PostgreSQL database', () => {
       );
       const [one, two] = await replicas(2, { crmUrl: crm.url, inventoryUrl: gate.url });
       await createCustomer(crm.url, 'Alice');
-      await syncNewCustomers(one!.deps);
+      await syncNewCustomers(one!.deps.polling);
       refusing = false;
       asked.length = 0;
 

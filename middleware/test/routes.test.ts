@@ -22,7 +22,7 @@ describe.each(BACKENDS)('GET /status on %s', (backend) => {
     await createCustomer(crm.url, 'Bob');
     await postPackage(inventory.url, 2, 'Bob');
     const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url });
-    await syncNewCustomers(deps);
+    await syncNewCustomers(deps.polling);
 
     const response = await request(createApp(deps).callback()).get('/status');
 
@@ -31,6 +31,7 @@ describe.each(BACKENDS)('GET /status on %s', (backend) => {
       cursor: 2,
       lastPollAt: expect.any(String),
       lastSuccessAt: expect.any(String),
+      created: 1,
       synced: 1,
       alreadyThere: 1,
       failedCycles: 0,
@@ -57,7 +58,7 @@ describe.each(BACKENDS)('dead letters on %s', (backend) => {
     await createCustomer(crm.url, 'Alice');
     await postPackage(inventory.url, 1, 'Mallory');
     const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url });
-    await syncNewCustomers(deps);
+    await syncNewCustomers(deps.polling);
     return { crm, inventory, deps, http: request(createApp(deps).callback()) };
   }
 
@@ -102,7 +103,7 @@ describe.each(BACKENDS)('dead letters on %s', (backend) => {
     const { inventory } = await upstreams();
     const gate = await server(gatedInventory(inventory.url, () => (refuse ? 422 : undefined)));
     const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: gate.url });
-    await syncNewCustomers(deps);
+    await syncNewCustomers(deps.polling);
     const http = request(createApp(deps).callback());
     expect((await http.get('/dead-letters')).body).toHaveLength(1);
 
@@ -112,7 +113,7 @@ describe.each(BACKENDS)('dead letters on %s', (backend) => {
     expect(response.status).toBe(200);
     expect(response.body).toEqual({ id: 1, customerId: 1, outcome: 'created', packageId: 1 });
     expect((await http.get('/dead-letters')).body).toEqual([]);
-    expect((await http.get('/status')).body).toMatchObject({ synced: 1, deadLetters: 0, cursor: 1 });
+    expect((await http.get('/status')).body).toMatchObject({ created: 1, deadLetters: 0, cursor: 1 });
     expect(await listPackages(inventory.url)).toEqual([
       expect.objectContaining({ customerId: 1, customerName: 'Alice' }),
     ]);
@@ -136,7 +137,7 @@ describe.each(BACKENDS)('dead letters on %s', (backend) => {
     );
     // One at a time, so that the letters are numbered in customer order.
     const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: gate.url, concurrency: 1 });
-    await syncNewCustomers(deps);
+    await syncNewCustomers(deps.polling);
     const http = request(createApp(deps).callback());
     expect((await http.get('/status')).body.deadLetters).toBe(3);
 
@@ -160,7 +161,7 @@ describe.each(BACKENDS)('dead letters on %s', (backend) => {
       ],
     });
     expect((await http.get('/dead-letters')).body).toEqual([expect.objectContaining({ id: 2, attempts: 2 })]);
-    expect((await http.get('/status')).body).toMatchObject({ synced: 2, deadLetters: 1 });
+    expect((await http.get('/status')).body).toMatchObject({ created: 2, deadLetters: 1 });
   });
 
   test('a replay of all stops at an unavailable upstream and leaves the rest untouched', async () => {

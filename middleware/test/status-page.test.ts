@@ -7,7 +7,7 @@ import ts from 'typescript';
 import { createSilentLogger } from '@welcome/common';
 import { createApp } from '../src/app.js';
 import { statusPageFiles } from '../src/http/status-page.js';
-import { createSyncDeps } from '../src/sync-deps.js';
+import { wireMiddleware } from '../src/wiring.js';
 import { sqliteAt } from '../../test/support/databases.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -17,7 +17,7 @@ const inMiddleware = (path: string) => fileURLToPath(new URL(path, new URL('../'
 const middleware = () =>
   request(
     createApp(
-      createSyncDeps({
+      wireMiddleware({
         database: sqliteAt(':memory:'),
         logger: createSilentLogger(),
         crmUrl: 'http://127.0.0.1:9',

@@ -3,8 +3,8 @@ import { Webhook } from 'standardwebhooks';
 import { createSilentLogger, type Db, type Logger, type ServiceDatabase } from '@welcome/common';
 import { createApp as createCrm } from '../../crm/src/app.js';
 import { createApp as createInventory } from '../../inventory/src/app.js';
-import { middlewarePostgres } from '../src/store/sync-store.js';
-import { createSyncDeps, type MiddlewareDeps } from '../src/sync-deps.js';
+import { middlewarePostgres } from '../src/store/schema.js';
+import { wireMiddleware, type Middleware } from '../src/wiring.js';
 import { sendJson, serveApp, serveHandler, type RunningServer } from '../../test/support/servers.js';
 import { sqliteAt, testDatabases, type Backend } from '../../test/support/databases.js';
 
@@ -31,14 +31,15 @@ export async function middlewareDeps(options: {
   concurrency?: number;
   reconcileIntervalMs?: number;
   reconcileTiming?: { checkMs?: number; leaseMs?: number };
-}): Promise<MiddlewareDeps> {
+  traceUiUrl?: string;
+}): Promise<Middleware> {
   const logger = options.logger ?? createSilentLogger();
   const database = await middlewareDatabases.open(options.backend ?? 'sqlite', {
     logger,
     ...(options.dbPath ? { path: options.dbPath } : {}),
     ...(options.schema ? { schema: options.schema } : {}),
   });
-  return createSyncDeps({
+  return wireMiddleware({
     database,
     logger,
     ...(options.replicaId ? { replicaId: options.replicaId } : {}),
@@ -49,8 +50,8 @@ export async function middlewareDeps(options: {
     webhookSecret: options.webhookSecret,
     longPollS: options.longPollS ?? 0,
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
-    reconcileIntervalMs: options.reconcileIntervalMs,
-    ...(options.reconcileTiming ? { reconcileTiming: options.reconcileTiming } : {}),
+    reconcile: { intervalMs: options.reconcileIntervalMs, ...options.reconcileTiming },
+    traceUiUrl: options.traceUiUrl,
   });
 }
 

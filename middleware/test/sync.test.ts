@@ -23,7 +23,7 @@ describe.each(BACKENDS)('syncNewCustomers on %s', (backend) => {
     for (const name of ['Alice', 'Bob', 'Carol']) await createCustomer(crm.url, name);
     const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url });
 
-    const report = await syncNewCustomers(deps);
+    const report = await syncNewCustomers(deps.polling);
 
     // It moved the cursor: the next cycle starts at once, in case more came meanwhile.
     expect(report).toEqual({ found: 3, created: 3, alreadyThere: 0, deadLettered: 0, more: true });
@@ -37,9 +37,9 @@ describe.each(BACKENDS)('syncNewCustomers on %s', (backend) => {
       [2, 'Bob'],
       [3, 'Carol'],
     ]);
-    expect(await deps.store.status()).toMatchObject({
+    expect(await deps.stores.status.read()).toMatchObject({
       cursor: 3,
-      synced: 3,
+      created: 3,
       failedCycles: 0,
       lastSuccessAt: expect.any(String),
     });
@@ -49,24 +49,24 @@ describe.each(BACKENDS)('syncNewCustomers on %s', (backend) => {
     const { crm, inventory } = await upstreams();
     for (let i = 1; i <= 250; i++) await createCustomer(crm.url, `Customer ${i}`);
     const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url });
-    await deps.store.advanceCursor(20);
+    await deps.stores.deliveries.advanceCursor(20);
 
-    const report = await syncNewCustomers(deps);
+    const report = await syncNewCustomers(deps.polling);
 
     expect(report.created).toBe(230);
     const packages = await listPackages(inventory.url);
     expect(packages.map((p) => p.customerId).sort((a, b) => a - b)).toEqual(
       Array.from({ length: 230 }, (_, i) => i + 21),
     );
-    expect(await deps.store.cursor()).toBe(250);
+    expect(await deps.stores.deliveries.cursor()).toBe(250);
   });
 
   test('a second cycle with nothing new sends nothing, and lets the poller sleep', async () => {
     const { crm, inventory } = await upstreams();
     await createCustomer(crm.url, 'Alice');
     const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url });
-    await syncNewCustomers(deps);
-    expect(await syncNewCustomers(deps)).toEqual({ found: 0, created: 0, alreadyThere: 0, deadLettered: 0 });
+    await syncNewCustomers(deps.polling);
+    expect(await syncNewCustomers(deps.polling)).toEqual({ found: 0, created: 0, alreadyThere: 0, deadLettered: 0 });
     expect(await listPackages(inventory.url)).toHaveLength(1);
   });
 
@@ -81,13 +81,13 @@ describe.each(BACKENDS)('syncNewCustomers on %s', (backend) => {
     );
     const { inventory } = await upstreams();
     const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url });
-    await deps.store.advanceCursor(1);
+    await deps.stores.deliveries.advanceCursor(1);
 
-    expect(await syncNewCustomers(deps)).toMatchObject({ found: 3, created: 3 });
-    expect(await syncNewCustomers(deps)).toMatchObject({ found: 0, created: 0 });
+    expect(await syncNewCustomers(deps.polling)).toMatchObject({ found: 3, created: 3 });
+    expect(await syncNewCustomers(deps.polling)).toMatchObject({ found: 0, created: 0 });
     expect((await listPackages(inventory.url)).map((p) => p.customerId).sort((a, b) => a - b)).toEqual([2, 3, 4]);
     expect(asked[0]).toBe('/customers?after=1&limit=100');
-    expect(await deps.store.cursor()).toBe(4);
+    expect(await deps.stores.deliveries.cursor()).toBe(4);
   });
 
   test(
@@ -99,12 +99,16 @@ describe.each(BACKENDS)('syncNewCustomers on %s', (backend) => {
       const { logger, lines } = captureLogs();
       const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url, logger });
 
-      const reports = [await syncNewCustomers(deps), await syncNewCustomers(deps), await syncNewCustomers(deps)];
+      const reports = [
+        await syncNewCustomers(deps.polling),
+        await syncNewCustomers(deps.polling),
+        await syncNewCustomers(deps.polling),
+      ];
 
       expect(reports.map((r) => r.failure)).toEqual(
         Array(3).fill(expect.stringMatching(/^Inventory unavailable: ECONNREFUSED/)),
       );
-      expect(await deps.store.status()).toMatchObject({
+      expect(await deps.stores.status.read()).toMatchObject({
         cursor: 0,
         failedCycles: 3,
         lastSuccessAt: null,
@@ -128,11 +132,16 @@ describe.each(BACKENDS)('syncNewCustomers on %s', (backend) => {
     const { logger, lines } = captureLogs();
     const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: gate.url, logger });
 
-    expect((await syncNewCustomers(deps)).failure).toBe('Inventory unavailable: answered 503');
+    expect((await syncNewCustomers(deps.polling)).failure).toBe('Inventory unavailable: answered 503');
     down = false;
-    expect(await syncNewCustomers(deps)).toMatchObject({ created: 2 });
+    expect(await syncNewCustomers(deps.polling)).toMatchObject({ created: 2 });
     expect((await listPackages(realInventory.url)).map((p) => p.customerName).sort()).toEqual(['Alice', 'Bob']);
-    expect(await deps.store.status()).toMatchObject({ cursor: 2, failedCycles: 1, lastError: null, outage: null });
+    expect(await deps.stores.status.read()).toMatchObject({
+      cursor: 2,
+      failedCycles: 1,
+      lastError: null,
+      outage: null,
+    });
     expect(lines).toContainEqual(
       expect.objectContaining({
         level: 'info',
@@ -146,8 +155,8 @@ describe.each(BACKENDS)('syncNewCustomers on %s', (backend) => {
     const { crm, inventory } = await upstreams();
     await crm.close();
     const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url });
-    expect((await syncNewCustomers(deps)).failure).toMatch(/^CRM unavailable/);
-    expect(await deps.store.status()).toMatchObject({ cursor: 0, failedCycles: 1 });
+    expect((await syncNewCustomers(deps.polling)).failure).toMatch(/^CRM unavailable/);
+    expect(await deps.stores.status.read()).toMatchObject({ cursor: 0, failedCycles: 1 });
   });
 
   test('a package the Inventory already has counts as there, not as new, and moves the cursor', async () => {
@@ -155,8 +164,8 @@ describe.each(BACKENDS)('syncNewCustomers on %s', (backend) => {
     await createCustomer(crm.url, 'Alice');
     await postPackage(inventory.url, 1, 'Alice');
     const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url });
-    expect(await syncNewCustomers(deps)).toMatchObject({ created: 0, alreadyThere: 1 });
-    expect(await deps.store.status()).toMatchObject({ cursor: 1, alreadyThere: 1 });
+    expect(await syncNewCustomers(deps.polling)).toMatchObject({ created: 0, alreadyThere: 1 });
+    expect(await deps.stores.status.read()).toMatchObject({ cursor: 1, alreadyThere: 1 });
   });
 
   test('a permanent refusal dead-letters that customer with the answer, and the others still get theirs', async () => {
@@ -165,9 +174,9 @@ describe.each(BACKENDS)('syncNewCustomers on %s', (backend) => {
     await postPackage(inventory.url, 2, 'Mallory');
     const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: inventory.url });
 
-    expect(await syncNewCustomers(deps)).toMatchObject({ created: 2, deadLettered: 1 });
-    expect(await deps.store.cursor()).toBe(3);
-    expect(await deps.store.listDeadLetters(0, 10)).toEqual([
+    expect(await syncNewCustomers(deps.polling)).toMatchObject({ created: 2, deadLettered: 1 });
+    expect(await deps.stores.deliveries.cursor()).toBe(3);
+    expect(await deps.stores.deadLetters.list(0, 10)).toEqual([
       expect.objectContaining({
         customerId: 2,
         customer: { id: 2, name: 'Bob' },
@@ -183,11 +192,11 @@ describe.each(BACKENDS)('syncNewCustomers on %s', (backend) => {
     for (const name of ['Alice', 'Bob', 'Carol']) await createCustomer(crm.url, name);
     const counted = await track(countingInventory(inventory.url));
     const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: counted.url, concurrency: 1 });
-    const report = await syncNewCustomers(deps, () => counted.requests.length >= 1);
+    const report = await syncNewCustomers(deps.polling, () => counted.requests.length >= 1);
     expect(report).toMatchObject({ created: 1, interrupted: true });
     expect(counted.requests).toHaveLength(1);
-    expect(await deps.store.cursor()).toBe(1);
-    expect((await deps.store.status()).synced).toBe(1);
+    expect(await deps.stores.deliveries.cursor()).toBe(1);
+    expect((await deps.stores.status.read()).created).toBe(1);
   });
 
   test('asked to stop with several in flight, it finishes them all and saves the cursor past them', async () => {
@@ -195,12 +204,12 @@ describe.each(BACKENDS)('syncNewCustomers on %s', (backend) => {
     for (let i = 1; i <= 40; i++) await createCustomer(crm.url, `Customer ${i}`);
     const slow = await track(countingInventory(inventory.url, 100));
     const deps = await middlewareDeps({ backend, crmUrl: crm.url, inventoryUrl: slow.url, concurrency: 8 });
-    const report = await syncNewCustomers(deps, () => slow.requests.length >= 8);
+    const report = await syncNewCustomers(deps.polling, () => slow.requests.length >= 8);
     expect(report.interrupted).toBe(true);
     const delivered = (await listPackages(inventory.url)).map((p) => p.customerId).sort((a, b) => a - b);
     expect(delivered.length).toBeGreaterThanOrEqual(8);
     expect(delivered.length).toBeLessThan(40);
     expect(delivered).toEqual(Array.from({ length: delivered.length }, (_, i) => i + 1));
-    expect(await deps.store.cursor()).toBe(delivered.length);
+    expect(await deps.stores.deliveries.cursor()).toBe(delivered.length);
   });
 });

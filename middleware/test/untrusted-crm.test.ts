@@ -31,9 +31,9 @@ describe('the middleware does not trust what the CRM sends', () => {
       res.writeHead(200, { 'Content-Type': 'text/html' });
       res.end('<html><body>Service temporarily unavailable</body></html>');
     });
-    const report = await syncNewCustomers(deps);
+    const report = await syncNewCustomers(deps.polling);
     expect(report.failure).toBe('CRM unavailable: it answered with something that is not JSON');
-    expect(await deps.store.status()).toMatchObject({ cursor: 0, failedCycles: 1, deadLetters: 0 });
+    expect(await deps.stores.status.read()).toMatchObject({ cursor: 0, failedCycles: 1, deadLetters: 0 });
     expect(lines).toContainEqual(
       expect.objectContaining({ level: 'error', upstream: 'CRM', message: expect.stringContaining('not JSON') }),
     );
@@ -41,8 +41,10 @@ describe('the middleware does not trust what the CRM sends', () => {
 
   test('a page that is JSON but not a list fails the cycle the same way', async () => {
     const { deps } = await fakeCrm((_req, res) => sendJson(res, 200, { customers: [{ id: 1, name: 'Alice' }] }));
-    expect((await syncNewCustomers(deps)).failure).toBe('CRM unavailable: the customer list is not a JSON array');
-    expect(await deps.store.cursor()).toBe(0);
+    expect((await syncNewCustomers(deps.polling)).failure).toBe(
+      'CRM unavailable: the customer list is not a JSON array',
+    );
+    expect(await deps.stores.deliveries.cursor()).toBe(0);
   });
 
   test.each([
@@ -53,12 +55,12 @@ describe('the middleware does not trust what the CRM sends', () => {
     const { deps, inventoryUrl } = await fakeCrm((_req, res) =>
       sendJson(res, 200, [{ id: 1, name: 'Alice' }, bad, { id: 3, name: 'Carol' }]),
     );
-    expect(await syncNewCustomers(deps)).toMatchObject({ created: 2, deadLettered: 1 });
+    expect(await syncNewCustomers(deps.polling)).toMatchObject({ created: 2, deadLettered: 1 });
     expect(await delivered(inventoryUrl)).toEqual([
       [1, 'Alice'],
       [3, 'Carol'],
     ]);
-    expect(await deps.store.listDeadLetters(0, 10)).toEqual([
+    expect(await deps.stores.deadLetters.list(0, 10)).toEqual([
       expect.objectContaining({
         customerId: 2,
         customer: bad,
@@ -66,7 +68,7 @@ describe('the middleware does not trust what the CRM sends', () => {
         reason: expect.stringMatching(/^The CRM record is unusable: its name/),
       }),
     ]);
-    expect(await deps.store.cursor()).toBe(3);
+    expect(await deps.stores.deliveries.cursor()).toBe(3);
   });
 
   test.each([
@@ -78,23 +80,23 @@ describe('the middleware does not trust what the CRM sends', () => {
   ])('a record whose id is %s is dead-lettered without a customer id and moves no cursor', async (_, id) => {
     const bad = { id, name: 'Mallory' };
     const { deps, inventoryUrl } = await fakeCrm((_req, res) => sendJson(res, 200, [{ id: 1, name: 'Alice' }, bad]));
-    expect(await syncNewCustomers(deps)).toMatchObject({ created: 1 });
+    expect(await syncNewCustomers(deps.polling)).toMatchObject({ created: 1 });
     expect(await delivered(inventoryUrl)).toEqual([[1, 'Alice']]);
-    expect(await deps.store.listDeadLetters(0, 10)).toEqual([
+    expect(await deps.stores.deadLetters.list(0, 10)).toEqual([
       expect.objectContaining({
         customerId: null,
         status: null,
         reason: expect.stringMatching(/its id .* not a positive whole number/),
       }),
     ]);
-    expect(await deps.store.cursor()).toBe(1);
+    expect(await deps.stores.deliveries.cursor()).toBe(1);
   });
 
   test('the same garbage sent every cycle stays one dead letter, logged once', async () => {
     const { deps, lines } = await fakeCrm((_req, res) => sendJson(res, 200, [{ id: 'x', name: 'Mallory' }]));
-    await syncNewCustomers(deps);
-    await syncNewCustomers(deps);
-    expect(await deps.store.listDeadLetters(0, 10)).toEqual([expect.objectContaining({ attempts: 2 })]);
+    await syncNewCustomers(deps.polling);
+    await syncNewCustomers(deps.polling);
+    expect(await deps.stores.deadLetters.list(0, 10)).toEqual([expect.objectContaining({ attempts: 2 })]);
     expect(lines.filter((line) => line.level === 'warn' && /unusable/.test(line.message))).toHaveLength(1);
   });
 
@@ -123,9 +125,9 @@ describe('the middleware does not trust what the CRM sends', () => {
         const page = pages[url.searchParams.get('after') ?? ''] ?? { body: [] };
         sendJson(res, 200, page.body, page.link ? { Link: page.link } : {});
       });
-      expect(await syncNewCustomers(deps)).toMatchObject({ created: 6 });
+      expect(await syncNewCustomers(deps.polling)).toMatchObject({ created: 6 });
       expect((await delivered(inventoryUrl)).map(([id]) => id)).toEqual([1, 2, 3, 4, 5, 6]);
-      expect(await deps.store.cursor()).toBe(6);
+      expect(await deps.stores.deliveries.cursor()).toBe(6);
       expect(lines).toContainEqual(
         expect.objectContaining({ level: 'warn', message: expect.stringMatching(/out of id order/) }),
       );
@@ -139,7 +141,7 @@ describe('the middleware does not trust what the CRM sends', () => {
         sendJson(res, 200, [{ id: 1, name: 'A' }], { Link: '</customers?after=1&limit=100>; rel="next"' });
       else sendJson(res, 200, [{ id: 2, name: 'B' }], { Link: '</customers?after=0&limit=100>; rel="next"' });
     });
-    expect(await syncNewCustomers(deps)).toMatchObject({ created: 2 });
+    expect(await syncNewCustomers(deps.polling)).toMatchObject({ created: 2 });
     expect(asked).toEqual(['/customers?after=0&limit=100', '/customers?after=1&limit=100']);
     expect(await delivered(inventoryUrl)).toEqual([
       [1, 'A'],
@@ -157,18 +159,18 @@ describe('the middleware does not trust what the CRM sends', () => {
         Link: `</customers?after=${after + 1}&limit=100>; rel="next"`,
       });
     });
-    const report = await syncNewCustomers(deps);
+    const report = await syncNewCustomers(deps.polling);
     expect(MAX_PAGES_PER_CYCLE).toBe(50);
     expect(report).toMatchObject({ created: MAX_PAGES_PER_CYCLE, more: true });
     expect(asked).toHaveLength(MAX_PAGES_PER_CYCLE);
-    expect(await deps.store.cursor()).toBe(MAX_PAGES_PER_CYCLE);
+    expect(await deps.stores.deliveries.cursor()).toBe(MAX_PAGES_PER_CYCLE);
   });
 
   test('a Link to another origin is not followed', async () => {
     const { deps, asked } = await fakeCrm((_req, res) =>
       sendJson(res, 200, [{ id: 1, name: 'A' }], { Link: '<http://elsewhere.invalid/customers?after=1>; rel="next"' }),
     );
-    expect(await syncNewCustomers(deps)).toMatchObject({ created: 1 });
+    expect(await syncNewCustomers(deps.polling)).toMatchObject({ created: 1 });
     expect(asked).toHaveLength(1);
   });
 
@@ -179,7 +181,7 @@ describe('the middleware does not trust what the CRM sends', () => {
         { id: 1, name: 'A' },
       ]),
     );
-    expect(await syncNewCustomers(deps)).toMatchObject({ found: 1, created: 1, alreadyThere: 0 });
+    expect(await syncNewCustomers(deps.polling)).toMatchObject({ found: 1, created: 1, alreadyThere: 0 });
     expect(await delivered(inventoryUrl)).toEqual([[1, 'A']]);
   });
 });

@@ -58,21 +58,21 @@ describe.each(BACKENDS)('POST /webhooks/crm on %s', (backend) => {
       expect(await listPackages(inventory.url)).toEqual([
         expect.objectContaining({ customerId: alice.id, customerName: 'Alice' }),
       ]);
-      expect(await deps.store.status()).toMatchObject({
+      expect(await deps.stores.status.read()).toMatchObject({
         cursor: alice.id,
-        synced: 1,
+        created: 1,
         deliveriesByPath: { webhook: 1, longPoll: 0, poll: 0 },
       });
       // Noted in a write of its own beside the delivery, which may land just after the answer.
-      await waitFor('the webhook to be noted', async () => (await deps.store.status()).lastWebhookAt !== null);
-      expect((await deps.store.status()).crmHighestId).toBe(alice.id);
+      await waitFor('the webhook to be noted', async () => (await deps.stores.status.read()).lastWebhookAt !== null);
+      expect((await deps.stores.status.read()).crmHighestId).toBe(alice.id);
 
       const metrics = (await request(createApp(deps).callback()).get('/metrics')).text;
       expect(metrics).toMatch(/^middleware_deliveries_webhook\{service="middleware"\} 1$/m);
       expect(metrics).toMatch(/^middleware_last_webhook_timestamp_seconds\{service="middleware"\} [1-9]/m);
 
       // The poller finds nobody new, and does not ask the Inventory again: one request per customer.
-      expect(await syncNewCustomers(deps)).toMatchObject({ found: 0 });
+      expect(await syncNewCustomers(deps.polling)).toMatchObject({ found: 0 });
       expect(requests).toEqual([alice.id]);
     },
   );
@@ -112,9 +112,9 @@ describe.each(BACKENDS)('POST /webhooks/crm on %s', (backend) => {
         'Bob',
         'Carol',
       ]);
-      expect(await deps.store.status()).toMatchObject({
+      expect(await deps.stores.status.read()).toMatchObject({
         cursor: customers[2]!.id,
-        synced: 3,
+        created: 3,
         deliveriesByPath: { webhook: 3 },
       });
 
@@ -185,7 +185,7 @@ describe.each(BACKENDS)('POST /webhooks/crm on %s', (backend) => {
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(response.body).toMatchObject({ type: '/problems/invalid-signature', status: 401 });
     expect(requests).toEqual([]);
-    expect(await deps.store.status()).toMatchObject({ synced: 0, deadLetters: 0, lastWebhookAt: null });
+    expect(await deps.stores.status.read()).toMatchObject({ created: 0, deadLetters: 0, lastWebhookAt: null });
   });
 
   test(
@@ -216,9 +216,9 @@ describe.each(BACKENDS)('POST /webhooks/crm on %s', (backend) => {
       const response = await http.post('/webhooks/crm').set(event.headers).send(event.body);
       expect(response.status).toBe(200);
       expect(response.body).toMatchObject({ outcome: 'deadLettered', deadLetterId: 1, status: 409 });
-      expect(await deps.store.status()).toMatchObject({ cursor: alice.id, deadLetters: 1 });
-      expect(await syncNewCustomers(deps)).toMatchObject({ found: 0 });
-      expect(await deps.store.status()).toMatchObject({ cursor: alice.id, deadLetters: 1 });
+      expect(await deps.stores.status.read()).toMatchObject({ cursor: alice.id, deadLetters: 1 });
+      expect(await syncNewCustomers(deps.polling)).toMatchObject({ found: 0 });
+      expect(await deps.stores.status.read()).toMatchObject({ cursor: alice.id, deadLetters: 1 });
     },
   );
 
@@ -237,23 +237,23 @@ describe.each(BACKENDS)('POST /webhooks/crm on %s', (backend) => {
     const third = await createCustomer(crm.url, 'Third');
     await send(signedEvent(secret, third));
     await send(signedEvent(secret, second));
-    expect(await deps.store.cursor()).toBe(0);
+    expect(await deps.stores.deliveries.cursor()).toBe(0);
     // The first one's webhook closes the gap: the cursor runs over all three.
     await send(signedEvent(secret, first));
-    expect(await deps.store.cursor()).toBe(third.id);
+    expect(await deps.stores.deliveries.cursor()).toBe(third.id);
     expect(requests).toEqual([third.id, second.id, first.id]);
-    expect(await syncNewCustomers(deps)).toMatchObject({ found: 0 });
+    expect(await syncNewCustomers(deps.polling)).toMatchObject({ found: 0 });
     expect(requests).toHaveLength(3);
   });
 
   test('a webhook and a poll racing for the same customer ask the Inventory once', async () => {
     const { crm, inventory, requests, deps, send } = await receiver(backend, { inventoryDelayMs: 300 });
     const alice = await createCustomer(crm.url, 'Alice');
-    const [pushed, polled] = await Promise.all([send(signedEvent(secret, alice)), syncNewCustomers(deps)]);
+    const [pushed, polled] = await Promise.all([send(signedEvent(secret, alice)), syncNewCustomers(deps.polling)]);
     expect(pushed.status).toBe(200);
     expect(polled).toMatchObject({ found: 1 });
     expect(requests).toEqual([alice.id]);
-    expect(await deps.store.cursor()).toBe(alice.id);
+    expect(await deps.stores.deliveries.cursor()).toBe(alice.id);
     expect(await listPackages(inventory.url)).toHaveLength(1);
   });
 });

@@ -13,62 +13,12 @@ interface Problem {
   detail?: string;
 }
 
-/** What the page reads of GET /status. */
-interface Status {
-  cursor: number;
-  lag: number;
-  synced: number;
-  alreadyThere: number;
-  failedCycles: number;
-  deadLetters: number;
-  lastPollAt: string | null;
-  lastSuccessAt: string | null;
-  lastWebhookAt: string | null;
-  deliveriesByPath: { webhook: number; longPoll: number; poll: number };
-  replicas: Array<{ id: string; startedAt: string }>;
-  outage: { upstream: string; since: string; lastError: string } | null;
-  recentDeliveries: Array<{
-    customerId: number;
-    customerName: string;
-    packageId: number;
-    outcome: 'created' | 'alreadyThere';
-    at: string;
-  }>;
-  lastReconciliation: Reconciliation | null;
-}
-
-/** What the page reads of a reconciliation (GET /status's lastReconciliation). */
-interface Reconciliation {
-  id: number;
-  fromId: number;
-  toId: number;
-  repair: boolean;
-  status: string;
-  error: string | null;
-  progress: { checked: number; total: number };
-  counts: { missing: number; repaired: number; mismatched: number; orphaned: number };
-  startedAt: string;
-  finishedAt: string | null;
-  findings: Array<{
-    kind: string;
-    customerId: number;
-    customerName?: string;
-    packageId?: number;
-    packageCustomerName?: string;
-    repair?: string;
-  }>;
-}
-
-/** What the page reads of a dead letter (GET /dead-letters). */
-interface DeadLetter {
-  id: number;
-  customerId: number | null;
-  status: number | null;
-  /** The Inventory's answer, or what was wrong with the CRM's record. */
-  reason: Problem | string | null;
-  attempts: number;
-  lastFailedAt: string;
-}
+// The answers' shapes, as the middleware declares them (its zod schemas): the build checks the page against them.
+type Status = import('../src/domain/model/status.js').Status;
+type DeadLetter = import('../src/domain/model/dead-letter.js').DeadLetter;
+type Journey = import('../src/domain/model/journey.js').JourneyView;
+type Step = import('../src/domain/model/journey.js').RecordedStep;
+type Reconciliation = import('../src/domain/model/reconciliation.js').ReconciliationView;
 
 /** POST /dead-letters/replay's report, POST /dead-letters/{id}/replay's result, or the problem of either. */
 interface ReplayAnswer extends Problem {
@@ -81,20 +31,6 @@ interface ReplayAnswer extends Problem {
   packageId?: number;
 }
 
-/** What the page reads of a journey (GET /journeys?customerId=). */
-interface Journey {
-  readonly customerId: number;
-  readonly traceId: string | null;
-  readonly traceUrl: string | null;
-  readonly steps: Step[];
-}
-
-type Step = { at: string; traceId: string | null } & (
-  | { kind: 'created' }
-  | { kind: 'found'; via: string }
-  | { kind: 'asked'; status: number | null; error?: string }
-  | { kind: 'outcome'; outcome: string; packageId?: number; deadLetterId?: number; status?: number }
-);
 type OutcomeStep = Extract<Step, { kind: 'outcome' }>;
 
 // The page's elements are all in status-page.html; the type says which kind the caller expects.
@@ -102,7 +38,7 @@ const $ = <E extends HTMLElement = HTMLElement>(id: string) => document.getEleme
 const when = (iso: string | null) => (iso ? new Date(iso).toLocaleString() : 'never');
 const text = (value: unknown) => (value === null || value === undefined ? '' : String(value));
 const reasonOf = (letter: DeadLetter) => {
-  const reason = letter.reason;
+  const reason = letter.reason as Problem | string | null;
   const detail =
     reason && typeof reason === 'object' ? reason.detail || reason.title || JSON.stringify(reason) : reason;
   return (letter.status ? letter.status + ': ' : '') + text(detail);
@@ -244,7 +180,7 @@ async function refresh() {
       api('/status').then((r): Promise<Status> => r.json()),
       api('/dead-letters?limit=100').then((r): Promise<DeadLetter[]> => r.json()),
     ]);
-    for (const key of ['cursor', 'lag', 'synced', 'alreadyThere', 'failedCycles', 'deadLetters'] as const)
+    for (const key of ['cursor', 'lag', 'created', 'alreadyThere', 'failedCycles', 'deadLetters'] as const)
       $(key).textContent = text(status[key]);
     $('lastPollAt').textContent = when(status.lastPollAt);
     $('lastSuccessAt').textContent = when(status.lastSuccessAt);
@@ -382,10 +318,10 @@ async function showJourney(raw: string) {
       '.';
     const link = $<HTMLAnchorElement>('journey-trace');
     // TRACE_UI_URL is checked at start; this keeps any other scheme out of the link all the same.
-    const linkable =
-      typeof journey.traceUrl === 'string' && /^https?:$/.test(new URL(journey.traceUrl, location.href).protocol);
+    const { traceUrl } = journey;
+    const linkable = typeof traceUrl === 'string' && /^https?:$/.test(new URL(traceUrl, location.href).protocol);
     link.hidden = !linkable;
-    if (linkable) link.href = journey.traceUrl;
+    if (linkable) link.href = traceUrl;
     else link.removeAttribute('href');
     fill(
       'journey',

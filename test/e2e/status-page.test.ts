@@ -95,7 +95,7 @@ if (!hasBrowser) {
     const alice = await createCustomer('Alice');
     await page.locator('#deliveries tbody tr', { hasText: 'Alice' }).waitFor({ timeout: 10_000 });
     await page.locator('#cursor', { hasText: String(alice.id) }).waitFor();
-    expect(await page.locator('#synced').textContent()).toBe('1');
+    expect(await page.locator('#created').textContent()).toBe('1');
     expect(await page.locator('#banner').isVisible()).toBe(false);
   });
 

@@ -213,7 +213,7 @@ describe('traces: the built services, exporting to an OTLP receiver', () => {
     platform = await new Platform({ pollIntervalMs: 100 }).start();
     const customer = await createCustomer(platform);
     expect(customer.traceparent).toBeUndefined();
-    await waitFor('the package', async () => (await getJson(`${platform!.middleware.url}/status`)).synced === 1);
+    await waitFor('the package', async () => (await getJson(`${platform!.middleware.url}/status`)).created === 1);
     expect(platform.middleware.logs.some((line) => 'trace_id' in line)).toBe(false);
     // The journey is kept all the same, without a trace.
     const journey = await journeyOf(platform, customer.id);

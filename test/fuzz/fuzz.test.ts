@@ -195,8 +195,11 @@ describe.each(services)('fuzzing the $name', ({ name, lists }) => {
     const document = (await getJson(`${base}/openapi.json`)) as { paths: Record<string, Record<string, unknown>> };
     const middlewareCounters = async () => {
       if (name !== 'middleware') return undefined;
-      const { synced, alreadyThere, deadLetters, cursor } = (await getJson(`${base}/status`)) as Record<string, number>;
-      return { synced, alreadyThere, deadLetters, cursor };
+      const { created, alreadyThere, deadLetters, cursor } = (await getJson(`${base}/status`)) as Record<
+        string,
+        number
+      >;
+      return { created, alreadyThere, deadLetters, cursor };
     };
     await fc.assert(
       fc.asyncProperty(requests(document.paths), async (request) => {

@@ -67,12 +67,12 @@ describe('a commit that fails is never acknowledged', () => {
       const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: inventory.url });
       await createCustomer(crm.url, 'Alice');
       const breaker = failCommitsOn(sqliteOf(deps), 'deliveries');
-      await expect(syncNewCustomers(deps)).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_FOREIGNKEY' });
-      expect(await deps.store.status()).toMatchObject({ cursor: 0, synced: 0, recentDeliveries: [] });
+      await expect(syncNewCustomers(deps.polling)).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_FOREIGNKEY' });
+      expect(await deps.stores.status.read()).toMatchObject({ cursor: 0, created: 0, recentDeliveries: [] });
 
       breaker.heal();
-      expect(await syncNewCustomers(deps)).toMatchObject({ found: 1, alreadyThere: 1 });
-      expect(await deps.store.cursor()).toBe(1);
+      expect(await syncNewCustomers(deps.polling)).toMatchObject({ found: 1, alreadyThere: 1 });
+      expect(await deps.stores.deliveries.cursor()).toBe(1);
       expect(await listPackages(inventory.url)).toHaveLength(1);
     },
   );
@@ -83,12 +83,12 @@ describe('a commit that fails is never acknowledged', () => {
     const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: refusing.url });
     await createCustomer(crm.url, 'Mallory');
     const breaker = failCommitsOn(sqliteOf(deps), 'dead_letters');
-    await expect(syncNewCustomers(deps)).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_FOREIGNKEY' });
-    expect(await deps.store.status()).toMatchObject({ cursor: 0, deadLetters: 0 });
+    await expect(syncNewCustomers(deps.polling)).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_FOREIGNKEY' });
+    expect(await deps.stores.status.read()).toMatchObject({ cursor: 0, deadLetters: 0 });
 
     breaker.heal();
-    expect(await syncNewCustomers(deps)).toMatchObject({ found: 1, deadLettered: 1 });
-    expect(await deps.store.status()).toMatchObject({ cursor: 1, deadLetters: 1 });
+    expect(await syncNewCustomers(deps.polling)).toMatchObject({ found: 1, deadLettered: 1 });
+    expect(await deps.stores.status.read()).toMatchObject({ cursor: 1, deadLetters: 1 });
   });
 });
 
@@ -158,22 +158,22 @@ describe('a full disk', () => {
       for (let n = 1; n <= 300; n++) await createCustomer(crm.url, `Customer ${n}`);
       const disk = fillDisk(sqliteOf(deps), 'deliveries');
 
-      const report = await syncNewCustomers(deps);
+      const report = await syncNewCustomers(deps.polling);
       expect(report.failure).toMatch(/disk .* is full/);
-      const stuckAt = await deps.store.cursor();
+      const stuckAt = await deps.stores.deliveries.cursor();
       expect(stuckAt).toBeLessThan(300);
-      expect(await syncNewCustomers(deps)).toMatchObject({ failure: expect.stringMatching(/full/) });
-      expect(await deps.store.cursor()).toBe(stuckAt);
+      expect(await syncNewCustomers(deps.polling)).toMatchObject({ failure: expect.stringMatching(/full/) });
+      expect(await deps.stores.deliveries.cursor()).toBe(stuckAt);
       expect((await http.get('/ready')).body.errors).toContainEqual({
         field: 'storage',
         message: expect.stringMatching(/full/),
       });
 
       disk.free();
-      while ((await syncNewCustomers(deps)).more) {
+      while ((await syncNewCustomers(deps.polling)).more) {
         // A backlog longer than one cycle reads: the poller would start the next at once.
       }
-      expect(await deps.store.cursor()).toBe(300);
+      expect(await deps.stores.deliveries.cursor()).toBe(300);
       const packages = await listPackages(inventory.url);
       expect(new Set(packages.map((p) => p.customerId)).size).toBe(300);
       expect(packages).toHaveLength(300);
@@ -192,13 +192,13 @@ describe('a full disk', () => {
       const gated = await server(gatedInventory(inventory.url, () => (full ? 507 : undefined)));
       const deps = await middlewareDeps({ crmUrl: crm.url, inventoryUrl: gated.url });
       await createCustomer(crm.url, 'Alice');
-      const report = await syncNewCustomers(deps);
+      const report = await syncNewCustomers(deps.polling);
       expect(report.failure).toMatch(/Inventory unavailable: answered 507/);
-      expect(await deps.store.status()).toMatchObject({ cursor: 0, outage: { upstream: 'Inventory' } });
+      expect(await deps.stores.status.read()).toMatchObject({ cursor: 0, outage: { upstream: 'Inventory' } });
 
       full = false;
-      expect(await syncNewCustomers(deps)).toMatchObject({ created: 1 });
-      expect(await deps.store.status()).toMatchObject({ cursor: 1, outage: null });
+      expect(await syncNewCustomers(deps.polling)).toMatchObject({ created: 1 });
+      expect(await deps.stores.status.read()).toMatchObject({ cursor: 1, outage: null });
     },
   );
 });

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, test } from '@jest/globals';
 import { createSilentLogger, createStorageGuard, openDatabase, sqliteDatabase, type Db } from '@welcome/common';
 import { createSqliteCustomerStore } from '../../crm/src/store/sqlite-customer-store.js';
 import { createPackageStore } from '../../inventory/src/store/package-store.js';
-import { createSqliteSyncStore } from '../../middleware/src/store/sqlite-sync-store.js';
+import { createMiddlewareStores } from '../../middleware/src/store/stores.js';
 
 // Each service's write-ahead log stays a few MB however many customers pass: every write commits
 // in a statement that steps to its end, so SQLite's automatic checkpoint runs.
@@ -49,7 +49,7 @@ describe(`after ${COUNT} customers, the write-ahead log stays bounded`, () => {
 
   test('in the middleware', async () => {
     const db = fileDb('middleware.db');
-    const store = createSqliteSyncStore(db, guard(db));
+    const store = createMiddlewareStores({ kind: 'sqlite', db, storage: guard(db) }).deliveries;
     const at = new Date();
     // As the poller writes: the confirmations of customers in flight together share a commit,
     // and the cursor is saved after them.

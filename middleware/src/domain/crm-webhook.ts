@@ -1,16 +1,12 @@
 // Not the package's index, which opens SQLite: the Lambda handler loads this file too.
 import { AppError } from '@welcome/common/errors';
+import type { Logger } from '@welcome/common/logger';
 import { Webhook } from 'standardwebhooks';
 import { readCustomerRecord } from '../clients/crm-client.js';
 import { UpstreamUnavailableError } from '../clients/upstream.js';
-import {
-  deadLetter,
-  deliverCustomer,
-  inCustomerSpan,
-  isRecorded,
-  type DeliveryDeps,
-  type DeliveryResult,
-} from './delivery.js';
+import type { WebhookDelivery } from './delivery/core.js';
+import type { DeliveryResult } from './model/delivery.js';
+import type { WebhookOutcome } from './model/webhook.js';
 
 /** A CRM event whose signature was checked: its webhook-id and its parsed body's type and data. */
 export interface CrmEvent {
@@ -27,13 +23,6 @@ export interface CrmRequest {
   webhookId: string;
   events: CrmEvent[];
   batch: boolean;
-}
-
-/** What the webhook route and the Lambda handler answer: the same statuses for the same event. */
-export interface WebhookAnswer {
-  status: number;
-  headers?: Record<string, string>;
-  body: unknown;
 }
 
 const fieldsOf = (value: unknown): { id?: unknown; type?: unknown; data?: unknown } =>
@@ -83,129 +72,114 @@ export function verifyCrmRequest(
   return { webhookId, events, batch: true };
 }
 
-const answer = (status: number, body: unknown, headers?: Record<string, string>): WebhookAnswer => ({
-  status,
-  body,
-  ...(headers ? { headers } : {}),
-});
+/** What handling the CRM's webhooks takes: the delivery core, a log, and (in a middleware process) a note of each. */
+export interface WebhookHandling {
+  delivery: WebhookDelivery;
+  logger: Logger;
+  /** Notes that a signed webhook arrived, about this customer: /status tells when the last one did. */
+  noteWebhook?: ((customerId: number | undefined) => void) | undefined;
+}
 
-/** A problem document (RFC 9457), with extension members where the answer has more to tell. */
-const problemAnswer = (
-  status: number,
-  code: string,
-  title: string,
-  detail: string,
-  extra: Record<string, unknown> = {},
-  headers?: Record<string, string>,
-) => answer(status, { type: `/problems/${code}`, title, status, detail, ...extra }, headers);
+/** How long the CRM is asked to wait before it sends again what found the Inventory unavailable. */
+const RETRY_AFTER_S = '5';
+
+const inventoryUnavailable = (detail: string, extensions: Record<string, unknown> = {}) =>
+  new AppError(503, 'upstream-unavailable', detail, { headers: { 'Retry-After': RETRY_AFTER_S }, extensions });
 
 /**
  * Without a dead-letter table (the Lambda handler), a refusal stays with the sender: a 422, which
  * the CRM's message log keeps as failed, visible and retry-able.
  */
-function unprocessable(webhookId: string, detail: string, extra: Record<string, unknown>): WebhookAnswer {
-  return problemAnswer(422, 'refused', 'Unprocessable Content', detail, { webhookId, ...extra });
-}
+const refused = (detail: string, extensions: Record<string, unknown>) =>
+  new AppError(422, 'refused', detail, { extensions });
 
 /**
  * Acts on a verified CRM event through the one delivery core: `customer.created` gets its
  * package (or its refusal kept), other types are acknowledged and ignored. An Inventory that
- * gives no answer is a 503, so that the CRM sends the event again later.
+ * gives no answer is a 503 AppError, so that the CRM sends the event again later; a refusal with
+ * no dead-letter table to keep it, a 422 AppError.
  */
-export async function handleCrmEvent(deps: DeliveryDeps, event: CrmEvent): Promise<WebhookAnswer> {
+export async function handleCrmEvent(parts: WebhookHandling, event: CrmEvent): Promise<WebhookOutcome> {
   if (event.type !== 'customer.created')
-    return answer(200, { webhookId: event.webhookId, outcome: 'ignored', type: event.type ?? null });
+    return { webhookId: event.webhookId, outcome: 'ignored', type: event.type ?? null };
   const record = readCustomerRecord(event.data);
-  if (isRecorded(deps)) deps.store.markWebhookReceived(deps.now(), record.id);
+  parts.noteWebhook?.(record.id);
   if (record.problem !== undefined) {
+    const letter = await parts.delivery.deadLetterUnusable(record, 'webhook');
     const reason = `The CRM record is unusable: ${record.problem}`;
-    if (!isRecorded(deps)) return unprocessable(event.webhookId, reason, { customer: record.raw });
-    const letter = await deadLetter(
-      { store: deps.store, logger: deps.logger, now: deps.now },
-      { customerId: record.id ?? null, customer: record.raw, status: null, reason },
-      `Customer ${record.id} from a CRM webhook is unusable (${record.problem}); dead-lettered`,
-      { customerId: record.id, reason, via: 'webhook' },
-    );
-    return answer(200, {
+    if (!letter) throw refused(reason, { webhookId: event.webhookId, customer: record.raw });
+    return {
       webhookId: event.webhookId,
       customerId: record.id ?? null,
       outcome: 'deadLettered',
       deadLetterId: letter.id,
-    });
+    };
   }
   let result: DeliveryResult;
   try {
-    result = await inCustomerSpan(record, 'webhook', () =>
-      deliverCustomer(deps, record.customer, 'webhook', record.trace),
-    );
+    result = await parts.delivery.deliver(record, 'webhook');
   } catch (error) {
     if (!(error instanceof UpstreamUnavailableError)) throw error;
-    deps.logger.warn(`${error.message}; the CRM will send customer ${record.id} again`, {
+    parts.logger.warn(`${error.message}; the CRM will send customer ${record.id} again`, {
       customerId: record.id,
       webhookId: event.webhookId,
     });
-    return problemAnswer(
-      503,
-      'upstream-unavailable',
-      'Service Unavailable',
-      `${error.message}; send the event again later.`,
-      {},
-      { 'Retry-After': '5' },
-    );
+    throw inventoryUnavailable(`${error.message}; send the event again later.`);
   }
   if (result.outcome === 'refused') {
-    return unprocessable(
-      event.webhookId,
-      `The Inventory refused customer ${result.customerId} with ${result.status}.`,
-      {
-        customerId: result.customerId,
-        inventoryStatus: result.status,
-        inventoryAnswer: result.answer,
-      },
-    );
+    throw refused(`The Inventory refused customer ${result.customerId} with ${result.status}.`, {
+      webhookId: event.webhookId,
+      customerId: result.customerId,
+      inventoryStatus: result.status,
+      inventoryAnswer: result.answer,
+    });
   }
-  return answer(200, { webhookId: event.webhookId, ...result });
+  return { webhookId: event.webhookId, ...result, outcome: result.outcome };
 }
 
 /** How many events of one batch are delivered at once. */
 const BATCH_CONCURRENCY = 16;
 
-/**
- * Acts on a verified request: its one event as handleCrmEvent does, or each event of a batch
- * through the same core, up to BATCH_CONCURRENCY at once, answered once all are: 200 with each
- * event's answer in order; 503 when any found the Inventory unavailable (the CRM sends the batch
- * again later, and the events handled already are not asked for again); 422 when the Lambda
- * handler had one refused.
- */
-export async function handleCrmRequest(deps: DeliveryDeps, request: CrmRequest): Promise<WebhookAnswer> {
-  const { events, webhookId } = request;
-  if (!request.batch) return handleCrmEvent(deps, events[0]!);
-  const answers: WebhookAnswer[] = [];
+/** Each event's answer: its outcome, or the problem it met, with that problem's status. */
+async function answerEach(parts: WebhookHandling, events: readonly CrmEvent[]) {
+  const answers: Array<{ status: number; body: unknown }> = [];
   let next = 0;
   const worker = async () => {
-    for (let index = next++; index < events.length; index = next++)
-      answers[index] = await handleCrmEvent(deps, events[index]!);
+    for (let index = next++; index < events.length; index = next++) {
+      try {
+        answers[index] = { status: 200, body: await handleCrmEvent(parts, events[index]!) };
+      } catch (error) {
+        if (!(error instanceof AppError)) throw error;
+        answers[index] = { status: error.status, body: error.toProblem() };
+      }
+    }
   };
   await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, events.length) }, worker));
+  return answers;
+}
+
+/**
+ * Acts on a verified request: its one event as handleCrmEvent does, or each event of a batch
+ * through the same core, up to BATCH_CONCURRENCY at once, answered once all are: each event's
+ * answer in order; a 503 AppError (with the same results) when any found the Inventory
+ * unavailable (the CRM sends the batch again later, and the events handled already are not asked
+ * for again); a 422 when the Lambda handler had one refused.
+ */
+export async function handleCrmRequest(
+  parts: WebhookHandling,
+  request: CrmRequest,
+): Promise<WebhookOutcome | { webhookId: string; results: unknown[] }> {
+  const { events, webhookId } = request;
+  if (!request.batch) return handleCrmEvent(parts, events[0]!);
+  const answers = await answerEach(parts, events);
   const results = answers.map((each) => each.body);
   const count = (status: number) => answers.filter((each) => each.status === status).length;
   const of = `of the batch's ${events.length} events`;
   if (count(503) > 0) {
     const detail =
       `${count(503)} ${of} could not be delivered: ` + 'the Inventory is unavailable; send the batch again later.';
-    return problemAnswer(
-      503,
-      'upstream-unavailable',
-      'Service Unavailable',
-      detail,
-      { webhookId, results },
-      { 'Retry-After': '5' },
-    );
+    throw inventoryUnavailable(detail, { webhookId, results });
   }
-  if (count(422) > 0)
-    return problemAnswer(422, 'refused', 'Unprocessable Content', `The Inventory refused ${count(422)} ${of}.`, {
-      webhookId,
-      results,
-    });
-  return answer(200, { webhookId, results });
+  if (count(422) > 0) throw refused(`The Inventory refused ${count(422)} ${of}.`, { webhookId, results });
+  return { webhookId, results };
 }

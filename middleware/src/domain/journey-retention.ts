@@ -1,5 +1,5 @@
 import { startRetention, type Logger } from '@welcome/common';
-import type { SyncStore } from '../store/sync-store.js';
+import type { JourneyStore } from '../store/journeys/journey-store.js';
 
 export { PRUNE_EVERY_MS } from '@welcome/common';
 
@@ -7,7 +7,7 @@ export { PRUNE_EVERY_MS } from '@welcome/common';
 export const DEFAULT_JOURNEY_RETENTION_DAYS = 30;
 
 export interface JourneyRetentionOptions {
-  store: Pick<SyncStore, 'pruneJourneys'>;
+  journeys: Pick<JourneyStore, 'prune'>;
   retentionDays: number;
   logger: Logger;
   now: () => Date;
@@ -16,10 +16,10 @@ export interface JourneyRetentionOptions {
 
 /** Keeps the journeys from growing forever: steps older than the retention are deleted, hourly and at start. */
 export function startJourneyRetention(options: JourneyRetentionOptions): { stop(): Promise<void> } {
-  const { store, ...rest } = options;
+  const { journeys, ...rest } = options;
   return startRetention({
     ...rest,
-    prune: (before, limit) => store.pruneJourneys(before, limit),
+    prune: (before, limit) => journeys.prune(before, limit),
     says: {
       notPruned: 'Old journey steps could not be pruned',
       pruned: (count, days) => `Pruned ${count} journey steps older than ${days} days`,

@@ -1,32 +1,9 @@
 import { groupCommit, notFound, type Logger } from '@welcome/common';
-import type { JourneyEntry, JourneyStep, RecordedStep, SyncStore } from '../store/sync-store.js';
+import type { JourneyStore } from '../store/journeys/journey-store.js';
+import type { Journal } from './delivery/ask.js';
+import type { JourneyEntry, JourneyView, RecordedStep } from './model/journey.js';
 
-export type { JourneyStep } from '../store/sync-store.js';
-
-export interface Journal {
-  /**
-   * Notes a step of one customer's journey, with the trace it happened in.
-   * Never throws, never waits: steps are written in groups, a failed write is logged at debug and dropped.
-   */
-  record(customerId: number, step: JourneyStep, traceId?: string): void;
-  /** Resolves once every step recorded so far is written (tests, shutdown). */
-  flush(): Promise<void>;
-}
-
-/** What happened to one customer, step by step, and the trace of its latest traced step. */
-export interface Journey {
-  customerId: number;
-  traceId: string | null;
-  steps: RecordedStep[];
-}
-
-/** A journey as the API shows it: with a link to its trace in the trace viewer, when TRACE_UI_URL is set. */
-export interface JourneyView {
-  customerId: number;
-  traceId: string | null;
-  traceUrl: string | null;
-  steps: RecordedStep[];
-}
+export type { Journal } from './delivery/ask.js';
 
 /**
  * The least time between two writes of steps. Under load the steps of this long share one
@@ -47,8 +24,12 @@ function isoTime(at: string): string {
   return Number.isNaN(time) ? at : new Date(time).toISOString();
 }
 
-export function createJournal(deps: { store: SyncStore; logger: Logger }): Journal {
-  const { store, logger } = deps;
+/**
+ * Where each customer's steps are noted. Never throws, never waits: steps are written in groups,
+ * a failed write is logged at debug and dropped.
+ */
+export function createJournal(parts: { journeys: Pick<JourneyStore, 'record'>; logger: Logger }): Journal {
+  const { journeys, logger } = parts;
   let waiting = 0;
   let dropped = 0;
   // Groups are written one after the other and never fail (a failure is logged and dropped
@@ -57,15 +38,13 @@ export function createJournal(deps: { store: SyncStore; logger: Logger }): Journ
   const write = groupCommit<JourneyEntry>(
     async (batch) => {
       try {
-        await store.recordJourney(batch);
+        await journeys.record(batch);
       } catch (error) {
-        logger.debug(
-          `${batch.length} journey steps were dropped: they could not be written (${(error as Error).message})`,
-          {
-            steps: batch.length,
-            error: (error as Error).message,
-          },
-        );
+        const message = (error as Error).message;
+        logger.debug(`${batch.length} journey steps were dropped: they could not be written (${message})`, {
+          steps: batch.length,
+          error: message,
+        });
       } finally {
         waiting -= batch.length;
         if (dropped > 0) {
@@ -105,21 +84,6 @@ export function createJournal(deps: { store: SyncStore; logger: Logger }): Journ
   };
 }
 
-function journeyFrom(customerId: number, steps: RecordedStep[]): Journey | undefined {
-  if (steps.length === 0) return undefined;
-  return { customerId, traceId: steps.findLast((step) => step.traceId !== null)?.traceId ?? null, steps };
-}
-
-/** A customer's journey: every step kept, in time order. Throws a 404 for a customer with none. */
-export async function journeyOf(deps: { store: SyncStore }, customerId: number): Promise<Journey> {
-  const journey = journeyFrom(customerId, await deps.store.journeyOf(customerId));
-  if (!journey)
-    throw notFound(
-      `Customer ${customerId} has no journey: the middleware has not seen them, or not within JOURNEY_RETENTION_DAYS.`,
-    );
-  return journey;
-}
-
 /** Where the trace viewer shows a trace: TRACE_UI_URL with `{traceId}` replaced; null without either. */
 export function traceUrlOf(template: string | undefined, traceId: string | null): string | null {
   return template === undefined || traceId === null
@@ -127,25 +91,33 @@ export function traceUrlOf(template: string | undefined, traceId: string | null)
     : template.replaceAll('{traceId}', encodeURIComponent(traceId));
 }
 
-type JourneyViewDeps = { store: SyncStore; traceUiUrl: string | undefined };
+/** What showing a journey takes: the steps kept, and TRACE_UI_URL. */
+export interface JourneyViews {
+  journeys: Pick<JourneyStore, 'stepsOf'>;
+  traceUiUrl: string | undefined;
+}
 
-const viewOf = (deps: JourneyViewDeps, journey: Journey): JourneyView => ({
-  customerId: journey.customerId,
-  traceId: journey.traceId,
-  traceUrl: traceUrlOf(deps.traceUiUrl, journey.traceId),
-  steps: journey.steps,
-});
+function viewOf(views: JourneyViews, customerId: number, steps: RecordedStep[]): JourneyView | undefined {
+  if (steps.length === 0) return undefined;
+  const traceId = steps.findLast((step) => step.traceId !== null)?.traceId ?? null;
+  return { customerId, traceId, traceUrl: traceUrlOf(views.traceUiUrl, traceId), steps };
+}
 
-/** A customer's journey with the link to its trace; 404 for a customer never seen. */
-export async function describeJourney(deps: JourneyViewDeps, customerId: number): Promise<JourneyView> {
-  return viewOf(deps, await journeyOf(deps, customerId));
+/** A customer's journey, every step kept in time order, with the link to its trace; 404 for a customer never seen. */
+export async function describeJourney(views: JourneyViews, customerId: number): Promise<JourneyView> {
+  const journey = viewOf(views, customerId, await views.journeys.stepsOf(customerId));
+  if (!journey)
+    throw notFound(
+      `Customer ${customerId} has no journey: the middleware has not seen them, or not within JOURNEY_RETENTION_DAYS.`,
+    );
+  return journey;
 }
 
 /**
  * The journeys of a customer as a list: the one there is, or none. For a caller that must not
  * meet a 404 for a customer never seen (the status page: a browser logs every 404 as an error).
  */
-export async function findJourneys(deps: JourneyViewDeps, customerId: number): Promise<JourneyView[]> {
-  const journey = journeyFrom(customerId, await deps.store.journeyOf(customerId));
-  return journey ? [viewOf(deps, journey)] : [];
+export async function findJourneys(views: JourneyViews, customerId: number): Promise<JourneyView[]> {
+  const journey = viewOf(views, customerId, await views.journeys.stepsOf(customerId));
+  return journey ? [journey] : [];
 }

@@ -1,5 +1,6 @@
 import {
   bodyProblems,
+  componentSchemas,
   idParameter,
   json,
   linkHeader,
@@ -8,45 +9,37 @@ import {
   openApiDocument,
   pageParameters,
   problem,
-  schemaOf,
   storageProblems,
 } from '@welcome/common';
+import { deadLetterSchema, replayAllReportSchema, replayResultSchema } from '../domain/model/dead-letter.js';
+import { journeyStepSchemas, journeyViewSchema, recordedStepSchema } from '../domain/model/journey.js';
+import { findingSchema, reconciliationViewSchema } from '../domain/model/reconciliation.js';
+import { statusSchema } from '../domain/model/status.js';
+import { crmWebhookBodySchema, webhookBatchOutcomeSchema, webhookOutcomeSchema } from '../domain/model/webhook.js';
 import { reconcileBody } from './routes.js';
 
-const timestamp = { type: ['string', 'null'], format: 'date-time' };
-const deadLetterRef = { $ref: '#/components/schemas/DeadLetter' };
-const reconciliationRef = { $ref: '#/components/schemas/Reconciliation' };
-const count = { type: 'integer', minimum: 0 };
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const deadLetterRef = ref('DeadLetter');
+const reconciliationRef = ref('Reconciliation');
+const journeyRef = ref('Journey');
 const customerId = { type: 'integer', minimum: 1, maximum: MAX_ID };
-const journeyRef = { $ref: '#/components/schemas/Journey' };
-const traceId = {
-  type: ['string', 'null'],
-  description: 'The trace (OpenTelemetry, 32 hex digits) the step happened in; null outside one.',
-};
 
-/** One kind of journey step: `kind`, `at` and `traceId`, and the fields of that kind. */
-const journeyStep = (
-  kind: string,
-  description: string,
-  properties: Record<string, unknown> = {},
-  required: string[] = [],
-) => ({
-  type: 'object',
-  description,
-  required: ['kind', 'at', ...required, 'traceId'],
-  properties: { kind: { const: kind }, at: { type: 'string', format: 'date-time' }, ...properties, traceId },
-  additionalProperties: false,
-});
-
-/** One CRM event, as Standard Webhooks delivers it. */
-const crmEvent = {
-  type: 'object',
-  required: ['type', 'timestamp', 'data'],
-  properties: {
-    type: { type: 'string', examples: ['customer.created'] },
-    timestamp: { type: 'string', format: 'date-time' },
-    data: { type: 'object', description: 'The customer, as the CRM has it: `{ id, name, email, createdAt }`.' },
-  },
+/** Every shape the document names, each from the zod schema the code uses. */
+const schemas = {
+  ...componentSchemas({
+    Status: statusSchema,
+    WebhookOutcome: webhookOutcomeSchema,
+    WebhookBatchOutcome: webhookBatchOutcomeSchema,
+    DeadLetter: deadLetterSchema,
+    Finding: findingSchema,
+    Reconciliation: reconciliationViewSchema,
+    ...journeyStepSchemas,
+    JourneyStep: recordedStepSchema,
+    Journey: journeyViewSchema,
+    ReplayResult: replayResultSchema,
+    ReplayAllReport: replayAllReportSchema,
+  }),
+  ...componentSchemas({ NewReconciliation: reconcileBody, CrmWebhook: crmWebhookBodySchema }, 'input'),
 };
 
 export const middlewareOpenApi = openApiDocument({
@@ -75,338 +68,7 @@ export const middlewareOpenApi = openApiDocument({
         'each step with the trace it happened in. Kept JOURNEY_RETENTION_DAYS (30).',
     },
   ],
-  schemas: {
-    Status: {
-      type: 'object',
-      required: [
-        'cursor',
-        'lastPollAt',
-        'lastSuccessAt',
-        'synced',
-        'alreadyThere',
-        'failedCycles',
-        'lastError',
-        'outage',
-        'deadLetters',
-        'crmHighestId',
-        'lag',
-        'recentDeliveries',
-        'deliveriesByPath',
-        'lastWebhookAt',
-        'replicas',
-        'lastReconciliation',
-      ],
-      properties: {
-        cursor: {
-          type: 'integer',
-          minimum: 0,
-          description: 'The id of the last customer handled (delivered or dead-lettered).',
-        },
-        lastPollAt: timestamp,
-        lastSuccessAt: timestamp,
-        synced: { type: 'integer', minimum: 0, description: 'Packages this middleware created.' },
-        alreadyThere: {
-          type: 'integer',
-          minimum: 0,
-          description: 'Customers whose package the Inventory already had.',
-        },
-        failedCycles: { type: 'integer', minimum: 0 },
-        lastError: {
-          type: ['string', 'null'],
-          description: 'The error of the last failed cycle; null after a successful one.',
-        },
-        outage: {
-          oneOf: [
-            { type: 'null' },
-            {
-              type: 'object',
-              required: ['upstream', 'since', 'lastError'],
-              properties: {
-                upstream: { enum: ['CRM', 'Inventory'] },
-                since: { type: 'string', format: 'date-time' },
-                lastError: { type: 'string' },
-              },
-              additionalProperties: false,
-            },
-          ],
-        },
-        deadLetters: { type: 'integer', minimum: 0 },
-        crmHighestId: { type: 'integer', minimum: 0, description: 'The highest customer id the CRM has shown.' },
-        lag: { type: 'integer', minimum: 0, description: 'crmHighestId minus cursor.' },
-        recentDeliveries: {
-          type: 'array',
-          description: 'The latest packages confirmed, newest first.',
-          items: {
-            type: 'object',
-            required: ['customerId', 'customerName', 'packageId', 'outcome', 'at'],
-            properties: {
-              customerId: { type: 'integer' },
-              customerName: { type: 'string' },
-              packageId: { type: 'integer' },
-              outcome: { enum: ['created', 'alreadyThere'] },
-              at: { type: 'string', format: 'date-time' },
-            },
-            additionalProperties: false,
-          },
-        },
-        deliveriesByPath: {
-          type: 'object',
-          description: 'Packages confirmed, by how the customer arrived: a CRM webhook, a long poll, or a plain poll.',
-          required: ['webhook', 'longPoll', 'poll'],
-          properties: {
-            webhook: { type: 'integer', minimum: 0 },
-            longPoll: { type: 'integer', minimum: 0 },
-            poll: { type: 'integer', minimum: 0 },
-          },
-          additionalProperties: false,
-        },
-        lastWebhookAt: {
-          ...timestamp,
-          description: 'When the last signed CRM webhook arrived; null before the first.',
-        },
-        replicas: {
-          type: 'array',
-          description:
-            'The middleware processes whose heartbeat (every 15 s) was seen in the last minute, ' +
-            'by id: one on SQLite, each replica on PostgreSQL.',
-          items: {
-            type: 'object',
-            required: ['id', 'startedAt', 'lastSeenAt'],
-            properties: {
-              id: { type: 'string', description: 'The host and process id.' },
-              startedAt: { type: 'string', format: 'date-time' },
-              lastSeenAt: { type: 'string', format: 'date-time' },
-            },
-            additionalProperties: false,
-          },
-        },
-        lastReconciliation: {
-          oneOf: [{ type: 'null' }, reconciliationRef],
-          description: 'The latest reconciliation; null before the first.',
-        },
-      },
-      additionalProperties: false,
-    },
-    WebhookOutcome: {
-      type: 'object',
-      description:
-        'What became of the event. `repeat` is true when the Inventory was not asked: ' +
-        'the customer was known (the same webhook-id again, or delivered by the poller) ' +
-        'or already in flight. `handledBefore`: the cursor had passed the customer long ago.',
-      required: ['webhookId', 'outcome'],
-      properties: {
-        webhookId: { type: 'string' },
-        customerId: { type: ['integer', 'null'] },
-        outcome: { enum: ['created', 'alreadyThere', 'deadLettered', 'handledBefore', 'ignored'] },
-        packageId: { type: 'integer', minimum: 1 },
-        deadLetterId: { type: 'integer', minimum: 1 },
-        status: { type: 'integer', description: "The Inventory's refusal status, for a customer dead-lettered now." },
-        answer: { description: "The Inventory's refusal, for a customer dead-lettered now." },
-        type: { description: 'The event type, when it was ignored.' },
-        repeat: { type: 'boolean' },
-      },
-      additionalProperties: false,
-    },
-    DeadLetter: {
-      type: 'object',
-      required: ['id', 'customerId', 'customer', 'status', 'reason', 'attempts', 'firstFailedAt', 'lastFailedAt'],
-      properties: {
-        id: { type: 'integer', minimum: 1 },
-        customerId: { type: ['integer', 'null'], description: 'Null for a CRM record without a usable id.' },
-        customer: {
-          description:
-            'What could not be delivered: for an Inventory refusal, the customer as the middleware asked for it ' +
-            '(`{ id, name }`); for an unusable CRM record, the record as the CRM sent it.',
-        },
-        status: {
-          type: ['integer', 'null'],
-          description: "The Inventory's status code; null when the CRM record itself was unusable.",
-        },
-        reason: { description: "The Inventory's answer, or what was wrong with the record." },
-        attempts: { type: 'integer', minimum: 1 },
-        firstFailedAt: { type: 'string', format: 'date-time' },
-        lastFailedAt: { type: 'string', format: 'date-time' },
-      },
-      additionalProperties: false,
-    },
-    NewReconciliation: schemaOf(reconcileBody),
-    Finding: {
-      type: 'object',
-      description:
-        '`missing`: a customer without a package (not one with a dead letter: ' +
-        'that is on its own list). `mismatched`: a package under another name than its ' +
-        "customer's. `orphaned`: a package for a customer the CRM does not have.",
-      required: ['kind', 'customerId'],
-      properties: {
-        kind: { enum: ['missing', 'mismatched', 'orphaned'] },
-        customerId,
-        customerName: { type: 'string', description: 'The name the CRM has (missing, mismatched).' },
-        packageId: {
-          type: 'integer',
-          minimum: 1,
-          description: "The Inventory's package (mismatched, orphaned; missing once repaired).",
-        },
-        packageCustomerName: {
-          type: 'string',
-          description: 'The name the package was made for (mismatched, orphaned).',
-        },
-        repair: {
-          enum: ['created', 'alreadyThere', 'deadLettered'],
-          description:
-            'What the repair of a missing customer came to; `deadLettered`: ' +
-            'the Inventory refused it, see /dead-letters.',
-        },
-      },
-      additionalProperties: false,
-    },
-    Reconciliation: {
-      type: 'object',
-      required: [
-        'id',
-        'status',
-        'fromId',
-        'toId',
-        'repair',
-        'progress',
-        'counts',
-        'findings',
-        'error',
-        'startedAt',
-        'updatedAt',
-        'finishedAt',
-      ],
-      properties: {
-        id: { type: 'integer', minimum: 1 },
-        status: { enum: ['running', 'done', 'failed'] },
-        fromId: customerId,
-        toId: { type: 'integer', minimum: 0 },
-        repair: { type: 'boolean' },
-        progress: {
-          type: 'object',
-          description: 'Ids checked, up to and including `checkedUpTo`, of the `total` ids from fromId to toId.',
-          required: ['checkedUpTo', 'checked', 'total'],
-          properties: { checkedUpTo: count, checked: count, total: count },
-          additionalProperties: false,
-        },
-        counts: {
-          type: 'object',
-          description: 'Every finding so far, by kind, and the missing customers that have their package now.',
-          required: ['missing', 'mismatched', 'orphaned', 'repaired'],
-          properties: { missing: count, mismatched: count, orphaned: count, repaired: count },
-          additionalProperties: false,
-        },
-        findings: {
-          type: 'array',
-          maxItems: 100,
-          description: 'The first 100 findings, in customer-id order.',
-          items: { $ref: '#/components/schemas/Finding' },
-        },
-        error: {
-          type: ['string', 'null'],
-          description:
-            'Why it failed: the upstream that stopped answering. Start another from `progress.checkedUpTo + 1`.',
-        },
-        startedAt: { type: 'string', format: 'date-time' },
-        updatedAt: { type: 'string', format: 'date-time' },
-        finishedAt: timestamp,
-      },
-      additionalProperties: false,
-    },
-    JourneyStepCreated: journeyStep('created', 'The CRM made the customer (`at` is its createdAt).'),
-    JourneyStepFound: journeyStep(
-      'found',
-      'The middleware found the customer: by a CRM webhook, a long poll, a plain poll, ' +
-        'a reconciliation (missing), or a replay of its dead letter.',
-      { via: { enum: ['webhook', 'longPoll', 'poll', 'reconciliation', 'replay'] } },
-      ['via'],
-    ),
-    JourneyStepAsked: journeyStep(
-      'asked',
-      'One HTTP attempt at the Inventory (a retry is a second one): ' +
-        'its status, or null and the error when it gave no answer.',
-      { status: { type: ['integer', 'null'], minimum: 100, maximum: 599 }, error: { type: 'string' } },
-      ['status'],
-    ),
-    JourneyStepOutcome: journeyStep(
-      'outcome',
-      'What came of it: a package created or already there, a dead letter (with the refusal status), ' +
-        'a dead letter replayed, a lost package repaired.',
-      {
-        outcome: { enum: ['created', 'alreadyThere', 'deadLettered', 'replayed', 'repaired'] },
-        packageId: { type: 'integer', minimum: 1 },
-        deadLetterId: { type: 'integer', minimum: 1 },
-        status: { type: 'integer', description: "The Inventory's refusal status, for a dead letter." },
-      },
-      ['outcome'],
-    ),
-    JourneyStep: {
-      oneOf: [
-        { $ref: '#/components/schemas/JourneyStepCreated' },
-        { $ref: '#/components/schemas/JourneyStepFound' },
-        { $ref: '#/components/schemas/JourneyStepAsked' },
-        { $ref: '#/components/schemas/JourneyStepOutcome' },
-      ],
-      discriminator: {
-        propertyName: 'kind',
-        mapping: {
-          created: '#/components/schemas/JourneyStepCreated',
-          found: '#/components/schemas/JourneyStepFound',
-          asked: '#/components/schemas/JourneyStepAsked',
-          outcome: '#/components/schemas/JourneyStepOutcome',
-        },
-      },
-    },
-    Journey: {
-      type: 'object',
-      required: ['customerId', 'traceId', 'traceUrl', 'steps'],
-      properties: {
-        customerId,
-        traceId: {
-          type: ['string', 'null'],
-          description: 'The trace of the latest step that has one; null when none has.',
-        },
-        traceUrl: {
-          type: ['string', 'null'],
-          format: 'uri',
-          description:
-            'That trace in the trace viewer (TRACE_UI_URL with the trace id); null without TRACE_UI_URL or a trace.',
-        },
-        steps: {
-          type: 'array',
-          minItems: 1,
-          description: 'In time order; steps of the same time in the order they happened.',
-          items: { $ref: '#/components/schemas/JourneyStep' },
-        },
-      },
-      additionalProperties: false,
-    },
-    ReplayResult: {
-      oneOf: [
-        {
-          type: 'object',
-          required: ['id', 'customerId', 'outcome', 'packageId'],
-          properties: {
-            id: { type: 'integer' },
-            customerId: { type: 'integer' },
-            outcome: { enum: ['created', 'alreadyThere'] },
-            packageId: { type: 'integer' },
-          },
-          additionalProperties: false,
-        },
-        {
-          type: 'object',
-          required: ['id', 'customerId', 'outcome', 'deadLetter'],
-          properties: {
-            id: { type: 'integer' },
-            customerId: { type: ['integer', 'null'] },
-            outcome: { const: 'stillRefused' },
-            deadLetter: deadLetterRef,
-          },
-          additionalProperties: false,
-        },
-      ],
-    },
-  },
+  schemas,
   // The status page's HTML is served without the database; its data comes from /status.
   usesDatabase: (path) => path !== '/',
   paths: {
@@ -452,46 +114,13 @@ export const middlewareOpenApi = openApiDocument({
             description: 'Space-separated `v1,<base64>` signatures.',
           },
         ],
-        requestBody: {
-          required: true,
-          content: {
-            'application/json': {
-              schema: {
-                oneOf: [
-                  crmEvent,
-                  {
-                    type: 'array',
-                    description:
-                      'A batch, from an endpoint whose batchSize is above 1: ' +
-                      'the events, each with its own webhook-id as `id`.',
-                    items: {
-                      ...crmEvent,
-                      required: ['id', ...crmEvent.required],
-                      properties: { id: { type: 'string', examples: ['msg_12'] }, ...crmEvent.properties },
-                    },
-                  },
-                ],
-              },
-            },
-          },
-        },
+        requestBody: { required: true, content: { 'application/json': { schema: ref('CrmWebhook') } } },
         responses: {
           '200': json(
             'Delivered, known already, dead-lettered, or an event type that is ignored ' +
               '(for a batch: every event, in order)',
             {
-              oneOf: [
-                { $ref: '#/components/schemas/WebhookOutcome' },
-                {
-                  type: 'object',
-                  required: ['webhookId', 'results'],
-                  properties: {
-                    webhookId: { type: 'string' },
-                    results: { type: 'array', items: { $ref: '#/components/schemas/WebhookOutcome' } },
-                  },
-                  additionalProperties: false,
-                },
-              ],
+              oneOf: [ref('WebhookOutcome'), ref('WebhookBatchOutcome')],
             },
           ),
           '401': problem('Unsigned, wrongly signed, tampered with or stale: nothing was done.', 'invalid-signature'),
@@ -521,7 +150,7 @@ export const middlewareOpenApi = openApiDocument({
         tags: ['status'],
         summary: 'Cursor, counters, outage and the latest deliveries',
         operationId: 'getStatus',
-        responses: { '200': json('The status', { $ref: '#/components/schemas/Status' }) },
+        responses: { '200': json('The status', ref('Status')) },
       },
     },
     '/dead-letters': {
@@ -543,22 +172,7 @@ export const middlewareOpenApi = openApiDocument({
         description: 'Takes no body; one sent is ignored.',
         operationId: 'replayAllDeadLetters',
         responses: {
-          '200': json('What happened to each', {
-            type: 'object',
-            required: ['delivered', 'stillRefused', 'notTried', 'results'],
-            properties: {
-              delivered: { type: 'integer', minimum: 0 },
-              stillRefused: { type: 'integer', minimum: 0 },
-              notTried: {
-                type: 'integer',
-                minimum: 0,
-                description: 'Letters left as they were because an upstream stopped answering.',
-              },
-              stoppedBy: { type: 'string', description: 'The upstream failure that ended the run early.' },
-              results: { type: 'array', items: { $ref: '#/components/schemas/ReplayResult' } },
-            },
-            additionalProperties: false,
-          }),
+          '200': json('What happened to each', ref('ReplayAllReport')),
           ...storageProblems,
         },
       },
@@ -679,9 +293,7 @@ export const middlewareOpenApi = openApiDocument({
         description: 'Takes no body; one sent is ignored.',
         parameters: [idParameter('The dead-letter id')],
         responses: {
-          '200': json('Delivered (the letter leaves the list) or refused again (attempt counted)', {
-            $ref: '#/components/schemas/ReplayResult',
-          }),
+          '200': json('Delivered (the letter leaves the list) or refused again (attempt counted)', ref('ReplayResult')),
           '400': problem('The id is not a positive whole number.', 'validation-failed'),
           '404': notFoundAnswer('No such dead letter, or no longer: another replay delivered it meanwhile.'),
           '502': problem('The CRM or the Inventory is unavailable; nothing was changed.', 'upstream-unavailable'),

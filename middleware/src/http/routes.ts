@@ -2,18 +2,19 @@ import Router from '@koa/router';
 import getRawBody from 'raw-body';
 import { jsonBody, MAX_BODY, parseBody, parseIdParam, parsePageRequest, sendPage } from '@welcome/common';
 import { z } from 'zod';
-import { handleCrmRequest, verifyCrmRequest } from '../domain/crm-webhook.js';
-import { listDeadLetters, replayAllDeadLetters, replayDeadLetter } from '../domain/dead-letters.js';
-import { describeJourney, findJourneys } from '../domain/journey.js';
+import { handleCrmRequest, verifyCrmRequest, type WebhookHandling } from '../domain/crm-webhook.js';
+import { listDeadLetters, replayAllDeadLetters, replayDeadLetter, type Replaying } from '../domain/dead-letters.js';
+import { describeJourney, findJourneys, type JourneyViews } from '../domain/journey.js';
+import type { Reconciler } from '../domain/reconciliation/reconciler.js';
 import {
   getReconciliation,
   latestReconciliation,
   listReconciliations,
   reconciliationPath,
   startReconciliation,
-  type Reconciler,
-} from '../domain/reconciliation.js';
-import { syncStatus, type SyncDeps } from '../domain/sync.js';
+  type ReconciliationViews,
+} from '../domain/reconciliation/views.js';
+import { syncStatus, type StatusReading } from '../domain/status.js';
 import { statusPage } from './status-page.js';
 
 /** The route whose body is read as bytes, for its signature. */
@@ -49,20 +50,25 @@ export const reconcileBody = z
       'Every field may be left out; an empty body (or none) checks every customer up to the cursor and repairs.',
   });
 
-export function createMiddlewareRouter(
-  deps: SyncDeps & { webhookSecret: string | undefined; reconciler: Reconciler; traceUiUrl: string | undefined },
-): Router {
-  const router = new Router();
+/** What the routes call into: each domain entry point's own parts. */
+export interface RouteParts {
+  webhooks: (WebhookHandling & { secret: string }) | undefined;
+  statusReading: StatusReading;
+  replaying: Replaying;
+  reconciler: Reconciler;
+  reconciliations: ReconciliationViews;
+  journeyViews: JourneyViews;
+}
 
-  const secret = deps.webhookSecret;
-  if (secret !== undefined) {
+export function createMiddlewareRouter(parts: RouteParts): Router {
+  const router = new Router();
+  const { webhooks, statusReading, replaying, reconciler, reconciliations, journeyViews } = parts;
+  const { deadLetters } = replaying;
+
+  if (webhooks !== undefined) {
     router.post(CRM_WEBHOOK_PATH, async (ctx) => {
       const body = await getRawBody(ctx.req, { limit: MAX_BODY });
-      const answer = await handleCrmRequest(deps, verifyCrmRequest(secret, ctx.headers, body));
-      ctx.status = answer.status;
-      ctx.set(answer.headers ?? {});
-      ctx.body = answer.body;
-      if (answer.status >= 400) ctx.type = 'application/problem+json';
+      ctx.body = await handleCrmRequest(webhooks, verifyCrmRequest(webhooks.secret, ctx.headers, body));
     });
   }
 
@@ -80,24 +86,24 @@ export function createMiddlewareRouter(
   });
 
   router.get('/status', async (ctx) => {
-    ctx.body = await syncStatus(deps);
+    ctx.body = await syncStatus(statusReading);
   });
 
   router.get('/dead-letters', async (ctx) => {
     const page = parsePageRequest(ctx);
-    sendPage(ctx, await listDeadLetters(deps, page.after, page.limit + 1), page);
+    sendPage(ctx, await listDeadLetters(deadLetters, page.after, page.limit + 1), page);
   });
 
   router.post('/dead-letters/replay', async (ctx) => {
-    ctx.body = await replayAllDeadLetters(deps);
+    ctx.body = await replayAllDeadLetters(replaying);
   });
 
   router.post('/dead-letters/:id/replay', async (ctx) => {
-    ctx.body = await replayDeadLetter(deps, parseIdParam(ctx.params.id));
+    ctx.body = await replayDeadLetter(replaying, parseIdParam(ctx.params.id));
   });
 
   router.post('/reconciliations', jsonBody(), async (ctx) => {
-    const run = await startReconciliation(deps, parseBody(reconcileBody, ctx.request.body ?? {}));
+    const run = await startReconciliation(reconciler, parseBody(reconcileBody, ctx.request.body ?? {}));
     ctx.status = 202;
     ctx.set('Location', reconciliationPath(run.id));
     ctx.body = run;
@@ -105,25 +111,25 @@ export function createMiddlewareRouter(
 
   router.get('/reconciliations', async (ctx) => {
     const page = parsePageRequest(ctx);
-    sendPage(ctx, await listReconciliations(deps, page.after, page.limit + 1), page);
+    sendPage(ctx, await listReconciliations(reconciliations, page.after, page.limit + 1), page);
   });
 
   router.get('/reconciliations/latest', async (ctx) => {
-    ctx.body = await latestReconciliation(deps);
+    ctx.body = await latestReconciliation(reconciliations);
   });
 
   router.get('/reconciliations/:id', async (ctx) => {
-    ctx.body = await getReconciliation(deps, parseIdParam(ctx.params.id));
+    ctx.body = await getReconciliation(reconciliations, parseIdParam(ctx.params.id));
   });
 
   router.get('/customers/:id/journey', async (ctx) => {
-    ctx.body = await describeJourney(deps, parseIdParam(ctx.params.id));
+    ctx.body = await describeJourney(journeyViews, parseIdParam(ctx.params.id));
   });
 
   router.get('/journeys', async (ctx) => {
     const customerId = ctx.query.customerId;
     ctx.body = await findJourneys(
-      deps,
+      journeyViews,
       parseIdParam(typeof customerId === 'string' ? customerId : undefined, 'customerId'),
     );
   });
