@@ -3,7 +3,8 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { createRegistry, createServiceApp, databaseChecks } from '@welcome/common';
 import { middlewareOpenApi } from './http/openapi.js';
 import { CRM_WEBHOOK_PATH, createMiddlewareRouter } from './http/routes.js';
-import type { StoredStatus } from './domain/model/status.js';
+import type { Status } from './domain/model/status.js';
+import { syncStatus } from './domain/status.js';
 import type { Middleware } from './wiring.js';
 
 /**
@@ -11,15 +12,15 @@ import type { Middleware } from './wiring.js';
  * replicas, so they are its to tell. One read serves every gauge of a scrape; while the store
  * cannot be read, the gauges keep their last values and the process's own metrics are still served.
  */
-function addSyncMetrics(registry: Registry, status: () => Promise<StoredStatus>): void {
-  let reading: Promise<StoredStatus | undefined> | undefined;
+function addSyncMetrics(registry: Registry, status: () => Promise<Status>): void {
+  let reading: Promise<Status | undefined> | undefined;
   const readOnce = () =>
     (reading ??= status()
       .catch(() => undefined)
       .finally(() => {
         reading = undefined;
       }));
-  const gauges: Array<[string, string, (s: StoredStatus) => number]> = [
+  const gauges: Array<[string, string, (s: Status) => number]> = [
     ['middleware_packages_created', 'Packages this middleware created', (s) => s.created],
     ['middleware_packages_already_there', 'Customers whose package the Inventory already had', (s) => s.alreadyThere],
     ['middleware_failed_cycles', 'Sync cycles that stopped on an unavailable upstream', (s) => s.failedCycles],
@@ -52,6 +53,21 @@ function addSyncMetrics(registry: Registry, status: () => Promise<StoredStatus>)
       'When the last sync cycle succeeded (Unix time; 0 before the first): alert when it stops moving',
       (s) => (s.lastSuccessAt ? Date.parse(s.lastSuccessAt) / 1000 : 0),
     ],
+    [
+      'middleware_delivery_paused',
+      '1 while delivery to the Inventory is paused (POST /delivery/pause), else 0',
+      (s) => (s.paused ? 1 : 0),
+    ],
+    [
+      'middleware_inventory_breaker_state',
+      'The circuit breaker toward the Inventory: 0 closed, 1 half-open (a probe in flight), 2 open',
+      (s) => ({ closed: 0, halfOpen: 1, open: 2 })[s.breaker.state],
+    ],
+    [
+      'middleware_inventory_throttled_seconds',
+      "Seconds left of the Inventory's Retry-After, during which nothing is sent to it; 0 when none runs",
+      (s) => (s.throttle ? Math.max(0, (Date.parse(s.throttle.until) - Date.now()) / 1000) : 0),
+    ],
   ];
   for (const [name, help, read] of gauges) {
     new Gauge({
@@ -67,7 +83,34 @@ function addSyncMetrics(registry: Registry, status: () => Promise<StoredStatus>)
 }
 
 /** What this process itself did, not the replicas together: its share of the work. */
-function addProcessMetrics(registry: Registry, deps: Pick<Middleware, 'inventory' | 'reconciler'>): void {
+function addProcessMetrics(registry: Registry, deps: Pick<Middleware, 'inventory' | 'reconciler' | 'gate'>): void {
+  new Gauge({
+    name: 'middleware_inventory_concurrency_limit',
+    help:
+      'How many asks of the Inventory this process lets be in flight at once now ' +
+      '(adaptive, at most DELIVERY_CONCURRENCY)',
+    registers: [registry],
+    collect() {
+      this.set(deps.gate.concurrency().limit);
+    },
+  });
+  new Gauge({
+    name: 'middleware_inventory_in_flight',
+    help: 'Asks of the Inventory this process has in flight now',
+    registers: [registry],
+    collect() {
+      this.set(deps.gate.concurrency().inFlight);
+    },
+  });
+  new Counter({
+    name: 'middleware_inventory_throttled_total',
+    help: 'Answers of the Inventory that asked this process to wait (429 or 503 with Retry-After)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(deps.gate.throttledCount());
+    },
+  });
   new Counter({
     name: 'middleware_inventory_asks_total',
     help: 'Packages this process asked the Inventory for (each ask once, whatever the retry did)',
@@ -101,7 +144,7 @@ function addProcessMetrics(registry: Registry, deps: Pick<Middleware, 'inventory
 
 export function createApp(deps: Middleware): Koa {
   const registry = createRegistry('middleware');
-  addSyncMetrics(registry, () => deps.stores.status.read(deps.now()));
+  addSyncMetrics(registry, () => syncStatus(deps.statusReading));
   addProcessMetrics(registry, deps);
   const upstreamCheck = (name: 'crm' | 'inventory', ping: () => Promise<string | undefined>) => async () => {
     const problem = await ping();
@@ -114,7 +157,11 @@ export function createApp(deps: Middleware): Koa {
     readiness: [
       ...databaseChecks(deps.database),
       upstreamCheck('crm', () => deps.crm.ping()),
-      upstreamCheck('inventory', () => deps.inventory.ping()),
+      // While delivery is paused or the Inventory's Retry-After runs, nothing is sent to it, not even a ping.
+      upstreamCheck('inventory', async () => {
+        const held = await deps.stores.flow.check().catch(() => undefined);
+        return held && held.reason !== 'breakerOpen' ? undefined : deps.inventory.ping();
+      }),
     ],
     openapi: middlewareOpenApi,
     apiKeys: deps.apiKeys,

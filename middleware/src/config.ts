@@ -36,6 +36,41 @@ export interface MiddlewareConfig extends CommonConfig {
   journeyRetentionDays: number;
   /** TRACE_UI_URL: a trace viewer's page for one trace, `{traceId}` standing for its id; undefined for none. */
   traceUiUrl: string | undefined;
+  /** INVENTORY_RATE_LIMIT: requests a second to the Inventory, all replicas together; undefined (the default): none. */
+  inventoryRateLimit: number | undefined;
+  /** BREAKER_FAILURES: asks of the Inventory failed in a row that open the circuit breaker (1 to 1000). */
+  breakerFailures: number;
+  /** BREAKER_PROBE_INTERVAL: the first wait between probes of an open breaker, in ms; it doubles up to a minute. */
+  breakerProbeMs: number;
+}
+
+/** BREAKER_FAILURES and BREAKER_PROBE_INTERVAL when not set. */
+export const DEFAULT_BREAKER_FAILURES = 5;
+export const DEFAULT_BREAKER_PROBE_MS = 5000;
+
+/**
+ * A rate in requests a second: a positive number up to 100,000 (fractions allowed: 0.5 is one every
+ * two seconds); off for none.
+ */
+function parseRate(raw: string): number | undefined {
+  if (raw === 'off') return undefined;
+  const rate = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(rate > 0 && rate <= 100_000))
+    throw new Error('expected requests a second, a number above 0 up to 100000 (e.g. 50), or off');
+  return rate;
+}
+
+function parseBreakerFailures(raw: string): number {
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 1000)
+    throw new Error('expected a whole number from 1 to 1000');
+  return Number(raw);
+}
+
+/** A probe interval such as `5s`: from 1 s to a minute. */
+function parseProbeInterval(raw: string): number {
+  const ms = parseInterval(raw);
+  if (ms === undefined || ms > 60_000) throw new Error('expected a duration from 1s to 60s (e.g. 5s)');
+  return ms;
 }
 
 const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -93,5 +128,8 @@ export function loadConfig(env: Env, isTty: boolean): Readonly<MiddlewareConfig>
     reconcileIntervalMs: reader.read<number | undefined>('RECONCILE_INTERVAL', undefined, parseInterval),
     journeyRetentionDays: reader.read('JOURNEY_RETENTION_DAYS', DEFAULT_JOURNEY_RETENTION_DAYS, parseRetentionDays),
     traceUiUrl: reader.read<string | undefined>('TRACE_UI_URL', undefined, parseTraceUiUrl),
+    inventoryRateLimit: reader.read<number | undefined>('INVENTORY_RATE_LIMIT', undefined, parseRate),
+    breakerFailures: reader.read('BREAKER_FAILURES', DEFAULT_BREAKER_FAILURES, parseBreakerFailures),
+    breakerProbeMs: reader.read('BREAKER_PROBE_INTERVAL', DEFAULT_BREAKER_PROBE_MS, parseProbeInterval),
   });
 }

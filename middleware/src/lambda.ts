@@ -87,8 +87,7 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<APIGateway
   const { config, deps } = build();
   const body = Buffer.from(event.body ?? '', event.isBase64Encoded ? 'base64' : 'utf8');
   try {
-    const answer = await handleCrmRequest(deps, verifyCrmRequest(config.secret, event.headers ?? {}, body));
-    return toResult({ status: 200, body: answer });
+    return toResult(await handleCrmRequest(deps, verifyCrmRequest(config.secret, event.headers ?? {}, body)));
   } catch (error) {
     if (error instanceof AppError)
       return toResult({ status: error.status, headers: error.headers, body: error.toProblem() });

@@ -31,6 +31,11 @@ await runService(
         inventoryApiKey: config.inventoryApiKey,
         apiKeys: config.apiKeys,
         reconcile: { intervalMs: config.reconcileIntervalMs },
+        flow: {
+          ratePerSecond: config.inventoryRateLimit,
+          breakerFailures: config.breakerFailures,
+          probeMs: config.breakerProbeMs,
+        },
         traceUiUrl: config.traceUiUrl,
       });
       // The cursor for a log line; while the database cannot be reached, the line goes without it.

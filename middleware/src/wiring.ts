@@ -1,10 +1,13 @@
 import type { Logger, ServiceDatabase } from '@welcome/common';
 import { createCrmClient, type CrmClient } from './clients/crm-client.js';
 import { createInventoryClient, type InventoryClient } from './clients/inventory-client.js';
-import { DEFAULT_DELIVERY_CONCURRENCY } from './config.js';
+import { DEFAULT_BREAKER_FAILURES, DEFAULT_BREAKER_PROBE_MS, DEFAULT_DELIVERY_CONCURRENCY } from './config.js';
 import type { WebhookHandling } from './domain/crm-webhook.js';
 import type { Replaying } from './domain/dead-letters.js';
 import { createDeliveryCore, type DeliveryCore } from './domain/delivery/core.js';
+import { createAdaptiveLimit } from './domain/flow/adaptive-limit.js';
+import type { DeliveryControl } from './domain/flow/control.js';
+import { createInventoryGate, type GateSettings, type InventoryGate } from './domain/flow/gate.js';
 import { processReplicaId, type Heartbeating, type ReplicaIdentity } from './domain/heartbeat.js';
 import { createJournal, type Journal, type JourneyViews } from './domain/journey.js';
 import { createReconciler, type Reconciler, type ReconcilerOptions } from './domain/reconciliation/reconciler.js';
@@ -27,6 +30,9 @@ export interface Middleware {
   inventory: InventoryClient;
   journal: Journal;
   delivery: DeliveryCore;
+  /** Flow control toward the Inventory: every ask goes through it. */
+  gate: InventoryGate;
+  deliveryControl: DeliveryControl;
   reconciler: Reconciler;
   polling: Polling;
   /** POST /webhooks/crm exists only with CRM_WEBHOOK_SECRET. */
@@ -57,10 +63,19 @@ export interface MiddlewareOptions {
   reconcile?: ReconcilerOptions;
   /** TRACE_UI_URL, for the journeys' links to their traces. */
   traceUiUrl?: string | undefined;
+  /** INVENTORY_RATE_LIMIT, BREAKER_FAILURES and BREAKER_PROBE_INTERVAL: flow control toward the Inventory. */
+  flow?: Partial<GateSettings>;
   /** This replica's id; the host and pid by default. Tests that run several replicas in one process name each. */
   replicaId?: string;
   now?: () => Date;
 }
+
+/** Flow control when the configuration says nothing: no rate limit, the breaker's defaults. */
+const DEFAULT_GATE: GateSettings = {
+  ratePerSecond: undefined,
+  breakerFailures: DEFAULT_BREAKER_FAILURES,
+  probeMs: DEFAULT_BREAKER_PROBE_MS,
+};
 
 /**
  * How long a replica holds a customer it asks the Inventory for. One ask is two attempts of at
@@ -113,11 +128,28 @@ export function wireMiddleware(options: MiddlewareOptions): Middleware {
     apiKey: options.inventoryApiKey,
   });
   const journal = createJournal({ journeys: stores.journeys, logger });
-  const { deliveries, deadLetters, reconciliations } = stores;
+  const { deliveries, deadLetters, reconciliations, flow } = stores;
+  // An answer slower than half the timeout is no reason to let more asks in at once.
+  const limit = createAdaptiveLimit({ ceiling: concurrency, slowMs: options.timeoutMs / 2 });
+  const gate = createInventoryGate({ flow, limit, logger }, { ...DEFAULT_GATE, ...options.flow });
   const claims = { owner: replica.id, leaseMs: claimLeaseMs(options.timeoutMs, options.retryDelayMs) };
-  const delivery = createDeliveryCore({ inventory, logger, now, journal, deliveries, deadLetters, claims });
+  const delivery = createDeliveryCore({ inventory, gate, logger, now, journal, deliveries, deadLetters, claims });
+  // A reconciliation's pages of packages are asks of the Inventory as any other.
+  const pagedInventory = {
+    packagesByCustomer: (after: number, pageSize?: number) => gate.pages(inventory.packagesByCustomer(after, pageSize)),
+  };
   const reconciler = createReconciler(
-    { crm, inventory, delivery, deliveries, deadLetters, reconciliations, owner: replica.id, logger, now },
+    {
+      crm,
+      inventory: pagedInventory,
+      delivery,
+      deliveries,
+      deadLetters,
+      reconciliations,
+      owner: replica.id,
+      logger,
+      now,
+    },
     options.reconcile,
   );
   const longPollS = options.longPollS ?? 0;
@@ -132,6 +164,8 @@ export function wireMiddleware(options: MiddlewareOptions): Middleware {
     inventory,
     journal,
     delivery,
+    gate,
+    deliveryControl: { flow, logger, now },
     reconciler,
     polling: {
       crm,
@@ -147,7 +181,7 @@ export function wireMiddleware(options: MiddlewareOptions): Middleware {
         ? undefined
         : { secret, delivery, logger, noteWebhook: (customerId) => status.markWebhookReceived(now(), customerId) },
     replaying: { deadLetters, crm, delivery, logger },
-    statusReading: { status, reconciliations, now },
+    statusReading: { status, reconciliations, flow, now },
     heartbeat: { status, logger, now, replica },
     journeyViews: { journeys: stores.journeys, traceUiUrl: options.traceUiUrl },
     apiKeys: options.apiKeys ?? [],

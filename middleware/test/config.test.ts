@@ -23,6 +23,9 @@ describe('the middleware configuration', () => {
       inventoryApiKey: undefined,
       journeyRetentionDays: 30,
       traceUiUrl: undefined,
+      inventoryRateLimit: undefined,
+      breakerFailures: 5,
+      breakerProbeMs: 5000,
     });
     expect(loadConfig({}, true).logFormat).toBe('pretty');
   });
@@ -56,6 +59,9 @@ describe('the middleware configuration', () => {
           RECONCILE_INTERVAL: '24h',
           JOURNEY_RETENTION_DAYS: '7',
           TRACE_UI_URL: 'http://localhost:16686/trace/{traceId}',
+          INVENTORY_RATE_LIMIT: '12.5',
+          BREAKER_FAILURES: '3',
+          BREAKER_PROBE_INTERVAL: '10s',
         },
         false,
       ),
@@ -79,6 +85,9 @@ describe('the middleware configuration', () => {
       reconcileIntervalMs: 86_400_000,
       journeyRetentionDays: 7,
       traceUiUrl: 'http://localhost:16686/trace/{traceId}',
+      inventoryRateLimit: 12.5,
+      breakerFailures: 3,
+      breakerProbeMs: 10_000,
     });
   });
 

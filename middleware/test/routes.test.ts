@@ -48,6 +48,9 @@ describe.each(BACKENDS)('GET /status on %s', (backend) => {
       lastWebhookAt: null,
       replicas: [],
       lastReconciliation: null,
+      paused: null,
+      throttle: null,
+      breaker: { state: 'closed', since: null, reason: null, nextProbeAt: null },
     });
   });
 });

@@ -3,6 +3,7 @@ import { Webhook } from 'standardwebhooks';
 import { createSilentLogger, type Db, type Logger, type ServiceDatabase } from '@welcome/common';
 import { createApp as createCrm } from '../../crm/src/app.js';
 import { createApp as createInventory } from '../../inventory/src/app.js';
+import type { GateSettings } from '../src/domain/flow/gate.js';
 import { middlewarePostgres } from '../src/store/schema.js';
 import { wireMiddleware, type Middleware } from '../src/wiring.js';
 import { sendJson, serveApp, serveHandler, type RunningServer } from '../../test/support/servers.js';
@@ -32,6 +33,8 @@ export async function middlewareDeps(options: {
   reconcileIntervalMs?: number;
   reconcileTiming?: { checkMs?: number; leaseMs?: number };
   traceUiUrl?: string;
+  /** INVENTORY_RATE_LIMIT, BREAKER_FAILURES, BREAKER_PROBE_INTERVAL. */
+  flow?: Partial<GateSettings>;
 }): Promise<Middleware> {
   const logger = options.logger ?? createSilentLogger();
   const database = await middlewareDatabases.open(options.backend ?? 'sqlite', {
@@ -52,6 +55,7 @@ export async function middlewareDeps(options: {
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     reconcile: { intervalMs: options.reconcileIntervalMs, ...options.reconcileTiming },
     traceUiUrl: options.traceUiUrl,
+    ...(options.flow ? { flow: options.flow } : {}),
   });
 }
 

@@ -105,18 +105,23 @@ describe.each(BACKENDS)('syncNewCustomers on %s', (backend) => {
         await syncNewCustomers(deps.polling),
       ];
 
-      expect(reports.map((r) => r.failure)).toEqual(
-        Array(3).fill(expect.stringMatching(/^Inventory unavailable: ECONNREFUSED/)),
-      );
+      // Three customers in flight fail at once in each cycle: after two, five asks have failed in a
+      // row (BREAKER_FAILURES), the breaker opens, and the third cycle asks nothing.
+      expect(reports.map((r) => r.failure ?? r.held?.reason)).toEqual([
+        expect.stringMatching(/^Inventory unavailable: ECONNREFUSED/),
+        expect.stringMatching(/^Inventory unavailable: ECONNREFUSED/),
+        'breakerOpen',
+      ]);
       expect(await deps.stores.status.read()).toMatchObject({
         cursor: 0,
-        failedCycles: 3,
+        failedCycles: 2,
         lastSuccessAt: null,
         outage: { upstream: 'Inventory', since: expect.any(String), lastError: expect.stringMatching(/ECONNREFUSED/) },
       });
       const loud = lines.filter((line) => line.level === 'error' || line.level === 'warn');
       expect(loud.filter((line) => line.level === 'error')).toEqual([
         expect.objectContaining({ upstream: 'Inventory', cursor: 0, message: expect.stringMatching(/Outage began/) }),
+        expect.objectContaining({ upstream: 'Inventory', message: expect.stringMatching(/circuit breaker open/) }),
       ]);
       expect(loud.filter((line) => line.level === 'warn' && /retrying/.test(line.message))).toHaveLength(1);
     },

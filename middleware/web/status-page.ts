@@ -73,7 +73,11 @@ const KEY = 'middleware-api-key';
 /** fetch with the API key the user gave, if any; a 401 asks for one. */
 async function api(path: string, init: RequestInit = {}): Promise<Response> {
   const key = sessionStorage.getItem(KEY);
-  const response = await fetch(path, { ...init, headers: key ? { Authorization: 'Bearer ' + key } : {} });
+  const headers = {
+    ...(init.headers as Record<string, string> | undefined),
+    ...(key ? { Authorization: 'Bearer ' + key } : {}),
+  };
+  const response = await fetch(path, { ...init, headers });
   if (response.status === 401) {
     $('key-form').hidden = false;
     throw new Error('an API key is needed');
@@ -174,6 +178,48 @@ function showReconciliation(run: Reconciliation | null) {
   );
 }
 
+/** What the page says of flow control: paused (by whom, why), throttled, or delivering; and the breaker. */
+function showDelivery(status: Status) {
+  const { paused, throttle, breaker } = status;
+  let state = 'Delivering';
+  if (paused)
+    state =
+      'Paused' +
+      (paused.by ? ' by ' + paused.by : '') +
+      ' since ' +
+      when(paused.since) +
+      (paused.reason ? ': ' + paused.reason : '') +
+      (paused.until ? ' (until ' + when(paused.until) + ')' : '');
+  else if (throttle)
+    state = 'Throttled: the Inventory answered ' + throttle.status + '; waiting until ' + when(throttle.until);
+  $('delivery-state').textContent = state;
+  $('breaker').textContent =
+    breaker.state === 'closed'
+      ? 'closed'
+      : (breaker.state === 'open' ? 'open' : 'half-open (probing)') +
+        ' since ' +
+        when(breaker.since) +
+        ': ' +
+        text(breaker.reason) +
+        (breaker.state === 'open' ? '; next probe ' + when(breaker.nextProbeAt) : '');
+  $('pause').hidden = paused !== null;
+  $('pause-reason').hidden = paused !== null;
+  $('resume').hidden = paused === null;
+}
+
+async function pauseOrResume(path: string, body?: object) {
+  try {
+    const response = await api(path, {
+      method: 'POST',
+      ...(body ? { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) } : {}),
+    });
+    $('pause-result').textContent = response.ok ? '' : 'Failed: ' + text(((await response.json()) as Problem).detail);
+  } catch (error) {
+    $('pause-result').textContent = 'Failed: ' + (error as Error).message;
+  }
+  await refresh();
+}
+
 async function refresh() {
   try {
     const [status, letters] = await Promise.all([
@@ -188,6 +234,7 @@ async function refresh() {
     $('viaLongPoll').textContent = text(status.deliveriesByPath.longPoll);
     $('viaPoll').textContent = text(status.deliveriesByPath.poll);
     $('lastWebhookAt').textContent = when(status.lastWebhookAt);
+    showDelivery(status);
     $('replica-count').textContent = text(status.replicas.length);
     const replicas = status.replicas.map((r) => r.id + ', up since ' + when(r.startedAt));
     $('replica-list').textContent = replicas.length > 0 ? '(' + replicas.join('; ') + ')' : '';
@@ -349,5 +396,11 @@ $('journey-form').addEventListener('submit', (event) => {
 
 $('replay-all').addEventListener('click', () => replay('/dead-letters/replay'));
 $('reconcile').addEventListener('click', reconcileNow);
+$('pause-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const reason = $<HTMLInputElement>('pause-reason').value.trim();
+  void pauseOrResume('/delivery/pause', reason ? { reason } : {});
+});
+$('resume').addEventListener('click', () => void pauseOrResume('/delivery/resume'));
 refresh();
 setInterval(refresh, 2000);

@@ -1,9 +1,11 @@
-import { HTTPError, type Got, type Response } from 'got';
+import { HTTPError, RequestError, type Got, type Response } from 'got';
 import { z } from 'zod';
 import {
   createUpstream,
   describeFailure,
   linkedPages,
+  retryAfterOf,
+  ThrottledError,
   TRANSIENT_STATUSES,
   UpstreamUnavailableError,
   ping,
@@ -37,20 +39,38 @@ const packagePage = z.array(
   }),
 );
 
-/** One HTTP attempt at the Inventory, as a customer's journey tells it: its status, or null and why there was none. */
+/**
+ * One HTTP attempt at the Inventory, as a customer's journey tells it: its status, or null and why
+ * there was none; and how long it asked to be left alone, when it did (a 429 or 503 with Retry-After).
+ */
 export interface Attempt {
   status: number | null;
   error?: string;
+  retryAfterMs?: number;
+}
+
+export interface RequestOptions {
+  onAttempt?: ((attempt: Attempt) => void) | undefined;
+  beforeRetry?: (() => Promise<void>) | undefined;
+}
+
+/** What the caller's beforeRetry threw, carried through got (which wraps what a hook throws) to be thrown as it was. */
+class StoppedByCaller extends Error {
+  constructor(readonly reason: unknown) {
+    super('stopped by the caller before the retry');
+  }
 }
 
 export interface InventoryClient {
   /** Why /health does not answer, or undefined when it does. */
   ping(): Promise<string | undefined>;
   /**
-   * Throws UpstreamUnavailableError when the Inventory gives no usable answer after the retry.
-   * `onAttempt` is told of each HTTP attempt (got's retry included) as it ends.
+   * Throws UpstreamUnavailableError when the Inventory gives no usable answer after the retry, and
+   * ThrottledError when it said when to come back (then nothing more is sent, not even the retry).
+   * `onAttempt` is told of each HTTP attempt (got's retry included) as it ends; `beforeRetry` is
+   * awaited before got's retry is sent, and what it throws ends the request as it is.
    */
-  requestPackage(request: PackageRequest, onAttempt?: (attempt: Attempt) => void): Promise<PackageOutcome>;
+  requestPackage(request: PackageRequest, options?: RequestOptions): Promise<PackageOutcome>;
   /**
    * Every package of a customer after `customerId`, in customer-id order, a page at a time
    * (`GET /packages?orderBy=customerId`). Throws UpstreamUnavailableError when a page cannot be read.
@@ -89,7 +109,7 @@ export function createInventoryClient(options: ClientOptions): InventoryClient {
       }
     },
 
-    async requestPackage(request, onAttempt) {
+    async requestPackage(request, { onAttempt, beforeRetry } = {}) {
       asks += 1;
       // An attempt with an answer is told when it comes; one without, when got retries it or gives up.
       const told = (error: unknown) => {
@@ -97,17 +117,19 @@ export function createInventoryClient(options: ClientOptions): InventoryClient {
           onAttempt({ status: null, error: describeFailure(error, 'Inventory') });
         }
       };
-      const hooks = onAttempt && {
-        afterResponse: [
-          (response: Response) => {
-            onAttempt({ status: response.statusCode });
-            return response;
-          },
-        ],
-        beforeRetry: [told],
+      const afterResponse = (response: Response) => {
+        const retryAfterMs = retryAfterOf(response);
+        onAttempt?.({ status: response.statusCode, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
+        return response;
       };
+      const stopOrGoOn = async () => {
+        await beforeRetry?.().catch((reason: unknown) => {
+          throw new StoppedByCaller(reason);
+        });
+      };
+      const hooks = { afterResponse: [afterResponse], beforeRetry: [told, stopOrGoOn] };
       try {
-        const response = await http.post('packages', { json: request, ...(hooks ? { hooks } : {}) });
+        const response = await http.post('packages', { json: request, hooks });
         const packageId = packageIdOf(response.body);
         if ((response.statusCode !== 200 && response.statusCode !== 201) || packageId === undefined) {
           throw new UpstreamUnavailableError(
@@ -117,8 +139,14 @@ export function createInventoryClient(options: ClientOptions): InventoryClient {
         }
         return { kind: response.statusCode === 201 ? 'created' : 'alreadyThere', packageId };
       } catch (error) {
+        if (error instanceof RequestError && error.cause instanceof StoppedByCaller) throw error.cause.reason;
         told(error);
         if (error instanceof UpstreamUnavailableError) throw error;
+        const retryAfterMs = error instanceof HTTPError ? retryAfterOf(error.response) : undefined;
+        if (retryAfterMs !== undefined)
+          throw new ThrottledError('Inventory', (error as HTTPError).response.statusCode, retryAfterMs, {
+            cause: error,
+          });
         // A 401 is about our key, not this customer: an outage until the key is right, never a dead letter.
         if (
           error instanceof HTTPError &&

@@ -21,6 +21,50 @@ export class UpstreamUnavailableError extends Error {
   }
 }
 
+/**
+ * The upstream asked to be left alone for a while: a 429 or 503 with Retry-After. Nothing is sent
+ * to it before `retryAfterMs` have passed, not even got's retry.
+ */
+export class ThrottledError extends UpstreamUnavailableError {
+  readonly status: number;
+  readonly retryAfterMs: number;
+
+  constructor(upstream: UpstreamName, status: number, retryAfterMs: number, options: { cause?: unknown } = {}) {
+    super(upstream, `answered ${status} with Retry-After: ${Math.ceil(retryAfterMs / 1000)} s`, options);
+    this.name = 'ThrottledError';
+    this.status = status;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** The longest wait a Retry-After is taken at: beyond it, a mistaken header would stop delivery for days. */
+export const MAX_RETRY_AFTER_MS = 3_600_000;
+
+/**
+ * How long a 429 or 503 asks to be left alone (RFC 9110, 10.2.3): whole seconds, or an HTTP date,
+ * read against the answer's own Date header when it has one, so that a clock of ours that is off
+ * does not lengthen or shorten the wait. Undefined for any other answer, or a header that is neither.
+ */
+export function retryAfterOf(response: {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+}): number | undefined {
+  if (response.statusCode !== 429 && response.statusCode !== 503) return undefined;
+  const header = response.headers['retry-after'];
+  const value = (Array.isArray(header) ? header[0] : header)?.trim();
+  if (!value) return undefined;
+  let ms: number;
+  if (/^\d+$/.test(value)) ms = Number(value) * 1000;
+  else {
+    const at = Date.parse(value);
+    if (Number.isNaN(at)) return undefined;
+    const date = response.headers.date;
+    const said = Date.parse((Array.isArray(date) ? date[0] : date) ?? '');
+    ms = at - (Number.isNaN(said) ? Date.now() : said);
+  }
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
+}
+
 /** Statuses that say "not now" rather than "never": retried by got, then the cycle waits. */
 export const TRANSIENT_STATUSES = [408, 429, ...Array.from({ length: 100 }, (_, i) => 500 + i)];
 
@@ -60,7 +104,11 @@ export function createUpstream(options: UpstreamOptions): Got {
       limit: 1,
       methods: ['GET', 'POST'],
       statusCodes: TRANSIENT_STATUSES,
-      calculateDelay: ({ computedValue }) => (computedValue === 0 ? 0 : options.retryDelayMs),
+      // An answer that says when to come back is not retried early: the caller waits for that.
+      calculateDelay: ({ computedValue, error }) =>
+        computedValue === 0 || (error instanceof HTTPError && retryAfterOf(error.response) !== undefined)
+          ? 0
+          : options.retryDelayMs,
     },
     hooks: {
       beforeRetry: [
@@ -121,6 +169,9 @@ export function nextLink(header: string | undefined, pageUrl: string): URL | und
 /** Why a read of an upstream gave nothing to act on, as the error every caller handles. */
 export function unavailableRead(upstream: UpstreamName, error: unknown): UpstreamUnavailableError {
   if (error instanceof UpstreamUnavailableError) return error;
+  const retryAfterMs = error instanceof HTTPError ? retryAfterOf(error.response) : undefined;
+  if (retryAfterMs !== undefined)
+    return new ThrottledError(upstream, (error as HTTPError).response.statusCode, retryAfterMs, { cause: error });
   if (error instanceof ParseError) {
     return new UpstreamUnavailableError(upstream, 'it answered with something that is not JSON', { cause: error });
   }

@@ -3,8 +3,9 @@ import { AppError } from '@welcome/common/errors';
 import type { Logger } from '@welcome/common/logger';
 import { Webhook } from 'standardwebhooks';
 import { readCustomerRecord } from '../clients/crm-client.js';
-import { UpstreamUnavailableError } from '../clients/upstream.js';
+import { ThrottledError, UpstreamUnavailableError } from '../clients/upstream.js';
 import type { WebhookDelivery } from './delivery/core.js';
+import { DeliveryHeldError } from './flow/held.js';
 import type { DeliveryResult } from './model/delivery.js';
 import type { WebhookOutcome } from './model/webhook.js';
 
@@ -81,10 +82,24 @@ export interface WebhookHandling {
 }
 
 /** How long the CRM is asked to wait before it sends again what found the Inventory unavailable. */
-const RETRY_AFTER_S = '5';
+const RETRY_AFTER_S = 5;
 
-const inventoryUnavailable = (detail: string, extensions: Record<string, unknown> = {}) =>
-  new AppError(503, 'upstream-unavailable', detail, { headers: { 'Retry-After': RETRY_AFTER_S }, extensions });
+const inventoryUnavailable = (detail: string, extensions: Record<string, unknown> = {}, retryAfterS = RETRY_AFTER_S) =>
+  new AppError(503, 'upstream-unavailable', detail, { headers: { 'Retry-After': String(retryAfterS) }, extensions });
+
+/**
+ * Flow control holds the asks: a paused delivery takes the event (202: the customer waits for the
+ * poller, the cursor holds it); a Retry-After or an open breaker is a 503 that says how long to
+ * wait, so the CRM keeps the event and sends it again then.
+ */
+function answerHeld(error: DeliveryHeldError, webhookId: string, customerId: number): WebhookOutcome {
+  if (error.reason === 'paused') return { webhookId, customerId, outcome: 'pending', held: 'paused' };
+  throw inventoryUnavailable(
+    `Not sent to the Inventory: ${error.message}; send the event again later.`,
+    {},
+    error.retryAfterS,
+  );
+}
 
 /**
  * Without a dead-letter table (the Lambda handler), a refusal stays with the sender: a 422, which
@@ -119,12 +134,14 @@ export async function handleCrmEvent(parts: WebhookHandling, event: CrmEvent): P
   try {
     result = await parts.delivery.deliver(record, 'webhook');
   } catch (error) {
+    if (error instanceof DeliveryHeldError) return answerHeld(error, event.webhookId, record.id);
     if (!(error instanceof UpstreamUnavailableError)) throw error;
     parts.logger.warn(`${error.message}; the CRM will send customer ${record.id} again`, {
       customerId: record.id,
       webhookId: event.webhookId,
     });
-    throw inventoryUnavailable(`${error.message}; send the event again later.`);
+    const retryAfterS = error instanceof ThrottledError ? Math.max(1, Math.ceil(error.retryAfterMs / 1000)) : undefined;
+    throw inventoryUnavailable(`${error.message}; send the event again later.`, {}, retryAfterS);
   }
   if (result.outcome === 'refused') {
     throw refused(`The Inventory refused customer ${result.customerId} with ${result.status}.`, {
@@ -140,9 +157,9 @@ export async function handleCrmEvent(parts: WebhookHandling, event: CrmEvent): P
 /** How many events of one batch are delivered at once. */
 const BATCH_CONCURRENCY = 16;
 
-/** Each event's answer: its outcome, or the problem it met, with that problem's status. */
+/** Each event's answer: its outcome, or the problem it met, with that problem's status and headers. */
 async function answerEach(parts: WebhookHandling, events: readonly CrmEvent[]) {
-  const answers: Array<{ status: number; body: unknown }> = [];
+  const answers: Array<{ status: number; body: unknown; retryAfterS?: number }> = [];
   let next = 0;
   const worker = async () => {
     for (let index = next++; index < events.length; index = next++) {
@@ -150,7 +167,12 @@ async function answerEach(parts: WebhookHandling, events: readonly CrmEvent[]) {
         answers[index] = { status: 200, body: await handleCrmEvent(parts, events[index]!) };
       } catch (error) {
         if (!(error instanceof AppError)) throw error;
-        answers[index] = { status: error.status, body: error.toProblem() };
+        const retryAfter = Number(error.headers['Retry-After']);
+        answers[index] = {
+          status: error.status,
+          body: error.toProblem(),
+          ...(retryAfter ? { retryAfterS: retryAfter } : {}),
+        };
       }
     }
   };
@@ -158,19 +180,27 @@ async function answerEach(parts: WebhookHandling, events: readonly CrmEvent[]) {
   return answers;
 }
 
+/** What the receiver answers a request it acted on: 202 when every event waits (delivery paused), else 200. */
+export interface WebhookAnswer {
+  status: 200 | 202;
+  body: WebhookOutcome | { webhookId: string; results: unknown[] };
+}
+
+const isPending = (body: unknown) => (body as { outcome?: unknown } | null)?.outcome === 'pending';
+
 /**
  * Acts on a verified request: its one event as handleCrmEvent does, or each event of a batch
  * through the same core, up to BATCH_CONCURRENCY at once, answered once all are: each event's
- * answer in order; a 503 AppError (with the same results) when any found the Inventory
- * unavailable (the CRM sends the batch again later, and the events handled already are not asked
- * for again); a 422 when the Lambda handler had one refused.
+ * answer in order; a 503 AppError (with the same results, and the longest Retry-After any event
+ * met) when any found the Inventory unavailable (the CRM sends the batch again later, and the
+ * events handled already are not asked for again); a 422 when the Lambda handler had one refused.
  */
-export async function handleCrmRequest(
-  parts: WebhookHandling,
-  request: CrmRequest,
-): Promise<WebhookOutcome | { webhookId: string; results: unknown[] }> {
+export async function handleCrmRequest(parts: WebhookHandling, request: CrmRequest): Promise<WebhookAnswer> {
   const { events, webhookId } = request;
-  if (!request.batch) return handleCrmEvent(parts, events[0]!);
+  if (!request.batch) {
+    const outcome = await handleCrmEvent(parts, events[0]!);
+    return { status: isPending(outcome) ? 202 : 200, body: outcome };
+  }
   const answers = await answerEach(parts, events);
   const results = answers.map((each) => each.body);
   const count = (status: number) => answers.filter((each) => each.status === status).length;
@@ -178,8 +208,9 @@ export async function handleCrmRequest(
   if (count(503) > 0) {
     const detail =
       `${count(503)} ${of} could not be delivered: ` + 'the Inventory is unavailable; send the batch again later.';
-    throw inventoryUnavailable(detail, { webhookId, results });
+    const retryAfterS = Math.max(RETRY_AFTER_S, ...answers.map((each) => each.retryAfterS ?? 0));
+    throw inventoryUnavailable(detail, { webhookId, results }, retryAfterS);
   }
   if (count(422) > 0) throw refused(`The Inventory refused ${count(422)} ${of}.`, { webhookId, results });
-  return { webhookId, results };
+  return { status: results.every(isPending) ? 202 : 200, body: { webhookId, results } };
 }

@@ -3,6 +3,7 @@ import type { CrmClient } from '../clients/crm-client.js';
 import { UpstreamUnavailableError } from '../clients/upstream.js';
 import type { DeadLetterStore } from '../store/dead-letters/dead-letter-store.js';
 import type { DeliveryCore } from './delivery/core.js';
+import { DeliveryHeldError } from './flow/held.js';
 import type { DeadLetter, ReplayAllReport, ReplayResult } from './model/dead-letter.js';
 
 /** What replaying takes: the letters, the CRM to read each customer as it is now, and the delivery core. */
@@ -17,6 +18,12 @@ const replay = (parts: Replaying, letter: DeadLetter) =>
   parts.delivery.replay(letter, () => parts.crm.getCustomer(letter.customerId!));
 
 function unavailable(error: unknown): never {
+  if (error instanceof DeliveryHeldError) {
+    throw new AppError(503, 'delivery-held', `Not replayed: ${error.message}; nothing was changed, try again later.`, {
+      headers: { 'Retry-After': String(error.retryAfterS) },
+      cause: error,
+    });
+  }
   if (error instanceof UpstreamUnavailableError) {
     throw new AppError(502, 'upstream-unavailable', `${error.message}; nothing was changed, try again later.`, {
       cause: error,
@@ -66,7 +73,7 @@ export async function replayAllDeadLetters(parts: Replaying): Promise<ReplayAllR
       if (result.outcome === 'stillRefused') report.stillRefused += 1;
       else report.delivered += 1;
     } catch (error) {
-      if (!(error instanceof UpstreamUnavailableError)) throw error;
+      if (!(error instanceof UpstreamUnavailableError || error instanceof DeliveryHeldError)) throw error;
       report.stoppedBy = error.message;
       report.notTried = letters.length - index;
       break;

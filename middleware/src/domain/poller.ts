@@ -1,6 +1,9 @@
 import type { Logger } from '@welcome/common';
 import type { CycleReport } from './sync.js';
 
+/** The least wait after a cycle that flow control held: a hold that ends now is looked at again shortly. */
+const HELD_RECHECK_MS = 50;
+
 export interface Poller {
   /** Asks the cycle in flight to stop after its current customer, waits for it, and arms no more. */
   stop(): Promise<void>;
@@ -49,6 +52,9 @@ export function startPoller(options: {
   let inFlight: Promise<void> | undefined;
 
   const nextDelay = (report: CycleReport | undefined): number => {
+    // Held by flow control: the next cycle when the hold ends, or a poll interval on if that is not known.
+    if (report?.held)
+      return Math.min(options.maxBackoffMs, Math.max(HELD_RECHECK_MS, report.held.untilMs ?? options.intervalMs));
     if (report === undefined || report.failure !== undefined) {
       failures += 1;
       return backoffDelay(failures, options.intervalMs, options.maxBackoffMs, options.random);

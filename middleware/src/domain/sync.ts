@@ -5,6 +5,8 @@ import { UpstreamUnavailableError } from '../clients/upstream.js';
 import type { DeliveryStore } from '../store/deliveries/delivery-store.js';
 import type { StatusStore } from '../store/status/status-store.js';
 import type { DeliveryCore } from './delivery/core.js';
+import { DeliveryHeldError } from './flow/held.js';
+import type { HoldReason } from './model/flow.js';
 import type { DeliveryPath } from './model/delivery.js';
 
 /**
@@ -41,6 +43,11 @@ export interface CycleReport {
   deadLettered: number;
   /** Why the cycle stopped early, if it did: the cursor stays where the last handled customer left it. */
   failure?: string;
+  /**
+   * Set when flow control held the asks (a pause, a Retry-After, an open breaker): the cycle ended
+   * there, the cursor holds, and the next one waits `untilMs` (when known). Not a failure.
+   */
+  held?: { reason: HoldReason; untilMs: number | null };
   /** True when a stop was asked for and the cycle ended after the customer in flight. */
   interrupted?: boolean;
   /**
@@ -192,6 +199,15 @@ async function stopCycle(
   error: unknown,
   cursor: number | undefined,
 ): Promise<CycleReport> {
+  if (error instanceof DeliveryHeldError) {
+    report.held = { reason: error.reason, untilMs: error.untilMs };
+    parts.logger.debug(`Sync cycle held at cursor ${cursor ?? 'unknown'}: ${error.message}`, {
+      cursor,
+      reason: error.reason,
+      untilMs: error.untilMs,
+    });
+    return report;
+  }
   const storage = ownStorageFailure(error);
   if (storage !== undefined) {
     // The storage guard or the database connection has said so once; the customers in flight are

@@ -9,14 +9,16 @@ import {
   openApiDocument,
   pageParameters,
   problem,
+  retryAfterHeader,
   storageProblems,
 } from '@welcome/common';
 import { deadLetterSchema, replayAllReportSchema, replayResultSchema } from '../domain/model/dead-letter.js';
 import { journeyStepSchemas, journeyViewSchema, recordedStepSchema } from '../domain/model/journey.js';
 import { findingSchema, reconciliationViewSchema } from '../domain/model/reconciliation.js';
-import { statusSchema } from '../domain/model/status.js';
+import { deliveryStateSchema, statusSchema } from '../domain/model/status.js';
 import { crmWebhookBodySchema, webhookBatchOutcomeSchema, webhookOutcomeSchema } from '../domain/model/webhook.js';
-import { reconcileBody } from './routes.js';
+import { deliveryPaths } from './delivery-openapi.js';
+import { pauseBody, reconcileBody } from './routes.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const deadLetterRef = ref('DeadLetter');
@@ -28,6 +30,7 @@ const customerId = { type: 'integer', minimum: 1, maximum: MAX_ID };
 const schemas = {
   ...componentSchemas({
     Status: statusSchema,
+    DeliveryState: deliveryStateSchema,
     WebhookOutcome: webhookOutcomeSchema,
     WebhookBatchOutcome: webhookBatchOutcomeSchema,
     DeadLetter: deadLetterSchema,
@@ -39,7 +42,10 @@ const schemas = {
     ReplayResult: replayResultSchema,
     ReplayAllReport: replayAllReportSchema,
   }),
-  ...componentSchemas({ NewReconciliation: reconcileBody, CrmWebhook: crmWebhookBodySchema }, 'input'),
+  ...componentSchemas(
+    { NewReconciliation: reconcileBody, CrmWebhook: crmWebhookBodySchema, PauseRequest: pauseBody },
+    'input',
+  ),
 };
 
 export const middlewareOpenApi = openApiDocument({
@@ -53,6 +59,12 @@ export const middlewareOpenApi = openApiDocument({
     { name: 'status', description: 'Where delivery stands: for people (the page) and for programs.' },
     { name: 'push', description: "The CRM's webhooks." },
     { name: 'dead letters', description: 'Customers that could not be delivered, and replaying them.' },
+    {
+      name: 'delivery',
+      description:
+        'Flow control toward the Inventory: a pause for its maintenance, its Retry-After obeyed by every ' +
+        'replica, a shared rate limit, an adaptive number of asks in flight, and a circuit breaker.',
+    },
     {
       name: 'reconciliation',
       description:
@@ -119,16 +131,20 @@ export const middlewareOpenApi = openApiDocument({
           '200': json(
             'Delivered, known already, dead-lettered, or an event type that is ignored ' +
               '(for a batch: every event, in order)',
-            {
-              oneOf: [ref('WebhookOutcome'), ref('WebhookBatchOutcome')],
-            },
+            { oneOf: [ref('WebhookOutcome'), ref('WebhookBatchOutcome')] },
+          ),
+          '202': json(
+            'Taken while delivery is paused (POST /delivery/pause): the customer waits (`pending`) and the ' +
+              'poller delivers it once resumed (for a batch: when every event is pending)',
+            { oneOf: [ref('WebhookOutcome'), ref('WebhookBatchOutcome')] },
           ),
           '401': problem('Unsigned, wrongly signed, tampered with or stale: nothing was done.', 'invalid-signature'),
           '404': notFoundAnswer('The receiver is off: CRM_WEBHOOK_SECRET is not set.'),
           '413': problem('The body is larger than 64 KiB.', 'body-too-large'),
           '503': {
             ...problem(
-              'The Inventory is unavailable: send the event again later (Retry-After). ' +
+              'The Inventory is unavailable, asked to be left alone (its own Retry-After), or the circuit ' +
+                'breaker toward it is open: send the event again later (Retry-After says when). ' +
                 "For a batch: some of its events found it so; `results` has each event's answer, " +
                 'and those handled are not asked for again when the batch comes back.',
               'upstream-unavailable',
@@ -145,6 +161,7 @@ export const middlewareOpenApi = openApiDocument({
         },
       },
     },
+    ...deliveryPaths,
     '/status': {
       get: {
         tags: ['status'],
@@ -298,6 +315,16 @@ export const middlewareOpenApi = openApiDocument({
           '404': notFoundAnswer('No such dead letter, or no longer: another replay delivered it meanwhile.'),
           '502': problem('The CRM or the Inventory is unavailable; nothing was changed.', 'upstream-unavailable'),
           ...storageProblems,
+          '503': {
+            ...problem(
+              'Delivery is paused, the Inventory asked to be left alone, or the breaker is open ' +
+                '(delivery-held); or the database could not take the write (storage-unavailable). ' +
+                'Nothing was changed; try again after Retry-After.',
+              'delivery-held',
+              'storage-unavailable',
+            ),
+            headers: { 'Retry-After': retryAfterHeader },
+          },
         },
       },
     },

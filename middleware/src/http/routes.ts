@@ -4,6 +4,7 @@ import { jsonBody, MAX_BODY, parseBody, parseIdParam, parsePageRequest, sendPage
 import { z } from 'zod';
 import { handleCrmRequest, verifyCrmRequest, type WebhookHandling } from '../domain/crm-webhook.js';
 import { listDeadLetters, replayAllDeadLetters, replayDeadLetter, type Replaying } from '../domain/dead-letters.js';
+import { pauseDelivery, resumeDelivery, type DeliveryControl } from '../domain/flow/control.js';
 import { describeJourney, findJourneys, type JourneyViews } from '../domain/journey.js';
 import type { Reconciler } from '../domain/reconciliation/reconciler.js';
 import {
@@ -58,17 +59,37 @@ export interface RouteParts {
   reconciler: Reconciler;
   reconciliations: ReconciliationViews;
   journeyViews: JourneyViews;
+  deliveryControl: DeliveryControl;
 }
+
+/** `POST /delivery/pause`: validates the body, and is the OpenAPI document's PauseRequest. */
+export const pauseBody = z
+  .strictObject({
+    reason: z
+      .string({ error: 'must be a string' })
+      .trim()
+      .min(1, 'must not be empty')
+      .max(200, 'must be at most 200 characters')
+      .optional()
+      .meta({ description: 'Why, for whoever looks at /status or the status page.' }),
+    until: z.iso
+      .datetime({ offset: true, error: 'must be a date and time (ISO 8601, e.g. 2026-12-03T22:00:00Z)' })
+      .optional()
+      .meta({ description: 'When delivery resumes by itself; without it, it stays paused until resumed.' }),
+  })
+  .meta({ description: 'Every field may be left out; an empty body (or none) pauses until resumed.' });
 
 export function createMiddlewareRouter(parts: RouteParts): Router {
   const router = new Router();
-  const { webhooks, statusReading, replaying, reconciler, reconciliations, journeyViews } = parts;
+  const { webhooks, statusReading, replaying, reconciler, reconciliations, journeyViews, deliveryControl } = parts;
   const { deadLetters } = replaying;
 
   if (webhooks !== undefined) {
     router.post(CRM_WEBHOOK_PATH, async (ctx) => {
       const body = await getRawBody(ctx.req, { limit: MAX_BODY });
-      ctx.body = await handleCrmRequest(webhooks, verifyCrmRequest(webhooks.secret, ctx.headers, body));
+      const answer = await handleCrmRequest(webhooks, verifyCrmRequest(webhooks.secret, ctx.headers, body));
+      ctx.status = answer.status;
+      ctx.body = answer.body;
     });
   }
 
@@ -87,6 +108,17 @@ export function createMiddlewareRouter(parts: RouteParts): Router {
 
   router.get('/status', async (ctx) => {
     ctx.body = await syncStatus(statusReading);
+  });
+
+  const by = (state: { apiKeyName?: unknown }) => (typeof state.apiKeyName === 'string' ? state.apiKeyName : null);
+  router.get('/delivery', async (ctx) => {
+    ctx.body = await deliveryControl.flow.read();
+  });
+  router.post('/delivery/pause', jsonBody(), async (ctx) => {
+    ctx.body = await pauseDelivery(deliveryControl, parseBody(pauseBody, ctx.request.body ?? {}), by(ctx.state));
+  });
+  router.post('/delivery/resume', async (ctx) => {
+    ctx.body = await resumeDelivery(deliveryControl, by(ctx.state));
   });
 
   router.get('/dead-letters', async (ctx) => {

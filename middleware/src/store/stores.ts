@@ -6,6 +6,9 @@ import type { DeadLetterStore } from './dead-letters/dead-letter-store.js';
 import { createPostgresDeliveryStore } from './deliveries/postgres.js';
 import { createSqliteDeliveryStore } from './deliveries/sqlite.js';
 import type { DeliveryStore } from './deliveries/delivery-store.js';
+import { createPostgresFlowStore } from './flow/postgres.js';
+import { createSqliteFlowStore } from './flow/sqlite.js';
+import type { FlowStore } from './flow/flow-store.js';
 import { createPostgresJourneyStore } from './journeys/postgres.js';
 import { createSqliteJourneyStore } from './journeys/sqlite.js';
 import type { JourneyStore } from './journeys/journey-store.js';
@@ -19,7 +22,7 @@ import type { StatusStore } from './status/status-store.js';
 /**
  * The middleware's state, one store per concern: on SQLite for one process, on PostgreSQL for any
  * number of replicas, which then share the cursor, the confirmations, the claims, the dead letters,
- * the reconciliations, the journeys and the counters.
+ * the reconciliations, the journeys, the counters and the flow control toward the Inventory.
  */
 export interface MiddlewareStores {
   deliveries: DeliveryStore;
@@ -27,6 +30,7 @@ export interface MiddlewareStores {
   reconciliations: ReconciliationStore;
   journeys: JourneyStore;
   status: StatusStore;
+  flow: FlowStore;
 }
 
 /** The stores on the service's database, whichever backend it is: picked once, here. */
@@ -39,6 +43,7 @@ export function createMiddlewareStores(database: ServiceDatabase): MiddlewareSto
       reconciliations: createPostgresReconciliationStore(pg),
       journeys: createPostgresJourneyStore(pg),
       status: createPostgresStatusStore(pg),
+      flow: createPostgresFlowStore(pg),
     };
   }
   const { db, storage } = database;
@@ -49,7 +54,8 @@ export function createMiddlewareStores(database: ServiceDatabase): MiddlewareSto
     reconciliations: createSqliteReconciliationStore(db, storage),
     journeys: createSqliteJourneyStore(db, storage),
     status: createSqliteStatusStore(db, storage),
+    flow: createSqliteFlowStore(db, storage),
   };
 }
 
-export type { DeadLetterStore, DeliveryStore, JourneyStore, ReconciliationStore, StatusStore };
+export type { DeadLetterStore, DeliveryStore, FlowStore, JourneyStore, ReconciliationStore, StatusStore };

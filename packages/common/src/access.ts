@@ -34,16 +34,28 @@ const digest = (value: string) => createHash('sha256').update(value).digest();
  * key is compared in full, as a SHA-256 digest of fixed length, and every key is tried.
  */
 export function isApiKey(keys: readonly string[], given: string): boolean {
+  return matchingKey(keys, given) !== undefined;
+}
+
+/** The key of `keys` that `given` is, compared as isApiKey does; undefined for none. */
+function matchingKey(keys: readonly string[], given: string): string | undefined {
   const asked = digest(given);
-  let found = false;
-  for (const key of keys) found = timingSafeEqual(digest(key), asked) || found;
+  let found: string | undefined;
+  for (const key of keys) if (timingSafeEqual(digest(key), asked)) found = key;
   return found;
 }
 
 /**
+ * The name a key goes by where something must say who did it (a pause, in the log and /status):
+ * `key-` and the first 8 hex digits of its SHA-256, which tells the keys apart without showing any
+ * of them (`printf %s "$KEY" | sha256sum | cut -c1-8` gives it for a key).
+ */
+export const apiKeyName = (key: string): string => `key-${digest(key).toString('hex').slice(0, 8)}`;
+
+/**
  * API keys (API_KEYS): with none, every route is open; with some, every route but the public ones
  * needs `Authorization: Bearer <key>`, else a 401 problem with `WWW-Authenticate`. The key is
- * never echoed, in the answer or in the log.
+ * never echoed, in the answer or in the log; the request's `ctx.state.apiKeyName` names it.
  */
 export function requireApiKey(options: {
   keys: readonly string[];
@@ -59,11 +71,13 @@ export function requireApiKey(options: {
         headers: challenge,
       });
     }
-    if (!isApiKey(options.keys, match[1]!)) {
+    const key = matchingKey(options.keys, match[1]!);
+    if (key === undefined) {
       throw new AppError(401, 'unauthorized', 'The API key sent is not one of this service’s.', {
         headers: { ...challenge, 'WWW-Authenticate': `${challenge['WWW-Authenticate']}, error="invalid_token"` },
       });
     }
+    ctx.state.apiKeyName = apiKeyName(key);
     return next();
   };
 }

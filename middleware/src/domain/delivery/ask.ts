@@ -3,6 +3,7 @@ import type { Logger } from '@welcome/common';
 import { contextOf, currentTraceId, inSpan, linkToActive, spanEvent } from '@welcome/common/tracing';
 import type { CrmCustomer, RecordTrace } from '../../clients/crm-client.js';
 import type { Attempt, InventoryClient, PackageOutcome } from '../../clients/inventory-client.js';
+import type { InventoryGate } from '../flow/gate.js';
 import type { FoundVia, JourneyStep } from '../model/journey.js';
 
 /** A customer fit to deliver, as a CRM page or event brings it. */
@@ -16,13 +17,19 @@ export interface Journal {
   flush(): Promise<void>;
 }
 
-/** What asking the Inventory takes: the client, a log, a clock, and (in a middleware process) the journal. */
+/**
+ * What asking the Inventory takes: the client, a log, a clock, and in a middleware process the
+ * journal and the gate every ask goes through (flow control).
+ */
 export interface AskParts {
-  inventory: InventoryClient;
+  inventory: Pick<InventoryClient, 'requestPackage'>;
   logger: Logger;
   now: () => Date;
   journal?: Journal | undefined;
+  gate?: InventoryGate | undefined;
 }
+
+const until = (now: Date, ms: number) => new Date(now.getTime() + ms).toISOString();
 
 /**
  * Runs the delivery of one customer in a span of its trace: a child of the context the CRM created
@@ -70,11 +77,16 @@ export async function askInventory(
   // A replay's customer was made long ago: its journey says so already.
   if (trace?.createdAt && via !== 'replay') note({ kind: 'created', at: trace.createdAt });
   note({ kind: 'found', at: at(), via });
-  const onAttempt = parts.journal && ((attempt: Attempt) => note({ kind: 'asked', at: at(), ...attempt }));
-  const outcome = await parts.inventory.requestPackage(
-    { customerId: customer.id, customerName: customer.name },
-    onAttempt,
-  );
+  const onAttempt =
+    parts.journal &&
+    (({ retryAfterMs, ...attempt }: Attempt) => {
+      const throttledUntil = retryAfterMs === undefined ? {} : { throttledUntil: until(parts.now(), retryAfterMs) };
+      note({ kind: 'asked', at: at(), ...attempt, ...throttledUntil });
+    });
+  const request = { customerId: customer.id, customerName: customer.name };
+  const outcome = await (parts.gate
+    ? parts.gate.ask((hooks) => parts.inventory.requestPackage(request, { onAttempt, ...hooks }))
+    : parts.inventory.requestPackage(request, { onAttempt }));
   if (outcome.kind === 'refused') {
     spanEvent(parts.journal ? 'dead-lettered' : 'refused', {
       'http.response.status_code': outcome.status,

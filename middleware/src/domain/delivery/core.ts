@@ -2,6 +2,7 @@ import type { CustomerRecord, UnusableRecord } from '../../clients/crm-client.js
 import type { DeadLetter, ReplayResult } from '../model/dead-letter.js';
 import type { DeliveryPath, DeliveryResult } from '../model/delivery.js';
 import { askInventory, inCustomerSpan, journeyOf, type AskParts, type Deliverable, type Journal } from './ask.js';
+import type { InventoryGate } from '../flow/gate.js';
 import { deliverInOrder, type InOrderRun } from './in-order.js';
 import { CLAIM_RECHECK_MS, createReservations, pause, type ClaimSettings, type Reservation } from './reservations.js';
 import {
@@ -56,6 +57,7 @@ export interface DeliveryCore extends WebhookDelivery {
 
 export interface CoreParts extends Recording, AskParts {
   journal: Journal;
+  gate: InventoryGate;
   claims: ClaimSettings;
 }
 

@@ -26,6 +26,9 @@ const askedStep = z
     at: timestamp,
     status: z.int().min(100).max(599).nullable(),
     error: z.string().optional(),
+    throttledUntil: timestamp
+      .optional()
+      .meta({ description: 'A 429 or 503 with Retry-After: no request goes to the Inventory before this time.' }),
     traceId,
   })
   .meta({

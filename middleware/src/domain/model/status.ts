@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { count, timestamp } from './common.js';
 import { deliveriesByPathSchema, deliverySchema } from './delivery.js';
+import { breakerSchema, pauseSchema, throttleSchema } from './flow.js';
 import { reconciliationViewSchema } from './reconciliation.js';
 
 /** Which upstream an outage is of. */
@@ -49,10 +50,20 @@ export const storedStatusSchema = z.object({
 });
 export type StoredStatus = z.infer<typeof storedStatusSchema>;
 
-/** GET /status: where delivery stands, with the latest reconciliation. */
+/** Flow control toward the Inventory, as /status and GET /delivery show it. */
+export const deliveryStateSchema = z.object({
+  paused: pauseSchema.nullable().meta({ description: 'Set while delivery is paused; null otherwise.' }),
+  throttle: throttleSchema
+    .nullable()
+    .meta({ description: "Set while the Inventory's Retry-After runs; null otherwise." }),
+  breaker: breakerSchema,
+});
+
+/** GET /status: where delivery stands, with the latest reconciliation and the flow control toward the Inventory. */
 export const statusSchema = storedStatusSchema.extend({
   lastReconciliation: reconciliationViewSchema
     .nullable()
     .meta({ description: 'The latest reconciliation; null before the first.' }),
+  ...deliveryStateSchema.shape,
 });
 export type Status = z.infer<typeof statusSchema>;

@@ -6,7 +6,11 @@ export const webhookOutcomeSchema = z
   .object({
     webhookId: z.string(),
     customerId: z.int().nullable().optional(),
-    outcome: z.enum(['created', 'alreadyThere', 'deadLettered', 'handledBefore', 'ignored']),
+    outcome: z.enum(['created', 'alreadyThere', 'deadLettered', 'handledBefore', 'ignored', 'pending']),
+    held: z
+      .literal('paused')
+      .optional()
+      .meta({ description: 'Why the customer waits (`pending`): delivery is paused; the poller delivers it later.' }),
     packageId: positiveId.optional(),
     deadLetterId: positiveId.optional(),
     status: z
@@ -21,7 +25,8 @@ export const webhookOutcomeSchema = z
     description:
       'What became of the event. `repeat` is true when the Inventory was not asked: ' +
       'the customer was known (the same webhook-id again, or delivered by the poller) ' +
-      'or already in flight. `handledBefore`: the cursor had passed the customer long ago.',
+      'or already in flight. `handledBefore`: the cursor had passed the customer long ago. ' +
+      '`pending`: taken while delivery is paused; the poller delivers it once resumed.',
   });
 export type WebhookOutcome = z.infer<typeof webhookOutcomeSchema>;
 

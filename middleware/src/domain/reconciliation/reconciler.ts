@@ -1,6 +1,7 @@
 import { AppError, isDatabaseUnavailable, StorageFullError } from '@welcome/common';
 import { UpstreamUnavailableError } from '../../clients/upstream.js';
 import type { DeliveryStore } from '../../store/deliveries/delivery-store.js';
+import { DeliveryHeldError } from '../flow/held.js';
 import type { ReconciliationStore } from '../../store/reconciliations/reconciliation-store.js';
 import type { Finding, FindingCounts, Reconciliation } from '../model/reconciliation.js';
 import { walkReconciliation, type Walking } from './walk.js';
@@ -92,7 +93,8 @@ async function runWalk(
       );
       return;
     }
-    const what = error instanceof UpstreamUnavailableError ? message : `an unexpected error: ${message}`;
+    const expected = error instanceof UpstreamUnavailableError || error instanceof DeliveryHeldError;
+    const what = expected ? message : `an unexpected error: ${message}`;
     await reconciliations
       .finish(run.id, owner, saved.progress, { status: 'failed', error: what }, parts.now())
       .catch(() => undefined);

@@ -1,0 +1,151 @@
+import type { Logger } from '@welcome/common';
+import { ThrottledError, UpstreamUnavailableError } from '../../clients/upstream.js';
+import type { FlowStore } from '../../store/flow/flow-store.js';
+import type { Turn } from '../model/flow.js';
+import type { AdaptiveLimit } from './adaptive-limit.js';
+import { DeliveryHeldError } from './held.js';
+
+/** BREAKER_* and INVENTORY_RATE_LIMIT: when the breaker opens, how often it probes, and the shared rate limit. */
+export interface GateSettings {
+  /** INVENTORY_RATE_LIMIT: requests a second to the Inventory, all replicas together; undefined for none. */
+  ratePerSecond: number | undefined;
+  /** BREAKER_FAILURES: asks failed in a row (no answer, or 5xx) that open the breaker. */
+  breakerFailures: number;
+  /** BREAKER_PROBE_INTERVAL: the first wait between probes of an open breaker; it doubles up to a minute. */
+  probeMs: number;
+}
+
+/** The longest wait between two probes of an open breaker. */
+export const MAX_PROBE_MS = 60_000;
+
+/** What an ask is given: a hook for got to call before its one retry, which takes a turn as the ask did. */
+export interface AskHooks {
+  beforeRetry(): Promise<void>;
+}
+
+/**
+ * Every ask of the Inventory goes through here, whichever path brings it: in at most the adaptive
+ * limit's number at once, only when the shared state lets it (not paused, no Retry-After running,
+ * the breaker closed or this ask its probe), at the shared rate. Learns from each answer: a
+ * Retry-After closes the gate for every replica until then, a run of failures opens the breaker.
+ */
+export interface InventoryGate {
+  /** Runs one ask; throws DeliveryHeldError, asking nothing, while asks are held. */
+  ask<T>(work: (hooks: AskHooks) => Promise<T>): Promise<T>;
+  /** A list read page by page from the Inventory, each page an ask. */
+  pages<T>(source: AsyncIterable<T>): AsyncGenerator<T>;
+  /** The asks that may be in flight now, and those that are. */
+  concurrency(): { limit: number; inFlight: number };
+  /** Retry-After answers met by this process. */
+  throttledCount(): number;
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function createInventoryGate(
+  parts: { flow: FlowStore; limit: AdaptiveLimit; logger: Logger },
+  settings: GateSettings,
+): InventoryGate {
+  const { flow, limit, logger } = parts;
+  let failures = 0;
+  // This run of failures has opened the breaker already: the asks in flight with it fail too, and say nothing more.
+  let openedThisRun = false;
+  let throttled = 0;
+  let throttleToldUntil = 0;
+
+  /** Takes a turn, waiting for its slot of the rate limit; throws DeliveryHeldError while asks are held. */
+  const takeTurn = async (): Promise<Extract<Turn, { verdict: 'go' }>> => {
+    const turn = await flow.takeTurn(settings.ratePerSecond);
+    if (turn.verdict === 'held') throw new DeliveryHeldError(turn.reason, turn.untilMs);
+    if (turn.waitMs > 0) {
+      await pause(turn.waitMs);
+      // While it waited, another ask (here or on another replica) may have met a Retry-After.
+      const held = await flow.check();
+      if (held && turn.probeMs === null) throw new DeliveryHeldError(held.reason, held.untilMs);
+    }
+    return turn;
+  };
+
+  const tellThrottled = (error: ThrottledError) => {
+    throttled += 1;
+    if (Date.now() < throttleToldUntil) return;
+    throttleToldUntil = Date.now() + error.retryAfterMs;
+    logger.warn(
+      `The Inventory answered ${error.status} with Retry-After: no request goes to it for ` +
+        `${Math.ceil(error.retryAfterMs / 1000)} s, on any replica`,
+      { upstream: 'Inventory', status: error.status, retryAfterMs: error.retryAfterMs },
+    );
+  };
+
+  const answered = async (probeMs: number | null) => {
+    failures = 0;
+    openedThisRun = false;
+    if (probeMs === null) return;
+    await flow.closeBreaker();
+    logger.info('The Inventory answered the probe: circuit breaker closed', { upstream: 'Inventory' });
+  };
+
+  const failed = async (error: UpstreamUnavailableError, probeMs: number | null) => {
+    failures += 1;
+    if (probeMs !== null) {
+      const next = Math.min(MAX_PROBE_MS, probeMs * 2);
+      await flow.openBreaker(error.message, next);
+      logger.debug(`The probe of the Inventory failed (${error.message}); next probe in ${next / 1000} s`, {
+        upstream: 'Inventory',
+        probeMs: next,
+      });
+    } else if (failures >= settings.breakerFailures && !openedThisRun) {
+      openedThisRun = true;
+      await flow.openBreaker(error.message, settings.probeMs);
+      logger.error(
+        `${failures} asks of the Inventory failed in a row (${error.message}): circuit breaker open, ` +
+          `one probe every ${settings.probeMs / 1000} s or more until it answers`,
+        { upstream: 'Inventory', failures, probeMs: settings.probeMs },
+      );
+    }
+  };
+
+  const ask = async <T>(work: (hooks: AskHooks) => Promise<T>): Promise<T> => {
+    await limit.acquire();
+    let learnt: Parameters<AdaptiveLimit['release']>[0] = { kind: 'none' };
+    let probeMs: number | null = null;
+    try {
+      probeMs = (await takeTurn()).probeMs;
+      const started = performance.now();
+      const result = await work({ beforeRetry: async () => void (await takeTurn()) });
+      learnt = { kind: 'answered', latencyMs: performance.now() - started };
+      await answered(probeMs);
+      return result;
+    } catch (error) {
+      if (error instanceof ThrottledError) {
+        learnt = { kind: 'overloaded' };
+        tellThrottled(error);
+        await flow.throttle(error.status, error.retryAfterMs);
+        // It answered: alive, if not willing. The Retry-After holds every ask until it runs out.
+        if (probeMs !== null) await flow.closeBreaker();
+        throw new DeliveryHeldError('throttled', error.retryAfterMs);
+      }
+      if (error instanceof UpstreamUnavailableError) {
+        learnt = { kind: 'overloaded' };
+        await failed(error, probeMs);
+      }
+      throw error;
+    } finally {
+      limit.release(learnt);
+    }
+  };
+
+  return {
+    ask,
+    async *pages(source) {
+      const pages = source[Symbol.asyncIterator]();
+      for (;;) {
+        const page = await ask(() => pages.next());
+        if (page.done) return;
+        yield page.value;
+      }
+    },
+    concurrency: () => ({ limit: limit.current(), inFlight: limit.inFlight() }),
+    throttledCount: () => throttled,
+  };
+}
