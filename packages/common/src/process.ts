@@ -1,6 +1,6 @@
 import type Koa from 'koa';
 import { ConfigError, type CommonConfig } from './config.js';
-import type { PostgresSetup } from './postgres.js';
+import type { PostgresSetup } from './postgres-schema.js';
 import {
   closeServiceDatabase,
   describeDatabase,

@@ -1,7 +1,8 @@
 import type { DatabaseConfig } from './config.js';
 import { createStorageGuard, openDatabase, type Db, type StorageGuard } from './database.js';
 import type { Logger } from './logger.js';
-import { openPostgres, type Postgres, type PostgresSetup } from './postgres.js';
+import type { Postgres } from './postgres.js';
+import { openPostgres, type PostgresSetup } from './postgres-schema.js';
 
 /**
  * A service's database, as its stores are built on it: a SQLite file, with the guard that turns a
