@@ -3,15 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
-import { createSilentLogger, createStorageGuard, openDatabase } from '@welcome/common';
+import { createSilentLogger, createStorageGuard, openSqlite } from '@welcome/common';
 import { createApp } from '../src/app.js';
 import { createCustomerStore, EmailTakenError } from '../src/store/customer-store.js';
-import { crmPostgres } from '../src/store/schema.js';
+import { crmSchema } from '../src/store/schema.js';
 import { createSqliteCustomerStore } from '../src/store/sqlite-customer-store.js';
 import { failCommitsOn } from '../../test/storage/faults.js';
 import { BACKENDS, testDatabases, type Backend } from '../../test/support/databases.js';
 
-const databases = testDatabases('crm', crmPostgres);
+const databases = testDatabases('crm', crmSchema);
 
 /** A CRM on `backend`: in a fresh database, or on the data at `path` (SQLite) or in `schema` (PostgreSQL). */
 async function crm(backend: Backend, where: { path?: string; schema?: string } = {}) {
@@ -226,7 +226,7 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
 
 describe('the CRM on sqlite, when its file fails', () => {
   test('when the shared commit fails, none of them is stored and no id is handed out', async () => {
-    const db = openDatabase(':memory:');
+    const db = openSqlite(':memory:', crmSchema.sqlite);
     const store = createSqliteCustomerStore(db, createStorageGuard(db, createSilentLogger()));
     const breaker = failCommitsOn(db, 'customers');
     const createdAt = new Date().toISOString();

@@ -4,13 +4,13 @@ import { createSilentLogger, type Postgres, type ServiceDatabase } from '@welcom
 import { createCrm, type CrmDeps, type CrmParts } from '../src/app.js';
 import { webhookId } from '../src/clients/webhook-sender.js';
 import { createCustomerStore, EmailTakenError, type Customer } from '../src/store/customer-store.js';
-import { crmPostgres } from '../src/store/schema.js';
+import { crmSchema } from '../src/store/schema.js';
 import { createWebhookStore } from '../src/store/webhook-store.js';
 import { serveHandler, waitFor, type RunningServer } from '../../test/support/servers.js';
 import { testDatabases } from '../../test/support/databases.js';
 
 // Several CRM replicas on one PostgreSQL schema, each with a pool of its own, as separate processes would be.
-const databases = testDatabases('crm', crmPostgres);
+const databases = testDatabases('crm', crmSchema);
 const running: Array<() => Promise<void>> = [];
 afterEach(async () => {
   await Promise.all(running.splice(0).map((stop) => stop()));

@@ -8,13 +8,13 @@ import { createSilentLogger } from '@welcome/common';
 import { createCrm, type CrmDeps, type CrmParts } from '../src/app.js';
 import { createWebhookSender } from '../src/clients/webhook-sender.js';
 import { startMessagePruner } from '../src/domain/message-retention.js';
-import { crmPostgres } from '../src/store/schema.js';
+import { crmSchema } from '../src/store/schema.js';
 import { createCustomerStore } from '../src/store/customer-store.js';
 import { createWebhookStore, MAX_BATCH_BYTES, type DueMessage } from '../src/store/webhook-store.js';
 import { serveHandler, waitFor, type RunningServer } from '../../test/support/servers.js';
 import { BACKENDS, testDatabases, type Backend } from '../../test/support/databases.js';
 
-const databases = testDatabases('crm', crmPostgres);
+const databases = testDatabases('crm', crmSchema);
 const running: Array<{ stop(): Promise<void> }> = [];
 afterEach(async () => {
   await Promise.all(running.splice(0).map((item) => item.stop()));

@@ -3,13 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
-import { createSilentLogger, openDatabase, sqliteDatabase } from '@welcome/common';
+import { createSilentLogger, openSqlite, sqliteDatabase } from '@welcome/common';
 import { createApp } from '../src/app.js';
-import { createPackageStore, inventoryPostgres, type PackageStore } from '../src/store/package-store.js';
+import { createPackageStore, type PackageStore } from '../src/store/package-store.js';
+import { inventorySchema } from '../src/store/schema.js';
 import { failCommitsOn } from '../../test/storage/faults.js';
 import { BACKENDS, testDatabases, type Backend } from '../../test/support/databases.js';
 
-const databases = testDatabases('inventory', inventoryPostgres);
+const databases = testDatabases('inventory', inventorySchema);
 
 async function inventory(backend: Backend) {
   const app = createApp({ database: await databases.open(backend), logger: createSilentLogger() });
@@ -249,7 +250,7 @@ describe.each(BACKENDS)('the Inventory on %s', (backend) => {
 
 describe('the Inventory on a SQLite file', () => {
   const store = () => {
-    const db = openDatabase(':memory:');
+    const db = openSqlite(':memory:', inventorySchema.sqlite);
     return { db, store: createPackageStore(sqliteDatabase(db, createSilentLogger())) };
   };
 
@@ -275,7 +276,7 @@ describe('the Inventory on a SQLite file', () => {
     async () => {
       const dir = mkdtempSync(join(tmpdir(), 'inventory-'));
       try {
-        const db = openDatabase(join(dir, 'inventory.db'));
+        const db = openSqlite(join(dir, 'inventory.db'), inventorySchema.sqlite);
         const packages = createPackageStore(sqliteDatabase(db, createSilentLogger()));
         await ask(packages, 1000, 'Warm-up');
         const frames = () =>

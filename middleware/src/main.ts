@@ -5,7 +5,7 @@ import { startHeartbeat } from './domain/heartbeat.js';
 import { startJourneyRetention } from './domain/journey-retention.js';
 import { startPoller, type Poller } from './domain/poller.js';
 import { logIdleSummary, syncNewCustomers } from './domain/sync.js';
-import { middlewarePostgres } from './store/sync-store.js';
+import { middlewareSchema } from './store/schema.js';
 import { createSyncDeps } from './sync-deps.js';
 
 const RETRY_DELAY_MS = 1000;
@@ -15,7 +15,7 @@ await runService(
   'middleware',
   () => loadConfig(process.env, Boolean(process.stdout.isTTY)),
   (config) =>
-    startService('middleware', config, middlewarePostgres, (database, logger) => {
+    startService('middleware', config, middlewareSchema, (database, logger) => {
       const deps = createSyncDeps({
         database,
         logger,

@@ -1,8 +1,9 @@
 import { describe, expect, test } from '@jest/globals';
-import { createSyncStore, middlewarePostgres, type JourneyEntry, type SyncStore } from '../src/store/sync-store.js';
+import { middlewareSchema } from '../src/store/schema.js';
+import { createSyncStore, type JourneyEntry, type SyncStore } from '../src/store/sync-store.js';
 import { BACKENDS, testDatabases, type Backend } from '../../test/support/databases.js';
 
-const databases = testDatabases('middleware', middlewarePostgres);
+const databases = testDatabases('middleware', middlewareSchema);
 const storeOn = async (backend: Backend): Promise<SyncStore> => createSyncStore(await databases.open(backend));
 
 const t = (seconds: number) => new Date(Date.UTC(2026, 0, 2, 3, 4, 5) + seconds * 1000).toISOString();

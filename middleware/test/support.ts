@@ -2,14 +2,16 @@ import { afterEach } from '@jest/globals';
 import { Webhook } from 'standardwebhooks';
 import { createSilentLogger, type Db, type Logger, type ServiceDatabase } from '@welcome/common';
 import { createApp as createCrm } from '../../crm/src/app.js';
+import { crmSchema } from '../../crm/src/store/schema.js';
 import { createApp as createInventory } from '../../inventory/src/app.js';
-import { middlewarePostgres } from '../src/store/sync-store.js';
+import { inventorySchema } from '../../inventory/src/store/schema.js';
+import { middlewareSchema } from '../src/store/schema.js';
 import { createSyncDeps, type MiddlewareDeps } from '../src/sync-deps.js';
 import { sendJson, serveApp, serveHandler, type RunningServer } from '../../test/support/servers.js';
 import { sqliteAt, testDatabases, type Backend } from '../../test/support/databases.js';
 
 /** The middleware's databases of the test file that imports this: closed after each test, dropped after the file. */
-export const middlewareDatabases = testDatabases('middleware', middlewarePostgres);
+export const middlewareDatabases = testDatabases('middleware', middlewareSchema);
 
 /**
  * The middleware's dependencies, wired as in production, with a short retry delay for tests: on
@@ -60,8 +62,10 @@ export async function realUpstreams(): Promise<{
   inventory: RunningServer;
   close: () => Promise<void>;
 }> {
-  const crm = await serveApp(createCrm({ database: sqliteAt(':memory:'), logger: createSilentLogger() }));
-  const inventory = await serveApp(createInventory({ database: sqliteAt(':memory:'), logger: createSilentLogger() }));
+  const crm = await serveApp(createCrm({ database: sqliteAt(crmSchema), logger: createSilentLogger() }));
+  const inventory = await serveApp(
+    createInventory({ database: sqliteAt(inventorySchema), logger: createSilentLogger() }),
+  );
   return { crm, inventory, close: async () => void (await Promise.all([crm.close(), inventory.close()])) };
 }
 

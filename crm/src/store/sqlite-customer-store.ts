@@ -1,4 +1,4 @@
-import { groupCommit, isUniqueViolation, migrate, type Db, type Settled, type StorageGuard } from '@welcome/common';
+import { groupCommit, isUniqueViolation, type Db, type Settled, type StorageGuard } from '@welcome/common';
 import {
   customerCreatedEvent,
   EmailTakenError,
@@ -9,7 +9,6 @@ import {
   type CustomerStore,
   type NewCustomer,
 } from './customer-store.js';
-import { crmSchema } from './schema.js';
 
 /**
  * Customers in a SQLite file, which one process owns: ids are handed out and committed in order by
@@ -17,7 +16,6 @@ import { crmSchema } from './schema.js';
  * disk), each in a savepoint of its own, so that one taken email refuses that customer alone.
  */
 export function createSqliteCustomerStore(db: Db, storage: StorageGuard): CustomerStore {
-  migrate(db, crmSchema);
   const insert = db.prepare<[string, string, string, string, string | null], CustomerRow>(
     'INSERT INTO customers (name, email, email_key, created_at, traceparent) VALUES (?, ?, ?, ?, ?) RETURNING *',
   );

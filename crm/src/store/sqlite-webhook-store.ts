@@ -1,5 +1,4 @@
-import { commitWithoutSync, groupCommit, migrate, type Db, type StorageGuard } from '@welcome/common';
-import { crmSchema } from './schema.js';
+import { commitWithoutSync, groupCommit, type Db, type StorageGuard } from '@welcome/common';
 import {
   afterAttempt,
   batchesOf,
@@ -19,7 +18,6 @@ import {
 
 /** Webhook endpoints and the outbox in the CRM's SQLite file. */
 export function createSqliteWebhookStore(db: Db, storage: StorageGuard): WebhookStore {
-  migrate(db, crmSchema);
   const insertEndpoint = db.prepare<[string, string, number, string], EndpointRow>(
     'INSERT INTO webhook_endpoints (url, secret, batch_size, created_at) VALUES (?, ?, ?, ?) RETURNING *',
   );

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { loadMigrations, type PostgresSetup, type ServiceDatabase } from '@welcome/common';
+import type { ServiceDatabase } from '@welcome/common';
 import { createPostgresSyncStore } from './postgres-sync-store.js';
 import { createSqliteSyncStore } from './sqlite-sync-store.js';
 
@@ -501,21 +501,6 @@ export function journeyRow(
 
 export const toRecordedStep = (row: JourneyStepRow): RecordedStep =>
   ({ kind: row.kind, at: row.at, ...(JSON.parse(row.detail) as object), traceId: row.trace_id }) as RecordedStep;
-
-/** The middleware's PostgreSQL schema, one numbered SQL file a step (middleware/migrations/postgres). */
-export const middlewareMigrations = loadMigrations(new URL('../../migrations/postgres/', import.meta.url));
-
-/**
- * The middleware on PostgreSQL commits without waiting for the server's disk, as it does on SQLite
- * (synchronous = NORMAL) and for the same reason: everything it keeps is rebuilt by sending again
- * what its cursor has not passed, which the Inventory answers 200. A crash of the server itself can
- * take back its last commits (the cursor is then earlier, never later; a claim lost lets another
- * replica ask once more); a crash of a replica takes back nothing it committed.
- */
-export const middlewarePostgres: PostgresSetup = {
-  migrations: middlewareMigrations,
-  settings: { synchronous_commit: 'off' },
-};
 
 /** The sync store on the service's database, whichever it is. */
 export function createSyncStore(database: ServiceDatabase): SyncStore {

@@ -15,6 +15,7 @@ export * from './postgres.js';
 export * from './postgres-schema.js';
 export * from './process.js';
 export * from './service-database.js';
+export * from './sqlite-schema.js';
 export * from './telemetry.js';
 export * from './tracing.js';
 export * from './retention.js';
