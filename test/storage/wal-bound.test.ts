@@ -11,8 +11,9 @@ import {
   type Db,
   type ServiceSchema,
 } from '@welcome/common';
+import { customerCreatedEvent } from '../../crm/src/domain/webhooks.js';
+import { createSqliteCustomerStore } from '../../crm/src/store/customers/sqlite.js';
 import { crmSchema } from '../../crm/src/store/schema.js';
-import { createSqliteCustomerStore } from '../../crm/src/store/sqlite-customer-store.js';
 import { createPackageStore } from '../../inventory/src/store/package-store.js';
 import { inventorySchema } from '../../inventory/src/store/schema.js';
 import { middlewareSchema } from '../../middleware/src/store/schema.js';
@@ -44,7 +45,7 @@ describe(`after ${COUNT} customers, the write-ahead log stays bounded`, () => {
     const store = createSqliteCustomerStore(db, guard(db));
     const createdAt = new Date().toISOString();
     for (let i = 1; i <= COUNT; i++)
-      await store.insert({ name: `Customer ${i}`, email: `c${i}@example.com`, createdAt });
+      await store.insert({ name: `Customer ${i}`, email: `c${i}@example.com`, createdAt }, customerCreatedEvent);
     expect(await store.listAfter(COUNT - 1, 10)).toHaveLength(1);
     expect(walSize('crm.db')).toBeLessThan(WAL_BOUND);
     db.close();

@@ -1,4 +1,5 @@
 import { commitWithoutSync, groupCommit, type Db, type StorageGuard } from '@welcome/common';
+import type { MessageStatus, NewEndpoint } from '../../domain/model.js';
 import {
   afterAttempt,
   batchesOf,
@@ -11,8 +12,6 @@ import {
   type DueRow,
   type EndpointRow,
   type MessageRow,
-  type MessageStatus,
-  type NewEndpoint,
   type WebhookStore,
 } from './webhook-store.js';
 

@@ -1,4 +1,5 @@
 import { groupCommit, type Postgres, type Queryable } from '@welcome/common';
+import type { MessageStatus, NewEndpoint, WebhookEndpoint } from '../../domain/model.js';
 import {
   afterAttempt,
   batchesOf,
@@ -11,9 +12,6 @@ import {
   type DueRow,
   type EndpointRow,
   type MessageRow,
-  type MessageStatus,
-  type NewEndpoint,
-  type WebhookEndpoint,
   type WebhookStore,
 } from './webhook-store.js';
 
