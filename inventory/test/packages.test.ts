@@ -5,8 +5,9 @@ import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { createSilentLogger, openSqlite, sqliteDatabase } from '@welcome/common';
 import { createApp } from '../src/app.js';
-import { createPackageStore, type PackageStore } from '../src/store/package-store.js';
+import type { PackageStore } from '../src/store/packages/package-store.js';
 import { inventorySchema } from '../src/store/schema.js';
+import { createInventoryStores } from '../src/store/stores.js';
 import { failCommitsOn } from '../../test/storage/faults.js';
 import { BACKENDS, testDatabases, type Backend } from '../../test/support/databases.js';
 
@@ -212,7 +213,7 @@ describe.each(BACKENDS)('the Inventory on %s', (backend) => {
   });
 
   test('the store lists by customer id: above `after`, at most `limit`, of one customer if told', async () => {
-    const packages = createPackageStore(await databases.open(backend));
+    const packages = createInventoryStores(await databases.open(backend)).packages;
     for (const customerId of [30, 10, 50, 40, 20]) await ask(packages, customerId, `C${customerId}`);
     const listed = async (after: number, limit: number, customerId?: number) =>
       customerIds(await packages.listAfterCustomerId(after, limit, customerId));
@@ -232,7 +233,7 @@ describe.each(BACKENDS)('the Inventory on %s', (backend) => {
     'requests for one customer that arrive together make one package: ' +
       'one is told it was created, the others find it',
     async () => {
-      const packages = createPackageStore(await databases.open(backend));
+      const packages = createInventoryStores(await databases.open(backend)).packages;
       const answers = await Promise.all([
         ask(packages, 1, 'Alice'),
         ask(packages, 2, 'Bob'),
@@ -251,7 +252,7 @@ describe.each(BACKENDS)('the Inventory on %s', (backend) => {
 describe('the Inventory on a SQLite file', () => {
   const store = () => {
     const db = openSqlite(':memory:', inventorySchema.sqlite);
-    return { db, store: createPackageStore(sqliteDatabase(db, createSilentLogger())) };
+    return { db, store: createInventoryStores(sqliteDatabase(db, createSilentLogger())).packages };
   };
 
   test('commits requests that arrive together in one transaction, in arrival order', async () => {
@@ -277,7 +278,7 @@ describe('the Inventory on a SQLite file', () => {
       const dir = mkdtempSync(join(tmpdir(), 'inventory-'));
       try {
         const db = openSqlite(join(dir, 'inventory.db'), inventorySchema.sqlite);
-        const packages = createPackageStore(sqliteDatabase(db, createSilentLogger()));
+        const packages = createInventoryStores(sqliteDatabase(db, createSilentLogger())).packages;
         await ask(packages, 1000, 'Warm-up');
         const frames = () =>
           (statSync(join(dir, 'inventory.db-wal')).size - 32) /

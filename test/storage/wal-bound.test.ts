@@ -14,8 +14,8 @@ import {
 import { customerCreatedEvent } from '../../crm/src/domain/webhooks.js';
 import { createSqliteCustomerStore } from '../../crm/src/store/customers/sqlite.js';
 import { crmSchema } from '../../crm/src/store/schema.js';
-import { createPackageStore } from '../../inventory/src/store/package-store.js';
 import { inventorySchema } from '../../inventory/src/store/schema.js';
+import { createInventoryStores } from '../../inventory/src/store/stores.js';
 import { middlewareSchema } from '../../middleware/src/store/schema.js';
 import { createSqliteSyncStore } from '../../middleware/src/store/sqlite-sync-store.js';
 
@@ -53,7 +53,7 @@ describe(`after ${COUNT} customers, the write-ahead log stays bounded`, () => {
 
   test('in the Inventory', async () => {
     const db = fileDb('inventory.db', inventorySchema);
-    const store = createPackageStore(sqliteDatabase(db, createSilentLogger()));
+    const store = createInventoryStores(sqliteDatabase(db, createSilentLogger())).packages;
     const createdAt = new Date().toISOString();
     for (let i = 1; i <= COUNT; i++)
       await store.findOrInsert({ customerId: i, customerName: `Customer ${i}`, createdAt });

@@ -1,11 +1,6 @@
 import { groupCommit, type Db, type StorageGuard } from '@welcome/common';
-import {
-  toPackage,
-  type NewPackage,
-  type PackageRow,
-  type PackageStore,
-  type WelcomePackage,
-} from './package-store.js';
+import type { NewPackage, WelcomePackage } from '../../domain/model.js';
+import { toPackage, type PackageRow, type PackageStore } from './package-store.js';
 
 /**
  * Packages in a SQLite file. Requests that arrive in the same turn are committed together (one

@@ -1,22 +1,4 @@
-import type { ServiceDatabase } from '@welcome/common';
-import { createPostgresPackageStore } from './postgres-package-store.js';
-import { createSqlitePackageStore } from './sqlite-package-store.js';
-
-export type PackageStatus = 'Pending';
-
-export interface WelcomePackage {
-  id: number;
-  customerId: number;
-  customerName: string;
-  status: PackageStatus;
-  createdAt: string;
-}
-
-export interface NewPackage {
-  customerId: number;
-  customerName: string;
-  createdAt: string;
-}
+import type { NewPackage, PackageStatus, WelcomePackage } from '../../domain/model.js';
 
 export interface PackageStore {
   /**
@@ -50,10 +32,3 @@ export const toPackage = (row: PackageRow): WelcomePackage => ({
   status: row.status,
   createdAt: row.created_at,
 });
-
-/** The package store on the service's database, whichever it is. */
-export function createPackageStore(database: ServiceDatabase): PackageStore {
-  return database.kind === 'sqlite'
-    ? createSqlitePackageStore(database.db, database.storage)
-    : createPostgresPackageStore(database.pg);
-}
