@@ -108,6 +108,13 @@ describe('migrating a SQLite file', () => {
     db.close();
   });
 
+  test('the connection takes the pragmas the service sets, once migrated', () => {
+    const db = openSqlite(':memory:', { ...setup(), pragmas: { synchronous: 'NORMAL' } });
+    expect(db.pragma('synchronous', { simple: true })).toBe(1);
+  });
+});
+
+describe("a SQLite file that is not this build's to migrate", () => {
   test("another application's file is refused, and left byte for byte as it was", () => {
     const stamped = fileWith('CREATE TABLE invoices (id INTEGER PRIMARY KEY);', { applicationId: 0x6f746872 });
     const unstamped = fileWith('CREATE TABLE recipes (id INTEGER PRIMARY KEY, title TEXT);');
@@ -141,11 +148,6 @@ describe('migrating a SQLite file', () => {
     const db = openDatabase(':memory:');
     db.exec('CREATE TABLE invoices (id INTEGER PRIMARY KEY)');
     expect(() => migrateSqlite(db, setup())).toThrow(/^the in-memory database belongs to another application/);
-  });
-
-  test('the connection takes the pragmas the service sets, once migrated', () => {
-    const db = openSqlite(':memory:', { ...setup(), pragmas: { synchronous: 'NORMAL' } });
-    expect(db.pragma('synchronous', { simple: true })).toBe(1);
   });
 });
 
