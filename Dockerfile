@@ -26,8 +26,8 @@ COPY tsconfig.base.json tsconfig.json ./
 COPY packages/common packages/common
 COPY ${SERVICE} ${SERVICE}
 RUN npm run build -w ${SERVICE}
-# What the service reads at run time, in one place: its build, its PostgreSQL migrations, and its
-# public files (the middleware's status page) where it has them.
+# What the service reads at run time, in one place: its build, its migrations (SQLite and
+# PostgreSQL), and its public files (the middleware's status page) where it has them.
 RUN mkdir -p /runtime/${SERVICE} \
  && cp -r ${SERVICE}/package.json ${SERVICE}/dist ${SERVICE}/migrations /runtime/${SERVICE}/ \
  && if [ -d ${SERVICE}/public ]; then cp -r ${SERVICE}/public /runtime/${SERVICE}/; fi

@@ -5,18 +5,29 @@ import prettier from 'eslint-config-prettier';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
-/** A layer may not import from these other layers of its service (each a folder, or a regular expression of paths). */
-function layer(name, forbidden, why) {
+/**
+ * A layer may not import from these other layers of its service; from those listed in
+ * `typesFrom`, it may import types only (`import type`), never code.
+ */
+function layer(name, forbidden, why, typesFrom = {}) {
   return {
     files: [`*/src/${name}/**/*.ts`],
     rules: {
-      'no-restricted-imports': [
+      'no-restricted-imports': 'off',
+      '@typescript-eslint/no-restricted-imports': [
         'error',
         {
-          patterns: forbidden.map((other) => ({
-            regex: `(^|/)${other}/`,
-            message: `${name} must not import ${other.replace(/\(.*\)/, '')}: ${why}`,
-          })),
+          patterns: [
+            ...forbidden.map((other) => ({
+              regex: `(^|/)${other}/`,
+              message: `${name} must not import ${other.replace(/\(.*\)/, '')}: ${why}`,
+            })),
+            ...Object.entries(typesFrom).map(([other, typesWhy]) => ({
+              regex: `(^|/)${other}/`,
+              allowTypeImports: true,
+              message: `${name} may import only types from ${other.replace(/\(.*\)/, '')}: ${typesWhy}`,
+            })),
+          ],
         },
       ],
     },
@@ -40,9 +51,13 @@ export default tseslint.config(
   },
   layer('http', ['store', 'clients'], 'a route parses, calls one domain function and answers'),
   layer('domain', ['http'], 'the domain never sees a request'),
-  // The domain owns its vocabulary (domain/model: the shapes and words the store keeps too); the
-  // store implements what the domain asks and may use that vocabulary, never the domain's logic.
-  layer('store', ['http', 'domain(?!/model)', 'clients'], 'the store keeps data and knows nothing of who uses it'),
+  // The domain owns its vocabulary (a customer, a webhook endpoint, a package; the shapes and
+  // words of domain/model) and the store implements what the domain asks in those words: it may
+  // use that vocabulary (pure data: types, schemas, constants), and names nothing else of the
+  // domain but as types, running none of its code.
+  layer('store', ['http', 'clients'], 'the store keeps data and knows nothing of who uses it', {
+    'domain(?!/model)': 'the domain owns its vocabulary, and the store implements what the domain asks',
+  }),
   layer('clients', ['http', 'domain'], 'a client speaks to another service and knows nothing of who uses it'),
   prettier,
   // After Prettier's config, which turns it off: Prettier wraps code at 120, but not strings or comments.

@@ -2,8 +2,11 @@ import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { createSilentLogger, isApiKey } from '@welcome/common';
 import { createCrm } from '../crm/src/app.js';
+import { crmSchema } from '../crm/src/store/schema.js';
 import { createApp as createInventory } from '../inventory/src/app.js';
+import { inventorySchema } from '../inventory/src/store/schema.js';
 import { createApp as createMiddleware } from '../middleware/src/app.js';
+import { middlewareSchema } from '../middleware/src/store/schema.js';
 import { wireMiddleware } from '../middleware/src/wiring.js';
 import { ContractChecker } from './e2e/contract.js';
 import { sqliteAt } from './support/databases.js';
@@ -15,7 +18,7 @@ const services = [
   {
     name: 'crm',
     build: (apiKeys: string[]) =>
-      createCrm({ database: sqliteAt(':memory:'), logger: createSilentLogger(), apiKeys }).app,
+      createCrm({ database: sqliteAt(crmSchema), logger: createSilentLogger(), apiKeys }).app,
     read: '/customers',
     write: { path: '/customers', body: { name: 'Alice', email: 'alice@example.com' } },
     publicPaths: ['/health', '/ready', '/openapi.json', '/docs', '/docs/swagger-ui.css'],
@@ -23,7 +26,7 @@ const services = [
   {
     name: 'inventory',
     build: (apiKeys: string[]) =>
-      createInventory({ database: sqliteAt(':memory:'), logger: createSilentLogger(), apiKeys }),
+      createInventory({ database: sqliteAt(inventorySchema), logger: createSilentLogger(), apiKeys }),
     read: '/packages',
     write: { path: '/packages', body: { customerId: 1, customerName: 'Alice' } },
     publicPaths: ['/health', '/ready', '/openapi.json', '/docs'],
@@ -33,7 +36,7 @@ const services = [
     build: (apiKeys: string[]) =>
       createMiddleware(
         wireMiddleware({
-          database: sqliteAt(':memory:'),
+          database: sqliteAt(middlewareSchema),
           logger: createSilentLogger(),
           crmUrl: unreachable,
           inventoryUrl: unreachable,
@@ -147,7 +150,7 @@ describe.each(services)('$name: API keys', ({ name, build, read, write, publicPa
 
 test('the middleware: a webhook needs its signature, not a key', async () => {
   const deps = wireMiddleware({
-    database: sqliteAt(':memory:'),
+    database: sqliteAt(middlewareSchema),
     logger: createSilentLogger(),
     crmUrl: unreachable,
     inventoryUrl: unreachable,

@@ -2,8 +2,11 @@ import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { createSilentLogger } from '@welcome/common';
 import { createApp as createCrm } from '../crm/src/app.js';
+import { crmSchema } from '../crm/src/store/schema.js';
 import { createApp as createInventory } from '../inventory/src/app.js';
+import { inventorySchema } from '../inventory/src/store/schema.js';
 import { createApp as createMiddleware } from '../middleware/src/app.js';
+import { middlewareSchema } from '../middleware/src/store/schema.js';
 import { wireMiddleware } from '../middleware/src/wiring.js';
 import { captureLogs } from './support/logs.js';
 import { sqliteAt } from './support/databases.js';
@@ -13,14 +16,14 @@ const unreachable = { baseUrl: 'http://127.0.0.1:9', timeoutMs: 1000, retryDelay
 const services = [
   {
     name: 'CRM',
-    build: (logger = createSilentLogger()) => createCrm({ database: sqliteAt(':memory:'), logger }),
+    build: (logger = createSilentLogger()) => createCrm({ database: sqliteAt(crmSchema), logger }),
     list: '/customers',
     post: '/customers',
     emptyPost: 400,
   },
   {
     name: 'Inventory',
-    build: (logger = createSilentLogger()) => createInventory({ database: sqliteAt(':memory:'), logger }),
+    build: (logger = createSilentLogger()) => createInventory({ database: sqliteAt(inventorySchema), logger }),
     list: '/packages',
     post: '/packages',
     emptyPost: 400,
@@ -30,7 +33,7 @@ const services = [
     build: (logger = createSilentLogger()) =>
       createMiddleware(
         wireMiddleware({
-          database: sqliteAt(':memory:'),
+          database: sqliteAt(middlewareSchema),
           logger,
           crmUrl: unreachable.baseUrl,
           inventoryUrl: unreachable.baseUrl,

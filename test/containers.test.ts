@@ -8,10 +8,13 @@ import { parse } from 'yaml';
 import { createSilentLogger, tracesWanted, type Env } from '@welcome/common';
 import { createApp as createCrm } from '../crm/src/app.js';
 import { loadConfig as loadCrmConfig } from '../crm/src/config.js';
+import { crmSchema } from '../crm/src/store/schema.js';
 import { createApp as createInventory } from '../inventory/src/app.js';
 import { loadConfig as loadInventoryConfig } from '../inventory/src/config.js';
+import { inventorySchema } from '../inventory/src/store/schema.js';
 import { createApp as createMiddleware } from '../middleware/src/app.js';
 import { loadConfig as loadMiddlewareConfig } from '../middleware/src/config.js';
+import { middlewareSchema } from '../middleware/src/store/schema.js';
 import { wireMiddleware } from '../middleware/src/wiring.js';
 import { sqliteAt } from './support/databases.js';
 
@@ -52,18 +55,18 @@ const client = { baseUrl: 'http://127.0.0.1:9', timeoutMs: 100, retryDelayMs: 0,
 const services = {
   crm: {
     load: loadCrmConfig,
-    app: () => createCrm({ database: sqliteAt(':memory:'), logger: createSilentLogger() }),
+    app: () => createCrm({ database: sqliteAt(crmSchema), logger: createSilentLogger() }),
   },
   inventory: {
     load: loadInventoryConfig,
-    app: () => createInventory({ database: sqliteAt(':memory:'), logger: createSilentLogger() }),
+    app: () => createInventory({ database: sqliteAt(inventorySchema), logger: createSilentLogger() }),
   },
   middleware: {
     load: loadMiddlewareConfig,
     app: () =>
       createMiddleware(
         wireMiddleware({
-          database: sqliteAt(':memory:'),
+          database: sqliteAt(middlewareSchema),
           logger: createSilentLogger(),
           crmUrl: client.baseUrl,
           inventoryUrl: client.baseUrl,
@@ -314,10 +317,11 @@ describe.each(names)('the Dockerfile built for %s agrees with the code', (name) 
     expect(all('VOLUME')).toEqual(['["/data"]']);
   });
 
-  test('carries its build and the PostgreSQL migrations the service applies at start', () => {
+  test('carries its build and the SQLite and PostgreSQL migrations the service applies at start', () => {
     const gathered = all('RUN').find((args) => args.startsWith(`mkdir -p /runtime/${name}`)) ?? '';
     expect(gathered).toContain(`cp -r ${name}/package.json ${name}/dist ${name}/migrations /runtime/${name}/`);
     expect(all('COPY')).toContain(`--from=build /runtime/${name} ${name}`);
+    expect(existsSync(join(ROOT, name, 'migrations/sqlite'))).toBe(true);
     expect(existsSync(join(ROOT, name, 'migrations/postgres'))).toBe(true);
   });
 

@@ -1,18 +1,20 @@
 import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { createSilentLogger, openDatabase, sqliteDatabase } from '@welcome/common';
+import { createSilentLogger, openSqlite, sqliteDatabase } from '@welcome/common';
 import { createApp as createCrm } from '../crm/src/app.js';
+import { crmSchema } from '../crm/src/store/schema.js';
 import { createApp as createInventory } from '../inventory/src/app.js';
+import { inventorySchema } from '../inventory/src/store/schema.js';
 import { createApp as createMiddleware } from '../middleware/src/app.js';
 import { syncNewCustomers } from '../middleware/src/domain/sync.js';
 import { closedAfterEach, createCustomer, middlewareDeps } from '../middleware/test/support.js';
 
 const { upstreams } = closedAfterEach();
 
-const crmApp = (db = openDatabase(':memory:')) =>
+const crmApp = (db = openSqlite(':memory:', crmSchema.sqlite)) =>
   createCrm({ database: sqliteDatabase(db, createSilentLogger()), logger: createSilentLogger() });
-const inventoryApp = (db = openDatabase(':memory:')) =>
+const inventoryApp = (db = openSqlite(':memory:', inventorySchema.sqlite)) =>
   createInventory({ database: sqliteDatabase(db, createSilentLogger()), logger: createSilentLogger() });
 async function middlewareApp() {
   const both = await upstreams();
@@ -107,7 +109,7 @@ describe('GET /metrics', () => {
 
 describe('GET /ready', () => {
   test('is 200 while the database answers, and a 503 naming it when it does not', async () => {
-    const db = openDatabase(':memory:');
+    const db = openSqlite(':memory:', crmSchema.sqlite);
     const http = request(crmApp(db).callback());
     expect((await http.get('/ready')).body).toEqual({ status: 'ready' });
     db.close();

@@ -4,6 +4,7 @@ import { Writable } from 'node:stream';
 import { readFileSync } from 'node:fs';
 import { createLogger } from '@welcome/common';
 import { createApp as createCrm } from '../crm/src/app.js';
+import { crmSchema } from '../crm/src/store/schema.js';
 import { startPoller } from '../middleware/src/domain/poller.js';
 import { logIdleSummary } from '../middleware/src/domain/status.js';
 import { syncNewCustomers, type CycleReport } from '../middleware/src/domain/sync.js';
@@ -18,7 +19,7 @@ const atInfoOrAbove = (lines: LogLine[]) => lines.filter((line) => line.level !=
 describe('an idle platform is quiet; its story is not', () => {
   test('successful reads and probes log at debug; writes and every refusal at info', async () => {
     const { logger, lines } = captureLogs('crm');
-    const http = request(createCrm({ database: sqliteAt(':memory:'), logger }).callback());
+    const http = request(createCrm({ database: sqliteAt(crmSchema), logger }).callback());
     for (const path of ['/customers?after=0', '/health', '/ready', '/metrics'])
       expect((await http.get(path)).status).toBe(200);
     expect((await http.head('/customers')).status).toBe(200);

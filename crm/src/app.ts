@@ -20,8 +20,7 @@ import { ensureEndpoint, MAX_WEBHOOK_ENDPOINTS } from './domain/webhooks.js';
 import { crmOpenApi } from './http/openapi.js';
 import { addCustomerRoutes } from './http/routes.js';
 import { addWebhookRoutes } from './http/webhook-routes.js';
-import { createCustomerStore } from './store/customer-store.js';
-import { createWebhookStore } from './store/webhook-store.js';
+import { createCrmStores } from './store/stores.js';
 
 export interface CrmDeps {
   database: ServiceDatabase;
@@ -83,8 +82,7 @@ export const webhookLeaseMs = (timeoutMs: number): number => 2 * timeoutMs + 10_
 export function createCrm(deps: CrmDeps): CrmParts {
   const now = deps.now ?? (() => new Date());
   const { logger } = deps;
-  const customers = createCustomerStore(deps.database);
-  const webhooks = createWebhookStore(deps.database);
+  const { customers, webhooks } = createCrmStores(deps.database);
   const defaultRecheckMs = deps.database.kind === 'postgres' ? FEED_RECHECK_MS : null;
   const feed = createCustomerFeed({
     highestId: () => customers.highestId(),

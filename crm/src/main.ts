@@ -1,13 +1,13 @@
 import { runService, startService } from '@welcome/common';
 import { createCrm } from './app.js';
 import { loadConfig } from './config.js';
-import { crmPostgres } from './store/schema.js';
+import { crmSchema } from './store/schema.js';
 
 await runService(
   'crm',
   () => loadConfig(process.env, Boolean(process.stdout.isTTY)),
   (config) =>
-    startService('crm', config, crmPostgres, (database, logger) =>
+    startService('crm', config, crmSchema, (database, logger) =>
       createCrm({
         database,
         logger,

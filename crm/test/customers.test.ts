@@ -3,15 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
-import { createSilentLogger, createStorageGuard, openDatabase } from '@welcome/common';
+import { createSilentLogger, createStorageGuard, openSqlite } from '@welcome/common';
 import { createApp } from '../src/app.js';
-import { createCustomerStore, EmailTakenError } from '../src/store/customer-store.js';
-import { crmPostgres } from '../src/store/schema.js';
-import { createSqliteCustomerStore } from '../src/store/sqlite-customer-store.js';
+import { customerCreatedEvent } from '../src/domain/webhooks.js';
+import { createSqliteCustomerStore } from '../src/store/customers/sqlite.js';
+import { crmSchema } from '../src/store/schema.js';
+import { createCrmStores } from '../src/store/stores.js';
 import { failCommitsOn } from '../../test/storage/faults.js';
 import { BACKENDS, testDatabases, type Backend } from '../../test/support/databases.js';
 
-const databases = testDatabases('crm', crmPostgres);
+const databases = testDatabases('crm', crmSchema);
 
 /** A CRM on `backend`: in a fresh database, or on the data at `path` (SQLite) or in `schema` (PostgreSQL). */
 async function crm(backend: Backend, where: { path?: string; schema?: string } = {}) {
@@ -202,18 +203,14 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
   });
 
   test('customers asked for together share one commit, and a taken email refuses only its own', async () => {
-    const store = createCustomerStore(await databases.open(backend));
+    const { customers: store } = createCrmStores(await databases.open(backend));
     const createdAt = new Date().toISOString();
-    await store.insert({ name: 'Earlier', email: 'd@example.com', createdAt });
+    await store.insert({ name: 'Earlier', email: 'd@example.com', createdAt }, customerCreatedEvent);
     const asked = ['a', 'b', 'a', 'c', 'D'].map((who, i) =>
-      store.insert({ name: `Customer ${i}`, email: `${who}@example.com`, createdAt }),
+      store.insert({ name: `Customer ${i}`, email: `${who}@example.com`, createdAt }, customerCreatedEvent),
     );
-    const settled = await Promise.allSettled(asked);
-    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'rejected']);
-    expect((settled[2] as PromiseRejectedResult).reason).toBeInstanceOf(EmailTakenError);
-    expect((settled[4] as PromiseRejectedResult).reason).toBeInstanceOf(EmailTakenError);
-    // A refusal draws no id.
-    expect(settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value.id] : []))).toEqual([2, 3, 4]);
+    // A taken email is refused (undefined), and a refusal draws no id.
+    expect((await Promise.all(asked)).map((customer) => customer?.id)).toEqual([2, 3, undefined, 4, undefined]);
     expect((await store.listAfter(0, 10)).map((c) => c.email)).toEqual([
       'd@example.com',
       'a@example.com',
@@ -226,15 +223,17 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
 
 describe('the CRM on sqlite, when its file fails', () => {
   test('when the shared commit fails, none of them is stored and no id is handed out', async () => {
-    const db = openDatabase(':memory:');
+    const db = openSqlite(':memory:', crmSchema.sqlite);
     const store = createSqliteCustomerStore(db, createStorageGuard(db, createSilentLogger()));
     const breaker = failCommitsOn(db, 'customers');
     const createdAt = new Date().toISOString();
     const settled = await Promise.allSettled(
-      ['a', 'b', 'c'].map((who) => store.insert({ name: who, email: `${who}@example.com`, createdAt })),
+      ['a', 'b', 'c'].map((who) =>
+        store.insert({ name: who, email: `${who}@example.com`, createdAt }, customerCreatedEvent),
+      ),
     );
     expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected', 'rejected']);
     breaker.heal();
-    expect((await store.insert({ name: 'd', email: 'd@example.com', createdAt })).id).toBe(1);
+    expect((await store.insert({ name: 'd', email: 'd@example.com', createdAt }, customerCreatedEvent))?.id).toBe(1);
   });
 });

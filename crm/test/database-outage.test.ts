@@ -2,13 +2,13 @@ import { afterEach, describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { connectPostgres, createSilentLogger, type Logger } from '@welcome/common';
 import { createCrm, type CrmDeps } from '../src/app.js';
-import { crmPostgres } from '../src/store/schema.js';
+import { crmSchema } from '../src/store/schema.js';
 import { captureLogs } from '../../test/support/logs.js';
 import { serveHandler, waitFor } from '../../test/support/servers.js';
 import { closedPort, switchablePath, type SwitchablePath } from '../../test/support/switchable-path.js';
 import { testDatabases } from '../../test/support/databases.js';
 
-const databases = testDatabases('crm', crmPostgres);
+const databases = testDatabases('crm', crmSchema);
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();

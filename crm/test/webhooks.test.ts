@@ -8,13 +8,14 @@ import { createSilentLogger } from '@welcome/common';
 import { createCrm, type CrmDeps, type CrmParts } from '../src/app.js';
 import { createWebhookSender } from '../src/clients/webhook-sender.js';
 import { startMessagePruner } from '../src/domain/message-retention.js';
-import { crmPostgres } from '../src/store/schema.js';
-import { createCustomerStore } from '../src/store/customer-store.js';
-import { createWebhookStore, MAX_BATCH_BYTES, type DueMessage } from '../src/store/webhook-store.js';
+import { customerCreatedEvent } from '../src/domain/webhooks.js';
+import { crmSchema } from '../src/store/schema.js';
+import { createCrmStores } from '../src/store/stores.js';
+import { MAX_BATCH_BYTES, type DueMessage } from '../src/store/webhooks/webhook-store.js';
 import { serveHandler, waitFor, type RunningServer } from '../../test/support/servers.js';
 import { BACKENDS, testDatabases, type Backend } from '../../test/support/databases.js';
 
-const databases = testDatabases('crm', crmPostgres);
+const databases = testDatabases('crm', crmSchema);
 const running: Array<{ stop(): Promise<void> }> = [];
 afterEach(async () => {
   await Promise.all(running.splice(0).map((item) => item.stop()));
@@ -131,8 +132,7 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
     /** A store with two messages due since `t0`, for one endpoint. */
     async function outboxOfTwo() {
       const database = await databases.open(backend);
-      const webhooks = createWebhookStore(database);
-      const customers = createCustomerStore(database);
+      const { webhooks, customers } = createCrmStores(database);
       await webhooks.createEndpoint(
         {
           url: 'http://localhost:9/hook',
@@ -143,11 +143,14 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
         100,
       );
       for (const name of ['Alice', 'Bob']) {
-        await customers.insert({
-          name,
-          email: `${name.toLowerCase()}@example.com`,
-          createdAt: '2026-01-01T00:00:00.000Z',
-        });
+        await customers.insert(
+          {
+            name,
+            email: `${name.toLowerCase()}@example.com`,
+            createdAt: '2026-01-01T00:00:00.000Z',
+          },
+          customerCreatedEvent,
+        );
       }
       return { database, webhooks };
     }
@@ -177,8 +180,7 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
       'an endpoint with a batch size above 1 has its due messages claimed together, ' + 'up to that many a request',
       async () => {
         const database = await databases.open(backend);
-        const webhooks = createWebhookStore(database);
-        const customers = createCustomerStore(database);
+        const { webhooks, customers } = createCrmStores(database);
         const createdAt = t(0);
         await webhooks.createEndpoint(
           { url: 'http://localhost:9/batched', secret: 'whsec_c2VjcmV0', batchSize: 3, createdAt },
@@ -189,7 +191,7 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
           100,
         );
         for (const name of ['A', 'B', 'C', 'D', 'E'])
-          await customers.insert({ name, email: `${name.toLowerCase()}@example.com`, createdAt });
+          await customers.insert({ name, email: `${name.toLowerCase()}@example.com`, createdAt }, customerCreatedEvent);
         // Messages 1, 3, 5, 7, 9 are the batched endpoint's; 2, 4, 6, 8, 10 the other's.
         const ids = (batches: Array<Array<{ id: number }>>) =>
           batches.map((batch) => batch.map((message) => message.id));
@@ -201,19 +203,21 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
 
     test('a batch stays under 60 KiB of payloads, so that a receiver taking 64 KiB bodies takes it', async () => {
       const database = await databases.open(backend);
-      const webhooks = createWebhookStore(database);
-      const customers = createCustomerStore(database);
+      const { webhooks, customers } = createCrmStores(database);
       await webhooks.createEndpoint(
         { url: 'http://localhost:9/batched', secret: 'whsec_c2VjcmV0', batchSize: 100, createdAt: t(0) },
         100,
       );
       // Names of 200 characters, the most the CRM takes, of 4 bytes each: about 1 KB of payload a message.
       for (let i = 0; i < 150; i++)
-        await customers.insert({
-          name: `${'\u{1F600}'.repeat(196)}${String(i).padStart(4, '0')}`,
-          email: `n${i}@example.com`,
-          createdAt: t(0),
-        });
+        await customers.insert(
+          {
+            name: `${'\u{1F600}'.repeat(196)}${String(i).padStart(4, '0')}`,
+            email: `n${i}@example.com`,
+            createdAt: t(0),
+          },
+          customerCreatedEvent,
+        );
       const [first, second] = await webhooks.claimDue(t(1), 2, t(60));
       const bytes = (batch: DueMessage[]) =>
         batch.reduce((sum, message) => sum + Buffer.byteLength(message.payload), 0);
@@ -228,15 +232,17 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
         'WEBHOOK_RETENTION_DAYS after their last attempt, pending ones always',
       async () => {
         const database = await databases.open(backend);
-        const webhooks = createWebhookStore(database);
-        const customers = createCustomerStore(database);
+        const { webhooks, customers } = createCrmStores(database);
         const daysAgo = (days: number) => t(-days * 24 * 60 * 60);
         const endpoint = (await webhooks.createEndpoint(
           { url: 'http://localhost:9/hook', secret: 'whsec_c2VjcmV0', batchSize: 1, createdAt: daysAgo(50) },
           100,
         ))!;
         for (const name of ['A', 'B', 'C', 'D'])
-          await customers.insert({ name, email: `${name.toLowerCase()}@example.com`, createdAt: daysAgo(45) });
+          await customers.insert(
+            { name, email: `${name.toLowerCase()}@example.com`, createdAt: daysAgo(45) },
+            customerCreatedEvent,
+          );
         expect(await webhooks.claimDue(daysAgo(44), 4, daysAgo(43))).toHaveLength(4);
         await webhooks.recordAttempt(1, { at: daysAgo(40), status: 204, error: null, outcome: 'delivered' });
         await webhooks.recordAttempt(2, {

@@ -3,7 +3,7 @@ import { Counter } from 'prom-client';
 import { createRegistry, createServiceApp, databaseChecks, type Logger, type ServiceDatabase } from '@welcome/common';
 import { inventoryOpenApi } from './http/openapi.js';
 import { createPackageRouter } from './http/routes.js';
-import { createPackageStore } from './store/package-store.js';
+import { createInventoryStores } from './store/stores.js';
 
 export interface InventoryDeps {
   database: ServiceDatabase;
@@ -22,7 +22,7 @@ export function createApp(deps: InventoryDeps): Koa {
     registers: [registry],
   });
   const router = createPackageRouter({
-    store: createPackageStore(deps.database),
+    store: createInventoryStores(deps.database).packages,
     now: deps.now ?? (() => new Date()),
     onAnswered: (created) => requests.inc({ outcome: created ? 'created' : 'replayed' }),
   });

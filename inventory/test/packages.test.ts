@@ -3,13 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
-import { createSilentLogger, openDatabase, sqliteDatabase } from '@welcome/common';
+import { createSilentLogger, openSqlite, sqliteDatabase } from '@welcome/common';
 import { createApp } from '../src/app.js';
-import { createPackageStore, inventoryPostgres, type PackageStore } from '../src/store/package-store.js';
+import type { PackageStore } from '../src/store/packages/package-store.js';
+import { inventorySchema } from '../src/store/schema.js';
+import { createInventoryStores } from '../src/store/stores.js';
 import { failCommitsOn } from '../../test/storage/faults.js';
 import { BACKENDS, testDatabases, type Backend } from '../../test/support/databases.js';
 
-const databases = testDatabases('inventory', inventoryPostgres);
+const databases = testDatabases('inventory', inventorySchema);
 
 async function inventory(backend: Backend) {
   const app = createApp({ database: await databases.open(backend), logger: createSilentLogger() });
@@ -211,7 +213,7 @@ describe.each(BACKENDS)('the Inventory on %s', (backend) => {
   });
 
   test('the store lists by customer id: above `after`, at most `limit`, of one customer if told', async () => {
-    const packages = createPackageStore(await databases.open(backend));
+    const packages = createInventoryStores(await databases.open(backend)).packages;
     for (const customerId of [30, 10, 50, 40, 20]) await ask(packages, customerId, `C${customerId}`);
     const listed = async (after: number, limit: number, customerId?: number) =>
       customerIds(await packages.listAfterCustomerId(after, limit, customerId));
@@ -231,7 +233,7 @@ describe.each(BACKENDS)('the Inventory on %s', (backend) => {
     'requests for one customer that arrive together make one package: ' +
       'one is told it was created, the others find it',
     async () => {
-      const packages = createPackageStore(await databases.open(backend));
+      const packages = createInventoryStores(await databases.open(backend)).packages;
       const answers = await Promise.all([
         ask(packages, 1, 'Alice'),
         ask(packages, 2, 'Bob'),
@@ -249,8 +251,8 @@ describe.each(BACKENDS)('the Inventory on %s', (backend) => {
 
 describe('the Inventory on a SQLite file', () => {
   const store = () => {
-    const db = openDatabase(':memory:');
-    return { db, store: createPackageStore(sqliteDatabase(db, createSilentLogger())) };
+    const db = openSqlite(':memory:', inventorySchema.sqlite);
+    return { db, store: createInventoryStores(sqliteDatabase(db, createSilentLogger())).packages };
   };
 
   test('commits requests that arrive together in one transaction, in arrival order', async () => {
@@ -275,8 +277,8 @@ describe('the Inventory on a SQLite file', () => {
     async () => {
       const dir = mkdtempSync(join(tmpdir(), 'inventory-'));
       try {
-        const db = openDatabase(join(dir, 'inventory.db'));
-        const packages = createPackageStore(sqliteDatabase(db, createSilentLogger()));
+        const db = openSqlite(join(dir, 'inventory.db'), inventorySchema.sqlite);
+        const packages = createInventoryStores(sqliteDatabase(db, createSilentLogger())).packages;
         await ask(packages, 1000, 'Warm-up');
         const frames = () =>
           (statSync(join(dir, 'inventory.db-wal')).size - 32) /

@@ -6,7 +6,7 @@ import { startJourneyRetention } from './domain/journey-retention.js';
 import { startPoller, type Poller } from './domain/poller.js';
 import { logIdleSummary } from './domain/status.js';
 import { syncNewCustomers } from './domain/sync.js';
-import { middlewarePostgres } from './store/schema.js';
+import { middlewareSchema } from './store/schema.js';
 import { wireMiddleware } from './wiring.js';
 
 const RETRY_DELAY_MS = 1000;
@@ -16,7 +16,7 @@ await runService(
   'middleware',
   () => loadConfig(process.env, Boolean(process.stdout.isTTY)),
   (config) =>
-    startService('middleware', config, middlewarePostgres, (database, logger) => {
+    startService('middleware', config, middlewareSchema, (database, logger) => {
       const deps = wireMiddleware({
         database,
         logger,

@@ -1,11 +1,11 @@
 import { describe, expect, test } from '@jest/globals';
 import type { JourneyEntry } from '../src/domain/model/journey.js';
 import type { JourneyStore } from '../src/store/journeys/journey-store.js';
-import { middlewarePostgres } from '../src/store/schema.js';
+import { middlewareSchema } from '../src/store/schema.js';
 import { createMiddlewareStores } from '../src/store/stores.js';
 import { BACKENDS, testDatabases, type Backend } from '../../test/support/databases.js';
 
-const databases = testDatabases('middleware', middlewarePostgres);
+const databases = testDatabases('middleware', middlewareSchema);
 const storeOn = async (backend: Backend): Promise<JourneyStore> =>
   createMiddlewareStores(await databases.open(backend)).journeys;
 

@@ -4,13 +4,13 @@ import { startJourneyRetention } from '../src/domain/journey-retention.js';
 import { createJournal, describeJourney } from '../src/domain/journey.js';
 import type { JourneyEntry } from '../src/domain/model/journey.js';
 import type { JourneyStore } from '../src/store/journeys/journey-store.js';
-import { middlewarePostgres } from '../src/store/schema.js';
+import { middlewareSchema } from '../src/store/schema.js';
 import { createMiddlewareStores } from '../src/store/stores.js';
 import { BACKENDS, testDatabases, type Backend } from '../../test/support/databases.js';
 import { captureLogs } from '../../test/support/logs.js';
 import { waitFor } from '../../test/support/servers.js';
 
-const databases = testDatabases('middleware', middlewarePostgres);
+const databases = testDatabases('middleware', middlewareSchema);
 const storeOn = async (backend: Backend): Promise<JourneyStore> =>
   createMiddlewareStores(await databases.open(backend)).journeys;
 

@@ -2,16 +2,16 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from '@jest/globals';
-import { createSilentLogger, createStorageGuard, openDatabase, type Db } from '@welcome/common';
-import { middlewarePostgres } from '../src/store/schema.js';
+import { createSilentLogger, createStorageGuard, openDatabase, setUpSqlite, type Db } from '@welcome/common';
+import { middlewareSchema } from '../src/store/schema.js';
 import { REPLICA_SEEN_WITHIN_MS } from '../src/store/status/status-store.js';
 import { createMiddlewareStores, type MiddlewareStores } from '../src/store/stores.js';
 import { BACKENDS, testDatabases, type Backend } from '../../test/support/databases.js';
 import { waitFor } from '../../test/support/servers.js';
-import { crmPostgres } from '../../crm/src/store/schema.js';
+import { crmSchema } from '../../crm/src/store/schema.js';
 
-const databases = testDatabases('middleware', middlewarePostgres);
-const crmDatabases = testDatabases('crm', crmPostgres);
+const databases = testDatabases('middleware', middlewareSchema);
+const crmDatabases = testDatabases('crm', crmSchema);
 const freshFile = () => join(mkdtempSync(join(tmpdir(), 'sync-store-')), 'middleware.db');
 const at = new Date('2026-01-02T03:04:05.000Z');
 const later = (ms: number) => new Date(at.getTime() + ms);
@@ -548,7 +548,7 @@ describe('the middleware stores on SQLite only', () => {
     () => {
       const db = openDatabase(freshFile());
       expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL, as every service opens it
-      sqliteStoreOn(db);
+      sqliteStoreOn(setUpSqlite(db, middlewareSchema.sqlite));
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL: safe against a killed process in WAL mode
       db.close();

@@ -2,6 +2,7 @@ import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { createSilentLogger, type ServiceDatabase } from '@welcome/common';
 import { createApp as createInventory } from '../../inventory/src/app.js';
+import { inventorySchema } from '../../inventory/src/store/schema.js';
 import { createApp } from '../src/app.js';
 import { syncNewCustomers } from '../src/domain/sync.js';
 import type { Middleware } from '../src/wiring.js';
@@ -26,7 +27,7 @@ async function delivered(
   options: { backend?: Backend; reconcileIntervalMs?: number; checkMs?: number; leaseMs?: number } = {},
 ) {
   const { crm } = await upstreams();
-  const inventoryDb = sqliteAt(':memory:');
+  const inventoryDb = sqliteAt(inventorySchema);
   const inventory = await server(serveApp(createInventory({ database: inventoryDb, logger: createSilentLogger() })));
   for (const name of names) await createCustomer(crm.url, name);
   const deps = await middlewareDeps({

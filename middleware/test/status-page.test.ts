@@ -7,6 +7,7 @@ import ts from 'typescript';
 import { createSilentLogger } from '@welcome/common';
 import { createApp } from '../src/app.js';
 import { statusPageFiles } from '../src/http/status-page.js';
+import { middlewareSchema } from '../src/store/schema.js';
 import { wireMiddleware } from '../src/wiring.js';
 import { sqliteAt } from '../../test/support/databases.js';
 
@@ -18,7 +19,7 @@ const middleware = () =>
   request(
     createApp(
       wireMiddleware({
-        database: sqliteAt(':memory:'),
+        database: sqliteAt(middlewareSchema),
         logger: createSilentLogger(),
         crmUrl: 'http://127.0.0.1:9',
         inventoryUrl: 'http://127.0.0.1:9',

@@ -2,15 +2,17 @@ import { afterEach } from '@jest/globals';
 import { Webhook } from 'standardwebhooks';
 import { createSilentLogger, type Db, type Logger, type ServiceDatabase } from '@welcome/common';
 import { createApp as createCrm } from '../../crm/src/app.js';
+import { crmSchema } from '../../crm/src/store/schema.js';
 import { createApp as createInventory } from '../../inventory/src/app.js';
 import type { GateSettings } from '../src/domain/flow/gate.js';
-import { middlewarePostgres } from '../src/store/schema.js';
+import { inventorySchema } from '../../inventory/src/store/schema.js';
+import { middlewareSchema } from '../src/store/schema.js';
 import { wireMiddleware, type Middleware } from '../src/wiring.js';
 import { sendJson, serveApp, serveHandler, type RunningServer } from '../../test/support/servers.js';
 import { sqliteAt, testDatabases, type Backend } from '../../test/support/databases.js';
 
 /** The middleware's databases of the test file that imports this: closed after each test, dropped after the file. */
-export const middlewareDatabases = testDatabases('middleware', middlewarePostgres);
+export const middlewareDatabases = testDatabases('middleware', middlewareSchema);
 
 /**
  * The middleware's dependencies, wired as in production, with a short retry delay for tests: on
@@ -35,6 +37,7 @@ export async function middlewareDeps(options: {
   traceUiUrl?: string;
   /** INVENTORY_RATE_LIMIT, BREAKER_FAILURES, BREAKER_PROBE_INTERVAL. */
   flow?: Partial<GateSettings>;
+  apiKeys?: readonly string[];
 }): Promise<Middleware> {
   const logger = options.logger ?? createSilentLogger();
   const database = await middlewareDatabases.open(options.backend ?? 'sqlite', {
@@ -56,6 +59,7 @@ export async function middlewareDeps(options: {
     reconcile: { intervalMs: options.reconcileIntervalMs, ...options.reconcileTiming },
     traceUiUrl: options.traceUiUrl,
     ...(options.flow ? { flow: options.flow } : {}),
+    ...(options.apiKeys ? { apiKeys: options.apiKeys } : {}),
   });
 }
 
@@ -65,8 +69,10 @@ export async function realUpstreams(): Promise<{
   inventory: RunningServer;
   close: () => Promise<void>;
 }> {
-  const crm = await serveApp(createCrm({ database: sqliteAt(':memory:'), logger: createSilentLogger() }));
-  const inventory = await serveApp(createInventory({ database: sqliteAt(':memory:'), logger: createSilentLogger() }));
+  const crm = await serveApp(createCrm({ database: sqliteAt(crmSchema), logger: createSilentLogger() }));
+  const inventory = await serveApp(
+    createInventory({ database: sqliteAt(inventorySchema), logger: createSilentLogger() }),
+  );
   return { crm, inventory, close: async () => void (await Promise.all([crm.close(), inventory.close()])) };
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { createApp as createInventory } from '../../inventory/src/app.js';
+import { inventorySchema } from '../../inventory/src/store/schema.js';
 import { createSilentLogger } from '@welcome/common';
 import { syncNewCustomers } from '../src/domain/sync.js';
 import { captureLogs } from '../../test/support/logs.js';
@@ -131,7 +132,7 @@ describe.each(BACKENDS)('syncNewCustomers on %s', (backend) => {
     const { crm } = await upstreams();
     for (const name of ['Alice', 'Bob']) await createCustomer(crm.url, name);
     let down = true;
-    const inventoryApp = createInventory({ database: sqliteAt(':memory:'), logger: createSilentLogger() });
+    const inventoryApp = createInventory({ database: sqliteAt(inventorySchema), logger: createSilentLogger() });
     const realInventory = await track(serveApp(inventoryApp));
     const gate = await track(gatedInventory(realInventory.url, () => (down ? 503 : undefined)));
     const { logger, lines } = captureLogs();

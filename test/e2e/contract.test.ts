@@ -177,6 +177,15 @@ describe('real responses match the OpenAPI documents, and every documented route
       () => call(base, 'GET', '/journeys?customerId=1'),
       () => call(base, 'GET', '/journeys?customerId=999999'),
       () => call(base, 'GET', '/journeys'),
+      () => call(base, 'GET', '/delivery'),
+      () => call(base, 'POST', '/delivery/pause', { reason: 'Inventory maintenance' }),
+      () => call(base, 'GET', '/status'),
+      // While paused, a webhook is taken and its customer waits.
+      () => call(base, 'POST', '/webhooks/crm', undefined, event(new Date(Date.now() + 1))),
+      () => call(base, 'POST', '/delivery/pause', { until: '2020-01-01T00:00:00Z', by: 'me' }),
+      () => call(base, 'POST', '/delivery/pause', undefined, malformed),
+      () => call(base, 'POST', '/delivery/resume'),
+      () => call(base, 'POST', '/dead-letters/1/replay'),
       ...operational(base),
     ]);
     expect(checker.uncovered()).toEqual([]);

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
 import Database from 'better-sqlite3';
-import { createSilentLogger, openDatabase, sqliteDatabase } from '@welcome/common';
+import { createSilentLogger, latestVersion, openSqlite, sqliteDatabase } from '@welcome/common';
 import request from 'supertest';
 import { createApp as createCrm } from '../../crm/src/app.js';
 import { crmSchema } from '../../crm/src/store/schema.js';
-import { inventorySchema } from '../../inventory/src/store/sqlite-package-store.js';
+import { inventorySchema } from '../../inventory/src/store/schema.js';
 import { ROOT, type ServiceName } from './platform.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'damaged-'));
@@ -60,8 +60,8 @@ describe('a damaged or foreign database file stops the service at start, untouch
     const path = freshPath('crm.db');
     const before = sqliteFile(
       path,
-      { applicationId: crmSchema.applicationId, userVersion: 99 },
-      crmSchema.migrations[0]!,
+      { applicationId: crmSchema.sqlite.applicationId, userVersion: 99 },
+      crmSchema.sqlite.migrations[0]!.sql,
     );
     const { status, lines } = startOn('crm', path);
     expect(status).toBe(1);
@@ -77,8 +77,8 @@ describe('a damaged or foreign database file stops the service at start, untouch
     const path = freshPath('inventory.db');
     const before = sqliteFile(
       path,
-      { applicationId: inventorySchema.applicationId, userVersion: 1 },
-      inventorySchema.migrations[0]!,
+      { applicationId: inventorySchema.sqlite.applicationId, userVersion: 1 },
+      inventorySchema.sqlite.migrations[0]!.sql,
     );
     const { status, lines } = startOn('crm', path);
     expect(status).toBe(1);
@@ -114,10 +114,9 @@ describe('a damaged or foreign database file stops the service at start, untouch
 
 describe('schema versions', () => {
   test('a new database is stamped with the service and the schema version', () => {
-    const db = openDatabase(':memory:');
-    createCrm({ database: sqliteDatabase(db, createSilentLogger()), logger: createSilentLogger() });
-    expect(db.pragma('application_id', { simple: true })).toBe(crmSchema.applicationId);
-    expect(db.pragma('user_version', { simple: true })).toBe(crmSchema.migrations.length);
+    const db = openSqlite(':memory:', crmSchema.sqlite);
+    expect(db.pragma('application_id', { simple: true })).toBe(crmSchema.sqlite.applicationId);
+    expect(db.pragma('user_version', { simple: true })).toBe(latestVersion(crmSchema.sqlite.migrations));
   });
 
   test('a database from before versioning is adopted and migrated forward with its data', async () => {
@@ -125,17 +124,17 @@ describe('schema versions', () => {
     sqliteFile(
       path,
       {},
-      `${crmSchema.migrations[0]!}
+      `${crmSchema.sqlite.migrations[0]!.sql}
        INSERT INTO customers (name, email, email_key, created_at) ` +
         "VALUES ('Old Alice', 'alice@example.com', 'alice@example.com', '2026-01-01T00:00:00.000Z');",
     );
-    const db = openDatabase(path);
+    const db = openSqlite(path, crmSchema.sqlite);
     const http = request(
       createCrm({ database: sqliteDatabase(db, createSilentLogger()), logger: createSilentLogger() }).callback(),
     );
     expect((await http.get('/customers/1')).body).toMatchObject({ id: 1, name: 'Old Alice' });
-    expect(db.pragma('user_version', { simple: true })).toBe(crmSchema.migrations.length);
-    expect(db.pragma('application_id', { simple: true })).toBe(crmSchema.applicationId);
+    expect(db.pragma('user_version', { simple: true })).toBe(latestVersion(crmSchema.sqlite.migrations));
+    expect(db.pragma('application_id', { simple: true })).toBe(crmSchema.sqlite.applicationId);
     db.close();
   });
 });

@@ -1,8 +1,10 @@
 import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
-import { createSilentLogger, openDatabase, sqliteDatabase, type Db, type Logger } from '@welcome/common';
+import { createSilentLogger, openSqlite, sqliteDatabase, type Db, type Logger } from '@welcome/common';
 import { createApp as createCrm } from '../../crm/src/app.js';
+import { crmSchema } from '../../crm/src/store/schema.js';
 import { createApp as createInventory } from '../../inventory/src/app.js';
+import { inventorySchema } from '../../inventory/src/store/schema.js';
 import { createApp as createMiddleware } from '../../middleware/src/app.js';
 import { syncNewCustomers } from '../../middleware/src/domain/sync.js';
 import {
@@ -26,6 +28,7 @@ const postJson = (http: ReturnType<typeof request>, path: string, body: unknown)
 const services = [
   {
     name: 'CRM',
+    schema: crmSchema,
     table: 'customers',
     build: (db: Db, logger: Logger) => createCrm({ database: sqliteDatabase(db, logger), logger }),
     write: (http: ReturnType<typeof request>, n: number) =>
@@ -35,6 +38,7 @@ const services = [
   },
   {
     name: 'Inventory',
+    schema: inventorySchema,
     table: 'packages',
     build: (db: Db, logger: Logger) => createInventory({ database: sqliteDatabase(db, logger), logger }),
     write: (http: ReturnType<typeof request>, n: number) =>
@@ -46,7 +50,7 @@ const services = [
 
 describe('a commit that fails is never acknowledged', () => {
   test.each(services)('the $name answers no 2xx, hands out no id, and stores nothing', async (service) => {
-    const db = openDatabase(':memory:');
+    const db = openSqlite(':memory:', service.schema.sqlite);
     const http = request(service.build(db, createSilentLogger()).callback());
     const breaker = failCommitsOn(db, service.table);
     const refused = await Promise.all([1, 2, 3].map(async (n) => (await service.write(http, n)).status));
@@ -96,7 +100,7 @@ describe('a full disk', () => {
   test.each(services)(
     'the $name answers 507 with Retry-After, is not ready, says so once, and takes writes again once there is room',
     async (service) => {
-      const db = openDatabase(':memory:');
+      const db = openSqlite(':memory:', service.schema.sqlite);
       const { logger, lines } = captureLogs(service.name);
       const http = request(service.build(db, logger).callback());
       const disk = fillDisk(db, service.table);

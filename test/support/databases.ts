@@ -5,12 +5,12 @@ import {
   connectPostgres,
   createSilentLogger,
   migratePostgres,
-  openDatabase,
+  openSqlite,
   sqliteDatabase,
   type Logger,
   type Postgres,
-  type PostgresSetup,
   type ServiceDatabase,
+  type ServiceSchema,
 } from '@welcome/common';
 
 /** The two backends every store's behaviour suite runs on. */
@@ -56,10 +56,10 @@ export async function createTestDatabase(): Promise<{ url: string; drop(): Promi
 /**
  * The databases of one test file: SQLite files or `:memory:`, and on PostgreSQL one database of
  * the file's own (made on first use, dropped after the file), with a fresh schema for every
- * database a test opens, migrated and set up as the service does at start. What a test opened is
- * closed after it.
+ * database a test opens; each migrated and set up as the service does at start. What a test
+ * opened is closed after it.
  */
-export function testDatabases(service: string, setup: PostgresSetup) {
+export function testDatabases(service: string, serviceSchema: ServiceSchema) {
   let database: Promise<{ url: string; drop(): Promise<void> }> | undefined;
   let schemas = 0;
   const opened: Array<() => Promise<void>> = [];
@@ -86,10 +86,10 @@ export function testDatabases(service: string, setup: PostgresSetup) {
         poolSize: options.poolSize ?? 4,
         schema,
         logger: options.logger ?? createSilentLogger(),
-        settings: setup.settings,
+        settings: serviceSchema.postgres.settings,
       });
       opened.push(() => pgDb.close());
-      await migratePostgres(pgDb, setup.migrations);
+      await migratePostgres(pgDb, serviceSchema.postgres.migrations);
       return pgDb;
     },
     /**
@@ -102,7 +102,7 @@ export function testDatabases(service: string, setup: PostgresSetup) {
     ): Promise<ServiceDatabase> {
       const logger = options.logger ?? createSilentLogger();
       if (backend === 'sqlite') {
-        const db = openDatabase(options.path ?? ':memory:');
+        const db = openSqlite(options.path ?? ':memory:', serviceSchema.sqlite);
         opened.push(async () => void (db.open && db.close()));
         return sqliteDatabase(db, logger);
       }
@@ -111,7 +111,14 @@ export function testDatabases(service: string, setup: PostgresSetup) {
   };
 }
 
-/** A SQLite database in memory, or in the file at `path`: for tests that need a service, not a backend. */
-export function sqliteAt(path = ':memory:', logger: Logger = createSilentLogger()): ServiceDatabase {
-  return sqliteDatabase(openDatabase(path), logger);
+/**
+ * A service's SQLite database in memory, or in the file at `path`, migrated as the service does at
+ * start: for tests that need a service, not a backend.
+ */
+export function sqliteAt(
+  schema: ServiceSchema,
+  path = ':memory:',
+  logger: Logger = createSilentLogger(),
+): ServiceDatabase {
+  return sqliteDatabase(openSqlite(path, schema.sqlite), logger);
 }

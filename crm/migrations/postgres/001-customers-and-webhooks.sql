@@ -1,6 +1,6 @@
 -- Ids come from identity sequences, which never hand a value out twice. A sequence alone does not
 -- make `after=` a safe cursor across replicas: every insert of customers takes a transaction-scoped
--- advisory lock before it draws its ids, so ids become visible in id order (see postgres-customer-store.ts).
+-- advisory lock before it draws its ids, so ids become visible in id order (see src/store/customers/postgres.ts).
 -- Times are ISO 8601 text, as the API shows them and as the SQLite file keeps them.
 -- email_key holds the email lower-cased by the CRM itself, as in the SQLite file, so that both
 -- backends agree on which emails are the same.

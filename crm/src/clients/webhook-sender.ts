@@ -5,7 +5,7 @@ import { SpanKind } from '@opentelemetry/api';
 import { contextOf, inSpan, isTracing, keepAliveAgents, linkTo, readTraceparent } from '@welcome/common';
 import { Webhook } from 'standardwebhooks';
 import { isLinkLocal, urlProblem } from './webhook-url.js';
-import type { DueMessage } from '../store/webhook-store.js';
+import type { DueMessage } from '../store/webhooks/webhook-store.js';
 
 export interface SendResult {
   delivered: boolean;

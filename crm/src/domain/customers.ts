@@ -1,6 +1,8 @@
 import { AppError, conflict, currentTraceparent, notFound } from '@welcome/common';
-import { EmailTakenError, type Customer, type CustomerStore } from '../store/customer-store.js';
+import type { CustomerStore } from '../store/customers/customer-store.js';
 import type { CustomerFeed } from './customer-feed.js';
+import type { Customer } from './model.js';
+import { customerCreatedEvent } from './webhooks.js';
 
 export interface CustomerDeps {
   store: CustomerStore;
@@ -15,22 +17,16 @@ export interface CustomerDeps {
 /** Seconds a long poll refused for being one too many is told to wait. */
 export const HELD_POLLS_RETRY_AFTER_S = 5;
 
+/** Stores the customer and, in the same commit, its `customer.created` event for every webhook endpoint. */
 export async function registerCustomer(deps: CustomerDeps, input: { name: string; email: string }): Promise<Customer> {
-  try {
-    const customer = await deps.store.insert({
-      ...input,
-      createdAt: deps.now().toISOString(),
-      traceparent: currentTraceparent(),
-    });
-    deps.feed.committed(customer.id);
-    deps.onRegistered?.(customer);
-    return customer;
-  } catch (error) {
-    if (error instanceof EmailTakenError) {
-      throw conflict('email-taken', `A customer with the email ${input.email} already exists.`);
-    }
-    throw error;
-  }
+  const customer = await deps.store.insert(
+    { ...input, createdAt: deps.now().toISOString(), traceparent: currentTraceparent() },
+    customerCreatedEvent,
+  );
+  if (!customer) throw conflict('email-taken', `A customer with the email ${input.email} already exists.`);
+  deps.feed.committed(customer.id);
+  deps.onRegistered?.(customer);
+  return customer;
 }
 
 export async function getCustomer(deps: CustomerDeps, id: number): Promise<Customer> {

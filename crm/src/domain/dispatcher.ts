@@ -1,6 +1,6 @@
 import { isDatabaseUnavailable, type Logger } from '@welcome/common';
 import type { WebhookSender } from '../clients/webhook-sender.js';
-import type { DueMessage, WebhookStore } from '../store/webhook-store.js';
+import type { DueMessage, WebhookStore } from '../store/webhooks/webhook-store.js';
 
 export interface Dispatcher {
   /** A message may be due now (a customer was just committed, a retry was asked for). */

@@ -1,5 +1,5 @@
 import { startRetention, type Logger } from '@welcome/common';
-import type { WebhookStore } from '../store/webhook-store.js';
+import type { WebhookStore } from '../store/webhooks/webhook-store.js';
 
 export { PRUNE_EVERY_MS } from '@welcome/common';
 

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { AppError, conflict, notFound, validationFailed } from '@welcome/common';
 import { urlProblem } from '../clients/webhook-url.js';
-import type { WebhookEndpoint, WebhookMessage, WebhookStore } from '../store/webhook-store.js';
+import type { WebhookStore } from '../store/webhooks/webhook-store.js';
+import type { Customer, WebhookEndpoint, WebhookEvent, WebhookMessage } from './model.js';
 
 export { MAX_URL_LENGTH, urlProblem } from '../clients/webhook-url.js';
 
@@ -17,6 +18,15 @@ export interface WebhookDeps {
   /** Told when a message is due now, so that the dispatcher sends it without waiting. */
   onDue?: () => void;
 }
+
+/**
+ * The `customer.created` event of a customer just stored. Its body is made once, stored with the
+ * customer, and sent as it is by every attempt.
+ */
+export const customerCreatedEvent = (customer: Customer): WebhookEvent => ({
+  eventType: 'customer.created',
+  payload: JSON.stringify({ type: 'customer.created', timestamp: customer.createdAt, data: customer }),
+});
 
 /** An endpoint as the API shows it after creation: never its secret. */
 export type PublicEndpoint = Omit<WebhookEndpoint, 'secret'>;

@@ -1,5 +1,6 @@
 import { conflict, notFound } from '@welcome/common';
-import type { PackageStore, WelcomePackage } from '../store/package-store.js';
+import type { PackageStore } from '../store/packages/package-store.js';
+import type { WelcomePackage } from './model.js';
 
 export interface PackageDeps {
   store: PackageStore;

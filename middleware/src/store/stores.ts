@@ -1,5 +1,4 @@
 import type { ServiceDatabase } from '@welcome/common';
-import { prepareSqlite } from './schema.js';
 import { createPostgresDeadLetterStore } from './dead-letters/postgres.js';
 import { createSqliteDeadLetterStore } from './dead-letters/sqlite.js';
 import type { DeadLetterStore } from './dead-letters/dead-letter-store.js';
@@ -47,7 +46,6 @@ export function createMiddlewareStores(database: ServiceDatabase): MiddlewareSto
     };
   }
   const { db, storage } = database;
-  prepareSqlite(db);
   return {
     deliveries: createSqliteDeliveryStore(db, storage),
     deadLetters: createSqliteDeadLetterStore(db, storage),

@@ -32,8 +32,8 @@ const WAL_SIZE_LIMIT = 4 * 1024 * 1024;
 /**
  * Opens (creating if needed) a SQLite file with full sync, so that a row committed before a 2xx
  * survives a SIGKILL or a power cut. A file that is not a database, or a folder that cannot be
- * written, is a DatabaseOpenError. Nothing is written to the file here: `migrate` does that once
- * it knows the file is the service's own.
+ * written, is a DatabaseOpenError. Nothing is written to the file here: `migrateSqlite` does that
+ * once it knows the file is the service's own.
  */
 export function openDatabase(path: string): Db {
   if (path !== ':memory:') {
@@ -77,56 +77,6 @@ export function commitWithoutSync<R>(db: Db, commit: () => R): R {
 /** True for the error SQLite raises when a UNIQUE index refuses a row. */
 export function isUniqueViolation(error: unknown): boolean {
   return codeOf(error) === 'SQLITE_CONSTRAINT_UNIQUE';
-}
-
-/** A service's schema: its stamp in the file's header and the steps that build it. */
-export interface Schema {
-  /** Stamped in the file's header (PRAGMA application_id), so that no service opens another's file. */
-  applicationId: number;
-  /** A table this service's files have always had: a file without stamps but with it predates them. */
-  ownTable: string;
-  /** `migrations[v]` takes the schema from version v to v + 1; the file's version is PRAGMA user_version. */
-  migrations: readonly string[];
-}
-
-function describeFile(db: Db): string {
-  return db.name === ':memory:' ? 'the in-memory database' : `DB_PATH ${db.name}`;
-}
-
-/**
- * Makes the file the service's own: refuses, changing nothing, a file from a newer build or one
- * that belongs to another application; otherwise turns on the write-ahead log and brings the
- * schema to the newest version this build knows, in one transaction.
- */
-export function migrate(db: Db, schema: Schema): void {
-  const latest = schema.migrations.length;
-  db.transaction(() => {
-    const version = db.pragma('user_version', { simple: true }) as number;
-    const applicationId = db.pragma('application_id', { simple: true }) as number;
-    const tables = db
-      .prepare<[], { name: string }>("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
-      .all();
-    const ours =
-      applicationId === schema.applicationId ||
-      (applicationId === 0 && (tables.length === 0 || tables.some((t) => t.name === schema.ownTable)));
-    if (!ours) {
-      throw new DatabaseOpenError(
-        `${describeFile(db)} belongs to another application (application_id ${applicationId}, tables ` +
-          `${tables.map((t) => t.name).join(', ')}); it was left untouched: ` +
-          "point DB_PATH at this service's own database or at a new file",
-      );
-    }
-    if (version > latest) {
-      throw new DatabaseOpenError(
-        `${describeFile(db)} has schema version ${version}, newer than the ${latest} this build knows; it was left ` +
-          'untouched: run the newer build that wrote it, or restore a backup made before the upgrade',
-      );
-    }
-    for (const step of schema.migrations.slice(version)) db.exec(step);
-    if (version < latest) db.pragma(`user_version = ${latest}`);
-    if (applicationId !== schema.applicationId) db.pragma(`application_id = ${schema.applicationId}`);
-  }).immediate();
-  db.pragma('journal_mode = WAL');
 }
 
 /** The disk under the database is full: the write was not made, and may be tried again later. */

@@ -1,11 +1,11 @@
 import type Koa from 'koa';
 import { ConfigError, type CommonConfig } from './config.js';
-import type { PostgresSetup } from './postgres.js';
 import {
   closeServiceDatabase,
   describeDatabase,
   openServiceDatabase,
   type ServiceDatabase,
+  type ServiceSchema,
 } from './service-database.js';
 import { boundPort, closeServer, listen } from './http.js';
 import { createLogger, type Logger } from './logger.js';
@@ -88,17 +88,17 @@ export interface ServiceParts {
 }
 
 /**
- * What every index.ts does: a logger, the database (SQLite, or PostgreSQL with its schema
- * migrated), the app built from them, the port bound, and a stop that undoes it all in reverse order.
+ * What every index.ts does: a logger, the database (SQLite or PostgreSQL, its schema migrated),
+ * the app built from them, the port bound, and a stop that undoes it all in reverse order.
  */
 export async function startService(
   service: string,
   config: CommonConfig,
-  postgres: PostgresSetup,
+  schema: ServiceSchema,
   build: (database: ServiceDatabase, logger: Logger) => ServiceParts,
 ): Promise<RunningService> {
   const logger = createLogger({ service, level: config.logLevel, format: config.logFormat });
-  const database = await openServiceDatabase(config.database, { service, logger, postgres });
+  const database = await openServiceDatabase(config.database, { service, logger, schema });
   const parts = build(database, logger);
   const server = await listen(parts.app, config.port, config.host);
   const port = boundPort(server);

@@ -52,11 +52,19 @@ export function createInventoryGate(
   let openedThisRun = false;
   let throttled = 0;
   let throttleToldUntil = 0;
+  let probing: Promise<void> | undefined;
 
   /** Takes a turn, waiting for its slot of the rate limit; throws DeliveryHeldError while asks are held. */
   const takeTurn = async (): Promise<Extract<Turn, { verdict: 'go' }>> => {
     const turn = await flow.takeTurn(settings.ratePerSecond);
-    if (turn.verdict === 'held') throw new DeliveryHeldError(turn.reason, turn.untilMs);
+    if (turn.verdict === 'held') {
+      // This process's own probe is in flight: its outcome decides, so wait for it and look again.
+      if (turn.reason === 'breakerOpen' && probing) {
+        await probing;
+        return takeTurn();
+      }
+      throw new DeliveryHeldError(turn.reason, turn.untilMs);
+    }
     if (turn.waitMs > 0) {
       await pause(turn.waitMs);
       // While it waited, another ask (here or on another replica) may have met a Retry-After.
@@ -109,8 +117,10 @@ export function createInventoryGate(
     await limit.acquire();
     let learnt: Parameters<AdaptiveLimit['release']>[0] = { kind: 'none' };
     let probeMs: number | null = null;
+    let probed = () => {};
     try {
       probeMs = (await takeTurn()).probeMs;
+      if (probeMs !== null) probing = new Promise((resolve) => (probed = resolve));
       const started = performance.now();
       const result = await work({ beforeRetry: async () => void (await takeTurn()) });
       learnt = { kind: 'answered', latencyMs: performance.now() - started };
@@ -131,6 +141,8 @@ export function createInventoryGate(
       }
       throw error;
     } finally {
+      if (probeMs !== null) probing = undefined;
+      probed();
       limit.release(learnt);
     }
   };

@@ -1,15 +1,6 @@
-import { groupCommit, isUniqueViolation, migrate, type Db, type Settled, type StorageGuard } from '@welcome/common';
-import {
-  customerCreatedEvent,
-  EmailTakenError,
-  emailKey,
-  toCustomer,
-  type Customer,
-  type CustomerRow,
-  type CustomerStore,
-  type NewCustomer,
-} from './customer-store.js';
-import { crmSchema } from './schema.js';
+import { groupCommit, isUniqueViolation, type Db, type StorageGuard } from '@welcome/common';
+import type { Customer } from '../../domain/model.js';
+import { emailKey, toCustomer, type Asked, type CustomerRow, type CustomerStore } from './customer-store.js';
 
 /**
  * Customers in a SQLite file, which one process owns: ids are handed out and committed in order by
@@ -17,7 +8,6 @@ import { crmSchema } from './schema.js';
  * disk), each in a savepoint of its own, so that one taken email refuses that customer alone.
  */
 export function createSqliteCustomerStore(db: Db, storage: StorageGuard): CustomerStore {
-  migrate(db, crmSchema);
   const insert = db.prepare<[string, string, string, string, string | null], CustomerRow>(
     'INSERT INTO customers (name, email, email_key, created_at, traceparent) VALUES (?, ?, ?, ?, ?) RETURNING *',
   );
@@ -30,7 +20,7 @@ export function createSqliteCustomerStore(db: Db, storage: StorageGuard): Custom
   `);
   // In an explicit transaction, a commit that fails (a full disk) throws: in autocommit, .get()
   // on INSERT ... RETURNING hands back the row even then, and never lets SQLite checkpoint.
-  const insertCommitted = db.transaction((customer: NewCustomer) => {
+  const insertCommitted = db.transaction(({ customer, eventOf }: Asked) => {
     const created = toCustomer(
       insert.get(
         customer.name,
@@ -40,28 +30,29 @@ export function createSqliteCustomerStore(db: Db, storage: StorageGuard): Custom
         customer.traceparent ?? null,
       )!,
     );
-    enqueue.run('customer.created', created.id, customerCreatedEvent(created), created.createdAt);
+    const { eventType, payload } = eventOf(created);
+    enqueue.run(eventType, created.id, payload, created.createdAt);
     return created;
   });
 
   // Inside the batch's transaction, insertCommitted runs as a savepoint: a taken email rolls back
-  // that customer alone; anything else (a full disk) fails the whole batch.
-  const insertAll = db.transaction((batch: NewCustomer[]): Array<Settled<Customer>> =>
-    batch.map((customer) => {
+  // that customer alone (answered undefined); anything else (a full disk) fails the whole batch.
+  const insertAll = db.transaction((batch: Asked[]) =>
+    batch.map((asked) => {
       try {
-        return { ok: true, value: insertCommitted(customer) };
+        return { ok: true as const, value: insertCommitted(asked) };
       } catch (error) {
         if (!isUniqueViolation(error)) throw error;
-        return { ok: false, error: new EmailTakenError(customer.email) };
+        return { ok: true as const, value: undefined };
       }
     }),
   );
-  const insertTogether = groupCommit<NewCustomer, Customer>((batch) =>
+  const insertTogether = groupCommit<Asked, Customer | undefined>((batch) =>
     storage.write('insert customer', () => insertAll.immediate(batch)),
   );
 
   return {
-    insert: insertTogether,
+    insert: (customer, eventOf) => insertTogether({ customer, eventOf }),
     async findById(id) {
       const row = byId.get(id);
       return row && toCustomer(row);

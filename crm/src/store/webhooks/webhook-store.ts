@@ -1,35 +1,4 @@
-import type { ServiceDatabase } from '@welcome/common';
-import { createPostgresWebhookStore } from './postgres-webhook-store.js';
-import { createSqliteWebhookStore } from './sqlite-webhook-store.js';
-
-export interface WebhookEndpoint {
-  id: number;
-  url: string;
-  secret: string;
-  /**
-   * How many messages one request may carry: 1 sends each event alone, more sends due messages
-   * together as a JSON array.
-   */
-  batchSize: number;
-  createdAt: string;
-}
-
-export type NewEndpoint = Omit<WebhookEndpoint, 'id'>;
-
-export type MessageStatus = 'pending' | 'delivered' | 'failed';
-
-export interface WebhookMessage {
-  id: number;
-  eventType: string;
-  customerId: number;
-  status: MessageStatus;
-  attempts: number;
-  lastAttemptAt: string | null;
-  lastStatus: number | null;
-  lastError: string | null;
-  /** When the dispatcher sends it next; null once delivered or failed. */
-  nextAttemptAt: string | null;
-}
+import type { MessageStatus, NewEndpoint, WebhookEndpoint, WebhookMessage } from '../../domain/model.js';
 
 /** A message claimed for sending, with what sending it takes. */
 export interface DueMessage {
@@ -193,11 +162,4 @@ export function earliest(a: string | null | undefined, b: string | null | undefi
   if (a == null) return b ?? undefined;
   if (b == null) return a;
   return a < b ? a : b;
-}
-
-/** The webhook store on the service's database, whichever it is. */
-export function createWebhookStore(database: ServiceDatabase): WebhookStore {
-  return database.kind === 'sqlite'
-    ? createSqliteWebhookStore(database.db, database.storage)
-    : createPostgresWebhookStore(database.pg);
 }

@@ -1,5 +1,5 @@
-import { commitWithoutSync, groupCommit, migrate, type Db, type StorageGuard } from '@welcome/common';
-import { crmSchema } from './schema.js';
+import { commitWithoutSync, groupCommit, type Db, type StorageGuard } from '@welcome/common';
+import type { MessageStatus, NewEndpoint } from '../../domain/model.js';
 import {
   afterAttempt,
   batchesOf,
@@ -12,14 +12,11 @@ import {
   type DueRow,
   type EndpointRow,
   type MessageRow,
-  type MessageStatus,
-  type NewEndpoint,
   type WebhookStore,
 } from './webhook-store.js';
 
-/** Webhook endpoints and the outbox in the CRM's SQLite file. */
-export function createSqliteWebhookStore(db: Db, storage: StorageGuard): WebhookStore {
-  migrate(db, crmSchema);
+/** The store's statements, prepared once. */
+function prepareStatements(db: Db) {
   const insertEndpoint = db.prepare<[string, string, number, string], EndpointRow>(
     'INSERT INTO webhook_endpoints (url, secret, batch_size, created_at) VALUES (?, ?, ?, ?) RETURNING *',
   );
@@ -71,22 +68,56 @@ export function createSqliteWebhookStore(db: Db, storage: StorageGuard): Webhook
     'SELECT status, COUNT(*) AS n FROM webhook_messages GROUP BY status',
   );
 
-  const write = storage.write;
+  return {
+    insertEndpoint,
+    setBatchSize,
+    endpointCount,
+    endpointById,
+    endpointByUrl,
+    endpointsAfter,
+    removeEndpoint,
+    messagesAfter,
+    messageById,
+    largestBatch,
+    duePending,
+    firstPending,
+    due,
+    attempted,
+    prune,
+    byStatus,
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+/** Endpoints are made in transactions of their own, in which the limit is counted. */
+function endpointTransactions(db: Db, sql: Statements) {
   const createWithin = (endpoint: NewEndpoint, limit: number) =>
-    endpointCount.get()!.n >= limit
+    sql.endpointCount.get()!.n >= limit
       ? undefined
-      : toEndpoint(insertEndpoint.get(endpoint.url, endpoint.secret, endpoint.batchSize, endpoint.createdAt)!);
-  const createEndpoint = db.transaction(createWithin);
-  const findOrCreateEndpoint = db.transaction((endpoint: NewEndpoint, limit: number) => {
-    const existing = endpointByUrl.get(endpoint.url, endpoint.secret);
-    if (existing) {
-      const kept =
-        existing.batch_size === endpoint.batchSize ? existing : setBatchSize.get(endpoint.batchSize, existing.id)!;
-      return { endpoint: toEndpoint(kept), created: false };
-    }
-    const created = createWithin(endpoint, limit);
-    return created && { endpoint: created, created: true };
-  });
+      : toEndpoint(sql.insertEndpoint.get(endpoint.url, endpoint.secret, endpoint.batchSize, endpoint.createdAt)!);
+  return {
+    createEndpoint: db.transaction(createWithin),
+    findOrCreateEndpoint: db.transaction((endpoint: NewEndpoint, limit: number) => {
+      const existing = sql.endpointByUrl.get(endpoint.url, endpoint.secret);
+      if (existing) {
+        const kept =
+          existing.batch_size === endpoint.batchSize
+            ? existing
+            : sql.setBatchSize.get(endpoint.batchSize, existing.id)!;
+        return { endpoint: toEndpoint(kept), created: false };
+      }
+      const created = createWithin(endpoint, limit);
+      return created && { endpoint: created, created: true };
+    }),
+  };
+}
+
+/** Webhook endpoints and the outbox in the CRM's SQLite file. */
+export function createSqliteWebhookStore(db: Db, storage: StorageGuard): WebhookStore {
+  const sql = prepareStatements(db);
+  const { createEndpoint, findOrCreateEndpoint } = endpointTransactions(db, sql);
+  const write = storage.write;
   // One process owns the file, so a lease need not be written: it is held here, and a claim costs
   // no commit (no sync to disk) per message sent. A restart forgets them, and sends what is due.
   const leases = new Map<number, string>();
@@ -97,7 +128,7 @@ export function createSqliteWebhookStore(db: Db, storage: StorageGuard): Webhook
   const recordAll = db.transaction((batch: Array<{ id: number; attempt: Attempt }>) => {
     for (const { id, attempt } of batch) {
       const { status, nextAttemptAt } = afterAttempt(attempt);
-      attempted.run(attempt.at, attempt.status, attempt.error, status, nextAttemptAt, id);
+      sql.attempted.run(attempt.at, attempt.status, attempt.error, status, nextAttemptAt, id);
     }
   });
   const recordTogether = groupCommit<{ id: number; attempt: Attempt }>((batch) => {
@@ -111,25 +142,25 @@ export function createSqliteWebhookStore(db: Db, storage: StorageGuard): Webhook
     findOrCreateEndpoint: async (endpoint, limit) =>
       write('insert webhook endpoint', () => findOrCreateEndpoint.immediate(endpoint, limit)),
     async findEndpoint(id) {
-      const row = endpointById.get(id);
+      const row = sql.endpointById.get(id);
       return row && toEndpoint(row);
     },
-    listEndpoints: async (after, limit) => endpointsAfter.all(after, limit).map(toEndpoint),
-    deleteEndpoint: async (id) => write('delete webhook endpoint', () => removeEndpoint.run(id).changes > 0),
-    listMessages: async (endpointId, after, limit) => messagesAfter.all(endpointId, after, limit).map(toMessage),
+    listEndpoints: async (after, limit) => sql.endpointsAfter.all(after, limit).map(toEndpoint),
+    deleteEndpoint: async (id) => write('delete webhook endpoint', () => sql.removeEndpoint.run(id).changes > 0),
+    listMessages: async (endpointId, after, limit) => sql.messagesAfter.all(endpointId, after, limit).map(toMessage),
     async findMessage(endpointId, id) {
-      const row = messageById.get(endpointId, id);
+      const row = sql.messageById.get(endpointId, id);
       return row && toMessage(row);
     },
     async makeDue(endpointId, id, at) {
-      write('retry webhook message', () => due.run(at, endpointId, id));
-      const row = messageById.get(endpointId, id);
+      write('retry webhook message', () => sql.due.run(at, endpointId, id));
+      const row = sql.messageById.get(endpointId, id);
       return row && toMessage(row);
     },
     async claimDue(at, requests, leaseUntil) {
       // The messages leased now are among the first due: asking for as many more skips them.
-      const free = duePending
-        .all({ at, limit: requests * largestBatch.get()!.n + leases.size })
+      const free = sql.duePending
+        .all({ at, limit: requests * sql.largestBatch.get()!.n + leases.size })
         .filter((row) => !leased(row.id, at));
       const batches = batchesOf(free, requests);
       for (const batch of batches) for (const row of batch) leases.set(row.id, leaseUntil);
@@ -139,7 +170,7 @@ export function createSqliteWebhookStore(db: Db, storage: StorageGuard): Webhook
       // In due order, each message is claimable at its due time or the end of its lease, whichever is
       // later; past the first that no lease holds, none is claimable sooner.
       let next: string | undefined;
-      for (const row of firstPending.all(leases.size + 1)) {
+      for (const row of sql.firstPending.all(leases.size + 1)) {
         const until = leases.get(row.id);
         next = earliest(next, until !== undefined && until > row.next_attempt_at ? until : row.next_attempt_at);
         if (until === undefined) break;
@@ -147,10 +178,10 @@ export function createSqliteWebhookStore(db: Db, storage: StorageGuard): Webhook
       return next;
     },
     recordAttempt: (id, attempt) => recordTogether({ id, attempt }),
-    pruneMessages: async (before, limit) => write('prune webhook messages', () => prune.run(before, limit).changes),
+    pruneMessages: async (before, limit) => write('prune webhook messages', () => sql.prune.run(before, limit).changes),
     async countByStatus() {
       const counts: Record<MessageStatus, number> = { pending: 0, delivered: 0, failed: 0 };
-      for (const row of byStatus.all()) counts[row.status] = row.n;
+      for (const row of sql.byStatus.all()) counts[row.status] = row.n;
       return counts;
     },
   };

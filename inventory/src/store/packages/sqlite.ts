@@ -1,27 +1,6 @@
-import { groupCommit, migrate, type Db, type Schema, type StorageGuard } from '@welcome/common';
-import {
-  toPackage,
-  type NewPackage,
-  type PackageRow,
-  type PackageStore,
-  type WelcomePackage,
-} from './package-store.js';
-
-/** The Inventory's database; each step is applied once, in order, and recorded in the file. */
-export const inventorySchema: Schema = {
-  applicationId: 0x77696e76, // "winv"
-  ownTable: 'packages',
-  migrations: [
-    // UNIQUE(customer_id) is the one-package-per-customer rule, enforced where no bug can skip it.
-    `CREATE TABLE IF NOT EXISTS packages (
-      id INTEGER PRIMARY KEY AUTOINCREMENT,
-      customer_id INTEGER NOT NULL UNIQUE,
-      customer_name TEXT NOT NULL,
-      status TEXT NOT NULL DEFAULT 'Pending',
-      created_at TEXT NOT NULL
-    ) STRICT;`,
-  ],
-};
+import { groupCommit, type Db, type StorageGuard } from '@welcome/common';
+import type { NewPackage, WelcomePackage } from '../../domain/model.js';
+import { toPackage, type PackageRow, type PackageStore } from './package-store.js';
 
 /**
  * Packages in a SQLite file. Requests that arrive in the same turn are committed together (one
@@ -29,7 +8,6 @@ export const inventorySchema: Schema = {
  * that batch finds the first one's package.
  */
 export function createSqlitePackageStore(db: Db, storage: StorageGuard): PackageStore {
-  migrate(db, inventorySchema);
   const byCustomer = db.prepare<[number], PackageRow>('SELECT * FROM packages WHERE customer_id = ?');
   const insert = db.prepare<[number, string, string], PackageRow>(
     'INSERT INTO packages (customer_id, customer_name, created_at) VALUES (?, ?, ?) RETURNING *',

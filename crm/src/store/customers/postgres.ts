@@ -1,14 +1,6 @@
 import { groupCommit, type Postgres, type Settled } from '@welcome/common';
-import {
-  customerCreatedEvent,
-  EmailTakenError,
-  emailKey,
-  toCustomer,
-  type Customer,
-  type CustomerRow,
-  type CustomerStore,
-  type NewCustomer,
-} from './customer-store.js';
+import type { Customer } from '../../domain/model.js';
+import { emailKey, toCustomer, type Asked, type CustomerRow, type CustomerStore } from './customer-store.js';
 
 const CUSTOMER_COLUMNS = 'id, name, email, email_key, created_at, traceparent';
 
@@ -27,8 +19,8 @@ const INSERT_CUSTOMERS = `
 
 const ENQUEUE_MESSAGES = `
   INSERT INTO webhook_messages (endpoint_id, event_type, customer_id, payload, next_attempt_at)
-  SELECT endpoint.id, $4, event.customer_id, event.payload, event.created_at
-  FROM unnest($1::bigint[], $2::text[], $3::text[]) AS event (customer_id, payload, created_at)
+  SELECT endpoint.id, event.event_type, event.customer_id, event.payload, event.created_at
+  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS event (customer_id, event_type, payload, created_at)
   CROSS JOIN webhook_endpoints endpoint
   ORDER BY event.customer_id, endpoint.id`;
 
@@ -50,13 +42,13 @@ export function createPostgresCustomerStore(db: Postgres): CustomerStore {
   const insertLock = `welcome-integration:customers:${db.schema}`;
   const channel = db.channel('customers');
 
-  const insertAll = async (batch: NewCustomer[]): Promise<Array<Settled<Customer>>> => {
+  const insertAll = async (batch: Asked[]): Promise<Array<Settled<Customer | undefined>>> => {
     // The first customer of the batch with an email is the one asked for; the others are refused.
     const firstWithKey = new Map<string, number>();
-    batch.forEach((customer, index) => {
+    batch.forEach(({ customer }, index) => {
       if (!firstWithKey.has(emailKey(customer.email))) firstWithKey.set(emailKey(customer.email), index);
     });
-    const asked = [...firstWithKey.values()].map((index) => batch[index]!);
+    const asked = [...firstWithKey.values()].map((index) => batch[index]!.customer);
     const created = await db.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [insertLock]);
       const rows = await tx.query<CustomerRow>(INSERT_CUSTOMERS, [
@@ -68,11 +60,12 @@ export function createPostgresCustomerStore(db: Postgres): CustomerStore {
       ]);
       if (rows.length === 0) return rows;
       const customers = rows.map(toCustomer);
+      const events = rows.map((row, index) => batch[firstWithKey.get(row.email_key)!]!.eventOf(customers[index]!));
       await tx.query(ENQUEUE_MESSAGES, [
         customers.map((customer) => customer.id),
-        customers.map(customerCreatedEvent),
+        events.map((event) => event.eventType),
+        events.map((event) => event.payload),
         customers.map((customer) => customer.createdAt),
-        'customer.created',
       ]);
       await tx.query('SELECT pg_notify($1, $2)', [
         channel,
@@ -81,15 +74,16 @@ export function createPostgresCustomerStore(db: Postgres): CustomerStore {
       return rows;
     });
     const byKey = new Map(created.map((row) => [row.email_key, toCustomer(row)]));
-    return batch.map((customer, index): Settled<Customer> => {
+    // A customer refused for its email is answered undefined.
+    return batch.map(({ customer }, index) => {
       const key = emailKey(customer.email);
-      const stored = firstWithKey.get(key) === index ? byKey.get(key) : undefined;
-      return stored ? { ok: true, value: stored } : { ok: false, error: new EmailTakenError(customer.email) };
+      return { ok: true, value: firstWithKey.get(key) === index ? byKey.get(key) : undefined };
     });
   };
+  const insertTogether = groupCommit<Asked, Customer | undefined>(insertAll);
 
   return {
-    insert: groupCommit<NewCustomer, Customer>(insertAll),
+    insert: (customer, eventOf) => insertTogether({ customer, eventOf }),
     async findById(id) {
       const [row] = await db.query<CustomerRow>(`SELECT ${CUSTOMER_COLUMNS} FROM customers WHERE id = $1`, [id]);
       return row && toCustomer(row);

@@ -1,22 +1,4 @@
-import { loadMigrations, type PostgresSetup, type ServiceDatabase } from '@welcome/common';
-import { createPostgresPackageStore } from './postgres-package-store.js';
-import { createSqlitePackageStore } from './sqlite-package-store.js';
-
-export type PackageStatus = 'Pending';
-
-export interface WelcomePackage {
-  id: number;
-  customerId: number;
-  customerName: string;
-  status: PackageStatus;
-  createdAt: string;
-}
-
-export interface NewPackage {
-  customerId: number;
-  customerName: string;
-  createdAt: string;
-}
+import type { NewPackage, PackageStatus, WelcomePackage } from '../../domain/model.js';
 
 export interface PackageStore {
   /**
@@ -50,19 +32,3 @@ export const toPackage = (row: PackageRow): WelcomePackage => ({
   status: row.status,
   createdAt: row.created_at,
 });
-
-/** The Inventory's PostgreSQL schema, one numbered SQL file a step (inventory/migrations/postgres). */
-export const inventoryMigrations = loadMigrations(new URL('../../migrations/postgres/', import.meta.url));
-
-/**
- * The Inventory on PostgreSQL: its answers promise a stored row, so every commit waits for the disk
- * (the server's default).
- */
-export const inventoryPostgres: PostgresSetup = { migrations: inventoryMigrations };
-
-/** The package store on the service's database, whichever it is. */
-export function createPackageStore(database: ServiceDatabase): PackageStore {
-  return database.kind === 'sqlite'
-    ? createSqlitePackageStore(database.db, database.storage)
-    : createPostgresPackageStore(database.pg);
-}

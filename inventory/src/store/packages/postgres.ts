@@ -1,11 +1,6 @@
 import { groupCommit, type Postgres } from '@welcome/common';
-import {
-  toPackage,
-  type NewPackage,
-  type PackageRow,
-  type PackageStore,
-  type WelcomePackage,
-} from './package-store.js';
+import type { NewPackage, WelcomePackage } from '../../domain/model.js';
+import { toPackage, type PackageRow, type PackageStore } from './package-store.js';
 
 type Found = { created: boolean; pkg: WelcomePackage };
 

@@ -1,4 +1,5 @@
 import { groupCommit, type Postgres, type Queryable } from '@welcome/common';
+import type { MessageStatus, NewEndpoint, WebhookEndpoint } from '../../domain/model.js';
 import {
   afterAttempt,
   batchesOf,
@@ -8,12 +9,10 @@ import {
   toEndpoint,
   toMessage,
   type Attempt,
+  type DueMessage,
   type DueRow,
   type EndpointRow,
   type MessageRow,
-  type MessageStatus,
-  type NewEndpoint,
-  type WebhookEndpoint,
   type WebhookStore,
 } from './webhook-store.js';
 
@@ -75,6 +74,79 @@ const RECORD_ATTEMPTS = `
     AS attempt (id, at, status, error, outcome, next_attempt_at)
   WHERE webhook_messages.id = attempt.id`;
 
+// Endpoints are made under one lock, so that the limit and "one endpoint per WEBHOOK_URL" hold
+// when replicas start, or are asked, at the same instant.
+const lockEndpoints = (db: Postgres, tx: Queryable) =>
+  tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`welcome-integration:webhook-endpoints:${db.schema}`]);
+
+async function createWithin(tx: Queryable, endpoint: NewEndpoint, limit: number): Promise<WebhookEndpoint | undefined> {
+  const [{ n }] = (await tx.query<{ n: number }>('SELECT COUNT(*) AS n FROM webhook_endpoints')) as [{ n: number }];
+  if (n >= limit) return undefined;
+  const [row] = await tx.query<EndpointRow>(
+    'INSERT INTO webhook_endpoints (url, secret, batch_size, created_at) VALUES ($1, $2, $3, $4) ' +
+      `RETURNING ${ENDPOINT_COLUMNS}`,
+    [endpoint.url, endpoint.secret, endpoint.batchSize, endpoint.createdAt],
+  );
+  return toEndpoint(row!);
+}
+
+async function findOrCreateWithin(tx: Queryable, endpoint: NewEndpoint, limit: number) {
+  const [existing] = await tx.query<EndpointRow>(
+    `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE url = $1 AND secret = $2 ORDER BY id LIMIT 1`,
+    [endpoint.url, endpoint.secret],
+  );
+  if (existing) {
+    if (existing.batch_size === endpoint.batchSize) return { endpoint: toEndpoint(existing), created: false };
+    const [kept] = await tx.query<EndpointRow>(
+      `UPDATE webhook_endpoints SET batch_size = $1 WHERE id = $2 RETURNING ${ENDPOINT_COLUMNS}`,
+      [endpoint.batchSize, existing.id],
+    );
+    return { endpoint: toEndpoint(kept!), created: false };
+  }
+  const created = await createWithin(tx, endpoint, limit);
+  return created && { endpoint: created, created: true };
+}
+
+async function findMessage(db: Postgres, endpointId: number, id: number) {
+  const [row] = await db.query<MessageRow>(
+    `SELECT ${MESSAGE_COLUMNS} FROM webhook_messages WHERE endpoint_id = $1 AND id = $2`,
+    [endpointId, id],
+  );
+  return row && toMessage(row);
+}
+
+async function claimDue(db: Postgres, at: string, requests: number, leaseUntil: string): Promise<DueMessage[][]> {
+  const [{ n: largest }] = (await db.query<{ n: number }>(
+    'SELECT COALESCE(MAX(batch_size), 1) AS n FROM webhook_endpoints',
+  )) as [{ n: number }];
+  if (largest === 1)
+    return (await db.query<DueRow>(CLAIM_DUE, [at, requests, leaseUntil])).map((row) => [toDueMessage(row)]);
+  const leased = await db.transaction(async (tx) => {
+    const chosen = batchesOf(
+      await tx.query<{ id: number; endpoint_id: number; batch_size: number; payload_bytes: number }>(LOCK_DUE, [
+        at,
+        requests * largest,
+      ]),
+      requests,
+    );
+    const rows = await tx.query<DueRow>(LEASE, [chosen.flat().map((row) => row.id), leaseUntil]);
+    return { chosen, byId: new Map(rows.map((row) => [Number(row.id), row])) };
+  });
+  return leased.chosen.map((batch) => batch.map((row) => toDueMessage(leased.byId.get(Number(row.id))!)));
+}
+
+async function recordAttempts(db: Postgres, batch: Array<{ id: number; attempt: Attempt }>): Promise<void> {
+  const outcomes = batch.map(({ attempt }) => afterAttempt(attempt));
+  await db.query(RECORD_ATTEMPTS, [
+    batch.map(({ id }) => id),
+    batch.map(({ attempt }) => attempt.at),
+    batch.map(({ attempt }) => attempt.status),
+    batch.map(({ attempt }) => attempt.error),
+    outcomes.map((outcome) => outcome.status),
+    outcomes.map((outcome) => outcome.nextAttemptAt),
+  ]);
+}
+
 /**
  * Webhook endpoints and the outbox on a PostgreSQL server that any number of CRM replicas share:
  * every replica's dispatcher claims due messages with a lease, sends them outside any
@@ -82,69 +154,18 @@ const RECORD_ATTEMPTS = `
  * leaves its messages leased until the lease ends; then any replica claims them again.
  */
 export function createPostgresWebhookStore(db: Postgres): WebhookStore {
-  // Endpoints are made under one lock, so that the limit and "one endpoint per WEBHOOK_URL" hold
-  // when replicas start, or are asked, at the same instant.
-  const endpointsLock = `welcome-integration:webhook-endpoints:${db.schema}`;
-  const lockEndpoints = (tx: Queryable) => tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [endpointsLock]);
-  const createWithin = async (
-    tx: Queryable,
-    endpoint: NewEndpoint,
-    limit: number,
-  ): Promise<WebhookEndpoint | undefined> => {
-    const [{ n }] = (await tx.query<{ n: number }>('SELECT COUNT(*) AS n FROM webhook_endpoints')) as [{ n: number }];
-    if (n >= limit) return undefined;
-    const [row] = await tx.query<EndpointRow>(
-      'INSERT INTO webhook_endpoints (url, secret, batch_size, created_at) VALUES ($1, $2, $3, $4) ' +
-        `RETURNING ${ENDPOINT_COLUMNS}`,
-      [endpoint.url, endpoint.secret, endpoint.batchSize, endpoint.createdAt],
-    );
-    return toEndpoint(row!);
-  };
-
-  const recordAll = async (batch: Array<{ id: number; attempt: Attempt }>) => {
-    const outcomes = batch.map(({ attempt }) => afterAttempt(attempt));
-    await db.query(RECORD_ATTEMPTS, [
-      batch.map(({ id }) => id),
-      batch.map(({ attempt }) => attempt.at),
-      batch.map(({ attempt }) => attempt.status),
-      batch.map(({ attempt }) => attempt.error),
-      outcomes.map((outcome) => outcome.status),
-      outcomes.map((outcome) => outcome.nextAttemptAt),
-    ]);
-  };
-
-  const recordTogether = groupCommit<{ id: number; attempt: Attempt }>(recordAll);
-  const findMessage = async (endpointId: number, id: number) => {
-    const [row] = await db.query<MessageRow>(
-      `SELECT ${MESSAGE_COLUMNS} FROM webhook_messages WHERE endpoint_id = $1 AND id = $2`,
-      [endpointId, id],
-    );
-    return row && toMessage(row);
-  };
+  const recordTogether = groupCommit<{ id: number; attempt: Attempt }>((batch) => recordAttempts(db, batch));
 
   return {
     createEndpoint: (endpoint, limit) =>
       db.transaction(async (tx) => {
-        await lockEndpoints(tx);
+        await lockEndpoints(db, tx);
         return createWithin(tx, endpoint, limit);
       }),
     findOrCreateEndpoint: (endpoint, limit) =>
       db.transaction(async (tx) => {
-        await lockEndpoints(tx);
-        const [existing] = await tx.query<EndpointRow>(
-          `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE url = $1 AND secret = $2 ORDER BY id LIMIT 1`,
-          [endpoint.url, endpoint.secret],
-        );
-        if (existing) {
-          if (existing.batch_size === endpoint.batchSize) return { endpoint: toEndpoint(existing), created: false };
-          const [kept] = await tx.query<EndpointRow>(
-            `UPDATE webhook_endpoints SET batch_size = $1 WHERE id = $2 RETURNING ${ENDPOINT_COLUMNS}`,
-            [endpoint.batchSize, existing.id],
-          );
-          return { endpoint: toEndpoint(kept!), created: false };
-        }
-        const created = await createWithin(tx, endpoint, limit);
-        return created && { endpoint: created, created: true };
+        await lockEndpoints(db, tx);
+        return findOrCreateWithin(tx, endpoint, limit);
       }),
     async findEndpoint(id) {
       const [row] = await db.query<EndpointRow>(`SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1`, [
@@ -169,34 +190,16 @@ export function createPostgresWebhookStore(db: Postgres): WebhookStore {
       );
       return rows.map(toMessage);
     },
-    findMessage,
+    findMessage: (endpointId, id) => findMessage(db, endpointId, id),
     async makeDue(endpointId, id, at) {
       const [made] = await db.query<MessageRow>(
         `UPDATE webhook_messages SET status = 'pending', next_attempt_at = $1
          WHERE endpoint_id = $2 AND id = $3 AND status <> 'delivered' RETURNING ${MESSAGE_COLUMNS}`,
         [at, endpointId, id],
       );
-      return made ? toMessage(made) : findMessage(endpointId, id);
+      return made ? toMessage(made) : findMessage(db, endpointId, id);
     },
-    async claimDue(at, requests, leaseUntil) {
-      const [{ n: largest }] = (await db.query<{ n: number }>(
-        'SELECT COALESCE(MAX(batch_size), 1) AS n FROM webhook_endpoints',
-      )) as [{ n: number }];
-      if (largest === 1)
-        return (await db.query<DueRow>(CLAIM_DUE, [at, requests, leaseUntil])).map((row) => [toDueMessage(row)]);
-      const leased = await db.transaction(async (tx) => {
-        const chosen = batchesOf(
-          await tx.query<{ id: number; endpoint_id: number; batch_size: number; payload_bytes: number }>(LOCK_DUE, [
-            at,
-            requests * largest,
-          ]),
-          requests,
-        );
-        const rows = await tx.query<DueRow>(LEASE, [chosen.flat().map((row) => row.id), leaseUntil]);
-        return { chosen, byId: new Map(rows.map((row) => [Number(row.id), row])) };
-      });
-      return leased.chosen.map((batch) => batch.map((row) => toDueMessage(leased.byId.get(Number(row.id))!)));
-    },
+    claimDue: (at, requests, leaseUntil) => claimDue(db, at, requests, leaseUntil),
     async nextDueAt() {
       const [next] = await db.query<{ due_at: string | null; lease_ends_at: string | null }>(NEXT_CLAIMABLE);
       return earliest(next?.due_at, next?.lease_ends_at);
