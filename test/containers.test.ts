@@ -80,23 +80,6 @@ type Name = keyof typeof services;
 const names = Object.keys(services) as Name[];
 const defaultPort = (name: Name) => services[name].load({}, false).port;
 
-/**
- * The instructions of the Dockerfile as compose builds it for one service (its build arguments
- * SERVICE and PORT put in), continuation lines joined, comments dropped.
- */
-function dockerfile(name: Name): Array<{ instruction: string; args: string }> {
-  return readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
-    .replace(/\$\{?SERVICE\}?/g, name)
-    .replace(/\$\{?PORT\}?/g, String(defaultPort(name)))
-    .replace(/\\\n/g, ' ')
-    .split('\n')
-    .filter((line) => line.trim() && !line.trim().startsWith('#'))
-    .map((line) => {
-      const [instruction = '', ...rest] = line.trim().split(/\s+/);
-      return { instruction: instruction.toUpperCase(), args: rest.join(' ') };
-    });
-}
-
 /** The path a healthcheck command fetches: from a whole URL, or a quoted path joined to a port. */
 const healthPathOf = (command: string) => /(?:https?:\/\/[^/'"]+|')(\/[\w/-]+)/.exec(command)?.[1];
 
@@ -291,51 +274,7 @@ describe('docker-compose.tracing.yml sends the traces of every service to Jaeger
   );
 });
 
-describe.each(names)('the Dockerfile built for %s agrees with the code', (name) => {
-  const steps = dockerfile(name);
-  const all = (instruction: string) =>
-    steps.filter((step) => step.instruction === instruction).map((step) => step.args);
-
-  test('is multi-stage: builds with npm ci and the workspace build, runs without dev dependencies as node', () => {
-    expect(all('FROM').length).toBeGreaterThanOrEqual(2);
-    expect(all('RUN')).toEqual(expect.arrayContaining(['npm ci', `npm run build -w ${name}`, 'npm ci --omit=dev']));
-    expect(all('USER').at(-1)).toBe('node');
-  });
-
-  test('CMD runs the file the build produces, node replacing the shell that names it (so SIGTERM reaches node)', () => {
-    const cmd = JSON.parse(all('CMD').at(-1)!) as string[];
-    expect(cmd).toEqual(['/bin/sh', '-c', `exec node "${name}/dist/index.js"`]);
-    expect(existsSync(join(ROOT, name, 'dist/index.js'))).toBe(true);
-  });
-
-  test('exposes its port and keeps its database under the volume', () => {
-    const port = defaultPort(name);
-    expect(all('EXPOSE')).toEqual([String(port)]);
-    const env = all('ENV').at(-1)!;
-    expect(env).toContain(`PORT=${port}`);
-    expect(env).toContain(`DB_PATH=/data/${name}.db`);
-    expect(all('VOLUME')).toEqual(['["/data"]']);
-  });
-
-  test('carries its build and the SQLite and PostgreSQL migrations the service applies at start', () => {
-    const gathered = all('RUN').find((args) => args.startsWith(`mkdir -p /runtime/${name}`)) ?? '';
-    expect(gathered).toContain(`cp -r ${name}/package.json ${name}/dist ${name}/migrations /runtime/${name}/`);
-    expect(all('COPY')).toContain(`--from=build /runtime/${name} ${name}`);
-    expect(existsSync(join(ROOT, name, 'migrations/sqlite'))).toBe(true);
-    expect(existsSync(join(ROOT, name, 'migrations/postgres'))).toBe(true);
-  });
-
-  test('has a HEALTHCHECK on the readiness route', () => {
-    expect(healthPathOf(all('HEALTHCHECK')[0] ?? '')).toBe('/ready');
-  });
-
-  test('copies only files that exist in the repository', () => {
-    const sources = all('COPY')
-      .filter((args) => !args.startsWith('--from'))
-      .flatMap((args) => args.split(/\s+/).slice(0, -1));
-    for (const source of sources) expect([source, existsSync(join(ROOT, source))]).toEqual([source, true]);
-  });
-});
+// The Dockerfile itself, parsed and built for each service: test/dockerfile.test.ts.
 
 test('.dockerignore keeps local installs, builds and databases out of the build context', () => {
   const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n');

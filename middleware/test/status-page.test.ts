@@ -1,17 +1,14 @@
 import { readFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import ts from 'typescript';
 import { createSilentLogger } from '@welcome/common';
 import { createApp } from '../src/app.js';
-import { statusPageFiles } from '../src/http/status-page.js';
 import { middlewareSchema } from '../src/store/schema.js';
 import { wireMiddleware } from '../src/wiring.js';
 import { sqliteAt } from '../../test/support/databases.js';
 
-const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const inMiddleware = (path: string) => fileURLToPath(new URL(path, new URL('../', import.meta.url)));
 
 /** The middleware with nothing behind it: the page's routes ask no upstream. */
@@ -76,24 +73,4 @@ describe('the status page is served from its files', () => {
     expect(response.text).not.toMatch(/^\s*(import|export)\b/m);
     expect(response.text).not.toContain('sourceMappingURL');
   });
-});
-
-test("the middleware's image holds every file the status page is read from", () => {
-  // The one Dockerfile as compose builds it for the middleware, continuation lines joined.
-  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
-    .replace(/\$\{?SERVICE\}?/g, 'middleware')
-    .replace(/\\\n/g, ' ');
-  // The build stage gathers the service's run-time files in /runtime/middleware, which the image takes whole.
-  expect(dockerfile).toMatch(/^COPY --from=build \/runtime\/middleware middleware$/m);
-  const gathered =
-    /cp -r ((?:middleware\/\S+ )+)\/runtime\/middleware\//.exec(dockerfile)?.[1]?.trim().split(' ') ?? [];
-  const withPublic = dockerfile.includes(
-    'if [ -d middleware/public ]; then cp -r middleware/public /runtime/middleware/; fi',
-  );
-  const sources = [...gathered, ...(withPublic ? ['middleware/public'] : [])];
-
-  for (const file of Object.values(statusPageFiles)) {
-    const path = relative(ROOT, fileURLToPath(file));
-    expect([path, sources.some((source) => path === source || path.startsWith(`${source}/`))]).toEqual([path, true]);
-  }
 });
