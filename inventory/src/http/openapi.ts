@@ -1,6 +1,7 @@
 import {
   afterParameter,
   bodyProblems,
+  componentSchemas,
   idParameter,
   json,
   limitParameter,
@@ -8,11 +9,11 @@ import {
   locationHeader,
   MAX_ID,
   openApiDocument,
-  schemaOf,
   notFoundAnswer,
   problem,
   storageProblems,
 } from '@welcome/common';
+import { welcomePackageSchema } from '../domain/model.js';
 import { PACKAGE_ORDERS } from '../domain/packages.js';
 import { packageRequestBody } from './routes.js';
 
@@ -21,19 +22,8 @@ export const inventoryOpenApi = openApiDocument({
   description: 'Welcome packages: one per customer. Asking again for the same customer and name is a safe retry.',
   tags: [{ name: 'packages', description: 'Welcome packages, one per customer.' }],
   schemas: {
-    Package: {
-      type: 'object',
-      required: ['id', 'customerId', 'customerName', 'status', 'createdAt'],
-      properties: {
-        id: { type: 'integer', minimum: 1 },
-        customerId: { type: 'integer', minimum: 1 },
-        customerName: { type: 'string' },
-        status: { type: 'string', enum: ['Pending'] },
-        createdAt: { type: 'string', format: 'date-time' },
-      },
-      additionalProperties: false,
-    },
-    PackageRequest: schemaOf(packageRequestBody),
+    ...componentSchemas({ Package: welcomePackageSchema }),
+    ...componentSchemas({ PackageRequest: packageRequestBody }, 'input'),
   },
   paths: {
     '/packages': {
