@@ -5,12 +5,10 @@ import type { WebhookStore } from '../store/webhooks/webhook-store.js';
 import type { Customer, WebhookEndpoint, WebhookEvent, WebhookMessage } from './model.js';
 
 export { MAX_URL_LENGTH, urlProblem } from '../clients/webhook-url.js';
+export { MAX_BATCH_SIZE } from './model.js';
 
 /** At most this many endpoints, so that one customer never fans out into an unbounded number of messages. */
 export const MAX_WEBHOOK_ENDPOINTS = 100;
-
-/** The most messages one request may carry (an endpoint's batchSize). */
-export const MAX_BATCH_SIZE = 100;
 
 export interface WebhookDeps {
   webhooks: WebhookStore;

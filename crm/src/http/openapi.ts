@@ -1,23 +1,21 @@
 import {
   bodyProblems,
+  componentSchemas,
   idParameter,
   json,
   linkHeader,
   locationHeader,
   openApiDocument,
   pageParameters,
-  schemaOf,
   notFoundAnswer,
   problem,
   storageProblems,
 } from '@welcome/common';
-import { MAX_BATCH_SIZE } from '../domain/webhooks.js';
+import { customerSchema, publicEndpointSchema, webhookEndpointSchema, webhookMessageSchema } from '../domain/model.js';
 import { newCustomerBody } from './routes.js';
-import { BATCH_SIZE_DESCRIPTION, newEndpointBody } from './webhook-routes.js';
+import { newEndpointBody } from './webhook-routes.js';
 
 const ENDPOINT_ID = idParameter('The webhook endpoint id');
-
-const batchSize = { type: 'integer', minimum: 1, maximum: MAX_BATCH_SIZE, description: BATCH_SIZE_DESCRIPTION };
 
 export const crmOpenApi = openApiDocument({
   title: 'CRM',
@@ -29,88 +27,13 @@ export const crmOpenApi = openApiDocument({
     { name: 'webhooks', description: 'Subscribers to customer.created, and the log of what was sent to each.' },
   ],
   schemas: {
-    Customer: {
-      type: 'object',
-      required: ['id', 'name', 'email', 'createdAt'],
-      properties: {
-        id: { type: 'integer', minimum: 1 },
-        name: { type: 'string' },
-        email: { type: 'string', format: 'email' },
-        createdAt: { type: 'string', format: 'date-time' },
-        traceparent: {
-          type: 'string',
-          pattern: '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$',
-          description:
-            'The W3C trace context the customer was created in, present when the CRM records traces ' +
-            '(OTEL_EXPORTER_OTLP_ENDPOINT): the middleware continues that trace when it delivers the customer, by ' +
-            'webhook or by poll.',
-        },
-      },
-      additionalProperties: false,
-    },
-    WebhookEndpoint: {
-      type: 'object',
-      description: 'A subscriber. Its secret is shown only in the answer to its creation.',
-      required: ['id', 'url', 'batchSize', 'createdAt'],
-      properties: {
-        id: { type: 'integer', minimum: 1 },
-        url: { type: 'string', format: 'uri', maxLength: 2048 },
-        batchSize,
-        createdAt: { type: 'string', format: 'date-time' },
-      },
-      additionalProperties: false,
-    },
-    CreatedWebhookEndpoint: {
-      type: 'object',
-      required: ['id', 'url', 'secret', 'batchSize', 'createdAt'],
-      properties: {
-        id: { type: 'integer', minimum: 1 },
-        url: { type: 'string', format: 'uri', maxLength: 2048 },
-        secret: {
-          type: 'string',
-          pattern: '^whsec_',
-          description: 'Keep it: the HMAC key of every webhook-signature sent to this endpoint.',
-        },
-        batchSize,
-        createdAt: { type: 'string', format: 'date-time' },
-      },
-      additionalProperties: false,
-    },
-    NewWebhookEndpoint: schemaOf(newEndpointBody),
-    WebhookMessage: {
-      type: 'object',
-      description:
-        'One event for one endpoint. Sent as `{ type, timestamp, data }` with the Standard Webhooks headers ' +
-        '`webhook-id` (`msg_` + id, the same on every attempt), `webhook-timestamp` and `webhook-signature`; to an ' +
-        'endpoint whose batchSize is above 1, within a batch.',
-      required: [
-        'id',
-        'eventType',
-        'customerId',
-        'status',
-        'attempts',
-        'lastAttemptAt',
-        'lastStatus',
-        'lastError',
-        'nextAttemptAt',
-      ],
-      properties: {
-        id: { type: 'integer', minimum: 1 },
-        eventType: { const: 'customer.created' },
-        customerId: { type: 'integer', minimum: 1 },
-        status: { enum: ['pending', 'delivered', 'failed'] },
-        attempts: { type: 'integer', minimum: 0 },
-        lastAttemptAt: { type: ['string', 'null'], format: 'date-time' },
-        lastStatus: {
-          type: ['integer', 'null'],
-          description: "The subscriber's HTTP status at the last attempt, if it answered.",
-        },
-        lastError: { type: ['string', 'null'] },
-        nextAttemptAt: { type: ['string', 'null'], format: 'date-time', description: 'Null once delivered or failed.' },
-      },
-      additionalProperties: false,
-    },
-    NewCustomer: schemaOf(newCustomerBody),
+    ...componentSchemas({
+      Customer: customerSchema,
+      WebhookEndpoint: publicEndpointSchema,
+      CreatedWebhookEndpoint: webhookEndpointSchema,
+      WebhookMessage: webhookMessageSchema,
+    }),
+    ...componentSchemas({ NewCustomer: newCustomerBody, NewWebhookEndpoint: newEndpointBody }, 'input'),
   },
   paths: {
     '/customers': {

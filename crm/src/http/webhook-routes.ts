@@ -14,6 +14,7 @@ import {
   withoutSecret,
   type WebhookDeps,
 } from '../domain/webhooks.js';
+import { BATCH_SIZE_DESCRIPTION } from '../domain/model.js';
 
 /** `whsec_` and base64 of 24 to 64 bytes, the form the standardwebhooks package signs with. */
 const secret = z
@@ -32,12 +33,6 @@ const secret = z
       return false;
     }
   }, 'is not a key the standardwebhooks package can sign with');
-
-export const BATCH_SIZE_DESCRIPTION =
-  'The most messages one request carries. 1 (the default): each event alone, as Standard Webhooks sends them. ' +
-  'More: the messages due together go in one request, up to this many and 60 KiB of events, as a JSON array of the ' +
-  'same events, each with its `id` (its webhook-id) first, signed once under a `webhook-id` of its own ' +
-  '(`batch_…`). Each message keeps its own attempts.';
 
 /** `POST /webhook-endpoints`: validates the body, and is the OpenAPI document's NewWebhookEndpoint. */
 export const newEndpointBody = z.strictObject({
