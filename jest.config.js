@@ -6,7 +6,8 @@ export default {
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   moduleNameMapper: {
     '^@welcome/common$': '<rootDir>/packages/common/src/index.ts',
-    '^@welcome/common/(errors|logger|config|agents|telemetry|tracing)$': '<rootDir>/packages/common/src/$1.ts',
+    '^@welcome/common/(errors|logger|config|agents|telemetry|tracing|retry-after)$':
+      '<rootDir>/packages/common/src/$1.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: {

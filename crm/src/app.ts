@@ -30,6 +30,8 @@ export interface CrmDeps {
   webhook?: { url: string; secret: string; batchSize?: number } | undefined;
   webhookRetryScheduleMs?: readonly number[];
   webhookTimeoutMs?: number;
+  /** WEBHOOK_DISABLE_AFTER in ms: an endpoint failing every attempt this long is disabled; never when undefined. */
+  webhookDisableAfterMs?: number | undefined;
   /**
    * How long a claimed message is one replica's to send; by default long enough for any attempt to
    * end (webhookLeaseMs).
@@ -104,8 +106,8 @@ export function createCrm(deps: CrmDeps): CrmParts {
   const attempts = new Counter({
     name: 'crm_webhook_attempts_total',
     help:
-      'Webhook delivery attempts, by result: delivered, retrying (failed, another attempt scheduled) ' +
-      'or failed (schedule spent)',
+      'Webhook delivery attempts, by result: delivered, retrying (failed, another attempt scheduled), ' +
+      'failed (schedule spent) or throttled (the endpoint answered 429 or 503 with Retry-After)',
     labelNames: ['result'] as const,
     registers: [registry],
   });
@@ -213,6 +215,7 @@ export function createCrm(deps: CrmDeps): CrmParts {
         logger,
         now,
         onAttempt: (result, messages) => attempts.inc({ result }, messages),
+        disableAfterMs: deps.webhookDisableAfterMs,
       });
       pruner = startMessagePruner({
         webhooks,

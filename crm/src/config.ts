@@ -1,5 +1,6 @@
 import {
   EnvReader,
+  parseDuration,
   parsePositiveInteger,
   parseWebhookSecret,
   readCommonConfig,
@@ -22,7 +23,12 @@ export interface CrmConfig extends CommonConfig {
   webhookRetentionDays: number;
   /** MAX_HELD_POLLS: long polls held at once; one more is answered 503 with Retry-After. */
   maxHeldPolls: number;
+  /** WEBHOOK_DISABLE_AFTER: an endpoint whose every attempt has failed this long is disabled (ms); undefined: never. */
+  webhookDisableAfterMs: number | undefined;
 }
+
+/** WEBHOOK_DISABLE_AFTER when not set: five days, as Svix does. */
+export const DEFAULT_WEBHOOK_DISABLE_AFTER_MS = 5 * 86_400_000;
 
 export const DEFAULT_RETRY_SCHEDULE_MS = [5000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000];
 
@@ -62,6 +68,11 @@ export function loadConfig(env: Env, isTty: boolean): Readonly<CrmConfig> {
     webhookRetryScheduleMs: reader.read('WEBHOOK_RETRY_SCHEDULE_MS', DEFAULT_RETRY_SCHEDULE_MS, parseSchedule),
     webhookTimeoutMs: reader.read('WEBHOOK_TIMEOUT_MS', 5000, parsePositiveInteger),
     webhookRetentionDays: reader.read('WEBHOOK_RETENTION_DAYS', DEFAULT_WEBHOOK_RETENTION_DAYS, parsePositiveInteger),
+    webhookDisableAfterMs: reader.read<number | undefined>(
+      'WEBHOOK_DISABLE_AFTER',
+      DEFAULT_WEBHOOK_DISABLE_AFTER_MS,
+      (raw) => (raw === 'off' ? undefined : parseDuration(raw)),
+    ),
     maxHeldPolls: reader.read('MAX_HELD_POLLS', DEFAULT_MAX_HELD_POLLS, parsePositiveInteger),
   });
 }

@@ -14,6 +14,7 @@ await runService(
         webhook: config.webhook,
         webhookRetryScheduleMs: config.webhookRetryScheduleMs,
         webhookTimeoutMs: config.webhookTimeoutMs,
+        webhookDisableAfterMs: config.webhookDisableAfterMs,
         webhookRetentionDays: config.webhookRetentionDays,
         apiKeys: config.apiKeys,
         maxHeldPolls: config.maxHeldPolls,

@@ -9,6 +9,7 @@ import { createPostgresCustomerStore } from '../src/store/customers/postgres.js'
 import { crmSchema } from '../src/store/schema.js';
 import { createPostgresWebhookStore } from '../src/store/webhooks/postgres.js';
 import { serveHandler, waitFor, type RunningServer } from '../../test/support/servers.js';
+import { WELL_BEHAVED } from './support.js';
 import { testDatabases } from '../../test/support/databases.js';
 
 // Several CRM replicas on one PostgreSQL schema, each with a pool of its own, as separate processes would be.
@@ -348,7 +349,7 @@ describe('start-up and limits across replicas', () => {
     const replicas = await Promise.all([1, 2, 3].map(() => replica(schema, { webhook }, false)));
     await Promise.all(replicas.map((started) => started.parts.start()));
     expect((await replicas[0]!.http.get('/webhook-endpoints')).body).toEqual([
-      { id: 1, url: webhook.url, batchSize: 1, createdAt: expect.any(String) },
+      { id: 1, url: webhook.url, batchSize: 1, createdAt: expect.any(String), ...WELL_BEHAVED },
     ]);
   });
 

@@ -1,78 +1,25 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import request from 'supertest';
 import { Webhook } from 'standardwebhooks';
 import { createSilentLogger } from '@welcome/common';
-import { createCrm, type CrmDeps, type CrmParts } from '../src/app.js';
+import { createCrm } from '../src/app.js';
 import { createWebhookSender } from '../src/clients/webhook-sender.js';
 import { startMessagePruner } from '../src/domain/message-retention.js';
 import { customerCreatedEvent } from '../src/domain/webhooks.js';
-import { crmSchema } from '../src/store/schema.js';
 import { createCrmStores } from '../src/store/stores.js';
 import { MAX_BATCH_BYTES, type DueMessage } from '../src/store/webhooks/webhook-store.js';
-import { serveHandler, waitFor, type RunningServer } from '../../test/support/servers.js';
-import { BACKENDS, testDatabases, type Backend } from '../../test/support/databases.js';
-
-const databases = testDatabases('crm', crmSchema);
-const running: Array<{ stop(): Promise<void> }> = [];
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((item) => item.stop()));
-});
-
-/**
- * The CRM with its dispatcher running, as index.ts starts it, in a fresh database unless told;
- * retries every 50 ms in tests.
- */
-async function startedCrm(
-  backend: Backend,
-  overrides: Partial<CrmDeps> = {},
-): Promise<{ parts: CrmParts; http: ReturnType<typeof request> }> {
-  const parts = createCrm({
-    database: overrides.database ?? (await databases.open(backend)),
-    logger: createSilentLogger(),
-    webhookRetryScheduleMs: [50, 50],
-    webhookTimeoutMs: 300,
-    ...overrides,
-  });
-  running.push({ stop: () => parts.stop() });
-  await parts.start();
-  return { parts, http: request(parts.app.callback()) };
-}
-
-/** Where a CRM started again finds the data of the one before: a file, or a schema. */
-const lastingData = (backend: Backend) =>
-  backend === 'sqlite'
-    ? { path: join(mkdtempSync(join(tmpdir(), 'crm-outbox-')), 'crm.db') }
-    : { schema: databases.newSchema() };
-
-interface Received {
-  headers: Record<string, string>;
-  body: string;
-}
-
-/** A subscriber that records what it is sent and answers `status()` (or hangs when it is 0). */
-async function subscriber(status: () => number = () => 204): Promise<RunningServer & { received: Received[] }> {
-  const received: Received[] = [];
-  const server = await serveHandler((req, res, body) => {
-    received.push({ headers: req.headers as Record<string, string>, body });
-    const answer = status();
-    if (answer === 0) return; // hang
-    res.writeHead(answer);
-    res.end();
-  });
-  running.push({ stop: server.close });
-  return Object.assign(server, { received });
-}
-
-const postJson = (http: ReturnType<typeof request>, path: string, body: unknown) =>
-  http.post(path).set('Content-Type', 'application/json').send(JSON.stringify(body));
-const newCustomer = (http: ReturnType<typeof request>, name: string) =>
-  postJson(http, '/customers', {
-    name,
-    email: `${name.toLowerCase()}-${Math.random().toString(36).slice(2)}@example.com`,
-  });
+import { serveHandler, waitFor } from '../../test/support/servers.js';
+import { BACKENDS } from '../../test/support/databases.js';
+import {
+  databases,
+  lastingData,
+  newCustomer,
+  postJson,
+  running,
+  startedCrm,
+  subscriber,
+  WELL_BEHAVED,
+} from './support.js';
 
 describe.each(BACKENDS)('the CRM on %s', (backend) => {
   describe('POST /webhook-endpoints', () => {
@@ -87,6 +34,7 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
         secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{32}$/),
         batchSize: 1,
         createdAt: expect.any(String),
+        ...WELL_BEHAVED,
       });
       expect(Buffer.from(created.body.secret.slice(6), 'base64')).toHaveLength(24);
       const { secret: _secret, ...shown } = created.body;
@@ -472,7 +420,7 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
       await startedCrm(backend, { database: await databases.open(backend, data), webhook });
       const { http } = await startedCrm(backend, { database: await databases.open(backend, data), webhook });
       expect((await http.get('/webhook-endpoints')).body).toEqual([
-        { id: 1, url: webhook.url, batchSize: 1, createdAt: expect.any(String) },
+        { id: 1, url: webhook.url, batchSize: 1, createdAt: expect.any(String), ...WELL_BEHAVED },
       ]);
       // WEBHOOK_BATCH_SIZE changed between two starts: the same endpoint, with the new batch size.
       const again = await startedCrm(backend, {
@@ -480,7 +428,7 @@ describe.each(BACKENDS)('the CRM on %s', (backend) => {
         webhook: { ...webhook, batchSize: 50 },
       });
       expect((await again.http.get('/webhook-endpoints')).body).toEqual([
-        { id: 1, url: webhook.url, batchSize: 50, createdAt: expect.any(String) },
+        { id: 1, url: webhook.url, batchSize: 50, createdAt: expect.any(String), ...WELL_BEHAVED },
       ]);
     });
   });
@@ -580,7 +528,13 @@ describe('the webhook sender: no way into the network, connections kept open', (
     {
       id: 1,
       attempts: 0,
-      endpoint: { id: 1, url, secret: `whsec_${Buffer.alloc(24, 9).toString('base64')}`, batchSize: 1 },
+      endpoint: {
+        id: 1,
+        url,
+        secret: `whsec_${Buffer.alloc(24, 9).toString('base64')}`,
+        batchSize: 1,
+        failingSince: null,
+      },
       payload: '{"type":"customer.created"}',
     },
   ];

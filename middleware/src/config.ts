@@ -3,6 +3,7 @@ import {
   parseApiKey,
   parseHttpUrl,
   parseWebhookSecret,
+  parseDuration,
   parsePositiveInteger,
   readCommonConfig,
   type CommonConfig,
@@ -73,17 +74,9 @@ function parseProbeInterval(raw: string): number {
   return ms;
 }
 
-const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /** A duration such as `90s`, `30m`, `24h` or `7d`; `off` for none. */
 export function parseInterval(raw: string): number | undefined {
-  if (raw === 'off') return undefined;
-  const match = /^(\d+)([smhd])$/.exec(raw);
-  const ms = match ? Number(match[1]) * DURATION_UNITS[match[2]!]! : Number.NaN;
-  if (!Number.isSafeInteger(ms) || ms < 1000 || ms > 365 * DURATION_UNITS.d!) {
-    throw new Error('expected a whole number with s, m, h or d (from 1s to 365d, e.g. 24h), or off');
-  }
-  return ms;
+  return raw === 'off' ? undefined : parseDuration(raw);
 }
 
 function parseConcurrency(raw: string): number {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { lookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import got from 'got';
 import { SpanKind } from '@opentelemetry/api';
-import { contextOf, inSpan, isTracing, keepAliveAgents, linkTo, readTraceparent } from '@welcome/common';
+import { contextOf, inSpan, isTracing, keepAliveAgents, linkTo, readTraceparent, retryAfterOf } from '@welcome/common';
 import { Webhook } from 'standardwebhooks';
 import { isLinkLocal, urlProblem } from './webhook-url.js';
 import type { DueMessage } from '../store/webhooks/webhook-store.js';
@@ -12,6 +12,8 @@ export interface SendResult {
   /** The subscriber's status, when it answered at all. */
   status: number | null;
   error: string | null;
+  /** A 429 or 503 with Retry-After: how long it asked to be left alone. */
+  retryAfterMs?: number;
 }
 
 /**
@@ -177,14 +179,26 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
           'webhook-signature': signerFor(endpoint.secret).sign(id, at, body),
         },
       });
-      const status = await new Promise<number>((resolve, reject) => {
-        stream.once('response', (response: { statusCode: number }) => resolve(response.statusCode));
+      const response = await new Promise<{
+        statusCode: number;
+        headers: Record<string, string | string[] | undefined>;
+      }>((resolve, reject) => {
+        stream.once('response', resolve);
         stream.once('error', reject);
       });
+      const status = response.statusCode;
+      const retryAfterMs = retryAfterOf(response);
       // Errors after the status (a timeout while draining, the cap) change nothing about the outcome.
       stream.on('error', () => {});
       drain(stream);
       const delivered = status >= 200 && status < 300;
+      if (retryAfterMs !== undefined)
+        return {
+          delivered,
+          status,
+          error: `answered ${status} with Retry-After: ${Math.ceil(retryAfterMs / 1000)} s`,
+          retryAfterMs,
+        };
       return { delivered, status, error: delivered ? null : `answered ${status}` };
     } catch (error) {
       const code = (error as { code?: string }).code;

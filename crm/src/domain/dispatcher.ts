@@ -1,6 +1,7 @@
 import { isDatabaseUnavailable, type Logger } from '@welcome/common';
 import type { WebhookSender } from '../clients/webhook-sender.js';
 import type { DueMessage, WebhookStore } from '../store/webhooks/webhook-store.js';
+import { createOutcomeRecorder, named, type AttemptResult, type OutcomeRecording } from './attempt-outcomes.js';
 
 export interface Dispatcher {
   /** A message may be due now (a customer was just committed, a retry was asked for). */
@@ -24,7 +25,7 @@ const CLAIM_AT_LEAST = 4;
 /** How soon to look again when the outbox could not be read. */
 const UNAVAILABLE_RETRY_MS = 2000;
 
-export interface DispatcherOptions {
+export interface DispatcherOptions extends Omit<OutcomeRecording, 'disableAfterMs' | 'onAttempt'> {
   webhooks: WebhookStore;
   send: WebhookSender;
   schedule: readonly number[];
@@ -34,7 +35,9 @@ export interface DispatcherOptions {
   logger: Logger;
   now: () => Date;
   /** Told how many messages' attempts ended, and how (for metrics). */
-  onAttempt?: (result: 'delivered' | 'retrying' | 'failed', messages: number) => void;
+  onAttempt?: (result: AttemptResult, messages: number) => void;
+  /** WEBHOOK_DISABLE_AFTER in ms: an endpoint whose every attempt has failed for this long is disabled. */
+  disableAfterMs?: number | undefined;
 }
 
 /**
@@ -54,70 +57,11 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
   let wokenWhilePumping = false;
   let failingSince: Date | undefined;
 
-  /** Names the messages of one request in a log line: "message 12", or "messages 12 to 40 (29)". */
-  const named = (messages: readonly DueMessage[]) =>
-    messages.length === 1
-      ? `message ${messages[0]!.id}`
-      : `messages ${messages[0]!.id} to ${messages.at(-1)!.id} (${messages.length})`;
-
-  /** Sends one request, and records its outcome for each message it carried, each on its own schedule. */
+  const record = createOutcomeRecorder({ ...options, disableAfterMs: options.disableAfterMs });
+  /** Sends one request, and records its outcome for each message it carried and for its endpoint. */
   const attempt = async (messages: readonly DueMessage[]) => {
     const at = now();
-    const result = await options.send(messages, at);
-    const { endpoint } = messages[0]!;
-    const recorded = messages.map((message) => {
-      const attempts = message.attempts + 1;
-      const delay = options.schedule[attempts - 1];
-      const retryAt = result.delivered || delay === undefined ? null : new Date(at.getTime() + delay).toISOString();
-      const outcome = result.delivered ? ('delivered' as const) : { retryAt };
-      return {
-        message,
-        attempts,
-        retryAt,
-        done: webhooks.recordAttempt(message.id, {
-          at: at.toISOString(),
-          status: result.status,
-          error: result.error,
-          outcome,
-        }),
-      };
-    });
-    await Promise.all(recorded.map((entry) => entry.done));
-    const fields = {
-      messageIds: messages.map((message) => message.id),
-      endpointId: endpoint.id,
-      url: endpoint.url,
-      status: result.status,
-    };
-    if (result.delivered) {
-      logger.info(`Webhook ${named(messages)} delivered to ${endpoint.url}`, fields);
-      options.onAttempt?.('delivered', messages.length);
-      return;
-    }
-    const retrying = recorded.filter((entry) => entry.retryAt !== null);
-    const failed = recorded.filter((entry) => entry.retryAt === null);
-    if (retrying.length > 0) {
-      const retryAt = retrying[0]!.retryAt;
-      logger.warn(
-        `Webhook ${named(retrying.map((entry) => entry.message))} to ${endpoint.url} ` +
-          `failed (${result.error}); retrying at ${retryAt}`,
-        {
-          ...fields,
-          attempts: retrying[0]!.attempts,
-          error: result.error,
-          retryAt,
-        },
-      );
-      options.onAttempt?.('retrying', retrying.length);
-    }
-    if (failed.length > 0) {
-      logger.error(
-        `Webhook ${named(failed.map((entry) => entry.message))} to ${endpoint.url} ` +
-          `failed ${failed[0]!.attempts} times; it stays failed until retried`,
-        { ...fields, attempts: failed[0]!.attempts, error: result.error },
-      );
-      options.onAttempt?.('failed', failed.length);
-    }
+    await record(messages, at, await options.send(messages, at));
   };
 
   const run = (messages: readonly DueMessage[], leaseUntil: string) => {

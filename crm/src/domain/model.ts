@@ -52,10 +52,26 @@ export const webhookEndpointSchema = z.object({
     .meta({ description: 'Keep it: the HMAC key of every webhook-signature sent to this endpoint.' }),
   batchSize: z.int().min(1).max(MAX_BATCH_SIZE).meta({ description: BATCH_SIZE_DESCRIPTION }),
   createdAt: timestamp,
+  enabled: z.boolean().meta({
+    description:
+      'False once disabled: after every attempt to it failed for WEBHOOK_DISABLE_AFTER (5 days), or by PATCH. ' +
+      'Nothing is sent to a disabled endpoint; its messages are kept, and sent again once it is enabled.',
+  }),
+  disabledAt: timestamp.nullable(),
+  disabledReason: z.string().nullable().meta({ description: 'Why it was disabled; null while enabled.' }),
+  throttledUntil: timestamp.nullable().meta({
+    description:
+      'Its last answer was a 429 or 503 with Retry-After: none of its messages is sent before this time, ' +
+      'by any replica. Null (or past) otherwise.',
+  }),
+  failingSince: timestamp
+    .nullable()
+    .meta({ description: 'Since when every attempt to it has failed; null since its last 2xx.' }),
 });
 export type WebhookEndpoint = z.infer<typeof webhookEndpointSchema>;
 
-export type NewEndpoint = Omit<WebhookEndpoint, 'id'>;
+/** What an endpoint is made of when it is stored: its manners start clean. */
+export type NewEndpoint = Pick<WebhookEndpoint, 'url' | 'secret' | 'batchSize' | 'createdAt'>;
 
 /** A subscriber as every other answer shows it: without its secret. */
 export const publicEndpointSchema = webhookEndpointSchema

@@ -100,9 +100,35 @@ export async function listMessages(
   return deps.webhooks.listMessages(endpointId, after, limit);
 }
 
-/** A failed or pending message is sent again now; a delivered one is a conflict. */
+/**
+ * Enables an endpoint again (its kept messages, pending or failed, are sent again, each on a fresh
+ * schedule) or disables it (nothing is sent to it; its messages are kept). Either one already is: no change.
+ */
+export async function setEndpointEnabled(deps: WebhookDeps, id: number, enabled: boolean): Promise<WebhookEndpoint> {
+  const endpoint = await getEndpoint(deps, id);
+  if (endpoint.enabled === enabled) return endpoint;
+  const at = deps.now().toISOString();
+  if (!enabled) {
+    await deps.webhooks.disableEndpoint(id, at, 'disabled by PATCH { "enabled": false }');
+    return getEndpoint(deps, id);
+  }
+  const enabledAgain = await deps.webhooks.enableEndpoint(id, at);
+  if (!enabledAgain) throw notFound(`There is no webhook endpoint ${id}.`);
+  deps.onDue?.();
+  return enabledAgain;
+}
+
+/** A failed or pending message is sent again now; a delivered one, or one of a disabled endpoint, is a conflict. */
 export async function retryMessage(deps: WebhookDeps, endpointId: number, messageId: number): Promise<WebhookMessage> {
-  await getEndpoint(deps, endpointId);
+  const endpoint = await getEndpoint(deps, endpointId);
+  if (!endpoint.enabled) {
+    throw new AppError(
+      409,
+      'endpoint-disabled',
+      `Webhook endpoint ${endpointId} is disabled (${endpoint.disabledReason}); enable it first: ` +
+        'PATCH /webhook-endpoints/{id} { "enabled": true } sends all its kept messages again.',
+    );
+  }
   const message = await deps.webhooks.findMessage(endpointId, messageId);
   if (!message) throw notFound(`Webhook endpoint ${endpointId} has no message ${messageId}.`);
   if (message.status === 'delivered') {

@@ -13,7 +13,7 @@ import {
 } from '@welcome/common';
 import { customerSchema, publicEndpointSchema, webhookEndpointSchema, webhookMessageSchema } from '../domain/model.js';
 import { newCustomerBody } from './routes.js';
-import { newEndpointBody } from './webhook-routes.js';
+import { endpointChangeBody, newEndpointBody } from './webhook-routes.js';
 
 const ENDPOINT_ID = idParameter('The webhook endpoint id');
 
@@ -33,7 +33,10 @@ export const crmOpenApi = openApiDocument({
       CreatedWebhookEndpoint: webhookEndpointSchema,
       WebhookMessage: webhookMessageSchema,
     }),
-    ...componentSchemas({ NewCustomer: newCustomerBody, NewWebhookEndpoint: newEndpointBody }, 'input'),
+    ...componentSchemas(
+      { NewCustomer: newCustomerBody, NewWebhookEndpoint: newEndpointBody, WebhookEndpointChange: endpointChangeBody },
+      'input',
+    ),
   },
   paths: {
     '/customers': {
@@ -155,6 +158,33 @@ export const crmOpenApi = openApiDocument({
           '404': notFoundAnswer('No such endpoint.'),
         },
       },
+      patch: {
+        tags: ['webhooks'],
+        summary: 'Enable a disabled endpoint (its kept messages are sent again), or disable one',
+        description:
+          'An endpoint whose every attempt has failed for WEBHOOK_DISABLE_AFTER (5 days) is disabled by the CRM, ' +
+          'with the reason in `disabledReason`. `{ "enabled": true }` enables it: every message kept for it, ' +
+          'pending or failed, is sent again, each on a fresh retry schedule. `{ "enabled": false }` stops ' +
+          'sending to it and keeps its messages. Asking for what is already so changes nothing.',
+        operationId: 'updateWebhookEndpoint',
+        parameters: [ENDPOINT_ID],
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/WebhookEndpointChange' } } },
+        },
+        responses: {
+          '200': json('The endpoint as it is now', { $ref: '#/components/schemas/WebhookEndpoint' }),
+          ...bodyProblems,
+          '400': problem(
+            'A bad id, or a bad body: malformed JSON, not `{ "enabled": true | false }`.',
+            'malformed-json',
+            'malformed-body',
+            'validation-failed',
+          ),
+          '404': notFoundAnswer('No such endpoint.'),
+          ...storageProblems,
+        },
+      },
       delete: {
         tags: ['webhooks'],
         summary: 'Unsubscribe: the endpoint and its messages, pending ones included, are dropped',
@@ -195,10 +225,16 @@ export const crmOpenApi = openApiDocument({
         operationId: 'retryWebhookMessage',
         parameters: [ENDPOINT_ID, { ...idParameter('The message id'), name: 'msgId' }],
         responses: {
-          '202': json('Due now: the dispatcher sends it at once', { $ref: '#/components/schemas/WebhookMessage' }),
+          '202': json("Due now (or when the endpoint's Retry-After ends, if later): the dispatcher sends it then", {
+            $ref: '#/components/schemas/WebhookMessage',
+          }),
           '400': problem('An id is not a positive whole number.', 'validation-failed'),
           '404': notFoundAnswer('No such endpoint, or no such message of it.'),
-          '409': problem('The message was delivered already.', 'message-delivered'),
+          '409': problem(
+            'The message was delivered already, or its endpoint is disabled (enable it first: PATCH).',
+            'message-delivered',
+            'endpoint-disabled',
+          ),
           ...storageProblems,
         },
       },

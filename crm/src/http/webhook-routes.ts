@@ -11,6 +11,7 @@ import {
   MAX_URL_LENGTH,
   listMessages,
   retryMessage,
+  setEndpointEnabled,
   withoutSecret,
   type WebhookDeps,
 } from '../domain/webhooks.js';
@@ -58,6 +59,15 @@ export const newEndpointBody = z.strictObject({
     .meta({ description: BATCH_SIZE_DESCRIPTION, default: 1 }),
 });
 
+/** `PATCH /webhook-endpoints/{id}`: validates the body, and is the OpenAPI document's WebhookEndpointChange. */
+export const endpointChangeBody = z.strictObject({
+  enabled: z.boolean({ error: 'must be true or false' }).meta({
+    description:
+      'true enables a disabled endpoint: every message kept for it (pending or failed) is sent again, ' +
+      'each on a fresh schedule. false disables it: nothing is sent to it, its messages are kept.',
+  }),
+});
+
 /** The webhook-endpoint routes, on the CRM's router. */
 export function addWebhookRoutes(router: Router, deps: WebhookDeps): void {
   router.post('/webhook-endpoints', jsonBody(), async (ctx) => {
@@ -74,6 +84,11 @@ export function addWebhookRoutes(router: Router, deps: WebhookDeps): void {
 
   router.get('/webhook-endpoints/:id', async (ctx) => {
     ctx.body = withoutSecret(await getEndpoint(deps, parseIdParam(ctx.params.id)));
+  });
+
+  router.patch('/webhook-endpoints/:id', jsonBody(), async (ctx) => {
+    const { enabled } = parseBody(endpointChangeBody, ctx.request.body);
+    ctx.body = withoutSecret(await setEndpointEnabled(deps, parseIdParam(ctx.params.id), enabled));
   });
 
   router.delete('/webhook-endpoints/:id', async (ctx) => {

@@ -2,7 +2,10 @@ import got, { HTTPError, ParseError, RequestError, type Got } from 'got';
 import LinkHeader from 'http-link-header';
 import { keepAliveAgents } from '@welcome/common/agents';
 import type { Logger } from '@welcome/common';
+import { retryAfterOf } from '@welcome/common/retry-after';
 import { spanEvent } from '@welcome/common/tracing';
+
+export { retryAfterOf };
 
 export type UpstreamName = 'CRM' | 'Inventory';
 
@@ -35,34 +38,6 @@ export class ThrottledError extends UpstreamUnavailableError {
     this.status = status;
     this.retryAfterMs = retryAfterMs;
   }
-}
-
-/** The longest wait a Retry-After is taken at: beyond it, a mistaken header would stop delivery for days. */
-export const MAX_RETRY_AFTER_MS = 3_600_000;
-
-/**
- * How long a 429 or 503 asks to be left alone (RFC 9110, 10.2.3): whole seconds, or an HTTP date,
- * read against the answer's own Date header when it has one, so that a clock of ours that is off
- * does not lengthen or shorten the wait. Undefined for any other answer, or a header that is neither.
- */
-export function retryAfterOf(response: {
-  statusCode: number;
-  headers: Record<string, string | string[] | undefined>;
-}): number | undefined {
-  if (response.statusCode !== 429 && response.statusCode !== 503) return undefined;
-  const header = response.headers['retry-after'];
-  const value = (Array.isArray(header) ? header[0] : header)?.trim();
-  if (!value) return undefined;
-  let ms: number;
-  if (/^\d+$/.test(value)) ms = Number(value) * 1000;
-  else {
-    const at = Date.parse(value);
-    if (Number.isNaN(at)) return undefined;
-    const date = response.headers.date;
-    const said = Date.parse((Array.isArray(date) ? date[0] : date) ?? '');
-    ms = at - (Number.isNaN(said) ? Date.now() : said);
-  }
-  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
 }
 
 /** Statuses that say "not now" rather than "never": retried by got, then the cycle waits. */

@@ -98,6 +98,18 @@ export function parsePort(raw: string): number {
   return port;
 }
 
+const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration such as `90s`, `30m`, `24h` or `7d`, from 1 s to 365 days, in milliseconds. */
+export function parseDuration(raw: string): number {
+  const match = /^(\d+)([smhd])$/.exec(raw);
+  const ms = match ? Number(match[1]) * DURATION_UNITS[match[2]!]! : Number.NaN;
+  if (!Number.isSafeInteger(ms) || ms < 1000 || ms > 365 * DURATION_UNITS.d!) {
+    throw new Error('expected a whole number with s, m, h or d (from 1s to 365d, e.g. 24h), or off');
+  }
+  return ms;
+}
+
 export function parsePositiveInteger(raw: string): number {
   if (!/^\d+$/.test(raw) || Number(raw) < 1 || !Number.isSafeInteger(Number(raw))) {
     throw new Error('expected a whole number of 1 or more');

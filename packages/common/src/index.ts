@@ -19,3 +19,4 @@ export * from './sqlite-schema.js';
 export * from './telemetry.js';
 export * from './tracing.js';
 export * from './retention.js';
+export * from './retry-after.js';

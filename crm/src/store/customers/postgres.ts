@@ -17,9 +17,11 @@ const INSERT_CUSTOMERS = `
   ON CONFLICT (email_key) DO NOTHING
   RETURNING ${CUSTOMER_COLUMNS}`;
 
+// A disabled endpoint's message is kept with no next attempt; a throttled one's waits for its Retry-After.
 const ENQUEUE_MESSAGES = `
   INSERT INTO webhook_messages (endpoint_id, event_type, customer_id, payload, next_attempt_at)
-  SELECT endpoint.id, event.event_type, event.customer_id, event.payload, event.created_at
+  SELECT endpoint.id, event.event_type, event.customer_id, event.payload,
+    CASE WHEN endpoint.disabled_at IS NULL THEN GREATEST(event.created_at, endpoint.throttled_until) END
   FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS event (customer_id, event_type, payload, created_at)
   CROSS JOIN webhook_endpoints endpoint
   ORDER BY event.customer_id, endpoint.id`;

@@ -14,9 +14,12 @@ export function createSqliteCustomerStore(db: Db, storage: StorageGuard): Custom
   const byId = db.prepare<[number], CustomerRow>('SELECT * FROM customers WHERE id = ?');
   const after = db.prepare<[number, number], CustomerRow>('SELECT * FROM customers WHERE id > ? ORDER BY id LIMIT ?');
   const highest = db.prepare<[], { id: number }>('SELECT COALESCE(MAX(id), 0) AS id FROM customers');
-  const enqueue = db.prepare<[string, number, string, string]>(`
+  // A disabled endpoint's message is kept with no next attempt; a throttled one's waits for its Retry-After.
+  const enqueue = db.prepare<{ eventType: string; customerId: number; payload: string; at: string }>(`
     INSERT INTO webhook_messages (endpoint_id, event_type, customer_id, payload, next_attempt_at)
-    SELECT id, ?, ?, ?, ? FROM webhook_endpoints
+    SELECT id, @eventType, @customerId, @payload,
+      CASE WHEN disabled_at IS NULL THEN MAX(@at, COALESCE(throttled_until, '')) END
+    FROM webhook_endpoints
   `);
   // In an explicit transaction, a commit that fails (a full disk) throws: in autocommit, .get()
   // on INSERT ... RETURNING hands back the row even then, and never lets SQLite checkpoint.
@@ -31,7 +34,7 @@ export function createSqliteCustomerStore(db: Db, storage: StorageGuard): Custom
       )!,
     );
     const { eventType, payload } = eventOf(created);
-    enqueue.run(eventType, created.id, payload, created.createdAt);
+    enqueue.run({ eventType, customerId: created.id, payload, at: created.createdAt });
     return created;
   });
 

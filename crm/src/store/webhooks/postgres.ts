@@ -4,6 +4,7 @@ import {
   afterAttempt,
   batchesOf,
   earliest,
+  ENDPOINT_COLUMNS,
   MESSAGE_COLUMNS,
   toDueMessage,
   toEndpoint,
@@ -11,12 +12,15 @@ import {
   type Attempt,
   type DueMessage,
   type DueRow,
+  type EndpointAttempt,
   type EndpointRow,
   type MessageRow,
   type WebhookStore,
 } from './webhook-store.js';
 
-const ENDPOINT_COLUMNS = 'id, url, secret, batch_size, created_at';
+// The endpoints whose messages may be sent at $1: not disabled, no Retry-After running.
+const SENDABLE =
+  'SELECT id FROM webhook_endpoints WHERE disabled_at IS NULL AND (throttled_until IS NULL OR throttled_until <= $1)';
 
 // Claims as pg-boss and graphile-worker do: the oldest due messages that no lease holds, locked
 // with SKIP LOCKED so that replicas claiming at the same instant take different ones, leased in
@@ -27,6 +31,7 @@ const CLAIM_DUE = `
     WHERE id IN (
       SELECT id FROM webhook_messages
       WHERE status = 'pending' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1)
+        AND endpoint_id IN (${SENDABLE})
       ORDER BY next_attempt_at, id
       LIMIT $2
       FOR UPDATE SKIP LOCKED
@@ -34,7 +39,7 @@ const CLAIM_DUE = `
     RETURNING id, endpoint_id, payload, attempts, next_attempt_at
   )
   SELECT claimed.id, claimed.endpoint_id, claimed.payload, octet_length(claimed.payload) AS payload_bytes,
-    claimed.attempts, endpoint.url, endpoint.secret, endpoint.batch_size
+    claimed.attempts, endpoint.url, endpoint.secret, endpoint.batch_size, endpoint.failing_since
   FROM claimed JOIN webhook_endpoints endpoint ON endpoint.id = claimed.endpoint_id
   ORDER BY claimed.next_attempt_at, claimed.id`;
 
@@ -44,6 +49,7 @@ const LOCK_DUE = `
   SELECT m.id, m.endpoint_id, endpoint.batch_size, octet_length(m.payload) AS payload_bytes
   FROM webhook_messages m JOIN webhook_endpoints endpoint ON endpoint.id = m.endpoint_id
   WHERE m.status = 'pending' AND m.next_attempt_at <= $1 AND (m.lease_until IS NULL OR m.lease_until <= $1)
+    AND endpoint.disabled_at IS NULL AND (endpoint.throttled_until IS NULL OR endpoint.throttled_until <= $1)
   ORDER BY m.next_attempt_at, m.id
   LIMIT $2
   FOR UPDATE OF m SKIP LOCKED`;
@@ -53,7 +59,7 @@ const LEASE = `
     RETURNING id, endpoint_id, payload, attempts
   )
   SELECT leased.id, leased.endpoint_id, leased.payload, octet_length(leased.payload) AS payload_bytes, leased.attempts,
-    endpoint.url, endpoint.secret, endpoint.batch_size
+    endpoint.url, endpoint.secret, endpoint.batch_size, endpoint.failing_since
   FROM leased JOIN webhook_endpoints endpoint ON endpoint.id = leased.endpoint_id`;
 
 // Two lookups that each stay on an index: the first message due that no lease holds back, and
@@ -61,18 +67,29 @@ const LEASE = `
 const NEXT_CLAIMABLE = `
   SELECT
     (SELECT next_attempt_at FROM webhook_messages
-      WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= next_attempt_at)
+      WHERE status = 'pending' AND next_attempt_at IS NOT NULL
+        AND (lease_until IS NULL OR lease_until <= next_attempt_at)
       ORDER BY next_attempt_at LIMIT 1) AS due_at,
     (SELECT MIN(lease_until) FROM webhook_messages
       WHERE lease_until IS NOT NULL AND status = 'pending' AND lease_until > next_attempt_at) AS lease_ends_at`;
 
+// A message of a disabled endpoint keeps no next attempt; one of a throttled endpoint waits for its Retry-After.
 const RECORD_ATTEMPTS = `
   UPDATE webhook_messages SET
-    attempts = attempts + 1, last_attempt_at = attempt.at, last_status = attempt.status, last_error = attempt.error,
-    status = attempt.outcome, next_attempt_at = attempt.next_attempt_at, lease_until = NULL
-  FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[])
-    AS attempt (id, at, status, error, outcome, next_attempt_at)
-  WHERE webhook_messages.id = attempt.id`;
+    attempts = attempts + attempt.counted, last_attempt_at = attempt.at, last_status = attempt.status,
+    last_error = attempt.error, status = attempt.outcome, lease_until = NULL,
+    next_attempt_at = CASE WHEN endpoint.disabled_at IS NULL AND attempt.next_attempt_at IS NOT NULL
+                           THEN GREATEST(attempt.next_attempt_at, endpoint.throttled_until) END
+  FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::integer[])
+    AS attempt (id, at, status, error, outcome, next_attempt_at, counted),
+    webhook_endpoints endpoint
+  WHERE webhook_messages.id = attempt.id AND endpoint.id = webhook_messages.endpoint_id`;
+
+const ENDPOINT_ATTEMPT = `
+  UPDATE webhook_endpoints SET
+    failing_since = CASE WHEN $3::boolean THEN NULL ELSE COALESCE(failing_since, $2) END,
+    throttled_until = GREATEST(throttled_until, $4::text)
+  WHERE id = $1 RETURNING failing_since`;
 
 // Endpoints are made under one lock, so that the limit and "one endpoint per WEBHOOK_URL" hold
 // when replicas start, or are asked, at the same instant.
@@ -144,7 +161,29 @@ async function recordAttempts(db: Postgres, batch: Array<{ id: number; attempt: 
     batch.map(({ attempt }) => attempt.error),
     outcomes.map((outcome) => outcome.status),
     outcomes.map((outcome) => outcome.nextAttemptAt),
+    outcomes.map((outcome) => (outcome.counted ? 1 : 0)),
   ]);
+}
+
+/** How one request went, for its endpoint; a Retry-After holds its pending messages until then, in the same commit. */
+async function recordEndpointAttempt(db: Postgres, endpointId: number, at: string, attempt: EndpointAttempt) {
+  const throttledUntil = typeof attempt === 'object' ? attempt.throttledUntil : null;
+  return db.transaction(async (tx) => {
+    const [row] = await tx.query<{ failing_since: string | null }>(ENDPOINT_ATTEMPT, [
+      endpointId,
+      at,
+      attempt === 'delivered',
+      throttledUntil,
+    ]);
+    if (throttledUntil !== null) {
+      await tx.query(
+        'UPDATE webhook_messages SET next_attempt_at = GREATEST(next_attempt_at, $2) ' +
+          "WHERE endpoint_id = $1 AND status = 'pending' AND next_attempt_at IS NOT NULL",
+        [endpointId, throttledUntil],
+      );
+    }
+    return { failingSince: row?.failing_since ?? null };
+  });
 }
 
 /**
@@ -192,8 +231,10 @@ export function createPostgresWebhookStore(db: Postgres): WebhookStore {
     },
     findMessage: (endpointId, id) => findMessage(db, endpointId, id),
     async makeDue(endpointId, id, at) {
+      // Made due now, or when its endpoint's Retry-After ends if that is later.
       const [made] = await db.query<MessageRow>(
-        `UPDATE webhook_messages SET status = 'pending', next_attempt_at = $1
+        `UPDATE webhook_messages SET status = 'pending',
+           next_attempt_at = GREATEST($1, (SELECT throttled_until FROM webhook_endpoints WHERE id = $2))
          WHERE endpoint_id = $2 AND id = $3 AND status <> 'delivered' RETURNING ${MESSAGE_COLUMNS}`,
         [at, endpointId, id],
       );
@@ -205,6 +246,36 @@ export function createPostgresWebhookStore(db: Postgres): WebhookStore {
       return earliest(next?.due_at, next?.lease_ends_at);
     },
     recordAttempt: (id, attempt) => recordTogether({ id, attempt }),
+    recordEndpointAttempt: (endpointId, at, attempt) => recordEndpointAttempt(db, endpointId, at, attempt),
+    disableEndpoint: (endpointId, at, reason) =>
+      db.transaction(async (tx) => {
+        const disabled = await tx.query(
+          'UPDATE webhook_endpoints SET disabled_at = $2, disabled_reason = $3 ' +
+            'WHERE id = $1 AND disabled_at IS NULL RETURNING id',
+          [endpointId, at, reason],
+        );
+        if (disabled.length === 0) return false;
+        await tx.query(
+          "UPDATE webhook_messages SET next_attempt_at = NULL WHERE endpoint_id = $1 AND status = 'pending'",
+          [endpointId],
+        );
+        return true;
+      }),
+    enableEndpoint: (endpointId, at) =>
+      db.transaction(async (tx) => {
+        const [row] = await tx.query<EndpointRow>(
+          'UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL, failing_since = NULL ' +
+            `WHERE id = $1 RETURNING ${ENDPOINT_COLUMNS}`,
+          [endpointId],
+        );
+        if (!row) return undefined;
+        await tx.query(
+          "UPDATE webhook_messages SET status = 'pending', attempts = 0, next_attempt_at = $2 " +
+            "WHERE endpoint_id = $1 AND status IN ('pending', 'failed')",
+          [endpointId, at],
+        );
+        return toEndpoint(row);
+      }),
     async pruneMessages(before, limit) {
       const pruned = await db.query(
         `DELETE FROM webhook_messages WHERE id IN (

@@ -5,7 +5,7 @@ export interface DueMessage {
   id: number;
   payload: string;
   attempts: number;
-  endpoint: { id: number; url: string; secret: string; batchSize: number };
+  endpoint: { id: number; url: string; secret: string; batchSize: number; failingSince: string | null };
 }
 
 export interface Attempt {
@@ -13,9 +13,16 @@ export interface Attempt {
   /** The subscriber's HTTP status, when it answered. */
   status: number | null;
   error: string | null;
-  /** `delivered`, or the time of the next attempt, or null when the schedule is spent (failed). */
-  outcome: 'delivered' | { retryAt: string | null };
+  /**
+   * `delivered`, or the time of the next attempt, or null when the schedule is spent (failed); or
+   * the endpoint asked to wait (429 or 503 with Retry-After): not counted against the schedule, and
+   * the next attempt at `throttledUntil`.
+   */
+  outcome: 'delivered' | { retryAt: string | null } | { throttledUntil: string };
 }
+
+/** How one request went, for its endpoint: a 2xx, a failure, or a Retry-After until a time. */
+export type EndpointAttempt = 'delivered' | 'failed' | { throttledUntil: string };
 
 export interface WebhookStore {
   /** Stores the endpoint, unless `limit` endpoints exist already (counted in the same transaction): undefined then. */
@@ -51,6 +58,26 @@ export interface WebhookStore {
   nextDueAt(): Promise<string | undefined>;
   /** Records how an attempt ended and ends its lease; attempts that end together share one commit. */
   recordAttempt(id: number, attempt: Attempt): Promise<void>;
+  /**
+   * Records how a request to the endpoint went: a 2xx ends its run of failures; a failure starts one
+   * (or goes on with it); a Retry-After holds every message of the endpoint, on every replica,
+   * until then (also a failure, for the run). Tells since when every attempt has failed; null after a 2xx.
+   */
+  recordEndpointAttempt(
+    endpointId: number,
+    at: string,
+    attempt: EndpointAttempt,
+  ): Promise<{ failingSince: string | null }>;
+  /**
+   * Disables the endpoint: its messages are kept, and none is sent until it is enabled again.
+   * False when it was disabled already, or is gone.
+   */
+  disableEndpoint(endpointId: number, at: string, reason: string): Promise<boolean>;
+  /**
+   * Enables a disabled endpoint: every message of it that is pending or failed is due at `at`, its
+   * schedule started over. Undefined for no such endpoint.
+   */
+  enableEndpoint(endpointId: number, at: string): Promise<WebhookEndpoint | undefined>;
   countByStatus(): Promise<Record<MessageStatus, number>>;
   /**
    * Deletes up to `limit` delivered or failed messages whose last attempt was before `before`,
@@ -65,7 +92,14 @@ export interface EndpointRow {
   secret: string;
   batch_size: number;
   created_at: string;
+  throttled_until: string | null;
+  failing_since: string | null;
+  disabled_at: string | null;
+  disabled_reason: string | null;
 }
+
+export const ENDPOINT_COLUMNS =
+  'id, url, secret, batch_size, created_at, throttled_until, failing_since, disabled_at, disabled_reason';
 
 export interface MessageRow {
   id: number;
@@ -88,6 +122,7 @@ export interface DueRow {
   url: string;
   secret: string;
   batch_size: number;
+  failing_since: string | null;
 }
 
 export const toEndpoint = (row: EndpointRow): WebhookEndpoint => ({
@@ -96,6 +131,11 @@ export const toEndpoint = (row: EndpointRow): WebhookEndpoint => ({
   secret: row.secret,
   batchSize: row.batch_size,
   createdAt: row.created_at,
+  enabled: row.disabled_at === null,
+  disabledAt: row.disabled_at,
+  disabledReason: row.disabled_reason,
+  throttledUntil: row.throttled_until,
+  failingSince: row.failing_since,
 });
 
 export const toMessage = (row: MessageRow): WebhookMessage => ({
@@ -114,7 +154,13 @@ export const toDueMessage = (row: DueRow): DueMessage => ({
   id: row.id,
   payload: row.payload,
   attempts: row.attempts,
-  endpoint: { id: row.endpoint_id, url: row.url, secret: row.secret, batchSize: row.batch_size },
+  endpoint: {
+    id: row.endpoint_id,
+    url: row.url,
+    secret: row.secret,
+    batchSize: row.batch_size,
+    failingSince: row.failing_since,
+  },
 });
 
 /**
@@ -152,9 +198,15 @@ export const MESSAGE_COLUMNS =
   'id, event_type, customer_id, status, attempts, last_attempt_at, last_status, last_error, next_attempt_at';
 
 /** How an attempt leaves its message: its status, and when it is due again. */
-export function afterAttempt(attempt: Attempt): { status: MessageStatus; nextAttemptAt: string | null } {
-  if (attempt.outcome === 'delivered') return { status: 'delivered', nextAttemptAt: null };
-  return { status: attempt.outcome.retryAt === null ? 'failed' : 'pending', nextAttemptAt: attempt.outcome.retryAt };
+export function afterAttempt(attempt: Attempt): {
+  status: MessageStatus;
+  nextAttemptAt: string | null;
+  counted: boolean;
+} {
+  const { outcome } = attempt;
+  if (outcome === 'delivered') return { status: 'delivered', nextAttemptAt: null, counted: true };
+  if ('throttledUntil' in outcome) return { status: 'pending', nextAttemptAt: outcome.throttledUntil, counted: false };
+  return { status: outcome.retryAt === null ? 'failed' : 'pending', nextAttemptAt: outcome.retryAt, counted: true };
 }
 
 /** The earlier of two times that may be missing (ISO 8601 strings compare as their times do). */

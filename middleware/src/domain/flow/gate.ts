@@ -54,8 +54,12 @@ export function createInventoryGate(
   let throttleToldUntil = 0;
   let probing: Promise<void> | undefined;
 
+  /** Until when this process knows asks are held: its own Retry-After, seen before the store says so. */
+  let heldHereUntil = 0;
+
   /** Takes a turn, waiting for its slot of the rate limit; throws DeliveryHeldError while asks are held. */
   const takeTurn = async (): Promise<Extract<Turn, { verdict: 'go' }>> => {
+    const asked = performance.now();
     const turn = await flow.takeTurn(settings.ratePerSecond);
     if (turn.verdict === 'held') {
       // This process's own probe is in flight: its outcome decides, so wait for it and look again.
@@ -65,17 +69,18 @@ export function createInventoryGate(
       }
       throw new DeliveryHeldError(turn.reason, turn.untilMs);
     }
-    if (turn.waitMs > 0) {
-      await pause(turn.waitMs);
-      // While it waited, another ask (here or on another replica) may have met a Retry-After.
-      const held = await flow.check();
-      if (held && turn.probeMs === null) throw new DeliveryHeldError(held.reason, held.untilMs);
-    }
+    // The slot is reckoned from when it was asked for: the store's answer took part of the wait already.
+    const wait = turn.waitMs - (performance.now() - asked);
+    if (wait > 0) await pause(wait);
+    // While it waited, an ask of this process may have met a Retry-After.
+    if (turn.probeMs === null && Date.now() < heldHereUntil)
+      throw new DeliveryHeldError('throttled', heldHereUntil - Date.now());
     return turn;
   };
 
   const tellThrottled = (error: ThrottledError) => {
     throttled += 1;
+    heldHereUntil = Math.max(heldHereUntil, Date.now() + error.retryAfterMs);
     if (Date.now() < throttleToldUntil) return;
     throttleToldUntil = Date.now() + error.retryAfterMs;
     logger.warn(
@@ -122,7 +127,9 @@ export function createInventoryGate(
       probeMs = (await takeTurn()).probeMs;
       if (probeMs !== null) probing = new Promise((resolve) => (probed = resolve));
       const started = performance.now();
-      const result = await work({ beforeRetry: async () => void (await takeTurn()) });
+      // got's one retry is a turn of its own, but for the probe's: the probe is both of its attempts.
+      const beforeRetry = async () => void (probeMs === null && (await takeTurn()));
+      const result = await work({ beforeRetry });
       learnt = { kind: 'answered', latencyMs: performance.now() - started };
       await answered(probeMs);
       return result;
