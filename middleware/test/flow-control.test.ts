@@ -3,7 +3,7 @@ import request from 'supertest';
 import { createApp } from '../src/app.js';
 import { syncNewCustomers } from '../src/domain/sync.js';
 import type { Middleware } from '../src/wiring.js';
-import { peakPerSecond, startGateway } from '../../test/support/gateway.js';
+import { peakPerSecond, startGateway } from '../../bench/gateway.js';
 import { captureLogs } from '../../test/support/logs.js';
 import { sendJson, serveHandler, waitFor } from '../../test/support/servers.js';
 import { BACKENDS, type Backend } from '../../test/support/databases.js';

@@ -18,7 +18,8 @@ export function retryAfterOf(response: { statusCode: number; headers: Headers })
   let ms: number;
   if (/^\d+$/.test(value)) ms = Number(value) * 1000;
   else {
-    const at = Date.parse(value);
+    // An HTTP date names its day and month in words; anything else Date.parse takes ('-1') is not one.
+    const at = /[a-z]{3}/i.test(value) ? Date.parse(value) : Number.NaN;
     if (Number.isNaN(at)) return undefined;
     const said = Date.parse(first(response.headers.date) ?? '');
     ms = at - (Number.isNaN(said) ? Date.now() : said);

@@ -1,6 +1,7 @@
 import type { CustomerRecord, UnusableRecord } from '../../clients/crm-client.js';
 import type { DeliveryStore } from '../../store/deliveries/delivery-store.js';
 import type { DeliveryPath } from '../model/delivery.js';
+import { DeliveryHeldError } from '../flow/held.js';
 import { inCustomerSpan, type Deliverable } from './ask.js';
 import type { Reservation, Reservations } from './reservations.js';
 import type { Answered } from './settle.js';
@@ -118,8 +119,11 @@ export async function deliverInOrder(
 ): Promise<InOrderRun> {
   const report: InOrderRun = { created: 0, alreadyThere: 0, deadLettered: 0, interrupted: false, asked: 0 };
   let error: unknown;
+  // The first failure stops the walk; one met while others were held (the breaker's probe failing
+  // as the asks behind it are held) is what the cycle tells, not the holds.
   const fail = (caught: unknown) => {
-    error ??= caught;
+    if (error === undefined || (error instanceof DeliveryHeldError && !(caught instanceof DeliveryHeldError)))
+      error = caught;
   };
   const heldElsewhere: number[] = [];
   const claims = claimsAhead(parts.reservations, records, options.concurrency);

@@ -16,17 +16,18 @@ const READ = `
 /**
  * The next free slot of the shared rate limit, taken in one statement when nothing holds the asks:
  * the slot is the later of the next free one and now, and the one after it is `$1` ms later (GCRA
- * with no burst: the asks of all replicas together go at most one per interval).
+ * with no burst: the asks of all replicas together go at most one per interval). Now is the clock
+ * when the row is locked (clock_timestamp, not the statement's start, which may be a connection's
+ * set-up or a lock's wait earlier), so that the wait is counted from when the answer leaves.
  */
 const TAKE_SLOT = `
   UPDATE flow_control
-  SET rate_next_slot = GREATEST(rate_next_slot, statement_timestamp()) + $1::float8 * interval '1 millisecond'
+  SET rate_next_slot = GREATEST(rate_next_slot, clock_timestamp()) + $1::float8 * interval '1 millisecond'
   WHERE id = 1
     AND NOT (paused_at IS NOT NULL AND (paused_until IS NULL OR paused_until > statement_timestamp()))
     AND NOT (throttled_until IS NOT NULL AND throttled_until > statement_timestamp())
     AND breaker_state = 'closed'
-  RETURNING
-    GREATEST(0, extract(epoch FROM rate_next_slot - statement_timestamp()) * 1000 - $1::float8)::float8 AS wait_ms`;
+  RETURNING GREATEST(0, extract(epoch FROM rate_next_slot - clock_timestamp()) * 1000 - $1::float8)::float8 AS wait_ms`;
 
 /** The open breaker's probe, taken by the first to ask once it is due: the others are held until the next. */
 const TAKE_PROBE = `
@@ -98,8 +99,12 @@ export function createPostgresFlowStore(pg: Postgres): FlowStore {
     },
     async throttle(status, retryAfterMs) {
       await pg.query(
-        `UPDATE flow_control SET throttled_status = $1,
-           throttled_until = GREATEST(throttled_until, statement_timestamp() + $2::float8 * interval '1 millisecond')
+        // The status said is that of the Retry-After that holds: the one that ends last.
+        `UPDATE flow_control SET
+           throttled_status = CASE WHEN throttled_until IS NULL OR throttled_until < until.at THEN $1
+                                   ELSE throttled_status END,
+           throttled_until = GREATEST(throttled_until, until.at)
+         FROM (SELECT statement_timestamp() + $2::float8 * interval '1 millisecond' AS at) until
          WHERE id = 1`,
         [status, retryAfterMs],
       );

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sendJson, serveHandler, type RunningServer } from './servers.js';
+import { sendJson, serveHandler, type RunningServer } from '../test/support/servers.js';
 
 /** One request as the gateway saw it: when it came (ms, monotonic), what it was, and what it was answered. */
 export interface GatewayRequest {
