@@ -54,7 +54,7 @@ audit: $(INSTALLED)
 bench: build
 	npm test -- --testMatch '<rootDir>/bench/**/*.bench.ts'
 
-## make lint: type-checks everything, ESLint (with the layers of each service) and Prettier's check on the code, and the OpenAPI documents.
+## make lint: type-checks everything, ESLint (with the layers of each service and the size of files and functions), no import circles (dependency-cruiser) and Prettier's check on the code, and the OpenAPI documents.
 lint: build
 	npm run lint
 

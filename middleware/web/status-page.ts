@@ -5,33 +5,8 @@
  * /status and /dead-letters every two seconds, and a customer's journey when asked. Every value
  * from the CRM or the store is set as text, never as HTML.
  * When the middleware has API keys, the page asks for one and sends it as a bearer token.
+ * The answers' types are declared in answers.d.ts.
  */
-
-/** A problem+json answer, as far as the page shows it. */
-interface Problem {
-  title?: string;
-  detail?: string;
-}
-
-// The answers' shapes, as the middleware declares them (its zod schemas): the build checks the page against them.
-type Status = import('../src/domain/model/status.js').Status;
-type DeadLetter = import('../src/domain/model/dead-letter.js').DeadLetter;
-type Journey = import('../src/domain/model/journey.js').JourneyView;
-type Step = import('../src/domain/model/journey.js').RecordedStep;
-type Reconciliation = import('../src/domain/model/reconciliation.js').ReconciliationView;
-
-/** POST /dead-letters/replay's report, POST /dead-letters/{id}/replay's result, or the problem of either. */
-interface ReplayAnswer extends Problem {
-  results?: unknown[];
-  delivered?: number;
-  stillRefused?: number;
-  notTried?: number;
-  customerId?: number | null;
-  outcome?: 'created' | 'alreadyThere' | 'stillRefused';
-  packageId?: number;
-}
-
-type OutcomeStep = Extract<Step, { kind: 'outcome' }>;
 
 // The page's elements are all in status-page.html; the type says which kind the caller expects.
 const $ = <E extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as E;
@@ -106,18 +81,10 @@ async function replay(path: string) {
     if (!response.ok) $('replay-result').textContent = 'Replay failed: ' + text(body.detail);
     else if (body.results)
       $('replay-result').textContent =
-        'Replayed: ' +
-        body.delivered +
-        ' delivered, ' +
-        body.stillRefused +
-        ' still refused, ' +
-        body.notTried +
-        ' not tried.';
+        `Replayed: ${body.delivered} delivered, ${body.stillRefused} still refused, ${body.notTried} not tried.`;
     else if (body.outcome === 'stillRefused')
-      $('replay-result').textContent = 'Customer ' + text(body.customerId) + ' was refused again.';
-    else
-      $('replay-result').textContent =
-        'Customer ' + text(body.customerId) + ' delivered: package ' + body.packageId + '.';
+      $('replay-result').textContent = `Customer ${text(body.customerId)} was refused again.`;
+    else $('replay-result').textContent = `Customer ${text(body.customerId)} delivered: package ${body.packageId}.`;
   } catch (error) {
     $('replay-result').textContent = 'Replay failed: ' + (error as Error).message;
   }
@@ -139,36 +106,14 @@ async function reconcileNow() {
 
 function showReconciliation(run: Reconciliation | null) {
   if (!run) return;
-  const c = run.counts;
-  const p = run.progress;
+  const { counts: c, progress: p } = run;
+  const error = run.error ? ` (${run.error})` : '';
+  const ended = run.finishedAt ? `, ended ${when(run.finishedAt)}` : '';
   $('reconciliation').textContent =
-    'Reconciliation ' +
-    run.id +
-    ' (customers ' +
-    run.fromId +
-    ' to ' +
-    run.toId +
-    ', repair ' +
-    (run.repair ? 'on' : 'off') +
-    '): ' +
-    run.status +
-    (run.error ? ' (' + run.error + ')' : '') +
-    ', ' +
-    p.checked +
-    ' of ' +
-    p.total +
-    ' ids checked; ' +
-    c.missing +
-    ' missing (' +
-    c.repaired +
-    ' repaired), ' +
-    c.mismatched +
-    ' mismatched, ' +
-    c.orphaned +
-    ' orphaned. Started ' +
-    when(run.startedAt) +
-    (run.finishedAt ? ', ended ' + when(run.finishedAt) : '') +
-    '.';
+    `Reconciliation ${run.id} (customers ${run.fromId} to ${run.toId}, repair ${run.repair ? 'on' : 'off'}): ` +
+    `${run.status}${error}, ${p.checked} of ${p.total} ids checked; ` +
+    `${c.missing} missing (${c.repaired} repaired), ${c.mismatched} mismatched, ${c.orphaned} orphaned. ` +
+    `Started ${when(run.startedAt)}${ended}.`;
   $('findings').hidden = run.findings.length === 0;
   fill(
     'findings',
@@ -182,26 +127,18 @@ function showReconciliation(run: Reconciliation | null) {
 function showDelivery(status: Status) {
   const { paused, throttle, breaker } = status;
   let state = 'Delivering';
-  if (paused)
-    state =
-      'Paused' +
-      (paused.by ? ' by ' + paused.by : '') +
-      ' since ' +
-      when(paused.since) +
-      (paused.reason ? ': ' + paused.reason : '') +
-      (paused.until ? ' (until ' + when(paused.until) + ')' : '');
-  else if (throttle)
-    state = 'Throttled: the Inventory answered ' + throttle.status + '; waiting until ' + when(throttle.until);
+  if (paused) {
+    const by = paused.by ? ` by ${paused.by}` : '';
+    const reason = paused.reason ? `: ${paused.reason}` : '';
+    const until = paused.until ? ` (until ${when(paused.until)})` : '';
+    state = `Paused${by} since ${when(paused.since)}${reason}${until}`;
+  } else if (throttle)
+    state = `Throttled: the Inventory answered ${throttle.status}; waiting until ${when(throttle.until)}`;
   $('delivery-state').textContent = state;
+  const probe = breaker.state === 'open' ? `; next probe ${when(breaker.nextProbeAt)}` : '';
+  const since = `since ${when(breaker.since)}: ${text(breaker.reason)}${probe}`;
   $('breaker').textContent =
-    breaker.state === 'closed'
-      ? 'closed'
-      : (breaker.state === 'open' ? 'open' : 'half-open (probing)') +
-        ' since ' +
-        when(breaker.since) +
-        ': ' +
-        text(breaker.reason) +
-        (breaker.state === 'open' ? '; next probe ' + when(breaker.nextProbeAt) : '');
+    breaker.state === 'closed' ? 'closed' : `${breaker.state === 'open' ? 'open' : 'half-open (probing)'} ${since}`;
   $('pause').hidden = paused !== null;
   $('pause-reason').hidden = paused !== null;
   $('resume').hidden = paused === null;
@@ -238,11 +175,8 @@ async function refresh() {
     $('replica-count').textContent = text(status.replicas.length);
     const replicas = status.replicas.map((r) => r.id + ', up since ' + when(r.startedAt));
     $('replica-list').textContent = replicas.length > 0 ? '(' + replicas.join('; ') + ')' : '';
-    showBanner(
-      status.outage
-        ? status.outage.upstream + ' unreachable since ' + when(status.outage.since) + ': ' + status.outage.lastError
-        : '',
-    );
+    const { outage } = status;
+    showBanner(outage ? `${outage.upstream} unreachable since ${when(outage.since)}: ${outage.lastError}` : '');
     fill(
       'deliveries',
       status.recentDeliveries.map((d) =>
@@ -355,14 +289,9 @@ async function showJourney(raw: string) {
       clearJourney('The middleware has not seen customer ' + id + ' (or not within the days it keeps journeys).');
       return;
     }
-    $('journey-result').textContent =
-      'Customer ' +
-      journey.customerId +
-      ': ' +
-      journey.steps.length +
-      (journey.steps.length === 1 ? ' step' : ' steps') +
-      (journey.traceId ? ', trace ' + journey.traceId : '') +
-      '.';
+    const steps = `${journey.steps.length} ${journey.steps.length === 1 ? 'step' : 'steps'}`;
+    const trace = journey.traceId ? `, trace ${journey.traceId}` : '';
+    $('journey-result').textContent = `Customer ${journey.customerId}: ${steps}${trace}.`;
     const link = $<HTMLAnchorElement>('journey-trace');
     // TRACE_UI_URL is checked at start; this keeps any other scheme out of the link all the same.
     const { traceUrl } = journey;

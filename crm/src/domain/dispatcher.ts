@@ -40,6 +40,68 @@ export interface DispatcherOptions extends Omit<OutcomeRecording, 'disableAfterM
   disableAfterMs?: number | undefined;
 }
 
+/** Sends one request, and records its outcome for each message it carried and for its endpoint. */
+async function sendAndRecord(
+  options: Pick<DispatcherOptions, 'send' | 'now' | 'logger'>,
+  record: ReturnType<typeof createOutcomeRecorder>,
+  messages: readonly DueMessage[],
+  leaseUntil: string,
+): Promise<void> {
+  const messageIds = messages.map((message) => message.id);
+  try {
+    const at = options.now();
+    await record(messages, at, await options.send(messages, at));
+  } catch (error) {
+    if (isDatabaseUnavailable(error)) {
+      options.logger.warn(
+        `Webhook ${named(messages)} was sent, but the attempt could not be recorded; ` +
+          `it is sent again once its lease ends at ${leaseUntil}`,
+        { messageIds, leaseUntil },
+      );
+    } else {
+      options.logger.error('Webhook dispatch failed unexpectedly; the messages stay pending', {
+        messageIds,
+        error: (error as Error).stack,
+      });
+    }
+  }
+}
+
+/**
+ * Background work has no request to answer: an outbox that cannot be read is said once, when it
+ * begins, and once when it ends.
+ */
+function outboxWatch(logger: Logger) {
+  let failingSince: Date | undefined;
+  return {
+    readable() {
+      if (failingSince)
+        logger.info('The webhook dispatcher reads its outbox again', { since: failingSince.toISOString() });
+      failingSince = undefined;
+    },
+    unreadable(error: unknown) {
+      if (!failingSince) {
+        logger.error(
+          `The webhook dispatcher cannot read its outbox (${(error as Error).message}); ` +
+            `trying again every ${UNAVAILABLE_RETRY_MS / 1000} s`,
+          { error: isDatabaseUnavailable(error) ? (error as Error).message : (error as Error).stack },
+        );
+      }
+      failingSince ??= new Date();
+    },
+  };
+}
+
+/** How long to sleep before the next message is due to be claimed (MAX_SLEEP_MS at most). */
+async function sleepUntilDue(webhooks: Pick<WebhookStore, 'nextDueAt'>, now: () => Date): Promise<number> {
+  const next = await webhooks.nextDueAt();
+  if (next === undefined) return MAX_SLEEP_MS;
+  const wait = Date.parse(next) - now().getTime();
+  if (wait > 0) return Math.min(wait, MAX_SLEEP_MS);
+  // Due now but not taken: another replica was quicker.
+  return CONTENDED_RETRY_MS;
+}
+
 /**
  * Sends the outbox: claims what is due, up to `concurrency` requests at once (one message each, or
  * several for an endpoint with a batch size above 1), each message's attempt recorded when its
@@ -55,39 +117,16 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
   let stopped = false;
   let pumping: Promise<void> | undefined;
   let wokenWhilePumping = false;
-  let failingSince: Date | undefined;
+  const outbox = outboxWatch(logger);
 
   const record = createOutcomeRecorder({ ...options, disableAfterMs: options.disableAfterMs });
-  /** Sends one request, and records its outcome for each message it carried and for its endpoint. */
-  const attempt = async (messages: readonly DueMessage[]) => {
-    const at = now();
-    await record(messages, at, await options.send(messages, at));
-  };
 
   const run = (messages: readonly DueMessage[], leaseUntil: string) => {
     const key = messages[0]!.id;
-    const running = attempt(messages)
-      .catch((error: unknown) => {
-        if (isDatabaseUnavailable(error)) {
-          logger.warn(
-            `Webhook ${named(messages)} was sent, but the attempt could not be recorded; ` +
-              `it is sent again once its lease ends at ${leaseUntil}`,
-            {
-              messageIds: messages.map((message) => message.id),
-              leaseUntil,
-            },
-          );
-        } else {
-          logger.error('Webhook dispatch failed unexpectedly; the messages stay pending', {
-            messageIds: messages.map((message) => message.id),
-            error: (error as Error).stack,
-          });
-        }
-      })
-      .finally(() => {
-        inFlight.delete(key);
-        pumpSoon();
-      });
+    const running = sendAndRecord(options, record, messages, leaseUntil).finally(() => {
+      inFlight.delete(key);
+      pumpSoon();
+    });
     inFlight.set(key, running);
   };
 
@@ -113,13 +152,7 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
     } while (wokenWhilePumping && !stopped);
     // Too few slots free to look: the end of an attempt in flight wakes the dispatcher, and nothing
     // need be looked up until then.
-    if (slotsToClaim() === 0) return MAX_SLEEP_MS;
-    const next = await webhooks.nextDueAt();
-    if (next === undefined) return MAX_SLEEP_MS;
-    const wait = Date.parse(next) - now().getTime();
-    if (wait > 0) return Math.min(wait, MAX_SLEEP_MS);
-    // Due now but not taken: another replica was quicker.
-    return CONTENDED_RETRY_MS;
+    return slotsToClaim() === 0 ? MAX_SLEEP_MS : sleepUntilDue(webhooks, now);
   };
 
   const pumpOnce = async () => {
@@ -127,21 +160,9 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
     let sleep: number;
     try {
       sleep = await claimAndSend();
-      if (failingSince)
-        logger.info('The webhook dispatcher reads its outbox again', { since: failingSince.toISOString() });
-      failingSince = undefined;
+      outbox.readable();
     } catch (error) {
-      // Background work has no request to answer: the failure is said once, and tried again on the timer.
-      if (!failingSince) {
-        logger.error(
-          `The webhook dispatcher cannot read its outbox (${(error as Error).message}); ` +
-            `trying again every ${UNAVAILABLE_RETRY_MS / 1000} s`,
-          {
-            error: isDatabaseUnavailable(error) ? (error as Error).message : (error as Error).stack,
-          },
-        );
-      }
-      failingSince ??= new Date();
+      outbox.unreadable(error);
       sleep = UNAVAILABLE_RETRY_MS;
     }
     if (stopped) return;

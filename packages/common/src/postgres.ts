@@ -2,6 +2,7 @@ import pg from 'pg';
 import { redactUrl } from './config.js';
 import { AppError, type FieldError } from './errors.js';
 import type { Logger } from './logger.js';
+import { listenForNotifications } from './postgres-listen.js';
 
 /** How long a request waits for a connection from the pool (or a new one) before it is answered 503. */
 const ACQUIRE_TIMEOUT_MS = 3000;
@@ -123,22 +124,60 @@ export function connectPostgres(options: PostgresOptions): Postgres {
   if (!IDENTIFIER.test(options.schema)) throw new Error(`not a schema name: ${options.schema}`);
   const where = redactUrl(options.url);
   const { logger, schema } = options;
-  const config: pg.PoolConfig = {
+  const config = poolConfigOf(options);
+  const pool = new pg.Pool(config);
+  const outages = createOutageGuard(where, logger);
+  // An idle connection the server dropped (a restart) is reported here; the pool replaces it.
+  pool.on('error', (error) => {
+    if (isDatabaseUnavailable(error)) outages.wentAway(error);
+    else
+      logger.warn('An idle database connection failed; the pool replaces it', {
+        database: where,
+        error: error.message,
+      });
+  });
+
+  return {
+    schema,
+    where,
+    query: (text, values) => outages.guarded(() => rowsOf(pool.query(text, values as unknown[]))),
+    transaction: (work) => outages.guarded(() => inTransaction(pool, work)),
+    readiness: () => readinessOf(pool, outages, where),
+    channel: (name) => `${schema}_${name}`,
+    listen(channel, onNotify, onReconnect) {
+      if (!IDENTIFIER.test(channel)) throw new Error(`not a channel name: ${channel}`);
+      return listenForNotifications(config, channel, onNotify, onReconnect);
+    },
+    close: () => pool.end(),
+  };
+}
+
+function poolConfigOf(options: PostgresOptions): pg.PoolConfig {
+  return {
     connectionString: options.url,
     max: options.poolSize,
     connectionTimeoutMillis: ACQUIRE_TIMEOUT_MS,
     query_timeout: QUERY_TIMEOUT_MS,
     idleTimeoutMillis: 30_000,
     keepAlive: true,
-    application_name: options.applicationName ?? schema,
+    application_name: options.applicationName ?? options.schema,
     options: [
-      `-c search_path=${schema}`,
+      `-c search_path=${options.schema}`,
       ...Object.entries(options.settings ?? {}).map(([name, value]) => `-c ${name}=${value}`),
     ].join(' '),
     types,
   };
-  const pool = new pg.Pool(config);
+}
 
+interface OutageGuard {
+  /** Runs `attempt`, turning a database that cannot be reached into a 503. */
+  guarded<T>(attempt: () => Promise<T>): Promise<T>;
+  /** Logs that the database cannot be reached, once until it answers again. */
+  wentAway(error: unknown): void;
+}
+
+/** Tells the log once when the database became unreachable, and once when it is back. */
+function createOutageGuard(where: string, logger: Logger): OutageGuard {
   let unreachableSince: Date | undefined;
   const wentAway = (error: unknown) => {
     if (unreachableSince !== undefined) return;
@@ -158,7 +197,6 @@ export function connectPostgres(options: PostgresOptions): Postgres {
     unreachableSince = undefined;
     logger.info(`The database at ${where} answers again, after ${seconds} s`, { database: where, seconds });
   };
-  /** Runs `attempt`, turning a database that cannot be reached into a 503. */
   const guarded = async <T>(attempt: () => Promise<T>): Promise<T> => {
     try {
       const result = await attempt();
@@ -170,99 +208,43 @@ export function connectPostgres(options: PostgresOptions): Postgres {
       throw error instanceof DatabaseUnavailableError ? error : new DatabaseUnavailableError(error);
     }
   };
-  // An idle connection the server dropped (a restart) is reported here; the pool replaces it.
-  pool.on('error', (error) => {
-    if (isDatabaseUnavailable(error)) wentAway(error);
-    else
-      logger.warn('An idle database connection failed; the pool replaces it', {
-        database: where,
-        error: error.message,
-      });
-  });
+  return { guarded, wentAway };
+}
 
-  const rowsOf = async <R extends object>(run: Promise<pg.QueryResult>): Promise<R[]> => (await run).rows as R[];
+const rowsOf = async <R extends object>(run: Promise<pg.QueryResult>): Promise<R[]> => (await run).rows as R[];
 
-  return {
-    schema,
-    where,
-    query: (text, values) => guarded(() => rowsOf(pool.query(text, values as unknown[]))),
-    transaction: (work) =>
-      guarded(async () => {
-        const client = await pool.connect();
-        let broken: Error | undefined;
-        // While a connection is checked out the pool does not listen for its errors: one the server ends
-        // between two statements (a restart) would otherwise crash the process. Its next statement fails.
-        const ended = (error: Error) => (broken = error);
-        client.on('error', ended);
-        try {
-          await client.query('BEGIN');
-          const result = await work({ query: (text, values) => rowsOf(client.query(text, values as unknown[])) });
-          await client.query('COMMIT');
-          return result;
-        } catch (error) {
-          // A connection that failed mid-transaction is not given back to the pool.
-          if (isDatabaseUnavailable(error)) broken = error as Error;
-          else await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
-          throw error;
-        } finally {
-          client.removeListener('error', ended);
-          client.release(broken);
-        }
-      }),
-    async readiness() {
-      try {
-        await guarded(() => pool.query('SELECT 1'));
-        return undefined;
-      } catch (error) {
-        return {
-          field: 'database',
-          message: `the database at ${where} cannot be reached: ${(error as Error).message}`,
-        };
-      }
-    },
-    channel: (name) => `${schema}_${name}`,
-    listen(channel, onNotify, onReconnect) {
-      if (!IDENTIFIER.test(channel)) throw new Error(`not a channel name: ${channel}`);
-      let client: pg.Client | undefined;
-      let closed = false;
-      let retryMs = 250;
-      let timer: NodeJS.Timeout | undefined;
-      const reconnectLater = () => {
-        if (closed || timer) return;
-        timer = setTimeout(() => {
-          timer = undefined;
-          void connect(true);
-        }, retryMs);
-        retryMs = Math.min(retryMs * 2, 5000);
-      };
-      const connect = async (again: boolean) => {
-        const next = new pg.Client({ ...config, query_timeout: undefined });
-        client = next;
-        next.on('error', () => {
-          void next.end().catch(() => undefined);
-          if (client === next) reconnectLater();
-        });
-        next.on('notification', (message) => onNotify(message.payload ?? ''));
-        try {
-          await next.connect();
-          await next.query(`LISTEN ${channel}`);
-          retryMs = 250;
-          if (closed) await next.end();
-          else if (again) onReconnect?.();
-        } catch {
-          void next.end().catch(() => undefined);
-          if (client === next) reconnectLater();
-        }
-      };
-      void connect(false);
-      return {
-        async close() {
-          closed = true;
-          if (timer) clearTimeout(timer);
-          await client?.end().catch(() => undefined);
-        },
-      };
-    },
-    close: () => pool.end(),
-  };
+/** Runs `work` between BEGIN and COMMIT on one connection of the pool, rolled back when it throws. */
+async function inTransaction<T>(pool: pg.Pool, work: (tx: Queryable) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  // While a connection is checked out the pool does not listen for its errors: one the server ends
+  // between two statements (a restart) would otherwise crash the process. Its next statement fails.
+  const ended = (error: Error) => (broken = error);
+  client.on('error', ended);
+  try {
+    await client.query('BEGIN');
+    const result = await work({ query: (text, values) => rowsOf(client.query(text, values as unknown[])) });
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    // A connection that failed mid-transaction is not given back to the pool.
+    if (isDatabaseUnavailable(error)) broken = error as Error;
+    else await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
+    throw error;
+  } finally {
+    client.removeListener('error', ended);
+    client.release(broken);
+  }
+}
+
+async function readinessOf(pool: pg.Pool, outages: OutageGuard, where: string): Promise<FieldError | undefined> {
+  try {
+    await outages.guarded(() => pool.query('SELECT 1'));
+    return undefined;
+  } catch (error) {
+    return {
+      field: 'database',
+      message: `the database at ${where} cannot be reached: ${(error as Error).message}`,
+    };
+  }
 }

@@ -186,6 +186,44 @@ async function recordEndpointAttempt(db: Postgres, endpointId: number, at: strin
   });
 }
 
+/** The endpoint's manners: its runs of failures, its Retry-After, and whether it is disabled. */
+function endpointManners(
+  db: Postgres,
+): Pick<WebhookStore, 'recordEndpointAttempt' | 'disableEndpoint' | 'enableEndpoint'> {
+  return {
+    recordEndpointAttempt: (endpointId, at, attempt) => recordEndpointAttempt(db, endpointId, at, attempt),
+    disableEndpoint: (endpointId, at, reason) =>
+      db.transaction(async (tx) => {
+        const disabled = await tx.query(
+          'UPDATE webhook_endpoints SET disabled_at = $2, disabled_reason = $3 ' +
+            'WHERE id = $1 AND disabled_at IS NULL RETURNING id',
+          [endpointId, at, reason],
+        );
+        if (disabled.length === 0) return false;
+        await tx.query(
+          "UPDATE webhook_messages SET next_attempt_at = NULL WHERE endpoint_id = $1 AND status = 'pending'",
+          [endpointId],
+        );
+        return true;
+      }),
+    enableEndpoint: (endpointId, at) =>
+      db.transaction(async (tx) => {
+        const [row] = await tx.query<EndpointRow>(
+          'UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL, failing_since = NULL ' +
+            `WHERE id = $1 RETURNING ${ENDPOINT_COLUMNS}`,
+          [endpointId],
+        );
+        if (!row) return undefined;
+        await tx.query(
+          "UPDATE webhook_messages SET status = 'pending', attempts = 0, next_attempt_at = $2 " +
+            "WHERE endpoint_id = $1 AND status IN ('pending', 'failed')",
+          [endpointId, at],
+        );
+        return toEndpoint(row);
+      }),
+  };
+}
+
 /**
  * Webhook endpoints and the outbox on a PostgreSQL server that any number of CRM replicas share:
  * every replica's dispatcher claims due messages with a lease, sends them outside any
@@ -246,36 +284,7 @@ export function createPostgresWebhookStore(db: Postgres): WebhookStore {
       return earliest(next?.due_at, next?.lease_ends_at);
     },
     recordAttempt: (id, attempt) => recordTogether({ id, attempt }),
-    recordEndpointAttempt: (endpointId, at, attempt) => recordEndpointAttempt(db, endpointId, at, attempt),
-    disableEndpoint: (endpointId, at, reason) =>
-      db.transaction(async (tx) => {
-        const disabled = await tx.query(
-          'UPDATE webhook_endpoints SET disabled_at = $2, disabled_reason = $3 ' +
-            'WHERE id = $1 AND disabled_at IS NULL RETURNING id',
-          [endpointId, at, reason],
-        );
-        if (disabled.length === 0) return false;
-        await tx.query(
-          "UPDATE webhook_messages SET next_attempt_at = NULL WHERE endpoint_id = $1 AND status = 'pending'",
-          [endpointId],
-        );
-        return true;
-      }),
-    enableEndpoint: (endpointId, at) =>
-      db.transaction(async (tx) => {
-        const [row] = await tx.query<EndpointRow>(
-          'UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL, failing_since = NULL ' +
-            `WHERE id = $1 RETURNING ${ENDPOINT_COLUMNS}`,
-          [endpointId],
-        );
-        if (!row) return undefined;
-        await tx.query(
-          "UPDATE webhook_messages SET status = 'pending', attempts = 0, next_attempt_at = $2 " +
-            "WHERE endpoint_id = $1 AND status IN ('pending', 'failed')",
-          [endpointId, at],
-        );
-        return toEndpoint(row);
-      }),
+    ...endpointManners(db),
     async pruneMessages(before, limit) {
       const pruned = await db.query(
         `DELETE FROM webhook_messages WHERE id IN (

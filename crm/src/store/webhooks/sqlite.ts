@@ -16,6 +16,44 @@ import {
   type WebhookStore,
 } from './webhook-store.js';
 
+const DUE_PENDING = `
+    SELECT m.id, m.payload, length(CAST(m.payload AS BLOB)) AS payload_bytes, m.attempts, m.endpoint_id,
+      e.url, e.secret, e.batch_size, e.failing_since
+    FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id
+    WHERE m.status = 'pending' AND m.next_attempt_at <= :at
+      AND e.disabled_at IS NULL AND (e.throttled_until IS NULL OR e.throttled_until <= :at)
+    ORDER BY m.next_attempt_at, m.id LIMIT :limit
+  `;
+
+// Made due now, or when its endpoint's Retry-After ends if that is later.
+const MAKE_DUE = `
+    UPDATE webhook_messages SET status = 'pending', next_attempt_at = MAX(@at, COALESCE(
+      (SELECT throttled_until FROM webhook_endpoints e WHERE e.id = webhook_messages.endpoint_id), ''))
+    WHERE endpoint_id = @endpointId AND id = @id AND status <> 'delivered'
+  `;
+
+// A message of a disabled endpoint keeps no next attempt; one of a throttled endpoint waits for its Retry-After.
+const RECORD_ATTEMPT = `
+    UPDATE webhook_messages SET
+      attempts = attempts + @counted, last_attempt_at = @at, last_status = @status, last_error = @error,
+      status = @outcome,
+      next_attempt_at = (SELECT CASE WHEN @next IS NULL OR e.disabled_at IS NOT NULL THEN NULL
+                                     ELSE MAX(@next, COALESCE(e.throttled_until, '')) END
+                         FROM webhook_endpoints e WHERE e.id = webhook_messages.endpoint_id)
+    WHERE id = @id
+  `;
+
+/** One attempt as RECORD_ATTEMPT writes it. */
+interface AttemptRow {
+  counted: number;
+  at: string;
+  status: number | null;
+  error: string | null;
+  outcome: string;
+  next: string | null;
+  id: number;
+}
+
 /** The store's statements, prepared once. */
 function prepareStatements(db: Db) {
   const insertEndpoint = db.prepare<[string, string, number, string], EndpointRow>(
@@ -40,67 +78,13 @@ function prepareStatements(db: Db) {
     `SELECT ${MESSAGE_COLUMNS} FROM webhook_messages WHERE endpoint_id = ? AND id = ?`,
   );
   const largestBatch = db.prepare<[], { n: number }>('SELECT COALESCE(MAX(batch_size), 1) AS n FROM webhook_endpoints');
-  const duePending = db.prepare<{ at: string; limit: number }, DueRow>(`
-    SELECT m.id, m.payload, length(CAST(m.payload AS BLOB)) AS payload_bytes, m.attempts, m.endpoint_id,
-      e.url, e.secret, e.batch_size, e.failing_since
-    FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id
-    WHERE m.status = 'pending' AND m.next_attempt_at <= :at
-      AND e.disabled_at IS NULL AND (e.throttled_until IS NULL OR e.throttled_until <= :at)
-    ORDER BY m.next_attempt_at, m.id LIMIT :limit
-  `);
+  const duePending = db.prepare<{ at: string; limit: number }, DueRow>(DUE_PENDING);
   const firstPending = db.prepare<[number], { id: number; next_attempt_at: string }>(
     "SELECT id, next_attempt_at FROM webhook_messages WHERE status = 'pending' AND next_attempt_at IS NOT NULL " +
       'ORDER BY next_attempt_at, id LIMIT ?',
   );
-  // Made due now, or when its endpoint's Retry-After ends if that is later.
-  const due = db.prepare<{ at: string; endpointId: number; id: number }>(`
-    UPDATE webhook_messages SET status = 'pending', next_attempt_at = MAX(@at, COALESCE(
-      (SELECT throttled_until FROM webhook_endpoints e WHERE e.id = webhook_messages.endpoint_id), ''))
-    WHERE endpoint_id = @endpointId AND id = @id AND status <> 'delivered'
-  `);
-  // A message of a disabled endpoint keeps no next attempt; one of a throttled endpoint waits for its Retry-After.
-  const attempted = db.prepare<{
-    counted: number;
-    at: string;
-    status: number | null;
-    error: string | null;
-    outcome: string;
-    next: string | null;
-    id: number;
-  }>(`
-    UPDATE webhook_messages SET
-      attempts = attempts + @counted, last_attempt_at = @at, last_status = @status, last_error = @error,
-      status = @outcome,
-      next_attempt_at = (SELECT CASE WHEN @next IS NULL OR e.disabled_at IS NOT NULL THEN NULL
-                                     ELSE MAX(@next, COALESCE(e.throttled_until, '')) END
-                         FROM webhook_endpoints e WHERE e.id = webhook_messages.endpoint_id)
-    WHERE id = @id
-  `);
-  const endpointFailing = db.prepare<[string, number], { failing_since: string | null }>(
-    'UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ?) WHERE id = ? RETURNING failing_since',
-  );
-  const endpointDelivered = db.prepare<[number]>('UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?');
-  const endpointThrottled = db.prepare<[string, number]>(
-    "UPDATE webhook_endpoints SET throttled_until = MAX(COALESCE(throttled_until, ''), ?) WHERE id = ?",
-  );
-  const holdPending = db.prepare<[string, number]>(
-    'UPDATE webhook_messages SET next_attempt_at = MAX(next_attempt_at, ?) ' +
-      "WHERE endpoint_id = ? AND status = 'pending' AND next_attempt_at IS NOT NULL",
-  );
-  const disable = db.prepare<[string, string, number]>(
-    'UPDATE webhook_endpoints SET disabled_at = ?, disabled_reason = ? WHERE id = ? AND disabled_at IS NULL',
-  );
-  const keepPending = db.prepare<[number]>(
-    "UPDATE webhook_messages SET next_attempt_at = NULL WHERE endpoint_id = ? AND status = 'pending'",
-  );
-  const enable = db.prepare<[number], EndpointRow>(
-    'UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL, failing_since = NULL WHERE id = ? ' +
-      'RETURNING *',
-  );
-  const resend = db.prepare<[string, number]>(
-    "UPDATE webhook_messages SET status = 'pending', attempts = 0, next_attempt_at = ? " +
-      "WHERE endpoint_id = ? AND status IN ('pending', 'failed')",
-  );
+  const due = db.prepare<{ at: string; endpointId: number; id: number }>(MAKE_DUE);
+  const attempted = db.prepare<AttemptRow>(RECORD_ATTEMPT);
   const prune = db.prepare<[string, number]>(`
     DELETE FROM webhook_messages WHERE id IN (
       SELECT id FROM webhook_messages WHERE status IN ('delivered', 'failed') AND last_attempt_at < ?
@@ -126,14 +110,6 @@ function prepareStatements(db: Db) {
     firstPending,
     due,
     attempted,
-    endpointFailing,
-    endpointDelivered,
-    endpointThrottled,
-    holdPending,
-    disable,
-    keepPending,
-    enable,
-    resend,
     prune,
     byStatus,
   };
@@ -164,6 +140,78 @@ function endpointTransactions(db: Db, sql: Statements) {
   };
 }
 
+/** The endpoint's manners: its runs of failures, its Retry-After, and whether it is disabled. */
+function sqliteEndpointManners(
+  db: Db,
+  storage: StorageGuard,
+): Pick<WebhookStore, 'recordEndpointAttempt' | 'disableEndpoint' | 'enableEndpoint'> {
+  const endpointFailing = db.prepare<[string, number], { failing_since: string | null }>(
+    'UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ?) WHERE id = ? RETURNING failing_since',
+  );
+  const endpointDelivered = db.prepare<[number]>('UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?');
+  const endpointThrottled = db.prepare<[string, number]>(
+    "UPDATE webhook_endpoints SET throttled_until = MAX(COALESCE(throttled_until, ''), ?) WHERE id = ?",
+  );
+  const holdPending = db.prepare<[string, number]>(
+    'UPDATE webhook_messages SET next_attempt_at = MAX(next_attempt_at, ?) ' +
+      "WHERE endpoint_id = ? AND status = 'pending' AND next_attempt_at IS NOT NULL",
+  );
+  const disable = db.prepare<[string, string, number]>(
+    'UPDATE webhook_endpoints SET disabled_at = ?, disabled_reason = ? WHERE id = ? AND disabled_at IS NULL',
+  );
+  const keepPending = db.prepare<[number]>(
+    "UPDATE webhook_messages SET next_attempt_at = NULL WHERE endpoint_id = ? AND status = 'pending'",
+  );
+  const enable = db.prepare<[number], EndpointRow>(
+    'UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL, failing_since = NULL WHERE id = ? ' +
+      'RETURNING *',
+  );
+  const resend = db.prepare<[string, number]>(
+    "UPDATE webhook_messages SET status = 'pending', attempts = 0, next_attempt_at = ? " +
+      "WHERE endpoint_id = ? AND status IN ('pending', 'failed')",
+  );
+  const m = {
+    endpointFailing,
+    endpointDelivered,
+    endpointThrottled,
+    holdPending,
+    disable,
+    keepPending,
+    enable,
+    resend,
+  };
+  const endpointAttempt = db.transaction((endpointId: number, at: string, attempt: EndpointAttempt) => {
+    if (attempt === 'delivered') {
+      m.endpointDelivered.run(endpointId);
+      return { failingSince: null };
+    }
+    if (attempt !== 'failed') {
+      m.endpointThrottled.run(attempt.throttledUntil, endpointId);
+      m.holdPending.run(attempt.throttledUntil, endpointId);
+    }
+    return { failingSince: m.endpointFailing.get(at, endpointId)?.failing_since ?? null };
+  });
+  const disableEndpoint = db.transaction((endpointId: number, at: string, reason: string) => {
+    if (m.disable.run(at, reason, endpointId).changes === 0) return false;
+    m.keepPending.run(endpointId);
+    return true;
+  });
+  const enableEndpoint = db.transaction((endpointId: number, at: string) => {
+    const row = m.enable.get(endpointId);
+    if (!row) return undefined;
+    m.resend.run(at, endpointId);
+    return toEndpoint(row);
+  });
+  return {
+    recordEndpointAttempt: async (endpointId, at, attempt) =>
+      storage.write('record an endpoint attempt', () => endpointAttempt.immediate(endpointId, at, attempt)),
+    disableEndpoint: async (endpointId, at, reason) =>
+      storage.write('disable webhook endpoint', () => disableEndpoint.immediate(endpointId, at, reason)),
+    enableEndpoint: async (endpointId, at) =>
+      storage.write('enable webhook endpoint', () => enableEndpoint.immediate(endpointId, at)),
+  };
+}
+
 /** Webhook endpoints and the outbox in the CRM's SQLite file. */
 export function createSqliteWebhookStore(db: Db, storage: StorageGuard): WebhookStore {
   const sql = prepareStatements(db);
@@ -190,28 +238,6 @@ export function createSqliteWebhookStore(db: Db, storage: StorageGuard): Webhook
         id,
       });
     }
-  });
-  const endpointAttempt = db.transaction((endpointId: number, at: string, attempt: EndpointAttempt) => {
-    if (attempt === 'delivered') {
-      sql.endpointDelivered.run(endpointId);
-      return { failingSince: null };
-    }
-    if (attempt !== 'failed') {
-      sql.endpointThrottled.run(attempt.throttledUntil, endpointId);
-      sql.holdPending.run(attempt.throttledUntil, endpointId);
-    }
-    return { failingSince: sql.endpointFailing.get(at, endpointId)?.failing_since ?? null };
-  });
-  const disableEndpoint = db.transaction((endpointId: number, at: string, reason: string) => {
-    if (sql.disable.run(at, reason, endpointId).changes === 0) return false;
-    sql.keepPending.run(endpointId);
-    return true;
-  });
-  const enableEndpoint = db.transaction((endpointId: number, at: string) => {
-    const row = sql.enable.get(endpointId);
-    if (!row) return undefined;
-    sql.resend.run(at, endpointId);
-    return toEndpoint(row);
   });
   const recordTogether = groupCommit<{ id: number; attempt: Attempt }>((batch) => {
     write('record webhook attempts', () => commitWithoutSync(db, () => recordAll.immediate(batch)));
@@ -260,12 +286,7 @@ export function createSqliteWebhookStore(db: Db, storage: StorageGuard): Webhook
       return next;
     },
     recordAttempt: (id, attempt) => recordTogether({ id, attempt }),
-    recordEndpointAttempt: async (endpointId, at, attempt) =>
-      write('record an endpoint attempt', () => endpointAttempt.immediate(endpointId, at, attempt)),
-    disableEndpoint: async (endpointId, at, reason) =>
-      write('disable webhook endpoint', () => disableEndpoint.immediate(endpointId, at, reason)),
-    enableEndpoint: async (endpointId, at) =>
-      write('enable webhook endpoint', () => enableEndpoint.immediate(endpointId, at)),
+    ...sqliteEndpointManners(db, storage),
     pruneMessages: async (before, limit) => write('prune webhook messages', () => sql.prune.run(before, limit).changes),
     async countByStatus() {
       const counts: Record<MessageStatus, number> = { pending: 0, delivered: 0, failed: 0 };

@@ -1,19 +1,19 @@
 import type { CustomerRecord, UnusableRecord } from '../../clients/crm-client.js';
 import type { DeadLetter, ReplayResult } from '../model/dead-letter.js';
 import type { DeliveryPath, DeliveryResult } from '../model/delivery.js';
-import { askInventory, inCustomerSpan, journeyOf, type AskParts, type Deliverable, type Journal } from './ask.js';
 import type { InventoryGate } from '../flow/gate.js';
+import { repairPackage, replayDeadLetter } from './ask-again.js';
+import { askInventory, inCustomerSpan, journeyOf, type AskParts, type Deliverable, type Journal } from './ask.js';
 import { deliverInOrder, type InOrderRun } from './in-order.js';
-import { CLAIM_RECHECK_MS, createReservations, pause, type ClaimSettings, type Reservation } from './reservations.js';
 import {
-  deadLetter,
-  nothingToCommit,
-  recordAnswer,
-  recordReplay,
-  refusedAgain,
-  type Answered,
-  type Recording,
-} from './settle.js';
+  CLAIM_RECHECK_MS,
+  createReservations,
+  pause,
+  type ClaimSettings,
+  type Reservation,
+  type Reservations,
+} from './reservations.js';
+import { deadLetter, nothingToCommit, recordAnswer, type Answered, type Recording } from './settle.js';
 
 /** What every path that brings customers one by one asks of the core: the webhook route and the Lambda handler. */
 export interface WebhookDelivery {
@@ -69,140 +69,118 @@ const unusableMessage = (record: UnusableRecord, path: DeliveryPath) =>
 
 export function createDeliveryCore(parts: CoreParts): DeliveryCore {
   const reservations = createReservations(parts);
-
-  /** Asks for a claimed customer; one whose outcome is not recorded is given back at once. */
-  const askHoldingClaim = async (record: Deliverable, path: DeliveryPath): Promise<Answered> => {
-    let answered: Answered;
-    try {
-      const outcome = await askInventory(parts, record.customer, path, record.trace);
-      answered = await recordAnswer(parts, record.customer, path, outcome, journeyOf(parts, record.id));
-    } catch (error) {
-      await reservations.release(record.id);
-      throw error;
-    }
-    answered.committed.catch(() => reservations.release(record.id));
-    return answered;
-  };
-
-  /**
-   * Acts on a reservation: asks the Inventory for a customer claimed here, tells what is known of
-   * one handled already or in flight here, and undefined for one another replica holds. Resolves
-   * once the Inventory has answered; `committed` settles once the outcome is on disk.
-   */
-  const deliverReserved = async (
-    record: Deliverable,
-    path: DeliveryPath,
-    reservation: Reservation,
-  ): Promise<Answered | undefined> => {
-    switch (reservation.kind) {
-      case 'inFlightHere': {
-        const result = await reservation.pending;
-        return result && { result: { ...result, repeat: true }, committed: nothingToCommit };
-      }
-      case 'known':
-        return { result: reservation.result, committed: nothingToCommit };
-      case 'heldElsewhere':
-        return undefined;
-      case 'claimed':
-        try {
-          const answered = await askHoldingClaim(record, path);
-          answered.committed.then(() => reservation.outcome.resolve(answered.result), reservation.outcome.reject);
-          return answered;
-        } catch (error) {
-          reservation.outcome.reject(error);
-          throw error;
-        }
-    }
-  };
-
-  /** Asks again for a customer handled already, holding it apart from deliveries while it does. */
-  const askAgain = async <T>(customerId: number, work: () => Promise<T>): Promise<T> => {
-    await reservations.holdToAskAgain(customerId);
-    try {
-      return await work();
-    } finally {
-      await reservations.release(customerId, 'replay');
-    }
-  };
-
-  const core: DeliveryCore = {
-    /**
-     * At most once however many paths and replicas bring the customer: a customer already known is
-     * not asked for again, one in flight here is waited for, and one another replica holds is
-     * waited for until its outcome is recorded (or its lease runs out, and then this replica asks).
-     */
-    deliver: (record, path) =>
-      inCustomerSpan(record, path, async () => {
-        for (;;) {
-          const [reservation] = await reservations.reserve([record.id]);
-          const answered = await deliverReserved(record, path, reservation!);
-          if (answered) {
-            await answered.committed;
-            return answered.result;
-          }
-          // Held elsewhere, or given up by whoever had it here: look again.
-          if (reservation!.kind === 'heldElsewhere') await pause(CLAIM_RECHECK_MS);
-        }
-      }),
-    async deadLetterUnusable(record, path) {
-      const reason = `The CRM record is unusable: ${record.problem}`;
-      const fields =
-        path === 'webhook'
-          ? { customerId: record.id, reason, via: path }
-          : { customerId: record.id, reason, record: record.raw };
-      return deadLetter(
-        parts,
-        { customerId: record.id ?? null, customer: record.raw, status: null, reason },
-        unusableMessage(record, path),
-        fields,
-      );
-    },
+  return {
+    deliver: (record, path) => deliverAtMostOnce(parts, reservations, record, path),
+    deadLetterUnusable: (record, path) => deadLetterUnusable(parts, record, path),
     deliverInOrder: (records, path, options) =>
       deliverInOrder(
         {
           ...parts,
           reservations,
-          deliverReserved,
-          deadLetterUnusable: (record) => core.deadLetterUnusable(record, path),
+          deliverReserved: (record, path, reservation) =>
+            deliverReserved(parts, reservations, record, path, reservation),
+          deadLetterUnusable: (record) => deadLetterUnusable(parts, record, path),
         },
         records,
         path,
         options,
       ),
-    repair: (record) =>
-      inCustomerSpan(record, 'reconciliation', () =>
-        askAgain(record.id, async () => {
-          const outcome = await askInventory(parts, record.customer, 'reconciliation', record.trace);
-          const note = journeyOf(parts, record.id);
-          const answered = await recordAnswer(parts, record.customer, 'reconciliation', outcome, note);
-          await answered.committed;
-          return answered.result;
-        }),
-      ),
-    async replay(letter, current) {
-      if (letter.customerId === null)
-        return refusedAgain(parts, letter, { customer: letter.customer, status: letter.status, reason: letter.reason });
-      return askAgain(letter.customerId, async () => {
-        if ((await parts.deadLetters.find(letter.id)) === undefined) return undefined;
-        const record = await current();
-        if (record === undefined)
-          return refusedAgain(parts, letter, {
-            customer: letter.customer,
-            status: null,
-            reason: 'The CRM no longer has this customer',
-          });
-        if (record.problem !== undefined)
-          return refusedAgain(parts, letter, {
-            customer: record.raw,
-            status: null,
-            reason: `The CRM record is unusable: ${record.problem}`,
-          });
-        return inCustomerSpan(record, 'replay', async () => {
-          const outcome = await askInventory(parts, record.customer, 'replay', record.trace);
-          return recordReplay(parts, letter, record.customer, outcome, journeyOf(parts, record.id));
-        });
-      });
-    },
+    repair: (record) => repairPackage(parts, reservations, record),
+    replay: (letter, current) => replayDeadLetter(parts, reservations, letter, current),
   };
-  return core;
+}
+
+/**
+ * At most once however many paths and replicas bring the customer: a customer already known is
+ * not asked for again, one in flight here is waited for, and one another replica holds is
+ * waited for until its outcome is recorded (or its lease runs out, and then this replica asks).
+ */
+function deliverAtMostOnce(
+  parts: CoreParts,
+  reservations: Reservations,
+  record: Deliverable,
+  path: DeliveryPath,
+): Promise<DeliveryResult> {
+  return inCustomerSpan(record, path, async () => {
+    for (;;) {
+      const [reservation] = await reservations.reserve([record.id]);
+      const answered = await deliverReserved(parts, reservations, record, path, reservation!);
+      if (answered) {
+        await answered.committed;
+        return answered.result;
+      }
+      // Held elsewhere, or given up by whoever had it here: look again.
+      if (reservation!.kind === 'heldElsewhere') await pause(CLAIM_RECHECK_MS);
+    }
+  });
+}
+
+/**
+ * Acts on a reservation: asks the Inventory for a customer claimed here, tells what is known of
+ * one handled already or in flight here, and undefined for one another replica holds. Resolves
+ * once the Inventory has answered; `committed` settles once the outcome is on disk.
+ */
+async function deliverReserved(
+  parts: CoreParts,
+  reservations: Reservations,
+  record: Deliverable,
+  path: DeliveryPath,
+  reservation: Reservation,
+): Promise<Answered | undefined> {
+  switch (reservation.kind) {
+    case 'inFlightHere': {
+      const result = await reservation.pending;
+      return result && { result: { ...result, repeat: true }, committed: nothingToCommit };
+    }
+    case 'known':
+      return { result: reservation.result, committed: nothingToCommit };
+    case 'heldElsewhere':
+      return undefined;
+    case 'claimed':
+      try {
+        const answered = await askHoldingClaim(parts, reservations, record, path);
+        answered.committed.then(() => reservation.outcome.resolve(answered.result), reservation.outcome.reject);
+        return answered;
+      } catch (error) {
+        reservation.outcome.reject(error);
+        throw error;
+      }
+  }
+}
+
+/** Asks for a claimed customer; one whose outcome is not recorded is given back at once. */
+async function askHoldingClaim(
+  parts: CoreParts,
+  reservations: Reservations,
+  record: Deliverable,
+  path: DeliveryPath,
+): Promise<Answered> {
+  let answered: Answered;
+  try {
+    const outcome = await askInventory(parts, record.customer, path, record.trace);
+    answered = await recordAnswer(parts, record.customer, path, outcome, journeyOf(parts, record.id));
+  } catch (error) {
+    await reservations.release(record.id);
+    throw error;
+  }
+  answered.committed.catch(() => reservations.release(record.id));
+  return answered;
+}
+
+async function deadLetterUnusable(
+  parts: CoreParts,
+  record: UnusableRecord,
+  path: DeliveryPath,
+): Promise<DeadLetter | undefined> {
+  const reason = `The CRM record is unusable: ${record.problem}`;
+  const fields =
+    path === 'webhook'
+      ? { customerId: record.id, reason, via: path }
+      : { customerId: record.id, reason, record: record.raw };
+  return deadLetter(
+    parts,
+    { customerId: record.id ?? null, customer: record.raw, status: null, reason },
+    unusableMessage(record, path),
+    fields,
+  );
 }

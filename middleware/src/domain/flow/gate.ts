@@ -3,6 +3,7 @@ import { ThrottledError, UpstreamUnavailableError } from '../../clients/upstream
 import type { FlowStore } from '../../store/flow/flow-store.js';
 import type { Turn } from '../model/flow.js';
 import type { AdaptiveLimit } from './adaptive-limit.js';
+import { createBreakerWatch } from './breaker.js';
 import { DeliveryHeldError } from './held.js';
 
 /** BREAKER_* and INVENTORY_RATE_LIMIT: when the breaker opens, how often it probes, and the shared rate limit. */
@@ -14,9 +15,6 @@ export interface GateSettings {
   /** BREAKER_PROBE_INTERVAL: the first wait between probes of an open breaker; it doubles up to a minute. */
   probeMs: number;
 }
-
-/** The longest wait between two probes of an open breaker. */
-export const MAX_PROBE_MS = 60_000;
 
 /** What an ask is given: a hook for got to call before its one retry, which takes a turn as the ask did. */
 export interface AskHooks {
@@ -49,20 +47,37 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 const RATE_MARGIN = 0.98;
 
+/** What this process knows of the Inventory's Retry-After: until when it holds, said once a window, and how often. */
+function createThrottleWatch(logger: Logger) {
+  let count = 0;
+  let heldUntil = 0;
+  let toldUntil = 0;
+  return {
+    count: () => count,
+    /** How long this process's own Retry-After still holds, seen before the store says so. */
+    heldForMs: () => Math.max(0, heldUntil - Date.now()),
+    met(error: ThrottledError) {
+      count += 1;
+      heldUntil = Math.max(heldUntil, Date.now() + error.retryAfterMs);
+      if (Date.now() < toldUntil) return;
+      toldUntil = Date.now() + error.retryAfterMs;
+      logger.warn(
+        `The Inventory answered ${error.status} with Retry-After: no request goes to it for ` +
+          `${Math.ceil(error.retryAfterMs / 1000)} s, on any replica`,
+        { upstream: 'Inventory', status: error.status, retryAfterMs: error.retryAfterMs },
+      );
+    },
+  };
+}
+
 export function createInventoryGate(
   parts: { flow: FlowStore; limit: AdaptiveLimit; logger: Logger },
   settings: GateSettings,
 ): InventoryGate {
   const { flow, limit, logger } = parts;
-  let failures = 0;
-  // This run of failures has opened the breaker already: the asks in flight with it fail too, and say nothing more.
-  let openedThisRun = false;
-  let throttled = 0;
-  let throttleToldUntil = 0;
+  const breaker = createBreakerWatch(parts, settings);
+  const throttle = createThrottleWatch(logger);
   let probing: Promise<void> | undefined;
-
-  /** Until when this process knows asks are held: its own Retry-After, seen before the store says so. */
-  let heldHereUntil = 0;
 
   /** Takes a turn, waiting for its slot of the rate limit; throws DeliveryHeldError while asks are held. */
   const takeTurn = async (): Promise<Extract<Turn, { verdict: 'go' }>> => {
@@ -77,49 +92,9 @@ export function createInventoryGate(
     }
     if (turn.waitMs > 0) await pause(turn.waitMs);
     // While it waited, an ask of this process may have met a Retry-After.
-    if (turn.probeMs === null && Date.now() < heldHereUntil)
-      throw new DeliveryHeldError('throttled', heldHereUntil - Date.now());
+    const heldHere = throttle.heldForMs();
+    if (turn.probeMs === null && heldHere > 0) throw new DeliveryHeldError('throttled', heldHere);
     return turn;
-  };
-
-  const tellThrottled = (error: ThrottledError) => {
-    throttled += 1;
-    heldHereUntil = Math.max(heldHereUntil, Date.now() + error.retryAfterMs);
-    if (Date.now() < throttleToldUntil) return;
-    throttleToldUntil = Date.now() + error.retryAfterMs;
-    logger.warn(
-      `The Inventory answered ${error.status} with Retry-After: no request goes to it for ` +
-        `${Math.ceil(error.retryAfterMs / 1000)} s, on any replica`,
-      { upstream: 'Inventory', status: error.status, retryAfterMs: error.retryAfterMs },
-    );
-  };
-
-  const answered = async (probeMs: number | null) => {
-    failures = 0;
-    openedThisRun = false;
-    if (probeMs === null) return;
-    await flow.closeBreaker();
-    logger.info('The Inventory answered the probe: circuit breaker closed', { upstream: 'Inventory' });
-  };
-
-  const failed = async (error: UpstreamUnavailableError, probeMs: number | null) => {
-    failures += 1;
-    if (probeMs !== null) {
-      const next = Math.min(MAX_PROBE_MS, probeMs * 2);
-      await flow.openBreaker(error.message, next);
-      logger.debug(`The probe of the Inventory failed (${error.message}); next probe in ${next / 1000} s`, {
-        upstream: 'Inventory',
-        probeMs: next,
-      });
-    } else if (failures >= settings.breakerFailures && !openedThisRun) {
-      openedThisRun = true;
-      await flow.openBreaker(error.message, settings.probeMs);
-      logger.error(
-        `${failures} asks of the Inventory failed in a row (${error.message}): circuit breaker open, ` +
-          `one probe every ${settings.probeMs / 1000} s or more until it answers`,
-        { upstream: 'Inventory', failures, probeMs: settings.probeMs },
-      );
-    }
   };
 
   const ask = async <T>(work: (hooks: AskHooks) => Promise<T>): Promise<T> => {
@@ -135,12 +110,12 @@ export function createInventoryGate(
       const beforeRetry = async () => void (probeMs === null && (await takeTurn()));
       const result = await work({ beforeRetry });
       learnt = { kind: 'answered', latencyMs: performance.now() - started };
-      await answered(probeMs);
+      await breaker.answered(probeMs);
       return result;
     } catch (error) {
       if (error instanceof ThrottledError) {
         learnt = { kind: 'overloaded' };
-        tellThrottled(error);
+        throttle.met(error);
         await flow.throttle(error.status, error.retryAfterMs);
         // It answered: alive, if not willing. The Retry-After holds every ask until it runs out.
         if (probeMs !== null) await flow.closeBreaker();
@@ -148,7 +123,7 @@ export function createInventoryGate(
       }
       if (error instanceof UpstreamUnavailableError) {
         learnt = { kind: 'overloaded' };
-        await failed(error, probeMs);
+        await breaker.failed(error, probeMs);
       }
       throw error;
     } finally {
@@ -169,6 +144,6 @@ export function createInventoryGate(
       }
     },
     concurrency: () => ({ limit: limit.current(), inFlight: limit.inFlight() }),
-    throttledCount: () => throttled,
+    throttledCount: throttle.count,
   };
 }

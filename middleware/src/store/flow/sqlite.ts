@@ -19,14 +19,10 @@ interface FlowRow {
 const ms = (at: string | null) => (at === null ? null : Date.parse(at));
 const iso = (at: number | null) => (at === null ? null : new Date(at).toISOString());
 
-/**
- * Flow control in a SQLite file, which one process owns: the state is kept in memory and written
- * through at each change (so a pause or a Retry-After outlives a restart); the rate limit's slots
- * are the process's own.
- */
-export function createSqliteFlowStore(db: Db, storage: StorageGuard): FlowStore {
+/** The state as the file keeps it. */
+function readRecord(db: Db): FlowRecord {
   const row = db.prepare<[], FlowRow>('SELECT * FROM flow_control WHERE id = 1').get()!;
-  const record: FlowRecord = {
+  return {
     pausedAt: ms(row.paused_at),
     pausedBy: row.paused_by,
     pausedReason: row.paused_reason,
@@ -39,6 +35,10 @@ export function createSqliteFlowStore(db: Db, storage: StorageGuard): FlowStore 
     breakerProbeMs: row.breaker_probe_ms,
     breakerNextProbeAt: ms(row.breaker_next_probe_at),
   };
+}
+
+/** Writes the whole state in one statement. */
+function writer(db: Db, storage: StorageGuard): (next: FlowRecord) => void {
   const update = db.prepare<
     [
       string | null,
@@ -59,9 +59,8 @@ export function createSqliteFlowStore(db: Db, storage: StorageGuard): FlowStore 
       breaker_probe_ms = ?, breaker_next_probe_at = ?
     WHERE id = 1
   `);
-  const save = (change: Partial<FlowRecord>) => {
-    const next = { ...record, ...change };
-    storage.write('flowControl', () =>
+  return (next) =>
+    void storage.write('flowControl', () =>
       update.run(
         iso(next.pausedAt),
         next.pausedBy,
@@ -76,6 +75,19 @@ export function createSqliteFlowStore(db: Db, storage: StorageGuard): FlowStore 
         iso(next.breakerNextProbeAt),
       ),
     );
+}
+
+/**
+ * Flow control in a SQLite file, which one process owns: the state is kept in memory and written
+ * through at each change (so a pause or a Retry-After outlives a restart); the rate limit's slots
+ * are the process's own.
+ */
+export function createSqliteFlowStore(db: Db, storage: StorageGuard): FlowStore {
+  const record = readRecord(db);
+  const write = writer(db, storage);
+  const save = (change: Partial<FlowRecord>) => {
+    const next = { ...record, ...change };
+    write(next);
     Object.assign(record, next);
   };
   let nextSlot = 0;

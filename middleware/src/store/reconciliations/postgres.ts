@@ -1,5 +1,10 @@
 import type { Postgres } from '@welcome/common';
-import type { ReconciliationEnd, ReconciliationProgress } from '../../domain/model/reconciliation.js';
+import type {
+  Reconciliation,
+  ReconciliationEnd,
+  ReconciliationProgress,
+  ReconciliationRange,
+} from '../../domain/model/reconciliation.js';
 import {
   leaseEnd,
   savedColumns,
@@ -23,65 +28,11 @@ const SAVE = `
 
 /** The reconciliations on a PostgreSQL server: one running at a time among all the replicas. */
 export function createPostgresReconciliationStore(pg: Postgres): ReconciliationStore {
-  /** Saves a walk's progress (and its end, if given) when the run is still this owner's running one. */
-  const save = (
-    id: number,
-    owner: string,
-    progress: ReconciliationProgress,
-    at: Date,
-    leaseUntil: string,
-    end?: ReconciliationEnd,
-  ) =>
-    pg.transaction(async (tx) => {
-      const [row] = await tx.query<{ findings: string }>(
-        "SELECT findings FROM reconciliations WHERE id = $1 AND owner = $2 AND status = 'running' FOR UPDATE",
-        [id, owner],
-      );
-      if (!row) return false;
-      const saved = savedColumns(row, progress, at, leaseUntil, end);
-      await tx.query(SAVE, [
-        id,
-        saved.position,
-        saved.missing,
-        saved.mismatched,
-        saved.orphaned,
-        saved.repaired,
-        saved.findings,
-        saved.lease_until,
-        saved.updated_at,
-        saved.status,
-        saved.error,
-        saved.finished_at,
-      ]);
-      return true;
-    });
-  const one = async (sql: string, values: unknown[] = []) => {
-    const [row] = await pg.query<ReconciliationRow>(sql, values);
-    return row && toReconciliation(row);
-  };
-
   return {
-    async start(range, owner, at, leaseMs) {
-      for (;;) {
-        const started = await one(START, [
-          range.fromId,
-          range.toId,
-          range.repair,
-          range.fromId - 1,
-          owner,
-          leaseEnd(at, leaseMs),
-          at.toISOString(),
-          range.openEnded,
-        ]);
-        if (started) return { started: true, run: started };
-        const running = await one("SELECT * FROM reconciliations WHERE status = 'running'");
-        // Otherwise the running one ended between the two statements: try again.
-        if (running) return { started: false, run: running };
-      }
-    },
-    save: (id, owner, progress, at, leaseMs) => save(id, owner, progress, at, leaseEnd(at, leaseMs)),
+    start: (range, owner, at, leaseMs) => startRun(pg, range, owner, at, leaseMs),
+    save: (id, owner, progress, at, leaseMs) => save(pg, id, owner, progress, at, leaseEnd(at, leaseMs)),
     async finish(id, owner, progress, end, at) {
-      await save(id, owner, progress, at, '', end);
+      await save(pg, id, owner, progress, at, '', end);
     },
     async leave(id, owner) {
       await pg.query(
@@ -91,12 +42,13 @@ export function createPostgresReconciliationStore(pg: Postgres): ReconciliationS
     },
     adopt: (owner, at, leaseMs) =>
       one(
+        pg,
         "UPDATE reconciliations SET owner = $1, lease_until = $2 WHERE status = 'running' AND lease_until <= $3 " +
           'RETURNING *',
         [owner, leaseEnd(at, leaseMs), at.toISOString()],
       ),
-    find: (id) => one('SELECT * FROM reconciliations WHERE id = $1', [id]),
-    latest: () => one('SELECT * FROM reconciliations ORDER BY id DESC LIMIT 1'),
+    find: (id) => one(pg, 'SELECT * FROM reconciliations WHERE id = $1', [id]),
+    latest: () => one(pg, 'SELECT * FROM reconciliations ORDER BY id DESC LIMIT 1'),
     async list(after, limit) {
       const rows = await pg.query<ReconciliationRow>(
         'SELECT * FROM reconciliations WHERE id > $1 ORDER BY id LIMIT $2',
@@ -105,4 +57,70 @@ export function createPostgresReconciliationStore(pg: Postgres): ReconciliationS
       return rows.map(toReconciliation);
     },
   };
+}
+
+async function one(pg: Postgres, sql: string, values: unknown[] = []): Promise<Reconciliation | undefined> {
+  const [row] = await pg.query<ReconciliationRow>(sql, values);
+  return row && toReconciliation(row);
+}
+
+/** Starts a run, or tells the one already running. */
+async function startRun(
+  pg: Postgres,
+  range: ReconciliationRange,
+  owner: string,
+  at: Date,
+  leaseMs: number,
+): Promise<{ started: boolean; run: Reconciliation }> {
+  for (;;) {
+    const started = await one(pg, START, [
+      range.fromId,
+      range.toId,
+      range.repair,
+      range.fromId - 1,
+      owner,
+      leaseEnd(at, leaseMs),
+      at.toISOString(),
+      range.openEnded,
+    ]);
+    if (started) return { started: true, run: started };
+    const running = await one(pg, "SELECT * FROM reconciliations WHERE status = 'running'");
+    // Otherwise the running one ended between the two statements: try again.
+    if (running) return { started: false, run: running };
+  }
+}
+
+/** Saves a walk's progress (and its end, if given) when the run is still this owner's running one. */
+function save(
+  pg: Postgres,
+  id: number,
+  owner: string,
+  progress: ReconciliationProgress,
+  at: Date,
+  leaseUntil: string,
+  end?: ReconciliationEnd,
+): Promise<boolean> {
+  return pg.transaction(async (tx) => {
+    const [row] = await tx.query<{ findings: string }>(
+      "SELECT findings FROM reconciliations WHERE id = $1 AND owner = $2 AND status = 'running' FOR UPDATE",
+      [id, owner],
+    );
+    if (!row) return false;
+    const saved = savedColumns(row, progress, at, leaseUntil, end);
+    await tx.query(SAVE, [
+      id,
+      saved.position,
+      saved.missing,
+      saved.mismatched,
+      saved.orphaned,
+      saved.repaired,
+      saved.findings,
+      saved.lease_until,
+      saved.updated_at,
+      saved.status,
+      saved.error,
+      saved.finished_at,
+    ]);
+    return true;
+  });
 }
