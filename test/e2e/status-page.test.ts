@@ -216,6 +216,24 @@ if (!hasBrowser) {
     },
   );
 
+  test('delivery is paused and resumed with the page’s buttons; the state says paused, and why', async () => {
+    await page.goto(platform.middleware.url);
+    await page.locator('#delivery-state', { hasText: 'Delivering' }).waitFor();
+    expect(await page.locator('#breaker').textContent()).toBe('closed');
+    await page.fill('#pause-reason', 'Inventory upgrade');
+    await page.click('#pause');
+    await page.locator('#delivery-state', { hasText: 'Paused' }).waitFor();
+    expect(await page.locator('#delivery-state').textContent()).toContain('Inventory upgrade');
+    expect((await getJson(`${platform.middleware.url}/delivery`)).paused).toMatchObject({
+      reason: 'Inventory upgrade',
+    });
+    await page.screenshot({ path: join(screenshots, 'status-page-paused.png'), fullPage: true });
+    expect(await page.locator('#pause').isVisible()).toBe(false);
+    await page.click('#resume');
+    await page.locator('#delivery-state', { hasText: 'Delivering' }).waitFor();
+    expect((await getJson(`${platform.middleware.url}/delivery`)).paused).toBeNull();
+  });
+
   test('the API docs render in Swagger UI from local files, one operation block per documented operation', async () => {
     // Away from the status page first: its refresh, every two seconds, must not count as a request of the docs.
     await page.goto('about:blank');

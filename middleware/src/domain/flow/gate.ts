@@ -47,6 +47,11 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 const RATE_MARGIN = 0.98;
 
+/** How late an ask may leave after its slot of the rate limit before it takes another instead. */
+const LATE_MS = 20;
+/** How many slots an ask lets go for being late before it leaves anyway: a machine that busy has other troubles. */
+const MAX_LATE_RETAKES = 3;
+
 /** What this process knows of the Inventory's Retry-After: until when it holds, said once a window, and how often. */
 function createThrottleWatch(logger: Logger) {
   let count = 0;
@@ -80,8 +85,9 @@ export function createInventoryGate(
   let probing: Promise<void> | undefined;
 
   /** Takes a turn, waiting for its slot of the rate limit; throws DeliveryHeldError while asks are held. */
-  const takeTurn = async (): Promise<Extract<Turn, { verdict: 'go' }>> => {
-    const turn = await flow.takeTurn(settings.ratePerSecond && settings.ratePerSecond * RATE_MARGIN);
+  const rate = settings.ratePerSecond && settings.ratePerSecond * RATE_MARGIN;
+  const takeTurn = async (late = 0): Promise<Extract<Turn, { verdict: 'go' }>> => {
+    const turn = await flow.takeTurn(rate);
     if (turn.verdict === 'held') {
       // This process's own probe is in flight: its outcome decides, so wait for it and look again.
       if (turn.reason === 'breakerOpen' && probing) {
@@ -90,7 +96,11 @@ export function createInventoryGate(
       }
       throw new DeliveryHeldError(turn.reason, turn.untilMs);
     }
+    const due = performance.now() + turn.waitMs;
     if (turn.waitMs > 0) await pause(turn.waitMs);
+    // A slot missed by more than LATE_MS (the event loop was busy when it came) is not used late:
+    // asks that all woke late would leave together and crowd one second at the Inventory.
+    if (rate !== undefined && performance.now() - due > LATE_MS && late < MAX_LATE_RETAKES) return takeTurn(late + 1);
     // While it waited, an ask of this process may have met a Retry-After.
     const heldHere = throttle.heldForMs();
     if (turn.probeMs === null && heldHere > 0) throw new DeliveryHeldError('throttled', heldHere);
